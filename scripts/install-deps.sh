@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the tests and benchmarks start for real, when any is missing.
+set -euo pipefail
+packages=(docker-registry skopeo apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,106 @@
+/**
+ * The composition root: config in, a listening registry-gate out. Everything else is built from
+ * here, once, and frozen; this file wires the stages of ARCHITECTURE.md together and holds no logic
+ * of its own beyond choosing the backend.
+ */
+import type { SecureContextOptions } from 'node:tls';
+import type { Config } from './config/load.js';
+import { splitHostPort } from './config/load.js';
+import type { Loggers } from './log.js';
+import { AccessPolicy } from './access/policy.js';
+import { createAuthenticator } from './auth/authenticate.js';
+import { ensureFirstRunAdmin } from './auth/first-run.js';
+import { HtpasswdProvider } from './auth/htpasswd/provider.js';
+import { CachedVerifier } from './auth/credential-cache.js';
+import type { Backend } from './backend/backend.js';
+import { UpstreamBackend } from './backend/upstream/index.js';
+import { createFilesystemBackend } from './backend/filesystem/index.js';
+import { createGateway } from './gateway/pipeline.js';
+import { compileAddressMatcher } from './gateway/cidr.js';
+import { listen, type Listener } from './server/listen.js';
+import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
+
+export interface RunningGate {
+  readonly url: string;
+  readonly backendName: string;
+  readonly listener: Listener;
+  /** Re-reads the TLS pair (the htpasswd file is watched on its own). */
+  reload(reason: string): Promise<void>;
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Where one-time first-run facts (generated password, certificate fingerprint) are printed. */
+  announce?: (line: string) => void;
+}
+
+async function tlsOptions(config: Config, announce: (line: string) => void): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {
+  if (config.tls.mode === 'off') return {};
+  if (config.tls.mode === 'files') return { options: await readTlsPair(config.tls), files: config.tls };
+  const generated = await ensureSelfSignedPair(config.tls.dir);
+  if (generated.created) announce(`Generated a self-signed TLS certificate in ${config.tls.dir} (SHA-256 fingerprint ${generated.fingerprint})`);
+  return { options: await readTlsPair(generated.files), files: generated.files };
+}
+
+async function createBackend(config: Config, loggers: Loggers): Promise<Backend> {
+  if (config.upstream) {
+    return new UpstreamBackend({
+      url: config.upstream.url,
+      timeoutMs: config.upstream.timeout,
+      connections: config.upstream.connections,
+      caFile: config.upstream.ca,
+      logger: loggers.app,
+    });
+  }
+  return createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app });
+}
+
+export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
+  const announce = options.announce ?? (() => undefined);
+  const tls = await tlsOptions(config, announce);
+  if (config.auth.htpasswdIsDefault) await ensureFirstRunAdmin(config.auth.htpasswd, announce);
+
+  const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, groups: config.groups, logger: loggers.app });
+  const verifier = new CachedVerifier(htpasswd, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
+  htpasswd.onChange(() => verifier.flush());
+  const backend = await createBackend(config, loggers);
+
+  const { host, port } = splitHostPort(config.listen);
+  const handler = createGateway({
+    realm: config.auth.realm,
+    rejectLegacyDocker: config.clients.rejectLegacyDocker,
+    trustedProxy: compileAddressMatcher(config.trustedProxies),
+    scheme: tls.options ? 'https' : 'http',
+    authenticate: createAuthenticator([verifier]),
+    policy: new AccessPolicy(config.access),
+    backend,
+    loggers,
+    accessLog: config.log.access,
+  });
+  const listener = await listen(
+    {
+      host,
+      port,
+      tls: tls.options,
+      headersTimeoutMs: config.server.headersTimeout,
+      idleTimeoutMs: config.server.idleTimeout,
+      keepAliveTimeoutMs: config.server.keepAliveTimeout,
+    },
+    handler,
+  );
+  const reloader = tls.files ? new TlsReloader(tls.files, (next) => listener.setTls(next), loggers.app) : undefined;
+
+  return {
+    url: listener.url,
+    backendName: backend.name,
+    listener,
+    async reload(reason) {
+      await reloader?.reload(reason);
+    },
+    async close(graceMs = 0) {
+      reloader?.close();
+      await listener.shutdown(graceMs);
+      await Promise.all([backend.close(), htpasswd.close()]);
+    },
+  };
+}

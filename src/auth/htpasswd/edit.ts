@@ -1,0 +1,143 @@
+/**
+ * Editing an htpasswd file for the `htpasswd` command: every line we do not change is kept byte for
+ * byte (comments, unknown formats, its own line terminator), and the file is replaced atomically,
+ * never readable by other users.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import bcrypt from 'bcrypt';
+import { parseHtpasswdLine } from './file.js';
+
+export const MIN_BCRYPT_COST = 4;
+export const MAX_BCRYPT_COST = 17;
+/** bcrypt reads only this many bytes of a password; more would be silently ignored. */
+export const BCRYPT_MAX_PASSWORD_BYTES = 72;
+
+interface Line {
+  /** Text without its terminator. */
+  text: string;
+  /** `\n`, `\r\n` or '' (last line without one). */
+  eol: string;
+}
+
+export interface DocumentUser {
+  readonly user: string;
+  readonly line: number;
+  readonly hash: string;
+}
+
+export class HtpasswdDocument {
+  private constructor(private readonly lines: Line[]) {}
+
+  static parse(text: string): HtpasswdDocument {
+    const lines: Line[] = [];
+    const pattern = /([^\n]*?)(\r?\n|$)/gy;
+    let match: RegExpExecArray | null;
+    while (pattern.lastIndex < text.length && (match = pattern.exec(text)) !== null) {
+      lines.push({ text: match[1] as string, eol: match[2] as string });
+    }
+    return new HtpasswdDocument(lines);
+  }
+
+  /** Every user line, in file order (duplicates and unusable hashes included). */
+  users(): DocumentUser[] {
+    const users: DocumentUser[] = [];
+    this.lines.forEach(({ text }, index) => {
+      const parsed = parseHtpasswdLine(text);
+      if (parsed.kind === 'user') users.push({ user: parsed.user, line: index + 1, hash: parsed.hash });
+    });
+    return users;
+  }
+
+  /** Replaces the user's first line (the one servers use), or appends one. */
+  setHash(user: string, hash: string): 'added' | 'updated' {
+    const index = this.lines.findIndex(({ text }) => isLineOf(text, user));
+    if (index >= 0) {
+      const line = this.lines[index] as Line;
+      line.text = (line.text.startsWith('\uFEFF') ? '\uFEFF' : '') + `${user}:${hash}`;
+      return 'updated';
+    }
+    const last = this.lines.at(-1);
+    const eol = this.lines.find((line) => line.eol !== '')?.eol ?? '\n';
+    if (last && last.eol === '') last.eol = eol;
+    this.lines.push({ text: `${user}:${hash}`, eol });
+    return 'added';
+  }
+
+  /** Removes every line of the user; returns how many there were. */
+  remove(user: string): number {
+    const before = this.lines.length;
+    const kept = this.lines.filter(({ text }) => !isLineOf(text, user));
+    this.lines.splice(0, this.lines.length, ...kept);
+    return before - kept.length;
+  }
+
+  toString(): string {
+    return this.lines.map(({ text, eol }) => text + eol).join('');
+  }
+}
+
+function isLineOf(text: string, user: string): boolean {
+  const parsed = parseHtpasswdLine(text);
+  return parsed.kind === 'user' && parsed.user === user;
+}
+
+/** A new bcrypt hash, written as `$2y$` like Apache's htpasswd (accepted by Apache, nginx and us). */
+export async function hashPasswordBcrypt(password: string, cost: number): Promise<string> {
+  const hash = await bcrypt.hash(password, cost);
+  return '$2y$' + hash.slice(4);
+}
+
+/** The file's text, or undefined if it does not exist. Refuses text that is not UTF-8, since a
+ *  rewrite would corrupt it. */
+export async function readHtpasswdText(path: string): Promise<string | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new Error(`${path} is not UTF-8 text`);
+  }
+}
+
+/**
+ * Replaces `path` with `content` atomically: temporary file in the same directory, fsync, rename
+ * over the target (following a symlink to the real file), fsync of the directory. The file is always
+ * mode 0600: a password file is for its owner only. When run as root it keeps its owner and group,
+ * so a server running as that owner can still read what root wrote.
+ */
+export async function writeFileAtomic(path: string, content: string): Promise<void> {
+  const target = await realpath(path).catch(() => path);
+  const existing = await stat(target).catch(() => undefined);
+  const mode = 0o600;
+  const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temporary, 'wx', 0o600);
+  try {
+    try {
+      await handle.writeFile(content, 'utf8');
+      if (existing && process.getuid?.() === 0) await handle.chown(existing.uid, existing.gid);
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, target);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+  const directory = await open(dirname(target), 'r');
+  try {
+    await directory.sync();
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename itself has happened.
+  } finally {
+    await directory.close();
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The seam between the gateway and where content lives. The upstream forwarder and the built-in
+ * registry both implement it, so authentication, access rules, headers and logs are the same code
+ * in front of either.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Identity } from '../auth/identity.js';
+import type { Route } from '../gateway/route.js';
+
+/** What the gateway knows about the request beyond its route, for backends that need it. */
+export interface RequestContext {
+  readonly route: Route;
+  readonly identity: Identity;
+  /** The client's address after applying trustedProxies. */
+  readonly clientIp: string;
+  /** 'https' or 'http', as the client sees it. */
+  readonly proto: string;
+  /** The direct peer's address. */
+  readonly peer: string;
+  /** Whether the direct peer is one of trustedProxies. */
+  readonly peerTrusted: boolean;
+  /** 'https' or 'http' on our own listener. */
+  readonly scheme: string;
+}
+
+export interface Backend {
+  readonly name: string;
+  /**
+   * Serves one authorized request. It must answer the request (or destroy the response) before the
+   * promise settles; a rejected promise with a RegistryError becomes an OCI error response if
+   * nothing was sent yet.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void>;
+  /**
+   * Repository names in lexical order, strictly after `after` when given, at most `limit`.
+   * Used for the filtered catalog.
+   */
+  listRepositories(after: string | undefined, limit: number): Promise<string[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,16 @@
+/** Upstream transport failures as OCI errors, without leaking internal addresses to the client. */
+import type { Logger } from 'pino';
+import { RegistryError } from '../../errors.js';
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+export function upstreamFailure(error: unknown, logger: Logger): RegistryError {
+  const code = (error as { code?: string }).code ?? 'UNKNOWN';
+  logger.warn({ upstreamError: code }, 'upstream request failed');
+  if (UNREACHABLE.has(code)) {
+    return new RegistryError('UNAVAILABLE', 'the upstream registry is unavailable', { headers: { 'Retry-After': '5' } });
+  }
+  if (TIMEOUT.has(code)) return new RegistryError('UPSTREAM_ERROR', 'the upstream registry timed out', { status: 504 });
+  return new RegistryError('UPSTREAM_ERROR');
+}

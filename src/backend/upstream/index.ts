@@ -1,0 +1,104 @@
+/**
+ * The streaming forwarder: sends an authorized request to the upstream registry over a pooled
+ * keep-alive connection and streams both bodies with backpressure, never buffering them.
+ *
+ * Lifecycles: the client going away aborts the upstream request; the upstream breaking after the
+ * response started destroys the client connection (never an end that looks complete); an upstream
+ * that cannot be reached is answered quickly with an OCI error.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { Pool, type Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import { RegistryError } from '../../errors.js';
+import type { Backend, RequestContext } from '../backend.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from '../../gateway/headers.js';
+import { upstreamFailure } from './_failures.js';
+import { fetchCatalogPage } from './_catalog.js';
+
+export interface UpstreamOptions {
+  readonly url: string;
+  /** Idle timeout: the longest wait for response headers or between two body chunks. */
+  readonly timeoutMs: number;
+  readonly connections: number;
+  readonly caFile?: string | undefined;
+  readonly logger: Logger;
+}
+
+/** Request headers the gateway consumed and that must never travel upstream. */
+export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'expect']);
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+export class UpstreamBackend implements Backend {
+  readonly name = 'upstream';
+  readonly #pool: Pool;
+  readonly #logger: Logger;
+
+  constructor(options: UpstreamOptions) {
+    this.#logger = options.logger;
+    this.#pool = new Pool(options.url, {
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: { timeout: CONNECT_TIMEOUT_MS, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) },
+    });
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, context: RequestContext, dropped = DROPPED_REQUEST_HEADERS): Promise<void> {
+    const { route } = context;
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) abort.abort();
+    };
+    res.once('close', onClose);
+    const method = req.method ?? 'GET';
+    const facts = { peer: context.peer, peerTrusted: context.peerTrusted, scheme: context.scheme };
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await this.#pool.request({
+        path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
+        method: method as Dispatcher.HttpMethod,
+        headers: upstreamRequestHeaders(req.headers, facts, dropped),
+        body: hasBody(req) ? req : null,
+        signal: abort.signal,
+      });
+    } catch (error) {
+      res.off('close', onClose);
+      if (abort.signal.aborted) return;
+      throw upstreamFailure(error, this.#logger);
+    }
+    res.writeHead(response.statusCode, clientResponseHeaders(response.headers));
+    if (method === 'HEAD') {
+      response.body.resume();
+      res.end();
+      return;
+    }
+    try {
+      await pipeline(response.body, res);
+    } catch (error) {
+      // pipeline destroyed `res`; the client sees a broken connection, not a short body.
+      if (!abort.signal.aborted) this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code } }, 'upstream response broke mid-body');
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  listRepositories(after: string | undefined, limit: number): Promise<string[]> {
+    return fetchCatalogPage(this.#pool, after, limit).catch((error: unknown) => {
+      throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Loading the configuration: YAML file, then REGISTRY_GATE_* environment variables, then CLI flags,
+ * validated once against the schema, paths resolved against the config file's folder, then frozen.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type ParsedConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The common keys that environment variables and CLI flags may override. */
+export interface ConfigOverrides {
+  listen?: string | undefined;
+  upstream?: string | undefined;
+  htpasswd?: string | undefined;
+  tlsCert?: string | undefined;
+  tlsKey?: string | undefined;
+}
+
+export type TlsSetting = { mode: 'off' } | { mode: 'files'; cert: string; key: string } | { mode: 'auto'; dir: string };
+
+export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth'> {
+  /** The file this came from, if any. */
+  readonly source: string | undefined;
+  readonly tls: TlsSetting;
+  readonly storage: ParsedConfig['storage'] & { root: string };
+  readonly auth: ParsedConfig['auth'] & {
+    htpasswd: string;
+    /** The first-run file under dataDir: created with an admin user when missing. */
+    htpasswdIsDefault: boolean;
+  };
+}
+
+export const ENV_OVERRIDES: Record<keyof ConfigOverrides, string> = {
+  listen: 'REGISTRY_GATE_LISTEN',
+  upstream: 'REGISTRY_GATE_UPSTREAM',
+  htpasswd: 'REGISTRY_GATE_HTPASSWD',
+  tlsCert: 'REGISTRY_GATE_TLS_CERT',
+  tlsKey: 'REGISTRY_GATE_TLS_KEY',
+};
+
+function formatIssues(error: z.ZodError, source: string): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
+      const message = issue.code === 'unrecognized_keys' ? `unknown key(s): ${issue.keys.join(', ')}` : issue.message;
+      return `${source}: ${path}: ${message}`;
+    })
+    .join('\n');
+}
+
+function applyOverrides(raw: Record<string, unknown>, overrides: ConfigOverrides): void {
+  if (overrides.listen !== undefined) raw.listen = overrides.listen;
+  if (overrides.upstream !== undefined) {
+    const current = typeof raw.upstream === 'object' && raw.upstream !== null ? raw.upstream : {};
+    raw.upstream = { ...current, url: overrides.upstream };
+  }
+  if (overrides.htpasswd !== undefined) {
+    const current = typeof raw.auth === 'object' && raw.auth !== null ? raw.auth : {};
+    raw.auth = { ...current, htpasswd: overrides.htpasswd };
+  }
+  if (overrides.tlsCert !== undefined || overrides.tlsKey !== undefined) {
+    const current = typeof raw.tls === 'object' && raw.tls !== null ? (raw.tls as Record<string, unknown>) : {};
+    raw.tls = { ...current, ...(overrides.tlsCert ? { cert: overrides.tlsCert } : {}), ...(overrides.tlsKey ? { key: overrides.tlsKey } : {}) };
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+export async function parseConfigText(text: string, source: string): Promise<Record<string, unknown>> {
+  const document = parseDocument(text, { uniqueKeys: true });
+  if (document.errors.length > 0) {
+    throw new ConfigError(document.errors.map((error) => `${source}: ${error.message.split('\n')[0]}`).join('\n'));
+  }
+  const raw: unknown = document.toJS() ?? {};
+  if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) throw new ConfigError(`${source}: the file must be a YAML mapping`);
+  return raw as Record<string, unknown>;
+}
+
+/** Validates raw values; `baseDir` anchors relative paths. Throws ConfigError naming each bad key. */
+export function buildConfig(raw: Record<string, unknown>, baseDir: string, source: string | undefined): Config {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config'));
+  const value = parsed.data;
+  const at = (path: string) => resolve(baseDir, path);
+  const dataDir = at(value.dataDir);
+  let tls: TlsSetting;
+  if (value.tls === 'off') tls = { mode: 'off' };
+  else if (value.tls === 'auto') tls = { mode: 'auto', dir: resolve(dataDir, 'tls') };
+  else tls = { mode: 'files', cert: at(value.tls.cert), key: at(value.tls.key) };
+
+  const config: Config = {
+    ...value,
+    source,
+    dataDir,
+    tls,
+    upstream: value.upstream && { ...value.upstream, url: value.upstream.url.replace(/\/$/, ''), ca: value.upstream.ca && at(value.upstream.ca) },
+    storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
+    auth: {
+      ...value.auth,
+      htpasswd: value.auth.htpasswd ? at(value.auth.htpasswd) : resolve(dataDir, 'htpasswd'),
+      htpasswdIsDefault: value.auth.htpasswd === undefined,
+    },
+  };
+  return deepFreeze(config);
+}
+
+export interface LoadOptions {
+  file?: string | undefined;
+  overrides?: ConfigOverrides;
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
+  let raw: Record<string, unknown> = {};
+  let baseDir = process.cwd();
+  let source: string | undefined;
+  if (options.file !== undefined) {
+    source = resolve(options.file);
+    let text: string;
+    try {
+      text = await readFile(source, 'utf8');
+    } catch (error) {
+      throw new ConfigError(`${source}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+    raw = await parseConfigText(text, source);
+    baseDir = dirname(source);
+  }
+  const env = options.env ?? process.env;
+  const fromEnv: ConfigOverrides = {};
+  for (const [key, name] of Object.entries(ENV_OVERRIDES) as Array<[keyof ConfigOverrides, string]>) {
+    if (env[name] !== undefined && env[name] !== '') fromEnv[key] = env[name];
+  }
+  applyOverrides(raw, fromEnv);
+  applyOverrides(raw, options.overrides ?? {});
+  return buildConfig(raw, baseDir, source);
+}
+
+export function splitHostPort(listen: string): { host: string; port: number } {
+  const at = listen.lastIndexOf(':');
+  const host = listen.slice(0, at).replace(/^\[(.*)\]$/, '$1');
+  return { host: host === '' ? '0.0.0.0' : host, port: Number(listen.slice(at + 1)) };
+}

@@ -1,0 +1,115 @@
+/**
+ * The configuration schema: the one source of truth for keys, defaults and their meaning.
+ * Every object is strict (unknown keys are errors); durations become milliseconds, CIDRs and
+ * rules are checked here so that a bad value is reported with its key path at start-up.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+import { parseCidr } from '../gateway/cidr.js';
+import { repositoryPatternProblem } from '../access/pattern.js';
+
+const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use e.g. 30s, 15m, 24h)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const hostPort = z.string().refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), {
+  message: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
+});
+
+const cidr = z.string().refine((value) => parseCidr(value) !== undefined, { message: 'not an IP address or CIDR' });
+
+const subject = z.string().refine((value) => /^(anonymous|authenticated|\*|user:.+|group:.+)$/.test(value), {
+  message: 'expected anonymous, authenticated, *, user:NAME or group:NAME',
+});
+
+export const ACTIONS = ['pull', 'push', 'delete'] as const;
+export type Action = (typeof ACTIONS)[number];
+
+const accessRule = z.strictObject({
+  repository: z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      const problem = repositoryPatternProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  actions: z.array(z.enum(ACTIONS)).min(1),
+  subjects: z.array(subject).min(1),
+});
+
+const tlsFiles = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) });
+
+export const configSchema = z.strictObject({
+  /** Address to listen on. */
+  listen: hostPort.default('0.0.0.0:5043'),
+  /** `{cert, key}` PEM files; `off` for plain HTTP behind a TLS load balancer; `auto` generates a self-signed pair once under dataDir/tls. */
+  tls: z.union([tlsFiles, z.literal('off'), z.literal(false).transform(() => 'off' as const), z.literal('auto')]).default('auto'),
+  /** Where first-run files (TLS pair, htpasswd) and, by default, the built-in registry live. */
+  dataDir: z.string().min(1).default('./data'),
+  /** Forward to this registry; without it the built-in registry serves from storage.root. */
+  upstream: z
+    .strictObject({
+      url: z.string().refine((value) => /^https?:\/\/[^/?#]+\/?$/.test(value), { message: 'expected http(s)://HOST[:PORT]' }),
+      /** Idle timeout for the upstream connection (no whole-request timeout). */
+      timeout: duration('900s'),
+      /** Keep-alive connections per upstream. */
+      connections: z.number().int().min(1).max(1024).default(64),
+      /** Verify the upstream's TLS certificate against this CA file (PEM). */
+      ca: z.string().optional(),
+    })
+    .optional(),
+  storage: z
+    .strictObject({
+      root: z.string().min(1).optional(),
+      /** Unfinished uploads older than this are deleted. */
+      uploadMaxAge: duration('24h'),
+    })
+    .prefault({}),
+  /** Peers whose X-Forwarded-* / X-Real-IP headers are kept. */
+  trustedProxies: z.array(cidr).default([]),
+  auth: z
+    .strictObject({
+      realm: z.string().min(1).max(200).refine((value) => !/["\\\r\n]/.test(value), { message: 'must not contain quotes, backslashes or newlines' }).default('Registry realm'),
+      htpasswd: z.string().min(1).optional(),
+      /** How long a verified user+password pair is trusted without a new hash check. */
+      cacheTtl: duration('60s'),
+      cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+    })
+    .prefault({}),
+  groups: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
+  /** Grant-only rules; omitted: authenticated users may pull and push, nobody else anything. */
+  access: z.array(accessRule).optional(),
+  clients: z.strictObject({ rejectLegacyDocker: z.boolean().default(true) }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      format: z.enum(['json', 'pretty']).optional(),
+      /** Access log on/off. */
+      access: z.boolean().default(true),
+    })
+    .prefault({}),
+  server: z
+    .strictObject({
+      /** How long in-flight requests may run after SIGTERM. */
+      shutdownGrace: duration('30s'),
+      /** Time allowed for a client to send request headers (slow-header attacks). */
+      headersTimeout: duration('20s'),
+      /** Idle socket timeout while a request is in progress (no whole-request limit). */
+      idleTimeout: duration('900s'),
+      keepAliveTimeout: duration('65s'),
+    })
+    .prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type AccessRuleConfig = z.output<typeof accessRule>;

@@ -1,0 +1,112 @@
+/** Header policy: hop-by-hop stripping, forwarded headers, the legacy-client rule. */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+export const API_VERSION_HEADER = 'docker-distribution-api-version';
+export const API_VERSION = 'registry/2.0';
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Names listed in `Connection:` are hop-by-hop too (RFC 9110 §7.6.1). */
+function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
+  const value = headers['connection'];
+  const names = new Set<string>();
+  if (typeof value === 'string') for (const name of value.split(',')) names.add(name.trim().toLowerCase());
+  return names;
+}
+
+export function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
+  return HOP_BY_HOP.has(name) || listed.has(name);
+}
+
+/**
+ * The recipe's user-agent rule, `^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$`, without a regex:
+ * docker 1.3, 1.4 and 1.5 (but not 1.5.x-dev) and pre-1.6 docker's `Go ` user agent are refused.
+ */
+export function isLegacyDockerClient(userAgent: string | undefined): boolean {
+  if (userAgent === undefined) return false;
+  if (userAgent.startsWith('Go ')) return true;
+  if (!userAgent.startsWith('docker/1.')) return false;
+  const minor = userAgent.charAt('docker/1.'.length);
+  if (minor === '3' || minor === '4') return true;
+  if (minor !== '5') return false;
+  const rest = userAgent.slice('docker/1.5'.length);
+  const isDev = rest[0] === '.' && rest[1]! >= '0' && rest[1]! <= '9' && rest.startsWith('-dev', 2);
+  return !isDev;
+}
+
+export interface ForwardingFacts {
+  /** The direct peer's address. */
+  readonly peer: string;
+  /** Whether the direct peer is a trusted proxy whose forwarded headers are kept. */
+  readonly peerTrusted: boolean;
+  /** 'https' or 'http' on the listener. */
+  readonly scheme: string;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** The client's address as logged and audited: the trusted proxy's word for it, else the peer. */
+export function clientAddress(headers: IncomingHttpHeaders, facts: ForwardingFacts): string {
+  if (!facts.peerTrusted) return facts.peer;
+  const realIp = single(headers['x-real-ip'])?.trim();
+  if (realIp) return realIp;
+  const forwardedFor = single(headers['x-forwarded-for']);
+  const first = forwardedFor?.split(',')[0]?.trim();
+  return first || facts.peer;
+}
+
+export function clientProto(headers: IncomingHttpHeaders, facts: ForwardingFacts): string {
+  const proto = facts.peerTrusted ? single(headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase() : undefined;
+  return proto === 'http' || proto === 'https' ? proto : facts.scheme;
+}
+
+/**
+ * Request headers for the upstream: the client's own minus hop-by-hop and `dropped` ones, with
+ * the recipe's `Host`, `X-Real-IP`, `X-Forwarded-For` and `X-Forwarded-Proto`. Incoming forwarded
+ * headers survive only from a trusted proxy (the load-balancer case); otherwise they are replaced.
+ */
+export function upstreamRequestHeaders(
+  headers: IncomingHttpHeaders,
+  facts: ForwardingFacts,
+  dropped: ReadonlySet<string>,
+): Record<string, string | string[]> {
+  const listed = connectionListed(headers);
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || isHopByHop(name, listed) || dropped.has(name)) continue;
+    if (name === 'x-real-ip' || name === 'x-forwarded-for' || name === 'x-forwarded-proto') continue;
+    out[name] = value;
+  }
+  const incomingFor = facts.peerTrusted ? single(headers['x-forwarded-for'])?.trim() : undefined;
+  out['x-forwarded-for'] = incomingFor ? `${incomingFor}, ${facts.peer}` : facts.peer;
+  const realIp = facts.peerTrusted ? single(headers['x-real-ip'])?.trim() : undefined;
+  out['x-real-ip'] = realIp || facts.peer;
+  const proto = facts.peerTrusted ? single(headers['x-forwarded-proto'])?.trim() : undefined;
+  out['x-forwarded-proto'] = proto || facts.scheme;
+  return out;
+}
+
+/** Response headers from the upstream, hop-by-hop removed, exactly one API version header. */
+export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const listed = connectionListed(headers);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || isHopByHop(name, listed) || name === API_VERSION_HEADER) continue;
+    out[name] = value;
+  }
+  out[API_VERSION_HEADER] = API_VERSION;
+  return out;
+}

@@ -1,0 +1,105 @@
+/**
+ * Parses request paths with the distribution grammar, before anything else looks at the request.
+ *
+ * A path that does not parse is refused outright: percent-encoding (so no encoded `/` or `.`), dot
+ * segments, empty segments, upper case and over-long names never reach a decision or a backend.
+ * What is authorized is `Route.path`, which is exactly the bytes of the path the client sent and
+ * exactly what is forwarded upstream.
+ */
+import { RegistryError } from '../errors.js';
+
+export type RouteKind =
+  | 'base' // GET /v2/
+  | 'catalog' // GET /v2/_catalog
+  | 'tags' // GET /v2/<name>/tags/list
+  | 'manifest' // /v2/<name>/manifests/<tag|digest>
+  | 'blob' // /v2/<name>/blobs/<digest>
+  | 'upload-start' // POST /v2/<name>/blobs/uploads/
+  | 'upload' // /v2/<name>/blobs/uploads/<id>
+  | 'referrers'; // GET /v2/<name>/referrers/<digest>
+
+export interface Route {
+  readonly kind: RouteKind;
+  /** The repository name; empty for `base` and `catalog`. */
+  readonly repository: string;
+  /** Tag or digest for manifests, digest for blobs and referrers, upload id for uploads. */
+  readonly reference: string;
+  /** The path exactly as received (no query). */
+  readonly path: string;
+  /** The raw query string without `?`, or ''. */
+  readonly rawQuery: string;
+}
+
+export const MAX_NAME_LENGTH = 255;
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
+const TAG = /^[\w][\w.-]{0,127}$/;
+const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+const UPLOAD_ID = /^[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}$/;
+
+export function isValidRepositoryName(name: string): boolean {
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) return false;
+  return name.split('/').every((component) => COMPONENT.test(component));
+}
+
+export function isTag(reference: string): boolean {
+  return TAG.test(reference);
+}
+
+export function isDigest(reference: string): boolean {
+  return reference.length <= 256 && DIGEST.test(reference);
+}
+
+function notFound(): RegistryError {
+  return new RegistryError('NOT_FOUND', 'no route for this path');
+}
+
+function named(kind: RouteKind, nameSegments: string[], reference: string, path: string, rawQuery: string): Route {
+  const repository = nameSegments.join('/');
+  if (!isValidRepositoryName(repository)) throw new RegistryError('NAME_INVALID', 'invalid repository name');
+  return { kind, repository, reference, path, rawQuery };
+}
+
+/** `url` is the request target (`req.url`): origin-form path with an optional query. */
+export function routeFromUrl(url: string): Route {
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  const rawQuery = queryAt === -1 ? '' : url.slice(queryAt + 1);
+  if (path.length > 2048 || !path.startsWith('/v2/') || path.includes('%')) throw notFound();
+  if (path === '/v2/') return { kind: 'base', repository: '', reference: '', path, rawQuery };
+  if (path === '/v2/_catalog') return { kind: 'catalog', repository: '', reference: '', path, rawQuery };
+
+  const segments = path.slice('/v2/'.length).split('/');
+  // An upload is started at `.../blobs/uploads/` (the trailing slash is the last, empty segment).
+  if (segments.at(-1) === '') {
+    segments.pop();
+    if (segments.length >= 3 && segments.at(-1) === 'uploads' && segments.at(-2) === 'blobs') {
+      return named('upload-start', segments.slice(0, -2), '', path, rawQuery);
+    }
+    throw notFound();
+  }
+  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) throw notFound();
+  const n = segments.length;
+  const last = segments[n - 1] as string;
+  const second = segments[n - 2];
+  const third = segments[n - 3];
+
+  if (n >= 3 && second === 'tags' && last === 'list') return named('tags', segments.slice(0, -2), '', path, rawQuery);
+  if (n >= 3 && second === 'manifests') {
+    if (!isTag(last) && !isDigest(last)) throw new RegistryError('MANIFEST_INVALID', 'invalid manifest reference', { status: 400 });
+    return named('manifest', segments.slice(0, -2), last, path, rawQuery);
+  }
+  if (n >= 4 && third === 'blobs' && second === 'uploads') {
+    if (!UPLOAD_ID.test(last)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+    return named('upload', segments.slice(0, -3), last, path, rawQuery);
+  }
+  if (n >= 3 && second === 'blobs' && last === 'uploads') return named('upload-start', segments.slice(0, -2), '', path, rawQuery);
+  if (n >= 3 && second === 'blobs') {
+    if (!isDigest(last)) throw new RegistryError('DIGEST_INVALID', 'invalid digest');
+    return named('blob', segments.slice(0, -2), last, path, rawQuery);
+  }
+  if (n >= 3 && second === 'referrers') {
+    if (!isDigest(last)) throw new RegistryError('DIGEST_INVALID', 'invalid digest');
+    return named('referrers', segments.slice(0, -2), last, path, rawQuery);
+  }
+  throw notFound();
+}

@@ -1,0 +1,90 @@
+/**
+ * The listener: node:https (or node:http with `tls: off`), with timeouts that cut slow-header
+ * attacks but never a slow multi-GB upload, and a graceful shutdown that lets in-flight transfers
+ * finish within a grace period.
+ */
+import { createServer as createHttpServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import { TLS_OPTIONS } from './tls.js';
+
+export interface ListenOptions {
+  readonly host: string;
+  readonly port: number;
+  /** PEM pair; undefined for plain HTTP. */
+  readonly tls: SecureContextOptions | undefined;
+  readonly headersTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+}
+
+export interface Listener {
+  readonly server: Server;
+  readonly url: string;
+  readonly scheme: 'http' | 'https';
+  /** Installs a new certificate for new handshakes; open connections keep theirs. */
+  setTls(options: SecureContextOptions): void;
+  /** Stops accepting, waits for in-flight requests up to `graceMs`, then cuts what is left. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+export async function listen(options: ListenOptions, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listener> {
+  const serverOptions = {
+    headersTimeout: options.headersTimeoutMs,
+    requestTimeout: 0, // no whole-request limit: a multi-GB push may take as long as it needs
+    keepAliveTimeout: options.keepAliveTimeoutMs,
+    maxHeaderSize: 16 * 1024,
+  };
+  const scheme = options.tls ? 'https' : 'http';
+  const server: Server = options.tls
+    ? createHttpsServer({ ...serverOptions, ...options.tls, ...TLS_OPTIONS }, handler)
+    : createHttpServer(serverOptions, handler);
+  server.timeout = options.idleTimeoutMs; // idle socket timeout while a request is in progress
+
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    inFlight += 1;
+    res.once('close', () => {
+      inFlight -= 1;
+      if (inFlight === 0) drained?.();
+    });
+  });
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  return {
+    server,
+    scheme,
+    url: `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${address.port}`,
+    setTls(tls) {
+      (server as unknown as { setSecureContext(options: SecureContextOptions): void }).setSecureContext({ ...tls, ...TLS_OPTIONS });
+    },
+    async shutdown(graceMs) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        const finished = new Promise<void>((resolve) => (drained = resolve));
+        let timer: NodeJS.Timeout | undefined;
+        const expired = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+        await Promise.race([finished, expired]);
+        clearTimeout(timer);
+      }
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, ConfigError } from '../../src/config/load.js';
+
+async function withConfig(text: string, run: (file: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'rg-config-'));
+  try {
+    const file = join(dir, 'registry-gate.yaml');
+    await writeFile(file, text);
+    await run(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function problem(text: string): Promise<string> {
+  let message = '';
+  await withConfig(text, async (file) => {
+    await assert.rejects(loadConfig({ file, env: {} }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      message = error.message;
+      return true;
+    });
+  });
+  return message;
+}
+
+test('the issue example validates, with paths resolved against the file and durations in ms', async () => {
+  await withConfig(
+    `listen: "0.0.0.0:5043"
+tls: { cert: auth/domain.crt, key: auth/domain.key }
+upstream: { url: "http://127.0.0.1:5000", timeout: 900s }
+trustedProxies: ["10.0.0.0/8"]
+auth: { realm: "Registry realm", htpasswd: auth/nginx.htpasswd }
+groups: { pushers: [alice] }
+access:
+  - { repository: "**", actions: [pull], subjects: [authenticated] }
+  - { repository: "**", actions: [pull, push, delete], subjects: ["group:pushers"] }
+clients: { rejectLegacyDocker: true }
+log: { level: info, format: json }
+`,
+    async (file) => {
+      const config = await loadConfig({ file, env: {} });
+      assert.equal(config.upstream?.timeout, 900_000);
+      assert.deepEqual(config.tls, { mode: 'files', cert: join(file, '..', 'auth/domain.crt'), key: join(file, '..', 'auth/domain.key') });
+      assert.equal(config.auth.htpasswd, join(file, '..', 'auth/nginx.htpasswd'));
+      assert.ok(Object.isFrozen(config) && Object.isFrozen(config.auth) && Object.isFrozen(config.access));
+    },
+  );
+});
+
+test('unknown keys and bad values name their path', async () => {
+  assert.match(await problem('listen: "x"\n'), /listen: expected HOST:PORT/);
+  assert.match(await problem('auth: { realmm: x }\n'), /auth: unknown key\(s\): realmm/);
+  assert.match(await problem('upstream: { url: "http://h:1", timeout: forever }\n'), /upstream\.timeout: not a duration/);
+  assert.match(await problem('trustedProxies: ["10.0.0.0/99"]\n'), /trustedProxies\.0: not an IP address or CIDR/);
+  assert.match(await problem('access:\n  - { repository: "**", actions: [fly], subjects: [authenticated] }\n'), /access\.0\.actions\.0/);
+  assert.match(await problem('access:\n  - { repository: "a/${team}", actions: [pull], subjects: [authenticated] }\n'), /access\.0\.repository: unknown placeholder/);
+  assert.match(await problem('access:\n  - { repository: "**", actions: [pull], subjects: [someone] }\n'), /access\.0\.subjects\.0/);
+  assert.match(await problem('listen: [\n'), /registry-gate\.yaml/);
+  assert.match(await problem('auth: { realm: "a\\"b" }\n'), /auth\.realm/);
+});
+
+test('flags override environment, which overrides the file', async () => {
+  await withConfig('listen: "127.0.0.1:1"\n', async (file) => {
+    const env = { REGISTRY_GATE_LISTEN: '127.0.0.1:2', REGISTRY_GATE_UPSTREAM: 'http://127.0.0.1:5000' };
+    assert.equal((await loadConfig({ file, env })).listen, '127.0.0.1:2');
+    const config = await loadConfig({ file, env, overrides: { listen: '127.0.0.1:3' } });
+    assert.equal(config.listen, '127.0.0.1:3');
+    assert.equal(config.upstream?.url, 'http://127.0.0.1:5000');
+  });
+});
+
+test('no file: the embedded default under ./data', async () => {
+  const config = await loadConfig({ env: {} });
+  assert.equal(config.upstream, undefined);
+  assert.equal(config.tls.mode, 'auto');
+  assert.equal(config.storage.root, join(process.cwd(), 'data', 'registry'));
+  assert.equal(config.auth.htpasswdIsDefault, true);
+});

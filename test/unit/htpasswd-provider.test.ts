@@ -1,0 +1,197 @@
+/**
+ * The htpasswd provider against real files: verification, groups, warnings that never carry a
+ * hash, and hot reload: a changed password or a removed user takes effect within 2 s whether the
+ * file is replaced by rename (editors, our CLI) or rewritten in place (Apache's htpasswd); a
+ * failed reload keeps the last good copy (the regression is verdaccio #3241: removed users kept
+ * working until restart).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { HtpasswdProvider } from '../../src/auth/htpasswd/index.js';
+
+function bcryptLine(user: string, password: string, cost = 4): string {
+  return execFileSync('htpasswd', ['-nbB', '-C', String(cost), user, password], { encoding: 'utf8' }).trim();
+}
+
+function capturingLogger(): { logger: pino.Logger; records: Array<Record<string, unknown>> } {
+  const records: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'debug' }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, records };
+}
+
+/** Polls until `condition` holds; fails after `ms`. Returns how long it took. */
+async function eventually(condition: () => Promise<boolean>, ms = 2000): Promise<number> {
+  const start = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - start > ms) assert.fail(`condition not met within ${ms} ms`);
+    await sleep(25);
+  }
+  return Date.now() - start;
+}
+
+describe('HtpasswdProvider', () => {
+  let dir: string;
+  let aliceLine: string;
+  let bobLine: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rg-htpasswd-'));
+    aliceLine = bcryptLine('alice', 'alice-pw');
+    bobLine = bcryptLine('bob', 'bob-pw');
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function open(name: string, content: string, groups?: Record<string, string[]>, watch = true) {
+    const file = join(dir, name);
+    await writeFile(file, content, { mode: 0o600 });
+    const { logger, records } = capturingLogger();
+    const provider = await HtpasswdProvider.open({ file, logger, groups, watch });
+    return { file, provider, records };
+  }
+
+  it('verifies users and attaches their groups', async () => {
+    const { provider } = await open('basic', `${aliceLine}\n${bobLine}\n`, { pushers: ['alice', 'ghost'], admins: ['alice'], readers: ['bob'] });
+    try {
+      assert.equal(provider.name, 'htpasswd');
+      assert.deepEqual(await provider.verify({ user: 'alice', password: 'alice-pw' }), { user: 'alice', groups: ['pushers', 'admins'], via: 'htpasswd' });
+      assert.deepEqual((await provider.verify({ user: 'bob', password: 'bob-pw' }))?.groups, ['readers']);
+      assert.equal(await provider.verify({ user: 'alice', password: 'bob-pw' }), null);
+      assert.equal(await provider.verify({ user: 'ghost', password: 'anything' }), null);
+      assert.equal(provider.userCount, 2);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('warns about a skipped line with its number, never with its hash', async () => {
+    const des = execFileSync('htpasswd', ['-nbd', 'carol', 'secret'], { encoding: 'utf8' }).trim();
+    const { provider, records } = await open('skipped', `# users\n${aliceLine}\n${des}\nweird:NotAHash\n`);
+    try {
+      const warnings = records.filter((record) => record.level === 40 && record.line !== undefined);
+      assert.deepEqual(
+        warnings.map((record) => record.line),
+        [3, 4],
+      );
+      const logged = JSON.stringify(records);
+      assert.ok(!logged.includes(des.split(':')[1]!), 'the DES hash was logged');
+      assert.ok(!logged.includes('NotAHash'), 'the unknown hash was logged');
+      assert.ok(!logged.includes(aliceLine.split(':')[1]!));
+      assert.equal(await provider.verify({ user: 'carol', password: 'secret' }), null);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('refuses to start when the file cannot be read, naming the file', async () => {
+    const { logger } = capturingLogger();
+    await assert.rejects(HtpasswdProvider.open({ file: join(dir, 'missing'), logger }), /cannot load htpasswd file .*missing/);
+  });
+
+  it('takes a changed password and a removed user within 2 s when the file is replaced by rename', async () => {
+    const { file, provider } = await open('rename', `${aliceLine}\n${bobLine}\n`);
+    let changes = 0;
+    provider.onChange(() => (changes += 1));
+    try {
+      const replace = async (content: string) => {
+        const temporary = `${file}.tmp`;
+        await writeFile(temporary, content, { mode: 0o600 });
+        await rename(temporary, file);
+      };
+      await replace(`${bcryptLine('alice', 'new-pw')}\n${bobLine}\n`);
+      await eventually(async () => (await provider.verify({ user: 'alice', password: 'new-pw' })) !== null);
+      assert.equal(await provider.verify({ user: 'alice', password: 'alice-pw' }), null);
+      await replace(`${bobLine}\n`);
+      await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null && provider.userCount === 1);
+      assert.equal(await provider.verify({ user: 'alice', password: 'new-pw' }), null);
+      assert.ok(changes >= 2);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it("takes an in-place edit within 2 s (Debian's htpasswd -D rewrites the file in place)", async () => {
+    const { file, provider } = await open('inplace', `${aliceLine}\n${bobLine}\n`);
+    try {
+      execFileSync('htpasswd', ['-D', file, 'bob'], { stdio: 'ignore' });
+      await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) === null);
+      assert.ok(await provider.verify({ user: 'alice', password: 'alice-pw' }));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('notices a replaced file by polling alone (filesystems where fs.watch is silent)', async () => {
+    const { file, provider } = await open('poll', `${aliceLine}\n`, undefined, false);
+    try {
+      await writeFile(`${file}.tmp`, `${bobLine}\n`);
+      await rename(`${file}.tmp`, file);
+      const took = await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null);
+      assert.ok(took < 2000);
+      assert.ok(await provider.verify({ user: 'bob', password: 'bob-pw' }));
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('keeps the last good copy when the file disappears, logs why once, and recovers', async () => {
+    const { file, provider, records } = await open('vanish', `${aliceLine}\n`);
+    try {
+      await unlink(file);
+      await sleep(1300); // the watch event and at least one poll have seen the missing file
+      assert.ok(await provider.verify({ user: 'alice', password: 'alice-pw' }));
+      const failures = records.filter((record) => String(record.msg).includes('keeping the last good copy'));
+      assert.equal(failures.length, 1);
+      await writeFile(file, `${bobLine}\n`, { mode: 0o600 });
+      await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null);
+      assert.equal(await provider.verify({ user: 'alice', password: 'alice-pw' }), null);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('does not notify listeners when the file is touched without a content change', async () => {
+    const content = `${aliceLine}\n`;
+    const { file, provider } = await open('touch', content);
+    let changes = 0;
+    provider.onChange(() => (changes += 1));
+    try {
+      await writeFile(file, content);
+      await provider.reload();
+      assert.equal(changes, 0);
+      await writeFile(file, `${content}${bobLine}\n`);
+      await provider.reload();
+      assert.equal(changes, 1);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('makes an unknown user cost about as much as a wrong password (bcrypt decoy at the file cost)', async () => {
+    const { provider } = await open('timing', `${bcryptLine('alice', 'alice-pw', 9)}\n${bcryptLine('bob', 'bob-pw', 9)}\n`);
+    try {
+      await provider.verify({ user: 'nobody', password: 'x' }); // the decoy hash is made on first use
+      const time = async (user: string): Promise<number> => {
+        const start = performance.now();
+        await provider.verify({ user, password: 'wrong' });
+        return performance.now() - start;
+      };
+      const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        known.push(await time('alice'));
+        unknown.push(await time('nobody'));
+      }
+      assert.ok(median(unknown) > median(known) * 0.5, `unknown ${median(unknown)} ms vs known ${median(known)} ms`);
+    } finally {
+      await provider.close();
+    }
+  });
+});
