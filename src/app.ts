@@ -24,7 +24,7 @@ export interface RunningGate {
   readonly url: string;
   readonly backendName: string;
   readonly listener: Listener;
-  /** Re-reads the TLS pair (the htpasswd file is watched on its own). */
+  /** Re-reads the TLS pair and the htpasswd file now (both are also watched for changes). */
   reload(reason: string): Promise<void>;
   close(graceMs?: number): Promise<void>;
 }
@@ -95,7 +95,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     backendName: backend.name,
     listener,
     async reload(reason) {
-      await reloader?.reload(reason);
+      await Promise.all([reloader?.reload(reason), htpasswd.reload()]);
     },
     async close(graceMs = 0) {
       reloader?.close();

@@ -28,8 +28,10 @@ export function serveCommand(): Command {
         overrides: { listen: flags.listen, upstream: flags.upstream, htpasswd: flags.htpasswd, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
       });
       const loggers = createLoggers({ level: config.log.level, format: config.log.format });
-      const gate = await startRegistryGate(config, loggers, { announce: (line) => process.stdout.write(`${line}\n`) });
-      loggers.app.info({ url: gate.url, backend: gate.backendName }, 'registry-gate is listening');
+      const announce = (line: string) => process.stdout.write(`${line}\n`);
+      const gate = await startRegistryGate(config, loggers, { announce });
+      // Printed whatever the log level: scripts and supervisors wait for this line.
+      announce(`registry-gate is listening on ${gate.url} (${gate.backendName === 'upstream' ? `upstream ${config.upstream?.url}` : `built-in registry in ${config.storage.root}`})`);
 
       let stopping = false;
       const stop = (signal: string) => {

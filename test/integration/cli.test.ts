@@ -1,0 +1,173 @@
+/**
+ * registry-gate as users run it: the real CLI in its own process. First run with no config,
+ * check-config errors, TLS reload without dropping connections, graceful SIGTERM.
+ */
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises';
+import { connect } from 'node:tls';
+import { once } from 'node:events';
+import { request as httpsRequest } from 'node:https';
+import { request } from 'undici';
+import { makeTempDir, removeDir, freePort, runProcess } from '../helpers/process.js';
+import { makeTlsPair } from '../helpers/tls.js';
+import { makeOciImage, readOciLayoutDigests } from '../helpers/oci-image.js';
+import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
+import { startHeaderCapture, type HeaderCapture } from '../helpers/header-capture.js';
+import { writeHtpasswd, basic } from '../helpers/gate.js';
+import { CLI, startGateProcess } from '../helpers/gate-process.js';
+
+describe('first run with no config', () => {
+  let dir: string;
+  before(async () => {
+    dir = await makeTempDir('rg-first-');
+  });
+  after(async () => removeDir(dir));
+
+  test('serve creates TLS and an admin once, and is a working authenticated registry', async () => {
+    const port = await freePort();
+    const host = `127.0.0.1:${port}`;
+    const gate = await startGateProcess(['--listen', host], { cwd: dir, url: `https://${host}` });
+    let password: string;
+    try {
+      const output = gate.output();
+      assert.match(output, /Generated a self-signed TLS certificate .* \(SHA-256 fingerprint [0-9A-F:]+\)/);
+      const created = /user "admin" and the password (\S+) /.exec(output);
+      assert.ok(created, 'the admin password is printed on first start');
+      password = created[1]!;
+      assert.equal((await stat(join(dir, 'data', 'htpasswd'))).mode & 0o777, 0o600);
+      assert.equal((await stat(join(dir, 'data', 'tls', 'key.pem'))).mode & 0o777, 0o600);
+
+      const trust = join(dir, 'trust');
+      await mkdir(trust);
+      await copyFile(join(dir, 'data', 'tls', 'cert.pem'), join(trust, 'ca.crt'));
+      const image = await makeOciImage(join(dir, 'image'), { layers: [1000, 20_000] });
+      const admin = { user: 'admin', password };
+      const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(host, 'first/run', 'v1'), dest: { creds: admin, certDir: trust }, preserveDigests: true });
+      assert.equal(pushed.code, 0, pushed.stderr);
+      const out = join(dir, 'out');
+      const pulled = await skopeoCopy({ from: dockerRef(host, 'first/run', 'v1'), to: `oci:${out}:v1`, src: { creds: admin, certDir: trust }, ociAcceptUncompressed: true });
+      assert.equal(pulled.code, 0, pulled.stderr);
+      assert.deepEqual((await readOciLayoutDigests(out, 'v1')).layerDigests, image.layerDigests);
+      const anonymous = await skopeoCopy({ from: dockerRef(host, 'first/run', 'v1'), to: `oci:${join(dir, 'anon')}:v1`, src: { certDir: trust, noCreds: true } });
+      assert.notEqual(anonymous.code, 0, 'anonymous pull is refused');
+    } finally {
+      await gate.stop();
+    }
+    assert.doesNotMatch(gate.output(), /"level":\d+.*password/i, 'the password is not in any log line');
+
+    const again = await startGateProcess(['--listen', host], { cwd: dir, url: `https://${host}` });
+    await again.stop();
+    assert.doesNotMatch(again.output(), /password|Generated/, 'nothing is created or printed the second time');
+  });
+});
+
+describe('check-config', () => {
+  test('names the bad key and exits non-zero; a good file passes', async () => {
+    const dir = await makeTempDir('rg-check-');
+    try {
+      const bad = join(dir, 'bad.yaml');
+      await writeFile(bad, 'listen: "0.0.0.0:5043"\nauth: { realm: x, htpassword: f }\nupstream: { url: "ftp://x" }\n');
+      const failed = await runProcess(process.execPath, [CLI, 'check-config', bad]);
+      assert.equal(failed.code, 1);
+      assert.match(failed.stderr, /auth: unknown key\(s\): htpassword/);
+      assert.match(failed.stderr, /upstream\.url: expected http\(s\):\/\/HOST\[:PORT\]/);
+      const good = join(dir, 'good.yaml');
+      await writeFile(good, 'upstream: { url: "http://127.0.0.1:5000" }\n');
+      const passed = await runProcess(process.execPath, [CLI, 'check-config', good]);
+      assert.equal(passed.code, 0, passed.stderr);
+      const help = await runProcess(process.execPath, [CLI, 'serve', '--help']);
+      assert.match(help.stdout, /--tls-cert/);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});
+
+describe('a running gate: TLS reload and graceful shutdown', () => {
+  let dir: string;
+  let capture: HeaderCapture;
+  const user = { user: 'alice', password: 'alice-secret-1' };
+
+  before(async () => {
+    dir = await makeTempDir('rg-signals-');
+    capture = await startHeaderCapture();
+    await writeHtpasswd(join(dir, 'htpasswd'), { [user.user]: user.password });
+  });
+  after(async () => {
+    await capture.stop();
+    await removeDir(dir);
+  });
+
+  async function fingerprintOf(port: number, ca: string): Promise<string> {
+    const socket = connect({ host: '127.0.0.1', port, ca, servername: 'localhost' });
+    await once(socket, 'secureConnect');
+    const fingerprint = socket.getPeerCertificate().fingerprint256;
+    socket.destroy();
+    return fingerprint;
+  }
+
+  test('a new certificate is used for new connections; a broken one is refused and the old one kept', async () => {
+    const first = await makeTlsPair(join(dir, 'tls1'));
+    const second = await makeTlsPair(join(dir, 'tls2'));
+    const live = join(dir, 'live');
+    await mkdir(live);
+    await copyFile(first.certFile, join(live, 'cert.pem'));
+    await copyFile(first.keyFile, join(live, 'key.pem'));
+    const port = await freePort();
+    await writeFile(join(dir, 'reload.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: live/cert.pem, key: live/key.pem }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: info, format: json }\n`);
+    const gate = await startGateProcess(['--config', join(dir, 'reload.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    try {
+      const before = await fingerprintOf(port, first.caPem);
+      await copyFile(second.keyFile, join(live, 'key.pem'));
+      await copyFile(second.certFile, join(live, 'cert.pem'));
+      gate.child.kill('SIGHUP');
+      let after = before;
+      for (let i = 0; i < 40 && after === before; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        after = await fingerprintOf(port, second.caPem).catch(() => before);
+      }
+      assert.notEqual(after, before, 'the new certificate is served');
+      await writeFile(join(live, 'cert.pem'), 'not a certificate');
+      gate.child.kill('SIGHUP');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(await fingerprintOf(port, second.caPem), after, 'a broken certificate does not replace a good one');
+      assert.match(gate.output(), /TLS certificate reload failed; keeping the previous certificate/);
+    } finally {
+      await gate.stop();
+    }
+  });
+
+  test('SIGTERM lets an in-flight upload finish, then exits 0', async () => {
+    const tls = await makeTlsPair(join(dir, 'tls3'));
+    const port = await freePort();
+    await writeFile(join(dir, 'term.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nserver: { shutdownGrace: 10s }\nlog: { level: warn }\n`);
+    const gate = await startGateProcess(['--config', join(dir, 'term.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    capture.clear();
+    const upload = httpsRequest({
+      host: '127.0.0.1',
+      port,
+      ca: tls.caPem,
+      servername: 'localhost',
+      method: 'PATCH',
+      path: '/v2/app/blobs/uploads/abc',
+      headers: { authorization: basic(user.user, user.password), 'content-type': 'application/octet-stream' },
+    });
+    const response = once(upload, 'response');
+    upload.write(Buffer.alloc(64 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const exited = once(gate.child, 'exit');
+    gate.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await assert.rejects(request(`https://127.0.0.1:${port}/v2/`), 'no new connections after SIGTERM');
+    upload.end(Buffer.alloc(64 * 1024));
+    const [res] = (await response) as [import('node:http').IncomingMessage];
+    res.resume();
+    assert.equal(res.statusCode, 404, 'the upstream answered the finished upload');
+    assert.equal(capture.requests.at(-1)?.bodyLength, 128 * 1024);
+    const [code] = await exited;
+    assert.equal(code, 0);
+  });
+});
+
