@@ -1,0 +1,104 @@
+/**
+ * The garbage collector's mark phase for one repository: which manifests are reachable, and which
+ * blobs those manifests reference.
+ *
+ * Roots are the tags, every manifest linked recently (within the grace period: pushes in flight,
+ * children pushed before their index), and, when untagged manifests are kept, every manifest.
+ * From a reachable manifest, its index entries and its referrers (manifests whose `subject` it is)
+ * are reachable too.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { digestOf, tryParseDigest, type Digest, type DigestAlgorithm } from './digest.js';
+import { readTextIfExists } from './durable-fs.js';
+import type { StorageLayout } from './layout.js';
+import { parseManifest, referencedBlobs } from './manifest-validation.js';
+
+export interface ManifestLink {
+  readonly digest: Digest;
+  readonly mtimeMs: number;
+}
+
+export interface ManifestFacts {
+  /** The manifest's own blob, its config and its layers. */
+  readonly blobs: Digest[];
+  readonly children: Digest[];
+  readonly subject: Digest | undefined;
+}
+
+async function names(path: string): Promise<string[]> {
+  return readdir(path).catch(() => [] as string[]);
+}
+
+export async function listManifestLinks(layout: StorageLayout, repository: string): Promise<ManifestLink[]> {
+  const links: ManifestLink[] = [];
+  for (const algorithm of ['sha256', 'sha512'] as DigestAlgorithm[]) {
+    const dir = `${layout.manifestsDir(repository)}/${algorithm}`;
+    for (const hex of await names(dir)) {
+      const digest = tryParseDigest(`${algorithm}:${hex}`);
+      const info = digest ? await stat(`${dir}/${hex}`).catch(() => undefined) : undefined;
+      if (digest && info) links.push({ digest, mtimeMs: info.mtimeMs });
+    }
+  }
+  return links;
+}
+
+/** What a stored manifest points at; a manifest that no longer parses still keeps its own blob. */
+export async function manifestFacts(layout: StorageLayout, repository: string, digest: Digest): Promise<ManifestFacts | undefined> {
+  const mediaType = await readTextIfExists(layout.manifestLink(repository, digest));
+  if (mediaType === undefined) return undefined;
+  const own = { blobs: [digest], children: [], subject: undefined };
+  const bytes = await readFile(layout.blob(digest)).catch(() => undefined);
+  if (bytes === undefined) return own;
+  try {
+    const manifest = parseManifest(bytes, mediaType);
+    return {
+      blobs: [digest, ...referencedBlobs(manifest)],
+      children: manifest.manifests.map((entry) => entry.digest),
+      subject: manifest.subject?.digest,
+    };
+  } catch {
+    return own;
+  }
+}
+
+async function referrersOf(layout: StorageLayout, repository: string, subject: Digest): Promise<Digest[]> {
+  const found: Digest[] = [];
+  for (const entry of await names(layout.referrersDir(repository, subject))) {
+    const match = /^(sha256|sha512)-([a-f0-9]+)\.json$/.exec(entry);
+    if (match) found.push(digestOf(match[1] as DigestAlgorithm, match[2] as string));
+  }
+  return found;
+}
+
+async function taggedDigests(layout: StorageLayout, repository: string): Promise<Digest[]> {
+  const found: Digest[] = [];
+  for (const tag of await names(layout.tagsDir(repository))) {
+    const target = await readTextIfExists(layout.tag(repository, tag));
+    const digest = target === undefined ? undefined : tryParseDigest(target.trim());
+    if (digest) found.push(digest);
+  }
+  return found;
+}
+
+/** The reachable manifests of `repository`, with what each references. */
+export async function markRepository(
+  layout: StorageLayout,
+  repository: string,
+  links: readonly ManifestLink[],
+  options: { removeUntagged: boolean; freshSince: number },
+): Promise<Map<string, ManifestFacts>> {
+  const roots: Digest[] = await taggedDigests(layout, repository);
+  for (const link of links) {
+    if (!options.removeUntagged || link.mtimeMs >= options.freshSince) roots.push(link.digest);
+  }
+  const reachable = new Map<string, ManifestFacts>();
+  const queue = [...roots];
+  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+    if (reachable.has(next.value)) continue;
+    const facts = await manifestFacts(layout, repository, next);
+    if (!facts) continue; // a tag or index entry naming a manifest this repository does not hold
+    reachable.set(next.value, facts);
+    queue.push(...facts.children, ...(await referrersOf(layout, repository, next)));
+  }
+  return reachable;
+}

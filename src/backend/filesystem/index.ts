@@ -1,0 +1,74 @@
+/**
+ * The built-in OCI Distribution v1.1 registry, on a local filesystem (layout in ./layout.ts).
+ *
+ * Everything the gateway decided stays decided: this backend receives only authenticated,
+ * authorized requests (with unauthorized mount sources already removed from the route) and knows
+ * nothing about users.
+ */
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Backend } from '../backend.js';
+import { BlobStore } from './blob-store.js';
+import { dispatch } from './dispatch.js';
+import { mkdirDurable } from './durable-fs.js';
+import { StorageLayout } from './layout.js';
+import { ManifestStore } from './manifest-store.js';
+import { listRepositoryNames } from './repositories.js';
+import type { Stores } from './stores.js';
+import { UploadStore } from './upload-store.js';
+
+export { runGc, type GcOptions, type GcReport } from './gc.js';
+
+export interface FilesystemBackendOptions {
+  readonly root: string;
+  /** Upload sessions without activity for this long are deleted. */
+  readonly uploadMaxAgeMs: number;
+  readonly logger: Logger;
+}
+
+const MAX_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+const MIN_SWEEP_INTERVAL_MS = 1000;
+
+export async function createFilesystemBackend(options: FilesystemBackendOptions): Promise<Backend> {
+  const layout = new StorageLayout(resolve(options.root));
+  for (const dir of [layout.blobsDir, layout.repositoriesDir, layout.uploadsDir, layout.tmpDir]) await mkdirDurable(dir);
+  const logger = options.logger;
+  const blobs = new BlobStore(layout);
+  const stores: Stores = {
+    layout,
+    blobs,
+    manifests: new ManifestStore(layout, blobs),
+    uploads: new UploadStore(layout, blobs, logger),
+    logger,
+  };
+
+  let sweeping: Promise<void> = Promise.resolve();
+  const sweep = (): void => {
+    sweeping = sweeping
+      .then(() => stores.uploads.removeAbandoned(options.uploadMaxAgeMs))
+      .then((removed) => {
+        if (removed > 0) logger.info({ removed }, 'removed abandoned uploads');
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'sweeping abandoned uploads failed'));
+  };
+  const interval = Math.min(MAX_SWEEP_INTERVAL_MS, Math.max(MIN_SWEEP_INTERVAL_MS, Math.floor(options.uploadMaxAgeMs / 2)));
+  logger.info({ root: layout.root, uploadMaxAgeMs: options.uploadMaxAgeMs }, 'built-in registry storage ready');
+  const timer = setInterval(sweep, interval);
+  timer.unref();
+  sweep();
+
+  return {
+    name: 'filesystem',
+    async handle(req, res, context) {
+      await dispatch(stores, req, res, context.route);
+    },
+    listRepositories: (after, limit) => listRepositoryNames(layout.repositoriesDir, after, limit),
+    async hasManifest(repository, reference) {
+      return (await stores.manifests.resolve(repository, reference)) !== undefined;
+    },
+    async close() {
+      clearInterval(timer);
+      await sweeping;
+    },
+  };
+}

@@ -1,0 +1,27 @@
+/** GET `/v2/<name>/tags/list` (paged) and GET `/v2/<name>/referrers/<digest>` (filterable). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { RegistryError } from '../../errors.js';
+import type { Route } from '../../gateway/route.js';
+import { parseDigest } from './digest.js';
+import { OCI_INDEX } from './manifest-validation.js';
+import { nextLinkHeader, parsePageRequest } from './paging.js';
+import { respondJson, type Stores } from './stores.js';
+
+export async function listTags(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+  const page = await stores.manifests.tagsPage(route.repository, parsePageRequest(new URLSearchParams(route.rawQuery)));
+  if (!page) throw new RegistryError('NAME_UNKNOWN', undefined, { detail: { name: route.repository } });
+  const link = nextLinkHeader(`/v2/${route.repository}/tags/list`, page);
+  respondJson(res, req.method ?? 'GET', 'application/json; charset=utf-8', { name: route.repository, tags: page.items }, link ? { Link: link } : {});
+}
+
+/**
+ * The referrers of a digest, as an OCI image index. An unknown subject (or repository) has no
+ * referrers: 200 with an empty list, never 404, which would tell the client the API is missing.
+ */
+export async function listReferrers(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+  const subject = parseDigest(route.reference);
+  const artifactType = new URLSearchParams(route.rawQuery).get('artifactType') || undefined;
+  const manifests = await stores.manifests.referrers(route.repository, subject, artifactType);
+  const headers: Record<string, string> = artifactType !== undefined ? { 'OCI-Filters-Applied': 'artifactType' } : {};
+  respondJson(res, req.method ?? 'GET', OCI_INDEX, { schemaVersion: 2, mediaType: OCI_INDEX, manifests }, headers);
+}

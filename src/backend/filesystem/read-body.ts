@@ -1,0 +1,63 @@
+/**
+ * Reads a small request body (a manifest) with a hard cap. Memory grows only with bytes actually
+ * received, never with a length the client declares. A body over the cap is refused with 413:
+ * when it overshoots by little, the rest is read and discarded so the client gets the answer on a
+ * healthy connection; when it is far larger, reading stops and the connection is closed.
+ */
+import type { IncomingMessage } from 'node:http';
+import { RegistryError } from '../../errors.js';
+
+/** How far past the cap a body is still read (and discarded) to answer cleanly. */
+const DISCARD_ALLOWANCE = 1024 * 1024;
+
+export function tooLarge(limit: number, closeConnection: boolean): RegistryError {
+  return new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, {
+    status: 413,
+    detail: { limit },
+    ...(closeConnection ? { headers: { Connection: 'close' } } : {}),
+  });
+}
+
+export function readBodyWithLimit(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > limit + DISCARD_ALLOWANCE) return Promise.reject(tooLarge(limit, true));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const cleanup = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > limit + DISCARD_ALLOWANCE) {
+        cleanup();
+        req.pause();
+        reject(tooLarge(limit, true));
+      } else if (total <= limit) {
+        chunks.push(chunk);
+      } else {
+        chunks.length = 0; // discarding from here on
+      }
+    };
+    const onEnd = (): void => {
+      cleanup();
+      if (total > limit) reject(tooLarge(limit, false));
+      else resolve(Buffer.concat(chunks, total));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const onAborted = (): void => {
+      cleanup();
+      reject(new RegistryError('MANIFEST_INVALID', 'request body incomplete'));
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
+}

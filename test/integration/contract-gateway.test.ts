@@ -1,0 +1,42 @@
+/**
+ * The shared registry contract through the whole gateway (TLS, Basic auth, access rules, headers),
+ * once with the built-in registry behind it and once with CNCF Distribution 2.8: the same suite, so
+ * differences between the two backends are visible.
+ */
+import { before, after, describe } from 'node:test';
+import { join } from 'node:path';
+import { registerContractSuite } from '../helpers/contract.js';
+import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
+import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
+import { startGate, basic, type TestGate } from '../helpers/gate.js';
+
+const USER = { user: 'contract', password: 'contract-secret-9' };
+const everything = [{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }];
+
+let dir: string;
+let tls: TlsPair;
+let distribution: RunningDistribution;
+let builtinGate: TestGate;
+let distributionGate: TestGate;
+
+before(async () => {
+  dir = await makeTempDir('rg-contract-gw-');
+  tls = await makeTlsPair(join(dir, 'tls'));
+  distribution = await startDistribution({ dir: join(dir, 'distribution') });
+  const users = { [USER.user]: USER.password };
+  builtinGate = await startGate({ dir: join(dir, 'builtin'), tls, users, config: { access: everything, audit: { enabled: false } } });
+  distributionGate = await startGate({ dir: join(dir, 'upstream'), tls, users, config: { access: everything, audit: { enabled: false }, upstream: { url: distribution.url } } });
+});
+
+after(async () => {
+  await builtinGate?.stop();
+  await distributionGate?.stop();
+  await distribution?.stop();
+  await removeDir(dir);
+});
+
+describe('through the gateway', () => {
+  registerContractSuite('gateway + built-in registry', () => ({ baseUrl: builtinGate.url, authHeader: basic(USER.user, USER.password), dispatcher: builtinGate.dispatcher, backend: 'builtin' }));
+  registerContractSuite('gateway + Distribution 2.8', () => ({ baseUrl: distributionGate.url, authHeader: basic(USER.user, USER.password), dispatcher: distributionGate.dispatcher, backend: 'distribution' }));
+});
