@@ -8,10 +8,17 @@ import type { Config } from './config/load.js';
 import { splitHostPort } from './config/load.js';
 import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
+import { NO_AUDIT, openAuditSink } from './access/audit.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { ensureFirstRunAdmin } from './auth/first-run.js';
 import { HtpasswdProvider } from './auth/htpasswd/provider.js';
 import { CachedVerifier } from './auth/credential-cache.js';
+import { ProviderChain } from './auth/chain.js';
+import { configGroups, type GroupSource } from './auth/groups.js';
+import { GroupFile } from './auth/group-file.js';
+import { LdapProvider } from './auth/ldap/index.js';
+import { LoginThrottle, ThrottledProvider } from './auth/throttle.js';
+import type { AuthProvider } from './auth/identity.js';
 import type { Backend } from './backend/backend.js';
 import { UpstreamBackend } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
@@ -24,7 +31,7 @@ export interface RunningGate {
   readonly url: string;
   readonly backendName: string;
   readonly listener: Listener;
-  /** Re-reads the TLS pair and the htpasswd file now (both are also watched for changes). */
+  /** Re-reads the TLS pair and the htpasswd file now (both are also watched for changes), reopens the audit file. */
   reload(reason: string): Promise<void>;
   close(graceMs?: number): Promise<void>;
 }
@@ -49,6 +56,7 @@ async function createBackend(config: Config, loggers: Loggers): Promise<Backend>
       timeoutMs: config.upstream.timeout,
       connections: config.upstream.connections,
       caFile: config.upstream.ca,
+      dropHeaders: config.auth.trustedHeader ? [config.auth.trustedHeader.user, config.auth.trustedHeader.groups ?? ''].filter(Boolean) : [],
       logger: loggers.app,
     });
   }
@@ -60,10 +68,19 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
   const tls = await tlsOptions(config, announce);
   if (config.auth.htpasswdIsDefault) await ensureFirstRunAdmin(config.auth.htpasswd, announce);
 
-  const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, groups: config.groups, logger: loggers.app });
-  const verifier = new CachedVerifier(htpasswd, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
+  const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger: loggers.app });
+  const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger: loggers.app }) : undefined;
+  ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
+  const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap };
+  const chain = new ProviderChain(config.auth.providers.map((name) => byName[name] as AuthProvider));
+  // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
+  const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, new LoginThrottle(config.auth.throttle)) : chain;
+  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
   htpasswd.onChange(() => verifier.flush());
+  const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger: loggers.app }) : undefined;
+  const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
   const backend = await createBackend(config, loggers);
+  const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
 
   const { host, port } = splitHostPort(config.listen);
   const handler = createGateway({
@@ -71,9 +88,11 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     rejectLegacyDocker: config.clients.rejectLegacyDocker,
     trustedProxy: compileAddressMatcher(config.trustedProxies),
     scheme: tls.options ? 'https' : 'http',
-    authenticate: createAuthenticator([verifier]),
+    authenticate: createAuthenticator(verifier, groupSources),
+    trustedHeader: config.auth.trustedHeader,
     policy: new AccessPolicy(config.access),
     backend,
+    audit,
     loggers,
     accessLog: config.log.access,
   });
@@ -95,12 +114,13 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     backendName: backend.name,
     listener,
     async reload(reason) {
-      await Promise.all([reloader?.reload(reason), htpasswd.reload()]);
+      audit.reopen();
+      await Promise.all([reloader?.reload(reason), htpasswd.reload(), groupFile?.reload()]);
     },
     async close(graceMs = 0) {
       reloader?.close();
       await listener.shutdown(graceMs);
-      await Promise.all([backend.close(), htpasswd.close()]);
+      await Promise.all([backend.close(), chain.close(), groupFile?.close(), audit.close()]);
     },
   };
 }

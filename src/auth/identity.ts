@@ -11,11 +11,23 @@ export const ANONYMOUS: Identity = Object.freeze({ user: null, groups: Object.fr
 export interface Credentials {
   readonly user: string;
   readonly password: string;
+  /** The client's address (after trusted-proxy resolution), for throttling failures. */
+  readonly clientIp?: string;
 }
 
-/** A source of identities. `null` means "I do not know this user or the password is wrong". */
+/** What a provider says of credentials: the user is its and the password right, its and wrong, or not its. */
+export type AuthOutcome = { readonly result: 'accepted'; readonly identity: Identity } | { readonly result: 'rejected' } | { readonly result: 'unknown' };
+
+/**
+ * A source of identities. `verify` answers `null` for "unknown user or wrong password" and throws a
+ * RegistryError (e.g. UNAVAILABLE) when it cannot tell. Providers that can tell an unknown user from
+ * a wrong password implement `authenticate` too, so that a chain asks the next provider only for
+ * users this one does not know. `final` tells the provider that nobody is asked after it, so an
+ * unknown user must cost as much as a wrong password.
+ */
 export interface AuthProvider {
   readonly name: string;
   verify(credentials: Credentials): Promise<Identity | null>;
+  authenticate?(credentials: Credentials, final: boolean): Promise<AuthOutcome>;
   close?(): Promise<void>;
 }

@@ -36,5 +36,7 @@ export interface Backend {
    * Used for the filtered catalog.
    */
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
+  /** Whether the repository has a manifest for this tag or digest (for protected tags). */
+  hasManifest(repository: string, reference: string): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -32,6 +32,7 @@ export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth'> {
   readonly tls: TlsSetting;
   readonly storage: ParsedConfig['storage'] & { root: string };
   readonly auth: ParsedConfig['auth'] & {
+    providers: ReadonlyArray<'htpasswd' | 'ldap'>;
     htpasswd: string;
     /** The first-run file under dataDir: created with an admin user when missing. */
     htpasswdIsDefault: boolean;
@@ -95,6 +96,7 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config'));
   const value = parsed.data;
+  if (value.auth.providers?.includes('ldap') && !value.auth.ldap) throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
   const at = (path: string) => resolve(baseDir, path);
   const dataDir = at(value.dataDir);
   let tls: TlsSetting;
@@ -108,9 +110,17 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
     dataDir,
     tls,
     upstream: value.upstream && { ...value.upstream, url: value.upstream.url.replace(/\/$/, ''), ca: value.upstream.ca && at(value.upstream.ca) },
+    audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
     auth: {
       ...value.auth,
+      providers: value.auth.providers ?? (value.auth.ldap ? ['htpasswd', 'ldap'] : ['htpasswd']),
+      groupFile: value.auth.groupFile && at(value.auth.groupFile),
+      ldap: value.auth.ldap && {
+        ...value.auth.ldap,
+        bindPasswordFile: value.auth.ldap.bindPasswordFile && at(value.auth.ldap.bindPasswordFile),
+        tls: value.auth.ldap.tls && { ...value.auth.ldap.tls, ca: value.auth.ldap.tls.ca && at(value.auth.ldap.tls.ca) },
+      },
       htpasswd: value.auth.htpasswd ? at(value.auth.htpasswd) : resolve(dataDir, 'htpasswd'),
       htpasswdIsDefault: value.auth.htpasswd === undefined,
     },

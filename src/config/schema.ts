@@ -4,22 +4,13 @@
  * rules are checked here so that a bad value is reported with its key path at start-up.
  */
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { durationSchema } from './duration.js';
 import { parseCidr } from '../gateway/cidr.js';
 import { repositoryPatternProblem } from '../access/pattern.js';
+import { ldapConfigSchema } from '../auth/ldap/config.js';
+import { throttleConfigSchema } from '../auth/throttle.js';
 
-const duration = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `not a duration: ${JSON.stringify(value)} (use e.g. 30s, 15m, 24h)` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+const duration = (fallback: string) => durationSchema(fallback);
 
 const hostPort = z.string().refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), {
   message: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
@@ -33,6 +24,13 @@ const subject = z.string().refine((value) => /^(anonymous|authenticated|\*|user:
 
 export const ACTIONS = ['pull', 'push', 'delete'] as const;
 export type Action = (typeof ACTIONS)[number];
+/** What a rule may grant: the request actions, and `overwrite` for its protected tags. */
+export const GRANTS = [...ACTIONS, 'overwrite'] as const;
+export type Grant = (typeof GRANTS)[number];
+
+const tagPattern = z.string().refine((value) => /^[\w*?][\w.*?-]{0,127}$/.test(value), {
+  message: 'expected a tag pattern such as v*, latest or release-?',
+});
 
 const accessRule = z.strictObject({
   repository: z
@@ -42,8 +40,10 @@ const accessRule = z.strictObject({
       const problem = repositoryPatternProblem(value);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
-  actions: z.array(z.enum(ACTIONS)).min(1),
+  actions: z.array(z.enum(GRANTS)).min(1),
   subjects: z.array(subject).min(1),
+  /** Tags that a push through this rule may create but not move, and a delete may not remove, unless it grants `overwrite`. */
+  protectedTags: z.array(tagPattern).optional(),
 });
 
 const tlsFiles = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) });
@@ -79,7 +79,20 @@ export const configSchema = z.strictObject({
   auth: z
     .strictObject({
       realm: z.string().min(1).max(200).refine((value) => !/["\\\r\n]/.test(value), { message: 'must not contain quotes, backslashes or newlines' }).default('Registry realm'),
+      /** Password providers, asked in order; the first that knows the user decides. Default: htpasswd, then ldap when configured. */
+      providers: z.array(z.enum(['htpasswd', 'ldap'])).min(1).optional(),
       htpasswd: z.string().min(1).optional(),
+      ldap: ldapConfigSchema.optional(),
+      /** Users and groups from an SSO proxy, honoured only from trustedProxies. */
+      trustedHeader: z
+        .strictObject({
+          user: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'),
+          groups: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
+        })
+        .optional(),
+      /** Apache AuthGroupFile (`group: member member`), merged with `groups`, re-read on change. */
+      groupFile: z.string().min(1).optional(),
+      throttle: throttleConfigSchema.prefault({}),
       /** How long a verified user+password pair is trusted without a new hash check. */
       cacheTtl: duration('60s'),
       cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
@@ -89,6 +102,13 @@ export const configSchema = z.strictObject({
   /** Grant-only rules; omitted: authenticated users may pull and push, nobody else anything. */
   access: z.array(accessRule).optional(),
   clients: z.strictObject({ rejectLegacyDocker: z.boolean().default(true) }).prefault({}),
+  /** One JSON line per state-changing or denied request: `stdout`, or a file (reopened on SIGHUP for rotation). */
+  audit: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      file: z.string().min(1).default('stdout'),
+    })
+    .prefault({}),
   log: z
     .strictObject({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

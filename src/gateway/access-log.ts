@@ -1,28 +1,16 @@
 /** One access-log line per request, written when the response is done, from chosen fields only. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { AddressMatcher } from './cidr.js';
-import { normalizeIp } from './cidr.js';
-import { clientAddress } from './headers.js';
 
-export function logAccess(
-  logger: Logger,
-  req: IncomingMessage,
-  res: ServerResponse,
-  started: bigint,
-  state: { user: string | null },
-  trustedProxy: AddressMatcher,
-  scheme: string,
-): void {
+export function logAccess(logger: Logger, req: IncomingMessage, res: ServerResponse, started: bigint, state: { user: string | null; client: string }): void {
   const socket = req.socket;
   const readBefore = socket.bytesRead;
   const writtenBefore = socket.bytesWritten;
   res.once('close', () => {
-    const peer = normalizeIp(socket.remoteAddress ?? '');
     const url = req.url ?? '';
     const queryAt = url.indexOf('?');
     logger.info({
-      client: clientAddress(req.headers, { peer, peerTrusted: trustedProxy(peer), scheme }),
+      client: state.client,
       user: state.user,
       method: req.method,
       path: queryAt === -1 ? url : url.slice(0, queryAt),

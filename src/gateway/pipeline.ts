@@ -1,23 +1,24 @@
 /**
  * One request, end to end: route → identity → decision → backend. Each stage is a plain call;
  * every failure is a RegistryError answered as OCI error JSON; every response under /v2/ carries
- * exactly one Docker-Distribution-Api-Version header.
+ * exactly one Docker-Distribution-Api-Version header; every state change and every refusal leaves
+ * one audit record.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Loggers } from '../log.js';
 import type { Authenticate } from '../auth/authenticate.js';
 import type { AccessPolicy } from '../access/policy.js';
+import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
 import { RegistryError, sendError, toRegistryError } from '../errors.js';
 import { requiredAccess } from './actions.js';
+import { authorizeRequest } from './authorize.js';
+import { auditRecord, responseDigest, stateChange, type AuditFacts } from './audit-events.js';
 import { listVisibleRepositories, sendCatalog } from './catalog.js';
-import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient } from './headers.js';
-import { routeFromUrl, type Route } from './route.js';
-import { withoutUnauthorizedMount } from './mount.js';
-import type { AddressMatcher } from './cidr.js';
-import { normalizeIp } from './cidr.js';
+import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
+import { routeFromUrl } from './route.js';
+import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess } from './access-log.js';
-
 
 export interface GatewayOptions {
   readonly realm: string;
@@ -25,19 +26,34 @@ export interface GatewayOptions {
   readonly trustedProxy: AddressMatcher;
   readonly scheme: 'http' | 'https';
   readonly authenticate: Authenticate;
+  /** SSO proxy headers, honoured only from trusted peers and removed from everyone else's requests. */
+  readonly trustedHeader?: { readonly user: string; readonly groups?: string | undefined } | undefined;
   readonly policy: AccessPolicy;
   readonly backend: Backend;
+  readonly audit: AuditSink;
   readonly loggers: Loggers;
   readonly accessLog: boolean;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** What the access log needs to know about a request once the pipeline has run. */
+interface RequestState {
+  user: string | null;
+  client: string;
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? undefined : value;
+}
+
 export function createGateway(options: GatewayOptions): RequestHandler {
+  const { policy, backend, audit } = options;
   const challenge = `Basic realm="${options.realm}"`;
+  const sso = options.trustedHeader && { user: options.trustedHeader.user.toLowerCase(), groups: options.trustedHeader.groups?.toLowerCase() };
   const unauthorized = () => new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': challenge } });
 
-  async function serve(req: IncomingMessage, res: ServerResponse, state: { user: string | null }): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, facts: ForwardingFacts, state: RequestState): Promise<void> {
     const method = req.method ?? 'GET';
     res.setHeader(API_VERSION_HEADER, API_VERSION);
     if (options.rejectLegacyDocker && isLegacyDockerClient(req.headers['user-agent'])) {
@@ -47,44 +63,71 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     const needed = requiredAccess(route, method);
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
-    const identity = await options.authenticate(req.headers.authorization);
+    const identity = await options.authenticate({
+      authorization: req.headers.authorization,
+      clientIp: state.client,
+      ssoUser: sso && facts.peerTrusted ? single(req.headers[sso.user]) : undefined,
+      ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
+    });
     if (identity === 'invalid') throw unauthorized();
     state.user = identity.user;
-    const refuse = () => (identity.user === null ? unauthorized() : new RegistryError('DENIED'));
+    const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
+      audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
+    const refuse = (action: AuditFacts['action']) => {
+      const error = identity.user === null ? unauthorized() : new RegistryError('DENIED');
+      audited({ action, decision: 'deny', rule: -1, status: error.status });
+      return error;
+    };
 
     if (needed.kind === 'authenticate-only') {
-      if (identity.user === null && !options.policy.mayEver(identity, 'pull')) throw unauthorized();
+      if (identity.user === null && !policy.mayEver(identity, 'pull')) throw unauthorized();
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       res.setHeader('Content-Length', 2);
       res.end(method === 'HEAD' ? undefined : '{}');
       return;
     }
     if (needed.kind === 'catalog') {
-      if (!options.policy.mayEver(identity, 'pull')) throw refuse();
-      const page = await listVisibleRepositories(options.backend, options.policy, identity, new URLSearchParams(route.rawQuery));
-      await sendCatalog(res, method, page);
+      if (!policy.mayEver(identity, 'pull')) throw refuse('catalog');
+      await sendCatalog(res, method, await listVisibleRepositories(backend, policy, identity, new URLSearchParams(route.rawQuery)));
       return;
     }
-    if (!options.policy.decide(identity, route.repository, needed.action).allowed) throw refuse();
-    const authorizedRoute: Route = route.kind === 'upload-start' ? withoutUnauthorizedMount(route, identity, options.policy) : route;
 
-    const peer = normalizeIp(req.socket.remoteAddress ?? '');
-    const facts = { peer, peerTrusted: options.trustedProxy(peer), scheme: options.scheme };
-    const context: RequestContext = {
-      route: authorizedRoute,
-      identity,
-      clientIp: clientAddress(req.headers, facts),
-      proto: clientProto(req.headers, facts),
-      ...facts,
-    };
-    await options.backend.handle(req, res, context);
+    const authorized = await authorizeRequest(route, needed.action, method, identity, req.headers, policy, backend);
+    if (!authorized.decision.allowed) throw refuse(needed.action);
+    const change = stateChange(authorized.route, method);
+    if (change) {
+      res.once('finish', () =>
+        audit.record(
+          auditRecord({
+            identity,
+            client: state.client,
+            method,
+            route: authorized.route,
+            action: change,
+            decision: 'allow',
+            rule: authorized.decision.ruleIndex,
+            status: res.statusCode,
+            responseDigest: responseDigest(res),
+          }),
+        ),
+      );
+    }
+    const context: RequestContext = { route: authorized.route, identity, clientIp: state.client, proto: clientProto(req.headers, facts), ...facts };
+    await backend.handle(req, res, context);
   }
 
   return (req, res) => {
     const started = process.hrtime.bigint();
-    const state: { user: string | null } = { user: null };
-    if (options.accessLog) logAccess(options.loggers.access, req, res, started, state, options.trustedProxy, options.scheme);
-    serve(req, res, state).catch((error: unknown) => {
+    const peer = normalizeIp(req.socket.remoteAddress ?? '');
+    const facts: ForwardingFacts = { peer, peerTrusted: options.trustedProxy(peer), scheme: options.scheme };
+    const state: RequestState = { user: null, client: clientAddress(req.headers, facts) };
+    if (sso && !facts.peerTrusted) {
+      // Nobody but a trusted SSO proxy may say who the user is; nothing after this point sees the claim.
+      delete req.headers[sso.user];
+      if (sso.groups) delete req.headers[sso.groups];
+    }
+    if (options.accessLog) logAccess(options.loggers.access, req, res, started, state);
+    serve(req, res, facts, state).catch((error: unknown) => {
       const failure = toRegistryError(error);
       if (failure.code === 'INTERNAL_ERROR') options.loggers.app.error({ err: error }, 'request failed');
       // An unread request body would otherwise be parsed as the next request on this connection.
@@ -93,3 +136,4 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     });
   };
 }
+

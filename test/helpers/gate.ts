@@ -49,6 +49,7 @@ export async function startGate(options: GateOptions): Promise<TestGate> {
     tls: options.tls ? { cert: options.tls.certFile, key: options.tls.keyFile } : 'off',
     auth: { htpasswd: htpasswdFile },
     log: { level: 'silent' },
+    audit: { enabled: false },
     ...options.config,
   };
   if (options.config?.auth) raw.auth = { htpasswd: htpasswdFile, ...(options.config.auth as object) };

@@ -13,7 +13,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { AuthProvider, Credentials, Identity } from '../identity.js';
+import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
 import { parseHtpasswd, type ParsedHtpasswd } from './file.js';
 import { isWeakFormat, type HashFormat, type ParsedHash } from './formats.js';
 import { dummyHash, verifyPassword } from './verify.js';
@@ -34,6 +34,9 @@ interface UserRecord {
   readonly hash: ParsedHash;
   readonly identity: Identity;
 }
+
+const UNKNOWN: AuthOutcome = Object.freeze({ result: 'unknown' });
+const REJECTED: AuthOutcome = Object.freeze({ result: 'rejected' });
 
 interface Snapshot {
   readonly users: ReadonlyMap<string, UserRecord>;
@@ -86,13 +89,19 @@ export class HtpasswdProvider implements AuthProvider {
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
+    const outcome = await this.authenticate(credentials, true);
+    return outcome.result === 'accepted' ? outcome.identity : null;
+  }
+
+  async authenticate(credentials: Credentials, final: boolean): Promise<AuthOutcome> {
     const { users, decoy } = this.snapshot;
     const record = users.get(credentials.user);
     if (!record) {
-      await verifyPassword(await dummyHash(decoy.format, decoy.cost), credentials.password);
-      return null;
+      // Last in the chain: cost what a wrong password costs, so response times do not list the users.
+      if (final) await verifyPassword(await dummyHash(decoy.format, decoy.cost), credentials.password);
+      return UNKNOWN;
     }
-    return (await verifyPassword(record.hash, credentials.password)) ? record.identity : null;
+    return (await verifyPassword(record.hash, credentials.password)) ? { result: 'accepted', identity: record.identity } : REJECTED;
   }
 
   /** Called after the users changed (so that caches of verified credentials can be flushed). */

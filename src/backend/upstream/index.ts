@@ -23,6 +23,8 @@ export interface UpstreamOptions {
   readonly timeoutMs: number;
   readonly connections: number;
   readonly caFile?: string | undefined;
+  /** More request headers to never forward (e.g. the SSO proxy's user and group headers). */
+  readonly dropHeaders?: readonly string[];
   readonly logger: Logger;
 }
 
@@ -30,6 +32,12 @@ export interface UpstreamOptions {
 export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'expect']);
 
 const CONNECT_TIMEOUT_MS = 10_000;
+const MANIFEST_TYPES = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -40,9 +48,11 @@ export class UpstreamBackend implements Backend {
   readonly name = 'upstream';
   readonly #pool: Pool;
   readonly #logger: Logger;
+  readonly #dropped: ReadonlySet<string>;
 
   constructor(options: UpstreamOptions) {
     this.#logger = options.logger;
+    this.#dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
     this.#pool = new Pool(options.url, {
       connections: options.connections,
       pipelining: 1,
@@ -53,7 +63,7 @@ export class UpstreamBackend implements Backend {
     });
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, context: RequestContext, dropped = DROPPED_REQUEST_HEADERS): Promise<void> {
+  async handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
     const { route } = context;
     const abort = new AbortController();
     const onClose = () => {
@@ -67,7 +77,7 @@ export class UpstreamBackend implements Backend {
       response = await this.#pool.request({
         path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
         method: method as Dispatcher.HttpMethod,
-        headers: upstreamRequestHeaders(req.headers, facts, dropped),
+        headers: upstreamRequestHeaders(req.headers, facts, this.#dropped),
         body: hasBody(req) ? req : null,
         signal: abort.signal,
       });
@@ -76,7 +86,9 @@ export class UpstreamBackend implements Backend {
       if (abort.signal.aborted) return;
       throw upstreamFailure(error, this.#logger);
     }
-    res.writeHead(response.statusCode, clientResponseHeaders(response.headers));
+    // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
+    for (const [name, value] of Object.entries(clientResponseHeaders(response.headers))) if (value !== undefined) res.setHeader(name, value);
+    res.writeHead(response.statusCode);
     if (method === 'HEAD') {
       response.body.resume();
       res.end();
@@ -96,6 +108,18 @@ export class UpstreamBackend implements Backend {
     return fetchCatalogPage(this.#pool, after, limit).catch((error: unknown) => {
       throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger);
     });
+  }
+
+  async hasManifest(repository: string, reference: string): Promise<boolean> {
+    const response = await this.#pool
+      .request({ path: `/v2/${repository}/manifests/${reference}`, method: 'HEAD', headers: { accept: MANIFEST_TYPES } })
+      .catch((error: unknown) => {
+        throw upstreamFailure(error, this.#logger);
+      });
+    await response.body.dump();
+    if (response.statusCode === 200) return true;
+    if (response.statusCode === 404) return false;
+    throw new RegistryError('UPSTREAM_ERROR', `the upstream answered ${response.statusCode} to a manifest check`);
   }
 
   async close(): Promise<void> {
