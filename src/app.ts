@@ -41,12 +41,22 @@ export interface StartOptions {
   announce?: (line: string) => void;
 }
 
-async function tlsOptions(config: Config, announce: (line: string) => void): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {
+/**
+ * What a first start creates once: the self-signed TLS pair (`tls: auto`) and the htpasswd file with
+ * an admin user (when no htpasswd is configured). Idempotent; run by the primary before workers fork.
+ */
+export async function prepareFirstRun(config: Config, announce: (line: string) => void): Promise<void> {
+  if (config.tls.mode === 'auto') {
+    const generated = await ensureSelfSignedPair(config.tls.dir);
+    if (generated.created) announce(`Generated a self-signed TLS certificate in ${config.tls.dir} (SHA-256 fingerprint ${generated.fingerprint})`);
+  }
+  if (config.auth.htpasswdIsDefault) await ensureFirstRunAdmin(config.auth.htpasswd, announce);
+}
+
+async function tlsOptions(config: Config): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {
   if (config.tls.mode === 'off') return {};
-  if (config.tls.mode === 'files') return { options: await readTlsPair(config.tls), files: config.tls };
-  const generated = await ensureSelfSignedPair(config.tls.dir);
-  if (generated.created) announce(`Generated a self-signed TLS certificate in ${config.tls.dir} (SHA-256 fingerprint ${generated.fingerprint})`);
-  return { options: await readTlsPair(generated.files), files: generated.files };
+  const files = config.tls.mode === 'files' ? config.tls : (await ensureSelfSignedPair(config.tls.dir)).files;
+  return { options: await readTlsPair(files), files };
 }
 
 async function createBackend(config: Config, loggers: Loggers): Promise<Backend> {
@@ -65,8 +75,8 @@ async function createBackend(config: Config, loggers: Loggers): Promise<Backend>
 
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
   const announce = options.announce ?? (() => undefined);
-  const tls = await tlsOptions(config, announce);
-  if (config.auth.htpasswdIsDefault) await ensureFirstRunAdmin(config.auth.htpasswd, announce);
+  await prepareFirstRun(config, announce);
+  const tls = await tlsOptions(config);
 
   const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger: loggers.app });
   const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger: loggers.app }) : undefined;

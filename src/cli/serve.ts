@@ -1,8 +1,13 @@
-/** `registry-gate serve`: starts the gateway; SIGHUP reloads TLS, SIGTERM/SIGINT shut down gracefully. */
+/**
+ * `registry-gate serve`: starts the gateway, in `workers` processes sharing the listening socket
+ * when there are several. SIGHUP reloads TLS, htpasswd, group file and audit file; SIGTERM/SIGINT
+ * shut down gracefully.
+ */
 import { Command } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type Config } from '../config/load.js';
 import { createLoggers } from '../log.js';
-import { startRegistryGate } from '../app.js';
+import { prepareFirstRun, startRegistryGate } from '../app.js';
+import { isWorkerProcess, reportListening, startWorkers } from '../server/cluster.js';
 
 interface ServeFlags {
   config?: string;
@@ -11,6 +16,32 @@ interface ServeFlags {
   htpasswd?: string;
   tlsCert?: string;
   tlsKey?: string;
+}
+
+const announce = (line: string) => process.stdout.write(`${line}\n`);
+
+function describeBackend(config: Config): string {
+  return config.upstream ? `upstream ${config.upstream.url}` : `built-in registry in ${config.storage.root}`;
+}
+
+/** Runs `close` once on SIGTERM/SIGINT and exits 0 when it settles; SIGHUP calls `reload`. */
+function onSignals(close: () => Promise<void>, reload: () => void, log: (message: string, error?: unknown) => void): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal}: shutting down`);
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log('shutdown failed', error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', reload);
 }
 
 export function serveCommand(): Command {
@@ -28,26 +59,20 @@ export function serveCommand(): Command {
         overrides: { listen: flags.listen, upstream: flags.upstream, htpasswd: flags.htpasswd, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
       });
       const loggers = createLoggers({ level: config.log.level, format: config.log.format });
-      const announce = (line: string) => process.stdout.write(`${line}\n`);
-      const gate = await startRegistryGate(config, loggers, { announce });
-      // Printed whatever the log level: scripts and supervisors wait for this line.
-      announce(`registry-gate is listening on ${gate.url} (${gate.backendName === 'upstream' ? `upstream ${config.upstream?.url}` : `built-in registry in ${config.storage.root}`})`);
+      const log = (message: string, error?: unknown) => (error ? loggers.app.error({ err: error }, message) : loggers.app.info(message));
 
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        loggers.app.info({ signal, graceMs: config.server.shutdownGrace }, 'shutting down');
-        gate.close(config.server.shutdownGrace).then(
-          () => process.exit(0),
-          (error: unknown) => {
-            loggers.app.error({ err: error }, 'shutdown failed');
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGTERM', () => stop('SIGTERM'));
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGHUP', () => void gate.reload('SIGHUP'));
+      if (config.workers > 1 && !isWorkerProcess()) {
+        await prepareFirstRun(config, announce);
+        const workers = await startWorkers(config.workers, loggers.app);
+        // Printed whatever the log level: scripts and supervisors wait for this line.
+        announce(`registry-gate is listening on ${workers.url} (${describeBackend(config)}, ${config.workers} workers)`);
+        onSignals(() => workers.close(), () => workers.reload(), log);
+        return;
+      }
+
+      const gate = await startRegistryGate(config, loggers, { announce });
+      if (isWorkerProcess()) reportListening(gate.url);
+      else announce(`registry-gate is listening on ${gate.url} (${describeBackend(config)})`);
+      onSignals(() => gate.close(config.server.shutdownGrace), () => void gate.reload('SIGHUP'), log);
     });
 }

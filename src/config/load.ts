@@ -3,6 +3,7 @@
  * validated once against the schema, paths resolved against the config file's folder, then frozen.
  */
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -26,7 +27,8 @@ export interface ConfigOverrides {
 
 export type TlsSetting = { mode: 'off' } | { mode: 'files'; cert: string; key: string } | { mode: 'auto'; dir: string };
 
-export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth'> {
+export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 'workers'> {
+  readonly workers: number;
   /** The file this came from, if any. */
   readonly source: string | undefined;
   readonly tls: TlsSetting;
@@ -96,6 +98,9 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config'));
   const value = parsed.data;
+  if (typeof value.workers === 'number' && value.workers > 1 && !value.upstream) {
+    throw new ConfigError(`${source ?? 'config'}: workers: the built-in registry keeps upload state in one process; use workers: 1 (or auto) without an upstream`);
+  }
   if (value.auth.providers?.includes('ldap') && !value.auth.ldap) throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
   const at = (path: string) => resolve(baseDir, path);
   const dataDir = at(value.dataDir);
@@ -107,6 +112,7 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const config: Config = {
     ...value,
     source,
+    workers: value.workers === 'auto' ? (value.upstream ? availableParallelism() : 1) : value.workers,
     dataDir,
     tls,
     upstream: value.upstream && { ...value.upstream, url: value.upstream.url.replace(/\/$/, ''), ca: value.upstream.ca && at(value.upstream.ca) },

@@ -49,6 +49,8 @@ const accessRule = z.strictObject({
 const tlsFiles = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) });
 
 export const configSchema = z.strictObject({
+  /** Worker processes sharing the listening socket; `auto`: one per core in front of an upstream, one for the built-in registry. */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
   /** Address to listen on. */
   listen: hostPort.default('0.0.0.0:5043'),
   /** `{cert, key}` PEM files; `off` for plain HTTP behind a TLS load balancer; `auto` generates a self-signed pair once under dataDir/tls. */

@@ -18,11 +18,13 @@ export async function startGateProcess(args: string[], options: { cwd: string; u
   return Object.assign(running, { url: options.url });
 }
 
-/** Peak resident set size of a process in bytes (VmHWM), from /proc. */
+/** Peak resident set size (VmHWM) of a process and its children (cluster workers), in bytes, from /proc. */
 export async function peakRss(pid: number): Promise<number> {
   const { readFile } = await import('node:fs/promises');
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const match = /VmHWM:\s+(\d+) kB/.exec(status);
   if (!match) throw new Error('no VmHWM in /proc status');
-  return Number(match[1]) * 1024;
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).split(/\s+/).filter(Boolean).map(Number);
+  const sizes = await Promise.all(children.map((child) => peakRss(child).catch(() => 0)));
+  return Number(match[1]) * 1024 + sizes.reduce((sum, size) => sum + size, 0);
 }

@@ -44,6 +44,11 @@ after(async () => {
 });
 
 test('a 1 GiB layer round-trips with its digest intact and without buffering', { timeout: 600_000 }, async () => {
+  // Warm up with a 64 MiB layer first: what a process needs to stream at all is not what we measure;
+  // what we measure is that a 16 times larger body does not need more memory.
+  const warmup = await makeOciImage(join(dir, 'warmup'), { layers: [64 * 1024 * 1024] });
+  const warmed = await skopeoCopy({ from: warmup.ref, to: dockerRef(host, 'big/warmup', 'v1'), dest: { creds: USER, certDir: tls.caDir }, preserveDigests: true });
+  assert.equal(warmed.code, 0, warmed.stderr);
   const image = await makeOciImage(join(dir, 'image'), { layers: [GIB, 4096] });
   const baseline = await peakRss(gate.child.pid!);
 
@@ -57,5 +62,5 @@ test('a 1 GiB layer round-trips with its digest intact and without buffering', {
   assert.deepEqual(digests.layerDigests, image.layerDigests);
   assert.equal(digests.manifestDigest, image.manifestDigest);
   const grown = (await peakRss(gate.child.pid!)) - baseline;
-  assert.ok(grown < 64 * 1024 * 1024, `peak RSS grew by ${(grown / 1048576).toFixed(1)} MiB for a 1 GiB layer`);
+  assert.ok(grown < 32 * 1024 * 1024, `peak RSS grew by ${(grown / 1048576).toFixed(1)} MiB for a 1 GiB layer (from ${(baseline / 1048576).toFixed(1)} MiB)`);
 });

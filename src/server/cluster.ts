@@ -1,0 +1,87 @@
+/**
+ * Several worker processes sharing nothing but the listening socket (node:cluster). The primary
+ * forks them, waits until each listens, re-forks one that dies, forwards SIGHUP, and on shutdown
+ * sends each SIGTERM and waits for them: every worker drains its own in-flight transfers.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+
+interface ListeningMessage {
+  readonly type: 'registry-gate:listening';
+  readonly url: string;
+}
+
+function isListening(message: unknown): message is ListeningMessage {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === 'registry-gate:listening';
+}
+
+export interface Workers {
+  readonly url: string;
+  reload(): void;
+  close(): Promise<void>;
+}
+
+export function isWorkerProcess(): boolean {
+  return cluster.isWorker;
+}
+
+/** In a worker: tell the primary where this worker listens. */
+export function reportListening(url: string): void {
+  const message: ListeningMessage = { type: 'registry-gate:listening', url };
+  process.send?.(message);
+}
+
+export async function startWorkers(count: number, logger: Logger, startTimeoutMs = 60_000): Promise<Workers> {
+  let stopping = false;
+  const fork = (): Promise<{ worker: Worker; url: string }> =>
+    new Promise((resolve, reject) => {
+      const worker = cluster.fork();
+      const timer = setTimeout(() => reject(new Error(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
+      worker.on('message', (message: unknown) => {
+        if (!isListening(message)) return;
+        clearTimeout(timer);
+        resolve({ worker, url: message.url });
+      });
+      worker.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`worker ${worker.process.pid} exited during start-up (code ${code}, signal ${signal})`));
+      });
+    });
+
+  const started = await Promise.all(Array.from({ length: count }, fork));
+  const live = new Set(started.map(({ worker }) => worker));
+  const watch = (worker: Worker) =>
+    worker.once('exit', (code, signal) => {
+      live.delete(worker);
+      if (stopping) return;
+      logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
+      fork().then(
+        ({ worker: next }) => {
+          live.add(next);
+          watch(next);
+        },
+        (error: unknown) => logger.error({ problem: (error as Error).message }, 'could not replace a worker'),
+      );
+    });
+  for (const worker of live) watch(worker);
+
+  return {
+    url: started[0]?.url ?? '',
+    reload() {
+      for (const worker of live) worker.process.kill('SIGHUP');
+    },
+    async close() {
+      stopping = true;
+      await Promise.all(
+        [...live].map(
+          (worker) =>
+            new Promise<void>((resolve) => {
+              if (worker.isDead()) return resolve();
+              worker.once('exit', () => resolve());
+              worker.process.kill('SIGTERM');
+            }),
+        ),
+      );
+    },
+  };
+}
