@@ -1,7 +1,7 @@
 /**
- * The composition root: config in, a listening registry-gate out. Everything else is built from
- * here, once, and frozen; this file wires the stages of ARCHITECTURE.md together and holds no logic
- * of its own beyond choosing the backend.
+ * The composition root: config in, a listening registry-gate out. Every stage is built here once
+ * from the frozen config and wired to the next; this file holds no logic of its own beyond choosing
+ * the backend.
  */
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from './config/load.js';
@@ -9,20 +9,14 @@ import { splitHostPort } from './config/load.js';
 import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
 import { NO_AUDIT, openAuditSink } from './access/audit.js';
-import { createAuthenticator } from './auth/authenticate.js';
+import { assembleAuth } from './auth/assemble.js';
 import { ensureFirstRunAdmin } from './auth/first-run.js';
-import { HtpasswdProvider } from './auth/htpasswd/provider.js';
-import { CachedVerifier } from './auth/credential-cache.js';
-import { ProviderChain } from './auth/chain.js';
-import { configGroups, type GroupSource } from './auth/groups.js';
-import { GroupFile } from './auth/group-file.js';
-import { LdapProvider } from './auth/ldap/index.js';
-import { LoginThrottle, ThrottledProvider } from './auth/throttle.js';
-import type { AuthProvider } from './auth/identity.js';
 import type { Backend } from './backend/backend.js';
 import { UpstreamBackend } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
 import { createGateway } from './gateway/pipeline.js';
+import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
+import { createTokenEndpoint } from './gateway/token-endpoint.js';
 import { compileAddressMatcher } from './gateway/cidr.js';
 import { listen, type Listener } from './server/listen.js';
 import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
@@ -31,7 +25,7 @@ export interface RunningGate {
   readonly url: string;
   readonly backendName: string;
   readonly listener: Listener;
-  /** Re-reads the TLS pair and the htpasswd file now (both are also watched for changes), reopens the audit file. */
+  /** Re-reads TLS, users, groups, robots and keys now (all are also watched), reopens the audit file. */
   reload(reason: string): Promise<void>;
   close(graceMs?: number): Promise<void>;
 }
@@ -61,12 +55,15 @@ async function tlsOptions(config: Config): Promise<{ options?: SecureContextOpti
 
 async function createBackend(config: Config, loggers: Loggers): Promise<Backend> {
   if (config.upstream) {
+    const sso = config.auth.trustedHeader;
     return new UpstreamBackend({
       url: config.upstream.url,
       timeoutMs: config.upstream.timeout,
       connections: config.upstream.connections,
       caFile: config.upstream.ca,
-      dropHeaders: config.auth.trustedHeader ? [config.auth.trustedHeader.user, config.auth.trustedHeader.groups ?? ''].filter(Boolean) : [],
+      dropHeaders: sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [],
+      // A Distribution in token mode checks the same bearer token itself.
+      forwardAuthorization: config.auth.scheme === 'bearer',
       logger: loggers.app,
     });
   }
@@ -74,33 +71,35 @@ async function createBackend(config: Config, loggers: Loggers): Promise<Backend>
 }
 
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
-  const announce = options.announce ?? (() => undefined);
-  await prepareFirstRun(config, announce);
+  await prepareFirstRun(config, options.announce ?? (() => undefined));
   const tls = await tlsOptions(config);
-
-  const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger: loggers.app });
-  const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger: loggers.app }) : undefined;
-  ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
-  const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap };
-  const chain = new ProviderChain(config.auth.providers.map((name) => byName[name] as AuthProvider));
-  // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
-  const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, new LoginThrottle(config.auth.throttle)) : chain;
-  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
-  htpasswd.onChange(() => verifier.flush());
-  const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger: loggers.app }) : undefined;
-  const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
+  const auth = await assembleAuth(config, loggers.app);
+  const policy = new AccessPolicy(config.access);
   const backend = await createBackend(config, loggers);
   const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
+  const tokenEndpoint =
+    auth.tokens &&
+    createTokenEndpoint({
+      tokens: auth.tokens,
+      policy,
+      authenticate: auth.authenticateBasic,
+      verifyPassword: (credentials) => auth.verifier.verify(credentials),
+      realm: config.auth.realm,
+      robots: auth.robots,
+      logger: loggers.app,
+    });
 
   const { host, port } = splitHostPort(config.listen);
   const handler = createGateway({
-    realm: config.auth.realm,
+    scheme: config.auth.scheme,
+    challenge: config.auth.scheme === 'bearer' ? tokenChallenge(config.auth.token) : basicChallenge(config.auth.realm),
+    tokenEndpoint,
     rejectLegacyDocker: config.clients.rejectLegacyDocker,
     trustedProxy: compileAddressMatcher(config.trustedProxies),
-    scheme: tls.options ? 'https' : 'http',
-    authenticate: createAuthenticator(verifier, groupSources),
+    listenerScheme: tls.options ? 'https' : 'http',
+    authenticate: auth.authenticate,
     trustedHeader: config.auth.trustedHeader,
-    policy: new AccessPolicy(config.access),
+    policy,
     backend,
     audit,
     loggers,
@@ -125,12 +124,12 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     listener,
     async reload(reason) {
       audit.reopen();
-      await Promise.all([reloader?.reload(reason), htpasswd.reload(), groupFile?.reload()]);
+      await Promise.all([reloader?.reload(reason), auth.reload()]);
     },
     async close(graceMs = 0) {
       reloader?.close();
       await listener.shutdown(graceMs);
-      await Promise.all([backend.close(), chain.close(), groupFile?.close(), audit.close()]);
+      await Promise.all([backend.close(), auth.close(), audit.close()]);
     },
   };
 }

@@ -1,9 +1,16 @@
+import type { TokenAccess } from './token/types.js';
+
 /** Who is asking, once authentication has run. Anonymous callers have `user: null`. */
 export interface Identity {
   readonly user: string | null;
   readonly groups: readonly string[];
   /** Which provider established the identity. */
-  readonly via: 'anonymous' | 'htpasswd' | 'ldap' | 'header' | 'token';
+  readonly via: 'anonymous' | 'htpasswd' | 'ldap' | 'header' | 'token' | 'robot';
+  /**
+   * Scopes that limit the caller beyond the policy: a bearer token's access claim or a robot's
+   * scopes. Undefined: only the policy decides.
+   */
+  readonly tokenAccess?: readonly TokenAccess[];
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ user: null, groups: Object.freeze([]), via: 'anonymous' });

@@ -4,6 +4,7 @@ import { serveCommand } from './serve.js';
 import { checkConfigCommand } from './check-config.js';
 import { htpasswdCommand } from './htpasswd.js';
 import { gcCommand } from './gc.js';
+import { tokenCommand } from './token.js';
 import { accessCommand } from './access.js';
 
 const program = new Command('registry-gate')
@@ -13,7 +14,8 @@ const program = new Command('registry-gate')
   .addCommand(checkConfigCommand())
   .addCommand(htpasswdCommand())
   .addCommand(accessCommand())
-  .addCommand(gcCommand());
+  .addCommand(gcCommand())
+  .addCommand(tokenCommand());
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`registry-gate: ${error instanceof Error ? error.message : String(error)}\n`);

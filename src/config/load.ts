@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type ParsedConfig } from './schema.js';
+import { resolveTokenConfig, type TokenConfig } from '../auth/token/config.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -33,8 +34,11 @@ export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 
   readonly source: string | undefined;
   readonly tls: TlsSetting;
   readonly storage: ParsedConfig['storage'] & { root: string };
-  readonly auth: ParsedConfig['auth'] & {
+  readonly auth: Omit<ParsedConfig['auth'], 'token'> & {
     providers: ReadonlyArray<'htpasswd' | 'ldap'>;
+    /** Settings of the token service; `tokenEndpoint` says whether it is served. */
+    token: TokenConfig;
+    tokenEndpoint: boolean;
     htpasswd: string;
     /** The first-run file under dataDir: created with an admin user when missing. */
     htpasswdIsDefault: boolean;
@@ -121,6 +125,8 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
     auth: {
       ...value.auth,
       providers: value.auth.providers ?? (value.auth.ldap ? ['htpasswd', 'ldap'] : ['htpasswd']),
+      token: resolveTokenConfig(value.auth.token, at, dataDir),
+      tokenEndpoint: value.auth.scheme === 'bearer' || value.auth.token !== undefined,
       groupFile: value.auth.groupFile && at(value.auth.groupFile),
       ldap: value.auth.ldap && {
         ...value.auth.ldap,

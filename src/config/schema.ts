@@ -9,6 +9,7 @@ import { parseCidr } from '../gateway/cidr.js';
 import { repositoryPatternProblem } from '../access/pattern.js';
 import { ldapConfigSchema } from '../auth/ldap/config.js';
 import { throttleConfigSchema } from '../auth/throttle.js';
+import { authSchemeSchema, tokenConfigSchema } from '../auth/token/config.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 
@@ -81,6 +82,10 @@ export const configSchema = z.strictObject({
   auth: z
     .strictObject({
       realm: z.string().min(1).max(200).refine((value) => !/["\\\r\n]/.test(value), { message: 'must not contain quotes, backslashes or newlines' }).default('Registry realm'),
+      /** `basic`: Basic credentials on every request; `bearer`: clients get tokens from /auth/token (the Docker token flow). */
+      scheme: authSchemeSchema,
+      /** The token service (/auth/token, /auth/jwks); on in bearer mode or when this section is present. */
+      token: tokenConfigSchema.optional(),
       /** Password providers, asked in order; the first that knows the user decides. Default: htpasswd, then ldap when configured. */
       providers: z.array(z.enum(['htpasswd', 'ldap'])).min(1).optional(),
       htpasswd: z.string().min(1).optional(),

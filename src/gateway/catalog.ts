@@ -5,8 +5,6 @@
  * work per request is bounded: at most MAX_SCANNED names are looked at before the page is returned.
  */
 import type { ServerResponse } from 'node:http';
-import type { Identity } from '../auth/identity.js';
-import type { AccessPolicy } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
 
@@ -21,10 +19,10 @@ export function pageSize(query: URLSearchParams): number {
   return Math.min(Number(n), MAX_PAGE);
 }
 
+/** `visible(name)` says whether the caller may see a repository (pull allowed, and within its token's scopes). */
 export async function listVisibleRepositories(
   backend: Backend,
-  policy: AccessPolicy,
-  identity: Identity,
+  visible: (repository: string) => boolean,
   query: URLSearchParams,
 ): Promise<{ repositories: string[]; next: string | undefined; n: number }> {
   const n = pageSize(query);
@@ -37,7 +35,7 @@ export async function listVisibleRepositories(
     for (const name of batch) {
       scanned += 1;
       cursor = name;
-      if (policy.decide(identity, name, 'pull').allowed) {
+      if (visible(name)) {
         repositories.push(name);
         if (repositories.length === n) return { repositories, next: name, n };
       }

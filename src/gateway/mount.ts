@@ -6,6 +6,7 @@
  */
 import type { Identity } from '../auth/identity.js';
 import type { AccessPolicy } from '../access/policy.js';
+import { scopesAllow } from '../auth/token/access.js';
 import { isValidRepositoryName, type Route } from './route.js';
 
 export function withoutUnauthorizedMount(route: Route, identity: Identity, policy: AccessPolicy): Route {
@@ -13,7 +14,8 @@ export function withoutUnauthorizedMount(route: Route, identity: Identity, polic
   const query = new URLSearchParams(route.rawQuery);
   if (!query.has('mount') && !query.has('from')) return route;
   const from = query.get('from') ?? '';
-  const fromAllowed = query.getAll('from').length === 1 && isValidRepositoryName(from) && policy.decide(identity, from, 'pull').allowed;
+  const fromAllowed =
+    query.getAll('from').length === 1 && isValidRepositoryName(from) && policy.decide(identity, from, 'pull').allowed && scopesAllow(identity, from, 'pull');
   if (fromAllowed && query.getAll('mount').length === 1) return route;
   query.delete('mount');
   query.delete('from');

@@ -11,6 +11,10 @@ import type { AccessPolicy } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
 import { RegistryError, sendError, toRegistryError } from '../errors.js';
+import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
+import { CATALOG_SCOPE, scopeForRequest } from '../auth/token/bearer.js';
+import type { Challenge } from './challenge.js';
+import { isTokenPath, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
 import { auditRecord, responseDigest, stateChange, type AuditFacts } from './audit-events.js';
@@ -21,10 +25,14 @@ import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess } from './access-log.js';
 
 export interface GatewayOptions {
-  readonly realm: string;
+  /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
+  readonly scheme: 'basic' | 'bearer';
+  readonly challenge: Challenge;
+  /** Serves /auth/token and /auth/jwks when the token service is on. */
+  readonly tokenEndpoint?: TokenEndpoint | undefined;
   readonly rejectLegacyDocker: boolean;
   readonly trustedProxy: AddressMatcher;
-  readonly scheme: 'http' | 'https';
+  readonly listenerScheme: 'http' | 'https';
   readonly authenticate: Authenticate;
   /** SSO proxy headers, honoured only from trusted peers and removed from everyone else's requests. */
   readonly trustedHeader?: { readonly user: string; readonly groups?: string | undefined } | undefined;
@@ -49,13 +57,23 @@ function single(value: string | string[] | undefined): string | undefined {
 
 export function createGateway(options: GatewayOptions): RequestHandler {
   const { policy, backend, audit } = options;
-  const challenge = `Basic realm="${options.realm}"`;
+  const bearer = options.scheme === 'bearer';
   const sso = options.trustedHeader && { user: options.trustedHeader.user.toLowerCase(), groups: options.trustedHeader.groups?.toLowerCase() };
-  const unauthorized = () => new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': challenge } });
+  // Also their underscore spellings, which CGI-style layers behind an upstream treat as the same header.
+  const ssoNames = sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [];
 
   async function serve(req: IncomingMessage, res: ServerResponse, facts: ForwardingFacts, state: RequestState): Promise<void> {
     const method = req.method ?? 'GET';
+    const caller = {
+      clientIp: state.client,
+      ssoUser: sso && facts.peerTrusted ? single(req.headers[sso.user]) : undefined,
+      ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
+    };
+    if (options.tokenEndpoint && isTokenPath(req.url ?? '')) return options.tokenEndpoint(req, res, caller);
     res.setHeader(API_VERSION_HEADER, API_VERSION);
+    const proto = clientProto(req.headers, facts);
+    const unauthorized = (scopes: readonly string[], error?: 'invalid_token' | 'insufficient_scope') =>
+      new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': options.challenge({ proto, host: req.headers.host, scopes, error }) } });
     if (options.rejectLegacyDocker && isLegacyDockerClient(req.headers['user-agent'])) {
       throw new RegistryError('NOT_FOUND', 'this client is too old (docker < 1.6)');
     }
@@ -63,37 +81,42 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     const needed = requiredAccess(route, method);
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
-    const identity = await options.authenticate({
-      authorization: req.headers.authorization,
-      clientIp: state.client,
-      ssoUser: sso && facts.peerTrusted ? single(req.headers[sso.user]) : undefined,
-      ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
-    });
-    if (identity === 'invalid') throw unauthorized();
+    const identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
+    const scopes = route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? [scopeForRequest(route.repository, needed.action)] : [];
+    if (identity === 'invalid') throw unauthorized(scopes, bearer && /^bearer /i.test(req.headers.authorization ?? '') ? 'invalid_token' : undefined);
     state.user = identity.user;
+    // In bearer mode every request carries a token (an anonymous one at least): the challenge sends the client for it.
+    if (bearer && identity.via === 'anonymous') throw unauthorized(scopes);
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
     const refuse = (action: AuditFacts['action']) => {
-      const error = identity.user === null ? unauthorized() : new RegistryError('DENIED');
+      const error = identity.user === null ? unauthorized(scopes) : new RegistryError('DENIED');
       audited({ action, decision: 'deny', rule: -1, status: error.status });
       return error;
     };
 
     if (needed.kind === 'authenticate-only') {
-      if (identity.user === null && !policy.mayEver(identity, 'pull')) throw unauthorized();
+      if (identity.user === null && !bearer && !policy.mayEver(identity, 'pull')) throw unauthorized(scopes);
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       res.setHeader('Content-Length', 2);
       res.end(method === 'HEAD' ? undefined : '{}');
       return;
     }
     if (needed.kind === 'catalog') {
-      if (!policy.mayEver(identity, 'pull')) throw refuse('catalog');
-      await sendCatalog(res, method, await listVisibleRepositories(backend, policy, identity, new URLSearchParams(route.rawQuery)));
+      if (!mayListCatalog(policy, identity)) throw refuse('catalog');
+      const visible = (repository: string) => showsInCatalog(policy, identity, repository);
+      await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery)));
       return;
     }
 
     const authorized = await authorizeRequest(route, needed.action, method, identity, req.headers, policy, backend);
     if (!authorized.decision.allowed) throw refuse(needed.action);
+    if (!scopesAllow(identity, route.repository, needed.action)) {
+      // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
+      const asksAgain = bearer && identity.via === 'token';
+      audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403 });
+      throw asksAgain ? unauthorized(scopes, 'insufficient_scope') : new RegistryError('DENIED');
+    }
     const change = stateChange(authorized.route, method);
     if (change) {
       res.once('finish', () =>
@@ -112,19 +135,18 @@ export function createGateway(options: GatewayOptions): RequestHandler {
         ),
       );
     }
-    const context: RequestContext = { route: authorized.route, identity, clientIp: state.client, proto: clientProto(req.headers, facts), ...facts };
+    const context: RequestContext = { route: authorized.route, identity, clientIp: state.client, proto, ...facts };
     await backend.handle(req, res, context);
   }
 
   return (req, res) => {
     const started = process.hrtime.bigint();
     const peer = normalizeIp(req.socket.remoteAddress ?? '');
-    const facts: ForwardingFacts = { peer, peerTrusted: options.trustedProxy(peer), scheme: options.scheme };
+    const facts: ForwardingFacts = { peer, peerTrusted: options.trustedProxy(peer), scheme: options.listenerScheme };
     const state: RequestState = { user: null, client: clientAddress(req.headers, facts) };
     if (sso && !facts.peerTrusted) {
       // Nobody but a trusted SSO proxy may say who the user is; nothing after this point sees the claim.
-      delete req.headers[sso.user];
-      if (sso.groups) delete req.headers[sso.groups];
+      for (const name of ssoNames) delete req.headers[name];
     }
     if (options.accessLog) logAccess(options.loggers.access, req, res, started, state);
     serve(req, res, facts, state).catch((error: unknown) => {

@@ -25,6 +25,8 @@ export interface UpstreamOptions {
   readonly caFile?: string | undefined;
   /** More request headers to never forward (e.g. the SSO proxy's user and group headers). */
   readonly dropHeaders?: readonly string[];
+  /** Bearer mode in front of a Distribution in token mode: the upstream checks the same token, so it travels on. */
+  readonly forwardAuthorization?: boolean;
   readonly logger: Logger;
 }
 
@@ -52,7 +54,9 @@ export class UpstreamBackend implements Backend {
 
   constructor(options: UpstreamOptions) {
     this.#logger = options.logger;
-    this.#dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
+    const dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
+    if (options.forwardAuthorization) dropped.delete('authorization');
+    this.#dropped = dropped;
     this.#pool = new Pool(options.url, {
       connections: options.connections,
       pipelining: 1,

@@ -1,0 +1,79 @@
+/**
+ * Builds the identity stage from config, once: the password providers in their configured order
+ * (robots first), login throttling behind one verified-credential cache, groups from every source,
+ * and — when the token service is on — signing keys, the token service and the bearer authenticator.
+ */
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.js';
+import { createAuthenticator, type Authenticate } from './authenticate.js';
+import { ProviderChain } from './chain.js';
+import { CachedVerifier } from './credential-cache.js';
+import { GroupFile } from './group-file.js';
+import { configGroups, type GroupSource } from './groups.js';
+import { HtpasswdProvider } from './htpasswd/provider.js';
+import type { AuthProvider } from './identity.js';
+import { LdapProvider } from './ldap/index.js';
+import { LoginThrottle, ThrottledProvider } from './throttle.js';
+import { createBearerAuthenticator } from './token/bearer.js';
+import { SigningKeys } from './token/keys.js';
+import { RobotProvider } from './token/robots.js';
+import { TokenService } from './token/service.js';
+
+export interface AuthStage {
+  /** What the pipeline calls for /v2/ requests (bearer tokens in bearer mode, Basic otherwise). */
+  readonly authenticate: Authenticate;
+  /** Basic credentials, SSO headers or anonymous: what the token endpoint accepts on GET. */
+  readonly authenticateBasic: Authenticate;
+  /** The cached, throttled provider chain, for the OAuth2 password grant. */
+  readonly verifier: AuthProvider;
+  readonly tokens: TokenService | undefined;
+  readonly robots: RobotProvider;
+  /** Re-reads the user, group and robot files now. */
+  reload(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function assembleAuth(config: Config, logger: Logger): Promise<AuthStage> {
+  const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger });
+  const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger }) : undefined;
+  ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
+  const robots = await RobotProvider.open({ file: config.auth.token.robots, logger });
+  const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap };
+  // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
+  const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)]);
+  // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
+  const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, new LoginThrottle(config.auth.throttle)) : chain;
+  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
+  htpasswd.onChange(() => verifier.flush());
+  robots.onChange(() => verifier.flush());
+  const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger }) : undefined;
+  const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
+  const authenticateBasic = createAuthenticator(verifier, groupSources);
+
+  let keys: SigningKeys | undefined;
+  let tokens: TokenService | undefined;
+  if (config.auth.tokenEndpoint) {
+    const settings = config.auth.token;
+    keys = await SigningKeys.open({ dir: settings.keyDir, algorithm: settings.algorithm, logger });
+    tokens = new TokenService({ issuer: settings.issuer, service: settings.service, keys, expiresInMs: settings.expiresIn, refreshExpiresInMs: settings.refreshExpiresIn });
+  }
+  const authenticate =
+    tokens && config.auth.scheme === 'bearer'
+      ? createBearerAuthenticator({ tokens, basic: authenticateBasic, onInvalidToken: (reason) => logger.debug({ reason }, 'bearer token refused') })
+      : authenticateBasic;
+
+  return {
+    authenticate,
+    authenticateBasic,
+    verifier,
+    tokens,
+    robots,
+    async reload() {
+      await Promise.all([htpasswd.reload(), robots.reload(), groupFile?.reload(), keys?.reload()]);
+    },
+    async close() {
+      await Promise.all([chain.close(), groupFile?.close(), keys?.close()]);
+    },
+  };
+}
+

@@ -1,0 +1,282 @@
+/**
+ * Robot accounts: named credentials for CI and other machines, limited to a few scopes and
+ * optionally expiring, kept in one JSON file next to the token keys.
+ *
+ *   robots.json (0600, replaced atomically)
+ *   {"version":1,"robots":[{"name":"robot$ci","id":"…","hash":"sha256:…","scopes":["repository:team-a/*:pull,push"],
+ *                           "created":"…","expires":"…"|null}]}
+ *
+ * The secret is 32 random bytes, shown once when the robot is made and stored only as its SHA-256
+ * (a fast hash is enough for a secret with 256 bits of entropy: there is nothing to guess), compared
+ * in constant time. A robot logs in with Basic `robot$NAME:SECRET`, at the gateway or at the token
+ * endpoint; its identity has no groups and carries its scopes as `tokenAccess`, so whatever it does
+ * needs the policy AND its scopes. The file is watched (directory watch plus a 1 s stat poll), so a
+ * revoked robot stops working within 2 seconds without a restart; expiry is checked on every use.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { repositoryPatternProblem } from '../../access/pattern.js';
+import type { AuthOutcome, AuthProvider, Credentials } from '../identity.js';
+import { replaceFile } from './_files.js';
+import { FileWatch, type FileWatchOptions } from './_watch.js';
+import { CATALOG, REPOSITORY, repositoryPatternAccess } from './access.js';
+import { parseScope } from './scope.js';
+import type { ScopedIdentity, TokenAccess } from './types.js';
+
+export const ROBOT_PREFIX = 'robot$';
+const NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+const MAX_NAME_LENGTH = 64;
+const SECRET_PREFIX = 'rgr_';
+const ROBOT_ACTIONS = new Set(['pull', 'push', 'delete', '*']);
+
+const robotRecord = z.strictObject({
+  name: z.string().startsWith(ROBOT_PREFIX),
+  id: z.string().min(1),
+  hash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  scopes: z.array(z.string()),
+  created: z.iso.datetime(),
+  expires: z.iso.datetime().nullable(),
+});
+const robotFileSchema = z.strictObject({ version: z.literal(1), robots: z.array(robotRecord) });
+
+export type RobotRecord = z.infer<typeof robotRecord>;
+
+/** `ci` or `robot$ci` → `robot$ci`; undefined when the name is not usable. */
+export function robotUserName(name: string): string | undefined {
+  const bare = name.startsWith(ROBOT_PREFIX) ? name.slice(ROBOT_PREFIX.length) : name;
+  return bare.length <= MAX_NAME_LENGTH && NAME.test(bare) ? ROBOT_PREFIX + bare : undefined;
+}
+
+/**
+ * A robot scope as access: `repository:PATTERN:ACTIONS` (PATTERN as in access rules, `*` within a
+ * component and `**` across, no placeholders) or `registry:catalog:*`.
+ */
+export function parseRobotScope(text: string): { access: TokenAccess } | { problem: string } {
+  const scope = parseScope(text);
+  if (!scope) return { problem: `not a scope (TYPE:NAME:ACTIONS): ${text}` };
+  if (scope.type === CATALOG.type) {
+    return scope.name === CATALOG.name && scope.actions.length === 1 && scope.actions[0] === '*'
+      ? { access: CATALOG }
+      : { problem: `the only registry scope is registry:catalog:*, not ${text}` };
+  }
+  if (scope.type !== REPOSITORY) return { problem: `unknown resource type ${scope.type} in ${text}` };
+  const unknown = scope.actions.filter((action) => !ROBOT_ACTIONS.has(action));
+  if (unknown.length > 0) return { problem: `unknown action(s) ${unknown.join(', ')} in ${text} (use pull, push, delete or *)` };
+  if (scope.name.includes('$')) return { problem: `placeholders are not allowed in robot scopes: ${text}` };
+  const problem = repositoryPatternProblem(scope.name);
+  if (problem) return { problem: `${text}: ${problem}` };
+  if (!/^[a-z0-9._\-/*]+$/.test(scope.name)) return { problem: `${text}: a repository pattern has lower-case letters, digits, . _ - / and * only` };
+  return { access: repositoryPatternAccess(scope.name, scope.actions) };
+}
+
+function hashSecret(secret: string): Buffer {
+  return createHash('sha256').update(secret, 'utf8').digest();
+}
+
+function serialize(robots: readonly RobotRecord[]): string {
+  return JSON.stringify({ version: 1, robots }, null, 2) + '\n';
+}
+
+/** The robots in `file` ([] when it does not exist). Throws on a file that is not a robot store. */
+export async function readRobots(file: string): Promise<RobotRecord[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${file} is not JSON`);
+  }
+  const parsed = robotFileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`${file} is not a robot store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
+  }
+  return parsed.data.robots;
+}
+
+export interface CreateRobotOptions {
+  /** `ci` or `robot$ci`. */
+  readonly name: string;
+  readonly scopes: readonly string[];
+  /** null: never expires. */
+  readonly expires: Date | null;
+  readonly now?: Date;
+}
+
+/** Adds a robot to the store; the secret is returned here and nowhere else. */
+export async function createRobot(file: string, options: CreateRobotOptions): Promise<{ robot: RobotRecord; secret: string }> {
+  const name = robotUserName(options.name);
+  if (!name) throw new Error(`invalid robot name ${JSON.stringify(options.name)} (lower-case letters and digits, separated by . _ or -; at most ${MAX_NAME_LENGTH})`);
+  if (options.scopes.length === 0) throw new Error('a robot needs at least one scope');
+  for (const scope of options.scopes) {
+    const parsed = parseRobotScope(scope);
+    if ('problem' in parsed) throw new Error(parsed.problem);
+  }
+  const now = options.now ?? new Date();
+  if (options.expires !== null && options.expires.getTime() <= now.getTime()) throw new Error('the expiry is in the past');
+  const robots = await readRobots(file);
+  if (robots.some((robot) => robot.name === name)) throw new Error(`robot ${name} exists already (revoke it first)`);
+  const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
+  const robot: RobotRecord = {
+    name,
+    id: randomUUID(),
+    hash: `sha256:${hashSecret(secret).toString('hex')}`,
+    scopes: [...options.scopes],
+    created: now.toISOString(),
+    expires: options.expires === null ? null : options.expires.toISOString(),
+  };
+  await replaceFile(file, serialize([...robots, robot]));
+  return { robot, secret };
+}
+
+/** Removes a robot; false when there was none of that name. */
+export async function revokeRobot(file: string, name: string): Promise<boolean> {
+  const user = robotUserName(name);
+  const robots = await readRobots(file);
+  const kept = robots.filter((robot) => robot.name !== user);
+  if (kept.length === robots.length) return false;
+  await replaceFile(file, serialize(kept));
+  return true;
+}
+
+interface LoadedRobot {
+  readonly digest: Buffer;
+  readonly expiresAt: number | null;
+  readonly identity: ScopedIdentity;
+}
+
+export interface RobotProviderOptions {
+  readonly file: string;
+  readonly logger?: Logger;
+  /** Stat poll interval and directory watch; default 1000 ms and on. */
+  readonly watch?: FileWatchOptions;
+  /** Clock, for tests. */
+  readonly now?: () => number;
+}
+
+const DECOY = hashSecret(randomBytes(32).toString('base64url'));
+
+/** The `robot` auth provider over a robot store that is re-read when it changes. */
+export class RobotProvider implements AuthProvider {
+  readonly name = 'robot';
+  readonly path: string;
+  private robots = new Map<string, LoadedRobot>();
+  private readonly listeners = new Set<() => void>();
+  private readonly logger: Logger | undefined;
+  private readonly now: () => number;
+  private watcher: FileWatch | undefined;
+  private lastFailure: string | undefined;
+
+  /** Loads the store (a missing file is an empty store, watched until it appears). */
+  static async open(options: RobotProviderOptions): Promise<RobotProvider> {
+    const provider = new RobotProvider(options);
+    provider.robots = await provider.read();
+    provider.watcher = new FileWatch(provider.path, () => provider.load(), options.watch);
+    await provider.watcher.prime();
+    return provider;
+  }
+
+  private constructor(options: RobotProviderOptions) {
+    this.path = resolve(options.file);
+    this.logger = options.logger;
+    this.now = options.now ?? Date.now;
+  }
+
+  get robotCount(): number {
+    return this.robots.size;
+  }
+
+  async verify(credentials: Credentials): Promise<ScopedIdentity | null> {
+    const outcome = this.check(credentials);
+    return typeof outcome === 'object' ? outcome : null;
+  }
+
+  /**
+   * For the provider chain: a name without the `robot$` prefix is not ours ('unknown', the next
+   * provider is asked); a `robot$` name is ours to accept or reject, existing or not.
+   */
+  async authenticate(credentials: Credentials): Promise<AuthOutcome> {
+    const outcome = this.check(credentials);
+    return typeof outcome === 'object' ? { result: 'accepted', identity: outcome } : { result: outcome };
+  }
+
+  private check(credentials: Credentials): ScopedIdentity | 'unknown' | 'rejected' {
+    if (!credentials.user.startsWith(ROBOT_PREFIX)) return 'unknown';
+    const robot = this.robots.get(credentials.user);
+    const matches = timingSafeEqual(hashSecret(credentials.password), robot?.digest ?? DECOY);
+    return robot && matches && !this.expired(robot) ? robot.identity : 'rejected';
+  }
+
+  /** The robot's identity if it still exists and has not expired (for refresh tokens). */
+  lookup(user: string): ScopedIdentity | null {
+    const robot = this.robots.get(user);
+    return robot && !this.expired(robot) ? robot.identity : null;
+  }
+
+  /** Called after the robots changed (so caches of verified credentials can be flushed). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Re-reads the store now if it changed. */
+  reload(): Promise<void> {
+    return this.watcher ? this.watcher.check() : Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    await this.watcher?.close();
+  }
+
+  private expired(robot: LoadedRobot): boolean {
+    return robot.expiresAt !== null && this.now() >= robot.expiresAt;
+  }
+
+  private async read(): Promise<Map<string, LoadedRobot>> {
+    const robots = new Map<string, LoadedRobot>();
+    for (const record of await readRobots(this.path)) {
+      const tokenAccess: TokenAccess[] = [];
+      for (const scope of record.scopes) {
+        const parsed = parseRobotScope(scope);
+        if ('access' in parsed) tokenAccess.push(parsed.access);
+        else this.logger?.warn({ file: this.path, robot: record.name, problem: parsed.problem }, 'robot scope ignored');
+      }
+      robots.set(record.name, {
+        digest: Buffer.from(record.hash.slice('sha256:'.length), 'hex'),
+        expiresAt: record.expires === null ? null : Date.parse(record.expires),
+        identity: Object.freeze({ user: record.name, groups: Object.freeze([]), via: 'robot' as const, tokenAccess: Object.freeze(tokenAccess) }),
+      });
+    }
+    return robots;
+  }
+
+  private async load(): Promise<void> {
+    try {
+      this.robots = await this.read();
+      if (this.lastFailure !== undefined) this.logger?.info({ file: this.path }, 'robot store readable again');
+      this.lastFailure = undefined;
+      this.logger?.info({ file: this.path, robots: this.robots.size }, 'robot store reloaded');
+      for (const listener of this.listeners) {
+        try {
+          listener();
+        } catch (error) {
+          this.logger?.error({ err: error instanceof Error ? error.message : String(error) }, 'robot change listener failed');
+        }
+      }
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      if (reason !== this.lastFailure) this.logger?.warn({ file: this.path, err: reason }, 'robot store reload failed; keeping the last good copy');
+      this.lastFailure = reason;
+    }
+  }
+}

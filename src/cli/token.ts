@@ -1,0 +1,162 @@
+/**
+ * `registry-gate token create|list|revoke|rotate-key`: robot accounts and the token signing key.
+ * The files come from `--store FILE` / `--key-dir DIR`, else from the config (`auth.token.robots`,
+ * `auth.token.keyDir`; defaults under dataDir/token). A robot's secret is printed once, alone on
+ * standard output, and is stored only as a hash; nothing else printed contains it.
+ * Exit status: 0 done; 1 no such robot; 2 the command could not do its job.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { parseDuration } from '../config/duration.js';
+import { tokenConfigFrom, type TokenConfig } from '../auth/token/config.js';
+import { rotateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../auth/token/keys.js';
+import { createRobot, readRobots, revokeRobot } from '../auth/token/robots.js';
+
+export interface TokenCliIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+}
+
+const DEFAULT_ROBOT_LIFETIME_MS = 90 * 86_400_000;
+
+class CliFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+interface FileFlags {
+  config?: string;
+  store?: string;
+  keyDir?: string;
+}
+
+async function settings(flags: FileFlags): Promise<TokenConfig> {
+  return tokenConfigFrom(await loadConfig({ file: flags.config }));
+}
+
+async function storeFile(flags: FileFlags): Promise<string> {
+  return flags.store ?? (await settings(flags)).robots;
+}
+
+/** A date, or 'never' (commander turns a parsed null into ''). */
+function parseExpiry(value: string): Date | 'never' {
+  if (value === 'never') return 'never';
+  const ms = parseDuration(value);
+  if (ms === undefined || ms === 0) throw new InvalidArgumentError('expected a duration such as 30d, 12h or 90m, or "never"');
+  return new Date(Date.now() + ms);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Runs an action; failures become `command.error` (a message and an exit status), never a stack. */
+function guard<A extends unknown[]>(action: (this: Command, ...args: A) => Promise<void>) {
+  return async function (this: Command, ...args: A): Promise<void> {
+    try {
+      await action.apply(this, args);
+    } catch (error) {
+      if (error instanceof CommanderError) throw error;
+      const failure = error instanceof CliFailure ? error : new CliFailure(`error: ${error instanceof Error ? error.message : String(error)}`, 2);
+      this.error(failure.message, { exitCode: failure.exitCode, code: 'registry-gate.token' });
+    }
+  };
+}
+
+export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
+  const { stdout = process.stdout, stderr = process.stderr } = io;
+  const say = (text: string): void => void stderr.write(text + '\n');
+  const configOption = () => new Option('-c, --config <file>', 'YAML configuration file (for auth.token paths)');
+  const storeOption = () => new Option('--store <file>', 'robot store file (default: auth.token.robots, or dataDir/token/robots.json)');
+
+  const root = new Command('token')
+    .description('Robot accounts and the token signing key of the Docker token service')
+    .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
+    .addHelpText(
+      'after',
+      `
+Exit status: 0 done; 1 no such robot; 2 any other failure.
+
+Examples:
+  registry-gate token create --name ci --scope 'repository:team-a/*:pull,push' --expires 30d -c registry-gate.yaml
+  registry-gate token list -c registry-gate.yaml
+  registry-gate token revoke ci -c registry-gate.yaml
+  registry-gate token rotate-key -c registry-gate.yaml`,
+    );
+
+  root
+    .command('create')
+    .description('Create a robot account; its secret is printed once on standard output')
+    .requiredOption('--name <name>', 'robot name; it logs in as robot$NAME')
+    .requiredOption('--scope <scope>', "what it may do, e.g. 'repository:team-a/*:pull,push' or 'registry:catalog:*' (repeatable)", collect, [])
+    .option('--expires <duration>', 'lifetime, e.g. 30d, or "never" (default 90d)', parseExpiry)
+    .addOption(storeOption())
+    .addOption(configOption())
+    .action(
+      guard(async function (flags: FileFlags & { name: string; scope: string[]; expires?: Date | 'never' }) {
+        const file = await storeFile(flags);
+        const expires = flags.expires === undefined ? new Date(Date.now() + DEFAULT_ROBOT_LIFETIME_MS) : flags.expires === 'never' ? null : flags.expires;
+        const { robot, secret } = await createRobot(file, { name: flags.name, scopes: flags.scope, expires });
+        stdout.write(secret + '\n');
+        say(`Created ${robot.name} in ${file} (${robot.expires ? `expires ${robot.expires}` : 'never expires'}); log in as ${robot.name} with the secret above, shown this once.`);
+      }),
+    );
+
+  root
+    .command('list')
+    .description('List robot accounts (never their secrets)')
+    .addOption(storeOption())
+    .addOption(configOption())
+    .option('--json', 'one JSON array')
+    .action(
+      guard(async function (flags: FileFlags & { json?: boolean }) {
+        const robots = (await readRobots(await storeFile(flags))).map(({ hash: _hash, ...robot }) => robot);
+        if (flags.json) {
+          stdout.write(JSON.stringify(robots, null, 2) + '\n');
+          return;
+        }
+        const now = Date.now();
+        for (const robot of robots) {
+          const state = robot.expires === null ? 'never expires' : Date.parse(robot.expires) <= now ? `EXPIRED ${robot.expires}` : `expires ${robot.expires}`;
+          stdout.write(`${robot.name}\t${robot.scopes.join(' ')}\tcreated ${robot.created}\t${state}\n`);
+        }
+      }),
+    );
+
+  root
+    .command('revoke')
+    .description('Delete a robot account (running servers stop accepting it within 2 seconds)')
+    .argument('<name>', 'robot name, with or without robot$')
+    .addOption(storeOption())
+    .addOption(configOption())
+    .action(
+      guard(async function (name: string, flags: FileFlags) {
+        const file = await storeFile(flags);
+        if (!(await revokeRobot(file, name))) throw new CliFailure(`no robot ${name} in ${file}`, 1);
+        say(`Revoked ${name.startsWith('robot$') ? name : `robot$${name}`}`);
+      }),
+    );
+
+  root
+    .command('rotate-key')
+    .description('Make a new token signing key; the previous one still verifies the tokens it signed until they expire')
+    .option('--key-dir <dir>', 'key directory (default: auth.token.keyDir, or dataDir/token)')
+    .addOption(new Option('--algorithm <alg>', 'algorithm of the new key (default: auth.token.algorithm)').choices([...SIGNING_ALGORITHMS]))
+    .addOption(configOption())
+    .action(
+      guard(async function (flags: FileFlags & { algorithm?: SigningAlgorithm }) {
+        const config = flags.keyDir !== undefined && flags.algorithm !== undefined ? undefined : await settings(flags);
+        const dir = flags.keyDir ?? (config as TokenConfig).keyDir;
+        const algorithm = flags.algorithm ?? (config as TokenConfig).algorithm;
+        const { kid, previousKid } = await rotateSigningKey(dir, algorithm);
+        say(`New ${algorithm} signing key ${kid} in ${dir}${previousKid ? `; ${previousKid} is kept for verification` : ''}.`);
+        say('Registries verifying with token-cert.pem or token-jwks.json must re-read it (Distribution: restart it).');
+      }),
+    );
+
+  return root;
+}

@@ -1,0 +1,251 @@
+/**
+ * The Docker token endpoint (docs/spec/auth/token.md and oauth.md in distribution/distribution):
+ *
+ *   GET  /auth/token?service=S&scope=repository:team/app:pull,push[&scope=…][&offline_token=true][&account=U][&client_id=C]
+ *        with Basic credentials, or none for an anonymous caller
+ *   POST /auth/token   application/x-www-form-urlencoded, the OAuth2 grants:
+ *        grant_type=password&username=U&password=P&service=S[&scope=…][&access_type=offline][&client_id=C]
+ *        grant_type=refresh_token&refresh_token=R&service=S[&scope=…][&access_type=offline][&client_id=C]
+ *   GET  /auth/jwks    the public signing keys (JWKS)
+ *
+ * → 200 {"token","access_token","expires_in","issued_at","scope"[, "refresh_token"]}
+ *
+ * The token carries what the caller asked for AND may do (partial or empty grants are not errors:
+ * the registry refuses what the token does not cover). Wrong credentials, an unusable refresh
+ * token or a revoked robot are one generic 401 UNAUTHORIZED (with a Basic challenge on GET, the
+ * scheme GET uses); a request for another service, or a malformed one, is a 400. Bodies are read
+ * up to MAX_TOKEN_REQUEST_BYTES. Every answer is `Cache-Control: no-store` (RFC 6749 §5.1).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { AccessPolicy } from '../access/policy.js';
+import type { AuthRequest } from '../auth/authenticate.js';
+import type { Credentials, Identity } from '../auth/identity.js';
+import { grantAccess } from '../auth/token/access.js';
+import { ROBOT_PREFIX } from '../auth/token/robots.js';
+import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
+import type { TokenService } from '../auth/token/service.js';
+import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
+import { RegistryError, sendError, toRegistryError } from '../errors.js';
+
+export const TOKEN_PATH = '/auth/token';
+export const JWKS_PATH = '/auth/jwks';
+export const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
+
+/** True for the paths this endpoint serves (a query string, if any, is ignored). */
+export function isTokenPath(pathname: string): boolean {
+  const path = pathname.split('?', 1)[0];
+  return path === TOKEN_PATH || path === JWKS_PATH;
+}
+
+/**
+ * The realm when `auth.token.realm` is not configured: this endpoint at the scheme and Host the
+ * client used to reach the gateway (undefined for a Host that is not a plain host[:port]).
+ */
+export function realmFromRequest(proto: string, host: string | undefined): string | undefined {
+  if (host === undefined || !/^[A-Za-z0-9.-]+(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](?::\d{1,5})?$/.test(host)) return undefined;
+  return `${proto}://${host}${TOKEN_PATH}`;
+}
+
+export interface TokenEndpointDeps {
+  readonly tokens: TokenService;
+  readonly policy: AccessPolicy;
+  /**
+   * The caller of a GET from its request (Basic credentials, none, or a trusted SSO header):
+   * the gateway's own basic-mode authentication, given the request so that it can resolve the
+   * client address and trusted headers as the pipeline does.
+   */
+  readonly authenticate: (request: AuthRequest) => Promise<Identity | 'invalid'>;
+  /** User and password of the OAuth2 password grant (with the client's address) → identity, or null. */
+  readonly verifyPassword: (credentials: Credentials) => Promise<Identity | null>;
+  /** The realm of the Basic challenge on a failed GET. */
+  readonly realm: string;
+  /** Robots, re-checked on every refresh (a revoked or expired robot's refresh token stops working). */
+  readonly robots?: { lookup(user: string): ScopedIdentity | null };
+  /**
+   * Re-checks a user's refresh token subject (a deleted user must stop getting tokens); returns
+   * the identity to issue for, or null. Default: the user and groups recorded in the token.
+   */
+  readonly refreshIdentity?: (recorded: ScopedIdentity) => Promise<ScopedIdentity | null>;
+  /** Default MAX_TOKEN_REQUEST_BYTES. */
+  readonly maxBodyBytes?: number;
+  readonly logger?: Logger;
+}
+
+/** What the gateway already resolved about the caller: its address, and a trusted SSO proxy's claim. */
+export type CallerFacts = Omit<AuthRequest, 'authorization'>;
+
+export type TokenEndpoint = (req: IncomingMessage, res: ServerResponse, caller: CallerFacts) => Promise<void>;
+
+const FORM = 'application/x-www-form-urlencoded';
+// RFC 6749 Appendix A.1: client_id = *VSCHAR.
+const CLIENT_ID = /^[\x20-\x7e]{0,256}$/;
+
+function badRequest(message: string, status = 400): RegistryError {
+  return new RegistryError('UNSUPPORTED', message, { status });
+}
+
+/** The one value of a parameter that may appear at most once. */
+function single(params: URLSearchParams, name: string): string | undefined {
+  const values = params.getAll(name);
+  if (values.length > 1) throw badRequest(`${name} must be given once`);
+  return values[0];
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(badRequest(`the request body is larger than ${limit} bytes`, 413));
+  return new Promise((resolve, reject) => {
+    let chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const settle = (finish: () => void) => {
+      if (settled) return;
+      settled = true;
+      finish();
+    };
+    // After a refusal the rest of the body is read and dropped, so the 413 can still be sent;
+    // the connection is closed after it.
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      if (size > limit) {
+        chunks = [];
+        settle(() => reject(badRequest(`the request body is larger than ${limit} bytes`, 413)));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => settle(() => resolve(Buffer.concat(chunks).toString('utf8'))));
+    req.on('error', (error) => settle(() => reject(error)));
+    req.on('close', () => settle(() => reject(badRequest('the request body was cut short'))));
+  });
+}
+
+function sendJson(res: ServerResponse, method: string, status: number, body: unknown, cacheControl = 'no-store'): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.setHeader('Cache-Control', cacheControl);
+  if (cacheControl === 'no-store') res.setHeader('Pragma', 'no-cache');
+  res.end(method === 'HEAD' ? undefined : text);
+}
+
+export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
+  const { tokens } = deps;
+  const limit = deps.maxBodyBytes ?? MAX_TOKEN_REQUEST_BYTES;
+  const basicChallenge = `Basic realm="${deps.realm.replace(/[\\"]/g, '\\$&')}"`;
+  const unauthorized = (challenge: boolean) =>
+    new RegistryError('UNAUTHORIZED', undefined, challenge ? { headers: { 'WWW-Authenticate': basicChallenge } } : {});
+
+  function checkCommon(params: URLSearchParams, serviceRequired: boolean): void {
+    const service = single(params, 'service');
+    if (service === undefined ? serviceRequired : service !== tokens.service) throw badRequest(`unknown service; this token service serves ${JSON.stringify(tokens.service)}`);
+    const clientId = single(params, 'client_id');
+    if (clientId !== undefined && !CLIENT_ID.test(clientId)) throw badRequest('invalid client_id');
+  }
+
+  /** `refresh`: issue a new refresh token, hand back the one the client refreshed with, or none. */
+  async function respond(res: ServerResponse, method: string, identity: ScopedIdentity, params: URLSearchParams, refresh: { issue: true } | { echo: string } | undefined): Promise<void> {
+    const access = grantAccess(deps.policy, identity, parseScopeList(params.getAll('scope')));
+    const issued = await tokens.issueAccessToken(identity, access);
+    const body: Record<string, unknown> = {
+      token: issued.token,
+      access_token: issued.token,
+      expires_in: issued.expiresIn,
+      issued_at: issued.issuedAt.toISOString(),
+      scope: formatScopeList(access),
+    };
+    if (refresh && 'echo' in refresh) body.refresh_token = refresh.echo;
+    else if (refresh && identity.user !== null) body.refresh_token = await tokens.issueRefreshToken(identity);
+    deps.logger?.debug({ user: identity.user, scope: body.scope }, 'token issued');
+    sendJson(res, method, 200, body);
+  }
+
+  async function tokenFromQuery(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, params: URLSearchParams): Promise<void> {
+    checkCommon(params, false);
+    const identity: ScopedIdentity | 'invalid' = await deps.authenticate({ ...caller, authorization: req.headers.authorization });
+    if (identity === 'invalid') throw unauthorized(true);
+    // Docker sends its user name as `account`; a different one than the credentials' is refused.
+    const account = single(params, 'account');
+    if (identity.user !== null && account !== undefined && account !== '' && account !== identity.user) throw unauthorized(true);
+    const offline = single(params, 'offline_token') === 'true';
+    await respond(res, req.method ?? 'GET', identity, params, offline ? { issue: true } : undefined);
+  }
+
+  async function refreshSubject(refreshToken: string): Promise<ScopedIdentity | null> {
+    let claims;
+    try {
+      claims = await tokens.verifyRefreshToken(refreshToken);
+    } catch (error) {
+      if (error instanceof InvalidTokenError) {
+        deps.logger?.debug({ reason: error.reason }, 'refresh token refused');
+        return null;
+      }
+      throw error;
+    }
+    if (claims.sub.startsWith(ROBOT_PREFIX)) return deps.robots?.lookup(claims.sub) ?? null;
+    const recorded: ScopedIdentity = { user: claims.sub, groups: claims.groups, via: 'token' };
+    return deps.refreshIdentity ? deps.refreshIdentity(recorded) : recorded;
+  }
+
+  async function tokenFromForm(req: IncomingMessage, res: ServerResponse, caller: CallerFacts): Promise<void> {
+    const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+    if (mediaType !== FORM) throw badRequest(`the body must be ${FORM}`, 415);
+    const params = new URLSearchParams(await readBody(req, limit));
+    checkCommon(params, true);
+    const offline = single(params, 'access_type') === 'offline';
+    const grantType = single(params, 'grant_type');
+    if (grantType === 'password') {
+      const user = single(params, 'username');
+      const password = single(params, 'password');
+      if (user === undefined || password === undefined) throw badRequest('grant_type=password needs username and password');
+      const identity = user === '' ? null : await deps.verifyPassword({ user, password, clientIp: caller.clientIp });
+      if (!identity) throw unauthorized(false);
+      await respond(res, 'POST', identity, params, offline ? { issue: true } : undefined);
+      return;
+    }
+    if (grantType === 'refresh_token') {
+      const refreshToken = single(params, 'refresh_token');
+      if (!refreshToken) throw badRequest('grant_type=refresh_token needs refresh_token');
+      const identity = await refreshSubject(refreshToken);
+      if (!identity) throw unauthorized(false);
+      // oauth.md: a refresh grant returns the same refresh token, never a new one.
+      await respond(res, 'POST', identity, params, offline ? { echo: refreshToken } : undefined);
+      return;
+    }
+    throw badRequest(grantType === undefined ? 'grant_type is required' : 'unsupported grant_type (use password or refresh_token)');
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse, caller: CallerFacts): Promise<void> {
+    const url = req.url ?? '/';
+    const queryAt = url.indexOf('?');
+    const pathname = queryAt === -1 ? url : url.slice(0, queryAt);
+    const method = req.method ?? 'GET';
+    if (pathname === JWKS_PATH) {
+      if (method !== 'GET' && method !== 'HEAD') throw new RegistryError('UNSUPPORTED', undefined, { headers: { Allow: 'GET, HEAD' } });
+      sendJson(res, method, 200, tokens.keys.jwks(), 'public, max-age=60');
+      return;
+    }
+    if (pathname !== TOKEN_PATH) throw new RegistryError('NOT_FOUND');
+    if (method === 'GET') return tokenFromQuery(req, res, caller, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)));
+    if (method === 'POST') return tokenFromForm(req, res, caller);
+    throw new RegistryError('UNSUPPORTED', undefined, { headers: { Allow: 'GET, POST' } });
+  }
+
+  return async (req, res, caller) => {
+    try {
+      await serve(req, res, caller);
+    } catch (error) {
+      const failure = toRegistryError(error);
+      if (failure.code === 'INTERNAL_ERROR') deps.logger?.error({ err: error }, 'token request failed');
+      if (!req.complete) res.setHeader('Connection', 'close');
+      if (!res.headersSent) {
+        res.setHeader('Cache-Control', 'no-store');
+        res.setHeader('Pragma', 'no-cache');
+      }
+      sendError(res, failure, req.method);
+    }
+  };
+}
