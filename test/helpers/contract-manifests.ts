@@ -105,11 +105,16 @@ export function manifestSection({ client, repo, isBuiltin }: SuiteContext): void
     }
   });
 
-  test('manifests by sha512 digest', async (t) => {
-    if (!isBuiltin()) return t.skip('Distribution 2.8 refuses manifests pushed by a sha512 digest');
+  test('manifests by sha512 digest', async () => {
     const name = repo('manifest-sha512');
     const image = await client.pushImage(name, 'tagged');
     const digest = sha512(image.manifest);
+    if (!isBuiltin()) {
+      // Distribution 2.8 deviates: it refuses a manifest pushed by a sha512 digest. Checked, so a change shows.
+      const refused = await client.call('PUT', `/v2/${name}/manifests/${digest}`, { headers: { 'content-type': OCI_MANIFEST }, body: image.manifest });
+      assertError(refused, 400, 'DIGEST_INVALID');
+      return;
+    }
     const put = await client.pushManifest(name, digest, image.manifest, OCI_MANIFEST);
     assert.equal(put.headers['docker-content-digest'], digest);
     const get = await client.call('GET', `/v2/${name}/manifests/${digest}`);
@@ -128,9 +133,14 @@ export function manifestSection({ client, repo, isBuiltin }: SuiteContext): void
 }
 
 export function referrersSection({ client, repo, isBuiltin }: SuiteContext): void {
-  test('referrers API: OCI-Subject on push, descriptors with artifactType and annotations, filtering', async (t) => {
-    if (!isBuiltin()) return t.skip('Distribution 2.8 has no referrers API');
+  test('referrers API: OCI-Subject on push, descriptors with artifactType and annotations, filtering', async () => {
     const name = repo('referrers');
+    if (!isBuiltin()) {
+      // Distribution 2.8 deviates: it has no referrers API at all (404 for the endpoint). Checked, so a change shows.
+      const image = await client.pushImage(name, 'app');
+      assert.equal((await client.call('GET', `/v2/${name}/referrers/${image.digest}`)).status, 404);
+      return;
+    }
     const subject = await client.pushImage(name, 'app');
     const subjectDescriptor = { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.manifest.length };
     const empty = await client.pushBlob(name, Buffer.from('{}'));
@@ -183,9 +193,9 @@ export function referrersSection({ client, repo, isBuiltin }: SuiteContext): voi
     assert.deepEqual(afterDelete.json<{ manifests: { digest: string }[] }>().manifests.map((d) => d.digest), [signature.digest]);
   });
 
-  test('a referrer may be pushed before its subject exists', async (t) => {
-    if (!isBuiltin()) return t.skip('Distribution 2.8 has no referrers API');
+  test('a referrer may be pushed before its subject exists', async () => {
     const name = repo('referrer-first');
+    if (!isBuiltin()) return; // Distribution 2.8 has no referrers API: see the test above.
     const absent = { mediaType: OCI_MANIFEST, digest: sha256('not yet pushed'), size: 123 };
     const artifact = await client.pushImage(name, 'early', { extra: { subject: absent, artifactType: 'application/vnd.example.sig' } });
     const list = await client.call('GET', `/v2/${name}/referrers/${absent.digest}`);
@@ -207,12 +217,16 @@ export function tagsAndDeletesSection({ client, repo, isBuiltin }: SuiteContext)
     assertError(await client.call('GET', `/v2/${repo('never-pushed')}/tags/list`), 404, 'NAME_UNKNOWN');
   });
 
-  test('tags paging with n and last, and a Link header to the next page', async (t) => {
-    if (!isBuiltin()) return t.skip('Distribution 2.8 does not page tags');
+  test('tags paging with n and last, and a Link header to the next page', async () => {
     const name = repo('tag-pages');
     const image = await client.pushImage(name, 't0');
     for (const tag of ['t1', 't2', 't3', 't4']) await client.pushManifest(name, tag, image.manifest, image.mediaType);
     const first = await client.call('GET', `/v2/${name}/tags/list?n=2`);
+    if (!isBuiltin()) {
+      // Distribution 2.8 deviates: it ignores n and lists every tag at once. Checked, so a change shows.
+      assert.equal(first.json<{ tags: string[] }>().tags.length, 5);
+      return;
+    }
     assert.deepEqual(first.json<{ tags: string[] }>().tags, ['t0', 't1']);
     assert.equal(first.headers.link, `</v2/${name}/tags/list?last=t1&n=2>; rel="next"`);
     const next = /^<([^>]+)>/.exec(first.headers.link ?? '')?.[1] as string;
