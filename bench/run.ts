@@ -1,0 +1,87 @@
+/**
+ * `npm run bench [-- --quick]`: registry-gate against the nginx recipe and the bare Distribution
+ * registry, on this machine, on 127.0.0.1. Starts every target (bench/targets.ts), runs the rounds
+ * (bench/workloads.ts), writes the Markdown report (bench/report.ts) to docs/benchmarks.md, prints
+ * it, and removes every process and temp file it made, on success, failure or Ctrl-C.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { makeBlobFiles, writeCurlAuth } from './blobs.js';
+import { describeMachine } from './machine.js';
+import { parseBenchOptions, USAGE } from './options.js';
+import { renderReport } from './report.js';
+import { Results } from './results.js';
+import { startFleet } from './targets.js';
+import { openWorkspace } from './workspace.js';
+import { seedPullBlob, skopeoRound, smallRequestsRound, transfersRound, type BenchContext } from './workloads.js';
+import { writeWrkScript } from './wrk.js';
+import { formatSize } from './table.js';
+
+const t0 = Date.now();
+function log(line: string): void {
+  process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+}
+
+async function main(): Promise<number> {
+  const options = parseBenchOptions(process.argv.slice(2));
+  if (options === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const ws = await openWorkspace({ keep: options.keepTemp, log });
+  try {
+    const machine = await describeMachine();
+    log(`registry-gate bench (${options.quick ? 'quick' : 'full'}), ${options.rounds} round(s), temp dir ${ws.dir}`);
+    const fleet = await startFleet(ws, options.costs, options.transferCost, log);
+
+    const blobDir = join(ws.dir, 'blobs');
+    await mkdir(blobDir);
+    log(`writing ${options.streams + 1} blob files of ${formatSize(options.blobBytes)}`);
+    const [pullFile, ...pushFiles] = await makeBlobFiles(blobDir, options.streams + 1, options.blobBytes);
+    const ctx: BenchContext = {
+      options,
+      fleet,
+      results: new Results(),
+      workDir: ws.dir,
+      wrkScript: await writeWrkScript(ws.dir),
+      authHeaderFile: await writeCurlAuth(ws.dir, fleet.registry.authorization),
+      pushFiles,
+      pullFile: pullFile!,
+      log,
+    };
+    await seedPullBlob(ctx);
+
+    for (let round = 0; round < options.rounds; round++) {
+      log(`round ${round + 1}/${options.rounds}`);
+      if (options.only.has('small')) await smallRequestsRound(ctx, round);
+      if (options.only.has('transfers')) await transfersRound(ctx, round);
+      if (options.only.has('skopeo')) await skopeoRound(ctx, round);
+    }
+
+    const report = renderReport({
+      options,
+      machine,
+      results: ctx.results,
+      startFailures: fleet.failures,
+      elapsedSeconds: (Date.now() - t0) / 1000,
+      loadAverageAfter: loadavg()[0]!,
+    });
+    const out = resolve(options.out);
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, report);
+    process.stdout.write(report);
+    log(`wrote ${out}`);
+    return 0;
+  } finally {
+    await ws.cleanup();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

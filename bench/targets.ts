@@ -1,0 +1,264 @@
+/**
+ * Everything the benchmark measures, started on 127.0.0.1 with free ports and one shared
+ * certificate (from a throw-away CA) and one user, hashed with bcrypt at each cost:
+ *
+ *   registry          Debian's Distribution, plain HTTP, no auth: the floor every proxy adds to
+ *   nginx    (cost)   the recipe's nginx.conf in front of `registry`
+ *   gate     (cost)   registry-gate in front of `registry`
+ *   gate-builtin (cost)  registry-gate with its built-in registry (own storage per instance)
+ *   distribution-tls  a second Distribution with its own TLS and htpasswd auth (cost 5): what the
+ *                     built-in registry is compared with, both doing TLS + Basic auth themselves
+ *
+ * A gate that fails to start is reported and left out; the run goes on with the others.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { Agent } from 'undici';
+import { freePort, runProcess, startProcess } from '../test/helpers/process.js';
+import { startDistribution } from '../test/helpers/distribution.js';
+import { makeTlsPair, type TlsPair } from '../test/helpers/tls.js';
+import { startRecipeNginx } from './nginx.js';
+import { stopWithTree } from './memory.js';
+import { expectWrongPasswordRefused, ping, pushSmallImage } from './registry-api.js';
+import type { Workspace } from './workspace.js';
+
+export type TargetKind = 'registry' | 'nginx' | 'gate' | 'gate-builtin' | 'distribution-tls';
+
+/** Where a target's registry keeps blobs, so the benchmark can delete its own blobs between runs. */
+export type StorageLayout = { layout: 'distribution'; dataDir: string } | { layout: 'builtin'; root: string };
+
+export interface Target {
+  kind: TargetKind;
+  /** bcrypt cost of its htpasswd file; undefined for the unauthenticated registry. */
+  cost: number | undefined;
+  label: string;
+  /** `https://127.0.0.1:PORT` or `http://…` (registry only). */
+  url: string;
+  /** Sent to every target (the bare registry ignores it). */
+  authorization: string;
+  /** undici dispatcher trusting the bench CA. */
+  dispatcher: Agent;
+  /** The CA file for curl (undefined: plain HTTP). */
+  caFile: string | undefined;
+  /** Directory holding only the CA, for skopeo (undefined: plain HTTP). */
+  caDir: string | undefined;
+  pid: number;
+  storage: StorageLayout;
+}
+
+export const BENCH_USER = 'bench';
+export const BENCH_REPO_SMALL = 'bench/small';
+export const BENCH_TAG = 'v1';
+
+export interface Fleet {
+  password: string;
+  tls: TlsPair;
+  registry: Target;
+  distributionTls: Target | undefined;
+  nginx: Map<number, Target>;
+  gate: Map<number, Target>;
+  gateBuiltin: Map<number, Target>;
+  /** Targets that failed to start, with why. */
+  failures: Array<{ label: string; error: string }>;
+  /** Logs of the gate processes, for the report when something goes wrong. */
+  outputs: Map<string, () => string>;
+}
+
+const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+
+function basic(user: string, password: string): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+function label(kind: TargetKind, cost: number | undefined): string {
+  return cost === undefined ? kind : `${kind} (cost ${cost})`;
+}
+
+async function writeHtpasswd(file: string, password: string, cost: number): Promise<void> {
+  // -i: the password on stdin, not on the command line.
+  const result = await runProcess('htpasswd', ['-c', '-i', '-B', '-C', String(cost), file, BENCH_USER], { input: `${password}\n`, timeoutMs: 60_000 });
+  if (result.code !== 0) throw new Error(`htpasswd -C ${cost} failed: ${result.stderr}`);
+  await chmod(file, 0o600); // htpasswd -c makes it 0644; registry-gate rightly warns about that
+}
+
+async function startGate(options: {
+  dir: string;
+  tls: TlsPair;
+  htpasswdFile: string;
+  upstreamUrl: string | undefined;
+  dispatcher: Agent;
+  ws: Workspace;
+}): Promise<{ pid: number; url: string; output: () => string; storageRoot: string }> {
+  await mkdir(options.dir, { recursive: true });
+  const configFile = join(options.dir, 'registry-gate.yaml');
+  const storageRoot = join(options.dir, 'storage');
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const config: Record<string, unknown> = {
+      listen: `127.0.0.1:${port}`,
+      tls: { cert: options.tls.certFile, key: options.tls.keyFile },
+      dataDir: options.dir,
+      ...(options.upstreamUrl ? { upstream: { url: options.upstreamUrl } } : { storage: { root: storageRoot } }),
+      auth: { htpasswd: options.htpasswdFile },
+      log: { level: 'warn', access: false },
+    };
+    await writeFile(configFile, stringify(config));
+    try {
+      const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
+        cwd: options.dir,
+        readyUrl: `https://127.0.0.1:${port}/v2/`,
+        readyDispatcher: options.dispatcher,
+        timeoutMs: 30_000,
+      });
+      const pid = proc.child.pid!;
+      options.ws.defer(() => stopWithTree(pid, proc.stop));
+      return { pid, url: `https://127.0.0.1:${port}`, output: proc.output, storageRoot };
+    } catch (err) {
+      if (attempt < 3 && /EADDRINUSE|in use/.test(String(err))) continue;
+      throw err;
+    }
+  }
+}
+
+export async function startFleet(ws: Workspace, costs: number[], transferCost: number, log: (line: string) => void): Promise<Fleet> {
+  const password = randomBytes(12).toString('hex');
+  const authorization = basic(BENCH_USER, password);
+  const tls = await makeTlsPair(join(ws.dir, 'tls'));
+  const dispatcher = new Agent({ connect: { ca: tls.caPem }, connections: 64 });
+  ws.defer(() => dispatcher.close());
+  const htpasswd = new Map<number, string>();
+  for (const cost of new Set([...costs, transferCost])) {
+    const file = join(ws.dir, `htpasswd-cost-${cost}`);
+    await writeHtpasswd(file, password, cost);
+    htpasswd.set(cost, file);
+  }
+
+  const base = { authorization, dispatcher, caFile: tls.caFile, caDir: tls.caDir };
+  const registry = await startDistribution({ dir: join(ws.dir, 'registry'), logLevel: 'error' });
+  ws.defer(() => registry.stop());
+  const fleet: Fleet = {
+    password,
+    tls,
+    registry: {
+      ...base,
+      kind: 'registry',
+      cost: undefined,
+      label: 'registry',
+      url: registry.url,
+      caFile: undefined,
+      caDir: undefined,
+      pid: (await pidOf(registry.configFile)) ?? 0,
+      storage: { layout: 'distribution', dataDir: registry.dataDir },
+    },
+    distributionTls: undefined,
+    nginx: new Map(),
+    gate: new Map(),
+    gateBuiltin: new Map(),
+    failures: [],
+    outputs: new Map(),
+  };
+  log(`registry (Distribution, plain HTTP) at ${registry.url}`);
+
+  const starts: Array<Promise<void>> = [];
+  const attempt = (what: string, start: () => Promise<void>): void => {
+    starts.push(
+      start().catch((err: unknown) => {
+        fleet.failures.push({ label: what, error: (err as Error).message });
+        log(`${what} did not start: ${(err as Error).message.split('\n')[0]}`);
+      }),
+    );
+  };
+
+  attempt('distribution-tls', async () => {
+    const dist = await startDistribution({
+      dir: join(ws.dir, 'distribution-tls'),
+      logLevel: 'error',
+      tls: { certFile: tls.certFile, keyFile: tls.keyFile, caPem: tls.caPem },
+      auth: { htpasswd: { realm: 'Registry realm', path: htpasswd.get(transferCost)! } },
+    });
+    ws.defer(() => dist.stop());
+    fleet.distributionTls = {
+      ...base,
+      kind: 'distribution-tls',
+      cost: transferCost,
+      label: 'distribution-tls',
+      url: dist.url,
+      pid: (await pidOf(dist.configFile)) ?? 0,
+      storage: { layout: 'distribution', dataDir: dist.dataDir },
+    };
+  });
+
+  for (const cost of costs) {
+    const htpasswdFile = htpasswd.get(cost)!;
+    attempt(label('nginx', cost), async () => {
+      const nginx = await startRecipeNginx({ dir: join(ws.dir, `nginx-cost-${cost}`), upstreamPort: registry.port, tls, htpasswdFile });
+      ws.defer(() => nginx.stop());
+      fleet.nginx.set(cost, { ...base, kind: 'nginx', cost, label: label('nginx', cost), url: nginx.url, pid: nginx.pid, storage: fleet.registry.storage });
+    });
+    for (const kind of ['gate', 'gate-builtin'] as const) {
+      attempt(label(kind, cost), async () => {
+        const gate = await startGate({
+          dir: join(ws.dir, `${kind}-cost-${cost}`),
+          tls,
+          htpasswdFile,
+          upstreamUrl: kind === 'gate' ? registry.url : undefined,
+          dispatcher,
+          ws,
+        });
+        fleet.outputs.set(label(kind, cost), gate.output);
+        const storage: StorageLayout = kind === 'gate' ? fleet.registry.storage : { layout: 'builtin', root: gate.storageRoot };
+        (kind === 'gate' ? fleet.gate : fleet.gateBuiltin).set(cost, { ...base, kind, cost, label: label(kind, cost), url: gate.url, pid: gate.pid, storage });
+      });
+    }
+  }
+  await Promise.all(starts);
+  await checkFleet(fleet, log);
+  return fleet;
+}
+
+/** The PID of the docker-registry serving `configFile` (the helper does not expose it). */
+async function pidOf(configFile: string): Promise<number | undefined> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = (await readFile(`/proc/${entry}/cmdline`, 'utf8')).split('\0');
+      if (cmdline.includes(configFile)) return Number(entry);
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
+
+/** Every target accepts the benchmark user, refuses a wrong password, and serves the small image. */
+async function checkFleet(fleet: Fleet, log: (line: string) => void): Promise<void> {
+  const wrong = basic(BENCH_USER, `${fleet.password}-wrong`);
+  await ping(fleet.registry);
+  await pushSmallImage(fleet.registry, BENCH_REPO_SMALL, BENCH_TAG);
+  const authenticated = [fleet.distributionTls, ...fleet.nginx.values(), ...fleet.gate.values(), ...fleet.gateBuiltin.values()];
+  for (const target of authenticated) {
+    if (!target) continue;
+    try {
+      await ping(target);
+      await expectWrongPasswordRefused(target, wrong);
+      if (target.kind === 'gate-builtin') await pushSmallImage(target, BENCH_REPO_SMALL, BENCH_TAG);
+      log(`${target.label} at ${target.url}: bcrypt login ok, wrong password refused`);
+    } catch (err) {
+      const output = fleet.outputs.get(target.label)?.().trim();
+      const tail = output ? `\n--- its output (last lines) ---\n${output.split('\n').slice(-5).join('\n')}` : '';
+      fleet.failures.push({ label: target.label, error: `failed its start-up check: ${(err as Error).message}${tail}` });
+      log(`${target.label} failed its start-up check, left out: ${(err as Error).message}${tail}`);
+      removeTarget(fleet, target);
+    }
+  }
+}
+
+function removeTarget(fleet: Fleet, target: Target): void {
+  if (target.kind === 'distribution-tls') fleet.distributionTls = undefined;
+  for (const map of [fleet.nginx, fleet.gate, fleet.gateBuiltin]) {
+    for (const [cost, t] of map) if (t === target) map.delete(cost);
+  }
+}
