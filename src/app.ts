@@ -10,7 +10,7 @@ import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
 import { NO_AUDIT, openAuditSink } from './access/audit.js';
 import { assembleAuth } from './auth/assemble.js';
-import { ensureFirstRunAdmin } from './auth/first-run.js';
+import { prepareFirstRun } from './first-run.js';
 import type { Backend } from './backend/backend.js';
 import { UpstreamBackend } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
@@ -20,6 +20,8 @@ import { createTokenEndpoint } from './gateway/token-endpoint.js';
 import { compileAddressMatcher } from './gateway/cidr.js';
 import { listen, type Listener } from './server/listen.js';
 import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
+
+export { prepareFirstRun } from './first-run.js';
 
 export interface RunningGate {
   readonly url: string;
@@ -33,18 +35,6 @@ export interface RunningGate {
 export interface StartOptions {
   /** Where one-time first-run facts (generated password, certificate fingerprint) are printed. */
   announce?: (line: string) => void;
-}
-
-/**
- * What a first start creates once: the self-signed TLS pair (`tls: auto`) and the htpasswd file with
- * an admin user (when no htpasswd is configured). Idempotent; run by the primary before workers fork.
- */
-export async function prepareFirstRun(config: Config, announce: (line: string) => void): Promise<void> {
-  if (config.tls.mode === 'auto') {
-    const generated = await ensureSelfSignedPair(config.tls.dir);
-    if (generated.created) announce(`Generated a self-signed TLS certificate in ${config.tls.dir} (SHA-256 fingerprint ${generated.fingerprint})`);
-  }
-  if (config.auth.htpasswdIsDefault) await ensureFirstRunAdmin(config.auth.htpasswd, announce);
 }
 
 async function tlsOptions(config: Config): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {

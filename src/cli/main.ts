@@ -1,23 +1,30 @@
-/** `registry-gate`: the command line. Each command lives in its own file; none holds business logic. */
+/**
+ * `registry-gate`: the command line. Each command lives in its own file and none holds business
+ * logic. Only the command being run is loaded, so that `serve`'s supervising process (and every
+ * other command) carries no more code than it uses.
+ */
 import { Command } from 'commander';
-import { serveCommand } from './serve.js';
-import { checkConfigCommand } from './check-config.js';
-import { htpasswdCommand } from './htpasswd.js';
-import { gcCommand } from './gc.js';
-import { tokenCommand } from './token.js';
-import { accessCommand } from './access.js';
 
-const program = new Command('registry-gate')
-  .description('An authenticating gateway for Docker/OCI registries, with a built-in OCI registry')
-  .version('0.1.0')
-  .addCommand(serveCommand())
-  .addCommand(checkConfigCommand())
-  .addCommand(htpasswdCommand())
-  .addCommand(accessCommand())
-  .addCommand(gcCommand())
-  .addCommand(tokenCommand());
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serveCommand(),
+  'check-config': async () => (await import('./check-config.js')).checkConfigCommand(),
+  htpasswd: async () => (await import('./htpasswd.js')).htpasswdCommand(),
+  access: async () => (await import('./access.js')).accessCommand(),
+  gc: async () => (await import('./gc.js')).gcCommand(),
+  token: async () => (await import('./token.js')).tokenCommand(),
+};
 
-program.parseAsync(process.argv).catch((error: unknown) => {
+async function main(argv: string[]): Promise<void> {
+  const program = new Command('registry-gate')
+    .description('An authenticating gateway for Docker/OCI registries, with a built-in OCI registry')
+    .version('0.1.0');
+  const requested = argv[2];
+  const names = requested !== undefined && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
+  for (const name of names) program.addCommand(await (COMMANDS[name] as () => Promise<Command>)());
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((error: unknown) => {
   process.stderr.write(`registry-gate: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);
 });

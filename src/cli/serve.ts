@@ -6,7 +6,6 @@
 import { Command } from 'commander';
 import { loadConfig, type Config } from '../config/load.js';
 import { createLoggers } from '../log.js';
-import { prepareFirstRun, startRegistryGate } from '../app.js';
 import { isWorkerProcess, reportListening, startWorkers } from '../server/cluster.js';
 
 interface ServeFlags {
@@ -62,7 +61,8 @@ export function serveCommand(): Command {
       const log = (message: string, error?: unknown) => (error ? loggers.app.error({ err: error }, message) : loggers.app.info(message));
 
       if (config.workers > 1 && !isWorkerProcess()) {
-        await prepareFirstRun(config, announce);
+        // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
+        await (await import('../first-run.js')).prepareFirstRun(config, announce);
         const workers = await startWorkers(config.workers, loggers.app);
         // Printed whatever the log level: scripts and supervisors wait for this line.
         announce(`registry-gate is listening on ${workers.url} (${describeBackend(config)}, ${config.workers} workers)`);
@@ -70,7 +70,7 @@ export function serveCommand(): Command {
         return;
       }
 
-      const gate = await startRegistryGate(config, loggers, { announce });
+      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { announce });
       if (isWorkerProcess()) reportListening(gate.url);
       else announce(`registry-gate is listening on ${gate.url} (${describeBackend(config)})`);
       onSignals(() => gate.close(config.server.shutdownGrace), () => void gate.reload('SIGHUP'), log);

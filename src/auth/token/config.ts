@@ -20,7 +20,7 @@
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { durationSchema } from '../../config/duration.js';
-import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './keys.js';
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
 
 const duration = (fallback: string, minMs: number, maxMs: number) =>
   durationSchema(fallback).refine((ms) => ms >= minMs && ms <= maxMs, { message: `must be from ${minMs / 1000}s to ${maxMs / 1000}s` });

@@ -26,8 +26,9 @@ import { z } from 'zod';
 import { createFileExclusive, replaceFile } from './_files.js';
 import { FileWatch, type FileWatchOptions } from './_watch.js';
 
-export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
-export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
+
+export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
 
 export const KEY_FILE = 'token-keys.json';
 export const CERT_BUNDLE_FILE = 'token-cert.pem';

@@ -84,6 +84,9 @@ export class UpstreamBackend implements Backend {
         headers: upstreamRequestHeaders(req.headers, facts, this.#dropped),
         body: hasBody(req) ? req : null,
         signal: abort.signal,
+        // undici closes the connection after a HEAD unless told not to; registries answer HEAD without a body.
+        reset: false,
+        highWaterMark: 512 * 1024,
       });
     } catch (error) {
       res.off('close', onClose);
