@@ -1,7 +1,9 @@
 /**
  * Repository patterns, compiled once: `*` matches within one path component, `**` across
- * components, `${user}` and `${group}` stand for one component-part that must equal the caller's
- * user name or one of the caller's groups. Matching never compiles anything per request.
+ * components, `${user}` and `${group}` stand for the caller's user name or one of the caller's
+ * groups. A pattern with a placeholder is matched with the caller's own values put in its place
+ * (so `home/${user}-*` matches `home/alice-dev-x` for alice, whatever else the name contains); those
+ * compiled forms are cached, so matching compiles nothing per request after the first.
  */
 export interface RepositoryPattern {
   readonly source: string;
@@ -12,36 +14,63 @@ export interface RepositoryPattern {
 type Placeholder = 'user' | 'group';
 
 const TOKEN = /\*\*|\*|\$\{(user|group)\}|[^*$]+|\$/g;
+const MAX_CACHED = 4096;
+const MAX_COMBINATIONS = 256;
+/** A value put in for a placeholder is one path-component part: no slash, no control characters. */
+const PLACEHOLDER_VALUE = /^[^/\x00-\x1f\x7f]+$/;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export function compileRepositoryPattern(source: string): RepositoryPattern {
-  const placeholders: Placeholder[] = [];
-  let regex = '';
+type Piece = { kind: 'regex'; text: string } | { kind: 'placeholder'; name: Placeholder };
+
+function parse(source: string): Piece[] {
+  const pieces: Piece[] = [];
   for (const match of source.matchAll(TOKEN)) {
     const token = match[0];
-    if (token === '**') regex += '.+';
-    else if (token === '*') regex += '[^/]*';
-    else if (match[1] !== undefined) {
-      placeholders.push(match[1] as Placeholder);
-      regex += '([^/]+)';
-    } else regex += escapeRegExp(token);
+    if (token === '**') pieces.push({ kind: 'regex', text: '.+' });
+    else if (token === '*') pieces.push({ kind: 'regex', text: '[^/]*' });
+    else if (match[1] !== undefined) pieces.push({ kind: 'placeholder', name: match[1] as Placeholder });
+    else pieces.push({ kind: 'regex', text: escapeRegExp(token) });
   }
-  const compiled = new RegExp(`^${regex}$`);
-  if (placeholders.length === 0) {
+  return pieces;
+}
+
+/** Every assignment of the caller's values to the pattern's placeholders (bounded). */
+function assignments(names: readonly Placeholder[], user: string | null, groups: readonly string[]): string[][] {
+  const options = names.map((name) => (name === 'user' ? (user === null ? [] : [user]) : [...groups]).filter((value) => PLACEHOLDER_VALUE.test(value)));
+  let combos: string[][] = [[]];
+  for (const values of options) {
+    combos = combos.flatMap((combo) => values.map((value) => [...combo, value])).slice(0, MAX_COMBINATIONS);
+  }
+  return combos;
+}
+
+export function compileRepositoryPattern(source: string): RepositoryPattern {
+  const pieces = parse(source);
+  const names = pieces.flatMap((piece) => (piece.kind === 'placeholder' ? [piece.name] : []));
+  if (names.length === 0) {
+    const compiled = new RegExp(`^${pieces.map((piece) => (piece.kind === 'regex' ? piece.text : '')).join('')}$`);
     return { source, matches: (repository) => compiled.test(repository) };
   }
+  const cache = new Map<string, RegExp>();
+  const regexFor = (values: readonly string[]): RegExp => {
+    const key = values.join('\0');
+    let compiled = cache.get(key);
+    if (!compiled) {
+      let index = 0;
+      const text = pieces.map((piece) => (piece.kind === 'regex' ? piece.text : escapeRegExp(values[index++] as string))).join('');
+      compiled = new RegExp(`^${text}$`);
+      if (cache.size >= MAX_CACHED) cache.clear();
+      cache.set(key, compiled);
+    }
+    return compiled;
+  };
   return {
     source,
     matches(repository, user, groups) {
-      const found = compiled.exec(repository);
-      if (!found) return false;
-      return placeholders.every((placeholder, index) => {
-        const value = found[index + 1];
-        return placeholder === 'user' ? user !== null && value === user : value !== undefined && groups.includes(value);
-      });
+      return assignments(names, user, groups).some((values) => regexFor(values).test(repository));
     },
   };
 }

@@ -5,9 +5,10 @@
  * of the rule that granted.
  *
  * Protected tags: a rule with `protectedTags` grants a push that would move an existing tag
- * matching one of them, or a delete of such a tag, only when it also grants `overwrite`. Deleting a
- * manifest by digest could remove protected tags with it, so under such a rule it needs `overwrite`
- * too. Whether a tag exists is asked only when it matters (`tagExists` is then consulted).
+ * matching one of them to another manifest, or a delete of such a tag, only when it also grants
+ * `overwrite`; pushing the same manifest again is not a move. Deleting a manifest by digest could
+ * remove protected tags with it, so under such a rule it needs `overwrite` too. Whether the tag
+ * would move is asked only when it matters (`tagMoves` is then consulted, at most once).
  */
 import type { Identity } from '../auth/identity.js';
 import type { AccessRuleConfig, Action, Grant } from '../config/schema.js';
@@ -99,17 +100,18 @@ export class AccessPolicy {
 
   /**
    * The decision for `action` on `repository`. For manifest pushes and deletes pass the target; when
-   * a protected tag is involved `tagExists` is called (at most once) to tell a create from a move.
+   * a protected tag is involved `tagMoves` is called (at most once) to tell a create or a re-push
+   * of the same manifest from a move.
    */
-  async decideManifest(identity: Identity, repository: string, action: Action, target: ManifestTarget, tagExists: () => Promise<boolean>): Promise<Decision> {
-    let exists: boolean | undefined;
+  async decideManifest(identity: Identity, repository: string, action: Action, target: ManifestTarget, tagMoves: () => Promise<boolean>): Promise<Decision> {
+    let moves: boolean | undefined;
     for (const rule of this.#rules) {
       if (!rule.grants.has(action) || !this.#appliesTo(rule, identity, repository)) continue;
       const guard = this.#guards(rule, action, target);
       if (guard === 'always') continue;
       if (guard === 'tag') {
-        exists ??= await tagExists();
-        if (exists) continue;
+        moves ??= await tagMoves();
+        if (moves) continue;
       }
       return { allowed: true, ruleIndex: rule.index };
     }

@@ -21,6 +21,8 @@ export interface RequestContext {
   readonly peerTrusted: boolean;
   /** 'https' or 'http' on our own listener. */
   readonly scheme: string;
+  /** The request body, when the gateway had to read it already (a manifest, for a protected-tag check). */
+  readonly body?: Buffer | undefined;
 }
 
 export interface Backend {
@@ -36,7 +38,7 @@ export interface Backend {
    * Used for the filtered catalog.
    */
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
-  /** Whether the repository has a manifest for this tag or digest (for protected tags). */
-  hasManifest(repository: string, reference: string): Promise<boolean>;
+  /** The digest of the repository's manifest for this tag or digest, or undefined (for protected tags). */
+  manifestDigest(repository: string, reference: string): Promise<string | undefined>;
   close(): Promise<void>;
 }

@@ -4,6 +4,9 @@ import { loadConfig } from '../config/load.js';
 import { AccessPolicy } from '../access/policy.js';
 import { ACTIONS, type Action } from '../config/schema.js';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
+import { GroupFile } from '../auth/group-file.js';
+import { configGroups, withGroups } from '../auth/groups.js';
+import { silentLoggers } from '../log.js';
 import { isValidRepositoryName } from '../gateway/route.js';
 
 interface ExplainFlags {
@@ -20,7 +23,7 @@ export function accessCommand(): Command {
     .description('print allow/deny for a user, repository and action, and the rules that matched')
     .option('-c, --config <file>', 'YAML configuration file')
     .option('--user <name>', 'the user asking')
-    .option('--group <name>', 'a group of the user (repeatable; config groups are added)', (value: string, previous: string[]) => [...previous, value], [])
+    .option('--group <name>', 'a group of the user (repeatable; config groups and auth.groupFile are added)', (value: string, previous: string[]) => [...previous, value], [])
     .option('--anonymous', 'ask as an anonymous caller')
     .requiredOption('--repository <name>', 'repository name, e.g. team-a/app')
     .addOption(new Option('--action <action>', 'pull, push or delete').choices([...ACTIONS]).makeOptionMandatory())
@@ -28,14 +31,13 @@ export function accessCommand(): Command {
       if ((flags.user === undefined) === (flags.anonymous !== true)) throw new Error('give exactly one of --user NAME or --anonymous');
       if (!isValidRepositoryName(flags.repository)) throw new Error(`not a valid repository name: ${flags.repository}`);
       const config = await loadConfig({ file: flags.config });
+      // The same group sources as the server: --group as the provider's, then config groups and the group file.
+      const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger: silentLoggers().app, watch: false }) : undefined;
       const identity: Identity =
         flags.user === undefined
           ? ANONYMOUS
-          : {
-              user: flags.user,
-              via: 'htpasswd',
-              groups: [...new Set([...flags.group, ...Object.entries(config.groups).filter(([, members]) => members.includes(flags.user as string)).map(([group]) => group)])],
-            };
+          : withGroups({ user: flags.user, via: 'htpasswd', groups: flags.group }, [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])]);
+      await groupFile?.close();
       const explanation = new AccessPolicy(config.access).explain(identity, flags.repository, flags.action);
       const who = identity.user === null ? 'anonymous' : `user ${identity.user}${identity.groups.length ? ` (groups: ${identity.groups.join(', ')})` : ''}`;
       process.stdout.write(`${explanation.allowed ? 'ALLOW' : 'DENY'}: ${who} ${flags.action} ${flags.repository}\n`);

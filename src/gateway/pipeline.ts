@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Loggers } from '../log.js';
 import type { Authenticate } from '../auth/authenticate.js';
+import { ANONYMOUS } from '../auth/identity.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
@@ -83,7 +84,11 @@ export function createGateway(options: GatewayOptions): RequestHandler {
 
     const identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
     const scopes = route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? [scopeForRequest(route.repository, needed.action)] : [];
-    if (identity === 'invalid') throw unauthorized(scopes, bearer && /^bearer /i.test(req.headers.authorization ?? '') ? 'invalid_token' : undefined);
+    if (identity === 'invalid') {
+      const refused = unauthorized(scopes, bearer && /^bearer /i.test(req.headers.authorization ?? '') ? 'invalid_token' : undefined);
+      audit.record(auditRecord({ identity: ANONYMOUS, client: state.client, method, route, action: 'login', decision: 'deny', rule: -1, status: refused.status }));
+      throw refused;
+    }
     state.user = identity.user;
     // In bearer mode every request carries a token (an anonymous one at least): the challenge sends the client for it.
     if (bearer && identity.via === 'anonymous') throw unauthorized(scopes);
@@ -109,7 +114,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       return;
     }
 
-    const authorized = await authorizeRequest(route, needed.action, method, identity, req.headers, policy, backend);
+    const authorized = await authorizeRequest(route, needed.action, req, identity, policy, backend);
     if (!authorized.decision.allowed) throw refuse(needed.action);
     if (!scopesAllow(identity, route.repository, needed.action)) {
       // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
@@ -135,7 +140,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
         ),
       );
     }
-    const context: RequestContext = { route: authorized.route, identity, clientIp: state.client, proto, ...facts };
+    const context: RequestContext = { route: authorized.route, identity, clientIp: state.client, proto, ...facts, body: authorized.body };
     await backend.handle(req, res, context);
   }
 

@@ -9,6 +9,17 @@ import type { AddressInfo } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { TLS_OPTIONS } from './tls.js';
 
+const PARSE_ERROR_BODY = JSON.stringify({ errors: [{ code: 'UNSUPPORTED', message: 'malformed HTTP request' }] });
+const PARSE_ERROR_RESPONSE = [
+  'HTTP/1.1 400 Bad Request',
+  'Connection: close',
+  'Content-Type: application/json; charset=utf-8',
+  'Docker-Distribution-Api-Version: registry/2.0',
+  `Content-Length: ${Buffer.byteLength(PARSE_ERROR_BODY)}`,
+  '',
+  PARSE_ERROR_BODY,
+].join('\r\n');
+
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
@@ -52,7 +63,8 @@ export async function listen(options: ListenOptions, handler: (req: IncomingMess
     });
   });
   server.on('clientError', (_error, socket) => {
-    if (socket.writable && !socket.destroyed) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    // The request never parsed (bad bytes in the target or headers): still an OCI error, and closed.
+    if (socket.writable && !socket.destroyed) socket.end(PARSE_ERROR_RESPONSE);
     else socket.destroy();
   });
 

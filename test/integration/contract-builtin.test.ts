@@ -28,15 +28,15 @@ registerContractSuite('built-in registry', () => {
   return { baseUrl: server.baseUrl, backend: 'builtin' };
 });
 
-test('hasManifest answers for tags and digests of the repository only', async () => {
+test('manifestDigest answers for tags and digests of the repository only', async () => {
   const backend = server!.backend;
   const client = new RegistryClient(() => ({ baseUrl: server!.baseUrl }));
   const image = await client.pushImage('has/manifest', 'v1');
-  assert.equal(await backend.hasManifest('has/manifest', 'v1'), true);
-  assert.equal(await backend.hasManifest('has/manifest', image.digest), true);
-  assert.equal(await backend.hasManifest('has/manifest', 'v2'), false);
-  assert.equal(await backend.hasManifest('has/manifest', sha256('nothing')), false);
-  assert.equal(await backend.hasManifest('has/manifest', sha512(image.manifest)), false);
-  assert.equal(await backend.hasManifest('has/other', 'v1'), false);
-  assert.equal(await backend.hasManifest('has/manifest', image.blobs[0] as string), false, 'a blob is not a manifest');
+  assert.equal(await backend.manifestDigest('has/manifest', 'v1'), image.digest);
+  assert.equal(await backend.manifestDigest('has/manifest', image.digest), image.digest);
+  assert.equal(await backend.manifestDigest('has/manifest', 'v2'), undefined);
+  assert.equal(await backend.manifestDigest('has/manifest', sha256('nothing')), undefined);
+  assert.equal(await backend.manifestDigest('has/manifest', sha512(image.manifest)), undefined);
+  assert.equal(await backend.manifestDigest('has/other', 'v1'), undefined);
+  assert.equal(await backend.manifestDigest('has/manifest', image.blobs[0] as string), undefined, 'a blob is not a manifest');
 });

@@ -60,11 +60,11 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
   return {
     name: 'filesystem',
     async handle(req, res, context) {
-      await dispatch(stores, req, res, context.route);
+      await dispatch(stores, req, res, context.route, context.body);
     },
     listRepositories: (after, limit) => listRepositoryNames(layout.repositoriesDir, after, limit),
-    async hasManifest(repository, reference) {
-      return (await stores.manifests.resolve(repository, reference)) !== undefined;
+    async manifestDigest(repository, reference) {
+      return (await stores.manifests.resolve(repository, reference))?.digest.value;
     },
     async close() {
       clearInterval(timer);

@@ -4,11 +4,9 @@ import { RegistryError } from '../../errors.js';
 import { isDigest, type Route } from '../../gateway/route.js';
 import { CANONICAL_ALGORITHM, digestBytes, parseDigest, type Digest } from './digest.js';
 import { parseManifest } from './manifest-validation.js';
-import { readBodyWithLimit } from './read-body.js';
+import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../../manifest-body.js';
 import { notModified, respond, type Stores } from './stores.js';
 
-/** The largest manifest accepted; the distribution spec asks registries to take at least 4 MiB. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 function manifestUnknown(reference: string): RegistryError {
   return new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
@@ -33,9 +31,10 @@ export async function getManifest(stores: Stores, req: IncomingMessage, res: Ser
   respond(res, method, 200, headers, manifest.bytes);
 }
 
-export async function putManifest(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+/** `body`: the manifest, when the gateway already read it (for a protected-tag check). */
+export async function putManifest(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route, body?: Buffer): Promise<void> {
   const expected = referenceDigest(route.reference);
-  const bytes = await readBodyWithLimit(req, MAX_MANIFEST_BYTES);
+  const bytes = body ?? (await readBodyWithLimit(req, MAX_MANIFEST_BYTES));
   const manifest = parseManifest(bytes, req.headers['content-type']);
   const digest = digestBytes(expected?.algorithm ?? CANONICAL_ALGORITHM, bytes);
   if (expected && expected.hex !== digest.hex) {

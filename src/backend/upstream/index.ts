@@ -82,7 +82,7 @@ export class UpstreamBackend implements Backend {
         path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
         method: method as Dispatcher.HttpMethod,
         headers: upstreamRequestHeaders(req.headers, facts, this.#dropped),
-        body: hasBody(req) ? req : null,
+        body: context.body ?? (hasBody(req) ? req : null),
         signal: abort.signal,
         // undici closes the connection after a HEAD unless told not to; registries answer HEAD without a body.
         reset: false,
@@ -117,15 +117,16 @@ export class UpstreamBackend implements Backend {
     });
   }
 
-  async hasManifest(repository: string, reference: string): Promise<boolean> {
+  async manifestDigest(repository: string, reference: string): Promise<string | undefined> {
     const response = await this.#pool
       .request({ path: `/v2/${repository}/manifests/${reference}`, method: 'HEAD', headers: { accept: MANIFEST_TYPES } })
       .catch((error: unknown) => {
         throw upstreamFailure(error, this.#logger);
       });
     await response.body.dump();
-    if (response.statusCode === 200) return true;
-    if (response.statusCode === 404) return false;
+    const digest = response.headers['docker-content-digest'];
+    if (response.statusCode === 200 && typeof digest === 'string') return digest;
+    if (response.statusCode === 404) return undefined;
     throw new RegistryError('UPSTREAM_ERROR', `the upstream answered ${response.statusCode} to a manifest check`);
   }
 

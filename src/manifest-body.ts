@@ -5,10 +5,13 @@
  * healthy connection; when it is far larger, reading stops and the connection is closed.
  */
 import type { IncomingMessage } from 'node:http';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from './errors.js';
 
 /** How far past the cap a body is still read (and discarded) to answer cleanly. */
 const DISCARD_ALLOWANCE = 1024 * 1024;
+
+/** The largest manifest accepted; the distribution spec asks registries to take at least 4 MiB. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export function tooLarge(limit: number, closeConnection: boolean): RegistryError {
   return new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, {
