@@ -104,6 +104,8 @@ async function startGate(options: {
       ...(options.upstreamUrl ? { upstream: { url: options.upstreamUrl } } : { storage: { root: storageRoot } }),
       auth: { htpasswd: options.htpasswdFile },
       log: { level: 'warn', access: false },
+      // BENCH_GATE_WORKERS=N measures another worker count than the default (auto: one per core).
+      ...(process.env.BENCH_GATE_WORKERS ? { workers: Number(process.env.BENCH_GATE_WORKERS) } : {}),
     };
     await writeFile(configFile, stringify(config));
     try {

@@ -116,7 +116,7 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const config: Config = {
     ...value,
     source,
-    workers: value.workers === 'auto' ? (value.upstream ? availableParallelism() : 1) : value.workers,
+    workers: value.workers === 'auto' ? autoWorkers(Boolean(value.upstream)) : value.workers,
     dataDir,
     tls,
     upstream: value.upstream && { ...value.upstream, url: value.upstream.url.replace(/\/$/, ''), ca: value.upstream.ca && at(value.upstream.ca) },
@@ -138,6 +138,16 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
     },
   };
   return deepFreeze(config);
+}
+
+/**
+ * `workers: auto`: one per core in front of an upstream on 3 cores or more. On 2 cores (where the
+ * registry shares the cores) a primary and two workers measured no faster than one process and used
+ * 2.6 times the memory (bench/, docs/benchmarks.md), so one process it is; the built-in registry
+ * keeps upload state in its process and always runs one.
+ */
+export function autoWorkers(upstream: boolean, cores = availableParallelism()): number {
+  return upstream && cores >= 3 ? cores : 1;
 }
 
 export interface LoadOptions {

@@ -20,6 +20,8 @@ const PARSE_ERROR_RESPONSE = [
   PARSE_ERROR_BODY,
 ].join('\r\n');
 
+const SOCKET_HIGH_WATER_MARK = 1024 * 1024;
+
 export interface ListenOptions {
   readonly host: string;
   readonly port: number;
@@ -46,6 +48,9 @@ export async function listen(options: ListenOptions, handler: (req: IncomingMess
     requestTimeout: 0, // no whole-request limit: a multi-GB push may take as long as it needs
     keepAliveTimeout: options.keepAliveTimeoutMs,
     maxHeaderSize: 16 * 1024,
+    // Socket buffers of 16 KiB (the default) make every 64 KiB chunk of a blob wait for 'drain':
+    // larger ones keep the TLS socket busy while the next chunk arrives.
+    highWaterMark: SOCKET_HIGH_WATER_MARK,
   };
   const scheme = options.tls ? 'https' : 'http';
   const server: Server = options.tls

@@ -85,7 +85,7 @@ describe('check-config', () => {
   });
 });
 
-describe('a running gate: TLS reload and graceful shutdown', () => {
+describe('a running gate with two workers: TLS reload and graceful shutdown', () => {
   let dir: string;
   let capture: HeaderCapture;
   const user = { user: 'alice', password: 'alice-secret-1' };
@@ -116,7 +116,7 @@ describe('a running gate: TLS reload and graceful shutdown', () => {
     await copyFile(first.certFile, join(live, 'cert.pem'));
     await copyFile(first.keyFile, join(live, 'key.pem'));
     const port = await freePort();
-    await writeFile(join(dir, 'reload.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: live/cert.pem, key: live/key.pem }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: info, format: json }\n`);
+    await writeFile(join(dir, 'reload.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: live/cert.pem, key: live/key.pem }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: info, format: json }\nworkers: 2\n`);
     const gate = await startGateProcess(['--config', join(dir, 'reload.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
     try {
       const before = await fingerprintOf(port, first.caPem);
@@ -142,7 +142,7 @@ describe('a running gate: TLS reload and graceful shutdown', () => {
   test('SIGTERM lets an in-flight upload finish, then exits 0', async () => {
     const tls = await makeTlsPair(join(dir, 'tls3'));
     const port = await freePort();
-    await writeFile(join(dir, 'term.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nserver: { shutdownGrace: 10s }\nlog: { level: warn }\n`);
+    await writeFile(join(dir, 'term.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nserver: { shutdownGrace: 10s }\nlog: { level: warn }\nworkers: 2\n`);
     const gate = await startGateProcess(['--config', join(dir, 'term.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
     capture.clear();
     const upload = httpsRequest({
