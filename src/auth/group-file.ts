@@ -14,11 +14,9 @@
  * survives atomic replace by rename) plus a stat poll every second where watching does not work.
  * A reload that fails keeps the last good copy and logs why, once per distinct failure.
  */
-import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { WatchedFile } from './file-watch.js';
 
 export interface ParsedGroupFile {
   /** Group → members, in file order, without duplicates. */
@@ -115,150 +113,64 @@ interface Snapshot {
   readonly groups: ReadonlyMap<string, readonly string[]>;
   /** User → groups, in file order. */
   readonly byUser: ReadonlyMap<string, readonly string[]>;
-  readonly digest: string;
 }
 
 const EMPTY: readonly string[] = Object.freeze([]);
-const WATCH_DEBOUNCE_MS = 50;
 
 export class GroupFile {
-  /** Absolute path of the file. */
-  readonly path: string;
-  private readonly logger: Logger;
-  private snapshot: Snapshot = { groups: new Map(), byUser: new Map(), digest: '' };
-  private signature = '';
-  private lastFailure: string | undefined;
-  private readonly listeners = new Set<() => void>();
-  private watcher: FSWatcher | undefined;
-  private poll: NodeJS.Timeout | undefined;
-  private debounce: NodeJS.Timeout | undefined;
-  private checking: Promise<void> | undefined;
-  private recheck = false;
-  private closed = false;
+  readonly #file: WatchedFile<Snapshot>;
 
   /** Loads the file (throwing a clear error if it cannot be read) and starts watching it. */
   static async open(options: GroupFileOptions): Promise<GroupFile> {
-    const file = new GroupFile(options);
-    try {
-      await file.load();
-    } catch (error) {
-      throw new Error(`cannot load group file ${file.path}: ${describe(error)}`);
-    }
-    file.startWatching(options.pollIntervalMs ?? 1000, options.watch ?? true);
-    return file;
+    const { logger } = options;
+    const file = await WatchedFile.open<Snapshot>({
+      file: options.file,
+      what: 'group file',
+      logger,
+      ...(options.pollIntervalMs !== undefined ? { pollIntervalMs: options.pollIntervalMs } : {}),
+      ...(options.watch !== undefined ? { watch: options.watch } : {}),
+      parse(content, { first }) {
+        const path = resolve(options.file);
+        const parsed = parseGroupFile(content.toString('utf8'));
+        for (const { line, reason } of parsed.skipped) logger.warn({ file: path, line, reason }, `group file line ${line} skipped: ${reason}`);
+        logger.info({ file: path, groups: parsed.groups.size }, first ? 'group file loaded' : 'group file reloaded');
+        return { groups: freezeGroups(parsed.groups), byUser: membership(parsed.groups) };
+      },
+    });
+    return new GroupFile(file);
   }
 
-  private constructor(options: GroupFileOptions) {
-    this.path = resolve(options.file);
-    this.logger = options.logger;
+  private constructor(file: WatchedFile<Snapshot>) {
+    this.#file = file;
+  }
+
+  /** Absolute path of the file. */
+  get path(): string {
+    return this.#file.path;
   }
 
   /** The groups `user` is a member of (exact, case-sensitive name match as in Apache). */
   groupsOf(user: string): readonly string[] {
-    return this.snapshot.byUser.get(user) ?? EMPTY;
+    return this.#file.current.byUser.get(user) ?? EMPTY;
   }
 
   /** Group → members of the current copy. */
   get groups(): ReadonlyMap<string, readonly string[]> {
-    return this.snapshot.groups;
+    return this.#file.current.groups;
   }
 
   /** Called after the groups changed. Returns a function that removes the listener. */
   onChange(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.#file.onChange(listener);
   }
 
   /** Re-reads the file now if it changed (SIGHUP); a failure is logged and the old copy kept. */
   reload(): Promise<void> {
-    return this.check();
+    return this.#file.reload();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    this.watcher?.close();
-    clearInterval(this.poll);
-    clearTimeout(this.debounce);
-    this.listeners.clear();
-    await this.checking;
-  }
-
-  private startWatching(pollIntervalMs: number, useWatch: boolean): void {
-    this.poll = setInterval(() => void this.check(), pollIntervalMs).unref();
-    if (!useWatch) return;
-    try {
-      this.watcher = watch(dirname(this.path), { persistent: false }, () => {
-        if (this.debounce) return;
-        this.debounce = setTimeout(() => {
-          this.debounce = undefined;
-          void this.check();
-        }, WATCH_DEBOUNCE_MS).unref();
-      });
-      this.watcher.on('error', (error) => {
-        this.logger.debug({ file: this.path, err: describe(error) }, 'group file directory watch stopped; polling only');
-        this.watcher?.close();
-        this.watcher = undefined;
-      });
-    } catch (error) {
-      this.logger.debug({ file: this.path, err: describe(error) }, 'cannot watch the group file directory; polling only');
-    }
-  }
-
-  /** Runs one check at a time; a request during a check runs another one after it. */
-  private check(): Promise<void> {
-    if (this.checking) {
-      this.recheck = true;
-      return this.checking;
-    }
-    this.checking = (async () => {
-      do {
-        this.recheck = false;
-        if (this.closed) return;
-        try {
-          await this.load();
-          if (this.lastFailure !== undefined) this.logger.info({ file: this.path }, 'group file readable again');
-          this.lastFailure = undefined;
-        } catch (error) {
-          const reason = describe(error);
-          if (reason !== this.lastFailure) {
-            this.logger.warn({ file: this.path, err: reason }, 'group file reload failed; keeping the last good copy');
-          }
-          this.lastFailure = reason;
-        }
-      } while (this.recheck);
-    })().finally(() => {
-      this.checking = undefined;
-    });
-    return this.checking;
-  }
-
-  private async load(): Promise<void> {
-    const stats = await stat(this.path, { bigint: true });
-    const signature = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
-    if (signature === this.signature) return;
-    if (!stats.isFile()) throw new Error('not a regular file');
-    const content = await readFile(this.path);
-    this.signature = signature;
-    const digest = createHash('sha256').update(content).digest('hex');
-    if (digest === this.snapshot.digest) return;
-    const first = this.snapshot.digest === '';
-    const parsed = parseGroupFile(content.toString('utf8'));
-    for (const { line, reason } of parsed.skipped) {
-      this.logger.warn({ file: this.path, line, reason }, `group file line ${line} skipped: ${reason}`);
-    }
-    this.snapshot = { groups: freezeGroups(parsed.groups), byUser: membership(parsed.groups), digest };
-    this.logger.info({ file: this.path, groups: parsed.groups.size }, first ? 'group file loaded' : 'group file reloaded');
-    if (!first) this.notify();
-  }
-
-  private notify(): void {
-    for (const listener of this.listeners) {
-      try {
-        listener();
-      } catch (error) {
-        this.logger.error({ err: describe(error) }, 'group file change listener failed');
-      }
-    }
+  close(): Promise<void> {
+    return this.#file.close();
   }
 }
 
@@ -276,8 +188,4 @@ function membership(groups: ReadonlyMap<string, readonly string[]>): ReadonlyMap
     }
   }
   return new Map([...byUser].map(([user, list]) => [user, Object.freeze(list)]));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,7 +5,8 @@
  * Exit status: 0 done; 1 wrong password or no such user; 2 the command could not do its job.
  */
 import { StringDecoder } from 'node:string_decoder';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { CliFailure, guard } from './_failure.js';
 import {
   BCRYPT_MAX_PASSWORD_BYTES,
   classifyHash,
@@ -31,15 +32,6 @@ export interface HtpasswdCliIo {
   readonly stderr: { write(text: string): unknown };
 }
 
-/** A failure with the exit status it deserves and a message safe to print. */
-class CliFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
 
 const MAX_STDIN_BYTES = 64 * 1024;
 
@@ -70,7 +62,7 @@ Examples:
     .option('--cost <n>', `bcrypt cost, ${MIN_BCRYPT_COST}-${MAX_BCRYPT_COST}`, parseCost, 10)
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
     .action(
-      guard(async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
+      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
         if (!isValidUserName(user)) {
           throw new CliFailure("error: invalid user name (it must be non-empty, without ':', control characters or surrounding spaces, and not start with '#')", 2);
         }
@@ -92,7 +84,7 @@ Examples:
     .argument('<file>', 'htpasswd file')
     .argument('<user>', 'user name')
     .action(
-      guard(async function (this: Command, file: string, user: string) {
+      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string) {
         const document = HtpasswdDocument.parse(await readExisting(file));
         const removed = document.remove(user);
         if (removed === 0) throw new CliFailure(`User ${user} not found in ${file}`, 1);
@@ -108,7 +100,7 @@ Examples:
     .argument('<user>', 'user name')
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
     .action(
-      guard(async function (this: Command, file: string, user: string, options: { passwordStdin?: boolean }) {
+      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string, options: { passwordStdin?: boolean }) {
         const text = await readExisting(file);
         const line = HtpasswdDocument.parse(text).users().find((entry) => entry.user === user);
         if (!line) throw new CliFailure(`User ${user} not found in ${file}`, 1);
@@ -129,7 +121,7 @@ Examples:
     .description('List the users and the format of their password hashes')
     .argument('<file>', 'htpasswd file')
     .action(
-      guard(async function (this: Command, file: string) {
+      guard('registry-gate.htpasswd', async function (this: Command, file: string) {
         const seen = new Set<string>();
         for (const { user, hash } of HtpasswdDocument.parse(await readExisting(file)).users()) {
           const classification = classifyHash(hash);
@@ -144,18 +136,6 @@ Examples:
   return root;
 }
 
-/** Runs an action; failures become `command.error` (a message and an exit status), never a stack. */
-function guard<A extends unknown[]>(action: (this: Command, ...args: A) => Promise<void>) {
-  return async function (this: Command, ...args: A): Promise<void> {
-    try {
-      await action.apply(this, args);
-    } catch (error) {
-      if (error instanceof CommanderError) throw error;
-      const failure = error instanceof CliFailure ? error : new CliFailure(`error: ${error instanceof Error ? error.message : String(error)}`, 2);
-      this.error(failure.message, { exitCode: failure.exitCode, code: 'registry-gate.htpasswd' });
-    }
-  };
-}
 
 function parseCost(value: string): number {
   const cost = Number(value);

@@ -5,7 +5,8 @@
  * standard output, and is stored only as a hash; nothing else printed contains it.
  * Exit status: 0 done; 1 no such robot; 2 the command could not do its job.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CliFailure, guard } from './_failure.js';
 import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { tokenConfigFrom, type TokenConfig } from '../auth/token/config.js';
@@ -19,14 +20,6 @@ export interface TokenCliIo {
 
 const DEFAULT_ROBOT_LIFETIME_MS = 90 * 86_400_000;
 
-class CliFailure extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number,
-  ) {
-    super(message);
-  }
-}
 
 interface FileFlags {
   config?: string;
@@ -54,18 +47,6 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-/** Runs an action; failures become `command.error` (a message and an exit status), never a stack. */
-function guard<A extends unknown[]>(action: (this: Command, ...args: A) => Promise<void>) {
-  return async function (this: Command, ...args: A): Promise<void> {
-    try {
-      await action.apply(this, args);
-    } catch (error) {
-      if (error instanceof CommanderError) throw error;
-      const failure = error instanceof CliFailure ? error : new CliFailure(`error: ${error instanceof Error ? error.message : String(error)}`, 2);
-      this.error(failure.message, { exitCode: failure.exitCode, code: 'registry-gate.token' });
-    }
-  };
-}
 
 export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
   const { stdout = process.stdout, stderr = process.stderr } = io;
@@ -97,7 +78,7 @@ Examples:
     .addOption(storeOption())
     .addOption(configOption())
     .action(
-      guard(async function (flags: FileFlags & { name: string; scope: string[]; expires?: Date | 'never' }) {
+      guard('registry-gate.token', async function (flags: FileFlags & { name: string; scope: string[]; expires?: Date | 'never' }) {
         const file = await storeFile(flags);
         const expires = flags.expires === undefined ? new Date(Date.now() + DEFAULT_ROBOT_LIFETIME_MS) : flags.expires === 'never' ? null : flags.expires;
         const { robot, secret } = await createRobot(file, { name: flags.name, scopes: flags.scope, expires });
@@ -113,7 +94,7 @@ Examples:
     .addOption(configOption())
     .option('--json', 'one JSON array')
     .action(
-      guard(async function (flags: FileFlags & { json?: boolean }) {
+      guard('registry-gate.token', async function (flags: FileFlags & { json?: boolean }) {
         const robots = (await readRobots(await storeFile(flags))).map(({ hash: _hash, ...robot }) => robot);
         if (flags.json) {
           stdout.write(JSON.stringify(robots, null, 2) + '\n');
@@ -134,7 +115,7 @@ Examples:
     .addOption(storeOption())
     .addOption(configOption())
     .action(
-      guard(async function (name: string, flags: FileFlags) {
+      guard('registry-gate.token', async function (name: string, flags: FileFlags) {
         const file = await storeFile(flags);
         if (!(await revokeRobot(file, name))) throw new CliFailure(`no robot ${name} in ${file}`, 1);
         say(`Revoked ${name.startsWith('robot$') ? name : `robot$${name}`}`);
@@ -148,7 +129,7 @@ Examples:
     .addOption(new Option('--algorithm <alg>', 'algorithm of the new key (default: auth.token.algorithm)').choices([...SIGNING_ALGORITHMS]))
     .addOption(configOption())
     .action(
-      guard(async function (flags: FileFlags & { algorithm?: SigningAlgorithm }) {
+      guard('registry-gate.token', async function (flags: FileFlags & { algorithm?: SigningAlgorithm }) {
         const config = flags.keyDir !== undefined && flags.algorithm !== undefined ? undefined : await settings(flags);
         const dir = flags.keyDir ?? (config as TokenConfig).keyDir;
         const algorithm = flags.algorithm ?? (config as TokenConfig).algorithm;

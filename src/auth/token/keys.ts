@@ -24,7 +24,7 @@ import type { Logger } from 'pino';
 import { generate } from 'selfsigned';
 import { z } from 'zod';
 import { createFileExclusive, replaceFile } from './_files.js';
-import { FileWatch, type FileWatchOptions } from './_watch.js';
+import { FileWatch, type FileWatchOptions } from '../file-watch.js';
 
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
 

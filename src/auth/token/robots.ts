@@ -21,7 +21,7 @@ import { z } from 'zod';
 import { repositoryPatternProblem } from '../../access/pattern.js';
 import type { AuthOutcome, AuthProvider, Credentials } from '../identity.js';
 import { replaceFile } from './_files.js';
-import { FileWatch, type FileWatchOptions } from './_watch.js';
+import { FileWatch, type FileWatchOptions } from '../file-watch.js';
 import { CATALOG, REPOSITORY, repositoryPatternAccess } from './access.js';
 import { parseScope } from './scope.js';
 import type { ScopedIdentity, TokenAccess } from './types.js';

@@ -1,0 +1,205 @@
+/**
+ * Noticing that a file changed, for the stores the running server re-reads (htpasswd, group
+ * file, robots, signing keys): fs.watch on the directory (which sees an atomic replace by rename) plus a stat poll every
+ * second for filesystems where watching does not work. Either one only triggers a stat; `onChange`
+ * runs when the file's inode, size, mtime or ctime changed (or it appeared or vanished), one run
+ * at a time, and again if something changed during a run.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname, resolve as resolvePath } from 'node:path';
+
+export interface FileWatchOptions {
+  /** Stat poll interval; default 1000 ms. */
+  readonly pollIntervalMs?: number;
+  /** Also watch the directory for quicker reloads; default true. */
+  readonly watch?: boolean;
+}
+
+const DEBOUNCE_MS = 50;
+
+async function signatureOf(path: string): Promise<string> {
+  try {
+    const stats = await stat(path, { bigint: true });
+    return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'missing' : `error:${code ?? 'unknown'}`;
+  }
+}
+
+export class FileWatch {
+  private signature: string | undefined;
+  private poll: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private closed = false;
+
+  /** `onChange` must not throw (it keeps the last good copy and logs on failure itself). */
+  constructor(
+    private readonly path: string,
+    private readonly onChange: () => Promise<void>,
+    options: FileWatchOptions = {},
+  ) {
+    this.poll = setInterval(() => void this.check(), options.pollIntervalMs ?? 1000).unref();
+    if (options.watch === false) return;
+    try {
+      const name = basename(path);
+      this.watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
+        if (file !== null && file !== name && !String(file).startsWith(`.${name}.`)) return;
+        if (this.debounce) return;
+        this.debounce = setTimeout(() => {
+          this.debounce = undefined;
+          void this.check();
+        }, DEBOUNCE_MS).unref();
+      });
+      this.watcher.on('error', () => {
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch {
+      // Polling alone still notices every change within a second.
+    }
+  }
+
+  /** Records the current state as seen (call after the initial load). */
+  async prime(): Promise<void> {
+    this.signature = await signatureOf(this.path);
+  }
+
+  /** Stats the file now and runs `onChange` if it changed. */
+  check(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        if (this.closed) return;
+        const signature = await signatureOf(this.path);
+        if (signature === this.signature) continue;
+        this.signature = signature;
+        await this.onChange();
+      } while (this.again);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.poll);
+    clearTimeout(this.debounce);
+    this.watcher?.close();
+    await this.running;
+  }
+}
+
+export interface WatchedFileOptions<T> extends FileWatchOptions {
+  readonly file: string;
+  /** What the file is, for messages: `htpasswd file`, `group file`. */
+  readonly what: string;
+  readonly logger: import('pino').Logger;
+  /** Turns the file's bytes into the in-memory copy; throws when they are unusable. `mode` is the file's permission bits. */
+  parse(content: Buffer, context: { first: boolean; mode: number }): T;
+}
+
+/**
+ * A read-mostly file kept in memory: loaded once (start-up fails with a clear error when it cannot
+ * be), then re-read whenever it changes. A reload that fails keeps the last good copy and logs why,
+ * once per distinct failure; listeners hear of every change of content.
+ */
+export class WatchedFile<T> {
+  readonly path: string;
+  #current: T;
+  #digest: string;
+  #lastFailure: string | undefined;
+  readonly #listeners = new Set<() => void>();
+  readonly #options: WatchedFileOptions<T>;
+  readonly #watch: FileWatch;
+
+  static async open<T>(options: WatchedFileOptions<T>): Promise<WatchedFile<T>> {
+    const path = resolvePath(options.file);
+    let loaded: { value: T; digest: string };
+    try {
+      loaded = await readParsed(path, options, undefined, true);
+    } catch (error) {
+      throw new Error(`cannot load ${options.what} ${path}: ${describeError(error)}`);
+    }
+    const file = new WatchedFile(path, options, loaded.value, loaded.digest);
+    await file.#watch.prime();
+    return file;
+  }
+
+  private constructor(path: string, options: WatchedFileOptions<T>, value: T, digest: string) {
+    this.path = path;
+    this.#options = options;
+    this.#current = value;
+    this.#digest = digest;
+    this.#watch = new FileWatch(path, () => this.#refresh(), options);
+  }
+
+  get current(): T {
+    return this.#current;
+  }
+
+  /** Called after the content changed. Returns a function that removes the listener. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Re-reads the file now if it changed (SIGHUP). */
+  reload(): Promise<void> {
+    return this.#watch.check();
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    await this.#watch.close();
+  }
+
+  async #refresh(): Promise<void> {
+    const { logger, what } = this.#options;
+    try {
+      const loaded = await readParsed(this.path, this.#options, this.#digest, false);
+      if (this.#lastFailure !== undefined) logger.info({ file: this.path }, `${what} readable again`);
+      this.#lastFailure = undefined;
+      if (!loaded) return;
+      this.#current = loaded.value;
+      this.#digest = loaded.digest;
+      for (const listener of this.#listeners) {
+        try {
+          listener();
+        } catch (error) {
+          logger.error({ err: describeError(error) }, `${what} change listener failed`);
+        }
+      }
+    } catch (error) {
+      const reason = describeError(error);
+      if (reason !== this.#lastFailure) logger.warn({ file: this.path, err: reason }, `${what} reload failed; keeping the last good copy`);
+      this.#lastFailure = reason;
+    }
+  }
+}
+
+/** The parsed content, or undefined when it is byte for byte what `knownDigest` describes. */
+async function readParsed<T>(path: string, options: WatchedFileOptions<T>, knownDigest: string | undefined, first: true): Promise<{ value: T; digest: string }>;
+async function readParsed<T>(path: string, options: WatchedFileOptions<T>, knownDigest: string | undefined, first: boolean): Promise<{ value: T; digest: string } | undefined>;
+async function readParsed<T>(path: string, options: WatchedFileOptions<T>, knownDigest: string | undefined, first: boolean): Promise<{ value: T; digest: string } | undefined> {
+  const stats = await stat(path);
+  if (!stats.isFile()) throw new Error('not a regular file');
+  const content = await readFile(path);
+  const digest = createHash('sha256').update(content).digest('hex');
+  if (digest === knownDigest) return undefined;
+  return { value: options.parse(content, { first, mode: stats.mode }), digest };
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
