@@ -83,25 +83,26 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
     const identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
-    const scopes = route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? [scopeForRequest(route.repository, needed.action)] : [];
+    // The scope a bearer client must ask for; built only when a challenge is sent.
+    const scopes = () => (route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? [scopeForRequest(route.repository, needed.action)] : []);
     if (identity === 'invalid') {
-      const refused = unauthorized(scopes, bearer && /^bearer /i.test(req.headers.authorization ?? '') ? 'invalid_token' : undefined);
+      const refused = unauthorized(scopes(), bearer && /^bearer /i.test(req.headers.authorization ?? '') ? 'invalid_token' : undefined);
       audit.record(auditRecord({ identity: ANONYMOUS, client: state.client, method, route, action: 'login', decision: 'deny', rule: -1, status: refused.status }));
       throw refused;
     }
     state.user = identity.user;
     // In bearer mode every request carries a token (an anonymous one at least): the challenge sends the client for it.
-    if (bearer && identity.via === 'anonymous') throw unauthorized(scopes);
+    if (bearer && identity.via === 'anonymous') throw unauthorized(scopes());
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
     const refuse = (action: AuditFacts['action']) => {
-      const error = identity.user === null ? unauthorized(scopes) : new RegistryError('DENIED');
+      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED');
       audited({ action, decision: 'deny', rule: -1, status: error.status });
       return error;
     };
 
     if (needed.kind === 'authenticate-only') {
-      if (identity.user === null && !bearer && !policy.mayEver(identity, 'pull')) throw unauthorized(scopes);
+      if (identity.user === null && !bearer && !policy.mayEver(identity, 'pull')) throw unauthorized(scopes());
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       res.setHeader('Content-Length', 2);
       res.end(method === 'HEAD' ? undefined : '{}');
@@ -120,7 +121,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
       const asksAgain = bearer && identity.via === 'token';
       audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403 });
-      throw asksAgain ? unauthorized(scopes, 'insufficient_scope') : new RegistryError('DENIED');
+      throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED');
     }
     const change = stateChange(authorized.route, method);
     if (change) {
