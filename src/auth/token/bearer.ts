@@ -8,6 +8,7 @@
  * but did not verify, `error="insufficient_scope"` when it verified but does not cover the request;
  * a client then asks the token endpoint again for the scope in the challenge.
  */
+import { createHash } from 'node:crypto';
 import { ANONYMOUS, type Identity } from '../identity.js';
 import { authorizationScheme, MAX_AUTHORIZATION_HEADER_LENGTH } from '../authorization-header.js';
 import type { Action } from '../../config/schema.js';
@@ -93,16 +94,48 @@ export interface BearerAuthenticatorOptions<R extends BearerAuthRequest> {
 }
 
 /**
+ * Tokens that verified, until they expire: a client sends the same token with every request of a
+ * push or pull, and a signature check per request would cost more than Basic auth with a warm
+ * credential cache. Keyed by the token's SHA-256, so only the exact token verified is a hit; bounded.
+ */
+class VerifiedTokens {
+  readonly #entries = new Map<string, { identity: Identity; until: number }>();
+
+  get(key: string, now: number): Identity | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    if (entry.until > now) return entry.identity;
+    this.#entries.delete(key);
+    return undefined;
+  }
+
+  set(key: string, identity: Identity, until: number): void {
+    if (this.#entries.size >= VERIFIED_TOKENS_MAX) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(key, { identity, until });
+  }
+}
+
+const VERIFIED_TOKENS_MAX = 10_000;
+
+/**
  * An authenticator for bearer mode: a bearer token that verifies is its identity, one that does
  * not is 'invalid'; anything else goes to `basic` (or is the anonymous caller without a header).
  */
 export function createBearerAuthenticator<R extends BearerAuthRequest>(options: BearerAuthenticatorOptions<R>): (request: R) => Promise<Identity | 'invalid'> {
+  const verified = new VerifiedTokens();
   return async (request) => {
     const parsed = request.ssoUser === undefined ? parseBearerAuthorization(request.authorization) : 'other-scheme';
     if (parsed === 'malformed') return 'invalid';
     if (typeof parsed === 'object') {
+      const key = createHash('sha256').update(parsed.token).digest('base64');
+      const now = Date.now();
+      const known = verified.get(key, now);
+      if (known) return known;
       try {
-        return identityFromToken(await options.tokens.verifyAccessToken(parsed.token));
+        const claims = await options.tokens.verifyAccessToken(parsed.token);
+        const identity = identityFromToken(claims);
+        verified.set(key, identity, claims.exp * 1000);
+        return identity;
       } catch (error) {
         if (!(error instanceof InvalidTokenError)) throw error;
         options.onInvalidToken?.(error.reason);
