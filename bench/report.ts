@@ -101,7 +101,8 @@ function smallRequestsSection(input: ReportInput): string {
     rows.push(smallRow(r, workload, ref('registry'), r.median(workload, ref('nginx', o.transferCost), 'rps'), bare));
     for (const cost of o.costs) {
       const nginx = r.median(workload, ref('nginx', cost), 'rps');
-      for (const kind of ['nginx', 'gate', 'gate-builtin'] as const) {
+      for (const kind of ['nginx', 'gate', 'gate-builtin', 'gate-bearer'] as const) {
+        if (kind === 'gate-bearer' && r.median(workload, ref(kind, cost), 'rps') === undefined) continue;
         const row = smallRow(r, workload, ref(kind, cost), kind === 'nginx' ? undefined : nginx, bare);
         if (workload === 'HEAD manifest' && kind === 'gate' && (cost === 10 || cost === 5)) {
           const required = cost === 10 ? 50 : 3;

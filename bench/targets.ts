@@ -6,6 +6,8 @@
  *   nginx    (cost)   the recipe's nginx.conf in front of `registry`
  *   gate     (cost)   registry-gate in front of `registry`
  *   gate-builtin (cost)  registry-gate with its built-in registry (own storage per instance)
+ *   gate-bearer (cost 10)  registry-gate in bearer mode in front of `registry`: small requests carry
+ *                     a token from its /auth/token instead of a password
  *   distribution-tls  a second Distribution with its own TLS and htpasswd auth (cost 5): what the
  *                     built-in registry is compared with, both doing TLS + Basic auth themselves
  *
@@ -25,7 +27,7 @@ import { stopWithTree } from './memory.js';
 import { expectWrongPasswordRefused, ping, pushSmallImage } from './registry-api.js';
 import type { Workspace } from './workspace.js';
 
-export type TargetKind = 'registry' | 'nginx' | 'gate' | 'gate-builtin' | 'distribution-tls';
+export type TargetKind = 'registry' | 'nginx' | 'gate' | 'gate-builtin' | 'gate-bearer' | 'distribution-tls';
 
 /** Where a target's registry keeps blobs, so the benchmark can delete its own blobs between runs. */
 export type StorageLayout = { layout: 'distribution'; dataDir: string } | { layout: 'builtin'; root: string };
@@ -61,6 +63,8 @@ export interface Fleet {
   nginx: Map<number, Target>;
   gate: Map<number, Target>;
   gateBuiltin: Map<number, Target>;
+  /** Bearer mode, small requests only: Basic vs token per request, the same gate otherwise. */
+  gateBearer: Map<number, Target>;
   /** Targets that failed to start, with why. */
   failures: Array<{ label: string; error: string }>;
   /** Logs of the gate processes, for the report when something goes wrong. */
@@ -89,6 +93,8 @@ async function startGate(options: {
   tls: TlsPair;
   htpasswdFile: string;
   upstreamUrl: string | undefined;
+  /** Bearer mode: every /v2/ request carries a token from /auth/token. */
+  bearer?: boolean;
   dispatcher: Agent;
   ws: Workspace;
 }): Promise<{ pid: number; url: string; output: () => string; storageRoot: string }> {
@@ -102,7 +108,9 @@ async function startGate(options: {
       tls: { cert: options.tls.certFile, key: options.tls.keyFile },
       dataDir: options.dir,
       ...(options.upstreamUrl ? { upstream: { url: options.upstreamUrl } } : { storage: { root: storageRoot } }),
-      auth: { htpasswd: options.htpasswdFile },
+      auth: options.bearer
+        ? { htpasswd: options.htpasswdFile, scheme: 'bearer', token: { expiresIn: '24h' } }
+        : { htpasswd: options.htpasswdFile },
       log: { level: 'warn', access: false },
       // BENCH_GATE_WORKERS=N measures another worker count than the default (auto: one per core).
       ...(process.env.BENCH_GATE_WORKERS ? { workers: Number(process.env.BENCH_GATE_WORKERS) } : {}),
@@ -159,6 +167,7 @@ export async function startFleet(ws: Workspace, costs: number[], transferCost: n
     nginx: new Map(),
     gate: new Map(),
     gateBuiltin: new Map(),
+    gateBearer: new Map(),
     failures: [],
     outputs: new Map(),
   };
@@ -216,9 +225,29 @@ export async function startFleet(ws: Workspace, costs: number[], transferCost: n
       });
     }
   }
+  if (costs.includes(BEARER_COST)) {
+    attempt(label('gate-bearer', BEARER_COST), async () => {
+      const gate = await startGate({ dir: join(ws.dir, `gate-bearer-cost-${BEARER_COST}`), tls, htpasswdFile: htpasswd.get(BEARER_COST)!, upstreamUrl: registry.url, bearer: true, dispatcher, ws });
+      fleet.outputs.set(label('gate-bearer', BEARER_COST), gate.output);
+      const token = await fetchToken(gate.url, dispatcher, authorization);
+      fleet.gateBearer.set(BEARER_COST, { ...base, authorization: `Bearer ${token}`, kind: 'gate-bearer', cost: BEARER_COST, label: label('gate-bearer', BEARER_COST), url: gate.url, pid: gate.pid, storage: fleet.registry.storage });
+    });
+  }
   await Promise.all(starts);
   await checkFleet(fleet, log);
   return fleet;
+}
+
+const BEARER_COST = 10;
+
+/** A token for the small-request workloads, asked for with the benchmark user's Basic credentials. */
+async function fetchToken(url: string, dispatcher: Agent, authorization: string): Promise<string> {
+  const { request } = await import('undici');
+  const scope = `repository:${BENCH_REPO_SMALL}:pull`;
+  const response = await request(`${url}/auth/token?service=registry-gate&scope=${encodeURIComponent(scope)}`, { dispatcher, headers: { authorization } });
+  const body = (await response.body.json()) as { token?: string };
+  if (response.statusCode !== 200 || !body.token) throw new Error(`the token endpoint answered ${response.statusCode}`);
+  return body.token;
 }
 
 /** The PID of the docker-registry serving `configFile` (the helper does not expose it). */
@@ -240,7 +269,7 @@ async function checkFleet(fleet: Fleet, log: (line: string) => void): Promise<vo
   const wrong = basic(BENCH_USER, `${fleet.password}-wrong`);
   await ping(fleet.registry);
   await pushSmallImage(fleet.registry, BENCH_REPO_SMALL, BENCH_TAG);
-  const authenticated = [fleet.distributionTls, ...fleet.nginx.values(), ...fleet.gate.values(), ...fleet.gateBuiltin.values()];
+  const authenticated = [fleet.distributionTls, ...fleet.nginx.values(), ...fleet.gate.values(), ...fleet.gateBuiltin.values(), ...fleet.gateBearer.values()];
   for (const target of authenticated) {
     if (!target) continue;
     try {
@@ -260,7 +289,7 @@ async function checkFleet(fleet: Fleet, log: (line: string) => void): Promise<vo
 
 function removeTarget(fleet: Fleet, target: Target): void {
   if (target.kind === 'distribution-tls') fleet.distributionTls = undefined;
-  for (const map of [fleet.nginx, fleet.gate, fleet.gateBuiltin]) {
+  for (const map of [fleet.nginx, fleet.gate, fleet.gateBuiltin, fleet.gateBearer]) {
     for (const [cost, t] of map) if (t === target) map.delete(cost);
   }
 }

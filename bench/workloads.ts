@@ -72,7 +72,7 @@ function runLoad(ctx: BenchContext, target: Target, small: (typeof SMALL)[number
 
 export async function smallRequestsRound(ctx: BenchContext, round: number): Promise<void> {
   const { fleet, options: o } = ctx;
-  const targets = defined([fleet.registry, ...o.costs.flatMap((c) => [fleet.nginx.get(c), fleet.gate.get(c), fleet.gateBuiltin.get(c)])]);
+  const targets = defined([fleet.registry, ...o.costs.flatMap((c) => [fleet.nginx.get(c), fleet.gate.get(c), fleet.gateBuiltin.get(c), fleet.gateBearer.get(c)])]);
   for (const small of SMALL) {
     for (const target of rotate(targets, round)) {
       await measure(ctx, small.workload, target, round, async () => {
