@@ -10,13 +10,12 @@ import type { Identity } from '../auth/identity.js';
 import type { AccessPolicy, Action, Decision } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
-import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../manifest-body.js';
+import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
 import { isDigest, type Route } from './route.js';
 import { withoutUnauthorizedMount } from './mount.js';
 
 export interface Authorized {
   readonly decision: Decision;
-  readonly action: Action;
   /** The route for the backend: identical to the request's except for removed mount parameters. */
   readonly route: Route;
   /** The manifest, when it had to be read to tell a re-push from a move of a protected tag. */
@@ -51,7 +50,7 @@ export async function authorizeRequest(route: Route, action: Action, req: Incomi
   } else {
     decision = policy.decide(identity, route.repository, action);
   }
-  if (!decision.allowed || route.kind !== 'upload-start') return { decision, action, route, body };
+  if (!decision.allowed || route.kind !== 'upload-start') return { decision, route, body };
   if (isFormBody(req.headers)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');
-  return { decision, action, route: withoutUnauthorizedMount(route, identity, policy) };
+  return { decision, route: withoutUnauthorizedMount(route, identity, policy) };
 }

@@ -27,6 +27,7 @@ import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
 import { RegistryError, sendError, toRegistryError } from '../errors.js';
+import { readBodyWithLimit } from '../read-body.js';
 
 export const TOKEN_PATH = '/auth/token';
 export const JWKS_PATH = '/auth/jwks';
@@ -92,34 +93,11 @@ function single(params: URLSearchParams, name: string): string | undefined {
   return values[0];
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) return Promise.reject(badRequest(`the request body is larger than ${limit} bytes`, 413));
-  return new Promise((resolve, reject) => {
-    let chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const settle = (finish: () => void) => {
-      if (settled) return;
-      settled = true;
-      finish();
-    };
-    // After a refusal the rest of the body is read and dropped, so the 413 can still be sent;
-    // the connection is closed after it.
-    req.on('data', (chunk: Buffer) => {
-      if (settled) return;
-      size += chunk.length;
-      if (size > limit) {
-        chunks = [];
-        settle(() => reject(badRequest(`the request body is larger than ${limit} bytes`, 413)));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => settle(() => resolve(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', (error) => settle(() => reject(error)));
-    req.on('close', () => settle(() => reject(badRequest('the request body was cut short'))));
-  });
+/** The form body, capped: an oversized one is refused and the connection closed, nothing more is read. */
+async function readForm(req: IncomingMessage, limit: number): Promise<string> {
+  const tooLarge = (max: number, closeConnection: boolean) =>
+    new RegistryError('UNSUPPORTED', `the request body is larger than ${max} bytes`, { status: 413, ...(closeConnection ? { headers: { Connection: 'close' } } : {}) });
+  return (await readBodyWithLimit(req, limit, { discardUpTo: 0, tooLarge })).toString('utf8');
 }
 
 function sendJson(res: ServerResponse, method: string, status: number, body: unknown, cacheControl = 'no-store'): void {
@@ -193,7 +171,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   async function tokenFromForm(req: IncomingMessage, res: ServerResponse, caller: CallerFacts): Promise<void> {
     const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
     if (mediaType !== FORM) throw badRequest(`the body must be ${FORM}`, 415);
-    const params = new URLSearchParams(await readBody(req, limit));
+    const params = new URLSearchParams(await readForm(req, limit));
     checkCommon(params, true);
     const offline = single(params, 'access_type') === 'offline';
     const grantType = single(params, 'grant_type');

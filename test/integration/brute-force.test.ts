@@ -11,7 +11,6 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { request } from 'undici';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';

@@ -8,7 +8,6 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { AccessPolicy, type Action } from '../../src/access/policy.js';
 import type { AccessRuleConfig } from '../../src/config/schema.js';

@@ -1,8 +1,9 @@
 /**
- * Reads a small request body (a manifest) with a hard cap. Memory grows only with bytes actually
- * received, never with a length the client declares. A body over the cap is refused with 413:
- * when it overshoots by little, the rest is read and discarded so the client gets the answer on a
- * healthy connection; when it is far larger, reading stops and the connection is closed.
+ * Reads a small request body (a manifest, a token request form) with a hard cap. Memory grows only
+ * with bytes actually received, never with a length the client declares. A body over the cap is
+ * refused with 413: when it overshoots by less than `discardUpTo`, the rest is read and discarded so
+ * the client gets the answer on a healthy connection; otherwise reading stops and the connection is
+ * closed.
  */
 import type { IncomingMessage } from 'node:http';
 import { RegistryError } from './errors.js';
@@ -21,9 +22,18 @@ export function tooLarge(limit: number, closeConnection: boolean): RegistryError
   });
 }
 
-export function readBodyWithLimit(req: IncomingMessage, limit: number): Promise<Buffer> {
+export interface ReadBodyOptions {
+  /** How far past the cap a body is still read and discarded; default 1 MiB. */
+  readonly discardUpTo?: number;
+  /** The refusal; default a 413 MANIFEST_INVALID. */
+  readonly tooLarge?: (limit: number, closeConnection: boolean) => RegistryError;
+}
+
+export function readBodyWithLimit(req: IncomingMessage, limit: number, options: ReadBodyOptions = {}): Promise<Buffer> {
+  const allowance = options.discardUpTo ?? DISCARD_ALLOWANCE;
+  const refuse = options.tooLarge ?? tooLarge;
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit + DISCARD_ALLOWANCE) return Promise.reject(tooLarge(limit, true));
+  if (declared !== undefined && Number(declared) > limit + allowance) return Promise.reject(refuse(limit, true));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -35,10 +45,10 @@ export function readBodyWithLimit(req: IncomingMessage, limit: number): Promise<
     };
     const onData = (chunk: Buffer): void => {
       total += chunk.length;
-      if (total > limit + DISCARD_ALLOWANCE) {
+      if (total > limit + allowance) {
         cleanup();
         req.pause();
-        reject(tooLarge(limit, true));
+        reject(refuse(limit, true));
       } else if (total <= limit) {
         chunks.push(chunk);
       } else {
@@ -47,7 +57,7 @@ export function readBodyWithLimit(req: IncomingMessage, limit: number): Promise<
     };
     const onEnd = (): void => {
       cleanup();
-      if (total > limit) reject(tooLarge(limit, false));
+      if (total > limit) reject(refuse(limit, false));
       else resolve(Buffer.concat(chunks, total));
     };
     const onError = (error: Error): void => {
