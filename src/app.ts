@@ -9,16 +9,19 @@ import { splitHostPort } from './config/load.js';
 import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
 import { NO_AUDIT, openAuditSink } from './access/audit.js';
-import { assembleAuth } from './auth/assemble.js';
+import { assembleAuth, type AuthStage } from './auth/assemble.js';
+import { SigningKeys } from './auth/token/keys.js';
+import { TokenService } from './auth/token/service.js';
 import { prepareFirstRun } from './first-run.js';
 import type { Backend } from './backend/backend.js';
-import { UpstreamBackend } from './backend/upstream/index.js';
+import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
 import { createGateway } from './gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
 import { createTokenEndpoint } from './gateway/token-endpoint.js';
 import { compileAddressMatcher } from './gateway/cidr.js';
 import { listen, type Listener } from './server/listen.js';
+import { processSharedLock } from './server/cluster-lock.js';
 import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
 
 export { prepareFirstRun } from './first-run.js';
@@ -43,7 +46,31 @@ async function tlsOptions(config: Config): Promise<{ options?: SecureContextOpti
   return { options: await readTlsPair(files), files };
 }
 
-async function createBackend(config: Config, loggers: Loggers): Promise<Backend> {
+/**
+ * Signs the gateway's own tokens for an upstream in token mode: with the token service when it is
+ * on, else with auth.token's key, opened the first time a token is needed.
+ */
+function upstreamTokenMinter(config: Config, auth: AuthStage, loggers: Loggers): { mint: MintUpstreamToken; close(): Promise<void> } {
+  let opened: Promise<{ tokens: TokenService; keys?: SigningKeys }> | undefined;
+  const service = () =>
+    (opened ??= auth.tokens
+      ? Promise.resolve({ tokens: auth.tokens })
+      : SigningKeys.open({ dir: config.auth.token.keyDir, algorithm: config.auth.token.algorithm, logger: loggers.app }).then((keys) => ({
+          keys,
+          tokens: new TokenService({ issuer: config.auth.token.issuer, service: config.auth.token.service, keys, expiresInMs: config.auth.token.expiresIn }),
+        })));
+  return {
+    async mint(subject, access) {
+      const issued = await (await service()).tokens.issueAccessToken({ user: subject, groups: [], via: 'token' }, access);
+      return { token: issued.token, expiresInMs: issued.expiresIn * 1000 };
+    },
+    async close() {
+      if (opened) await (await opened.catch(() => undefined))?.keys?.close();
+    },
+  };
+}
+
+async function createBackend(config: Config, loggers: Loggers, upstreamTokens: MintUpstreamToken): Promise<Backend> {
   if (config.upstream) {
     const sso = config.auth.trustedHeader;
     return new UpstreamBackend({
@@ -52,8 +79,8 @@ async function createBackend(config: Config, loggers: Loggers): Promise<Backend>
       connections: config.upstream.connections,
       caFile: config.upstream.ca,
       dropHeaders: sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [],
-      // A Distribution in token mode checks the same bearer token itself.
-      forwardAuthorization: config.auth.scheme === 'bearer',
+      auth: config.upstream.auth,
+      mintToken: upstreamTokens,
       logger: loggers.app,
     });
   }
@@ -65,7 +92,8 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
   const tls = await tlsOptions(config);
   const auth = await assembleAuth(config, loggers.app);
   const policy = new AccessPolicy(config.access);
-  const backend = await createBackend(config, loggers);
+  const upstreamTokens = upstreamTokenMinter(config, auth, loggers);
+  const backend = await createBackend(config, loggers, upstreamTokens.mint);
   const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
   const tokenEndpoint =
     auth.tokens &&
@@ -91,6 +119,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     trustedHeader: config.auth.trustedHeader,
     policy,
     backend,
+    tagLock: processSharedLock(),
     audit,
     loggers,
     accessLog: config.log.access,
@@ -119,7 +148,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     async close(graceMs = 0) {
       reloader?.close();
       await listener.shutdown(graceMs);
-      await Promise.all([backend.close(), auth.close(), audit.close()]);
+      await Promise.all([backend.close(), auth.close(), audit.close(), upstreamTokens.close()]);
     },
   };
 }

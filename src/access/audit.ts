@@ -23,6 +23,8 @@ export interface AuditRecord {
   /** Index of the access rule that granted, or -1. */
   readonly rule: number;
   readonly status: number;
+  /** Why a request was refused, where it is not plain policy: e.g. `scope`, `protected-tag`, `protected-tag-race`. */
+  readonly reason?: string | undefined;
 }
 
 export interface AuditSink {

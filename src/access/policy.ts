@@ -7,8 +7,10 @@
  * Protected tags: a rule with `protectedTags` grants a push that would move an existing tag
  * matching one of them to another manifest, or a delete of such a tag, only when it also grants
  * `overwrite`; pushing the same manifest again is not a move. Deleting a manifest by digest could
- * remove protected tags with it, so under such a rule it needs `overwrite` too. Whether the tag
- * would move is asked only when it matters (`tagMoves` is then consulted, at most once).
+ * remove protected tags with it, so under such a rule it needs `overwrite` too; so does deleting a
+ * blob that a protected tag's manifest uses (a release is broken as surely by removing its layers).
+ * Whether the tag would move, or the blob is in use by a protected tag, is asked only when it matters
+ * (the probe is then consulted, at most once).
  */
 import type { Identity } from '../auth/identity.js';
 import type { AccessRuleConfig, Action, Grant } from '../config/schema.js';
@@ -28,16 +30,32 @@ interface CompiledRule {
   readonly protectedTag: TagMatcher | undefined;
 }
 
-/** What a push or delete touches, when it is a manifest: its tag, or its digest. */
+/** What a push or delete touches: a manifest by tag or by digest, or a blob. */
 export interface ManifestTarget {
   readonly tag?: string | undefined;
   readonly digest?: string | undefined;
+  /** A blob delete: the blob's digest. */
+  readonly blob?: string | undefined;
+}
+
+/**
+ * Questions about the repository's content that only some decisions need.
+ * `tagMoves`: would this push move the target tag to another manifest?
+ * `blobProtected(isProtected)`: does a tag matching `isProtected` reference the target blob?
+ */
+export interface ContentProbe {
+  tagMoves(): Promise<boolean>;
+  blobProtected(isProtected: (tag: string) => boolean): Promise<boolean>;
 }
 
 export interface Decision {
   readonly allowed: boolean;
   /** Index (in config order) of the first rule that granted the action, or -1. */
   readonly ruleIndex: number;
+  /** Granted by a rule that protects the pushed tag: only as long as the tag does not move. */
+  readonly tagMustNotMove?: boolean;
+  /** Refused although a rule grants the action, because of its protected tags. */
+  readonly reason?: 'protected-tag';
 }
 
 export interface Explanation extends Decision {
@@ -49,6 +67,7 @@ export interface Explanation extends Decision {
 export const DEFAULT_RULES: readonly AccessRuleConfig[] = [{ repository: '**', actions: ['pull', 'push'], subjects: ['authenticated'] }];
 
 const DENIED: Decision = Object.freeze({ allowed: false, ruleIndex: -1 });
+const PROTECTED: Decision = Object.freeze({ allowed: false, ruleIndex: -1, reason: 'protected-tag' });
 
 function compileSubject(subject: string): SubjectMatcher {
   if (subject === '*') return () => true;
@@ -92,30 +111,39 @@ export class AccessPolicy {
   }
 
   /** Whether this rule would need to know if the target tag exists before granting. */
-  #guards(rule: CompiledRule, action: Action, target: ManifestTarget | undefined): 'free' | 'tag' | 'always' {
+  #guards(rule: CompiledRule, action: Action, target: ManifestTarget | undefined): 'free' | 'tag' | 'blob' | 'always' {
     if (!rule.protectedTag || rule.grants.has('overwrite') || !target || action === 'pull') return 'free';
+    if (target.blob !== undefined) return action === 'delete' ? 'blob' : 'free';
     if (target.tag !== undefined) return rule.protectedTag(target.tag) ? (action === 'delete' ? 'always' : 'tag') : 'free';
     return action === 'delete' && target.digest !== undefined ? 'always' : 'free';
   }
 
   /**
-   * The decision for `action` on `repository`. For manifest pushes and deletes pass the target; when
-   * a protected tag is involved `tagMoves` is called (at most once) to tell a create or a re-push
-   * of the same manifest from a move.
+   * The decision for `action` on `repository`. For manifest pushes and deletes, and blob deletes,
+   * pass the target; when a protected tag is involved the probe is asked (each question at most
+   * once) whether a push moves the tag or a deleted blob belongs to a protected tag.
    */
-  async decideManifest(identity: Identity, repository: string, action: Action, target: ManifestTarget, tagMoves: () => Promise<boolean>): Promise<Decision> {
+  async decideContent(identity: Identity, repository: string, action: Action, target: ManifestTarget, probe: ContentProbe): Promise<Decision> {
     let moves: boolean | undefined;
+    let guarded = false;
     for (const rule of this.#rules) {
       if (!rule.grants.has(action) || !this.#appliesTo(rule, identity, repository)) continue;
       const guard = this.#guards(rule, action, target);
+      guarded ||= guard !== 'free';
       if (guard === 'always') continue;
       if (guard === 'tag') {
-        moves ??= await tagMoves();
+        moves ??= await probe.tagMoves();
         if (moves) continue;
       }
-      return { allowed: true, ruleIndex: rule.index };
+      if (guard === 'blob' && rule.protectedTag && (await probe.blobProtected(rule.protectedTag))) continue;
+      return guard === 'tag' ? { allowed: true, ruleIndex: rule.index, tagMustNotMove: true } : { allowed: true, ruleIndex: rule.index };
     }
-    return DENIED;
+    return guarded ? PROTECTED : DENIED;
+  }
+
+  /** decideContent for a manifest push or delete, where only `tagMoves` can be asked. */
+  decideManifest(identity: Identity, repository: string, action: Action, target: ManifestTarget, tagMoves: () => Promise<boolean>): Promise<Decision> {
+    return this.decideContent(identity, repository, action, target, { tagMoves, blobProtected: async () => true });
   }
 
   decide(identity: Identity, repository: string, action: Action): Decision {

@@ -23,6 +23,13 @@ export interface RequestContext {
   readonly scheme: string;
   /** The request body, when the gateway had to read it already (a manifest, for a protected-tag check). */
   readonly body?: Buffer | undefined;
+  /**
+   * A manifest PUT to a protected tag that the caller may create but not move: the backend must
+   * write the tag only if it is absent or already names this manifest, else refuse with DENIED.
+   * The built-in registry checks and writes in one step; an upstream cannot, so the gateway
+   * serialises such pushes and checks again after the write.
+   */
+  readonly tagMustNotMove?: boolean;
 }
 
 export interface Backend {
@@ -40,5 +47,10 @@ export interface Backend {
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
   /** The digest of the repository's manifest for this tag or digest, or undefined (for protected tags). */
   manifestDigest(repository: string, reference: string): Promise<string | undefined>;
+  /**
+   * Whether a tag that `selected` accepts uses the blob (as manifest, config, layer or index child),
+   * for protected tags. A backend that cannot tell leaves this out, and every blob counts as used.
+   */
+  tagReferencesBlob?(repository: string, digest: string, selected: (tag: string) => boolean): Promise<boolean>;
   close(): Promise<void>;
 }

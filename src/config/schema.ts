@@ -68,6 +68,12 @@ export const configSchema = z.strictObject({
       connections: z.number().int().min(1).max(1024).default(64),
       /** Verify the upstream's TLS certificate against this CA file (PEM). */
       ca: z.string().optional(),
+      /**
+       * `token`: the upstream checks tokens (Distribution `auth: token` trusting auth.token's key), and
+       * gets the gateway's own for each request; `none`: it checks nothing; `auto`: ask it (GET /v2/).
+       * Client credentials are never forwarded.
+       */
+      auth: z.enum(['auto', 'none', 'token']).default('auto'),
     })
     .optional(),
   storage: z

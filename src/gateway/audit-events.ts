@@ -27,6 +27,7 @@ export interface AuditFacts {
   readonly rule: number;
   readonly status: number;
   readonly responseDigest?: string | undefined;
+  readonly reason?: string | undefined;
 }
 
 export function auditRecord(facts: AuditFacts): AuditRecord {
@@ -49,6 +50,7 @@ export function auditRecord(facts: AuditFacts): AuditRecord {
     decision: facts.decision,
     rule: facts.rule,
     status: facts.status,
+    reason: facts.reason,
   };
 }
 

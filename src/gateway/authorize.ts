@@ -1,13 +1,14 @@
 /**
  * The decision stage for one routed request: which action it needs, whether the policy grants it
- * (asking the backend where a protected tag points only when a rule needs to know), and the route
- * the backend may act on (cross-repository mount parameters removed when the source may not be
- * read). It answers with values; the pipeline turns a refusal into 401 or 403.
+ * (asking the backend where a protected tag points, or which tags use a blob, only when a rule needs
+ * to know), and what the backend may act on: the route (cross-repository mount parameters removed
+ * when the source may not be read) and the body it may read. It answers with values; the pipeline
+ * turns a refusal into 401 or 403.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Identity } from '../auth/identity.js';
-import type { AccessPolicy, Action, Decision } from '../access/policy.js';
+import type { AccessPolicy, Action, ContentProbe, Decision, ManifestTarget } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
@@ -18,9 +19,17 @@ export interface Authorized {
   readonly decision: Decision;
   /** The route for the backend: identical to the request's except for removed mount parameters. */
   readonly route: Route;
-  /** The manifest, when it had to be read to tell a re-push from a move of a protected tag. */
+  /**
+   * The body the backend sends on instead of the request stream: the manifest, when it had to be
+   * read to tell a re-push from a move of a protected tag; empty for an upload start, which has no
+   * body in the distribution spec (so a form hidden in one can never be read as parameters).
+   */
   readonly body?: Buffer | undefined;
+  /** The push was granted on condition that the protected tag it names does not move. */
+  readonly tagMustNotMove: boolean;
 }
+
+const NO_BODY = Buffer.alloc(0);
 
 /** Go's net/http (Distribution) reads POST form bodies as parameters: a `from` there would bypass our check. */
 function isFormBody(headers: IncomingHttpHeaders): boolean {
@@ -33,24 +42,41 @@ function digestOf(bytes: Buffer, like: string): string {
   return `${algorithm}:${createHash(algorithm === 'sha512' ? 'sha512' : 'sha256').update(bytes).digest('hex')}`;
 }
 
+/** What a write touches, for rules with protected tags; undefined for requests they do not guard. */
+function contentTarget(route: Route, method: string): ManifestTarget | undefined {
+  if (route.kind === 'manifest' && (method === 'PUT' || method === 'DELETE')) {
+    return isDigest(route.reference) ? { digest: route.reference } : { tag: route.reference };
+  }
+  if (route.kind === 'blob' && method === 'DELETE') return { blob: route.reference };
+  return undefined;
+}
+
 export async function authorizeRequest(route: Route, action: Action, req: IncomingMessage, identity: Identity, policy: AccessPolicy, backend: Backend): Promise<Authorized> {
   const method = req.method ?? 'GET';
-  let decision: Decision;
+  const target = contentTarget(route, method);
   let body: Buffer | undefined;
-  if (route.kind === 'manifest' && (method === 'PUT' || method === 'DELETE')) {
-    const target = isDigest(route.reference) ? { digest: route.reference } : { tag: route.reference };
-    // A push to a protected tag moves it only when the tag exists and the pushed manifest differs.
-    const tagMoves = async () => {
-      const current = await backend.manifestDigest(route.repository, route.reference);
-      if (current === undefined || method !== 'PUT') return current !== undefined;
-      body = await readBodyWithLimit(req, MAX_MANIFEST_BYTES);
-      return digestOf(body, current) !== current;
+  let decision: Decision;
+  if (target) {
+    const probe: ContentProbe = {
+      // A push to a protected tag moves it only when the tag exists and the pushed manifest differs.
+      async tagMoves() {
+        const current = await backend.manifestDigest(route.repository, route.reference);
+        if (current === undefined || method !== 'PUT') return current !== undefined;
+        body = await readBodyWithLimit(req, MAX_MANIFEST_BYTES);
+        return digestOf(body, current) !== current;
+      },
+      // A backend that cannot tell which tags use a blob protects every blob.
+      blobProtected: (selected) => backend.tagReferencesBlob?.(route.repository, route.reference, selected) ?? Promise.resolve(true),
     };
-    decision = await policy.decideManifest(identity, route.repository, action, target, tagMoves);
+    decision = await policy.decideContent(identity, route.repository, action, target, probe);
   } else {
     decision = policy.decide(identity, route.repository, action);
   }
-  if (!decision.allowed || route.kind !== 'upload-start') return { decision, route, body };
+  const tagMustNotMove = decision.tagMustNotMove === true;
+  if (!decision.allowed || route.kind !== 'upload-start') return { decision, route, body, tagMustNotMove };
   if (isFormBody(req.headers)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');
-  return { decision, route: withoutUnauthorizedMount(route, identity, policy) };
+  const authorizedRoute = withoutUnauthorizedMount(route, identity, policy);
+  // Only a monolithic upload (`?digest=`) has a body; an upload start or a mount sends none on.
+  const monolithic = new URLSearchParams(authorizedRoute.rawQuery).has('digest');
+  return { decision, route: authorizedRoute, body: monolithic ? undefined : NO_BODY, tagMustNotMove };
 }

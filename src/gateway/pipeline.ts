@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Loggers } from '../log.js';
 import type { Authenticate } from '../auth/authenticate.js';
 import { ANONYMOUS } from '../auth/identity.js';
-import type { AccessPolicy } from '../access/policy.js';
+import type { AccessPolicy, Decision } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
 import { RegistryError, sendError, toRegistryError } from '../errors.js';
@@ -21,7 +21,8 @@ import { authorizeRequest } from './authorize.js';
 import { auditRecord, responseDigest, stateChange, type AuditFacts } from './audit-events.js';
 import { listVisibleRepositories, sendCatalog } from './catalog.js';
 import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
-import { routeFromUrl } from './route.js';
+import { isDigest, routeFromUrl, type Route } from './route.js';
+import type { SectionLock } from '../server/keyed-lock.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess } from './access-log.js';
 
@@ -39,12 +40,23 @@ export interface GatewayOptions {
   readonly trustedHeader?: { readonly user: string; readonly groups?: string | undefined } | undefined;
   readonly policy: AccessPolicy;
   readonly backend: Backend;
+  /** Serialises first pushes of a protected tag across this server's processes. */
+  readonly tagLock: SectionLock;
   readonly audit: AuditSink;
   readonly loggers: Loggers;
   readonly accessLog: boolean;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** What a client is told when protected tags refused its push or delete (it may write the repository otherwise). */
+function protectedTagRefusal(route: Route, method: string): string {
+  if (route.kind === 'blob') return 'this blob is used by a protected tag; deleting it needs overwrite';
+  if (isDigest(route.reference)) return 'this repository has protected tags; deleting a manifest by digest needs overwrite';
+  return method === 'PUT'
+    ? `the tag ${route.reference} is protected and already names another manifest; moving it needs overwrite`
+    : `the tag ${route.reference} is protected; deleting it needs overwrite`;
+}
 
 /** What the access log needs to know about a request once the pipeline has run. */
 interface RequestState {
@@ -95,9 +107,9 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (bearer && identity.via === 'anonymous') throw unauthorized(scopes());
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
-    const refuse = (action: AuditFacts['action']) => {
-      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED');
-      audited({ action, decision: 'deny', rule: -1, status: error.status });
+    const refuse = (action: AuditFacts['action'], reason?: Decision['reason']) => {
+      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', reason && protectedTagRefusal(route, method));
+      audited({ action, decision: 'deny', rule: -1, status: error.status, reason: reason ?? 'policy' });
       return error;
     };
 
@@ -115,34 +127,65 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       return;
     }
 
-    const authorized = await authorizeRequest(route, needed.action, req, identity, policy, backend);
-    if (!authorized.decision.allowed) throw refuse(needed.action);
-    if (!scopesAllow(identity, route.repository, needed.action)) {
-      // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
-      const asksAgain = bearer && identity.via === 'token';
-      audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403 });
-      throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED');
+    const decideAndServe = async (): Promise<void> => {
+      const authorized = await authorizeRequest(route, needed.action, req, identity, policy, backend);
+      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason);
+      if (!scopesAllow(identity, route.repository, needed.action)) {
+        // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
+        const asksAgain = bearer && identity.via === 'token';
+        audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason: 'scope' });
+        throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED');
+      }
+      const change = stateChange(authorized.route, method);
+      if (change) {
+        res.once('finish', () =>
+          audit.record(
+            auditRecord({
+              identity,
+              client: state.client,
+              method,
+              route: authorized.route,
+              action: change,
+              decision: 'allow',
+              rule: authorized.decision.ruleIndex,
+              status: res.statusCode,
+              responseDigest: responseDigest(res),
+            }),
+          ),
+        );
+      }
+      const context: RequestContext = {
+        route: authorized.route,
+        identity,
+        clientIp: state.client,
+        proto,
+        ...facts,
+        body: authorized.body,
+        tagMustNotMove: authorized.tagMustNotMove,
+      };
+      await backend.handle(req, res, context);
+      if (authorized.tagMustNotMove) await checkTagStayed(route, res, audited);
+    };
+    // The first push of a protected tag: check and write as one step, or two pushes could both create it.
+    if (route.kind === 'manifest' && method === 'PUT' && !isDigest(route.reference) && policy.hasProtectedTags(identity, route.repository)) {
+      await options.tagLock.run(`${route.repository}:${route.reference}`, decideAndServe);
+    } else {
+      await decideAndServe();
     }
-    const change = stateChange(authorized.route, method);
-    if (change) {
-      res.once('finish', () =>
-        audit.record(
-          auditRecord({
-            identity,
-            client: state.client,
-            method,
-            route: authorized.route,
-            action: change,
-            decision: 'allow',
-            rule: authorized.decision.ruleIndex,
-            status: res.statusCode,
-            responseDigest: responseDigest(res),
-          }),
-        ),
-      );
-    }
-    const context: RequestContext = { route: authorized.route, identity, clientIp: state.client, proto, ...facts, body: authorized.body };
-    await backend.handle(req, res, context);
+  }
+
+  /**
+   * After a conditional push to a protected tag: the tag must name what was pushed. Only a writer
+   * outside this server's lock (another replica sharing the upstream) can have moved it; that is
+   * logged and audited, as it cannot be undone here.
+   */
+  async function checkTagStayed(route: Route, res: ServerResponse, audited: (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) => void): Promise<void> {
+    const pushed = responseDigest(res);
+    if (res.statusCode !== 201 || pushed === undefined) return;
+    const current = await backend.manifestDigest(route.repository, route.reference).catch(() => undefined);
+    if (current === pushed) return;
+    options.loggers.app.error({ repository: route.repository, tag: route.reference, pushed, current }, 'a protected tag was moved by a concurrent push outside this server');
+    audited({ action: 'push', decision: 'deny', rule: -1, status: 409, reason: 'protected-tag-race' });
   }
 
   return (req, res) => {

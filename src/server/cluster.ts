@@ -1,10 +1,12 @@
 /**
  * Several worker processes sharing nothing but the listening socket (node:cluster). The primary
- * forks them, waits until each listens, re-forks one that dies, forwards SIGHUP, and on shutdown
- * sends each SIGTERM and waits for them: every worker drains its own in-flight transfers.
+ * forks them, waits until each listens, re-forks one that dies, forwards SIGHUP, serves the lock
+ * they share (./cluster-lock.ts), and on shutdown sends each SIGTERM and waits for them: every
+ * worker drains its own in-flight transfers.
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import { LockBroker } from './cluster-lock.js';
 
 interface ListeningMessage {
   readonly type: 'registry-gate:listening';
@@ -33,9 +35,11 @@ export function reportListening(url: string): void {
 
 export async function startWorkers(count: number, logger: Logger, startTimeoutMs = 60_000): Promise<Workers> {
   let stopping = false;
+  const locks = new LockBroker();
   const fork = (): Promise<{ worker: Worker; url: string }> =>
     new Promise((resolve, reject) => {
       const worker = cluster.fork();
+      locks.attach(worker);
       const timer = setTimeout(() => reject(new Error(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
       worker.on('message', (message: unknown) => {
         if (!isListening(message)) return;

@@ -132,7 +132,7 @@ const SETUPS: Setup[] = [
       const capture = await startHeaderCapture({
         respond: (captured) => ({ status: captured.method === 'POST' ? 202 : 200, headers: { 'Docker-Distribution-Api-Version': 'registry/2.0', 'Content-Type': 'application/json' }, body: '{"leaked":true}' }),
       });
-      const gate = await startGate({ dir, users: PASSWORDS, bcryptCost: 4, config: { groups: GROUPS, access: RULES, upstream: { url: capture.url } } });
+      const gate = await startGate({ dir, users: PASSWORDS, bcryptCost: 4, config: { groups: GROUPS, access: RULES, upstream: { url: capture.url, auth: 'none' } } });
       return { gate, capture, stop: async () => (await gate.stop(), await capture.stop()) };
     },
   },

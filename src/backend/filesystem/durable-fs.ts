@@ -5,7 +5,7 @@
  * fsyncing the folder it was removed from.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, rename, unlink, utimes, readFile } from 'node:fs/promises';
+import { link, mkdir, open, rename, unlink, utimes, readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 
 function isNotFound(error: unknown): boolean {
@@ -45,8 +45,8 @@ export async function moveIntoPlace(from: string, to: string): Promise<void> {
   await fsyncDir(dirname(to));
 }
 
-/** Writes `data` to `target` atomically: readers see the old file or the whole new one, never a part. */
-export async function writeFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<void> {
+/** A complete, fsynced temp file holding `data`, in `tmpDir` (on the target's filesystem). */
+async function writeTemp(tmpDir: string, data: string | Uint8Array): Promise<string> {
   const temp = join(tmpDir, `${randomUUID()}.tmp`);
   const handle = await open(temp, 'wx', 0o644);
   try {
@@ -58,11 +58,36 @@ export async function writeFileAtomic(tmpDir: string, target: string, data: stri
     throw error;
   }
   await handle.close();
+  return temp;
+}
+
+/** Writes `data` to `target` atomically: readers see the old file or the whole new one, never a part. */
+export async function writeFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<void> {
+  const temp = await writeTemp(tmpDir, data);
   try {
     await moveIntoPlace(temp, target);
   } catch (error) {
     await unlink(temp).catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * Like writeFileAtomic, but only when `target` does not exist yet: link(2) refuses an existing name
+ * atomically, across processes. False (and nothing written) when the target existed.
+ */
+export async function createFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<boolean> {
+  const temp = await writeTemp(tmpDir, data);
+  try {
+    await mkdirDurable(dirname(target));
+    await link(temp, target);
+    await fsyncDir(dirname(target));
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await unlink(temp).catch(() => undefined);
   }
 }
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Backend } from '../backend.js';
 import { BlobStore } from './blob-store.js';
 import { dispatch } from './dispatch.js';
+import { tryParseDigest } from './digest.js';
 import { mkdirDurable } from './durable-fs.js';
 import { StorageLayout } from './layout.js';
 import { ManifestStore } from './manifest-store.js';
@@ -60,11 +61,15 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
   return {
     name: 'filesystem',
     async handle(req, res, context) {
-      await dispatch(stores, req, res, context.route, context.body);
+      await dispatch(stores, req, res, context.route, context.body, context.tagMustNotMove);
     },
     listRepositories: (after, limit) => listRepositoryNames(layout.repositoriesDir, after, limit),
     async manifestDigest(repository, reference) {
       return (await stores.manifests.resolve(repository, reference))?.digest.value;
+    },
+    async tagReferencesBlob(repository, digest, selected) {
+      const parsed = tryParseDigest(digest);
+      return parsed ? stores.manifests.tagReferencesBlob(repository, parsed, selected) : false;
     },
     async close() {
       clearInterval(timer);

@@ -32,7 +32,7 @@ export async function getManifest(stores: Stores, req: IncomingMessage, res: Ser
 }
 
 /** `body`: the manifest, when the gateway already read it (for a protected-tag check). */
-export async function putManifest(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route, body?: Buffer): Promise<void> {
+export async function putManifest(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route, body?: Buffer, tagMustNotMove?: boolean): Promise<void> {
   const expected = referenceDigest(route.reference);
   const bytes = body ?? (await readBodyWithLimit(req, MAX_MANIFEST_BYTES));
   const manifest = parseManifest(bytes, req.headers['content-type']);
@@ -41,7 +41,7 @@ export async function putManifest(stores: Stores, req: IncomingMessage, res: Ser
     throw new RegistryError('DIGEST_INVALID', undefined, { detail: { expected: expected.value, actual: digest.value } });
   }
   await stores.manifests.checkReferences(route.repository, manifest);
-  await stores.manifests.put(route.repository, manifest, bytes, digest, expected ? undefined : route.reference);
+  await stores.manifests.put(route.repository, manifest, bytes, digest, expected ? undefined : route.reference, tagMustNotMove);
   const headers: Record<string, string> = {
     Location: `/v2/${route.repository}/manifests/${digest.value}`,
     'Docker-Content-Digest': digest.value,

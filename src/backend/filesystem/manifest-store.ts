@@ -9,9 +9,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { RegistryError } from '../../errors.js';
 import type { BlobStore } from './blob-store.js';
 import { tryParseDigest, type Digest } from './digest.js';
-import { isNotFound, readTextIfExists, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
+import { createFileAtomic, isNotFound, readTextIfExists, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
 import { REPOSITORY_MARKERS, type StorageLayout } from './layout.js';
-import { parseManifest, referrerDescriptor, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest-validation.js';
+import { parseManifest, referencedBlobs, referrerDescriptor, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest-validation.js';
 import { compareNames, firstIndexAfter, MAX_PAGE_SIZE, type Page, type PageRequest } from './paging.js';
 import { isDigest } from '../../gateway/route.js';
 
@@ -111,15 +111,28 @@ export class ManifestStore {
     }
   }
 
-  /** Stores a validated manifest (whose references were checked) and points `tag` at it. */
-  async put(repository: string, manifest: ParsedManifest, bytes: Buffer, digest: Digest, tag: string | undefined): Promise<void> {
+  /**
+   * Stores a validated manifest (whose references were checked) and points `tag` at it. With
+   * `tagMustNotMove`, the tag is only created, or left as it is when it names this manifest already:
+   * a tag naming another manifest makes it throw DENIED (the manifest stays stored, untagged).
+   */
+  async put(repository: string, manifest: ParsedManifest, bytes: Buffer, digest: Digest, tag: string | undefined, tagMustNotMove = false): Promise<void> {
     await this.blobs.commitBytes(bytes, digest);
     await writeFileAtomic(this.layout.tmpDir, this.layout.manifestLink(repository, digest), manifest.mediaType);
     if (manifest.subject) {
       const entry = JSON.stringify(referrerDescriptor(manifest, digest, bytes.length));
       await writeFileAtomic(this.layout.tmpDir, this.layout.referrerEntry(repository, manifest.subject.digest, digest), entry);
     }
-    if (tag !== undefined) await writeFileAtomic(this.layout.tmpDir, this.layout.tag(repository, tag), digest.value);
+    if (tag === undefined) return;
+    const tagFile = this.layout.tag(repository, tag);
+    if (!tagMustNotMove) return writeFileAtomic(this.layout.tmpDir, tagFile, digest.value);
+    if (await createFileAtomic(this.layout.tmpDir, tagFile, digest.value)) return;
+    const current = await this.resolve(repository, tag);
+    if (current && current.digest.value !== digest.value) {
+      throw new RegistryError('DENIED', `the tag ${tag} is protected and already names another manifest`);
+    }
+    // The tag names this manifest already, or a manifest that is gone: (re)point it.
+    if (!current) await writeFileAtomic(this.layout.tmpDir, tagFile, digest.value);
   }
 
   /** Removes the tag only; false when there was no such tag. */
@@ -138,6 +151,39 @@ export class ManifestStore {
     const subject = await this.subjectOf(record);
     if (subject) await removeDurable(this.layout.referrerEntry(repository, subject, digest));
     return removeDurable(this.layout.manifestLink(repository, digest));
+  }
+
+  /**
+   * Whether a tag chosen by `selected` holds `digest`: as its manifest, a child of its index, or a
+   * config or layer of either. Used to keep a protected release's blobs from being deleted.
+   */
+  async tagReferencesBlob(repository: string, digest: Digest, selected: (tag: string) => boolean): Promise<boolean> {
+    const seen = new Set<string>();
+    const holds = async (record: ManifestRecord, depth: number): Promise<boolean> => {
+      if (record.digest.value === digest.value) return true;
+      if (seen.has(record.digest.value)) return false;
+      seen.add(record.digest.value);
+      const bytes = await this.blobs.readBytes(record.digest);
+      let manifest: ParsedManifest;
+      try {
+        manifest = parseManifest(bytes ?? Buffer.alloc(0), record.mediaType);
+      } catch {
+        return false;
+      }
+      if (referencedBlobs(manifest).some((blob) => blob.value === digest.value)) return true;
+      if (depth > 0) return false;
+      for (const child of manifest.manifests) {
+        const childRecord = await this.record(repository, child.digest);
+        if (childRecord ? await holds(childRecord, depth + 1) : child.digest.value === digest.value) return true;
+      }
+      return false;
+    };
+    for (const tag of (await listDir(this.layout.tagsDir(repository))) ?? []) {
+      if (!selected(tag)) continue;
+      const record = await this.resolve(repository, tag);
+      if (record && (await holds(record, 0))) return true;
+    }
+    return false;
   }
 
   /** The subject of a stored manifest, if it has one (and still parses). */

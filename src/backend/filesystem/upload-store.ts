@@ -21,7 +21,7 @@ import { CANONICAL_ALGORITHM, digestFile, hashFileInto, newHash, type Digest } f
 import { fsyncDir, isNotFound, mkdirDurable, readTextIfExists, writeFileAtomic } from './durable-fs.js';
 import type { ByteRange } from './http-range.js';
 import { uploadRangeHeader } from './http-range.js';
-import { KeyedLock } from './keyed-lock.js';
+import { KeyedLock } from '../../server/keyed-lock.js';
 
 /** Upload data is written to disk in batches of about this size. */
 const WRITE_BATCH_BYTES = 1024 * 1024;

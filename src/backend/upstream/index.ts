@@ -16,6 +16,9 @@ import type { Backend, RequestContext } from '../backend.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../../gateway/headers.js';
 import { upstreamFailure } from './_failures.js';
 import { fetchCatalogPage } from './_catalog.js';
+import { UpstreamTokens, upstreamAccessFor, type MintUpstreamToken, type UpstreamAuthMode } from './_token-auth.js';
+
+export type { MintUpstreamToken, UpstreamAuthMode } from './_token-auth.js';
 
 export interface UpstreamOptions {
   readonly url: string;
@@ -25,12 +28,17 @@ export interface UpstreamOptions {
   readonly caFile?: string | undefined;
   /** More request headers to never forward (e.g. the SSO proxy's user and group headers). */
   readonly dropHeaders?: readonly string[];
-  /** Bearer mode in front of a Distribution in token mode: the upstream checks the same token, so it travels on. */
-  readonly forwardAuthorization?: boolean;
+  /** Whether the upstream checks tokens (`auth: token` in Distribution); `auto` asks it. Default none. */
+  readonly auth?: UpstreamAuthMode;
+  /** Signs the gateway's own tokens for an upstream in token mode. */
+  readonly mintToken?: MintUpstreamToken;
   readonly logger: Logger;
 }
 
-/** Request headers the gateway consumed and that must never travel upstream. */
+/**
+ * Request headers the gateway consumed and that must never travel upstream: the client's
+ * credentials (a token-mode upstream gets the gateway's own token instead), cookies, Expect.
+ */
 export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'expect']);
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -46,17 +54,31 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * The body and its headers as the upstream gets them. Go's net/http parses a form body into the
+ * very parameters Distribution reads from uploads (`mount`, `from`, `digest`, `_state`), and folds
+ * Unicode case when it reads the media type: so an upload's body is only ever declared as bytes.
+ */
+function upstreamBody(req: IncomingMessage, context: RequestContext, headers: Record<string, string | string[]>): Buffer | IncomingMessage | null {
+  const body = context.body ?? (hasBody(req) ? req : null);
+  if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
+  if (context.route.kind === 'upload-start' || context.route.kind === 'upload') {
+    delete headers['content-type'];
+    if (body !== null && !(Buffer.isBuffer(body) && body.length === 0)) headers['content-type'] = 'application/octet-stream';
+  }
+  return body;
+}
+
 export class UpstreamBackend implements Backend {
   readonly name = 'upstream';
   readonly #pool: Pool;
   readonly #logger: Logger;
   readonly #dropped: ReadonlySet<string>;
+  readonly #tokens: UpstreamTokens;
 
   constructor(options: UpstreamOptions) {
     this.#logger = options.logger;
-    const dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
-    if (options.forwardAuthorization) dropped.delete('authorization');
-    this.#dropped = dropped;
+    this.#dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
     this.#pool = new Pool(options.url, {
       connections: options.connections,
       pipelining: 1,
@@ -65,6 +87,15 @@ export class UpstreamBackend implements Backend {
       bodyTimeout: options.timeoutMs,
       connect: { timeout: CONNECT_TIMEOUT_MS, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) },
     });
+    this.#tokens = new UpstreamTokens(this.#pool, options.auth ?? 'none', options.mintToken);
+  }
+
+  /** Headers for the gateway's own requests, with a token when the upstream is in token mode. */
+  async #ownHeaders(access: Parameters<UpstreamTokens['authorization']>[1], accept: string): Promise<Record<string, string>> {
+    const authorization = await this.#tokens.authorization(null, access).catch((error: unknown) => {
+      throw upstreamFailure(error, this.#logger);
+    });
+    return authorization ? { accept, authorization } : { accept };
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
@@ -77,12 +108,16 @@ export class UpstreamBackend implements Backend {
     const method = req.method ?? 'GET';
     const facts = { peer: context.peer, peerTrusted: context.peerTrusted, scheme: context.scheme };
     let response: Dispatcher.ResponseData;
+    let authorization: string | undefined;
     try {
+      const headers = upstreamRequestHeaders(req.headers, facts, this.#dropped);
+      authorization = await this.#tokens.authorization(context.identity.user, upstreamAccessFor(route, method));
+      if (authorization) headers.authorization = authorization;
       response = await this.#pool.request({
         path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
         method: method as Dispatcher.HttpMethod,
-        headers: upstreamRequestHeaders(req.headers, facts, this.#dropped),
-        body: context.body ?? (hasBody(req) ? req : null),
+        headers,
+        body: upstreamBody(req, context, headers),
         signal: abort.signal,
         // undici closes the connection after a HEAD unless told not to; registries answer HEAD without a body.
         reset: false,
@@ -93,6 +128,7 @@ export class UpstreamBackend implements Backend {
       if (abort.signal.aborted) return;
       throw upstreamFailure(error, this.#logger);
     }
+    this.#tokens.observe(response.statusCode, response.headers['www-authenticate'], authorization !== undefined);
     // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
     for (const [name, value] of Object.entries(clientResponseHeaders(response.headers))) if (value !== undefined) res.setHeader(name, value);
     res.writeHead(response.statusCode);
@@ -111,15 +147,17 @@ export class UpstreamBackend implements Backend {
     }
   }
 
-  listRepositories(after: string | undefined, limit: number): Promise<string[]> {
-    return fetchCatalogPage(this.#pool, after, limit).catch((error: unknown) => {
+  async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
+    const headers = await this.#ownHeaders([{ type: 'registry', name: 'catalog', actions: ['*'] }], 'application/json');
+    return fetchCatalogPage(this.#pool, after, limit, headers).catch((error: unknown) => {
       throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger);
     });
   }
 
   async manifestDigest(repository: string, reference: string): Promise<string | undefined> {
+    const headers = await this.#ownHeaders([{ type: 'repository', name: repository, actions: ['pull'] }], MANIFEST_TYPES);
     const response = await this.#pool
-      .request({ path: `/v2/${repository}/manifests/${reference}`, method: 'HEAD', headers: { accept: MANIFEST_TYPES } })
+      .request({ path: `/v2/${repository}/manifests/${reference}`, method: 'HEAD', headers })
       .catch((error: unknown) => {
         throw upstreamFailure(error, this.#logger);
       });

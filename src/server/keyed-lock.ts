@@ -1,9 +1,13 @@
 /**
- * One-at-a-time sections per key (an upload id): requests on the same upload run in arrival order,
- * requests on different uploads run concurrently. In-process only; the on-disk protocol is what
- * keeps separate processes (the `gc` command) safe.
+ * One-at-a-time sections per key (an upload id, a protected tag): sections with the same key run in
+ * arrival order, sections with different keys concurrently. In-process only: ClusterLock extends it
+ * across worker processes; the built-in registry's on-disk protocol keeps the `gc` command safe.
  */
-export class KeyedLock {
+export interface SectionLock {
+  run<T>(key: string, section: () => Promise<T>): Promise<T>;
+}
+
+export class KeyedLock implements SectionLock {
   private readonly tails = new Map<string, Promise<void>>();
 
   isHeld(key: string): boolean {
