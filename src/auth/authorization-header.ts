@@ -21,9 +21,10 @@ export function authorizationScheme(header: string | undefined): string | undefi
 }
 
 /**
- * `Credentials` from a Basic header; 'absent' when there is no header; 'malformed' for anything
- * else: another scheme, bad base64, invalid UTF-8, no colon, an empty user name or control
- * characters in it, or a header longer than MAX_AUTHORIZATION_HEADER_LENGTH.
+ * `Credentials` from a Basic header; 'absent' when there is no header, or for empty credentials
+ * (`Basic Og==`, i.e. `:`, what clients without credentials answer a Basic challenge with);
+ * 'malformed' for anything else: another scheme, bad base64, invalid UTF-8, no colon, an empty user
+ * name or control characters in it, or a header longer than MAX_AUTHORIZATION_HEADER_LENGTH.
  */
 export function parseBasicAuthorization(header: string | undefined): Credentials | 'absent' | 'malformed' {
   if (header === undefined) return 'absent';
@@ -39,6 +40,7 @@ export function parseBasicAuthorization(header: string | undefined): Credentials
   } catch {
     return 'malformed';
   }
+  if (decoded === ':') return 'absent';
   const colon = decoded.indexOf(':');
   if (colon <= 0) return 'malformed';
   const user = decoded.slice(0, colon);

@@ -114,7 +114,10 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     };
 
     if (needed.kind === 'authenticate-only') {
-      if (identity.user === null && !bearer && !policy.mayEver(identity, 'pull')) throw unauthorized(scopes());
+      // A caller who sent nothing is always challenged, even where anonymous callers may pull: clients
+      // learn here whether to send credentials at all. One who answered with empty credentials
+      // (`Basic Og==`) or an anonymous token has nothing more to send.
+      if (identity.user === null && req.headers.authorization === undefined) throw unauthorized(scopes());
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       res.setHeader('Content-Length', 2);
       res.end(method === 'HEAD' ? undefined : '{}');

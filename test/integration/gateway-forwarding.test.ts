@@ -30,8 +30,8 @@ describe('forwarded headers', () => {
     tls = await makeTlsPair(join(dir, 'tls'));
     capture = await startHeaderCapture();
     const users = { [USER.user]: USER.password };
-    trusting = await startGate({ dir: join(dir, 'a'), tls, users, config: { upstream: { url: capture.url }, trustedProxies: ['127.0.0.0/8'] } });
-    untrusting = await startGate({ dir: join(dir, 'b'), tls, users, config: { upstream: { url: capture.url }, trustedProxies: ['10.0.0.0/8'] } });
+    trusting = await startGate({ dir: join(dir, 'a'), tls, users, config: { upstream: { url: capture.url, auth: 'none' }, trustedProxies: ['127.0.0.0/8'] } });
+    untrusting = await startGate({ dir: join(dir, 'b'), tls, users, config: { upstream: { url: capture.url, auth: 'none' }, trustedProxies: ['10.0.0.0/8'] } });
   });
 
   after(async () => {

@@ -68,7 +68,7 @@ describe('SSO headers from a trusted proxy', () => {
       dir,
       users: { [BOB.user]: BOB.password },
       config: {
-        upstream: { url: capture.url },
+        upstream: { url: capture.url, auth: 'none' },
         trustedProxies: ['127.0.0.0/8'],
         auth: { trustedHeader: SSO_HEADER },
         access: ACCESS,
@@ -175,7 +175,7 @@ describe('SSO headers from an untrusted peer', () => {
       dir,
       users: { [BOB.user]: BOB.password },
       config: {
-        upstream: { url: capture.url },
+        upstream: { url: capture.url, auth: 'none' },
         // 127.0.0.1, where the test connects from, is not in it.
         trustedProxies: ['10.0.0.0/8'],
         auth: { trustedHeader: SSO_HEADER },
