@@ -5,7 +5,7 @@
  */
 import { createServer as createHttpServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { TLS_OPTIONS } from './tls.js';
 
@@ -21,6 +21,35 @@ const PARSE_ERROR_RESPONSE = [
 ].join('\r\n');
 
 const SOCKET_HIGH_WATER_MARK = 1024 * 1024;
+
+/** What Distribution and nginx answer too: a plain-HTTP client on the TLS port learns why it failed. */
+const PLAIN_HTTP_BODY = 'Client sent an HTTP request to an HTTPS server; use https://\n';
+const PLAIN_HTTP_RESPONSE = [
+  'HTTP/1.1 400 Bad Request',
+  'Connection: close',
+  'Content-Type: text/plain; charset=utf-8',
+  `Content-Length: ${Buffer.byteLength(PLAIN_HTTP_BODY)}`,
+  '',
+  PLAIN_HTTP_BODY,
+].join('\r\n');
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * The TLS port's front door: a connection whose first byte starts a TLS handshake goes to the
+ * https server (the byte is put back; TLS reads it from the socket's buffer), anything else gets a
+ * plain-text 400 instead of a bare reset, so `ctr`, curl or a browser say what is wrong.
+ */
+function tlsFrontDoor(server: Server, highWaterMark: number): NetServer {
+  return createNetServer({ highWaterMark }, (socket: Socket) => {
+    socket.once('error', () => socket.destroy());
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] === TLS_HANDSHAKE) server.emit('connection', socket);
+      else socket.end(PLAIN_HTTP_RESPONSE);
+    });
+  });
+}
 
 export interface ListenOptions {
   readonly host: string;
@@ -73,14 +102,16 @@ export async function listen(options: ListenOptions, handler: (req: IncomingMess
     else socket.destroy();
   });
 
+  // With TLS the https server gets its connections from the front door, which is what listens.
+  const listening: NetServer = options.tls ? tlsFrontDoor(server, SOCKET_HIGH_WATER_MARK) : server;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+    listening.once('error', reject);
+    listening.listen(options.port, options.host, () => {
+      listening.off('error', reject);
       resolve();
     });
   });
-  const address = server.address() as AddressInfo;
+  const address = listening.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   return {
@@ -91,7 +122,8 @@ export async function listen(options: ListenOptions, handler: (req: IncomingMess
       (server as unknown as { setSecureContext(options: SecureContextOptions): void }).setSecureContext({ ...tls, ...TLS_OPTIONS });
     },
     async shutdown(graceMs) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
+      if (listening !== server) server.close();
       server.closeIdleConnections();
       if (inFlight > 0) {
         const finished = new Promise<void>((resolve) => (drained = resolve));
