@@ -5,8 +5,14 @@
  * the file itself would lose) plus a stat poll every second as the fallback for filesystems where
  * watching does not work (NFS, some container mounts, Kubernetes secret symlink swaps). Either one
  * only triggers a stat; the file is read when its inode, size, mtime or ctime changed, and the
- * users are replaced (and listeners told) only when its content did. A reload that fails keeps the
- * last good copy and logs why, once per distinct failure.
+ * users are replaced (and listeners told) only when its content did.
+ *
+ * A file that is missing or cannot be read (deleted, unreadable, a directory in its place) refuses
+ * every login until it is back: keeping the last copy in memory would keep every user valid after
+ * the operator removed them all. Listeners are told, so the credential cache forgets what it
+ * verified. The users of that last copy are still answered for meanwhile ('rejected'), so a later
+ * provider of the chain cannot take them over. Why is logged once per change of the failure, never
+ * with file content.
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -38,6 +44,8 @@ const REJECTED: AuthOutcome = Object.freeze({ result: 'rejected' });
 
 interface Snapshot {
   readonly users: ReadonlyMap<string, UserRecord>;
+  /** False while the file cannot be read: every login is refused. */
+  readonly readable: boolean;
   /** Format and cost an unknown user's password is checked at. */
   readonly decoy: { readonly format: HashFormat; readonly cost: number };
 }
@@ -63,9 +71,14 @@ export class HtpasswdProvider implements AuthProvider {
         if (first && (mode & 0o004) !== 0) logger.warn({ file: path }, 'htpasswd file is readable by every local user; chmod 600 it');
         const parsed = parseHtpasswd(content.toString('utf8'));
         report(parsed, path, logger);
-        const snapshot = { users: buildUsers(parsed, groups), decoy: typicalCost(parsed) };
+        const users = buildUsers(parsed, groups);
+        const snapshot: Snapshot = { users, readable: true, decoy: typicalCost(parsed) };
         logger.info({ file: path, users: snapshot.users.size }, first ? 'htpasswd loaded' : 'htpasswd reloaded');
         return snapshot;
+      },
+      whenUnreadable: {
+        value: (lastGood) => ({ ...lastGood, readable: false }),
+        meaning: 'every htpasswd login is refused until it is back',
       },
     });
     return new HtpasswdProvider(file);
@@ -80,9 +93,10 @@ export class HtpasswdProvider implements AuthProvider {
     return this.#file.path;
   }
 
-  /** Number of usable users in the current copy. */
+  /** Number of usable users in the current copy (0 while the file cannot be read). */
   get userCount(): number {
-    return this.#file.current.users.size;
+    const { users, readable } = this.#file.current;
+    return readable ? users.size : 0;
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
@@ -91,14 +105,15 @@ export class HtpasswdProvider implements AuthProvider {
   }
 
   async authenticate(credentials: Credentials, final: boolean): Promise<AuthOutcome> {
-    const { users, decoy } = this.#file.current;
+    const { users, readable, decoy } = this.#file.current;
     const record = users.get(credentials.user);
-    if (!record) {
-      // Last in the chain: cost what a wrong password costs, so response times do not list the users.
-      if (final) await verifyPassword(await dummyHash(decoy.format, decoy.cost), credentials.password);
-      return UNKNOWN;
+    if (record && readable) {
+      return (await verifyPassword(record.hash, credentials.password)) ? { result: 'accepted', identity: record.identity } : REJECTED;
     }
-    return (await verifyPassword(record.hash, credentials.password)) ? { result: 'accepted', identity: record.identity } : REJECTED;
+    const owned = record !== undefined;
+    // Cost what a wrong password costs, so response times do not list the users.
+    if (owned || final) await verifyPassword(await dummyHash(decoy.format, decoy.cost), credentials.password);
+    return owned ? REJECTED : UNKNOWN;
   }
 
   /** Called after the users changed (so that caches of verified credentials can be flushed). */
@@ -106,7 +121,7 @@ export class HtpasswdProvider implements AuthProvider {
     return this.#file.onChange(listener);
   }
 
-  /** Re-reads the file now if it changed (SIGHUP); a failure is logged and the old copy kept. */
+  /** Re-reads the file now if it changed (SIGHUP); see the top of this file for what a failure does. */
   reload(): Promise<void> {
     return this.#file.reload();
   }
