@@ -13,7 +13,7 @@ import { configGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
 import type { AuthProvider } from './identity.js';
 import { LdapProvider } from './ldap/index.js';
-import { LoginThrottle, ThrottledProvider } from './throttle.js';
+import { LoginThrottle, ThrottledProvider } from './throttle/index.js';
 import { createBearerAuthenticator } from './token/bearer.js';
 import { SigningKeys } from './token/keys.js';
 import { RobotProvider } from './token/robots.js';
