@@ -150,7 +150,8 @@ describe('HtpasswdProvider', () => {
       await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null);
       assert.equal(changes, 1, 'listeners (the credential cache) hear of it');
       assert.equal(provider.userCount, 0);
-      assert.deepEqual(await provider.authenticate({ user: 'alice', password: 'alice-pw' }, false), { result: 'rejected' }, 'still its user: no later provider may take it over');
+      assert.equal(provider.owns('alice'), true, 'its names stay owned: no later provider may take them over');
+      assert.deepEqual(await provider.authenticate({ user: 'alice', password: 'alice-pw' }, false), { result: 'rejected' });
       await sleep(1300); // the watch event and at least one more poll have seen the missing file
       const failures = records.filter((record) => String(record.msg).includes('cannot be read'));
       assert.equal(failures.length, 1, 'logged once');
@@ -167,6 +168,20 @@ describe('HtpasswdProvider', () => {
       await writeFile(file, `${bobLine}\n`, { mode: 0o600 }); // other content back
       await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null);
       assert.equal(await provider.verify({ user: 'alice', password: 'alice-pw' }), null);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('owns its names in every spelling: other spellings are rejected (not passed on), unknown names are not', async () => {
+    const { provider } = await open('spellings', `${aliceLine}\n`);
+    try {
+      for (const user of ['ALICE', 'Alice', 'ａｌｉｃｅ', 'ali\u00ADce']) {
+        assert.equal(provider.owns(user), true, user);
+        assert.deepEqual(await provider.authenticate({ user, password: 'alice-pw' }, false), { result: 'rejected' }, user);
+      }
+      assert.equal(provider.owns('bob'), false);
+      assert.deepEqual(await provider.authenticate({ user: 'bob', password: 'bob-pw' }, false), { result: 'unknown' });
     } finally {
       await provider.close();
     }

@@ -111,6 +111,7 @@ describe('per account and address: threshold and back-off', () => {
     const { throttle } = makeThrottle();
     for (const user of ['alice', 'Alice', 'ALICE', ' alice', 'ａｌｉｃｅ']) fail(throttle, user, '10.0.0.1', nextGuess());
     retryAfter(() => throttle.check('aLiCe', '10.0.0.1', nextGuess()));
+    retryAfter(() => throttle.check('ali\u00ADce', '10.0.0.1', nextGuess()));
     throttle.check('aLiCe', '10.0.0.2', nextGuess()).cancel();
     assert.equal(normalizeAccount('ＡＬＩＣＥ '), 'alice');
   });

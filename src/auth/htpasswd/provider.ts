@@ -10,14 +10,18 @@
  * A file that is missing or cannot be read (deleted, unreadable, a directory in its place) refuses
  * every login until it is back: keeping the last copy in memory would keep every user valid after
  * the operator removed them all. Listeners are told, so the credential cache forgets what it
- * verified. The users of that last copy are still answered for meanwhile ('rejected'), so a later
- * provider of the chain cannot take them over. Why is logged once per change of the failure, never
- * with file content.
+ * verified. The names of that last copy stay owned meanwhile, so a later provider of the chain
+ * cannot take them over. Why is logged once per change of the failure, never with file content.
+ *
+ * Names are matched byte for byte, but a name is owned in every spelling that folds to it
+ * (foldUserName): `CAROL` or `ｃａｒｏｌ` for an htpasswd user `carol` is rejected here, after a
+ * decoy check, rather than passed on to a provider that matches case-insensitively (LDAP).
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { WatchedFile } from '../file-watch.js';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
+import { foldUserName } from '../user-name.js';
 import { parseHtpasswd, type ParsedHtpasswd } from './file.js';
 import { isWeakFormat, type HashFormat, type ParsedHash } from './formats.js';
 import { dummyHash, verifyPassword } from './verify.js';
@@ -44,6 +48,8 @@ const REJECTED: AuthOutcome = Object.freeze({ result: 'rejected' });
 
 interface Snapshot {
   readonly users: ReadonlyMap<string, UserRecord>;
+  /** Every user name folded (foldUserName): the names this provider owns in any spelling. */
+  readonly folded: ReadonlySet<string>;
   /** False while the file cannot be read: every login is refused. */
   readonly readable: boolean;
   /** Format and cost an unknown user's password is checked at. */
@@ -72,7 +78,7 @@ export class HtpasswdProvider implements AuthProvider {
         const parsed = parseHtpasswd(content.toString('utf8'));
         report(parsed, path, logger);
         const users = buildUsers(parsed, groups);
-        const snapshot: Snapshot = { users, readable: true, decoy: typicalCost(parsed) };
+        const snapshot: Snapshot = { users, folded: new Set([...users.keys()].map(foldUserName)), readable: true, decoy: typicalCost(parsed) };
         logger.info({ file: path, users: snapshot.users.size }, first ? 'htpasswd loaded' : 'htpasswd reloaded');
         return snapshot;
       },
@@ -99,6 +105,11 @@ export class HtpasswdProvider implements AuthProvider {
     return readable ? users.size : 0;
   }
 
+  /** Whether a user of this file has this name in some spelling (also while the file cannot be read). */
+  owns(user: string): boolean {
+    return this.#file.current.folded.has(foldUserName(user));
+  }
+
   async verify(credentials: Credentials): Promise<Identity | null> {
     const outcome = await this.authenticate(credentials, true);
     return outcome.result === 'accepted' ? outcome.identity : null;
@@ -110,8 +121,8 @@ export class HtpasswdProvider implements AuthProvider {
     if (record && readable) {
       return (await verifyPassword(record.hash, credentials.password)) ? { result: 'accepted', identity: record.identity } : REJECTED;
     }
-    const owned = record !== undefined;
-    // Cost what a wrong password costs, so response times do not list the users.
+    const owned = record !== undefined || this.owns(credentials.user);
+    // Cost what a wrong password costs, so response times list neither the users nor their spellings.
     if (owned || final) await verifyPassword(await dummyHash(decoy.format, decoy.cost), credentials.password);
     return owned ? REJECTED : UNKNOWN;
   }

@@ -1,12 +1,13 @@
 /** What the throttle counts by: accounts as directories compare names, addresses as one client holds them. */
 import { isIPv4, isIPv6 } from 'node:net';
+import { foldUserName } from '../user-name.js';
 
 /**
- * Account names as directories compare them: Unicode-compatibility folded, case-insensitive,
- * without surrounding white space (so "Alice", "alice " and "ＡＬＩＣＥ" share one counter).
+ * Account names as directories compare them (foldUserName: compatibility-normalised, case-folded,
+ * without surrounding white space), so "Alice", "alice " and "ＡＬＩＣＥ" share one counter.
  */
 export function normalizeAccount(user: string): string {
-  return user.normalize('NFKC').toLowerCase().trim();
+  return foldUserName(user);
 }
 
 /** IPv4 as is (also when IPv4-mapped), IPv6 reduced to its /prefix, anything else as given. */
