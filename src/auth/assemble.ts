@@ -13,7 +13,7 @@ import { configGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
 import type { AuthProvider } from './identity.js';
 import { LdapProvider } from './ldap/index.js';
-import { LoginThrottle, ThrottledProvider } from './throttle.js';
+import { LoginThrottle, ThrottledProvider } from './throttle/index.js';
 import { createBearerAuthenticator } from './token/bearer.js';
 import { SigningKeys } from './token/keys.js';
 import { RobotProvider } from './token/robots.js';
@@ -40,7 +40,7 @@ export async function assembleAuth(config: Config, logger: Logger): Promise<Auth
   const robots = await RobotProvider.open({ file: config.auth.token.robots, logger });
   const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap };
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
-  const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)]);
+  const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
   const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, new LoginThrottle(config.auth.throttle)) : chain;
   const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });

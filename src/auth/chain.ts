@@ -3,7 +3,15 @@
  * A provider that knows the user and refuses the password ends the search; one that does not know
  * the user passes the question on. A provider that cannot answer (directory down) throws, and the
  * error reaches the client (503) instead of being mistaken for a wrong password.
+ *
+ * Providers do not spell names alike: htpasswd matches them byte for byte, a directory case- and
+ * width-insensitively (and by whatever its filter names, e.g. an e-mail address), answering with
+ * its own spelling. So a name an earlier provider owns in any spelling (`owns`, by foldUserName)
+ * is never a later provider's to decide: the earlier provider rejects such spellings itself, and
+ * an identity a later provider returns is refused — a failed login like any other — when an
+ * earlier provider owns the name it was asked for or the name it answered with.
  */
+import type { Logger } from 'pino';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from './identity.js';
 
 async function ask(provider: AuthProvider, credentials: Credentials, final: boolean): Promise<AuthOutcome> {
@@ -15,23 +23,42 @@ async function ask(provider: AuthProvider, credentials: Credentials, final: bool
 export class ProviderChain implements AuthProvider {
   readonly name: string;
   readonly #providers: readonly AuthProvider[];
+  readonly #logger: Logger | undefined;
 
-  constructor(providers: readonly AuthProvider[]) {
+  constructor(providers: readonly AuthProvider[], logger?: Logger) {
     if (providers.length === 0) throw new Error('the provider chain needs at least one provider');
     this.#providers = providers;
+    this.#logger = logger;
     this.name = providers.map((provider) => provider.name).join('+');
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
     for (const [index, provider] of this.#providers.entries()) {
       const outcome = await ask(provider, credentials, index === this.#providers.length - 1);
-      if (outcome.result === 'accepted') return outcome.identity;
       if (outcome.result === 'rejected') return null;
+      if (outcome.result === 'accepted') return this.#unlessOwnedEarlier(index, credentials, outcome.identity);
     }
     return null;
   }
 
+  /** Whether some provider of the chain owns `user` in any spelling. */
+  owns(user: string): boolean {
+    return this.#providers.some((provider) => provider.owns?.(user) === true);
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.#providers.map((provider) => provider.close?.()));
+  }
+
+  #unlessOwnedEarlier(index: number, credentials: Credentials, identity: Identity): Identity | null {
+    const names = identity.user === null || identity.user === credentials.user ? [credentials.user] : [credentials.user, identity.user];
+    const owner = this.#providers.slice(0, index).find((earlier) => names.some((name) => earlier.owns?.(name) === true));
+    if (!owner) return identity;
+    // The name a directory answered with, never the typed one (which could be a mistyped password).
+    this.#logger?.warn(
+      { provider: this.#providers[index]?.name, owner: owner.name, user: identity.user },
+      'login refused: a later provider accepted a name an earlier provider owns (in some spelling)',
+    );
+    return null;
   }
 }

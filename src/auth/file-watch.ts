@@ -107,17 +107,27 @@ export interface WatchedFileOptions<T> extends FileWatchOptions {
   readonly logger: import('pino').Logger;
   /** Turns the file's bytes into the in-memory copy; throws when they are unusable. `mode` is the file's permission bits. */
   parse(content: Buffer, context: { first: boolean; mode: number }): T;
+  /**
+   * What is in force while the file is missing or cannot be read (gone, unreadable, not a regular
+   * file), made from the last good copy; `meaning` says what that means, for the log line. Without
+   * it, the last good copy stays in force.
+   */
+  readonly whenUnreadable?: { readonly value: (lastGood: T) => T; readonly meaning: string };
 }
 
 /**
  * A read-mostly file kept in memory: loaded once (start-up fails with a clear error when it cannot
- * be), then re-read whenever it changes. A reload that fails keeps the last good copy and logs why,
- * once per distinct failure; listeners hear of every change of content.
+ * be), then re-read whenever it changes. Content that fails to parse keeps what is in force and
+ * logs why, once per distinct failure. A file that cannot be read keeps the last good copy too,
+ * unless `whenUnreadable` says what holds instead until the file is back (credentials: nobody).
+ * Listeners hear of every change of what is in force.
  */
 export class WatchedFile<T> {
   readonly path: string;
   #current: T;
+  #lastGood: T;
   #digest: string;
+  #unreadable = false;
   #lastFailure: string | undefined;
   readonly #listeners = new Set<() => void>();
   readonly #options: WatchedFileOptions<T>;
@@ -127,7 +137,8 @@ export class WatchedFile<T> {
     const path = resolvePath(options.file);
     let loaded: { value: T; digest: string };
     try {
-      loaded = await readParsed(path, options, undefined, true);
+      const read = await readContent(path);
+      loaded = { value: options.parse(read.content, { first: true, mode: read.mode }), digest: read.digest };
     } catch (error) {
       throw new Error(`cannot load ${options.what} ${path}: ${describeError(error)}`);
     }
@@ -140,15 +151,17 @@ export class WatchedFile<T> {
     this.path = path;
     this.#options = options;
     this.#current = value;
+    this.#lastGood = value;
     this.#digest = digest;
     this.#watch = new FileWatch(path, () => this.#refresh(), options);
   }
 
+  /** What is in force: the last good copy, or what `whenUnreadable` made of it while the file cannot be read. */
   get current(): T {
     return this.#current;
   }
 
-  /** Called after the content changed. Returns a function that removes the listener. */
+  /** Called after what is in force changed. Returns a function that removes the listener. */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -166,38 +179,73 @@ export class WatchedFile<T> {
 
   async #refresh(): Promise<void> {
     const { logger, what } = this.#options;
+    let read: FileContent;
     try {
-      const loaded = await readParsed(this.path, this.#options, this.#digest, false);
-      if (this.#lastFailure !== undefined) logger.info({ file: this.path }, `${what} readable again`);
-      this.#lastFailure = undefined;
-      if (!loaded) return;
-      this.#current = loaded.value;
-      this.#digest = loaded.digest;
-      for (const listener of this.#listeners) {
-        try {
-          listener();
-        } catch (error) {
-          logger.error({ err: describeError(error) }, `${what} change listener failed`);
-        }
-      }
+      read = await readContent(this.path);
     } catch (error) {
+      this.#cannotRead(describeError(error));
+      return;
+    }
+    const wasUnreadable = this.#unreadable;
+    this.#unreadable = false;
+    if (this.#lastFailure !== undefined) logger.info({ file: this.path }, `${what} readable again`);
+    this.#lastFailure = undefined;
+    if (read.digest === this.#digest) {
+      if (wasUnreadable) this.#enforce(this.#lastGood);
+      return;
+    }
+    let value: T;
+    try {
+      value = this.#options.parse(read.content, { first: false, mode: read.mode });
+    } catch (error) {
+      // Unusable content changes nothing: what is in force (the last good copy, or nobody while it was unreadable) stays.
+      this.#unreadable = wasUnreadable;
       const reason = describeError(error);
-      if (reason !== this.#lastFailure) logger.warn({ file: this.path, err: reason }, `${what} reload failed; keeping the last good copy`);
+      if (reason !== this.#lastFailure) logger.warn({ file: this.path, err: reason }, `${what} reload failed; keeping ${wasUnreadable ? 'what holds while it cannot be read' : 'the last good copy'}`);
       this.#lastFailure = reason;
+      return;
+    }
+    this.#lastGood = value;
+    this.#digest = read.digest;
+    this.#enforce(value);
+  }
+
+  #cannotRead(reason: string): void {
+    const { logger, what, whenUnreadable } = this.#options;
+    if (reason !== this.#lastFailure) {
+      const consequence = whenUnreadable ? whenUnreadable.meaning : 'keeping the last good copy';
+      logger.warn({ file: this.path, err: reason }, `${what} cannot be read; ${consequence}`);
+    }
+    this.#lastFailure = reason;
+    if (!whenUnreadable || this.#unreadable) return;
+    this.#unreadable = true;
+    this.#enforce(whenUnreadable.value(this.#lastGood));
+  }
+
+  #enforce(value: T): void {
+    this.#current = value;
+    for (const listener of this.#listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.#options.logger.error({ err: describeError(error) }, `${this.#options.what} change listener failed`);
+      }
     }
   }
 }
 
-/** The parsed content, or undefined when it is byte for byte what `knownDigest` describes. */
-async function readParsed<T>(path: string, options: WatchedFileOptions<T>, knownDigest: string | undefined, first: true): Promise<{ value: T; digest: string }>;
-async function readParsed<T>(path: string, options: WatchedFileOptions<T>, knownDigest: string | undefined, first: boolean): Promise<{ value: T; digest: string } | undefined>;
-async function readParsed<T>(path: string, options: WatchedFileOptions<T>, knownDigest: string | undefined, first: boolean): Promise<{ value: T; digest: string } | undefined> {
+interface FileContent {
+  readonly content: Buffer;
+  readonly digest: string;
+  readonly mode: number;
+}
+
+/** The file's bytes; throws when it is missing, unreadable or not a regular file. */
+async function readContent(path: string): Promise<FileContent> {
   const stats = await stat(path);
   if (!stats.isFile()) throw new Error('not a regular file');
   const content = await readFile(path);
-  const digest = createHash('sha256').update(content).digest('hex');
-  if (digest === knownDigest) return undefined;
-  return { value: options.parse(content, { first, mode: stats.mode }), digest };
+  return { content, digest: createHash('sha256').update(content).digest('hex'), mode: stats.mode };
 }
 
 function describeError(error: unknown): string {

@@ -31,10 +31,15 @@ export type AuthOutcome = { readonly result: 'accepted'; readonly identity: Iden
  * a wrong password implement `authenticate` too, so that a chain asks the next provider only for
  * users this one does not know. `final` tells the provider that nobody is asked after it, so an
  * unknown user must cost as much as a wrong password.
+ *
+ * `owns` tells a chain whether a name is this provider's in any spelling that folds to it
+ * (foldUserName): a provider that owns a name answers 'rejected' for spellings it does not accept
+ * itself, and a chain refuses a later provider's identity whose name an earlier provider owns.
  */
 export interface AuthProvider {
   readonly name: string;
   verify(credentials: Credentials): Promise<Identity | null>;
   authenticate?(credentials: Credentials, final: boolean): Promise<AuthOutcome>;
+  owns?(user: string): boolean;
   close?(): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { durationSchema } from './duration.js';
 import { parseCidr } from '../gateway/cidr.js';
 import { repositoryPatternProblem } from '../access/pattern.js';
 import { ldapConfigSchema } from '../auth/ldap/config.js';
-import { throttleConfigSchema } from '../auth/throttle.js';
+import { throttleConfigSchema } from '../auth/throttle/config.js';
 import { authSchemeSchema, tokenConfigSchema } from '../auth/token/config.js';
 
 const duration = (fallback: string) => durationSchema(fallback);

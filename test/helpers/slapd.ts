@@ -14,8 +14,10 @@
  *
  * The tree (suffix dc=example,dc=test; memberOf kept by the memberof overlay):
  *
- *   ou=people      alice (pushers, readers, "ops, night"), bob (readers), carol (no group),
- *                  xavier, zoë (non-ASCII), dup, nopass (no userPassword)
+ *   ou=people      alice (pushers, readers, "ops, night"; a second uid alice.old, as a renamed
+ *                  account keeps), bob (readers), carol (no group),
+ *                  xavier, zoë (non-ASCII), dup, nopass (no userPassword); the ASCII ones
+ *                  with mail UID@example.test (for filters that log in by e-mail address)
  *   ou=contractors dup (a second entry with the same uid)
  *   ou=groups      cn=pushers, cn=readers, cn=ops\, night  (groupOfNames)
  *   ou=services    cn=registry-gate  (the service account)
@@ -150,7 +152,9 @@ async function startIn(dir: string): Promise<RunningSlapd> {
         ['ou', ou],
       ]),
       [['dn', serviceDN], ['objectClass', 'organizationalRole'], ['objectClass', 'simpleSecurityObject'], ['cn', 'registry-gate'], ['userPassword', sshaHash(servicePassword)]],
-      ...Object.values(users).map((user) => inetOrgPerson(user.dn, user.uid, user.uid === 'nopass' ? undefined : user.password)),
+      ...Object.values(users).map((user) =>
+        inetOrgPerson(user.dn, user.uid, user.uid === 'nopass' ? undefined : user.password, user.uid === 'alice' ? ['alice.old'] : []),
+      ),
       inetOrgPerson(person('dup', 'contractors'), 'dup', users.dup.password),
       groupOfNames(`cn=pushers,ou=groups,${SUFFIX}`, 'pushers', [users.alice.dn]),
       groupOfNames(`cn=readers,ou=groups,${SUFFIX}`, 'readers', [users.alice.dn, users.bob.dn]),
@@ -204,8 +208,10 @@ async function passwordFile(dir: string, password: string): Promise<string> {
   return file;
 }
 
-function inetOrgPerson(dn: string, uid: string, password: string | undefined): Array<[string, string]> {
-  const entry: Array<[string, string]> = [['dn', dn], ['objectClass', 'inetOrgPerson'], ['uid', uid], ['cn', uid], ['sn', uid]];
+function inetOrgPerson(dn: string, uid: string, password: string | undefined, otherUids: readonly string[] = []): Array<[string, string]> {
+  const entry: Array<[string, string]> = [['dn', dn], ['objectClass', 'inetOrgPerson'], ['uid', uid], ...otherUids.map((other): [string, string] => ['uid', other]), ['cn', uid], ['sn', uid]];
+  // mail is IA5 (ASCII) only.
+  if (/^[\x20-\x7e]+$/.test(uid)) entry.push(['mail', `${uid}@example.test`]);
   if (password !== undefined) entry.push(['userPassword', sshaHash(password)]);
   return entry;
 }

@@ -3,15 +3,16 @@
  *
  * The attack: guessing passwords as fast as the gateway answers, against one account (from one
  * address or from many) or against many accounts from one address. Past the configured threshold
- * the gateway must answer 429 TOOMANYREQUESTS with Retry-After, as OCI error JSON, without
- * checking the password. What the protection must not do is lock out the wrong people: another
- * account, another address, and the locked account's owner whose password was verified before (held
- * by the credential cache, or remembered by the throttle when the cache is off) keep working. No
- * answer ever echoes a password.
+ * (per account and address, per address, and per account per hour) the gateway must answer 429
+ * TOOMANYREQUESTS with Retry-After, as OCI error JSON, without checking the password. What the
+ * protection must not do is lock out the wrong people: another account, another address — also for
+ * the same account — and the account's owner whose password was verified before (held by the
+ * credential cache, or remembered by the throttle when the cache is off) keep working. No answer
+ * ever echoes a password.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
 
@@ -48,12 +49,13 @@ function loginAs(gate: TestGate, user: User, clientIp?: string): Promise<Reply> 
   return login(gate, user, PASSWORDS[user], clientIp);
 }
 
-function assertTooManyRequests(reply: Reply, what: string): void {
+/** `maxRetryAfter`: the back-off here is at most 30 s; the hourly cap may ask for up to an hour. */
+function assertTooManyRequests(reply: Reply, what: string, maxRetryAfter = 30): void {
   assert.equal(reply.status, 429, `${what}: ${reply.status} ${reply.body}`);
   assert.equal(reply.headers['docker-distribution-api-version'], 'registry/2.0', what);
   assert.match(String(reply.headers['content-type']), /^application\/json/, what);
   const retryAfter = Number(reply.headers['retry-after']);
-  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 30, `${what}: Retry-After ${String(reply.headers['retry-after'])}`);
+  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= maxRetryAfter, `${what}: Retry-After ${String(reply.headers['retry-after'])}`);
   const body = JSON.parse(reply.body) as { errors: Array<{ code: string; message: string }> };
   assert.equal(body.errors.length, 1, what);
   assert.equal(body.errors[0]?.code, 'TOOMANYREQUESTS', what);
@@ -139,7 +141,8 @@ describe('per-address lockout, and remembered successes without the credential c
         trustedProxies: ['127.0.0.0/8'],
         auth: {
           cacheTtl: 0,
-          throttle: { maxFailuresPerAccount: 5, maxFailuresPerIp: 3, baseDelay: '30s' },
+          // The hourly cap low, so that a handful of addresses can reach it.
+          throttle: { maxFailuresPerAccount: 5, maxFailuresPerIp: 3, maxFailuresPerAccountPerHour: 5, baseDelay: '30s' },
         },
       },
     });
@@ -164,13 +167,71 @@ describe('per-address lockout, and remembered successes without the credential c
     assert.equal((await loginAs(gate, 'alice', '203.0.113.8')).status, 200, 'another address is not blocked');
   });
 
-  test('guesses against one account from many addresses lock the account; its owner’s remembered password still works', async () => {
+  test('guesses against one account from many addresses stop at the hourly cap; its owner’s remembered password still works', async () => {
     assert.equal((await loginAs(gate, 'erin', '198.51.100.200')).status, 200);
     const flood = await guess(gate, 'erin', 10, (i) => `198.51.100.${i + 1}`);
     flood.slice(0, 5).forEach((reply, i) => assertChallenge(reply, `guess ${i}`));
-    flood.slice(5).forEach((reply, i) => assertTooManyRequests(reply, `guess ${i + 5}`));
+    flood.slice(5).forEach((reply, i) => assertTooManyRequests(reply, `guess ${i + 5}`, 3600));
     const owner = await loginAs(gate, 'erin', '198.51.100.250');
     assert.equal(owner.status, 200, `erin’s remembered password (no credential cache): ${owner.body}`);
+  });
+});
+
+/**
+ * Regression: a third party locks an account's owner out.
+ *
+ * The attack: anyone who can reach the gateway sends five wrong passwords for `reader` from their
+ * own address. The failures were counted per account for every client, so the owner's correct
+ * password — from another address, never verified in this process (which is every password after
+ * a restart) — got 429 with a doubling delay for as long as the attacker kept going. The gate
+ * listens on 127.0.0.1; the attacker connects from 127.0.0.2, the owner from 127.0.0.3 (Linux
+ * routes all of 127.0.0.0/8 to lo), with no proxy header: the gateway sees the real addresses.
+ */
+describe('failures from one address do not stop the right password from another (third-party lockout)', () => {
+  let dir: string;
+  let gate: TestGate;
+  let attacker: Agent;
+  let owner: Agent;
+
+  async function loginFrom(agent: Agent, user: string, password: string): Promise<Reply> {
+    sentPasswords.add(password);
+    const response = await request(`${gate.url}/v2/`, { dispatcher: agent, headers: { authorization: basic(user, password) } });
+    const reply = { status: response.statusCode, headers: response.headers, body: await response.body.text() };
+    replies.push(reply);
+    return reply;
+  }
+
+  before(async () => {
+    dir = await makeTempDir('rg-brute-third-party-');
+    // The defaults, with the credential cache on: a fresh process where nobody has logged in yet.
+    gate = await startGate({ dir, users: { reader: 'reader-secret-6', other: 'other-secret-7' } });
+    attacker = new Agent({ localAddress: '127.0.0.2' });
+    owner = new Agent({ localAddress: '127.0.0.3' });
+  });
+
+  after(async () => {
+    await attacker?.close();
+    await owner?.close();
+    await gate?.stop();
+    if (dir) await removeDir(dir);
+  });
+
+  test('the attacker’s address is throttled; the owner’s right password from another address gets 200, not 429', async () => {
+    const flood: Reply[] = [];
+    for (let i = 0; i < 12; i += 1) flood.push(await loginFrom(attacker, 'reader', `guess-reader-${i}`));
+    flood.slice(0, 5).forEach((reply, i) => assertChallenge(reply, `guess ${i}`));
+    flood.slice(5).forEach((reply, i) => assertTooManyRequests(reply, `guess ${i + 5}`));
+
+    const login = await loginFrom(owner, 'reader', 'reader-secret-6');
+    assert.equal(login.status, 200, `the owner, never verified before: ${login.status} ${login.body}`);
+    assert.equal((await loginFrom(owner, 'Reader', 'reader-secret-6')).status, 401, 'the owner’s address is not blocked for other spellings either: a plain 401');
+
+    assertTooManyRequests(await loginFrom(attacker, 'reader', 'guess-reader-after'), 'the attacker, after the owner logged in');
+    assertTooManyRequests(await loginFrom(attacker, 'READER', 'guess-reader-after-2'), 'the attacker, under another spelling of the account');
+  });
+
+  test('the attacker’s own failures do not stop another account from the attacker’s address', async () => {
+    assert.equal((await loginFrom(attacker, 'other', 'other-secret-7')).status, 200);
   });
 });
 

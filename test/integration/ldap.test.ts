@@ -123,6 +123,16 @@ describe('LDAP provider against OpenLDAP', () => {
     assert.equal((await memberOf.verify({ user: 'ALICE', password: slapd.users.alice.password }))?.user, 'ALICE');
   });
 
+  test('an entry with several names (uid alice and alice.old) is named by the one typed; by e-mail address it is ambiguous and refused', async () => {
+    const byMail = await open(configFor(slapd, { userNameAttribute: 'uid', userFilter: '(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))' }));
+    providers.push(byMail);
+    const { alice, bob } = slapd.users;
+    assert.equal((await byMail.verify({ user: 'Alice', password: alice.password }))?.user, 'alice');
+    assert.equal((await byMail.verify({ user: 'ALICE.OLD', password: alice.password }))?.user, 'alice.old');
+    assert.equal(await byMail.verify({ user: 'alice@example.test', password: alice.password }), null);
+    assert.equal((await byMail.verify({ user: 'bob@example.test', password: bob.password }))?.user, 'bob', 'one name: that one');
+  });
+
   test('wrong password, unknown user, no password, and an entry without userPassword: null', async () => {
     const { alice, bob, nopass } = slapd.users;
     assert.equal(await memberOf.verify({ user: 'alice', password: bob.password }), null);

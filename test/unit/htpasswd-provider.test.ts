@@ -2,8 +2,8 @@
  * The htpasswd provider against real files: verification, groups, warnings that never carry a
  * hash, and hot reload: a changed password or a removed user takes effect within 2 s whether the
  * file is replaced by rename (editors, our CLI) or rewritten in place (Apache's htpasswd); a
- * failed reload keeps the last good copy (the regression is verdaccio #3241: removed users kept
- * working until restart).
+ * deleted file refuses everyone until it is back (the regressions: verdaccio #3241, removed users
+ * kept working until restart; and our own fail-open, every user valid after the file was deleted).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -140,17 +140,48 @@ describe('HtpasswdProvider', () => {
     }
   });
 
-  it('keeps the last good copy when the file disappears, logs why once, and recovers', async () => {
+  it('refuses every login while the file is missing (no fail-open), tells listeners, logs why once, and recovers', async () => {
     const { file, provider, records } = await open('vanish', `${aliceLine}\n`);
+    let changes = 0;
+    provider.onChange(() => (changes += 1));
     try {
-      await unlink(file);
-      await sleep(1300); // the watch event and at least one poll have seen the missing file
       assert.ok(await provider.verify({ user: 'alice', password: 'alice-pw' }));
-      const failures = records.filter((record) => String(record.msg).includes('keeping the last good copy'));
-      assert.equal(failures.length, 1);
-      await writeFile(file, `${bobLine}\n`, { mode: 0o600 });
+      await unlink(file);
+      await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null);
+      assert.equal(changes, 1, 'listeners (the credential cache) hear of it');
+      assert.equal(provider.userCount, 0);
+      assert.equal(provider.owns('alice'), true, 'its names stay owned: no later provider may take them over');
+      assert.deepEqual(await provider.authenticate({ user: 'alice', password: 'alice-pw' }, false), { result: 'rejected' });
+      await sleep(1300); // the watch event and at least one more poll have seen the missing file
+      const failures = records.filter((record) => String(record.msg).includes('cannot be read'));
+      assert.equal(failures.length, 1, 'logged once');
+      assert.match(String(failures[0]?.msg), /every htpasswd login is refused/);
+      assert.ok(!JSON.stringify(records).includes(aliceLine.split(':')[1]!), 'no hash in the log');
+
+      await writeFile(file, `${aliceLine}\n`, { mode: 0o600 }); // the same content back
+      await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) !== null);
+      assert.equal(changes, 2);
+      assert.ok(records.some((record) => String(record.msg).includes('readable again')));
+
+      await unlink(file);
+      await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null);
+      await writeFile(file, `${bobLine}\n`, { mode: 0o600 }); // other content back
       await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null);
       assert.equal(await provider.verify({ user: 'alice', password: 'alice-pw' }), null);
+    } finally {
+      await provider.close();
+    }
+  });
+
+  it('owns its names in every spelling: other spellings are rejected (not passed on), unknown names are not', async () => {
+    const { provider } = await open('spellings', `${aliceLine}\n`);
+    try {
+      for (const user of ['ALICE', 'Alice', 'ａｌｉｃｅ', 'ali\u00ADce']) {
+        assert.equal(provider.owns(user), true, user);
+        assert.deepEqual(await provider.authenticate({ user, password: 'alice-pw' }, false), { result: 'rejected' }, user);
+      }
+      assert.equal(provider.owns('bob'), false);
+      assert.deepEqual(await provider.authenticate({ user: 'bob', password: 'bob-pw' }, false), { result: 'unknown' });
     } finally {
       await provider.close();
     }

@@ -1,9 +1,9 @@
 /**
  * Brute-force protection. The attacks: guessing one account's password (online brute force, also
  * from many addresses and in parallel bursts), spraying many accounts from one address, and using
- * the protection itself to lock legitimate users out (a flood against one account or from one
- * address must not block other accounts, other addresses, or a user whose password already
- * proved right). All with a fake clock.
+ * the protection itself to lock legitimate users out: failures from one address must not delay
+ * another address's attempt at the same account (a third party locking out the owner), nor other
+ * accounts, nor a user whose password already proved right. All with a fake clock.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -17,7 +17,7 @@ import {
   ThrottledProvider,
   type LoginAttempt,
   type ThrottleConfigInput,
-} from '../../src/auth/throttle.js';
+} from '../../src/auth/throttle/index.js';
 
 function makeThrottle(overrides: ThrottleConfigInput = {}) {
   let now = 1_000_000;
@@ -50,18 +50,18 @@ function fail(throttle: LoginThrottle, user: string, ip: string, password: strin
 let guess = 0;
 const nextGuess = () => `guess-${(guess += 1)}`;
 
-describe('per-account threshold and back-off', () => {
-  test('five failures, then 1 s, 2 s, 4 s … between attempts', () => {
+describe('per account and address: threshold and back-off', () => {
+  test('five failures from one address, then 1 s, 2 s, 4 s … between its attempts', () => {
     const { throttle, advance } = makeThrottle();
-    for (let i = 0; i < 4; i += 1) fail(throttle, 'alice', `10.0.0.${i}`, nextGuess());
-    fail(throttle, 'alice', '10.0.1.1', nextGuess()); // the fifth: blocked for 1 s
-    assert.equal(retryAfter(() => throttle.check('alice', '10.0.2.2', nextGuess())), 1);
+    for (let i = 0; i < 4; i += 1) fail(throttle, 'alice', '10.0.0.1', nextGuess());
+    fail(throttle, 'alice', '10.0.0.1', nextGuess()); // the fifth: blocked for 1 s
+    assert.equal(retryAfter(() => throttle.check('alice', '10.0.0.1', nextGuess())), 1);
     for (const expected of [1, 2, 4, 8, 16, 32]) {
       advance(expected * 1000 - 1);
-      retryAfter(() => throttle.check('alice', '10.0.3.3', nextGuess()));
+      retryAfter(() => throttle.check('alice', '10.0.0.1', nextGuess()));
       advance(1);
-      fail(throttle, 'alice', `10.0.4.${expected}`, nextGuess());
-      assert.equal(retryAfter(() => throttle.check('alice', '10.0.5.5', nextGuess())), expected * 2);
+      fail(throttle, 'alice', '10.0.0.1', nextGuess());
+      assert.equal(retryAfter(() => throttle.check('alice', '10.0.0.1', nextGuess())), expected * 2);
     }
   });
 
@@ -69,9 +69,31 @@ describe('per-account threshold and back-off', () => {
     const { throttle, advance } = makeThrottle({ maxDelay: '30s' });
     for (let i = 0; i < 12; i += 1) {
       advance(60_000);
-      fail(throttle, 'alice', `10.0.0.${i}`, nextGuess());
+      fail(throttle, 'alice', '10.0.0.1', nextGuess());
     }
-    assert.equal(retryAfter(() => throttle.check('alice', '10.9.9.9', nextGuess())), 30);
+    assert.equal(retryAfter(() => throttle.check('alice', '10.0.0.1', nextGuess())), 30);
+  });
+
+  test('failures from one address do not delay another address’s attempt at the same account (third-party lockout)', () => {
+    const { throttle } = makeThrottle();
+    for (let i = 0; i < 30; i += 1) {
+      try {
+        fail(throttle, 'reader', '192.0.2.66', nextGuess());
+      } catch {
+        // the attacker is held back: what we want
+      }
+    }
+    retryAfter(() => throttle.check('reader', '192.0.2.66', 'the right password, never verified'));
+    const owner = throttle.check('reader', '198.51.100.7', 'the right password, never verified');
+    owner.success();
+    retryAfter(() => throttle.check('reader', '192.0.2.66', nextGuess()));
+    retryAfter(() => throttle.check('READER', '192.0.2.66', nextGuess()));
+  });
+
+  test('five failures spread over five addresses block none of them', () => {
+    const { throttle } = makeThrottle();
+    for (let i = 0; i < 5; i += 1) fail(throttle, 'alice', `10.0.0.${i}`, nextGuess());
+    for (let i = 0; i < 5; i += 1) throttle.check('alice', `10.0.0.${i}`, nextGuess()).cancel();
   });
 
   test('a success resets the account; failures are forgotten after forgetAfter', () => {
@@ -88,7 +110,9 @@ describe('per-account threshold and back-off', () => {
   test('account names are compared as directories compare them (case, width, white space)', () => {
     const { throttle } = makeThrottle();
     for (const user of ['alice', 'Alice', 'ALICE', ' alice', 'ａｌｉｃｅ']) fail(throttle, user, '10.0.0.1', nextGuess());
-    retryAfter(() => throttle.check('aLiCe', '10.0.0.2', nextGuess()));
+    retryAfter(() => throttle.check('aLiCe', '10.0.0.1', nextGuess()));
+    retryAfter(() => throttle.check('ali\u00ADce', '10.0.0.1', nextGuess()));
+    throttle.check('aLiCe', '10.0.0.2', nextGuess()).cancel();
     assert.equal(normalizeAccount('ＡＬＩＣＥ '), 'alice');
   });
 });
@@ -132,22 +156,71 @@ describe('at most 100 failed password checks per account per hour (ASVS 2.2.1)',
   });
 });
 
+describe('what one address can do to the hourly cap', () => {
+  /** Guesses at `user` from `ip` as fast as the throttle lets them, for `ms`; returns the failures counted. */
+  function guessAsFastAsAllowed(throttle: LoginThrottle, advance: (ms: number) => void, user: string, ip: string, ms: number): number {
+    let failures = 0;
+    for (let elapsed = 0; elapsed < ms; ) {
+      try {
+        fail(throttle, user, ip, nextGuess());
+        failures += 1;
+      } catch (error) {
+        assert.ok(error instanceof RegistryError);
+        const wait = Number(error.headers['Retry-After']) * 1000;
+        advance(wait);
+        elapsed += wait;
+      }
+    }
+    return failures;
+  }
+
+  test('with the defaults, one address gets 17 failed checks of one account in its first hour and 4 an hour after', () => {
+    const { throttle, advance } = makeThrottle();
+    assert.equal(guessAsFastAsAllowed(throttle, advance, 'reader', '192.0.2.66', 3_600_000), 17);
+    const later = guessAsFastAsAllowed(throttle, advance, 'reader', '192.0.2.66', 3_600_000);
+    assert.ok(later <= 4, `${later} in the second hour`);
+    // Far below the cap of 100: the owner's never-verified password from elsewhere is not refused.
+    throttle.check('reader', '198.51.100.7', 'the right password').success();
+  });
+
+  test('the cap is what clients share: six addresses guessing together use it up; then the owner needs a remembered password', () => {
+    const { throttle, advance } = makeThrottle();
+    throttle.check('reader', '198.51.100.7', 'remembered right password').success();
+    let failures = 0;
+    for (let second = 0; second < 3000; second += 1) {
+      for (let i = 0; i < 6; i += 1) {
+        try {
+          fail(throttle, 'reader', `192.0.2.${i}`, nextGuess());
+          failures += 1;
+        } catch {
+          // held back by its own back-off, or by the cap
+        }
+      }
+      advance(1000);
+    }
+    assert.equal(failures, 100);
+    retryAfter(() => throttle.check('reader', '198.51.100.8', 'a right password never verified'));
+    throttle.check('reader', '198.51.100.7', 'remembered right password').success();
+  });
+});
+
 describe('parallel attempts', () => {
-  test('a burst of distinct guesses gets only the attempts left before the threshold', () => {
+  test('a burst of distinct guesses from one address gets only the attempts left before the threshold', () => {
     const { throttle } = makeThrottle();
     fail(throttle, 'alice', '10.0.0.1', nextGuess());
     fail(throttle, 'alice', '10.0.0.1', nextGuess());
     const admitted: LoginAttempt[] = [];
     for (let i = 0; i < 20; i += 1) {
       try {
-        admitted.push(throttle.check('alice', `10.3.${i}.1`, nextGuess()));
+        admitted.push(throttle.check('alice', '10.0.0.1', nextGuess()));
       } catch (error) {
         assert.ok(error instanceof RegistryError && error.code === 'TOOMANYREQUESTS');
       }
     }
     assert.equal(admitted.length, 3);
+    throttle.check('alice', '10.0.0.2', nextGuess()).cancel(); // another address is not held back by that burst
     for (const attempt of admitted) attempt.failure();
-    retryAfter(() => throttle.check('alice', '10.4.0.1', nextGuess()));
+    retryAfter(() => throttle.check('alice', '10.0.0.1', nextGuess()));
   });
 
   test('identical pairs in flight share one check and count as one failure', () => {
@@ -161,7 +234,7 @@ describe('parallel attempts', () => {
   test('repeating a wrong password that was already counted is not a new guess', () => {
     const { throttle } = makeThrottle({ maxFailuresPerIp: 1000 });
     for (let i = 0; i < 50; i += 1) fail(throttle, 'alice', '10.0.0.1', 'stale password in a CI secret');
-    throttle.check('alice', '10.0.0.2', nextGuess()).cancel();
+    throttle.check('alice', '10.0.0.1', nextGuess()).cancel();
   });
 
   test('a cancelled attempt (directory down) counts as nothing', () => {
@@ -249,8 +322,8 @@ describe('no lockout of the innocent', () => {
     for (let i = 0; i < 5; i += 1) fail(throttle, 'alice', '10.0.0.2', nextGuess());
     throttle.check('alice', '10.0.0.3', 'right password').cancel();
     advance(3_600_000);
-    fail(throttle, 'alice', '10.0.0.2', nextGuess()); // the sixth failure (forgetAfter is 2 h): blocked again
-    retryAfter(() => throttle.check('alice', '10.0.0.3', 'right password'));
+    fail(throttle, 'alice', '10.0.0.2', nextGuess()); // the sixth failure from there (forgetAfter is 2 h): blocked again
+    retryAfter(() => throttle.check('alice', '10.0.0.2', 'right password'));
   });
 });
 
@@ -263,7 +336,7 @@ describe('bounded memory', () => {
       advance(10);
     }
     const size = throttle.size;
-    assert.ok(size.accounts <= 50 && size.addresses <= 50 && size.knownGood <= 50, JSON.stringify(size));
+    assert.ok(size.accounts <= 50 && size.addresses <= 50 && size.pairs <= 50 && size.knownGood <= 50, JSON.stringify(size));
   });
 
   test('a flood of new names does not evict a blocked account', () => {
@@ -275,9 +348,9 @@ describe('bounded memory', () => {
         advance(5_000);
       }
     }
-    const before = retryAfter(() => throttle.check('victim', '10.0.0.2', nextGuess()));
+    const before = retryAfter(() => throttle.check('victim', '10.0.0.1', nextGuess()));
     for (let i = 0; i < 2000; i += 1) fail(throttle, `noise-${i}`, `10.1.${(i >> 8) & 255}.${i & 255}`, nextGuess());
-    assert.equal(retryAfter(() => throttle.check('victim', '10.0.0.2', nextGuess())), before);
+    assert.equal(retryAfter(() => throttle.check('victim', '10.0.0.1', nextGuess())), before);
   });
 
   test('expired entries are dropped as time passes', () => {
@@ -285,7 +358,7 @@ describe('bounded memory', () => {
     for (let i = 0; i < 100; i += 1) fail(throttle, `user${i}`, `10.0.0.${i}`, nextGuess());
     advance(2 * 3_600_000);
     throttle.check('late', '10.9.9.9', 'x').success();
-    assert.deepEqual({ accounts: throttle.size.accounts, addresses: throttle.size.addresses }, { accounts: 0, addresses: 0 });
+    assert.deepEqual({ ...throttle.size, knownGood: 0 }, { accounts: 0, addresses: 0, pairs: 0, knownGood: 0 });
   });
 });
 
@@ -316,7 +389,7 @@ describe('configuration', () => {
     const { throttle } = makeThrottle({ enabled: false });
     for (let i = 0; i < 500; i += 1) fail(throttle, 'alice', '10.0.0.1', nextGuess());
     throttle.check('alice', '10.0.0.1', nextGuess()).failure();
-    assert.deepEqual(throttle.size, { accounts: 0, addresses: 0, knownGood: 0 });
+    assert.deepEqual(throttle.size, { accounts: 0, addresses: 0, pairs: 0, knownGood: 0 });
   });
 });
 

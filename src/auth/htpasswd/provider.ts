@@ -5,13 +5,23 @@
  * the file itself would lose) plus a stat poll every second as the fallback for filesystems where
  * watching does not work (NFS, some container mounts, Kubernetes secret symlink swaps). Either one
  * only triggers a stat; the file is read when its inode, size, mtime or ctime changed, and the
- * users are replaced (and listeners told) only when its content did. A reload that fails keeps the
- * last good copy and logs why, once per distinct failure.
+ * users are replaced (and listeners told) only when its content did.
+ *
+ * A file that is missing or cannot be read (deleted, unreadable, a directory in its place) refuses
+ * every login until it is back: keeping the last copy in memory would keep every user valid after
+ * the operator removed them all. Listeners are told, so the credential cache forgets what it
+ * verified. The names of that last copy stay owned meanwhile, so a later provider of the chain
+ * cannot take them over. Why is logged once per change of the failure, never with file content.
+ *
+ * Names are matched byte for byte, but a name is owned in every spelling that folds to it
+ * (foldUserName): `CAROL` or `ｃａｒｏｌ` for an htpasswd user `carol` is rejected here, after a
+ * decoy check, rather than passed on to a provider that matches case-insensitively (LDAP).
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { WatchedFile } from '../file-watch.js';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
+import { foldUserName } from '../user-name.js';
 import { parseHtpasswd, type ParsedHtpasswd } from './file.js';
 import { isWeakFormat, type HashFormat, type ParsedHash } from './formats.js';
 import { dummyHash, verifyPassword } from './verify.js';
@@ -38,6 +48,10 @@ const REJECTED: AuthOutcome = Object.freeze({ result: 'rejected' });
 
 interface Snapshot {
   readonly users: ReadonlyMap<string, UserRecord>;
+  /** Every user name folded (foldUserName): the names this provider owns in any spelling. */
+  readonly folded: ReadonlySet<string>;
+  /** False while the file cannot be read: every login is refused. */
+  readonly readable: boolean;
   /** Format and cost an unknown user's password is checked at. */
   readonly decoy: { readonly format: HashFormat; readonly cost: number };
 }
@@ -63,9 +77,14 @@ export class HtpasswdProvider implements AuthProvider {
         if (first && (mode & 0o004) !== 0) logger.warn({ file: path }, 'htpasswd file is readable by every local user; chmod 600 it');
         const parsed = parseHtpasswd(content.toString('utf8'));
         report(parsed, path, logger);
-        const snapshot = { users: buildUsers(parsed, groups), decoy: typicalCost(parsed) };
+        const users = buildUsers(parsed, groups);
+        const snapshot: Snapshot = { users, folded: new Set([...users.keys()].map(foldUserName)), readable: true, decoy: typicalCost(parsed) };
         logger.info({ file: path, users: snapshot.users.size }, first ? 'htpasswd loaded' : 'htpasswd reloaded');
         return snapshot;
+      },
+      whenUnreadable: {
+        value: (lastGood) => ({ ...lastGood, readable: false }),
+        meaning: 'every htpasswd login is refused until it is back',
       },
     });
     return new HtpasswdProvider(file);
@@ -80,9 +99,15 @@ export class HtpasswdProvider implements AuthProvider {
     return this.#file.path;
   }
 
-  /** Number of usable users in the current copy. */
+  /** Number of usable users in the current copy (0 while the file cannot be read). */
   get userCount(): number {
-    return this.#file.current.users.size;
+    const { users, readable } = this.#file.current;
+    return readable ? users.size : 0;
+  }
+
+  /** Whether a user of this file has this name in some spelling (also while the file cannot be read). */
+  owns(user: string): boolean {
+    return this.#file.current.folded.has(foldUserName(user));
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
@@ -91,14 +116,15 @@ export class HtpasswdProvider implements AuthProvider {
   }
 
   async authenticate(credentials: Credentials, final: boolean): Promise<AuthOutcome> {
-    const { users, decoy } = this.#file.current;
+    const { users, readable, decoy } = this.#file.current;
     const record = users.get(credentials.user);
-    if (!record) {
-      // Last in the chain: cost what a wrong password costs, so response times do not list the users.
-      if (final) await verifyPassword(await dummyHash(decoy.format, decoy.cost), credentials.password);
-      return UNKNOWN;
+    if (record && readable) {
+      return (await verifyPassword(record.hash, credentials.password)) ? { result: 'accepted', identity: record.identity } : REJECTED;
     }
-    return (await verifyPassword(record.hash, credentials.password)) ? { result: 'accepted', identity: record.identity } : REJECTED;
+    const owned = record !== undefined || this.owns(credentials.user);
+    // Cost what a wrong password costs, so response times list neither the users nor their spellings.
+    if (owned || final) await verifyPassword(await dummyHash(decoy.format, decoy.cost), credentials.password);
+    return owned ? REJECTED : UNKNOWN;
   }
 
   /** Called after the users changed (so that caches of verified credentials can be flushed). */
@@ -106,7 +132,7 @@ export class HtpasswdProvider implements AuthProvider {
     return this.#file.onChange(listener);
   }
 
-  /** Re-reads the file now if it changed (SIGHUP); a failure is logged and the old copy kept. */
+  /** Re-reads the file now if it changed (SIGHUP); see the top of this file for what a failure does. */
   reload(): Promise<void> {
     return this.#file.reload();
   }

@@ -7,6 +7,12 @@
  *      the directory accepts proves the password; an empty password is never sent (it would be an
  *      unauthenticated bind, which directories accept as anonymous).
  *   3. Groups come from the entry's memberOf (the leading RDN of each DN) or from a group search.
+ *   4. The identity's name is the entry's own spelling (`userNameAttribute`), or what was typed
+ *      when that is not configured. The directory matches names its own way (case- and
+ *      width-insensitively, or by e-mail address with such a filter), so the name that comes back
+ *      may differ from the one typed: the provider chain refuses it when an earlier provider owns
+ *      it (see chain.ts). An entry with several values of the attribute is named by the one that
+ *      folds to the typed name; when none or several do, the login is refused.
  *
  * Every connection is TLS (ldaps:// or StartTLS) unless the config explicitly turns StartTLS off.
  * A directory that cannot be reached, or does not answer within `timeout`, makes verification
@@ -25,6 +31,7 @@ import { openConnection, ServiceConnectionPool, tlsOptionsFor, type DirectoryCon
 import type { LdapConfig } from './config.js';
 import { leadingRdnValue } from './dn.js';
 import { fillFilterTemplate, isAcceptableUserName } from './filter.js';
+import { foldUserName } from '../user-name.js';
 
 export interface LdapProviderOptions {
   readonly config: LdapConfig;
@@ -149,8 +156,9 @@ export class LdapProvider implements AuthProvider {
         return UNKNOWN;
       }
       if (password === '' || !(await this.bindAsUser(entry.dn, password, signal))) return REJECTED;
+      const name = this.nameOf(entry, user);
+      if (name === undefined) return REJECTED;
       const groups = await this.groupsOf(entry, user, signal);
-      const name = this.config.userNameAttribute ? (attributeValues(entry, this.config.userNameAttribute)[0] ?? user) : user;
       return { result: ACCEPTED, identity: Object.freeze({ user: name, groups: Object.freeze(groups), via: 'ldap' as const }) };
     });
   }
@@ -207,6 +215,18 @@ export class LdapProvider implements AuthProvider {
       this.logger.warn({ user, base: this.config.userBase }, 'LDAP user filter matches more than one entry; refusing the login');
     }
     return searchEntries.length === 1 ? searchEntries[0] : undefined;
+  }
+
+  /** The entry's spelling of its name (`userNameAttribute`; the typed name without one); undefined when ambiguous. */
+  private nameOf(entry: Entry, typed: string): string | undefined {
+    const attribute = this.config.userNameAttribute;
+    if (attribute === undefined) return typed;
+    const values = attributeValues(entry, attribute);
+    if (values.length <= 1) return values[0] ?? typed;
+    const matching = values.filter((value) => foldUserName(value) === foldUserName(typed));
+    if (matching.length === 1) return matching[0];
+    this.logger.warn({ dn: entry.dn, attribute }, 'LDAP entry has several names (userNameAttribute values) and the typed name picks none of them; refusing the login');
+    return undefined;
   }
 
   /** True when the directory accepts the password for `dn`, false when it refuses it; throws when it cannot say. */

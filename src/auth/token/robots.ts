@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { repositoryPatternProblem } from '../../access/pattern.js';
 import type { AuthOutcome, AuthProvider, Credentials } from '../identity.js';
+import { foldUserName } from '../user-name.js';
 import { replaceFile } from './_files.js';
 import { FileWatch, type FileWatchOptions } from '../file-watch.js';
 import { CATALOG, REPOSITORY, repositoryPatternAccess } from './access.js';
@@ -202,15 +203,21 @@ export class RobotProvider implements AuthProvider {
 
   /**
    * For the provider chain: a name without the `robot$` prefix is not ours ('unknown', the next
-   * provider is asked); a `robot$` name is ours to accept or reject, existing or not.
+   * provider is asked); a `robot$` name is ours to accept or reject, existing or not, and so is any
+   * other spelling of one (`ROBOT$ci`): no later provider may decide a robot's name.
    */
   async authenticate(credentials: Credentials): Promise<AuthOutcome> {
     const outcome = this.check(credentials);
     return typeof outcome === 'object' ? { result: 'accepted', identity: outcome } : { result: outcome };
   }
 
+  /** Every `robot$` name is a robot's, in any spelling, whether such a robot exists or not. */
+  owns(user: string): boolean {
+    return foldUserName(user).startsWith(ROBOT_PREFIX);
+  }
+
   private check(credentials: Credentials): ScopedIdentity | 'unknown' | 'rejected' {
-    if (!credentials.user.startsWith(ROBOT_PREFIX)) return 'unknown';
+    if (!this.owns(credentials.user)) return 'unknown';
     const robot = this.robots.get(credentials.user);
     const matches = timingSafeEqual(hashSecret(credentials.password), robot?.digest ?? DECOY);
     return robot && matches && !this.expired(robot) ? robot.identity : 'rejected';

@@ -1,0 +1,37 @@
+/**
+ * An AuthProvider that asks the throttle before each password check: put it inside the credential
+ * cache (`new CachedVerifier(new ThrottledProvider(chain, throttle), …)`) so that cached pairs never
+ * reach it. The client address comes from `credentials.clientIp`. A provider that throws (the
+ * directory is down: 503) settles the attempt as cancelled.
+ */
+import type { AuthProvider, Credentials, Identity } from '../identity.js';
+import type { LoginThrottle } from './login-throttle.js';
+
+export class ThrottledProvider implements AuthProvider {
+  readonly name: string;
+
+  constructor(
+    private readonly provider: AuthProvider,
+    private readonly throttle: LoginThrottle,
+  ) {
+    this.name = provider.name;
+  }
+
+  async verify(credentials: Credentials): Promise<Identity | null> {
+    const attempt = this.throttle.check(credentials.user, credentials.clientIp ?? 'unknown', credentials.password);
+    let identity: Identity | null;
+    try {
+      identity = await this.provider.verify(credentials);
+    } catch (error) {
+      attempt.cancel();
+      throw error;
+    }
+    if (identity) attempt.success();
+    else attempt.failure();
+    return identity;
+  }
+
+  async close(): Promise<void> {
+    await this.provider.close?.();
+  }
+}
