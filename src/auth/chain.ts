@@ -31,6 +31,19 @@ export class ProviderChain implements AuthProvider {
     return null;
   }
 
+  /**
+   * Whether a user still exists, asked in the same order and with the same rule as verify: the
+   * first provider that has the name decides. A provider that cannot look users up cannot vouch
+   * for one either, so the search ends there, refused.
+   */
+  async lookup(user: string): Promise<AuthOutcome> {
+    for (const provider of this.#providers) {
+      const outcome: AuthOutcome = provider.lookup ? await provider.lookup(user) : { result: 'rejected' };
+      if (outcome.result !== 'unknown') return outcome;
+    }
+    return { result: 'unknown' };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.#providers.map((provider) => provider.close?.()));
   }

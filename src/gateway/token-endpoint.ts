@@ -11,10 +11,14 @@
  * → 200 {"token","access_token","expires_in","issued_at","scope"[, "refresh_token"]}
  *
  * The token carries what the caller asked for AND may do (partial or empty grants are not errors:
- * the registry refuses what the token does not cover). Wrong credentials, an unusable refresh
- * token or a revoked robot are one generic 401 UNAUTHORIZED (with a Basic challenge on GET, the
- * scheme GET uses); a request for another service, or a malformed one, is a 400. Bodies are read
- * up to MAX_TOKEN_REQUEST_BYTES. Every answer is `Cache-Control: no-store` (RFC 6749 §5.1).
+ * the registry refuses what the token does not cover). A refresh re-checks the refresh token's
+ * subject with its provider and reads its groups afresh (`refreshIdentity`): a deleted user, a
+ * revoked robot or one made anew under the old name gets no more tokens, and a group left is a
+ * right lost. Refresh tokens go only to subjects that can be re-checked so (not to an SSO proxy's
+ * users). Wrong credentials, an unusable refresh token or a refused subject are one generic 401
+ * UNAUTHORIZED (with a Basic challenge on GET, the scheme GET uses); a request for another service,
+ * or a malformed one, is a 400. Bodies are read up to MAX_TOKEN_REQUEST_BYTES. Every answer is
+ * `Cache-Control: no-store` (RFC 6749 §5.1).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
@@ -22,7 +26,7 @@ import type { AccessPolicy } from '../access/policy.js';
 import type { AuthRequest } from '../auth/authenticate.js';
 import type { Credentials, Identity } from '../auth/identity.js';
 import { grantAccess } from '../auth/token/access.js';
-import { ROBOT_PREFIX } from '../auth/token/robots.js';
+import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.js';
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
@@ -57,17 +61,16 @@ export interface TokenEndpointDeps {
    * client address and trusted headers as the pipeline does.
    */
   readonly authenticate: (request: AuthRequest) => Promise<Identity | 'invalid'>;
-  /** User and password of the OAuth2 password grant (with the client's address) → identity, or null. */
+  /** User and password of the OAuth2 password grant (with the client's address) → identity with its groups, or null. */
   readonly verifyPassword: (credentials: Credentials) => Promise<Identity | null>;
   /** The realm of the Basic challenge on a failed GET. */
   readonly realm: string;
-  /** Robots, re-checked on every refresh (a revoked or expired robot's refresh token stops working). */
-  readonly robots?: { lookup(user: string): ScopedIdentity | null };
   /**
-   * Re-checks a user's refresh token subject (a deleted user must stop getting tokens); returns
-   * the identity to issue for, or null. Default: the user and groups recorded in the token.
+   * A refresh token's subject, asked of its provider again, with its groups now: the identity to
+   * issue for, or null (deleted, revoked, re-created). Required: what the token recorded is never
+   * enough on its own.
    */
-  readonly refreshIdentity?: (recorded: ScopedIdentity) => Promise<ScopedIdentity | null>;
+  readonly refreshIdentity: RefreshIdentity;
   /** Default MAX_TOKEN_REQUEST_BYTES. */
   readonly maxBodyBytes?: number;
   readonly logger?: Logger;
@@ -136,7 +139,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       scope: formatScopeList(access),
     };
     if (refresh && 'echo' in refresh) body.refresh_token = refresh.echo;
-    else if (refresh && identity.user !== null) body.refresh_token = await tokens.issueRefreshToken(identity);
+    else if (refresh && mayRefresh(identity)) body.refresh_token = await tokens.issueRefreshToken(identity);
     deps.logger?.debug({ user: identity.user, scope: body.scope }, 'token issued');
     sendJson(res, method, 200, body);
   }
@@ -152,20 +155,24 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     await respond(res, req.method ?? 'GET', identity, params, offline ? { issue: true } : undefined);
   }
 
-  async function refreshSubject(refreshToken: string): Promise<ScopedIdentity | null> {
+  /** The identity a refresh token may still get tokens for; throws the generic 401 when none. */
+  async function refreshSubject(refreshToken: string): Promise<ScopedIdentity> {
     let claims;
     try {
       claims = await tokens.verifyRefreshToken(refreshToken);
     } catch (error) {
       if (error instanceof InvalidTokenError) {
         deps.logger?.debug({ reason: error.reason }, 'refresh token refused');
-        return null;
+        throw unauthorized(false);
       }
       throw error;
     }
-    if (claims.sub.startsWith(ROBOT_PREFIX)) return deps.robots?.lookup(claims.sub) ?? null;
-    const recorded: ScopedIdentity = { user: claims.sub, groups: claims.groups, via: 'token' };
-    return deps.refreshIdentity ? deps.refreshIdentity(recorded) : recorded;
+    const identity = await deps.refreshIdentity({ user: claims.sub, via: claims.via, subjectId: claims.subjectId });
+    if (!identity) {
+      deps.logger?.debug({ user: claims.sub }, 'refresh token subject refused');
+      throw unauthorized(false);
+    }
+    return identity;
   }
 
   async function tokenFromForm(req: IncomingMessage, res: ServerResponse, caller: CallerFacts): Promise<void> {
@@ -188,7 +195,6 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       const refreshToken = single(params, 'refresh_token');
       if (!refreshToken) throw badRequest('grant_type=refresh_token needs refresh_token');
       const identity = await refreshSubject(refreshToken);
-      if (!identity) throw unauthorized(false);
       // oauth.md: a refresh grant returns the same refresh token, never a new one.
       await respond(res, 'POST', identity, params, offline ? { echo: refreshToken } : undefined);
       return;

@@ -149,16 +149,21 @@ export class LdapProvider implements AuthProvider {
         return UNKNOWN;
       }
       if (password === '' || !(await this.bindAsUser(entry.dn, password, signal))) return REJECTED;
-      const groups = await this.groupsOf(entry, user, signal);
-      const name = this.config.userNameAttribute ? (attributeValues(entry, this.config.userNameAttribute)[0] ?? user) : user;
-      return { result: ACCEPTED, identity: Object.freeze({ user: name, groups: Object.freeze(groups), via: 'ldap' as const }) };
+      return { result: ACCEPTED, identity: await this.identityOf(entry, user, signal) };
     });
   }
 
-  /** Whether exactly one directory entry has this user name (one search, no bind). Throws UNAVAILABLE like verify. */
-  async lookup(user: string): Promise<'known' | 'unknown'> {
-    if (!isAcceptableUserName(user)) return 'unknown';
-    return this.ask('lookup', async (signal) => ((await this.findUser(user, signal)) ? 'known' : 'unknown'));
+  /**
+   * Whether exactly one directory entry has this user name, searched as the service account with
+   * no bind (how a refresh token's subject is re-checked): its identity with the groups the
+   * directory gives now, or 'unknown'. Throws UNAVAILABLE like verify.
+   */
+  async lookup(user: string): Promise<LdapOutcome> {
+    if (!isAcceptableUserName(user)) return UNKNOWN;
+    return this.ask('lookup', async (signal) => {
+      const entry = await this.findUser(user, signal);
+      return entry ? { result: ACCEPTED, identity: await this.identityOf(entry, user, signal) } : UNKNOWN;
+    });
   }
 
   /** Connects and binds as the service account now (start-up check, check-config). Throws UNAVAILABLE on failure, after logging why. */
@@ -228,6 +233,13 @@ export class LdapProvider implements AuthProvider {
     } catch {
       // Only its duration matters.
     }
+  }
+
+  /** The identity an entry stands for: the directory's spelling of the name, and its groups now. */
+  private async identityOf(entry: Entry, user: string, signal: AbortSignal): Promise<Identity> {
+    const groups = await this.groupsOf(entry, user, signal);
+    const name = this.config.userNameAttribute ? (attributeValues(entry, this.config.userNameAttribute)[0] ?? user) : user;
+    return Object.freeze({ user: name, groups: Object.freeze(groups), via: 'ldap' as const });
   }
 
   private async groupsOf(entry: Entry, user: string, signal: AbortSignal): Promise<string[]> {
