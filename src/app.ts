@@ -76,6 +76,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       verifyPassword: (credentials) => auth.verifyPassword(credentials),
       refreshIdentity: auth.refreshIdentity,
       realm: config.auth.realm,
+      audit,
       logger: loggers.app,
     });
 
