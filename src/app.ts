@@ -101,9 +101,10 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       tokens: auth.tokens,
       policy,
       authenticate: auth.authenticateBasic,
-      verifyPassword: (credentials) => auth.verifier.verify(credentials),
+      verifyPassword: (credentials) => auth.verifyPassword(credentials),
+      refreshIdentity: auth.refreshIdentity,
       realm: config.auth.realm,
-      robots: auth.robots,
+      audit,
       logger: loggers.app,
     });
 

@@ -1,12 +1,14 @@
 /**
  * The audit trail: one JSON line per state-changing request (blob and manifest pushes with their
- * digest and tag, deletes, mounts) and per denied request, separate from the access log. Records are
- * built field by field from decided values; no header, password or token can reach them. A file sink
- * is reopened on SIGHUP so that logrotate can move it away.
+ * digest and tag, deletes, mounts), per denied request and per refused login (at /v2/ and at the
+ * token endpoint, throttled ones included), separate from the access log. Records are built field by
+ * field from decided values; no header, password or token can reach them. A file sink is reopened on
+ * SIGHUP so that logrotate can move it away.
  */
 import pino, { type Logger } from 'pino';
 
 export interface AuditRecord {
+  /** The caller; for a refused login, the name that was tried (null when none was given or trustworthy). */
   readonly user: string | null;
   readonly groups: readonly string[];
   readonly via: string;
@@ -23,8 +25,13 @@ export interface AuditRecord {
   /** Index of the access rule that granted, or -1. */
   readonly rule: number;
   readonly status: number;
-  /** Why a request was refused, where it is not plain policy: e.g. `scope`, `protected-tag`, `protected-tag-race`. */
+  /**
+   * Why a request was refused: `policy`, `scope`, `protected-tag`, `protected-tag-race`, or for a
+   * refused login (action `login`) a code such as `invalid-credentials` or `throttled`.
+   */
   readonly reason?: string | undefined;
+  /** Where a login outside /v2/ was refused: `/auth/token`. */
+  readonly endpoint?: string | undefined;
 }
 
 export interface AuditSink {

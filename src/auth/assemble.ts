@@ -1,7 +1,8 @@
 /**
  * Builds the identity stage from config, once: the password providers in their configured order
  * (robots first), login throttling behind one verified-credential cache, groups from every source,
- * and — when the token service is on — signing keys, the token service and the bearer authenticator.
+ * and — when the token service is on — signing keys, the token service, the bearer authenticator
+ * and the re-check of refresh token subjects (the same chain, asked without a password).
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
@@ -9,13 +10,14 @@ import { createAuthenticator, type Authenticate } from './authenticate.js';
 import { ProviderChain } from './chain.js';
 import { CachedVerifier } from './credential-cache.js';
 import { GroupFile } from './group-file.js';
-import { configGroups, type GroupSource } from './groups.js';
+import { configGroups, withGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
-import type { AuthProvider } from './identity.js';
+import type { AuthProvider, Credentials, Identity } from './identity.js';
 import { LdapProvider } from './ldap/index.js';
 import { LoginThrottle, ThrottledProvider } from './throttle/index.js';
 import { createBearerAuthenticator } from './token/bearer.js';
 import { SigningKeys } from './token/keys.js';
+import { createRefreshIdentity, type RefreshIdentity } from './token/refresh-subject.js';
 import { RobotProvider } from './token/robots.js';
 import { TokenService } from './token/service.js';
 
@@ -24,8 +26,10 @@ export interface AuthStage {
   readonly authenticate: Authenticate;
   /** Basic credentials, SSO headers or anonymous: what the token endpoint accepts on GET. */
   readonly authenticateBasic: Authenticate;
-  /** The cached, throttled provider chain, for the OAuth2 password grant. */
-  readonly verifier: AuthProvider;
+  /** The OAuth2 password grant: the cached, throttled provider chain, then groups from every source. */
+  verifyPassword(credentials: Credentials): Promise<Identity | null>;
+  /** A refresh token's subject, asked of the provider chain again (no cache, no throttle), with its groups now. */
+  readonly refreshIdentity: RefreshIdentity;
   readonly tokens: TokenService | undefined;
   readonly robots: RobotProvider;
   /** Re-reads the user, group and robot files now. */
@@ -65,7 +69,11 @@ export async function assembleAuth(config: Config, logger: Logger): Promise<Auth
   return {
     authenticate,
     authenticateBasic,
-    verifier,
+    async verifyPassword(credentials) {
+      const identity = await verifier.verify(credentials);
+      return identity && withGroups(identity, groupSources);
+    },
+    refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
     tokens,
     robots,
     async reload() {

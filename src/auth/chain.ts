@@ -46,6 +46,22 @@ export class ProviderChain implements AuthProvider {
     return this.#providers.some((provider) => provider.owns?.(user) === true);
   }
 
+  /**
+   * Whether a user still exists, asked in the same order and with the same rules as verify: the
+   * first provider that has the name decides, and a name an earlier provider owns is never a later
+   * one's. A provider that cannot look users up cannot vouch for one either, so the search ends
+   * there, refused.
+   */
+  async lookup(user: string): Promise<AuthOutcome> {
+    for (const [index, provider] of this.#providers.entries()) {
+      const outcome: AuthOutcome = provider.lookup ? await provider.lookup(user) : { result: 'rejected' };
+      if (outcome.result === 'unknown') continue;
+      if (outcome.result === 'rejected') return outcome;
+      return this.#unlessOwnedEarlier(index, { user, password: '' }, outcome.identity) ? outcome : { result: 'rejected' };
+    }
+    return { result: 'unknown' };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.#providers.map((provider) => provider.close?.()));
   }

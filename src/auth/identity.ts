@@ -11,6 +11,11 @@ export interface Identity {
    * scopes. Undefined: only the policy decides.
    */
   readonly tokenAccess?: readonly TokenAccess[];
+  /**
+   * A stable id of the account where its provider keeps one (a robot's id): a refresh token is
+   * bound to it, so that a new account made under an old name is not taken for the old one.
+   */
+  readonly subjectId?: string;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ user: null, groups: Object.freeze([]), via: 'anonymous' });
@@ -41,5 +46,12 @@ export interface AuthProvider {
   verify(credentials: Credentials): Promise<Identity | null>;
   authenticate?(credentials: Credentials, final: boolean): Promise<AuthOutcome>;
   owns?(user: string): boolean;
+  /**
+   * Whether a user still exists, without a password (a refresh token's subject is re-checked so):
+   * 'accepted' with the identity a login would give now (groups read afresh), 'rejected' for a
+   * name that is this provider's but cannot log in (an expired robot), 'unknown' for a name it does
+   * not have. Throws like verify when it cannot tell.
+   */
+  lookup?(user: string): Promise<AuthOutcome>;
   close?(): Promise<void>;
 }

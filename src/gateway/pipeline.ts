@@ -7,18 +7,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Loggers } from '../log.js';
 import type { Authenticate } from '../auth/authenticate.js';
-import { ANONYMOUS } from '../auth/identity.js';
+import type { Identity } from '../auth/identity.js';
 import type { AccessPolicy, Decision } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
-import { RegistryError, sendError, toRegistryError } from '../errors.js';
+import { isRegistryError, RegistryError, sendError, toRegistryError } from '../errors.js';
 import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import { CATALOG_SCOPE, scopeForRequest } from '../auth/token/bearer.js';
 import type { Challenge } from './challenge.js';
 import { isTokenPath, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
-import { auditRecord, responseDigest, stateChange, type AuditFacts } from './audit-events.js';
+import { auditRecord, loginRefusalRecord, responseDigest, stateChange, triedUserName, type AuditFacts, type LoginRefusalReason } from './audit-events.js';
 import { listVisibleRepositories, sendCatalog } from './catalog.js';
 import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
 import { isDigest, routeFromUrl, type Route } from './route.js';
@@ -94,12 +94,21 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     const needed = requiredAccess(route, method);
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
-    const identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
+    const loginRefused = (status: number, reason: LoginRefusalReason) =>
+      audit.record(loginRefusalRecord({ user: triedUserName(req.headers.authorization, caller.ssoUser), client: state.client, method, route, status, reason }));
+    let identity: Identity | 'invalid';
+    try {
+      identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
+    } catch (error) {
+      if (isRegistryError(error) && error.code === 'TOOMANYREQUESTS') loginRefused(error.status, 'throttled');
+      throw error;
+    }
     // The scope a bearer client must ask for; built only when a challenge is sent.
     const scopes = () => (route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? [scopeForRequest(route.repository, needed.action)] : []);
     if (identity === 'invalid') {
-      const refused = unauthorized(scopes(), bearer && /^bearer /i.test(req.headers.authorization ?? '') ? 'invalid_token' : undefined);
-      audit.record(auditRecord({ identity: ANONYMOUS, client: state.client, method, route, action: 'login', decision: 'deny', rule: -1, status: refused.status }));
+      const badToken = bearer && /^bearer /i.test(req.headers.authorization ?? '');
+      const refused = unauthorized(scopes(), badToken ? 'invalid_token' : undefined);
+      loginRefused(refused.status, badToken ? 'invalid-token' : 'invalid-credentials');
       throw refused;
     }
     state.user = identity.user;

@@ -11,23 +11,30 @@
  * → 200 {"token","access_token","expires_in","issued_at","scope"[, "refresh_token"]}
  *
  * The token carries what the caller asked for AND may do (partial or empty grants are not errors:
- * the registry refuses what the token does not cover). Wrong credentials, an unusable refresh
- * token or a revoked robot are one generic 401 UNAUTHORIZED (with a Basic challenge on GET, the
- * scheme GET uses); a request for another service, or a malformed one, is a 400. Bodies are read
- * up to MAX_TOKEN_REQUEST_BYTES. Every answer is `Cache-Control: no-store` (RFC 6749 §5.1).
+ * the registry refuses what the token does not cover). A refresh re-checks the refresh token's
+ * subject with its provider and reads its groups afresh (`refreshIdentity`): a deleted user, a
+ * revoked robot or one made anew under the old name gets no more tokens, and a group left is a
+ * right lost. Refresh tokens go only to subjects that can be re-checked so (not to an SSO proxy's
+ * users). Wrong credentials, an unusable refresh token or a refused subject are one generic 401
+ * UNAUTHORIZED (with a Basic challenge on GET, the scheme GET uses), and each leaves a `login` /
+ * `deny` audit record with the name tried and why, as does a 429 from the login throttle; a request
+ * for another service, or a malformed one, is a 400. Bodies are read up to MAX_TOKEN_REQUEST_BYTES.
+ * Every answer is `Cache-Control: no-store` (RFC 6749 §5.1).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { AuditSink } from '../access/audit.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { AuthRequest } from '../auth/authenticate.js';
 import type { Credentials, Identity } from '../auth/identity.js';
 import { grantAccess } from '../auth/token/access.js';
-import { ROBOT_PREFIX } from '../auth/token/robots.js';
+import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.js';
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
 import { RegistryError, sendError, toRegistryError } from '../errors.js';
 import { readBodyWithLimit } from '../read-body.js';
+import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
 
 export const TOKEN_PATH = '/auth/token';
 export const JWKS_PATH = '/auth/jwks';
@@ -57,17 +64,18 @@ export interface TokenEndpointDeps {
    * client address and trusted headers as the pipeline does.
    */
   readonly authenticate: (request: AuthRequest) => Promise<Identity | 'invalid'>;
-  /** User and password of the OAuth2 password grant (with the client's address) → identity, or null. */
+  /** User and password of the OAuth2 password grant (with the client's address) → identity with its groups, or null. */
   readonly verifyPassword: (credentials: Credentials) => Promise<Identity | null>;
   /** The realm of the Basic challenge on a failed GET. */
   readonly realm: string;
-  /** Robots, re-checked on every refresh (a revoked or expired robot's refresh token stops working). */
-  readonly robots?: { lookup(user: string): ScopedIdentity | null };
   /**
-   * Re-checks a user's refresh token subject (a deleted user must stop getting tokens); returns
-   * the identity to issue for, or null. Default: the user and groups recorded in the token.
+   * A refresh token's subject, asked of its provider again, with its groups now: the identity to
+   * issue for, or null (deleted, revoked, re-created). Required: what the token recorded is never
+   * enough on its own.
    */
-  readonly refreshIdentity?: (recorded: ScopedIdentity) => Promise<ScopedIdentity | null>;
+  readonly refreshIdentity: RefreshIdentity;
+  /** Where refused logins are recorded. */
+  readonly audit?: AuditSink;
   /** Default MAX_TOKEN_REQUEST_BYTES. */
   readonly maxBodyBytes?: number;
   readonly logger?: Logger;
@@ -100,6 +108,12 @@ async function readForm(req: IncomingMessage, limit: number): Promise<string> {
   return (await readBodyWithLimit(req, limit, { discardUpTo: 0, tooLarge })).toString('utf8');
 }
 
+/** Who tried to get a token on this request and, once refused, why: for the audit record. */
+interface Attempt {
+  user: string | null;
+  refused?: LoginRefusalReason;
+}
+
 function sendJson(res: ServerResponse, method: string, status: number, body: unknown, cacheControl = 'no-store'): void {
   const text = JSON.stringify(body);
   res.statusCode = status;
@@ -116,6 +130,11 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   const basicChallenge = `Basic realm="${deps.realm.replace(/[\\"]/g, '\\$&')}"`;
   const unauthorized = (challenge: boolean) =>
     new RegistryError('UNAUTHORIZED', undefined, challenge ? { headers: { 'WWW-Authenticate': basicChallenge } } : {});
+  /** The one generic 401; the reason goes to the audit record only. */
+  const refuse = (attempt: Attempt, reason: LoginRefusalReason, challenge: boolean) => {
+    attempt.refused = reason;
+    return unauthorized(challenge);
+  };
 
   function checkCommon(params: URLSearchParams, serviceRequired: boolean): void {
     const service = single(params, 'service');
@@ -136,39 +155,45 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       scope: formatScopeList(access),
     };
     if (refresh && 'echo' in refresh) body.refresh_token = refresh.echo;
-    else if (refresh && identity.user !== null) body.refresh_token = await tokens.issueRefreshToken(identity);
+    else if (refresh && mayRefresh(identity)) body.refresh_token = await tokens.issueRefreshToken(identity);
     deps.logger?.debug({ user: identity.user, scope: body.scope }, 'token issued');
     sendJson(res, method, 200, body);
   }
 
-  async function tokenFromQuery(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, params: URLSearchParams): Promise<void> {
+  async function tokenFromQuery(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, params: URLSearchParams, attempt: Attempt): Promise<void> {
     checkCommon(params, false);
+    attempt.user = triedUserName(req.headers.authorization, caller.ssoUser);
     const identity: ScopedIdentity | 'invalid' = await deps.authenticate({ ...caller, authorization: req.headers.authorization });
-    if (identity === 'invalid') throw unauthorized(true);
+    if (identity === 'invalid') throw refuse(attempt, 'invalid-credentials', true);
     // Docker sends its user name as `account`; a different one than the credentials' is refused.
     const account = single(params, 'account');
-    if (identity.user !== null && account !== undefined && account !== '' && account !== identity.user) throw unauthorized(true);
+    if (identity.user !== null && account !== undefined && account !== '' && account !== identity.user) throw refuse(attempt, 'account-mismatch', true);
     const offline = single(params, 'offline_token') === 'true';
     await respond(res, req.method ?? 'GET', identity, params, offline ? { issue: true } : undefined);
   }
 
-  async function refreshSubject(refreshToken: string): Promise<ScopedIdentity | null> {
+  /** The identity a refresh token may still get tokens for; throws the generic 401 when none. */
+  async function refreshSubject(refreshToken: string, attempt: Attempt): Promise<ScopedIdentity> {
     let claims;
     try {
       claims = await tokens.verifyRefreshToken(refreshToken);
     } catch (error) {
       if (error instanceof InvalidTokenError) {
         deps.logger?.debug({ reason: error.reason }, 'refresh token refused');
-        return null;
+        throw refuse(attempt, 'invalid-refresh-token', false);
       }
       throw error;
     }
-    if (claims.sub.startsWith(ROBOT_PREFIX)) return deps.robots?.lookup(claims.sub) ?? null;
-    const recorded: ScopedIdentity = { user: claims.sub, groups: claims.groups, via: 'token' };
-    return deps.refreshIdentity ? deps.refreshIdentity(recorded) : recorded;
+    attempt.user = claims.sub;
+    const identity = await deps.refreshIdentity({ user: claims.sub, via: claims.via, subjectId: claims.subjectId });
+    if (!identity) {
+      deps.logger?.debug({ user: claims.sub }, 'refresh token subject refused');
+      throw refuse(attempt, 'refresh-subject-refused', false);
+    }
+    return identity;
   }
 
-  async function tokenFromForm(req: IncomingMessage, res: ServerResponse, caller: CallerFacts): Promise<void> {
+  async function tokenFromForm(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, attempt: Attempt): Promise<void> {
     const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
     if (mediaType !== FORM) throw badRequest(`the body must be ${FORM}`, 415);
     const params = new URLSearchParams(await readForm(req, limit));
@@ -179,16 +204,16 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       const user = single(params, 'username');
       const password = single(params, 'password');
       if (user === undefined || password === undefined) throw badRequest('grant_type=password needs username and password');
+      attempt.user = user;
       const identity = user === '' ? null : await deps.verifyPassword({ user, password, clientIp: caller.clientIp });
-      if (!identity) throw unauthorized(false);
+      if (!identity) throw refuse(attempt, 'invalid-credentials', false);
       await respond(res, 'POST', identity, params, offline ? { issue: true } : undefined);
       return;
     }
     if (grantType === 'refresh_token') {
       const refreshToken = single(params, 'refresh_token');
       if (!refreshToken) throw badRequest('grant_type=refresh_token needs refresh_token');
-      const identity = await refreshSubject(refreshToken);
-      if (!identity) throw unauthorized(false);
+      const identity = await refreshSubject(refreshToken, attempt);
       // oauth.md: a refresh grant returns the same refresh token, never a new one.
       await respond(res, 'POST', identity, params, offline ? { echo: refreshToken } : undefined);
       return;
@@ -196,7 +221,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     throw badRequest(grantType === undefined ? 'grant_type is required' : 'unsupported grant_type (use password or refresh_token)');
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, caller: CallerFacts): Promise<void> {
+  async function serve(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, attempt: Attempt): Promise<void> {
     const url = req.url ?? '/';
     const queryAt = url.indexOf('?');
     const pathname = queryAt === -1 ? url : url.slice(0, queryAt);
@@ -207,17 +232,24 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       return;
     }
     if (pathname !== TOKEN_PATH) throw new RegistryError('NOT_FOUND');
-    if (method === 'GET') return tokenFromQuery(req, res, caller, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)));
-    if (method === 'POST') return tokenFromForm(req, res, caller);
+    if (method === 'GET') return tokenFromQuery(req, res, caller, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), attempt);
+    if (method === 'POST') return tokenFromForm(req, res, caller, attempt);
     throw new RegistryError('UNSUPPORTED', undefined, { headers: { Allow: 'GET, POST' } });
   }
 
   return async (req, res, caller) => {
+    const attempt: Attempt = { user: null };
     try {
-      await serve(req, res, caller);
+      await serve(req, res, caller, attempt);
     } catch (error) {
       const failure = toRegistryError(error);
       if (failure.code === 'INTERNAL_ERROR') deps.logger?.error({ err: error }, 'token request failed');
+      const reason = failure.code === 'TOOMANYREQUESTS' ? 'throttled' : attempt.refused;
+      if (reason) {
+        deps.audit?.record(
+          loginRefusalRecord({ user: attempt.user, client: caller.clientIp, method: req.method ?? 'GET', status: failure.status, reason, endpoint: TOKEN_PATH }),
+        );
+      }
       if (!req.complete) res.setHeader('Connection', 'close');
       if (!res.headersSent) {
         res.setHeader('Cache-Control', 'no-store');

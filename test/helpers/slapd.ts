@@ -58,6 +58,8 @@ export interface RunningSlapd {
   stop(): Promise<void>;
   /** Stops slapd and starts it again on the same ports and data: every open connection is closed. */
   restart(): Promise<void>;
+  /** Applies an LDIF change (`changetype: delete`, `modify`, …) as the directory's administrator, with ldapmodify. */
+  modify(ldif: string): Promise<void>;
   /** Stops slapd and removes the temp dir. */
   close(): Promise<void>;
 }
@@ -160,11 +162,14 @@ async function startIn(dir: string): Promise<RunningSlapd> {
       groupOfNames(`cn=readers,ou=groups,${SUFFIX}`, 'readers', [users.alice.dn, users.bob.dn]),
       groupOfNames(`cn=ops\\2C night,ou=groups,${SUFFIX}`, 'ops, night', [users.alice.dn]),
     ];
-    const added = await runProcess('ldapadd', ['-x', '-ZZ', '-H', url, '-D', ROOT_DN, '-y', await passwordFile(dir, rootPassword)], {
-      input: entries.map(toLdif).join('\n'),
-      env: { ...process.env, LDAPCONF: join(dir, 'no-ldap.conf'), LDAPRC: join(dir, 'no-ldaprc'), LDAPTLS_CACERT: tls.caFile, LDAPTLS_REQCERT: 'demand' },
-      timeoutMs: 15_000,
-    });
+    const rootPasswordFile = await passwordFile(dir, rootPassword);
+    const asAdministrator = (command: 'ldapadd' | 'ldapmodify', ldif: string) =>
+      runProcess(command, ['-x', '-ZZ', '-H', url, '-D', ROOT_DN, '-y', rootPasswordFile], {
+        input: ldif,
+        env: { ...process.env, LDAPCONF: join(dir, 'no-ldap.conf'), LDAPRC: join(dir, 'no-ldaprc'), LDAPTLS_CACERT: tls.caFile, LDAPTLS_REQCERT: 'demand' },
+        timeoutMs: 15_000,
+      });
+    const added = await asAdministrator('ldapadd', entries.map(toLdif).join('\n'));
     if (added.code !== 0) throw new Error(`ldapadd failed (code ${added.code}): ${added.stderr.trim()}`);
 
     let closed: Promise<void> | undefined;
@@ -188,6 +193,10 @@ async function startIn(dir: string): Promise<RunningSlapd> {
       restart: async () => {
         await slapd.stop();
         slapd = await launch();
+      },
+      modify: async (ldif) => {
+        const modified = await asAdministrator('ldapmodify', ldif);
+        if (modified.code !== 0) throw new Error(`ldapmodify failed (code ${modified.code}): ${modified.stderr.trim()}`);
       },
       close: () => {
         closed ??= slapd.stop().then(() => removeDir(dir));

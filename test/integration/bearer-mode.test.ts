@@ -129,6 +129,17 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
       assert.equal((await statusOf(gate, '/v2/public/base/manifests/v1', `Bearer ${none}`)).status, 401);
     });
 
+    test('the OAuth2 password grant carries the groups a Basic login gets (config groups)', async () => {
+      const response = await request(`${gate.url}/auth/token`, {
+        method: 'POST',
+        dispatcher: gate.dispatcher,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'password', username: PUSHER.user, password: PUSHER.password, service: SERVICE, client_id: 'tests', scope: 'repository:team/app:pull,push' }).toString(),
+      });
+      assert.equal(response.statusCode, 200);
+      assert.equal(((await response.body.json()) as { scope: string }).scope, 'repository:team/app:pull,push', 'alice pushes as a member of pushers');
+    });
+
     test('a robot pushes within its scope, and stops working within 2 s of revocation', async () => {
       const robot = { user: 'robot$ci', password: robotSecret };
       const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'ci/app', 'build-1'), dest: { creds: robot, certDir: tls.caDir }, preserveDigests: true });

@@ -151,15 +151,16 @@ describe('LDAP provider against OpenLDAP', () => {
 
   test('a user name that matches two entries is refused even with the right password', async () => {
     assert.equal(await memberOf.verify({ user: 'dup', password: slapd.users.dup.password }), null);
-    assert.equal(await memberOf.lookup('dup'), 'unknown');
+    assert.deepEqual(await memberOf.lookup('dup'), { result: 'unknown' });
     // Below ou=people alone the name is unique again.
     assert.equal((await groupSearch.verify({ user: 'dup', password: slapd.users.dup.password }))?.user, 'dup');
   });
 
-  test('lookup tells known from unknown users without a bind', async () => {
-    assert.equal(await memberOf.lookup('alice'), 'known');
-    assert.equal(await memberOf.lookup('mallory'), 'unknown');
-    assert.equal(await memberOf.lookup('*'), 'unknown');
+  test('lookup tells known from unknown users without a bind, with the groups a login would get', async () => {
+    assert.deepEqual(await memberOf.lookup('alice'), { result: 'accepted', identity: { user: 'alice', groups: ['ops, night', 'pushers', 'readers'], via: 'ldap' } });
+    assert.deepEqual(await groupSearch.lookup('bob'), { result: 'accepted', identity: { user: 'bob', groups: ['readers'], via: 'ldap' } });
+    assert.deepEqual(await memberOf.lookup('mallory'), { result: 'unknown' });
+    assert.deepEqual(await memberOf.lookup('*'), { result: 'unknown' });
   });
 
   test('filter injection in the user name never authenticates anyone, even with a real password', async () => {

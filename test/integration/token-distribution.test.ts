@@ -20,7 +20,7 @@ import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { ProviderChain } from '../../src/auth/chain.js';
 import { configGroups } from '../../src/auth/groups.js';
 import { HtpasswdProvider } from '../../src/auth/htpasswd/provider.js';
-import { createRobot, RobotProvider, SigningKeys, TokenService, type SigningAlgorithm } from '../../src/auth/token/index.js';
+import { createRefreshIdentity, createRobot, RobotProvider, SigningKeys, TokenService, type SigningAlgorithm } from '../../src/auth/token/index.js';
 import { createTokenEndpoint, TOKEN_PATH } from '../../src/gateway/token-endpoint.js';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { writeHtpasswd } from '../helpers/gate.js';
@@ -52,7 +52,8 @@ async function startTokenAuth(dir: string, algorithm: SigningAlgorithm): Promise
   const { secret: robotSecret } = await createRobot(robotsFile, { name: 'ci', scopes: ['repository:ci/*:pull,push'], expires: null });
   const robots = await RobotProvider.open({ file: robotsFile, logger });
   const chain = new ProviderChain([robots, htpasswd]);
-  const authenticate = createAuthenticator(chain, [configGroups({ pushers: [PUSHER.user] })]);
+  const groupSources = [configGroups({ pushers: [PUSHER.user] })];
+  const authenticate = createAuthenticator(chain, groupSources);
   const keys = await SigningKeys.open({ dir: join(dir, 'keys'), algorithm, logger });
   const tokens = new TokenService({ issuer: ISSUER, service: SERVICE, keys });
   const policy = new AccessPolicy([
@@ -66,7 +67,7 @@ async function startTokenAuth(dir: string, algorithm: SigningAlgorithm): Promise
     authenticate,
     verifyPassword: (credentials) => chain.verify(credentials),
     realm: 'Registry realm',
-    robots,
+    refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
     logger,
   });
   const server = createServer((req, res) => void endpoint(req, res, { clientIp: req.socket.remoteAddress ?? '' }));

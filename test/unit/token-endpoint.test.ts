@@ -18,9 +18,10 @@ import { request } from 'undici';
 import { AccessPolicy } from '../../src/access/policy.js';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { ProviderChain } from '../../src/auth/chain.js';
-import type { AuthProvider, Credentials, Identity } from '../../src/auth/identity.js';
+import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../../src/auth/identity.js';
 import {
   createBearerAuthenticator,
+  createRefreshIdentity,
   createRobot,
   isAuthorized,
   revokeRobot,
@@ -37,6 +38,11 @@ const users: AuthProvider = {
     if (user === 'alice' && password === 'alice-pw') return { user, groups: ['pushers'], via: 'htpasswd' };
     if (user === 'bob' && password === 'bob-pw') return { user, groups: [], via: 'htpasswd' };
     return null;
+  },
+  async lookup(user: string): Promise<AuthOutcome> {
+    if (user === 'alice') return { result: 'accepted', identity: { user, groups: ['pushers'], via: 'htpasswd' } };
+    if (user === 'bob') return { result: 'accepted', identity: { user, groups: [], via: 'htpasswd' } };
+    return { result: 'unknown' };
   },
 };
 
@@ -84,7 +90,7 @@ describe('token endpoint', () => {
       authenticate,
       verifyPassword: (credentials) => chain.verify(credentials),
       realm: 'Registry realm',
-      robots,
+      refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), []),
       maxBodyBytes: 4096,
     });
     server = createServer((req, res) => void endpoint(req, res, { clientIp: req.socket.remoteAddress ?? '' }));

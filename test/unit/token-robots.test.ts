@@ -109,7 +109,12 @@ describe('robot accounts', () => {
       assert.equal(await provider.verify({ user: 'robot$ci', password: '' }), null);
       assert.equal(await provider.verify({ user: 'robot$other', password: secret }), null);
       assert.equal(await provider.verify({ user: 'ci', password: secret }), null);
-      assert.equal(provider.lookup('robot$ci')?.user, 'robot$ci');
+      const found = await provider.lookup('robot$ci');
+      assert.equal(found.result === 'accepted' && found.identity.user, 'robot$ci');
+      assert.equal(found.result === 'accepted' && found.identity.subjectId, identity.subjectId, 'lookup and login agree on the robot id');
+      assert.match(String(identity.subjectId), /^[0-9a-f-]{36}$/);
+      assert.deepEqual(await provider.lookup('robot$ghost'), { result: 'rejected' }, 'a robot$ name is the robot store to answer for');
+      assert.deepEqual(await provider.lookup('alice'), { result: 'unknown' });
       // In a provider chain: other names are not its to judge, robot$ names are.
       assert.deepEqual(await provider.authenticate({ user: 'alice', password: secret }), { result: 'unknown' });
       assert.deepEqual(await provider.authenticate({ user: 'robot$ci', password: 'wrong' }), { result: 'rejected' });
@@ -130,7 +135,7 @@ describe('robot accounts', () => {
       assert.ok(await provider.verify({ user: 'robot$short', password: secret }));
       clock = created + 60_000;
       assert.equal(await provider.verify({ user: 'robot$short', password: secret }), null);
-      assert.equal(provider.lookup('robot$short'), null);
+      assert.deepEqual(await provider.lookup('robot$short'), { result: 'rejected' });
     } finally {
       await provider.close();
     }

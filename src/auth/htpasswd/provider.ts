@@ -127,6 +127,12 @@ export class HtpasswdProvider implements AuthProvider {
     return owned ? REJECTED : UNKNOWN;
   }
 
+  /** The user's identity while the file (as last read) has the user; no password is checked. */
+  async lookup(user: string): Promise<AuthOutcome> {
+    const record = this.#file.current.users.get(user);
+    return record ? { result: 'accepted', identity: record.identity } : UNKNOWN;
+  }
+
   /** Called after the users changed (so that caches of verified credentials can be flushed). */
   onChange(listener: () => void): () => void {
     return this.#file.onChange(listener);

@@ -156,17 +156,24 @@ export class LdapProvider implements AuthProvider {
         return UNKNOWN;
       }
       if (password === '' || !(await this.bindAsUser(entry.dn, password, signal))) return REJECTED;
-      const name = this.nameOf(entry, user);
-      if (name === undefined) return REJECTED;
-      const groups = await this.groupsOf(entry, user, signal);
-      return { result: ACCEPTED, identity: Object.freeze({ user: name, groups: Object.freeze(groups), via: 'ldap' as const }) };
+      const identity = await this.identityOf(entry, user, signal);
+      return identity ? { result: ACCEPTED, identity } : REJECTED;
     });
   }
 
-  /** Whether exactly one directory entry has this user name (one search, no bind). Throws UNAVAILABLE like verify. */
-  async lookup(user: string): Promise<'known' | 'unknown'> {
-    if (!isAcceptableUserName(user)) return 'unknown';
-    return this.ask('lookup', async (signal) => ((await this.findUser(user, signal)) ? 'known' : 'unknown'));
+  /**
+   * Whether exactly one directory entry has this user name, searched as the service account with
+   * no bind (how a refresh token's subject is re-checked): its identity with the groups the
+   * directory gives now, or 'unknown'. Throws UNAVAILABLE like verify.
+   */
+  async lookup(user: string): Promise<LdapOutcome> {
+    if (!isAcceptableUserName(user)) return UNKNOWN;
+    return this.ask('lookup', async (signal) => {
+      const entry = await this.findUser(user, signal);
+      if (!entry) return UNKNOWN;
+      const identity = await this.identityOf(entry, user, signal);
+      return identity ? { result: ACCEPTED, identity } : REJECTED;
+    });
   }
 
   /** Connects and binds as the service account now (start-up check, check-config). Throws UNAVAILABLE on failure, after logging why. */
@@ -248,6 +255,15 @@ export class LdapProvider implements AuthProvider {
     } catch {
       // Only its duration matters.
     }
+  }
+
+  /** The identity an entry stands for: the directory's spelling of the name, and its groups now. */
+  /** The entry's identity: its name as nameOf spells it (undefined when none fits) and its groups now. */
+  private async identityOf(entry: Entry, user: string, signal: AbortSignal): Promise<Identity | undefined> {
+    const name = this.nameOf(entry, user);
+    if (name === undefined) return undefined;
+    const groups = await this.groupsOf(entry, user, signal);
+    return Object.freeze({ user: name, groups: Object.freeze(groups), via: 'ldap' as const });
   }
 
   private async groupsOf(entry: Entry, user: string, signal: AbortSignal): Promise<string[]> {

@@ -30,5 +30,7 @@ export { bearerChallenge, CATALOG_SCOPE, createBearerAuthenticator, identityFrom
 export type { BearerAuthenticatorOptions, BearerChallengeOptions } from './bearer.js';
 export { createRobot, parseRobotScope, readRobots, revokeRobot, ROBOT_PREFIX, RobotProvider, robotUserName } from './robots.js';
 export type { CreateRobotOptions, RobotProviderOptions, RobotRecord } from './robots.js';
+export { createRefreshIdentity, mayRefresh } from './refresh-subject.js';
+export type { RefreshIdentity, RefreshSubject } from './refresh-subject.js';
 export { authSchemeSchema, resolveTokenConfig, tokenConfigFrom, tokenConfigSchema } from './config.js';
 export type { AuthScheme, ParsedTokenConfig, TokenConfig, TokenConfigInput } from './config.js';

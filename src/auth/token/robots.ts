@@ -10,8 +10,10 @@
  * (a fast hash is enough for a secret with 256 bits of entropy: there is nothing to guess), compared
  * in constant time. A robot logs in with Basic `robot$NAME:SECRET`, at the gateway or at the token
  * endpoint; its identity has no groups and carries its scopes as `tokenAccess`, so whatever it does
- * needs the policy AND its scopes. The file is watched (directory watch plus a 1 s stat poll), so a
- * revoked robot stops working within 2 seconds without a restart; expiry is checked on every use.
+ * needs the policy AND its scopes. A refresh token is bound to the robot's `id`, not its name, so
+ * revoking a robot and making another under its name does not revive the old one's refresh tokens.
+ * The file is watched (directory watch plus a 1 s stat poll), so a revoked robot stops working
+ * within 2 seconds without a restart; expiry is checked on every use.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -223,10 +225,15 @@ export class RobotProvider implements AuthProvider {
     return robot && matches && !this.expired(robot) ? robot.identity : 'rejected';
   }
 
-  /** The robot's identity if it still exists and has not expired (for refresh tokens). */
-  lookup(user: string): ScopedIdentity | null {
+  /**
+   * For refresh tokens, like `authenticate` without the secret: a `robot$` name is ours, accepted
+   * while the robot exists and has not expired (its identity carries the robot's id as
+   * `subjectId`, which tells a re-created robot from the one it replaced), rejected otherwise.
+   */
+  async lookup(user: string): Promise<AuthOutcome> {
+    if (!user.startsWith(ROBOT_PREFIX)) return { result: 'unknown' };
     const robot = this.robots.get(user);
-    return robot && !this.expired(robot) ? robot.identity : null;
+    return robot && !this.expired(robot) ? { result: 'accepted', identity: robot.identity } : { result: 'rejected' };
   }
 
   /** Called after the robots changed (so caches of verified credentials can be flushed). */
@@ -261,7 +268,7 @@ export class RobotProvider implements AuthProvider {
       robots.set(record.name, {
         digest: Buffer.from(record.hash.slice('sha256:'.length), 'hex'),
         expiresAt: record.expires === null ? null : Date.parse(record.expires),
-        identity: Object.freeze({ user: record.name, groups: Object.freeze([]), via: 'robot' as const, tokenAccess: Object.freeze(tokenAccess) }),
+        identity: Object.freeze({ user: record.name, groups: Object.freeze([]), via: 'robot' as const, tokenAccess: Object.freeze(tokenAccess), subjectId: record.id }),
       });
     }
     return robots;

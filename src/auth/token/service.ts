@@ -9,7 +9,9 @@
  * A refresh token (OAuth2 `refresh_token`, docs/spec/auth/oauth.md) is a JWT of another type:
  * header `typ: "rg-refresh+jwt"` and an audience no registry accepts (`REFRESH_AUDIENCE_PREFIX` +
  * service), so it can never be used as an access token, here or at a Distribution registry. It
- * names the subject and its groups, and lives `refreshExpiresIn`.
+ * names the subject, the provider that verified it (`via`), the account's id where the provider
+ * keeps one (`subject_id`: a robot's id) and the groups it had then, and lives `refreshExpiresIn`.
+ * It is not enough on its own: every refresh asks the provider again (see token-endpoint.ts).
  *
  * Verification accepts the current key and, after a rotation, the previous key for tokens issued
  * before it was retired, until their lifetime after the retirement has passed. The header's `alg`
@@ -71,6 +73,11 @@ export interface AccessTokenClaims {
 
 export interface RefreshTokenClaims {
   readonly sub: string;
+  /** The provider that verified the subject (`htpasswd`, `ldap`, `robot`); absent in tokens from before it was recorded. */
+  readonly via?: string;
+  /** The account's id where its provider keeps one (a robot's). */
+  readonly subjectId?: string;
+  /** The groups at login; informative only, a refresh reads them afresh. */
   readonly groups: readonly string[];
   readonly exp: number;
   readonly iat: number;
@@ -89,6 +96,12 @@ function accessClaim(value: unknown): TokenAccess[] {
     if (typeof type !== 'string' || typeof name !== 'string' || !isStringArray(actions, 16)) throw new InvalidTokenError('malformed access entry');
     return Object.freeze({ type, name, actions: Object.freeze([...actions]) });
   });
+}
+
+function optionalStringClaim(value: unknown, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.length > 256) throw new InvalidTokenError(`malformed ${name} claim`);
+  return value;
 }
 
 function groupsClaim(value: unknown): string[] {
@@ -141,7 +154,10 @@ export class TokenService {
     return { token, expiresIn, issuedAt: new Date(iat * 1000), access };
   }
 
-  /** Signs a refresh token bound to `identity`'s user (none for an anonymous caller). */
+  /**
+   * Signs a refresh token bound to `identity`'s user, the provider that verified it and the
+   * account's id if it has one (none for an anonymous caller).
+   */
   async issueRefreshToken(identity: ScopedIdentity): Promise<string> {
     if (identity.user === null) throw new Error('no refresh token for an anonymous caller');
     const iat = Math.floor(this.now() / 1000);
@@ -153,7 +169,9 @@ export class TokenService {
       nbf: iat,
       iat,
       jti: randomBytes(16).toString('base64url'),
+      via: identity.via,
     };
+    if (identity.subjectId !== undefined) claims.subject_id = identity.subjectId;
     if (identity.groups.length > 0) claims.groups = [...identity.groups];
     return this.sign(claims, REFRESH_TOKEN_TYPE);
   }
@@ -178,8 +196,12 @@ export class TokenService {
   async verifyRefreshToken(token: string): Promise<RefreshTokenClaims> {
     const payload = await this.verify(token, REFRESH_TOKEN_TYPE, this.refreshAudience, this.refreshExpiresInMs);
     if (payload.sub === '') throw new InvalidTokenError('refresh token without a subject');
+    const via = optionalStringClaim(payload.via, 'via');
+    const subjectId = optionalStringClaim(payload.subject_id, 'subject_id');
     return Object.freeze({
       sub: payload.sub as string,
+      ...(via !== undefined ? { via } : {}),
+      ...(subjectId !== undefined ? { subjectId } : {}),
       groups: Object.freeze(groupsClaim(payload.groups)),
       exp: payload.exp as number,
       iat: payload.iat as number,
