@@ -90,7 +90,8 @@ function deepFreeze<T>(value: T): T {
 export async function parseConfigText(text: string, source: string): Promise<Record<string, unknown>> {
   const document = parseDocument(text, { uniqueKeys: true });
   if (document.errors.length > 0) {
-    throw new ConfigError(document.errors.map((error) => `${source}: ${error.message.split('\n')[0]}`).join('\n'));
+    // The parser's whole message: it quotes the offending line and points at the column.
+    throw new ConfigError(document.errors.map((error) => `${source}: ${error.message.trimEnd()}`).join('\n'));
   }
   const raw: unknown = document.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw) || raw === null) throw new ConfigError(`${source}: the file must be a YAML mapping`);

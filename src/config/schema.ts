@@ -13,9 +13,10 @@ import { authSchemeSchema, tokenConfigSchema } from '../auth/token/config.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 
-const hostPort = z.string().refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), {
-  message: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
-});
+const hostPort = z
+  .string()
+  .refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), { message: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"' })
+  .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, { message: 'the port must be from 0 to 65535' });
 
 const cidr = z.string().refine((value) => parseCidr(value) !== undefined, { message: 'not an IP address or CIDR' });
 

@@ -1,0 +1,88 @@
+/**
+ * `check-config` catches what `serve` would refuse, naming the key: files that cannot be read, a
+ * port out of range, YAML errors with the parser's whole message; and it warns about rules naming a
+ * group no source defines, and notes what a public rule means for clients in Basic mode.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CLI } from '../helpers/gate-process.js';
+import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
+
+let dir: string;
+
+before(async () => {
+  dir = await makeTempDir('rg-check-config-');
+});
+
+after(async () => {
+  if (dir) await removeDir(dir);
+});
+
+async function check(name: string, yaml: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const file = join(dir, name);
+  await writeFile(file, yaml);
+  return runProcess(process.execPath, [CLI, 'check-config', file]);
+}
+
+test('missing files are errors naming their key: TLS pair, htpasswd, group file, upstream CA, LDAP CA and bind password', async () => {
+  const result = await check(
+    'files.yaml',
+    [
+      'tls: { cert: nope/cert.pem, key: nope/key.pem }',
+      'upstream: { url: "http://127.0.0.1:5000", ca: nope/upstream-ca.pem }',
+      'auth:',
+      '  htpasswd: nope/htpasswd',
+      '  groupFile: nope/groups',
+      '  ldap: { url: "ldaps://127.0.0.1", bindDN: "cn=x", bindPasswordFile: nope/bind, userBase: "dc=x", tls: { ca: nope/ldap-ca.pem } }',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(result.code, 1);
+  for (const key of ['tls.cert', 'tls.key', 'upstream.ca', 'auth.htpasswd', 'auth.groupFile', 'auth.ldap.bindPasswordFile', 'auth.ldap.tls.ca']) {
+    assert.match(result.stderr, new RegExp(`: ${key.replace(/\./g, '\\.')}: error: .* does not exist`), key);
+  }
+  assert.doesNotMatch(result.stdout, /: ok /);
+});
+
+test('a folder where a file should be is an error too', async () => {
+  // (Modes cannot make a file unreadable to root, which CI runs as; a folder fails for everyone.)
+  const result = await check('folder.yaml', `auth: { htpasswd: ${dir} }\n`);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /auth\.htpasswd: error: .* is not a file/);
+});
+
+test('a port out of range names listen', async () => {
+  const result = await check('port.yaml', 'listen: "0.0.0.0:70000"\n');
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /listen: the port must be from 0 to 65535/);
+});
+
+test("a YAML error comes with the parser's whole message: line, column and the line itself", async () => {
+  const result = await check('broken.yaml', 'listen: "127.0.0.1:5043"\naccess:\n  - { repository: "a/*", actions: [pull]\n');
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /at line \d+, column \d+/);
+  assert.match(result.stderr, /repository: "a\/\*"/, 'the offending line is quoted');
+});
+
+test('a rule naming an undefined group is a warning; a public rule in Basic mode gets a note; both still pass', async () => {
+  const groups = join(dir, 'groups');
+  await writeFile(groups, 'from-file: carol\n');
+  const result = await check(
+    'rules.yaml',
+    [
+      `auth: { groupFile: ${groups} }`,
+      'groups: { team-a: [alice] }',
+      'access:',
+      '  - { repository: "team-a/**", actions: [pull, push], subjects: ["group:team-a", "group:from-file", "group:team-typo"] }',
+      '  - { repository: "base/*", actions: [pull], subjects: ["*"] }',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /access\.0\.subjects\.2: warning: the group team-typo is defined nowhere/);
+  assert.doesNotMatch(result.stderr, /team-a is defined|from-file is defined/);
+  assert.match(result.stdout, /access\.1: note: anonymous pulls in Basic mode: GET \/v2\/ still answers 401/);
+  assert.match(result.stdout, /: ok \(built-in registry/);
+});
