@@ -11,7 +11,7 @@ import { ANONYMOUS } from '../auth/identity.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
-import { RegistryError, sendError, toRegistryError } from '../errors.js';
+import { RegistryError, toRegistryError } from '../errors.js';
 import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import { CATALOG_SCOPE, scopeForRequest } from '../auth/token/bearer.js';
 import type { Challenge } from './challenge.js';
@@ -24,6 +24,7 @@ import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDo
 import { routeFromUrl } from './route.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess } from './access-log.js';
+import { sendErrorWithLingeringClose } from './lingering-close.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
@@ -158,9 +159,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     serve(req, res, facts, state).catch((error: unknown) => {
       const failure = toRegistryError(error);
       if (failure.code === 'INTERNAL_ERROR') options.loggers.app.error({ err: error }, 'request failed');
-      // An unread request body would otherwise be parsed as the next request on this connection.
-      if (!req.complete) res.setHeader('Connection', 'close');
-      sendError(res, failure, req.method);
+      sendErrorWithLingeringClose(req, res, failure);
     });
   };
 }

@@ -26,8 +26,9 @@ import { ROBOT_PREFIX } from '../auth/token/robots.js';
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
-import { RegistryError, sendError, toRegistryError } from '../errors.js';
+import { RegistryError, toRegistryError } from '../errors.js';
 import { readBodyWithLimit } from '../read-body.js';
+import { sendErrorWithLingeringClose } from './lingering-close.js';
 
 export const TOKEN_PATH = '/auth/token';
 export const JWKS_PATH = '/auth/jwks';
@@ -218,12 +219,11 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     } catch (error) {
       const failure = toRegistryError(error);
       if (failure.code === 'INTERNAL_ERROR') deps.logger?.error({ err: error }, 'token request failed');
-      if (!req.complete) res.setHeader('Connection', 'close');
       if (!res.headersSent) {
         res.setHeader('Cache-Control', 'no-store');
         res.setHeader('Pragma', 'no-cache');
       }
-      sendError(res, failure, req.method);
+      sendErrorWithLingeringClose(req, res, failure);
     }
   };
 }
