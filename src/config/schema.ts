@@ -77,7 +77,7 @@ export const configSchema = z.strictObject({
       uploadMaxAge: duration('24h'),
     })
     .prefault({}),
-  /** Peers whose X-Forwarded-* / X-Real-IP headers are kept. */
+  /** Peers whose forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP, …) are kept; everyone else's are dropped. */
   trustedProxies: z.array(cidr).default([]),
   auth: z
     .strictObject({
