@@ -18,7 +18,9 @@ import { createGateway } from './gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
 import { createTokenEndpoint } from './gateway/token-endpoint.js';
 import { compileAddressMatcher } from './gateway/cidr.js';
+import { catalogCursors } from './gateway/catalog-cursor.js';
 import { listen, type Listener } from './server/listen.js';
+import { takeWorkerSecret } from './server/cluster.js';
 import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
 
 export { prepareFirstRun } from './first-run.js';
@@ -94,6 +96,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     audit,
     loggers,
     accessLog: config.log.access,
+    catalog: { scanLimit: config.catalog.scanLimit, cursors: catalogCursors(takeWorkerSecret()) },
   });
   const listener = await listen(
     {

@@ -19,7 +19,7 @@ import { isTokenPath, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
 import { auditRecord, responseDigest, stateChange, type AuditFacts } from './audit-events.js';
-import { listVisibleRepositories, sendCatalog } from './catalog.js';
+import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './catalog.js';
 import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
 import { routeFromUrl } from './route.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
@@ -43,6 +43,8 @@ export interface GatewayOptions {
   readonly audit: AuditSink;
   readonly loggers: Loggers;
   readonly accessLog: boolean;
+  /** The filtered catalog's scan limit and page tokens. */
+  readonly catalog: CatalogPaging;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -112,7 +114,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (needed.kind === 'catalog') {
       if (!mayListCatalog(policy, identity)) throw refuse('catalog');
       const visible = (repository: string) => showsInCatalog(policy, identity, repository);
-      await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery)));
+      await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery), options.catalog));
       return;
     }
 
