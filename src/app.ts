@@ -20,8 +20,10 @@ import { createGateway } from './gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
 import { createTokenEndpoint } from './gateway/token-endpoint.js';
 import { compileAddressMatcher } from './gateway/cidr.js';
+import { catalogCursors } from './gateway/catalog-cursor.js';
 import { listen, type Listener } from './server/listen.js';
 import { processSharedLock } from './server/cluster-lock.js';
+import { takeWorkerSecret } from './server/cluster.js';
 import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
 
 export { prepareFirstRun } from './first-run.js';
@@ -124,6 +126,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     audit,
     loggers,
     accessLog: config.log.access,
+    catalog: { scanLimit: config.catalog.scanLimit, cursors: catalogCursors(takeWorkerSecret()) },
   });
   const listener = await listen(
     {

@@ -90,16 +90,26 @@ export function errorBody(error: RegistryError): string {
  * thing left is to destroy the connection so the client cannot mistake a truncated body for a whole one.
  */
 export function sendError(res: ServerResponse, error: RegistryError, method = 'GET'): void {
+  if (writeError(res, error, method)) res.end();
+}
+
+/**
+ * sendError without the end of the response, for a caller that ends it later (a lingering close);
+ * false when headers were already sent and the connection was destroyed instead.
+ */
+export function writeError(res: ServerResponse, error: RegistryError, method = 'GET'): boolean {
   if (res.headersSent) {
     res.destroy();
-    return;
+    return false;
   }
   const body = errorBody(error);
   res.statusCode = error.status;
   for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(method === 'HEAD' ? undefined : body);
+  if (method === 'HEAD') res.flushHeaders();
+  else res.write(body);
+  return true;
 }
 
 /** Any thrown value as a RegistryError; unknown failures become INTERNAL_ERROR without leaking their text. */

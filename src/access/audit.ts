@@ -3,9 +3,12 @@
  * digest and tag, deletes, mounts), per denied request and per refused login (at /v2/ and at the
  * token endpoint, throttled ones included), separate from the access log. Records are built field by
  * field from decided values; no header, password or token can reach them. A file sink is reopened on
- * SIGHUP so that logrotate can move it away.
+ * SIGHUP so that logrotate can move it away; it is created 0600 (its folder 0700).
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import pino, { type Logger } from 'pino';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../file-modes.js';
 
 export interface AuditRecord {
   /** The caller; for a refused login, the name that was tried (null when none was given or trustworthy). */
@@ -43,7 +46,8 @@ export interface AuditSink {
 export const NO_AUDIT: AuditSink = { record: () => undefined, reopen: () => undefined, close: async () => undefined };
 
 export function openAuditSink(target: 'stdout' | string): AuditSink {
-  const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: false }) : pino.destination({ dest: target, mkdir: true, sync: false });
+  if (target !== 'stdout') mkdirSync(dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE });
+  const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: false }) : pino.destination({ dest: target, sync: false, mode: PRIVATE_FILE_MODE });
   const logger: Logger = pino({ base: { log: 'audit' }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event' }, destination);
   return {
     record(entry) {

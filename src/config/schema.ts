@@ -84,7 +84,7 @@ export const configSchema = z.strictObject({
       uploadMaxAge: duration('24h'),
     })
     .prefault({}),
-  /** Peers whose X-Forwarded-* / X-Real-IP headers are kept. */
+  /** Peers whose forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP, …) are kept; everyone else's are dropped. */
   trustedProxies: z.array(cidr).default([]),
   auth: z
     .strictObject({
@@ -116,6 +116,13 @@ export const configSchema = z.strictObject({
   /** Grant-only rules; omitted: authenticated users may pull and push, nobody else anything. */
   access: z.array(accessRule).optional(),
   clients: z.strictObject({ rejectLegacyDocker: z.boolean().default(true) }).prefault({}),
+  /** The filtered catalog (GET /v2/_catalog). */
+  catalog: z
+    .strictObject({
+      /** Repository names one request looks at, at most; past it the page is answered short, with a Link to go on. */
+      scanLimit: z.number().int().min(1).max(1_000_000).default(10_000),
+    })
+    .prefault({}),
   /** One JSON line per state-changing or denied request: `stdout`, or a file (reopened on SIGHUP for rotation). */
   audit: z
     .strictObject({

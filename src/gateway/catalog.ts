@@ -2,15 +2,30 @@
  * The filtered catalog: only repositories the caller may pull, paged with `n`/`last` and a `Link`
  * header. Paging walks the backend's own (upstream or on-disk) catalog in lexical order; the cursor
  * is always a backend name, so pages stay consistent however many entries the filter hides. The
- * work per request is bounded: at most MAX_SCANNED names are looked at before the page is returned.
+ * work per request is bounded: at most `scanLimit` names are looked at before the page is returned.
+ * A Link never names a repository the caller may not see: when the cursor is such a name (the scan
+ * limit was reached on it), the Link carries an opaque token for it instead (./catalog-cursor.ts).
  */
 import type { ServerResponse } from 'node:http';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
+import type { CatalogCursors } from './catalog-cursor.js';
+
+export interface CatalogPaging {
+  /** Repository names one request looks at, at most. */
+  readonly scanLimit: number;
+  readonly cursors: CatalogCursors;
+}
+
+/** One page; `next` is the `last` of the Link to the next page (a visible name or a token), if any. */
+export interface CatalogPage {
+  readonly repositories: string[];
+  readonly next: string | undefined;
+  readonly n: number;
+}
 
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
-const MAX_SCANNED = 10_000;
 
 export function pageSize(query: URLSearchParams): number {
   const n = query.get('n');
@@ -24,10 +39,12 @@ export async function listVisibleRepositories(
   backend: Backend,
   visible: (repository: string) => boolean,
   query: URLSearchParams,
-): Promise<{ repositories: string[]; next: string | undefined; n: number }> {
+  paging: CatalogPaging,
+): Promise<CatalogPage> {
   const n = pageSize(query);
   const repositories: string[] = [];
-  let cursor = query.get('last') || undefined;
+  const last = query.get('last');
+  let cursor = last ? paging.cursors.open(last) : undefined;
   let scanned = 0;
   if (n === 0) return { repositories, next: undefined, n };
   for (;;) {
@@ -35,17 +52,18 @@ export async function listVisibleRepositories(
     for (const name of batch) {
       scanned += 1;
       cursor = name;
-      if (visible(name)) {
+      const shown = visible(name);
+      if (shown) {
         repositories.push(name);
         if (repositories.length === n) return { repositories, next: name, n };
       }
-      if (scanned >= MAX_SCANNED) return { repositories, next: name, n };
+      if (scanned >= paging.scanLimit) return { repositories, next: shown ? name : paging.cursors.seal(name), n };
     }
     if (batch.length < MAX_PAGE) return { repositories, next: undefined, n };
   }
 }
 
-export async function sendCatalog(res: ServerResponse, method: string, page: { repositories: string[]; next: string | undefined; n: number }): Promise<void> {
+export async function sendCatalog(res: ServerResponse, method: string, page: CatalogPage): Promise<void> {
   const body = JSON.stringify({ repositories: page.repositories });
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');

@@ -17,11 +17,56 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/** Names listed in `Connection:` are hop-by-hop too (RFC 9110 §7.6.1). */
-function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
+/**
+ * Headers that say where a request came from or what it asked for, as proxies set them (and as
+ * registries read them to build absolute URLs: Distribution takes `X-Forwarded-Host`, `Forwarded`
+ * and `X-Forwarded-Port` for the host of a Location). Only a trusted proxy's are believed; from
+ * anyone else they are dropped, in every spelling (CGI-style servers read `_` as `-`).
+ */
+const FORWARDING = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-original-url',
+  'x-original-uri',
+  'x-original-host',
+  'x-original-forwarded-for',
+  'x-rewrite-url',
+  'x-host',
+  'x-client-ip',
+  'x-cluster-client-ip',
+  'x-proxyuser-ip',
+  'true-client-ip',
+  'client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'front-end-https',
+  'x-url-scheme',
+]);
+
+export function isForwardingHeader(name: string): boolean {
+  const dashed = name.toLowerCase().replace(/_/g, '-');
+  return dashed.startsWith('x-forwarded-') || FORWARDING.has(dashed);
+}
+
+/** The forwarding headers the gateway itself sets on every upstream request. */
+const SET_BY_GATEWAY = new Set(['x-forwarded-for', 'x-real-ip', 'x-forwarded-proto']);
+
+/**
+ * Headers a `Connection` list may not remove: the request is decided on them (Host for the
+ * registry's URLs, the body's framing and type, the credentials forwarded in bearer mode) or the
+ * gateway sets them, so a client must not be able to take them away from the registry behind.
+ */
+const NEVER_CONNECTION_OPTIONS = new Set(['host', 'content-length', 'content-type', 'content-range', 'content-encoding', 'authorization']);
+
+/** Names listed in `Connection:` are hop-by-hop too (RFC 9110 §7.6.1), except those above and forwarding headers. */
+function connectionOptions(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
   const value = headers['connection'];
   const names = new Set<string>();
-  if (typeof value === 'string') for (const name of value.split(',')) names.add(name.trim().toLowerCase());
+  if (typeof value !== 'string') return names;
+  for (const raw of value.split(',')) {
+    const name = raw.trim().toLowerCase();
+    if (name !== '' && !NEVER_CONNECTION_OPTIONS.has(name) && !isForwardingHeader(name)) names.add(name);
+  }
   return names;
 }
 
@@ -75,19 +120,20 @@ export function clientProto(headers: IncomingHttpHeaders, facts: ForwardingFacts
 
 /**
  * Request headers for the upstream: the client's own minus hop-by-hop and `dropped` ones, with
- * the recipe's `Host`, `X-Real-IP`, `X-Forwarded-For` and `X-Forwarded-Proto`. Incoming forwarded
- * headers survive only from a trusted proxy (the load-balancer case); otherwise they are replaced.
+ * the recipe's `Host`, `X-Real-IP`, `X-Forwarded-For` and `X-Forwarded-Proto`. Incoming forwarding
+ * headers survive only from a trusted proxy (the load-balancer case); from anyone else every one
+ * of them is dropped and only the gateway's own are set.
  */
 export function upstreamRequestHeaders(
   headers: IncomingHttpHeaders,
   facts: ForwardingFacts,
   dropped: ReadonlySet<string>,
 ): Record<string, string | string[]> {
-  const listed = connectionListed(headers);
+  const listed = connectionOptions(headers);
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || isHopByHop(name, listed) || dropped.has(name)) continue;
-    if (name === 'x-real-ip' || name === 'x-forwarded-for' || name === 'x-forwarded-proto') continue;
+    if (value === undefined || isHopByHop(name, listed) || dropped.has(name) || SET_BY_GATEWAY.has(name)) continue;
+    if (!facts.peerTrusted && isForwardingHeader(name)) continue;
     out[name] = value;
   }
   const incomingFor = facts.peerTrusted ? single(headers['x-forwarded-for'])?.trim() : undefined;
@@ -101,7 +147,7 @@ export function upstreamRequestHeaders(
 
 /** Response headers from the upstream, hop-by-hop removed, exactly one API version header. */
 export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const listed = connectionListed(headers);
+  const listed = connectionOptions(headers);
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || isHopByHop(name, listed) || name === API_VERSION_HEADER) continue;

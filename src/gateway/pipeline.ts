@@ -11,7 +11,7 @@ import type { Identity } from '../auth/identity.js';
 import type { AccessPolicy, Decision } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
-import { isRegistryError, RegistryError, sendError, toRegistryError } from '../errors.js';
+import { isRegistryError, RegistryError, toRegistryError } from '../errors.js';
 import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import { CATALOG_SCOPE, scopeForRequest } from '../auth/token/bearer.js';
 import type { Challenge } from './challenge.js';
@@ -19,12 +19,13 @@ import { isTokenPath, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
 import { auditRecord, loginRefusalRecord, responseDigest, stateChange, triedUserName, type AuditFacts, type LoginRefusalReason } from './audit-events.js';
-import { listVisibleRepositories, sendCatalog } from './catalog.js';
+import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './catalog.js';
 import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
 import { isDigest, routeFromUrl, type Route } from './route.js';
 import type { SectionLock } from '../server/keyed-lock.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess } from './access-log.js';
+import { sendErrorWithLingeringClose } from './lingering-close.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
@@ -45,6 +46,8 @@ export interface GatewayOptions {
   readonly audit: AuditSink;
   readonly loggers: Loggers;
   readonly accessLog: boolean;
+  /** The filtered catalog's scan limit and page tokens. */
+  readonly catalog: CatalogPaging;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -135,7 +138,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (needed.kind === 'catalog') {
       if (!mayListCatalog(policy, identity)) throw refuse('catalog');
       const visible = (repository: string) => showsInCatalog(policy, identity, repository);
-      await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery)));
+      await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery), options.catalog));
       return;
     }
 
@@ -213,9 +216,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     serve(req, res, facts, state).catch((error: unknown) => {
       const failure = toRegistryError(error);
       if (failure.code === 'INTERNAL_ERROR') options.loggers.app.error({ err: error }, 'request failed');
-      // An unread request body would otherwise be parsed as the next request on this connection.
-      if (!req.complete) res.setHeader('Connection', 'close');
-      sendError(res, failure, req.method);
+      sendErrorWithLingeringClose(req, res, failure);
     });
   };
 }

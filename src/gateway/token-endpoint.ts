@@ -32,9 +32,10 @@ import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
-import { RegistryError, sendError, toRegistryError } from '../errors.js';
+import { RegistryError, toRegistryError } from '../errors.js';
 import { readBodyWithLimit } from '../read-body.js';
 import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
+import { sendErrorWithLingeringClose } from './lingering-close.js';
 
 export const TOKEN_PATH = '/auth/token';
 export const JWKS_PATH = '/auth/jwks';
@@ -250,12 +251,11 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
           loginRefusalRecord({ user: attempt.user, client: caller.clientIp, method: req.method ?? 'GET', status: failure.status, reason, endpoint: TOKEN_PATH }),
         );
       }
-      if (!req.complete) res.setHeader('Connection', 'close');
       if (!res.headersSent) {
         res.setHeader('Cache-Control', 'no-store');
         res.setHeader('Pragma', 'no-cache');
       }
-      sendError(res, failure, req.method);
+      sendErrorWithLingeringClose(req, res, failure);
     }
   };
 }

@@ -5,6 +5,7 @@
  * worker drains its own in-flight transfers.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LockBroker } from './cluster-lock.js';
 
@@ -23,6 +24,19 @@ export interface Workers {
   close(): Promise<void>;
 }
 
+/**
+ * A random secret the primary hands to every worker it forks (in the environment, read once and
+ * removed), for values that any worker must accept from another, such as catalog page tokens.
+ */
+const WORKER_SECRET_ENV = 'REGISTRY_GATE_WORKER_SECRET';
+
+/** In a worker: the secret the primary shared with all its workers; undefined in a single process. */
+export function takeWorkerSecret(): Buffer | undefined {
+  const value = process.env[WORKER_SECRET_ENV];
+  delete process.env[WORKER_SECRET_ENV];
+  return cluster.isWorker && value ? Buffer.from(value, 'base64') : undefined;
+}
+
 export function isWorkerProcess(): boolean {
   return cluster.isWorker;
 }
@@ -36,9 +50,10 @@ export function reportListening(url: string): void {
 export async function startWorkers(count: number, logger: Logger, startTimeoutMs = 60_000): Promise<Workers> {
   let stopping = false;
   const locks = new LockBroker();
+  const secret = randomBytes(32).toString('base64');
   const fork = (): Promise<{ worker: Worker; url: string }> =>
     new Promise((resolve, reject) => {
-      const worker = cluster.fork();
+      const worker = cluster.fork({ [WORKER_SECRET_ENV]: secret });
       locks.attach(worker);
       const timer = setTimeout(() => reject(new Error(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
       worker.on('message', (message: unknown) => {

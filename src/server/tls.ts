@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { generate } from 'selfsigned';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../file-modes.js';
 
 export const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
 
@@ -67,13 +68,14 @@ export function certificateFingerprint(pem: string | Buffer): string {
 
 /**
  * The first-run pair: a self-signed certificate for localhost, 127.0.0.1, ::1 and this host's name,
- * generated once under `dir` (key mode 0600) and reused afterwards.
+ * generated once under `dir` (folder 0700, both files 0600: copy the certificate out to give it to
+ * clients) and reused afterwards.
  */
 export async function ensureSelfSignedPair(dir: string): Promise<{ files: TlsFiles; created: boolean; fingerprint: string }> {
   const files = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
   const exists = await stat(files.cert).then(() => stat(files.key)).then(() => true, () => false);
   if (exists) return { files, created: false, fingerprint: certificateFingerprint(await readFile(files.cert)) };
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const host = hostname();
   const now = new Date();
   const pair = await generate([{ name: 'commonName', value: 'localhost' }], {
@@ -98,8 +100,8 @@ export async function ensureSelfSignedPair(dir: string): Promise<{ files: TlsFil
     ],
   });
   const suffix = `.${process.pid}.${createHash('sha256').update(pair.cert).digest('hex').slice(0, 8)}.tmp`;
-  await writeFile(files.key + suffix, pair.private, { mode: 0o600 });
-  await writeFile(files.cert + suffix, pair.cert, { mode: 0o644 });
+  await writeFile(files.key + suffix, pair.private, { mode: PRIVATE_FILE_MODE });
+  await writeFile(files.cert + suffix, pair.cert, { mode: PRIVATE_FILE_MODE });
   await rename(files.key + suffix, files.key);
   await rename(files.cert + suffix, files.cert);
   return { files, created: true, fingerprint: certificateFingerprint(pair.cert) };

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isLegacyDockerClient, upstreamRequestHeaders, clientResponseHeaders, clientAddress } from '../../src/gateway/headers.js';
+import { isForwardingHeader, isLegacyDockerClient, upstreamRequestHeaders, clientResponseHeaders, clientAddress } from '../../src/gateway/headers.js';
 
 test('the recipe user-agent rule: docker 1.3-1.5 and Go clients are legacy, 1.5.x-dev is not', () => {
   const recipe = /^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$/;
@@ -56,4 +56,52 @@ test('exactly one API version header reaches the client', () => {
   assert.equal(out['docker-distribution-api-version'], 'registry/2.0');
   assert.equal(out['transfer-encoding'], undefined);
   assert.equal(out.location, '/v2/x');
+});
+
+test('from an untrusted peer every forwarding header is dropped, in every spelling', () => {
+  const spoofed = {
+    host: 'reg.example:5043',
+    'x-forwarded-host': 'evil.example',
+    'x-forwarded-port': '1',
+    'x-forwarded-prefix': '/evil',
+    x_forwarded_host: 'evil.example',
+    forwarded: 'host=evil.example',
+    'x-original-url': '/v2/other/',
+    'x-rewrite-url': '/v2/other/',
+    'true-client-ip': '203.0.113.9',
+    accept: 'application/json',
+  };
+  const untrusted = upstreamRequestHeaders(spoofed, { peer: '127.0.0.9', peerTrusted: false, scheme: 'https' }, new Set());
+  assert.deepEqual(Object.keys(untrusted).sort(), ['accept', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-real-ip']);
+  const trusted = upstreamRequestHeaders(spoofed, { peer: '10.0.0.2', peerTrusted: true, scheme: 'https' }, new Set());
+  for (const name of Object.keys(spoofed)) assert.equal(trusted[name], spoofed[name as keyof typeof spoofed], `kept from a trusted proxy: ${name}`);
+  for (const name of ['x-forwarded-for', 'x_real_ip', 'X-Forwarded-Proto', 'forwarded', 'x-original-host']) assert.equal(isForwardingHeader(name), true, name);
+  for (const name of ['host', 'x-request-id', 'accept']) assert.equal(isForwardingHeader(name), false, name);
+});
+
+test('a Connection list cannot remove Host, the body framing, forwarded credentials or forwarding headers', () => {
+  const incoming = {
+    host: 'reg.example:5043',
+    connection: 'Host, content-length, Content-Type, authorization, x-forwarded-host, forwarded, x-real-ip, x-extension',
+    'content-length': '3',
+    'content-type': 'application/octet-stream',
+    authorization: 'Bearer abc',
+    'x-forwarded-host': 'lb.example',
+    forwarded: 'host=lb.example',
+    'x-extension': 'hop',
+  };
+  // Bearer mode in front of a Distribution in token mode: authorization is not among the dropped headers.
+  for (const peerTrusted of [false, true]) {
+    const headers = upstreamRequestHeaders(incoming, { peer: '10.0.0.2', peerTrusted, scheme: 'https' }, new Set(['cookie']));
+    assert.equal(headers.host, 'reg.example:5043');
+    assert.equal(headers['content-length'], '3');
+    assert.equal(headers['content-type'], 'application/octet-stream');
+    assert.equal(headers.authorization, 'Bearer abc');
+    assert.equal(headers['x-real-ip'], '10.0.0.2');
+    assert.equal(headers['x-forwarded-for'], '10.0.0.2');
+    assert.equal(headers['x-forwarded-host'], peerTrusted ? 'lb.example' : undefined);
+    assert.equal(headers.forwarded, peerTrusted ? 'host=lb.example' : undefined);
+    assert.equal(headers['x-extension'], undefined, 'other listed names are still hop-by-hop');
+    assert.equal(headers.connection, undefined);
+  }
 });

@@ -2,11 +2,12 @@
  * The few file operations the store is built from, each safe against a crash at any instant:
  * a file appears under its final name only complete and on disk (write to a temp file in the same
  * filesystem, fsync it, rename it into place, fsync the folder), and a removal is made durable by
- * fsyncing the folder it was removed from.
+ * fsyncing the folder it was removed from. Folders are created 0700 and files 0600 (../../file-modes.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { link, mkdir, open, rename, unlink, utimes, readFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../file-modes.js';
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
@@ -28,7 +29,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** mkdir -p, then fsync the parent of every folder it created so the new entries survive a power cut. */
 export async function mkdirDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
+  const first = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   if (first === undefined) return;
   const created = relative(dirname(first), dir).split(sep);
   let current = dirname(first);
@@ -48,7 +49,7 @@ export async function moveIntoPlace(from: string, to: string): Promise<void> {
 /** A complete, fsynced temp file holding `data`, in `tmpDir` (on the target's filesystem). */
 async function writeTemp(tmpDir: string, data: string | Uint8Array): Promise<string> {
   const temp = join(tmpDir, `${randomUUID()}.tmp`);
-  const handle = await open(temp, 'wx', 0o644);
+  const handle = await open(temp, 'wx', PRIVATE_FILE_MODE);
   try {
     await handle.writeFile(data);
     await handle.sync();

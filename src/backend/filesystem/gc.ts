@@ -16,6 +16,7 @@
  */
 import { mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
+import { PRIVATE_DIR_MODE } from '../../file-modes.js';
 import { digestOf, tryParseDigest, type Digest, type DigestAlgorithm } from './digest.js';
 import { fsyncDir, mkdirDurable, removeDurable } from './durable-fs.js';
 import { listManifestLinks, manifestFacts, markRepository, type ManifestFacts } from './gc-reachability.js';
@@ -116,7 +117,7 @@ async function removeUnlessFresh(layout: StorageLayout, path: string, freshSince
   if ((await staleSize(path, freshSince)) === undefined) return undefined;
   const aside = asidePath(layout, path);
   try {
-    await mkdir(dirname(aside), { recursive: true });
+    await mkdir(dirname(aside), { recursive: true, mode: PRIVATE_DIR_MODE });
     await rename(path, aside);
   } catch {
     return undefined;

@@ -16,6 +16,7 @@ import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { RegistryError } from '../../errors.js';
+import { PRIVATE_FILE_MODE } from '../../file-modes.js';
 import type { BlobStore } from './blob-store.js';
 import { CANONICAL_ALGORITHM, digestFile, hashFileInto, newHash, type Digest } from './digest.js';
 import { fsyncDir, isNotFound, mkdirDurable, readTextIfExists, writeFileAtomic } from './durable-fs.js';
@@ -70,7 +71,7 @@ export class UploadStore {
     const id = randomUUID();
     const dir = this.layout.upload(id);
     await mkdirDurable(dir);
-    const handle = await open(this.layout.uploadData(id), 'wx', 0o644);
+    const handle = await open(this.layout.uploadData(id), 'wx', PRIVATE_FILE_MODE);
     await handle.close();
     // state.json last: a folder without it is not a session (and is swept as abandoned).
     await this.writeState(id, { repository, startedAt: Date.now(), offset: 0 });
