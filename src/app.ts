@@ -10,7 +10,7 @@ import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
 import { NO_AUDIT, openAuditSink } from './access/audit.js';
 import { assembleAuth } from './auth/assemble.js';
-import { prepareFirstRun } from './first-run.js';
+import { prepareFirstRun, type FirstRunOutput } from './first-run.js';
 import type { Backend } from './backend/backend.js';
 import { UpstreamBackend } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
@@ -33,8 +33,8 @@ export interface RunningGate {
 }
 
 export interface StartOptions {
-  /** Where one-time first-run facts (generated password, certificate fingerprint) are printed. */
-  announce?: (line: string) => void;
+  /** Where one-time first-run facts (certificate fingerprint, where the admin password is) are printed. */
+  firstRun?: FirstRunOutput;
 }
 
 async function tlsOptions(config: Config): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {
@@ -61,7 +61,7 @@ async function createBackend(config: Config, loggers: Loggers): Promise<Backend>
 }
 
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
-  await prepareFirstRun(config, options.announce ?? (() => undefined));
+  await prepareFirstRun(config, options.firstRun ?? { announce: () => undefined, terminal: false });
   const tls = await tlsOptions(config);
   const auth = await assembleAuth(config, loggers.app);
   const policy = new AccessPolicy(config.access);

@@ -4,7 +4,8 @@
  * built field by field from decided values; no header, password or token can reach them. A file sink
  * is reopened on SIGHUP so that logrotate can move it away.
  */
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
+import { streamLogger } from '../log.js';
 
 export interface AuditRecord {
   readonly user: string | null;
@@ -35,7 +36,8 @@ export const NO_AUDIT: AuditSink = { record: () => undefined, reopen: () => unde
 
 export function openAuditSink(target: 'stdout' | string): AuditSink {
   const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: false }) : pino.destination({ dest: target, mkdir: true, sync: false });
-  const logger: Logger = pino({ base: { log: 'audit' }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event' }, destination);
+  // The same line shape as the app and access logs (src/log.ts), with `"log":"audit"`.
+  const logger = streamLogger('audit', 'info', destination);
   return {
     record(entry) {
       logger.info(entry);

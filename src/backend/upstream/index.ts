@@ -53,7 +53,8 @@ export class UpstreamBackend implements Backend {
   readonly #dropped: ReadonlySet<string>;
 
   constructor(options: UpstreamOptions) {
-    this.#logger = options.logger;
+    // Every upstream log line names the upstream (its origin: never userinfo from the URL).
+    this.#logger = options.logger.child({ upstream: new URL(options.url).origin });
     const dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
     if (options.forwardAuthorization) dropped.delete('authorization');
     this.#dropped = dropped;
@@ -91,7 +92,7 @@ export class UpstreamBackend implements Backend {
     } catch (error) {
       res.off('close', onClose);
       if (abort.signal.aborted) return;
-      throw upstreamFailure(error, this.#logger);
+      throw upstreamFailure(error, this.#logger, route.path);
     }
     // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
     for (const [name, value] of Object.entries(clientResponseHeaders(response.headers))) if (value !== undefined) res.setHeader(name, value);
@@ -105,7 +106,7 @@ export class UpstreamBackend implements Backend {
       await pipeline(response.body, res);
     } catch (error) {
       // pipeline destroyed `res`; the client sees a broken connection, not a short body.
-      if (!abort.signal.aborted) this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code } }, 'upstream response broke mid-body');
+      if (!abort.signal.aborted) this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code }, path: route.path }, 'upstream response broke mid-body');
     } finally {
       res.off('close', onClose);
     }
@@ -113,16 +114,15 @@ export class UpstreamBackend implements Backend {
 
   listRepositories(after: string | undefined, limit: number): Promise<string[]> {
     return fetchCatalogPage(this.#pool, after, limit).catch((error: unknown) => {
-      throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger);
+      throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger, '/v2/_catalog');
     });
   }
 
   async manifestDigest(repository: string, reference: string): Promise<string | undefined> {
-    const response = await this.#pool
-      .request({ path: `/v2/${repository}/manifests/${reference}`, method: 'HEAD', headers: { accept: MANIFEST_TYPES } })
-      .catch((error: unknown) => {
-        throw upstreamFailure(error, this.#logger);
-      });
+    const path = `/v2/${repository}/manifests/${reference}`;
+    const response = await this.#pool.request({ path, method: 'HEAD', headers: { accept: MANIFEST_TYPES } }).catch((error: unknown) => {
+      throw upstreamFailure(error, this.#logger, path);
+    });
     await response.body.dump();
     const digest = response.headers['docker-content-digest'];
     if (response.statusCode === 200 && typeof digest === 'string') return digest;
