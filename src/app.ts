@@ -12,7 +12,7 @@ import { NO_AUDIT, openAuditSink } from './access/audit.js';
 import { assembleAuth, type AuthStage } from './auth/assemble.js';
 import { SigningKeys } from './auth/token/keys.js';
 import { TokenService } from './auth/token/service.js';
-import { prepareFirstRun } from './first-run.js';
+import { prepareFirstRun, type FirstRunOutput } from './first-run.js';
 import type { Backend } from './backend/backend.js';
 import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
@@ -38,8 +38,8 @@ export interface RunningGate {
 }
 
 export interface StartOptions {
-  /** Where one-time first-run facts (generated password, certificate fingerprint) are printed. */
-  announce?: (line: string) => void;
+  /** Where one-time first-run facts (certificate fingerprint, where the admin password is) are printed. */
+  firstRun?: FirstRunOutput;
 }
 
 async function tlsOptions(config: Config): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {
@@ -90,7 +90,7 @@ async function createBackend(config: Config, loggers: Loggers, upstreamTokens: M
 }
 
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
-  await prepareFirstRun(config, options.announce ?? (() => undefined));
+  await prepareFirstRun(config, options.firstRun ?? { announce: () => undefined, terminal: false });
   const tls = await tlsOptions(config);
   const auth = await assembleAuth(config, loggers.app);
   const policy = new AccessPolicy(config.access);

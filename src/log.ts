@@ -1,12 +1,23 @@
 /**
- * The loggers: `app` for what the program does, `access` for one line per request. Nothing that
- * is logged may contain a password, an Authorization header, a cookie or a token: the access log is
- * written field by field from values the gateway chose, never from raw headers, and pino's redact
- * covers the header names in case an object ever slips through.
+ * The log streams: `app` for what the program does, `access` for one line per request, `audit` for
+ * the audit trail (src/access/audit.ts). All three write one JSON line shape, so one shipper config
+ * reads them all:
+ *
+ *   {"level":"info","time":"2025-01-31T12:00:00.000Z","pid":7,"log":"access","method":"GET",…}
+ *
+ * `level` is a name, `time` is ISO-8601 (UTC) and `log` tells the streams apart. Pretty lines are for
+ * terminals only: the default format is `pretty` when stdout is a TTY and JSON otherwise. One-time
+ * facts for the operator (the listening banner, the certificate fingerprint, where the first admin
+ * password is) go to stderr through `announce`, never into a log stream.
+ *
+ * Nothing that is logged may contain a password, an Authorization header, a cookie or a token: the
+ * access log is written field by field from values the gateway chose, never from raw headers, and
+ * pino's redact covers the header names in case an object ever slips through.
  */
-import pino, { type Logger } from 'pino';
+import pino, { type Logger, type LoggerOptions } from 'pino';
 
 export type LogFormat = 'json' | 'pretty';
+export type LogStream = 'app' | 'access' | 'audit';
 
 export interface Loggers {
   readonly app: Logger;
@@ -26,16 +37,36 @@ const REDACT = [
   '*.token',
 ];
 
+/** The options every stream's root logger is made with; `log` is bound per stream by `streamLogger`. */
+export function lineOptions(level: string): LoggerOptions {
+  return {
+    level,
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACT, censor: '[redacted]' },
+  };
+}
+
+/** A logger for one stream, writing the shared line shape to `destination`. */
+export function streamLogger(log: LogStream, level: string, destination: pino.DestinationStream): Logger {
+  return pino(lineOptions(level), destination).child({ log });
+}
+
+/** Prints a one-time fact for whoever started the program (stderr; never a log stream). */
+export function announce(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 /** pretty: one readable line per record for terminals, without pulling in a transport thread. */
 function prettyStream(): pino.DestinationStream {
   const out = pino.destination({ fd: 1, sync: false });
   return {
     write(line: string) {
       try {
-        const { time, level, msg, name, pid: _pid, hostname: _host, ...rest } = JSON.parse(line) as Record<string, unknown>;
-        const label = pino.levels.labels[level as number] ?? String(level);
+        const { time, level, msg, log, pid: _pid, ...rest } = JSON.parse(line) as Record<string, unknown>;
         const extra = Object.keys(rest).length > 0 ? ' ' + JSON.stringify(rest) : '';
-        out.write(`${new Date(time as number).toISOString()} ${label.toUpperCase().padEnd(5)} [${String(name)}] ${String(msg ?? '')}${extra}\n`);
+        out.write(`${String(time)} ${String(level).toUpperCase().padEnd(5)} [${String(log)}] ${String(msg ?? '')}${extra}\n`);
       } catch {
         out.write(line);
       }
@@ -46,8 +77,8 @@ function prettyStream(): pino.DestinationStream {
 export function createLoggers(options: { level: string; format?: LogFormat | undefined }): Loggers {
   const format = options.format ?? (process.stdout.isTTY ? 'pretty' : 'json');
   const destination = format === 'pretty' ? prettyStream() : pino.destination({ fd: 1, sync: false });
-  const root = pino({ level: options.level, redact: { paths: REDACT, censor: '[redacted]' }, base: { pid: process.pid } }, destination);
-  return { app: root.child({ name: 'app' }), access: root.child({ name: 'access' }) };
+  const root = pino(lineOptions(options.level), destination);
+  return { app: root.child({ log: 'app' }), access: root.child({ log: 'access' }) };
 }
 
 /** For tests and commands that must stay quiet. */

@@ -7,8 +7,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../file-modes.js';
+import { streamLogger } from '../log.js';
 
 export interface AuditRecord {
   /** The caller; for a refused login, the name that was tried (null when none was given or trustworthy). */
@@ -48,7 +49,8 @@ export const NO_AUDIT: AuditSink = { record: () => undefined, reopen: () => unde
 export function openAuditSink(target: 'stdout' | string): AuditSink {
   if (target !== 'stdout') mkdirSync(dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE });
   const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: false }) : pino.destination({ dest: target, sync: false, mode: PRIVATE_FILE_MODE });
-  const logger: Logger = pino({ base: { log: 'audit' }, timestamp: pino.stdTimeFunctions.isoTime, messageKey: 'event' }, destination);
+  // The same line shape as the app and access logs (src/log.ts), with `"log":"audit"`.
+  const logger = streamLogger('audit', 'info', destination);
   return {
     record(entry) {
       logger.info(entry);

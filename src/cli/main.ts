@@ -4,6 +4,8 @@
  * other command) carries no more code than it uses.
  */
 import { Command } from 'commander';
+import { environmentHelp } from '../config/env.js';
+import { packageVersion } from './version.js';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serveCommand(),
@@ -12,12 +14,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   access: async () => (await import('./access.js')).accessCommand(),
   gc: async () => (await import('./gc.js')).gcCommand(),
   token: async () => (await import('./token.js')).tokenCommand(),
+  healthcheck: async () => (await import('./healthcheck.js')).healthcheckCommand(),
+  version: async () => (await import('./version.js')).versionCommand(),
 };
 
 async function main(argv: string[]): Promise<void> {
   const program = new Command('registry-gate')
     .description('An authenticating gateway for Docker/OCI registries, with a built-in OCI registry')
-    .version('0.1.0');
+    .version(packageVersion())
+    .addHelpText('after', `\n${environmentHelp()}`);
   const requested = argv[2];
   const names = requested !== undefined && requested in COMMANDS ? [requested] : Object.keys(COMMANDS);
   for (const name of names) program.addCommand(await (COMMANDS[name] as () => Promise<Command>)());

@@ -1,11 +1,13 @@
 /**
  * `registry-gate serve`: starts the gateway, in `workers` processes sharing the listening socket
  * when there are several. SIGHUP reloads TLS, htpasswd, group file and audit file; SIGTERM/SIGINT
- * shut down gracefully.
+ * shut down gracefully. The listening banner and first-run facts go to stderr; stdout carries only
+ * JSON log lines (src/log.ts).
  */
 import { Command } from 'commander';
+import { environmentHelp } from '../config/env.js';
 import { loadConfig, type Config } from '../config/load.js';
-import { createLoggers } from '../log.js';
+import { announce, createLoggers } from '../log.js';
 import { isWorkerProcess, reportListening, startWorkers } from '../server/cluster.js';
 
 interface ServeFlags {
@@ -17,7 +19,8 @@ interface ServeFlags {
   tlsKey?: string;
 }
 
-const announce = (line: string) => process.stdout.write(`${line}\n`);
+/** First-run facts go where `announce` writes; the admin password itself only to a terminal. */
+const firstRun = { announce, terminal: process.stderr.isTTY === true };
 
 function describeBackend(config: Config): string {
   return config.upstream ? `upstream ${config.upstream.url}` : `built-in registry in ${config.storage.root}`;
@@ -46,12 +49,13 @@ function onSignals(close: () => Promise<void>, reload: () => void, log: (message
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start registry-gate (without a config file: the built-in registry under ./data, TLS and an admin user created on first start)')
-    .option('-c, --config <file>', 'YAML configuration file')
+    .option('-c, --config <file>', 'YAML configuration file (default: $REGISTRY_GATE_CONFIG, else none)')
     .option('--listen <host:port>', 'address to listen on (overrides listen)')
     .option('--upstream <url>', 'forward to this registry instead of the built-in one (overrides upstream.url)')
     .option('--htpasswd <file>', 'htpasswd file (overrides auth.htpasswd)')
     .option('--tls-cert <file>', 'PEM certificate or chain (overrides tls.cert)')
     .option('--tls-key <file>', 'PEM private key (overrides tls.key)')
+    .addHelpText('after', `\n${environmentHelp()}`)
     .action(async (flags: ServeFlags) => {
       const config = await loadConfig({
         file: flags.config,
@@ -62,7 +66,7 @@ export function serveCommand(): Command {
 
       if (config.workers > 1 && !isWorkerProcess()) {
         // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
-        await (await import('../first-run.js')).prepareFirstRun(config, announce);
+        await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
         const workers = await startWorkers(config.workers, loggers.app);
         // Printed whatever the log level: scripts and supervisors wait for this line.
         announce(`registry-gate is listening on ${workers.url} (${describeBackend(config)}, ${config.workers} workers)`);
@@ -70,7 +74,7 @@ export function serveCommand(): Command {
         return;
       }
 
-      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { announce });
+      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun });
       if (isWorkerProcess()) reportListening(gate.url);
       else announce(`registry-gate is listening on ${gate.url} (${describeBackend(config)})`);
       onSignals(() => gate.close(config.server.shutdownGrace), () => void gate.reload('SIGHUP'), log);

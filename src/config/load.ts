@@ -1,5 +1,6 @@
 /**
- * Loading the configuration: YAML file, then REGISTRY_GATE_* environment variables, then CLI flags,
+ * Loading the configuration: YAML file (`--config`, else REGISTRY_GATE_CONFIG), then the other
+ * REGISTRY_GATE_* environment variables (src/config/env.ts), then CLI flags,
  * validated once against the schema, paths resolved against the config file's folder, then frozen.
  */
 import { readFile } from 'node:fs/promises';
@@ -9,21 +10,15 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { resolveTokenConfig, type TokenConfig } from '../auth/token/config.js';
+import { CONFIG_FILE_VARIABLE, ENV_VARIABLES, type ConfigOverrides } from './env.js';
+
+export type { ConfigOverrides } from './env.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';
   }
-}
-
-/** The common keys that environment variables and CLI flags may override. */
-export interface ConfigOverrides {
-  listen?: string | undefined;
-  upstream?: string | undefined;
-  htpasswd?: string | undefined;
-  tlsCert?: string | undefined;
-  tlsKey?: string | undefined;
 }
 
 export type TlsSetting = { mode: 'off' } | { mode: 'files'; cert: string; key: string } | { mode: 'auto'; dir: string };
@@ -45,14 +40,6 @@ export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 
   };
 }
 
-export const ENV_OVERRIDES: Record<keyof ConfigOverrides, string> = {
-  listen: 'REGISTRY_GATE_LISTEN',
-  upstream: 'REGISTRY_GATE_UPSTREAM',
-  htpasswd: 'REGISTRY_GATE_HTPASSWD',
-  tlsCert: 'REGISTRY_GATE_TLS_CERT',
-  tlsKey: 'REGISTRY_GATE_TLS_KEY',
-};
-
 function formatIssues(error: z.ZodError, source: string): string {
   return error.issues
     .map((issue) => {
@@ -63,8 +50,16 @@ function formatIssues(error: z.ZodError, source: string): string {
     .join('\n');
 }
 
+function section(raw: Record<string, unknown>, key: string): Record<string, unknown> {
+  const current = raw[key];
+  return typeof current === 'object' && current !== null ? (current as Record<string, unknown>) : {};
+}
+
 function applyOverrides(raw: Record<string, unknown>, overrides: ConfigOverrides): void {
   if (overrides.listen !== undefined) raw.listen = overrides.listen;
+  if (overrides.dataDir !== undefined) raw.dataDir = overrides.dataDir;
+  if (overrides.logLevel !== undefined) raw.log = { ...section(raw, 'log'), level: overrides.logLevel };
+  if (overrides.logFormat !== undefined) raw.log = { ...section(raw, 'log'), format: overrides.logFormat };
   if (overrides.upstream !== undefined) {
     const current = typeof raw.upstream === 'object' && raw.upstream !== null ? raw.upstream : {};
     raw.upstream = { ...current, url: overrides.upstream };
@@ -152,17 +147,20 @@ export function autoWorkers(upstream: boolean, cores = availableParallelism()): 
 }
 
 export interface LoadOptions {
+  /** The config file; when undefined, the one REGISTRY_GATE_CONFIG names, if any. */
   file?: string | undefined;
   overrides?: ConfigOverrides;
   env?: NodeJS.ProcessEnv;
 }
 
 export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
+  const env = options.env ?? process.env;
   let raw: Record<string, unknown> = {};
   let baseDir = process.cwd();
   let source: string | undefined;
-  if (options.file !== undefined) {
-    source = resolve(options.file);
+  const file = options.file ?? (env[CONFIG_FILE_VARIABLE] || undefined);
+  if (file !== undefined) {
+    source = resolve(file);
     let text: string;
     try {
       text = await readFile(source, 'utf8');
@@ -172,10 +170,9 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     raw = await parseConfigText(text, source);
     baseDir = dirname(source);
   }
-  const env = options.env ?? process.env;
   const fromEnv: ConfigOverrides = {};
-  for (const [key, name] of Object.entries(ENV_OVERRIDES) as Array<[keyof ConfigOverrides, string]>) {
-    if (env[name] !== undefined && env[name] !== '') fromEnv[key] = env[name];
+  for (const { name, key } of ENV_VARIABLES) {
+    if (key !== undefined && env[name] !== undefined && env[name] !== '') fromEnv[key] = env[name];
   }
   applyOverrides(raw, fromEnv);
   applyOverrides(raw, options.overrides ?? {});

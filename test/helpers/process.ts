@@ -35,6 +35,8 @@ export interface RunningProcess {
   stop(): Promise<void>;
   /** Everything written to stdout and stderr so far (interleaved, last 1 MiB), secrets redacted. */
   output(): string;
+  /** What was written to one stream alone (last 1 MiB), secrets redacted. */
+  streamOutput(stream: 'stdout' | 'stderr'): string;
 }
 
 const OUTPUT_LIMIT = 1024 * 1024;
@@ -77,17 +79,21 @@ export async function startProcess(
 
   let captured = '';
   const output = (): string => redactAll(captured, redact);
+  const perStream = { stdout: '', stderr: '' };
+  const streamOutput = (stream: 'stdout' | 'stderr'): string => redactAll(perStream[stream], redact);
 
   let readyLine = false;
   const onLine = (line: string): void => {
     if (!readyLine && options.readyWhen?.(line)) readyLine = true;
   };
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const [name, stream] of [['stdout', child.stdout!], ['stderr', child.stderr!]] as const) {
     let partial = '';
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
       captured += chunk;
       if (captured.length > OUTPUT_LIMIT) captured = captured.slice(-OUTPUT_LIMIT);
+      perStream[name] += chunk;
+      if (perStream[name].length > OUTPUT_LIMIT) perStream[name] = perStream[name].slice(-OUTPUT_LIMIT);
       const lines = (partial + chunk).split('\n');
       partial = lines.pop() ?? '';
       for (const line of lines) onLine(line);
@@ -121,7 +127,7 @@ export async function startProcess(
     return stopping;
   };
 
-  const running: RunningProcess = { child, stop, output };
+  const running: RunningProcess = { child, stop, output, streamOutput };
   const fail = async (why: string): Promise<never> => {
     await stop();
     throw new Error(`${describe(cmd, args, redact)}: ${why}\n--- output ---\n${output()}`);

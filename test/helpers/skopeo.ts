@@ -46,6 +46,8 @@ export interface SkopeoOptions {
   timeoutMs?: number;
   /** Extra strings to redact (credentials found in args are redacted anyway). */
   redact?: string[];
+  /** Run inside this named network namespace (`ip netns exec`), e.g. to reach containers there. */
+  netns?: string;
 }
 
 interface Sandbox {
@@ -131,7 +133,8 @@ export async function skopeo(args: readonly string[], options: SkopeoOptions = {
     ...rest,
   ];
   const secrets = [...secretsInArgs(args), ...(options.redact ?? [])];
-  const result = await runProcess(SKOPEO_BIN, full, { env: box.env, timeoutMs: options.timeoutMs ?? 120_000 });
+  const [command, commandArgs] = options.netns === undefined ? [SKOPEO_BIN, full] : ['ip', ['netns', 'exec', options.netns, SKOPEO_BIN, ...full]];
+  const result = await runProcess(command, commandArgs, { env: box.env, timeoutMs: options.timeoutMs ?? 120_000 });
   const timedOut = result.signal === 'SIGKILL' ? `\n(killed after ${options.timeoutMs ?? 120_000} ms)` : '';
   return {
     code: result.code,

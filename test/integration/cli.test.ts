@@ -5,7 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { copyFile, mkdir, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:tls';
 import { once } from 'node:events';
 import { request as httpsRequest } from 'node:https';
@@ -31,11 +31,14 @@ describe('first run with no config', () => {
     const gate = await startGateProcess(['--listen', host], { cwd: dir, url: `https://${host}` });
     let password: string;
     try {
-      const output = gate.output();
-      assert.match(output, /Generated a self-signed TLS certificate .* \(SHA-256 fingerprint [0-9A-F:]+\)/);
-      const created = /user "admin" and the password (\S+) /.exec(output);
-      assert.ok(created, 'the admin password is printed on first start');
-      password = created[1]!;
+      const stderr = gate.streamOutput('stderr');
+      assert.match(stderr, /Generated a self-signed TLS certificate .* \(SHA-256 fingerprint [0-9A-F:]+\)/);
+      const passwordFile = join(dir, 'data', 'initial-admin-password');
+      assert.ok(stderr.includes(`its password is in ${passwordFile} (mode 0600)`), 'the password file is named on stderr');
+      assert.equal((await stat(passwordFile)).mode & 0o777, 0o600);
+      password = (await readFile(passwordFile, 'utf8')).trim();
+      assert.match(password, /^[\w-]{24}$/);
+      assert.ok(!gate.output().includes(password), 'the password itself is printed nowhere when stderr is not a terminal');
       assert.equal((await stat(join(dir, 'data', 'htpasswd'))).mode & 0o777, 0o600);
       assert.equal((await stat(join(dir, 'data', 'tls', 'key.pem'))).mode & 0o777, 0o600);
 
@@ -55,11 +58,12 @@ describe('first run with no config', () => {
     } finally {
       await gate.stop();
     }
-    assert.doesNotMatch(gate.output(), /"level":\d+.*password/i, 'the password is not in any log line');
+    assert.ok(!gate.output().includes(password), 'the password is in no log line');
 
     const again = await startGateProcess(['--listen', host], { cwd: dir, url: `https://${host}` });
     await again.stop();
     assert.doesNotMatch(again.output(), /password|Generated/, 'nothing is created or printed the second time');
+    assert.equal((await readFile(join(dir, 'data', 'initial-admin-password'), 'utf8')).trim(), password, 'the password file is left as it was');
   });
 });
 
@@ -171,3 +175,52 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
   });
 });
 
+
+describe('version, help and healthcheck', () => {
+  test('version prints the version in package.json; --help lists every REGISTRY_GATE_* variable with its default', async () => {
+    const { version } = JSON.parse(await readFile(join(process.cwd(), 'package.json'), 'utf8')) as { version: string };
+    const printed = await runProcess(process.execPath, [CLI, 'version']);
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.equal(printed.stdout, `registry-gate ${version} (Node.js ${process.version})\n`);
+    const flag = await runProcess(process.execPath, [CLI, '--version']);
+    assert.equal(flag.stdout.trim(), version);
+
+    const { ENV_VARIABLES } = await import('../../src/config/env.js');
+    for (const args of [['--help'], ['serve', '--help']]) {
+      const help = await runProcess(process.execPath, [CLI, ...args]);
+      assert.equal(help.code, 0, help.stderr);
+      for (const variable of ENV_VARIABLES) {
+        const line = help.stdout.split('\n').find((text) => text.trimStart().startsWith(`${variable.name} `));
+        assert.ok(line, `${args.join(' ')} lists ${variable.name}`);
+        assert.ok(line.includes(`(default: ${variable.fallback})`), `${args.join(' ')} gives the default of ${variable.name}: ${line}`);
+      }
+    }
+    const listed = await runProcess(process.execPath, [CLI, '--help']);
+    assert.match(listed.stdout, /REGISTRY_GATE_LISTEN +listen \(default: 0\.0\.0\.0:5043\)/);
+  });
+
+  test('healthcheck: 0 while the server this config describes answers, 1 when nothing listens', async () => {
+    const dir = await makeTempDir('rg-health-');
+    try {
+      const tls = await makeTlsPair(join(dir, 'tls'));
+      await writeHtpasswd(join(dir, 'htpasswd'), { alice: 'alice-Health-1' }, 4);
+      const port = await freePort();
+      const config = join(dir, 'health.yaml');
+      await writeFile(config, `listen: "0.0.0.0:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nauth: { htpasswd: htpasswd }\ndataDir: data\n`);
+      const env = { ...process.env, REGISTRY_GATE_CONFIG: config };
+      const down = await runProcess(process.execPath, [CLI, 'healthcheck'], { env });
+      assert.equal(down.code, 1);
+      assert.match(down.stdout, new RegExp(`^unhealthy: GET https://127\\.0\\.0\\.1:${port}/v2/ failed: ECONNREFUSED`));
+      const gate = await startGateProcess([], { cwd: dir, url: `https://127.0.0.1:${port}`, env: { REGISTRY_GATE_CONFIG: config } });
+      try {
+        const up = await runProcess(process.execPath, [CLI, 'healthcheck'], { env });
+        assert.equal(up.code, 0, up.stdout + up.stderr);
+        assert.equal(up.stdout, `healthy: GET https://127.0.0.1:${port}/v2/ answered 401\n`);
+      } finally {
+        await gate.stop();
+      }
+    } finally {
+      await removeDir(dir);
+    }
+  });
+});

@@ -74,6 +74,26 @@ test('flags override environment, which overrides the file', async () => {
   });
 });
 
+test('REGISTRY_GATE_CONFIG names the file when no --config is given; the other variables override it', async () => {
+  await withConfig('listen: "127.0.0.1:1"\ndataDir: from-file\nlog: { level: warn }\n', async (file) => {
+    const fromFile = await loadConfig({ env: { REGISTRY_GATE_CONFIG: file } });
+    assert.equal(fromFile.source, file);
+    assert.equal(fromFile.listen, '127.0.0.1:1');
+    assert.equal(fromFile.dataDir, join(file, '..', 'from-file'));
+    const env = { REGISTRY_GATE_CONFIG: file, REGISTRY_GATE_DATA_DIR: '/data', REGISTRY_GATE_LOG_LEVEL: 'debug', REGISTRY_GATE_LOG_FORMAT: 'json' };
+    const overridden = await loadConfig({ env });
+    assert.equal(overridden.dataDir, '/data');
+    assert.equal(overridden.auth.htpasswd, '/data/htpasswd');
+    assert.equal(overridden.storage.root, '/data/registry');
+    assert.equal(overridden.log.level, 'debug');
+    assert.equal(overridden.log.format, 'json');
+    assert.equal((await loadConfig({ env: { ...env, REGISTRY_GATE_DATA_DIR: '' } })).dataDir, join(file, '..', 'from-file'), 'an empty variable is unset');
+    const flag = await loadConfig({ file: '/nonexistent/other.yaml', env }).catch((error: Error) => error.message);
+    assert.match(String(flag), /other\.yaml: cannot read/, '--config wins over REGISTRY_GATE_CONFIG');
+  });
+  await assert.rejects(loadConfig({ env: { REGISTRY_GATE_LOG_LEVEL: 'loud' } }), /log\.level/);
+});
+
 test('no file: the embedded default under ./data', async () => {
   const config = await loadConfig({ env: {} });
   assert.equal(config.upstream, undefined);

@@ -5,9 +5,10 @@ import { RegistryError } from '../../errors.js';
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-export function upstreamFailure(error: unknown, logger: Logger): RegistryError {
+/** `logger` carries the upstream's URL (UpstreamBackend binds it); `path` is the request path, without its query. */
+export function upstreamFailure(error: unknown, logger: Logger, path: string): RegistryError {
   const code = (error as { code?: string }).code ?? 'UNKNOWN';
-  logger.warn({ upstreamError: code }, 'upstream request failed');
+  logger.warn({ upstreamError: code, path }, 'upstream request failed');
   if (UNREACHABLE.has(code)) {
     return new RegistryError('UNAVAILABLE', 'the upstream registry is unavailable', { headers: { 'Retry-After': '5' } });
   }

@@ -77,7 +77,8 @@ export class UpstreamBackend implements Backend {
   readonly #tokens: UpstreamTokens;
 
   constructor(options: UpstreamOptions) {
-    this.#logger = options.logger;
+    // Every upstream log line names the upstream (its origin: never userinfo from the URL).
+    this.#logger = options.logger.child({ upstream: new URL(options.url).origin });
     this.#dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
     this.#pool = new Pool(options.url, {
       connections: options.connections,
@@ -93,7 +94,7 @@ export class UpstreamBackend implements Backend {
   /** Headers for the gateway's own requests, with a token when the upstream is in token mode. */
   async #ownHeaders(access: Parameters<UpstreamTokens['authorization']>[1], accept: string): Promise<Record<string, string>> {
     const authorization = await this.#tokens.authorization(null, access).catch((error: unknown) => {
-      throw upstreamFailure(error, this.#logger);
+      throw upstreamFailure(error, this.#logger, '/v2/');
     });
     return authorization ? { accept, authorization } : { accept };
   }
@@ -126,7 +127,7 @@ export class UpstreamBackend implements Backend {
     } catch (error) {
       res.off('close', onClose);
       if (abort.signal.aborted) return;
-      throw upstreamFailure(error, this.#logger);
+      throw upstreamFailure(error, this.#logger, route.path);
     }
     this.#tokens.observe(response.statusCode, response.headers['www-authenticate'], authorization !== undefined);
     // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
@@ -141,7 +142,7 @@ export class UpstreamBackend implements Backend {
       await pipeline(response.body, res);
     } catch (error) {
       // pipeline destroyed `res`; the client sees a broken connection, not a short body.
-      if (!abort.signal.aborted) this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code } }, 'upstream response broke mid-body');
+      if (!abort.signal.aborted) this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code }, path: route.path }, 'upstream response broke mid-body');
     } finally {
       res.off('close', onClose);
     }
@@ -150,17 +151,16 @@ export class UpstreamBackend implements Backend {
   async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
     const headers = await this.#ownHeaders([{ type: 'registry', name: 'catalog', actions: ['*'] }], 'application/json');
     return fetchCatalogPage(this.#pool, after, limit, headers).catch((error: unknown) => {
-      throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger);
+      throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger, '/v2/_catalog');
     });
   }
 
   async manifestDigest(repository: string, reference: string): Promise<string | undefined> {
+    const path = `/v2/${repository}/manifests/${reference}`;
     const headers = await this.#ownHeaders([{ type: 'repository', name: repository, actions: ['pull'] }], MANIFEST_TYPES);
-    const response = await this.#pool
-      .request({ path: `/v2/${repository}/manifests/${reference}`, method: 'HEAD', headers })
-      .catch((error: unknown) => {
-        throw upstreamFailure(error, this.#logger);
-      });
+    const response = await this.#pool.request({ path, method: 'HEAD', headers }).catch((error: unknown) => {
+      throw upstreamFailure(error, this.#logger, path);
+    });
     await response.body.dump();
     const digest = response.headers['docker-content-digest'];
     if (response.statusCode === 200 && typeof digest === 'string') return digest;

@@ -1,0 +1,63 @@
+/**
+ * `registry-gate healthcheck`: is the server that this config describes answering? For container
+ * HEALTHCHECKs and supervisors. It reads the same config as `serve` (--config, REGISTRY_GATE_CONFIG,
+ * REGISTRY_GATE_*), sends one GET to the listening address on loopback and exits 0 when the answer
+ * is one a healthy server gives, 1 otherwise.
+ *
+ * The probe is `GET /v2/`, which a healthy gateway answers 200 (anonymous access) or 401 (the
+ * challenge). When the server gets a dedicated health endpoint, change PROBE alone: the image's
+ * HEALTHCHECK runs this command and needs no change.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Command } from 'commander';
+import { loadConfig, splitHostPort } from '../config/load.js';
+
+const PROBE = { path: '/v2/', healthy: [200, 401] } as const;
+
+/** Where to reach a server listening on `listen` from the same host. */
+export function loopbackTarget(listen: string): { host: string; port: number } {
+  const { host, port } = splitHostPort(listen);
+  if (host === '0.0.0.0' || host === '') return { host: '127.0.0.1', port };
+  if (host === '::') return { host: '::1', port };
+  return { host, port };
+}
+
+function probe(url: URL, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // The server's own certificate may name another host; a liveness check sends no credentials,
+    // so it does not verify the name (nor the chain, which may be self-signed).
+    const options = { method: 'GET', timeout: timeoutMs, rejectUnauthorized: false };
+    const onResponse = (res: IncomingMessage) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    };
+    const req = url.protocol === 'https:' ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
+    req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+export function healthcheckCommand(): Command {
+  return new Command('healthcheck')
+    .description(`exit 0 when the server this config describes answers GET ${PROBE.path} with ${PROBE.healthy.join(' or ')}, else 1`)
+    .option('-c, --config <file>', 'YAML configuration file (default: $REGISTRY_GATE_CONFIG, else none)')
+    .option('--timeout <ms>', 'how long to wait for the answer', '5000')
+    .action(async (flags: { config?: string; timeout: string }) => {
+      const config = await loadConfig({ file: flags.config });
+      const { host, port } = loopbackTarget(config.listen);
+      const scheme = config.tls.mode === 'off' ? 'http' : 'https';
+      const url = new URL(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${PROBE.path}`);
+      try {
+        const status = await probe(url, Number(flags.timeout));
+        const healthy = (PROBE.healthy as readonly number[]).includes(status);
+        process.stdout.write(`${healthy ? 'healthy' : 'unhealthy'}: GET ${url.href} answered ${status}\n`);
+        process.exitCode = healthy ? 0 : 1;
+      } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        process.stdout.write(`unhealthy: GET ${url.href} failed: ${reason}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
