@@ -24,7 +24,8 @@ import { catalogCursors } from './gateway/catalog-cursor.js';
 import { listen, type Listener } from './server/listen.js';
 import { processSharedLock } from './server/cluster-lock.js';
 import { takeWorkerSecret } from './server/cluster.js';
-import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
+import { TlsReloader, readTlsPair } from './server/tls.js';
+import { selfSignedFiles } from './server/self-signed.js';
 
 export { prepareFirstRun } from './first-run.js';
 
@@ -44,7 +45,7 @@ export interface StartOptions {
 
 async function tlsOptions(config: Config): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {
   if (config.tls.mode === 'off') return {};
-  const files = config.tls.mode === 'files' ? config.tls : (await ensureSelfSignedPair(config.tls.dir)).files;
+  const files = config.tls.mode === 'files' ? config.tls : selfSignedFiles(config.tls.dir); // made by prepareFirstRun
   return { options: await readTlsPair(files), files };
 }
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { Config } from './config/load.js';
 import { FIRST_RUN_USER, createFirstRunAdmin, firstRunAdminMissing } from './auth/first-run.js';
 import { writeFileAtomic } from './auth/htpasswd/edit.js';
-import { ensureSelfSignedPair } from './server/tls.js';
+import { ensureSelfSignedPair } from './server/self-signed.js';
 
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 
@@ -42,8 +42,13 @@ async function createAdmin(config: Config, output: FirstRunOutput): Promise<void
 
 export async function prepareFirstRun(config: Config, output: FirstRunOutput): Promise<void> {
   if (config.tls.mode === 'auto') {
-    const generated = await ensureSelfSignedPair(config.tls.dir);
-    if (generated.created) output.announce(`Generated a self-signed TLS certificate in ${config.tls.dir} (SHA-256 fingerprint ${generated.fingerprint})`);
+    const pair = await ensureSelfSignedPair(config.tls.dir, config.tls);
+    if (pair.created) {
+      output.announce(
+        `Generated a self-signed TLS certificate in ${config.tls.dir} (${pair.created}; SHA-256 fingerprint ${pair.fingerprint}) ` +
+          `for ${[...pair.names.dns, ...pair.names.ips].join(', ')}; clients trust it with ${config.tls.trustDir}/ca.crt`,
+      );
+    }
   }
   if (config.auth.htpasswdIsDefault) await createAdmin(config, output);
 }

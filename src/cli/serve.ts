@@ -6,7 +6,8 @@
  */
 import { Command } from 'commander';
 import { environmentHelp } from '../config/env.js';
-import { loadConfig, type Config } from '../config/load.js';
+import { loadConfig, splitHostPort, type Config } from '../config/load.js';
+import { otherListeningUrls } from '../server/self-signed.js';
 import { announce, createLoggers } from '../log.js';
 import { isWorkerProcess, reportListening, startWorkers } from '../server/cluster.js';
 
@@ -24,6 +25,12 @@ const firstRun = { announce, terminal: process.stderr.isTTY === true };
 
 function describeBackend(config: Config): string {
   return config.upstream ? `upstream ${config.upstream.url}` : `built-in registry in ${config.storage.root}`;
+}
+
+/** The banner: the first URL, what serves, and every other address a wildcard listener answers on. */
+function listeningBanner(config: Config, url: string, detail: string): string {
+  const others = otherListeningUrls(url, splitHostPort(config.listen).host);
+  return `registry-gate is listening on ${url} (${detail})${others.length > 0 ? `, also on ${others.join(', ')}` : ''}`;
 }
 
 /** Runs `close` once on SIGTERM/SIGINT and exits 0 when it settles; SIGHUP calls `reload`. */
@@ -69,14 +76,14 @@ export function serveCommand(): Command {
         await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
         const workers = await startWorkers(config.workers, loggers.app);
         // Printed whatever the log level: scripts and supervisors wait for this line.
-        announce(`registry-gate is listening on ${workers.url} (${describeBackend(config)}, ${config.workers} workers)`);
+        announce(listeningBanner(config, workers.url, `${describeBackend(config)}, ${config.workers} workers`));
         onSignals(() => workers.close(), () => workers.reload(), log);
         return;
       }
 
       const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun });
       if (isWorkerProcess()) reportListening(gate.url);
-      else announce(`registry-gate is listening on ${gate.url} (${describeBackend(config)})`);
+      else announce(listeningBanner(config, gate.url, describeBackend(config)));
       onSignals(() => gate.close(config.server.shutdownGrace), () => void gate.reload('SIGHUP'), log);
     });
 }

@@ -21,7 +21,11 @@ export class ConfigError extends Error {
   }
 }
 
-export type TlsSetting = { mode: 'off' } | { mode: 'files'; cert: string; key: string } | { mode: 'auto'; dir: string };
+export type TlsSetting =
+  | { mode: 'off' }
+  | { mode: 'files'; cert: string; key: string }
+  /** `trustDir` gets the certificate as `ca.crt`, for clients' certificate folders. */
+  | { mode: 'auto'; dir: string; names: readonly string[]; trustDir: string };
 
 export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 'workers'> {
   readonly workers: number;
@@ -106,7 +110,8 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const dataDir = at(value.dataDir);
   let tls: TlsSetting;
   if (value.tls === 'off') tls = { mode: 'off' };
-  else if (value.tls === 'auto') tls = { mode: 'auto', dir: resolve(dataDir, 'tls') };
+  else if (value.tls === 'auto') tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: [], trustDir: resolve(dataDir, 'tls-trust') };
+  else if ('auto' in value.tls) tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: value.tls.auto.names, trustDir: resolve(dataDir, 'tls-trust') };
   else tls = { mode: 'files', cert: at(value.tls.cert), key: at(value.tls.key) };
 
   const config: Config = {

@@ -56,7 +56,16 @@ export const configSchema = z.strictObject({
   /** Address to listen on. */
   listen: hostPort.default('0.0.0.0:5043'),
   /** `{cert, key}` PEM files; `off` for plain HTTP behind a TLS load balancer; `auto` generates a self-signed pair once under dataDir/tls. */
-  tls: z.union([tlsFiles, z.literal('off'), z.literal(false).transform(() => 'off' as const), z.literal('auto')]).default('auto'),
+  tls: z
+    .union([
+      tlsFiles,
+      z.literal('off'),
+      z.literal(false).transform(() => 'off' as const),
+      z.literal('auto'),
+      /** `auto` with more names (host names or IP addresses) than this machine's own in the certificate. */
+      z.strictObject({ auto: z.strictObject({ names: z.array(z.string().regex(/^[A-Za-z0-9.:*-]{1,253}$/, 'expected a host name or an IP address')).default([]) }) }),
+    ])
+    .default('auto'),
   /** Where first-run files (TLS pair, htpasswd) and, by default, the built-in registry live. */
   dataDir: z.string().min(1).default('./data'),
   /** Forward to this registry; without it the built-in registry serves from storage.root. */
