@@ -45,8 +45,8 @@ export async function prepareFirstRun(config: Config, output: FirstRunOutput): P
     const pair = await ensureSelfSignedPair(config.tls.dir, config.tls);
     if (pair.created) {
       output.announce(
-        `Generated a self-signed TLS certificate in ${config.tls.dir} (${pair.created}; SHA-256 fingerprint ${pair.fingerprint}) ` +
-          `for ${[...pair.names.dns, ...pair.names.ips].join(', ')}; clients trust it with ${config.tls.trustDir}/ca.crt`,
+        `Generated a self-signed TLS certificate in ${config.tls.dir} (SHA-256 fingerprint ${pair.fingerprint}) ` +
+          `for ${[...pair.names.dns, ...pair.names.ips].join(', ')} (${pair.created}); clients trust it with ${config.tls.trustDir}/ca.crt`,
       );
     }
   }
