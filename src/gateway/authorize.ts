@@ -13,7 +13,7 @@ import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
 import { isDigest, type Route } from './route.js';
-import { withoutUnauthorizedMount } from './mount.js';
+import { authorizeMount } from './mount.js';
 
 export interface Authorized {
   readonly decision: Decision;
@@ -27,6 +27,8 @@ export interface Authorized {
   readonly body?: Buffer | undefined;
   /** The push was granted on condition that the protected tag it names does not move. */
   readonly tagMustNotMove: boolean;
+  /** A mount whose source the policy lets the caller pull, but not the caller's token: the mount was removed from `route`. */
+  readonly mountSourceScopeMissing?: boolean;
 }
 
 const NO_BODY = Buffer.alloc(0);
@@ -75,8 +77,8 @@ export async function authorizeRequest(route: Route, action: Action, req: Incomi
   const tagMustNotMove = decision.tagMustNotMove === true;
   if (!decision.allowed || route.kind !== 'upload-start') return { decision, route, body, tagMustNotMove };
   if (isFormBody(req.headers)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');
-  const authorizedRoute = withoutUnauthorizedMount(route, identity, policy);
+  const mount = authorizeMount(route, identity, policy);
   // Only a monolithic upload (`?digest=`) has a body; an upload start or a mount sends none on.
-  const monolithic = new URLSearchParams(authorizedRoute.rawQuery).has('digest');
-  return { decision, route: authorizedRoute, body: monolithic ? undefined : NO_BODY, tagMustNotMove };
+  const monolithic = new URLSearchParams(mount.route.rawQuery).has('digest');
+  return { decision, route: mount.route, body: monolithic ? undefined : NO_BODY, tagMustNotMove, mountSourceScopeMissing: mount.sourceScopeMissing };
 }

@@ -13,8 +13,8 @@ import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
 import { isRegistryError, RegistryError, sendError, toRegistryError } from '../errors.js';
 import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
-import { CATALOG_SCOPE, scopeForRequest } from '../auth/token/bearer.js';
-import type { Challenge } from './challenge.js';
+import { CATALOG_SCOPE } from '../auth/token/bearer.js';
+import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
@@ -90,7 +90,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (options.rejectLegacyDocker && isLegacyDockerClient(req.headers['user-agent'])) {
       throw new RegistryError('NOT_FOUND', 'this client is too old (docker < 1.6)');
     }
-    const route = routeFromUrl(req.url ?? '/');
+    const route = routeFromUrl(req.url ?? '/', method);
     const needed = requiredAccess(route, method);
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
@@ -104,7 +104,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       throw error;
     }
     // The scope a bearer client must ask for; built only when a challenge is sent.
-    const scopes = () => (route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? [scopeForRequest(route.repository, needed.action)] : []);
+    const scopes = () => (route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? challengeScopes(route, needed.action) : []);
     if (identity === 'invalid') {
       const badToken = bearer && /^bearer /i.test(req.headers.authorization ?? '');
       const refused = unauthorized(scopes(), badToken ? 'invalid_token' : undefined);
@@ -147,6 +147,11 @@ export function createGateway(options: GatewayOptions): RequestHandler {
         const asksAgain = bearer && identity.via === 'token';
         audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason: 'scope' });
         throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED');
+      }
+      if (authorized.mountSourceScopeMissing && bearer && identity.via === 'token') {
+        // The policy lets the caller read the mount's source but the token does not say so: ask for both scopes.
+        audited({ action: 'mount', decision: 'deny', rule: -1, status: 401, reason: 'scope' });
+        throw unauthorized(scopes(), 'insufficient_scope');
       }
       const change = stateChange(authorized.route, method);
       if (change) {
