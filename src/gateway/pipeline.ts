@@ -49,15 +49,6 @@ export interface GatewayOptions {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** What a client is told when protected tags refused its push or delete (it may write the repository otherwise). */
-function protectedTagRefusal(route: Route, method: string): string {
-  if (route.kind === 'blob') return 'this blob is used by a protected tag; deleting it needs overwrite';
-  if (isDigest(route.reference)) return 'this repository has protected tags; deleting a manifest by digest needs overwrite';
-  return method === 'PUT'
-    ? `the tag ${route.reference} is protected and already names another manifest; moving it needs overwrite`
-    : `the tag ${route.reference} is protected; deleting it needs overwrite`;
-}
-
 /** What the access log needs to know about a request once the pipeline has run. */
 interface RequestState {
   user: string | null;
@@ -116,8 +107,8 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (bearer && identity.via === 'anonymous') throw unauthorized(scopes());
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
-    const refuse = (action: AuditFacts['action'], reason?: Decision['reason']) => {
-      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', reason && protectedTagRefusal(route, method));
+    const refuse = (action: AuditFacts['action'], reason?: Decision['reason'], message?: string) => {
+      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message);
       audited({ action, decision: 'deny', rule: -1, status: error.status, reason: reason ?? 'policy' });
       return error;
     };
@@ -141,7 +132,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
 
     const decideAndServe = async (): Promise<void> => {
       const authorized = await authorizeRequest(route, needed.action, req, identity, policy, backend);
-      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason);
+      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason, authorized.refusal);
       if (!scopesAllow(identity, route.repository, needed.action)) {
         // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
         const asksAgain = bearer && identity.via === 'token';
