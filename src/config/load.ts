@@ -1,6 +1,8 @@
 /**
- * Loading the configuration: YAML file, then REGISTRY_GATE_* environment variables, then CLI flags,
- * validated once against the schema, paths resolved against the config file's folder, then frozen.
+ * Loading the configuration: YAML file (`--config`, else REGISTRY_GATE_CONFIG), then the other
+ * REGISTRY_GATE_* environment variables, then CLI flags, validated once against the schema, paths
+ * resolved against the config file's folder, then frozen. Every command loads it this way, so
+ * `serve` and the commands that edit its files (`token`, `gc`, …) find the same files.
  */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -44,6 +46,9 @@ export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 
     htpasswdIsDefault: boolean;
   };
 }
+
+/** Names the config file when no `--config` is given. */
+export const CONFIG_FILE_VARIABLE = 'REGISTRY_GATE_CONFIG';
 
 export const ENV_OVERRIDES: Record<keyof ConfigOverrides, string> = {
   listen: 'REGISTRY_GATE_LISTEN',
@@ -151,17 +156,20 @@ export function autoWorkers(upstream: boolean, cores = availableParallelism()): 
 }
 
 export interface LoadOptions {
+  /** The config file; when undefined, the one REGISTRY_GATE_CONFIG names, if any. */
   file?: string | undefined;
   overrides?: ConfigOverrides;
   env?: NodeJS.ProcessEnv;
 }
 
 export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
+  const env = options.env ?? process.env;
   let raw: Record<string, unknown> = {};
   let baseDir = process.cwd();
   let source: string | undefined;
-  if (options.file !== undefined) {
-    source = resolve(options.file);
+  const file = options.file ?? (env[CONFIG_FILE_VARIABLE] || undefined);
+  if (file !== undefined) {
+    source = resolve(file);
     let text: string;
     try {
       text = await readFile(source, 'utf8');
@@ -171,7 +179,6 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     raw = await parseConfigText(text, source);
     baseDir = dirname(source);
   }
-  const env = options.env ?? process.env;
   const fromEnv: ConfigOverrides = {};
   for (const [key, name] of Object.entries(ENV_OVERRIDES) as Array<[keyof ConfigOverrides, string]>) {
     if (env[name] !== undefined && env[name] !== '') fromEnv[key] = env[name];
