@@ -10,7 +10,8 @@
 #
 # usage: scripts/conformance.sh [SUITE_DIR] [SETUP ...]
 #   SUITE_DIR  the folder holding run.sh and conformance.test
-#              (default: $OCI_CONFORMANCE_DIR, else ../shared/tools/oci-conformance from the repo root)
+#              (default: $OCI_CONFORMANCE_DIR, else ../shared/tools/oci-conformance from the repo root,
+#              or from the main checkout when this is a linked git worktree)
 #   SETUP      any of the three names above (default: all three)
 # env: CONFORMANCE_OUT=DIR keeps each setup's report (report.html, junit.xml, output.txt) in DIR/SETUP;
 #      without it the reports go with the temp dir. DISTRIBUTION_BIN (default /usr/bin/docker-registry).
@@ -20,6 +21,11 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SUITE=${OCI_CONFORMANCE_DIR:-../shared/tools/oci-conformance}
+# In a linked git worktree, ../shared is looked for beside the main checkout too.
+if [ -z "${OCI_CONFORMANCE_DIR:-}" ] && [ ! -d "$SUITE" ]; then
+  MAIN_CHECKOUT=$(dirname "$(git rev-parse --path-format=absolute --git-common-dir 2>/dev/null || echo .)")
+  [ -d "$MAIN_CHECKOUT/../shared/tools/oci-conformance" ] && SUITE=$MAIN_CHECKOUT/../shared/tools/oci-conformance
+fi
 if [ $# -gt 0 ] && [ -d "$1" ]; then SUITE=$1; shift; fi
 if [ ! -x "$SUITE/run.sh" ]; then
   echo "conformance.sh: no conformance suite at $SUITE (give its folder as the first argument or in OCI_CONFORMANCE_DIR)" >&2
