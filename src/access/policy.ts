@@ -28,6 +28,7 @@ interface CompiledRule {
   readonly subjects: readonly SubjectMatcher[];
   readonly subjectText: readonly string[];
   readonly protectedTag: TagMatcher | undefined;
+  readonly protectedTagText: readonly string[];
 }
 
 /** What a push or delete touches: a manifest by tag or by digest, or a blob. */
@@ -58,10 +59,26 @@ export interface Decision {
   readonly reason?: 'protected-tag';
 }
 
-export interface Explanation extends Decision {
-  /** Rules whose subject and repository matched, with whether each grants the action. */
-  readonly matched: ReadonlyArray<{ index: number; repository: string; subjects: readonly string[]; actions: readonly Grant[]; grants: boolean }>;
+export interface RuleMatch {
+  readonly index: number;
+  readonly repository: string;
+  readonly subjects: readonly string[];
+  readonly actions: readonly Grant[];
+  /** The rule's protectedTags patterns, if any. */
+  readonly protectedTags: readonly string[];
+  /** Whether this rule grants what was asked. */
+  readonly grants: boolean;
+  /** It would grant the action, but not on a protected tag (or content one uses) without overwrite. */
+  readonly heldByProtectedTag: boolean;
 }
+
+export interface Explanation extends Decision {
+  /** Rules whose subject and repository matched, with whether each grants what was asked. */
+  readonly matched: readonly RuleMatch[];
+}
+
+/** What `access explain` asks: an action, or `overwrite` (moving a tag to another manifest). */
+export type ExplainedRequest = Action | 'overwrite';
 
 /** Without an `access` section: authenticated users may pull and push; nobody else anything. */
 export const DEFAULT_RULES: readonly AccessRuleConfig[] = [{ repository: '**', actions: ['pull', 'push'], subjects: ['authenticated'] }];
@@ -103,6 +120,7 @@ export class AccessPolicy {
       subjects: rule.subjects.map(compileSubject),
       subjectText: rule.subjects,
       protectedTag: compileTagPatterns(rule.protectedTags),
+      protectedTagText: rule.protectedTags ?? [],
     }));
   }
 
@@ -163,16 +181,66 @@ export class AccessPolicy {
     return this.#rules.some((rule) => rule.grants.has(action) && rule.subjects.some((subject) => subject(identity)));
   }
 
-  explain(identity: Identity, repository: string, action: Action): Explanation {
-    const matched = this.#rules
+  #matched(identity: Identity, repository: string, grants: (rule: CompiledRule) => { grants: boolean; held: boolean }): RuleMatch[] {
+    return this.#rules
       .filter((rule) => this.#appliesTo(rule, identity, repository))
-      .map((rule) => ({
-        index: rule.index,
-        repository: rule.repository.source,
-        subjects: rule.subjectText,
-        actions: [...rule.grants],
-        grants: rule.grants.has(action),
-      }));
-    return { ...this.decide(identity, repository, action), matched };
+      .map((rule) => {
+        const verdict = grants(rule);
+        return {
+          index: rule.index,
+          repository: rule.repository.source,
+          subjects: rule.subjectText,
+          actions: [...rule.grants],
+          protectedTags: rule.protectedTagText,
+          grants: verdict.grants,
+          heldByProtectedTag: verdict.held,
+        };
+      });
   }
+
+  /**
+   * Every rule that matched, and the decision. `overwrite` without a tag asks whether the caller may
+   * move any tag of the repository to another manifest: a rule grants it when it grants push and
+   * either protects no tags or grants overwrite.
+   */
+  explain(identity: Identity, repository: string, request: ExplainedRequest): Explanation {
+    if (request !== 'overwrite') {
+      const matched = this.#matched(identity, repository, (rule) => ({ grants: rule.grants.has(request), held: false }));
+      return { ...this.decide(identity, repository, request), matched };
+    }
+    const matched = this.#matched(identity, repository, (rule) => {
+      const pushes = rule.grants.has('push');
+      const free = !rule.protectedTag || rule.grants.has('overwrite');
+      return { grants: pushes && free, held: pushes && !free };
+    });
+    const granting = matched.find((rule) => rule.grants);
+    return granting ? { allowed: true, ruleIndex: granting.index, matched } : { ...(matched.some((rule) => rule.heldByProtectedTag) ? PROTECTED : DENIED), matched };
+  }
+
+  /**
+   * The server's decision for a request naming `tag`: a push that creates the tag or pushes the same
+   * manifest again (`push`), one that moves it to another manifest (`overwrite`), its delete, or a pull.
+   */
+  async explainTag(identity: Identity, repository: string, request: ExplainedRequest, tag: string): Promise<Explanation> {
+    const action: Action = request === 'overwrite' ? 'push' : request;
+    const moves = request === 'overwrite';
+    const target: ManifestTarget = { tag };
+    const decision = await this.decideContent(identity, repository, action, target, { tagMoves: async () => moves, blobProtected: async () => true });
+    const matched = this.#matched(identity, repository, (rule) => {
+      if (!rule.grants.has(action)) return { grants: false, held: false };
+      const guard = this.#guards(rule, action, target);
+      const held = guard === 'always' || (guard === 'tag' && moves);
+      return { grants: !held, held };
+    });
+    return { ...decision, matched };
+  }
+}
+
+/** What a client is told when protected tags refused its push or delete, and what `access explain` prints. */
+export function protectedTagRefusal(target: ManifestTarget, action: Action): string {
+  if (target.blob !== undefined) return 'this blob is used by a protected tag; deleting it needs overwrite';
+  if (target.tag === undefined) return 'this repository has protected tags; deleting a manifest by digest needs overwrite';
+  return action === 'push'
+    ? `the tag ${target.tag} is protected and already names another manifest; moving it needs overwrite`
+    : `the tag ${target.tag} is protected; deleting it needs overwrite`;
 }

@@ -1,12 +1,16 @@
 /**
  * `registry-gate token create|list|revoke|rotate-key`: robot accounts and the token signing key.
- * The files come from `--store FILE` / `--key-dir DIR`, else from the config (`auth.token.robots`,
- * `auth.token.keyDir`; defaults under dataDir/token). A robot's secret is printed once, alone on
- * standard output, and is stored only as a hash; nothing else printed contains it.
+ * The files come from `--store FILE` / `--key-dir DIR`, else from the config `serve` reads (`-c`, else
+ * REGISTRY_GATE_CONFIG, else none: the defaults under ./data), as `auth.token.robots` and
+ * `auth.token.keyDir` (defaults under dataDir/token). Each command says on standard error which
+ * file it used and why. A robot's secret is printed once, alone on standard output, and is stored
+ * only as a hash; nothing else printed contains it.
  * Exit status: 0 done; 1 no such robot; 2 the command could not do its job.
  */
+import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CliFailure, guard } from './_failure.js';
+import { CONFIG_FILE_VARIABLE } from '../config/env.js';
 import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { tokenConfigFrom, type TokenConfig } from '../auth/token/config.js';
@@ -27,13 +31,27 @@ interface FileFlags {
   keyDir?: string;
 }
 
-async function settings(flags: FileFlags): Promise<TokenConfig> {
-  return tokenConfigFrom(await loadConfig({ file: flags.config }));
+async function settings(flags: FileFlags): Promise<TokenConfig & { source: string | undefined }> {
+  const config = await loadConfig({ file: flags.config });
+  return { ...tokenConfigFrom(config), source: config.source };
 }
 
-async function storeFile(flags: FileFlags): Promise<string> {
-  return flags.store ?? (await settings(flags)).robots;
+/** The robot store, and where its name came from (printed with every answer, so a wrong store shows). */
+interface RobotStore {
+  readonly file: string;
+  readonly origin: string;
 }
+
+async function robotStore(flags: FileFlags): Promise<RobotStore> {
+  if (flags.store !== undefined) return { file: resolve(flags.store), origin: 'given with --store' };
+  const { robots, source } = await settings(flags);
+  return {
+    file: robots,
+    origin: source === undefined ? `no config file given with -c or ${CONFIG_FILE_VARIABLE}; the default, as for serve without one` : `from the config ${source}`,
+  };
+}
+
+const where = (store: RobotStore) => `${store.file} (${store.origin})`;
 
 /** A date, or 'never' (commander turns a parsed null into ''). */
 function parseExpiry(value: string): Date | 'never' {
@@ -51,8 +69,8 @@ function collect(value: string, previous: string[]): string[] {
 export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
   const { stdout = process.stdout, stderr = process.stderr } = io;
   const say = (text: string): void => void stderr.write(text + '\n');
-  const configOption = () => new Option('-c, --config <file>', 'YAML configuration file (for auth.token paths)');
-  const storeOption = () => new Option('--store <file>', 'robot store file (default: auth.token.robots, or dataDir/token/robots.json)');
+  const configOption = () => new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
+  const storeOption = () => new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
 
   const root = new Command('token')
     .description('Robot accounts and the token signing key of the Docker token service')
@@ -79,11 +97,11 @@ Examples:
     .addOption(configOption())
     .action(
       guard('registry-gate.token', async function (flags: FileFlags & { name: string; scope: string[]; expires?: Date | 'never' }) {
-        const file = await storeFile(flags);
+        const store = await robotStore(flags);
         const expires = flags.expires === undefined ? new Date(Date.now() + DEFAULT_ROBOT_LIFETIME_MS) : flags.expires === 'never' ? null : flags.expires;
-        const { robot, secret } = await createRobot(file, { name: flags.name, scopes: flags.scope, expires });
+        const { robot, secret } = await createRobot(store.file, { name: flags.name, scopes: flags.scope, expires });
         stdout.write(secret + '\n');
-        say(`Created ${robot.name} in ${file} (${robot.expires ? `expires ${robot.expires}` : 'never expires'}); log in as ${robot.name} with the secret above, shown this once.`);
+        say(`Created ${robot.name} in ${where(store)}; ${robot.expires ? `expires ${robot.expires}` : 'never expires'}. Log in as ${robot.name} with the secret above, shown this once.`);
       }),
     );
 
@@ -95,7 +113,10 @@ Examples:
     .option('--json', 'one JSON array')
     .action(
       guard('registry-gate.token', async function (flags: FileFlags & { json?: boolean }) {
-        const robots = (await readRobots(await storeFile(flags))).map(({ hash: _hash, ...robot }) => robot);
+        const store = await robotStore(flags);
+        const robots = (await readRobots(store.file)).map(({ hash: _hash, ...robot }) => robot);
+        // On standard error: standard output stays one line per robot (or the JSON) for scripts.
+        say(robots.length === 0 ? `No robots in ${where(store)}.` : `${robots.length} robot${robots.length === 1 ? '' : 's'} in ${where(store)}:`);
         if (flags.json) {
           stdout.write(JSON.stringify(robots, null, 2) + '\n');
           return;
@@ -116,9 +137,9 @@ Examples:
     .addOption(configOption())
     .action(
       guard('registry-gate.token', async function (name: string, flags: FileFlags) {
-        const file = await storeFile(flags);
-        if (!(await revokeRobot(file, name))) throw new CliFailure(`no robot ${name} in ${file}`, 1);
-        say(`Revoked ${name.startsWith('robot$') ? name : `robot$${name}`}`);
+        const store = await robotStore(flags);
+        if (!(await revokeRobot(store.file, name))) throw new CliFailure(`no robot ${name} in ${where(store)}`, 1);
+        say(`Revoked ${name.startsWith('robot$') ? name : `robot$${name}`} in ${where(store)}.`);
       }),
     );
 

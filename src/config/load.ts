@@ -1,7 +1,8 @@
 /**
  * Loading the configuration: YAML file (`--config`, else REGISTRY_GATE_CONFIG), then the other
- * REGISTRY_GATE_* environment variables (src/config/env.ts), then CLI flags,
- * validated once against the schema, paths resolved against the config file's folder, then frozen.
+ * REGISTRY_GATE_* environment variables (src/config/env.ts), then CLI flags, validated once against
+ * the schema, paths resolved against the config file's folder, then frozen. Every command loads it
+ * this way, so `serve` and the commands that edit its files (`token`, `gc`, …) find the same files.
  */
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';

@@ -8,15 +8,17 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Identity } from '../auth/identity.js';
-import type { AccessPolicy, Action, ContentProbe, Decision, ManifestTarget } from '../access/policy.js';
+import { protectedTagRefusal, type AccessPolicy, type Action, type ContentProbe, type Decision, type ManifestTarget } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
 import { isDigest, type Route } from './route.js';
-import { withoutUnauthorizedMount } from './mount.js';
+import { authorizeMount } from './mount.js';
 
 export interface Authorized {
   readonly decision: Decision;
+  /** Why protected tags refused the request, for the client (the DENIED message). */
+  readonly refusal?: string | undefined;
   /** The route for the backend: identical to the request's except for removed mount parameters. */
   readonly route: Route;
   /**
@@ -27,6 +29,8 @@ export interface Authorized {
   readonly body?: Buffer | undefined;
   /** The push was granted on condition that the protected tag it names does not move. */
   readonly tagMustNotMove: boolean;
+  /** A mount whose source the policy lets the caller pull, but not the caller's token: the mount was removed from `route`. */
+  readonly mountSourceScopeMissing?: boolean;
 }
 
 const NO_BODY = Buffer.alloc(0);
@@ -73,10 +77,11 @@ export async function authorizeRequest(route: Route, action: Action, req: Incomi
     decision = policy.decide(identity, route.repository, action);
   }
   const tagMustNotMove = decision.tagMustNotMove === true;
-  if (!decision.allowed || route.kind !== 'upload-start') return { decision, route, body, tagMustNotMove };
+  const refusal = decision.reason === 'protected-tag' && target ? protectedTagRefusal(target, action) : undefined;
+  if (!decision.allowed || route.kind !== 'upload-start') return { decision, refusal, route, body, tagMustNotMove };
   if (isFormBody(req.headers)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');
-  const authorizedRoute = withoutUnauthorizedMount(route, identity, policy);
+  const mount = authorizeMount(route, identity, policy);
   // Only a monolithic upload (`?digest=`) has a body; an upload start or a mount sends none on.
-  const monolithic = new URLSearchParams(authorizedRoute.rawQuery).has('digest');
-  return { decision, route: authorizedRoute, body: monolithic ? undefined : NO_BODY, tagMustNotMove };
+  const monolithic = new URLSearchParams(mount.route.rawQuery).has('digest');
+  return { decision, route: mount.route, body: monolithic ? undefined : NO_BODY, tagMustNotMove, mountSourceScopeMissing: mount.sourceScopeMissing };
 }

@@ -3,8 +3,11 @@
  * token flow's `Bearer realm=…,service=…,scope=…` naming the scope the request needs, so clients
  * ask the token endpoint for exactly that.
  */
-import { bearerChallenge } from '../auth/token/bearer.js';
+import type { Action } from '../access/policy.js';
+import { bearerChallenge, scopeForRequest } from '../auth/token/bearer.js';
 import { realmFromRequest } from './token-endpoint.js';
+import { mountSource } from './mount.js';
+import type { Route } from './route.js';
 
 export interface ChallengeFacts {
   /** How the client reached us ('https' or 'http') and the Host it used: the token realm's default. */
@@ -29,4 +32,17 @@ export function tokenChallenge(options: { realm: string | undefined; service: st
       scope: facts.scopes,
       error: facts.error,
     });
+}
+
+/**
+ * The scopes a bearer client is told to ask for to make this request: the request's own and, for a
+ * cross-repository mount, pull on the source (as Distribution words it:
+ * `scope="repository:team/app:pull,push repository:team/base:pull"`), so that the token it comes
+ * back with can mount.
+ */
+export function challengeScopes(route: Route, action: Action): string[] {
+  const scopes = [scopeForRequest(route.repository, action)];
+  const source = mountSource(route);
+  if (source !== undefined && source !== route.repository) scopes.push(scopeForRequest(source, 'pull'));
+  return scopes;
 }

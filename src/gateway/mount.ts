@@ -3,21 +3,41 @@
  * on the source as well as push on the target. When pull on the source is not granted, the mount
  * parameters are removed so that the client gets a normal upload (202) instead of a 403 for a
  * legitimate push, and no blob can leak from a repository the caller may not read.
+ *
+ * In bearer mode a token limits what the policy grants: when the policy lets the caller pull the
+ * source but the token was not given that scope, the client is challenged (as Distribution does)
+ * for the target's and the source's scopes together, and comes back with a token that can mount.
  */
 import type { Identity } from '../auth/identity.js';
 import type { AccessPolicy } from '../access/policy.js';
 import { scopesAllow } from '../auth/token/access.js';
 import { isValidRepositoryName, type Route } from './route.js';
 
-export function withoutUnauthorizedMount(route: Route, identity: Identity, policy: AccessPolicy): Route {
-  if (!route.rawQuery) return route;
+/** The source repository of a well-formed mount request (`mount` and `from` each given once), else undefined. */
+export function mountSource(route: Route): string | undefined {
+  if (route.kind !== 'upload-start' || !route.rawQuery) return undefined;
   const query = new URLSearchParams(route.rawQuery);
-  if (!query.has('mount') && !query.has('from')) return route;
-  const from = query.get('from') ?? '';
-  const fromAllowed =
-    query.getAll('from').length === 1 && isValidRepositoryName(from) && policy.decide(identity, from, 'pull').allowed && scopesAllow(identity, from, 'pull');
-  if (fromAllowed && query.getAll('mount').length === 1) return route;
+  const from = query.getAll('from');
+  if (from.length !== 1 || query.getAll('mount').length !== 1 || !isValidRepositoryName(from[0] as string)) return undefined;
+  return from[0];
+}
+
+export interface MountDecision {
+  /** The route for the backend: unchanged, or without its mount parameters. */
+  readonly route: Route;
+  /** The policy grants pull on the source but the caller's token (or robot) scopes do not. */
+  readonly sourceScopeMissing: boolean;
+}
+
+export function authorizeMount(route: Route, identity: Identity, policy: AccessPolicy): MountDecision {
+  if (!route.rawQuery) return { route, sourceScopeMissing: false };
+  const query = new URLSearchParams(route.rawQuery);
+  if (!query.has('mount') && !query.has('from')) return { route, sourceScopeMissing: false };
+  const from = mountSource(route);
+  const policyAllows = from !== undefined && policy.decide(identity, from, 'pull').allowed;
+  const scopeAllows = from !== undefined && scopesAllow(identity, from, 'pull');
+  if (policyAllows && scopeAllows) return { route, sourceScopeMissing: false };
   query.delete('mount');
   query.delete('from');
-  return { ...route, rawQuery: query.toString() };
+  return { route: { ...route, rawQuery: query.toString() }, sourceScopeMissing: policyAllows };
 }

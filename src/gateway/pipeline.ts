@@ -13,8 +13,8 @@ import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
 import { isRegistryError, RegistryError, toRegistryError } from '../errors.js';
 import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
-import { CATALOG_SCOPE, scopeForRequest } from '../auth/token/bearer.js';
-import type { Challenge } from './challenge.js';
+import { CATALOG_SCOPE } from '../auth/token/bearer.js';
+import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
@@ -52,15 +52,6 @@ export interface GatewayOptions {
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** What a client is told when protected tags refused its push or delete (it may write the repository otherwise). */
-function protectedTagRefusal(route: Route, method: string): string {
-  if (route.kind === 'blob') return 'this blob is used by a protected tag; deleting it needs overwrite';
-  if (isDigest(route.reference)) return 'this repository has protected tags; deleting a manifest by digest needs overwrite';
-  return method === 'PUT'
-    ? `the tag ${route.reference} is protected and already names another manifest; moving it needs overwrite`
-    : `the tag ${route.reference} is protected; deleting it needs overwrite`;
-}
-
 /** What the access log needs to know about a request once the pipeline has run. */
 interface RequestState {
   user: string | null;
@@ -93,7 +84,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (options.rejectLegacyDocker && isLegacyDockerClient(req.headers['user-agent'])) {
       throw new RegistryError('NOT_FOUND', 'this client is too old (docker < 1.6)');
     }
-    const route = routeFromUrl(req.url ?? '/');
+    const route = routeFromUrl(req.url ?? '/', method);
     const needed = requiredAccess(route, method);
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
@@ -107,7 +98,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       throw error;
     }
     // The scope a bearer client must ask for; built only when a challenge is sent.
-    const scopes = () => (route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? [scopeForRequest(route.repository, needed.action)] : []);
+    const scopes = () => (route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? challengeScopes(route, needed.action) : []);
     if (identity === 'invalid') {
       const badToken = bearer && /^bearer /i.test(req.headers.authorization ?? '');
       const refused = unauthorized(scopes(), badToken ? 'invalid_token' : undefined);
@@ -119,8 +110,8 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (bearer && identity.via === 'anonymous') throw unauthorized(scopes());
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
-    const refuse = (action: AuditFacts['action'], reason?: Decision['reason']) => {
-      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', reason && protectedTagRefusal(route, method));
+    const refuse = (action: AuditFacts['action'], reason?: Decision['reason'], message?: string) => {
+      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message);
       audited({ action, decision: 'deny', rule: -1, status: error.status, reason: reason ?? 'policy' });
       return error;
     };
@@ -144,12 +135,17 @@ export function createGateway(options: GatewayOptions): RequestHandler {
 
     const decideAndServe = async (): Promise<void> => {
       const authorized = await authorizeRequest(route, needed.action, req, identity, policy, backend);
-      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason);
+      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason, authorized.refusal);
       if (!scopesAllow(identity, route.repository, needed.action)) {
         // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
         const asksAgain = bearer && identity.via === 'token';
         audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason: 'scope' });
         throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED');
+      }
+      if (authorized.mountSourceScopeMissing && bearer && identity.via === 'token') {
+        // The policy lets the caller read the mount's source but the token does not say so: ask for both scopes.
+        audited({ action: 'mount', decision: 'deny', rule: -1, status: 401, reason: 'scope' });
+        throw unauthorized(scopes(), 'insufficient_scope');
       }
       const change = stateChange(authorized.route, method);
       if (change) {

@@ -59,8 +59,11 @@ function named(kind: RouteKind, nameSegments: string[], reference: string, path:
   return { kind, repository, reference, path, rawQuery };
 }
 
-/** `url` is the request target (`req.url`): origin-form path with an optional query. */
-export function routeFromUrl(url: string): Route {
+/**
+ * `url` is the request target (`req.url`): origin-form path with an optional query. The method
+ * only chooses how a malformed manifest reference is refused (404 to a read, 400 to a write).
+ */
+export function routeFromUrl(url: string, method = 'GET'): Route {
   const queryAt = url.indexOf('?');
   const path = queryAt === -1 ? url : url.slice(0, queryAt);
   const rawQuery = queryAt === -1 ? '' : url.slice(queryAt + 1);
@@ -85,8 +88,13 @@ export function routeFromUrl(url: string): Route {
 
   if (n >= 3 && second === 'tags' && last === 'list') return named('tags', segments.slice(0, -2), '', path, rawQuery);
   if (n >= 3 && second === 'manifests') {
-    if (!isTag(last) && !isDigest(last)) throw new RegistryError('MANIFEST_INVALID', 'invalid manifest reference', { status: 400 });
-    return named('manifest', segments.slice(0, -2), last, path, rawQuery);
+    const route = named('manifest', segments.slice(0, -2), last, path, rawQuery);
+    if (isTag(last) || isDigest(last)) return route;
+    // No manifest can be found under a reference that is neither a tag nor a digest: reads get the
+    // spec's 404 (as from Distribution, whose router matches no such path); writes are malformed.
+    // Either way the answer is given here, the same for every repository, and nothing is forwarded.
+    if (method === 'GET' || method === 'HEAD') throw new RegistryError('MANIFEST_UNKNOWN', 'no manifest has this reference: it is neither a tag nor a digest');
+    throw new RegistryError('MANIFEST_INVALID', 'invalid manifest reference: neither a tag nor a digest');
   }
   if (n >= 4 && third === 'blobs' && second === 'uploads') {
     if (!UPLOAD_ID.test(last)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');

@@ -35,7 +35,7 @@ async function sendCatalog(backend: Backend, res: ServerResponse, method: string
 async function serve(backend: Backend, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? 'GET';
   res.setHeader('Docker-Distribution-Api-Version', 'registry/2.0');
-  const route = routeFromUrl(req.url ?? '/');
+  const route = routeFromUrl(req.url ?? '/', method);
   if (route.kind === 'base') {
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Content-Length', 2);

@@ -93,6 +93,11 @@ const HOSTILE: HostileCase[] = [
   { name: 'a PUT through encoded slashes', target: '/v2/team-a%2F..%2Fteam-b/secret/manifests/latest', method: 'PUT', ...NOT_FOUND },
   { name: 'an upload start through dot-dot', target: '/v2/team-a/../team-b/secret/blobs/uploads/', method: 'POST', ...NOT_FOUND, orElse: NAME_INVALID },
   { name: 'an upload start through an empty segment', target: '/v2/team-a//blobs/uploads/', method: 'POST', ...NOT_FOUND, orElse: NAME_INVALID },
+  // Neither a tag nor a digest: no manifest has such a reference, in any repository (the OCI spec's 404 to a read).
+  { name: 'a reference that is neither tag nor digest', target: '/v2/team-a/app/manifests/.INVALID_MANIFEST_NAME', status: 404, code: 'MANIFEST_UNKNOWN' },
+  { name: 'such a reference in a repository alice may not read', target: '/v2/team-b/secret/manifests/.INVALID_MANIFEST_NAME', status: 404, code: 'MANIFEST_UNKNOWN' },
+  { name: 'a PUT of such a reference', target: '/v2/team-a/app/manifests/.latest', method: 'PUT', status: 400, code: 'MANIFEST_INVALID' },
+  { name: 'a DELETE of such a reference', target: '/v2/team-a/app/manifests/-latest', method: 'DELETE', status: 400, code: 'MANIFEST_INVALID' },
 ];
 
 /** Targets Node's HTTP parser refuses before any handler runs. */
@@ -184,6 +189,15 @@ for (const setup of SETUPS) {
         if (capture) assert.deepEqual(capture.requests.map((r) => `${r.method} ${r.url}`), [], 'nothing may reach the upstream');
       });
     }
+
+    test('HEAD of a reference that is neither tag nor digest: 404 without a body, nothing reaches the upstream', async () => {
+      capture?.clear();
+      const reply = await send('/v2/team-a/app/manifests/.INVALID_MANIFEST_NAME', 'HEAD');
+      assert.equal(reply.status, 404, reply.raw.slice(0, 300));
+      assert.equal(reply.headerCounts['docker-distribution-api-version'], 1);
+      assert.equal(reply.body, '');
+      if (capture) assert.deepEqual(capture.requests.map((r) => `${r.method} ${r.url}`), [], 'nothing may reach the upstream');
+    });
 
     for (const unparseable of UNPARSEABLE) {
       test(`${unparseable.name}: refused with 400, nothing reaches the upstream`, async () => {

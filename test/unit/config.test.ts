@@ -112,3 +112,16 @@ test('workers: auto is one per core in front of an upstream on 3+ cores, else on
     await assert.rejects(loadConfig({ file, env: {} }), /workers: the built-in registry keeps upload state in one process/);
   });
 });
+
+test('REGISTRY_GATE_CONFIG names the config file when no --config is given; --config wins; empty is unset', async () => {
+  await withConfig('dataDir: ./from-env\n', async (file) => {
+    const fromEnv = await loadConfig({ env: { REGISTRY_GATE_CONFIG: file } });
+    assert.equal(fromEnv.source, file);
+    assert.equal(fromEnv.dataDir, join(file, '..', 'from-env'));
+    await withConfig('dataDir: ./from-flag\n', async (flagged) => {
+      assert.equal((await loadConfig({ file: flagged, env: { REGISTRY_GATE_CONFIG: file } })).source, flagged);
+    });
+    assert.equal((await loadConfig({ env: { REGISTRY_GATE_CONFIG: '' } })).source, undefined);
+    await assert.rejects(loadConfig({ env: { REGISTRY_GATE_CONFIG: `${file}.missing` } }), /cannot read: ENOENT/);
+  });
+});

@@ -5,9 +5,9 @@ import { RegistryError } from '../../src/errors.js';
 
 const DIGEST = 'sha256:' + 'a'.repeat(64);
 
-function refused(url: string): string {
+function refused(url: string, method?: string): string {
   try {
-    routeFromUrl(url);
+    routeFromUrl(url, method);
   } catch (error) {
     assert.ok(error instanceof RegistryError, `${url} threw a non-registry error`);
     return error.code;
@@ -64,8 +64,18 @@ test('hostile paths are refused before any decision', () => {
   for (const url of ['/v2/Upper/manifests/latest', `/v2/${'a'.repeat(256)}/manifests/latest`, '/v2/a-/manifests/x', '/v2/_a/tags/list', '/v2/a__-b/tags/list']) {
     assert.equal(refused(url), 'NAME_INVALID', url);
   }
-  assert.equal(refused('/v2/a/manifests/-bad'), 'MANIFEST_INVALID');
   assert.equal(refused('/v2/a/blobs/notadigest'), 'DIGEST_INVALID');
+});
+
+// The OCI conformance suite reads `.INVALID_MANIFEST_NAME` and expects 404 (distribution-spec:
+// a manifest that is not found is 404); a write of such a reference stays a 400.
+test('a manifest reference that is neither a tag nor a digest: 404 to a read, 400 to a write', () => {
+  for (const reference of ['.INVALID_MANIFEST_NAME', '-bad', 'a'.repeat(129), 'sha256:', 'x:y:z']) {
+    for (const method of ['GET', 'HEAD']) assert.equal(refused(`/v2/a/manifests/${reference}`, method), 'MANIFEST_UNKNOWN', `${method} ${reference}`);
+    for (const method of ['PUT', 'DELETE']) assert.equal(refused(`/v2/a/manifests/${reference}`, method), 'MANIFEST_INVALID', `${method} ${reference}`);
+  }
+  assert.equal(refused('/v2/Upper/manifests/.bad', 'GET'), 'NAME_INVALID', 'the name is checked first');
+  assert.equal(refused('/v2/a/manifests/..', 'GET'), 'NOT_FOUND', 'dot segments are no reference');
 });
 
 test('repository name grammar', () => {
