@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the tests and benchmarks start for real, when any is missing.
+# Installs the Debian packages that the tests and benchmarks start for real, when any is missing
+# (chromium: the browser the web UI tests drive through playwright-core, which downloads none).
 set -euo pipefail
-packages=(docker-registry skopeo apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates)
+packages=(docker-registry skopeo apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -115,6 +115,16 @@ export const configSchema = z.strictObject({
   /** Grant-only rules; omitted: authenticated users may pull and push, nobody else anything. */
   access: z.array(accessRule).optional(),
   clients: z.strictObject({ rejectLegacyDocker: z.boolean().default(true) }).prefault({}),
+  /** The web UI at /ui/ on the main listener (`/` redirects there): browse and act through the same rules as /v2/. */
+  ui: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Members of this group manage robot accounts in the UI; without it nobody does. */
+      adminGroup: z.string().min(1).optional(),
+      /** How long a UI login lasts (the session cookie's expiry). */
+      sessionTtl: duration('12h'),
+    })
+    .prefault({}),
   /** One JSON line per state-changing or denied request: `stdout`, or a file (reopened on SIGHUP for rotation). */
   audit: z
     .strictObject({

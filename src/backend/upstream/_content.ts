@@ -64,7 +64,8 @@ export function upstreamContentReader(pool: Pool, ownHeaders: OwnHeaders, failur
   async function readManifest(repository: string, reference: string): Promise<ManifestContent | undefined> {
     const headers = await ownHeaders(pull(repository), MANIFEST_TYPES);
     const response = await send({ path: `/v2/${repository}/manifests/${reference}`, method: 'GET', headers });
-    if (response.statusCode === 404) {
+    // 400: a digest of an algorithm the registry does not know names no manifest there either.
+    if (response.statusCode === 404 || response.statusCode === 400) {
       await response.body.dump();
       return undefined;
     }
