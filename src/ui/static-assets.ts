@@ -1,28 +1,25 @@
 /**
- * The UI's stylesheet, script and icon: files in src/ui/static/ (shipped with the package, no CDN),
- * read once at start-up and served with a content hash in their URL, so a browser caches them for
- * good and never runs a stale copy.
+ * The UI's stylesheet, script and icon, all shipped inside dist/src/ (no CDN, no file outside the
+ * compiled code): the stylesheet and icon from ./stylesheet.ts, the script compiled by tsc from
+ * ./client/ui.ts. Loaded once at start-up and served with a content hash in their URL, so a browser
+ * caches them for good and never runs a stale copy.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { securityHeaders } from './respond.js';
+import { ICON_SVG, STYLESHEET } from './stylesheet.js';
 
-const TYPES: Record<string, string> = { css: 'text/css; charset=utf-8', js: 'text/javascript; charset=utf-8', svg: 'image/svg+xml' };
-const NAMES = ['ui.css', 'ui.js', 'icon.svg'] as const;
-export type AssetName = (typeof NAMES)[number];
-
-/** src/ui/static/, from this module in src/ui/ or in dist/src/ui/. */
-function staticDir(): URL {
-  const here = new URL('.', import.meta.url);
-  return fileURLToPath(here).includes('/dist/src/ui/') ? new URL('../../../src/ui/static/', here) : new URL('./static/', here);
-}
+export type AssetName = 'ui.css' | 'ui.js' | 'icon.svg';
 
 interface Asset {
   readonly body: Buffer;
   readonly type: string;
   readonly version: string;
+}
+
+function asset(body: Buffer, type: string): Asset {
+  return { body, type, version: createHash('sha256').update(body).digest('hex').slice(0, 16) };
 }
 
 export class StaticAssets {
@@ -33,14 +30,15 @@ export class StaticAssets {
   }
 
   static async load(): Promise<StaticAssets> {
-    const dir = staticDir();
-    const assets = new Map<string, Asset>();
-    for (const name of NAMES) {
-      const body = await readFile(new URL(name, dir));
-      const version = createHash('sha256').update(body).digest('hex').slice(0, 16);
-      assets.set(name, { body, type: TYPES[name.slice(name.lastIndexOf('.') + 1)] as string, version });
-    }
-    return new StaticAssets(assets);
+    // The compiled client, without its source-map comment (the map is not served).
+    const script = (await readFile(new URL('./client/ui.js', import.meta.url), 'utf8')).replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n');
+    return new StaticAssets(
+      new Map([
+        ['ui.css', asset(Buffer.from(STYLESHEET), 'text/css; charset=utf-8')],
+        ['ui.js', asset(Buffer.from(script), 'text/javascript; charset=utf-8')],
+        ['icon.svg', asset(Buffer.from(ICON_SVG), 'image/svg+xml')],
+      ]),
+    );
   }
 
   /** The URL a page links to: versioned by content. */
@@ -50,15 +48,15 @@ export class StaticAssets {
 
   /** Answers a request for an asset; false when there is no such asset. */
   serve(res: ServerResponse, method: string, name: string, query: URLSearchParams): boolean {
-    const asset = this.#assets.get(name);
-    if (!asset) return false;
+    const found = this.#assets.get(name);
+    if (!found) return false;
     res.statusCode = 200;
     securityHeaders(res);
-    res.setHeader('Content-Type', asset.type);
-    res.setHeader('Content-Length', asset.body.length);
-    res.setHeader('Cache-Control', query.get('v') === asset.version ? 'public, max-age=31536000, immutable' : 'no-cache');
-    res.setHeader('ETag', `"${asset.version}"`);
-    res.end(method === 'HEAD' ? undefined : asset.body);
+    res.setHeader('Content-Type', found.type);
+    res.setHeader('Content-Length', found.body.length);
+    res.setHeader('Cache-Control', query.get('v') === found.version ? 'public, max-age=31536000, immutable' : 'no-cache');
+    res.setHeader('ETag', `"${found.version}"`);
+    res.end(method === 'HEAD' ? undefined : found.body);
     return true;
   }
 }

@@ -46,7 +46,7 @@ export function layout(frame: Frame, title: string, crumbs: readonly Crumb[], bo
 <title>${title} · registry-gate</title>
 <link rel="icon" href="${frame.assets.url('icon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${frame.assets.url('ui.css')}">
-<script src="${frame.assets.url('ui.js')}" defer></script>
+<script type="module" src="${frame.assets.url('ui.js')}"></script>
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>

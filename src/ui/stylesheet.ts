@@ -1,5 +1,10 @@
-/* registry-gate web UI. One stylesheet, no framework; light and dark follow the system. */
-:root {
+/**
+ * The UI's one stylesheet, served as /ui/static/ui.css. It lives in a module (not a .css file) so
+ * that it is compiled into dist/src/ with the rest and ships wherever the code does (npm package,
+ * image), with no build step of its own. Light and dark follow the system; on a phone, tables
+ * become one card per row.
+ */
+export const STYLESHEET = String.raw`:root {
   --bg: #f6f7f9;
   --panel: #ffffff;
   --text: #1b1f24;
@@ -150,3 +155,6 @@ tbody th { font-weight: 600; overflow-wrap: anywhere; }
   .commands li { flex-direction: column; align-items: flex-start; }
   .commands button.copy { margin-left: 0; }
 }
+`;
+
+export const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f4e79"/><path d="M8 11h16v3H8zm0 5h16v3H8zm0 5h10v3H8z" fill="#fff"/><circle cx="23" cy="22.5" r="2.5" fill="#7cc4ff"/></svg>`;
