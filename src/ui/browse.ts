@@ -26,7 +26,7 @@ export async function showRepositories(request: UiRequest): Promise<void> {
   const search = (query.get('q') ?? '').trim().slice(0, 255);
   const needle = search.toLowerCase();
   const after = query.get('after') ?? undefined;
-  const cursor = after !== undefined && isValidRepositoryName(after) ? after : undefined;
+  const cursor = after === undefined ? undefined : isValidRepositoryName(after) ? after : services.keys.openCursor(after);
   const mayList = services.decisions.mayListRepositories(identity);
   let page: { repositories: string[]; next: string | undefined } = { repositories: [], next: undefined };
   if (mayList) {
@@ -35,7 +35,9 @@ export async function showRepositories(request: UiRequest): Promise<void> {
     if (cursor) params.set('last', cursor);
     page = await listVisibleRepositories(services.options.backend, visible, params);
   }
-  request.page(200, repositoriesPage(request.frame, { query: search, repositories: page.repositories, next: page.next, after: cursor, mayList }));
+  // The scan may stop on a repository the caller may not see: the link then carries it sealed.
+  const next = page.next === undefined || page.repositories.includes(page.next) ? page.next : services.keys.sealCursor(page.next);
+  request.page(200, repositoriesPage(request.frame, { query: search, repositories: page.repositories, next, after: cursor, mayList }));
 }
 
 export async function showRepository(request: UiRequest, repository: string): Promise<void> {

@@ -12,7 +12,7 @@
  * The key (32 random bytes, hex) lives in `dataDir/ui/session.key` (0600), made once by whichever
  * process starts first, so sessions survive restarts and work across workers.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileExclusive } from '../auth/token/_files.js';
@@ -76,6 +76,32 @@ export class SessionKeys {
     if (v !== 1 || typeof sid !== 'string' || typeof sub !== 'string' || typeof exp !== 'number' || exp <= now) return undefined;
     if ((via !== undefined && typeof via !== 'string') || (id !== undefined && typeof id !== 'string')) return undefined;
     return { sid, user: sub, via, subjectId: id, expiresAt: exp };
+  }
+
+  /**
+   * A paging cursor that does not show the name it stands for: the repository list's next page
+   * may have to start after a repository the caller may not see (the scan stopped on it), and a
+   * link must never name one. AES-256-GCM under a key derived from the session key.
+   */
+  sealCursor(name: string): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.#mac('cursor', ''), iv);
+    const sealed = Buffer.concat([cipher.update(name, 'utf8'), cipher.final()]);
+    return `~${base64url(Buffer.concat([iv, cipher.getAuthTag(), sealed]))}`;
+  }
+
+  /** The name a sealed cursor stands for, or undefined for anything else. */
+  openCursor(cursor: string): string | undefined {
+    if (!cursor.startsWith('~') || cursor.length > 1024) return undefined;
+    const bytes = Buffer.from(cursor.slice(1), 'base64url');
+    if (bytes.length < 29) return undefined;
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#mac('cursor', ''), bytes.subarray(0, 12));
+      decipher.setAuthTag(bytes.subarray(12, 28));
+      return Buffer.concat([decipher.update(bytes.subarray(28)), decipher.final()]).toString('utf8');
+    } catch {
+      return undefined;
+    }
   }
 
   /** A fresh CSRF nonce for the browser's nonce cookie. */

@@ -100,6 +100,22 @@ describe('UI sessions and CSRF tokens', () => {
     }
   });
 
+  test('a sealed paging cursor hides the name and opens only unchanged, under the same key', async () => {
+    const dir = await makeTempDir('rg-ui-cursor-');
+    try {
+      const keys = await SessionKeys.open(dir);
+      const sealed = keys.sealCursor('team-b/secret');
+      assert.ok(!sealed.includes('team-b') && !Buffer.from(sealed.slice(1), 'base64url').toString('latin1').includes('secret'));
+      assert.equal(keys.openCursor(sealed), 'team-b/secret');
+      assert.notEqual(keys.sealCursor('team-b/secret'), sealed, 'a fresh IV each time');
+      assert.equal(keys.openCursor(`${sealed.slice(0, -2)}AA`), undefined, 'changed');
+      assert.equal(keys.openCursor('team-b/secret'), undefined);
+      assert.equal((await SessionKeys.open(join(dir, 'other'))).openCursor(sealed), undefined, 'another key');
+    } finally {
+      await removeDir(dir);
+    }
+  });
+
   test('cookies: HttpOnly and SameSite=Strict always, Secure with the __Host- prefix over https', () => {
     assert.equal(setCookie('session', 'v', true, 60).replace(/Expires=[^;]+/, 'Expires=X'), '__Host-rg_session=v; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=60; Expires=X');
     assert.equal(setCookie('csrf', 'n', false), 'rg_csrf=n; Path=/; HttpOnly; SameSite=Strict');
