@@ -19,8 +19,10 @@ import { createFilesystemBackend } from './backend/filesystem/index.js';
 import { createGateway } from './gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
 import { createTokenEndpoint } from './gateway/token-endpoint.js';
+import { createWebUi } from './ui/index.js';
 import { compileAddressMatcher } from './gateway/cidr.js';
 import { catalogCursors } from './gateway/catalog-cursor.js';
+import { join } from 'node:path';
 import { listen, type Listener } from './server/listen.js';
 import { processSharedLock } from './server/cluster-lock.js';
 import { takeWorkerSecret } from './server/cluster.js';
@@ -111,11 +113,34 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       logger: loggers.app,
     });
 
+  // One lock for the whole server: in a worker it talks to the primary, and ids must not collide.
+  const sharedLock = processSharedLock();
+  // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
+  const catalog = { scanLimit: config.catalog.scanLimit, cursors: catalogCursors(takeWorkerSecret()) };
+  const ui =
+    config.ui.enabled &&
+    (await createWebUi({
+      policy,
+      backend,
+      audit,
+      authenticate: auth.authenticateBasic,
+      verifyPassword: (credentials) => auth.verifyPassword(credentials),
+      refreshIdentity: auth.refreshIdentity,
+      robots: { file: config.auth.token.robots, reload: () => auth.robots.reload() },
+      adminGroup: config.ui.adminGroup,
+      sessionTtlMs: config.ui.sessionTtl,
+      stateDir: join(config.dataDir, 'ui'),
+      lock: sharedLock,
+      catalog,
+      logger: loggers.app,
+    }));
+
   const { host, port } = splitHostPort(config.listen);
   const handler = createGateway({
     scheme: config.auth.scheme,
     challenge: config.auth.scheme === 'bearer' ? tokenChallenge(config.auth.token) : basicChallenge(config.auth.realm),
     tokenEndpoint,
+    ui: ui || undefined,
     rejectLegacyDocker: config.clients.rejectLegacyDocker,
     trustedProxy: compileAddressMatcher(config.trustedProxies),
     listenerScheme: tls.options ? 'https' : 'http',
@@ -123,11 +148,11 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     trustedHeader: config.auth.trustedHeader,
     policy,
     backend,
-    tagLock: processSharedLock(),
+    tagLock: sharedLock,
     audit,
     loggers,
     accessLog: config.log.access,
-    catalog: { scanLimit: config.catalog.scanLimit, cursors: catalogCursors(takeWorkerSecret()) },
+    catalog,
   });
   const listener = await listen(
     {
@@ -153,7 +178,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     async close(graceMs = 0) {
       reloader?.close();
       await listener.shutdown(graceMs);
-      await Promise.all([backend.close(), auth.close(), audit.close(), upstreamTokens.close()]);
+      await Promise.all([backend.close(), auth.close(), audit.close(), upstreamTokens.close(), ui && ui.close()]);
     },
   };
 }

@@ -18,7 +18,7 @@ export interface AuditRecord {
   readonly via: string;
   readonly client: string;
   readonly method: string;
-  /** pull, push, delete, mount, catalog, or login for refused credentials. */
+  /** pull, push, delete, mount, catalog, login for refused credentials, robot-create, robot-revoke. */
   readonly action: string;
   readonly repository: string;
   readonly reference?: string | undefined;
@@ -34,8 +34,12 @@ export interface AuditRecord {
    * refused login (action `login`) a code such as `invalid-credentials` or `throttled`.
    */
   readonly reason?: string | undefined;
-  /** Where a login outside /v2/ was refused: `/auth/token`. */
+  /** Where a login outside /v2/ was refused: `/auth/token`, `/ui/login`. */
   readonly endpoint?: string | undefined;
+  /** `ui` for what was done or refused through the web UI (absent for registry clients). */
+  readonly source?: 'ui' | undefined;
+  /** The robot account a `robot-create` or `robot-revoke` record is about. */
+  readonly robot?: string | undefined;
 }
 
 export interface AuditSink {

@@ -32,7 +32,44 @@ export interface RequestContext {
   readonly tagMustNotMove?: boolean;
 }
 
-export interface Backend {
+/** A manifest as the registry holds it, for the web UI. */
+export interface ManifestContent {
+  readonly digest: string;
+  readonly mediaType: string;
+  /** At most MAX_MANIFEST_BYTES. */
+  readonly bytes: Buffer;
+  /** When the tag (or, by digest, the manifest) was last written, where the storage knows it. */
+  readonly pushedAt?: Date | undefined;
+}
+
+/** One page of a repository's tags, in lexical order. */
+export interface TagPage {
+  readonly tags: string[];
+  /** More tags follow the last one. */
+  readonly more: boolean;
+}
+
+/**
+ * Programmatic reads (and the one write) the web UI needs, beside the HTTP seam. Every size is
+ * capped; every failure is a RegistryError. The caller has decided already that they are allowed.
+ */
+export interface ContentReader {
+  /** Tags strictly after `after`, at most `limit` (≤ 1000); undefined for an unknown repository. */
+  listTags(repository: string, after: string | undefined, limit: number): Promise<TagPage | undefined>;
+  /** The manifest a tag or digest names, or undefined. */
+  readManifest(repository: string, reference: string): Promise<ManifestContent | undefined>;
+  /** A small blob (an image config): undefined when absent, a 413 RegistryError when over `maxBytes`. */
+  readBlob(repository: string, digest: string, maxBytes: number): Promise<Buffer | undefined>;
+  /**
+   * Descriptors of the manifests whose subject is `digest`: the referrers API, or where the
+   * registry has none, the referrers tag `<alg>-<hex>` (OCI distribution spec, its fallback).
+   */
+  listReferrers(repository: string, digest: string): Promise<Record<string, unknown>[]>;
+  /** Deletes a tag, or a manifest by digest; MANIFEST_UNKNOWN when there is none, UNSUPPORTED when the registry refuses. */
+  deleteManifest(repository: string, reference: string): Promise<void>;
+}
+
+export interface Backend extends ContentReader {
   readonly name: string;
   /**
    * Serves one authorized request. It must answer the request (or destroy the response) before the

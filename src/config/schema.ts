@@ -132,6 +132,16 @@ export const configSchema = z.strictObject({
       scanLimit: z.number().int().min(1).max(1_000_000).default(10_000),
     })
     .prefault({}),
+  /** The web UI at /ui/ on the main listener (`/` redirects there): browse and act through the same rules as /v2/. */
+  ui: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Members of this group manage robot accounts in the UI; without it nobody does. */
+      adminGroup: z.string().min(1).optional(),
+      /** How long a UI login lasts (the session cookie's expiry). */
+      sessionTtl: duration('12h'),
+    })
+    .prefault({}),
   /** One JSON line per state-changing or denied request: `stdout`, or a file (reopened on SIGHUP for rotation). */
   audit: z
     .strictObject({

@@ -55,28 +55,43 @@ function contentTarget(route: Route, method: string): ManifestTarget | undefined
   return undefined;
 }
 
-export async function authorizeRequest(route: Route, action: Action, req: IncomingMessage, identity: Identity, policy: AccessPolicy, backend: Backend): Promise<Authorized> {
-  const method = req.method ?? 'GET';
+/**
+ * The policy's decision on one routed request, by method, without the request itself: the probe
+ * asks the backend where a protected tag points or which tags use a blob, only when a rule needs to
+ * know, and `readBody` (a manifest PUT's body) only when a push might move a protected tag. The
+ * web UI's deletes are decided here too, as the same DELETE would be at /v2/.
+ */
+export async function decideRequest(
+  route: Route,
+  method: string,
+  action: Action,
+  identity: Identity,
+  policy: AccessPolicy,
+  backend: Backend,
+  readBody: () => Promise<Buffer> = () => Promise.resolve(NO_BODY),
+): Promise<{ decision: Decision; body?: Buffer | undefined }> {
   const target = contentTarget(route, method);
+  if (!target) return { decision: policy.decide(identity, route.repository, action) };
   let body: Buffer | undefined;
-  let decision: Decision;
-  if (target) {
-    const probe: ContentProbe = {
-      // A push to a protected tag moves it only when the tag exists and the pushed manifest differs.
-      async tagMoves() {
-        const current = await backend.manifestDigest(route.repository, route.reference);
-        if (current === undefined || method !== 'PUT') return current !== undefined;
-        body = await readBodyWithLimit(req, MAX_MANIFEST_BYTES);
-        return digestOf(body, current) !== current;
-      },
-      // A backend that cannot tell which tags use a blob protects every blob.
-      blobProtected: (selected) => backend.tagReferencesBlob?.(route.repository, route.reference, selected) ?? Promise.resolve(true),
-    };
-    decision = await policy.decideContent(identity, route.repository, action, target, probe);
-  } else {
-    decision = policy.decide(identity, route.repository, action);
-  }
+  const probe: ContentProbe = {
+    // A push to a protected tag moves it only when the tag exists and the pushed manifest differs.
+    async tagMoves() {
+      const current = await backend.manifestDigest(route.repository, route.reference);
+      if (current === undefined || method !== 'PUT') return current !== undefined;
+      body = await readBody();
+      return digestOf(body, current) !== current;
+    },
+    // A backend that cannot tell which tags use a blob protects every blob.
+    blobProtected: (selected) => backend.tagReferencesBlob?.(route.repository, route.reference, selected) ?? Promise.resolve(true),
+  };
+  const decision = await policy.decideContent(identity, route.repository, action, target, probe);
+  return { decision, body };
+}
+
+export async function authorizeRequest(route: Route, action: Action, req: IncomingMessage, identity: Identity, policy: AccessPolicy, backend: Backend): Promise<Authorized> {
+  const { decision, body } = await decideRequest(route, req.method ?? 'GET', action, identity, policy, backend, () => readBodyWithLimit(req, MAX_MANIFEST_BYTES));
   const tagMustNotMove = decision.tagMustNotMove === true;
+  const target = contentTarget(route, req.method ?? 'GET');
   const refusal = decision.reason === 'protected-tag' && target ? protectedTagRefusal(target, action) : undefined;
   if (!decision.allowed || route.kind !== 'upload-start') return { decision, refusal, route, body, tagMustNotMove };
   if (isFormBody(req.headers)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');

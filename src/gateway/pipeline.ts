@@ -15,7 +15,7 @@ import { isRegistryError, RegistryError, toRegistryError } from '../errors.js';
 import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import { CATALOG_SCOPE } from '../auth/token/bearer.js';
 import { challengeScopes, type Challenge } from './challenge.js';
-import { isTokenPath, type TokenEndpoint } from './token-endpoint.js';
+import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
 import { auditRecord, loginRefusalRecord, responseDigest, stateChange, triedUserName, type AuditFacts, type LoginRefusalReason } from './audit-events.js';
@@ -33,6 +33,8 @@ export interface GatewayOptions {
   readonly challenge: Challenge;
   /** Serves /auth/token and /auth/jwks when the token service is on. */
   readonly tokenEndpoint?: TokenEndpoint | undefined;
+  /** The web UI (src/ui/) when it is on: it answers its own paths (/ui/…, and / with a redirect). */
+  readonly ui?: { matches(url: string): boolean; handle(req: IncomingMessage, res: ServerResponse, caller: CallerFacts & { proto: string }): Promise<string | null> } | undefined;
   readonly rejectLegacyDocker: boolean;
   readonly trustedProxy: AddressMatcher;
   readonly listenerScheme: 'http' | 'https';
@@ -77,6 +79,10 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
     };
     if (options.tokenEndpoint && isTokenPath(req.url ?? '')) return options.tokenEndpoint(req, res, caller);
+    if (options.ui?.matches(req.url ?? '/')) {
+      state.user = await options.ui.handle(req, res, { ...caller, proto: clientProto(req.headers, facts) });
+      return;
+    }
     res.setHeader(API_VERSION_HEADER, API_VERSION);
     const proto = clientProto(req.headers, facts);
     const unauthorized = (scopes: readonly string[], error?: 'invalid_token' | 'insufficient_scope') =>

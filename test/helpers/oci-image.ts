@@ -36,6 +36,8 @@ export interface MakeOciImageOptions {
   mediaType?: 'oci';
   architecture?: string;
   os?: string;
+  /** The image config's `config` (Entrypoint, Cmd, Labels, …); default {}. */
+  config?: Record<string, unknown>;
 }
 
 export interface OciImage {
@@ -169,7 +171,7 @@ export async function makeOciImage(layoutDir: string, options: MakeOciImageOptio
       created: '1970-01-01T00:00:00Z',
       architecture: options.architecture ?? 'amd64',
       os: options.os ?? 'linux',
-      config: {},
+      config: options.config ?? {},
       // Uncompressed layers: each diff_id is the layer digest itself.
       rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
       history: layers.map((_, i) => ({ created: '1970-01-01T00:00:00Z', created_by: `registry-gate test layer ${i}` })),
@@ -243,4 +245,82 @@ export async function readOciLayoutDigests(layoutDir: string, tag?: string): Pro
     layerDigests: manifest.layers.map((l) => l.digest),
     layerMediaTypes: manifest.layers.map((l) => l.mediaType),
   };
+}
+
+export interface OciIndex {
+  layoutDir: string;
+  tag: string;
+  /** `oci:DIR:TAG`; copy it with `all: true`. */
+  ref: string;
+  indexDigest: string;
+  /** One image per platform, in the order given. */
+  images: Array<OciImage & { platform: string }>;
+}
+
+async function tagInLayout(layoutDir: string, descriptor: Descriptor, tag: string): Promise<void> {
+  const index: ImageIndex = (await readIndex(layoutDir)) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
+  index.manifests = index.manifests.filter((d) => d.annotations?.[REF_NAME] !== tag);
+  index.manifests.push({ ...descriptor, annotations: { ...(descriptor.annotations ?? {}), [REF_NAME]: tag } });
+  await writeFile(join(layoutDir, 'index.json.tmp'), JSON.stringify(index));
+  await rename(join(layoutDir, 'index.json.tmp'), join(layoutDir, 'index.json'));
+}
+
+/** An OCI image index with one image per platform (`os/architecture`), tagged `tag` in the layout. */
+export async function makeOciIndex(layoutDir: string, options: { tag: string; platforms: Array<{ os: string; architecture: string; layers: Array<number | Buffer> }> }): Promise<OciIndex> {
+  const images: OciIndex['images'] = [];
+  const entries: Array<Descriptor & { platform: { os: string; architecture: string } }> = [];
+  for (const platform of options.platforms) {
+    const image = await makeOciImage(layoutDir, { tag: `${options.tag}-${platform.os}-${platform.architecture}`, layers: platform.layers, os: platform.os, architecture: platform.architecture });
+    images.push({ ...image, platform: `${platform.os}/${platform.architecture}` });
+    entries.push({ mediaType: OCI_MANIFEST, digest: image.manifestDigest, size: image.manifestSize, platform: { os: platform.os, architecture: platform.architecture } });
+  }
+  const index = await writeBlob(layoutDir, OCI_INDEX, JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }));
+  await tagInLayout(layoutDir, index, options.tag);
+  return { layoutDir, tag: options.tag, ref: `oci:${layoutDir}:${options.tag}`, indexDigest: index.digest, images };
+}
+
+export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+
+export interface OciArtifact {
+  ref: string;
+  digest: string;
+  descriptor: Descriptor & { artifactType: string };
+}
+
+/**
+ * An OCI artifact (an SBOM, a signature) about `subject`: an image manifest with `artifactType`,
+ * the empty config and one blob, tagged `tag` in the layout.
+ */
+export async function makeOciArtifact(
+  layoutDir: string,
+  options: { tag: string; artifactType: string; blobMediaType: string; content: string; subject: Descriptor; annotations?: Record<string, string> },
+): Promise<OciArtifact> {
+  await mkdir(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
+  const config = await writeBlob(layoutDir, OCI_EMPTY, '{}');
+  const blob = await writeBlob(layoutDir, options.blobMediaType, options.content);
+  const manifest = await writeBlob(
+    layoutDir,
+    OCI_MANIFEST,
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: options.artifactType,
+      config,
+      layers: [blob],
+      subject: { mediaType: options.subject.mediaType, digest: options.subject.digest, size: options.subject.size },
+      ...(options.annotations ? { annotations: options.annotations } : {}),
+    }),
+  );
+  await tagInLayout(layoutDir, manifest, options.tag);
+  const descriptor = { ...manifest, artifactType: options.artifactType, ...(options.annotations ? { annotations: options.annotations } : {}) };
+  return { ref: `oci:${layoutDir}:${options.tag}`, digest: manifest.digest, descriptor };
+}
+
+/**
+ * The referrers tag of the OCI distribution spec's fallback (`sha256-<hex>` of the subject, an
+ * index of its referrers), which clients such as oras maintain on registries without the
+ * referrers API (Distribution 2.8): the manifest bytes to PUT under `tag`.
+ */
+export function referrersTagIndex(subjectDigest: string, referrers: Descriptor[]): { tag: string; bytes: Buffer } {
+  return { tag: subjectDigest.replace(':', '-'), bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: referrers })) };
 }

@@ -25,6 +25,7 @@ import { SigningKeys } from '../../src/auth/token/keys.js';
 import { makeOciImage, readOciLayoutDigests, type OciImage } from '../helpers/oci-image.js';
 import { assertSkopeoOk, dockerRef, skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
 import { RegistryClient } from '../helpers/registry-client.js';
+import { UiClient, listedRepositories } from '../helpers/ui-client.js';
 
 const ALICE = { user: 'alice', password: 'alice-secret-pw-1' };
 const SERVICE = 'registry-gate.test';
@@ -195,5 +196,23 @@ describe('Basic mode in front of Distribution in token mode, with skopeo over TL
     assert.match(moved.stderr, /denied|protected/i);
     const head = await alice.call('HEAD', '/v2/release/app/manifests/v1');
     assert.equal(head.headers['docker-content-digest'], image.manifestDigest);
+  });
+
+  test('the web UI reads the token-mode upstream with the gateway’s own tokens: list, tags, layers, delete', async () => {
+    const ui = new UiClient(gate.url, gate.dispatcher);
+    assert.equal((await ui.logIn(ALICE.user, ALICE.password)).status, 303);
+    assert.deepEqual(listedRepositories((await ui.get('/ui/')).body), ['release/app', 'team/app']);
+    const tags = await ui.get('/ui/r/team/app');
+    assert.equal(tags.status, 200, tags.body);
+    assert.match(tags.body, /href="\/ui\/r\/team\/app\/-\/manifest\/v1">v1</);
+    assert.match(tags.body, /title="sha256:[0-9a-f]{64}">sha256:/, 'its digest, read from Distribution');
+    const manifest = await ui.get('/ui/r/team/app/-/manifest/v1');
+    assert.equal(manifest.status, 200, manifest.body);
+    assert.match(manifest.body, /2 layers, [\d.]+ KiB in all/);
+    assert.match(manifest.body, /registry-gate test layer 1/, 'the config blob, read from Distribution');
+    const deleted = await ui.post('/ui/r/team/app/-/delete', { reference: image.manifestDigest }, { tokenFrom: '/ui/r/team/app' });
+    assert.equal(deleted.status, 303, deleted.body);
+    const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic(ALICE.user, ALICE.password) }));
+    assert.equal((await alice.call('HEAD', '/v2/team/app/manifests/v1')).status, 404, 'deleted in Distribution, with a delete token');
   });
 });

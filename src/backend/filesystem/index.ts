@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Backend } from '../backend.js';
 import { BlobStore } from './blob-store.js';
+import { filesystemContentReader } from './content-reader.js';
 import { dispatch } from './dispatch.js';
 import { tryParseDigest } from './digest.js';
 import { mkdirDurable } from './durable-fs.js';
@@ -60,6 +61,7 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
 
   return {
     name: 'filesystem',
+    ...filesystemContentReader(stores),
     async handle(req, res, context) {
       await dispatch(stores, req, res, context.route, context.body, context.tagMustNotMove);
     },

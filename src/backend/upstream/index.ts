@@ -12,10 +12,11 @@ import { pipeline } from 'node:stream/promises';
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { RegistryError } from '../../errors.js';
-import type { Backend, RequestContext } from '../backend.js';
+import type { Backend, ContentReader, RequestContext } from '../backend.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../../gateway/headers.js';
 import { upstreamFailure } from './_failures.js';
 import { fetchCatalogPage } from './_catalog.js';
+import { MANIFEST_TYPES, upstreamContentReader } from './_content.js';
 import { UpstreamTokens, upstreamAccessFor, type MintUpstreamToken, type UpstreamAuthMode } from './_token-auth.js';
 
 export type { MintUpstreamToken, UpstreamAuthMode } from './_token-auth.js';
@@ -42,12 +43,6 @@ export interface UpstreamOptions {
 export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'expect']);
 
 const CONNECT_TIMEOUT_MS = 10_000;
-const MANIFEST_TYPES = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -71,6 +66,11 @@ function upstreamBody(req: IncomingMessage, context: RequestContext, headers: Re
 
 export class UpstreamBackend implements Backend {
   readonly name = 'upstream';
+  readonly listTags: ContentReader['listTags'];
+  readonly readManifest: ContentReader['readManifest'];
+  readonly readBlob: ContentReader['readBlob'];
+  readonly listReferrers: ContentReader['listReferrers'];
+  readonly deleteManifest: ContentReader['deleteManifest'];
   readonly #pool: Pool;
   readonly #logger: Logger;
   readonly #dropped: ReadonlySet<string>;
@@ -89,6 +89,8 @@ export class UpstreamBackend implements Backend {
       connect: { timeout: CONNECT_TIMEOUT_MS, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) },
     });
     this.#tokens = new UpstreamTokens(this.#pool, options.auth ?? 'none', options.mintToken);
+    const content = upstreamContentReader(this.#pool, (access, accept) => this.#ownHeaders(access, accept), (error, path) => upstreamFailure(error, this.#logger, path));
+    ({ listTags: this.listTags, readManifest: this.readManifest, readBlob: this.readBlob, listReferrers: this.listReferrers, deleteManifest: this.deleteManifest } = content);
   }
 
   /** Headers for the gateway's own requests, with a token when the upstream is in token mode. */

@@ -1,0 +1,206 @@
+/**
+ * What the UI shows of a registry's content, read through the backend's ContentReader and parsed
+ * defensively: whatever a manifest or config holds, only well-formed fields are shown (and the
+ * page escapes them). Sizes are what a pull transfers: the manifest, its config and its layers; an
+ * index adds up its platforms' images.
+ */
+import { isDigest } from '../gateway/route.js';
+import type { ContentReader, ManifestContent } from '../backend/backend.js';
+
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** The most platforms of one index whose images are read to add up its size. */
+const MAX_CHILDREN_READ = 16;
+const CONCURRENCY = 8;
+
+const IMAGE_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
+const CREATED = 'org.opencontainers.image.created';
+
+export interface DescriptorView {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly artifactType?: string | undefined;
+  readonly annotations: Record<string, string>;
+  /** `os/architecture[/variant]` of an index entry. */
+  readonly platform?: string | undefined;
+}
+
+export interface ManifestView {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly kind: 'image' | 'index' | 'other';
+  readonly artifactType?: string | undefined;
+  readonly bytes: number;
+  readonly config?: DescriptorView | undefined;
+  readonly layers: readonly DescriptorView[];
+  readonly manifests: readonly DescriptorView[];
+  readonly subject?: DescriptorView | undefined;
+  readonly annotations: Record<string, string>;
+  readonly pushedAt?: Date | undefined;
+}
+
+export interface ConfigView {
+  readonly created?: string | undefined;
+  readonly platform?: string | undefined;
+  readonly entrypoint: readonly string[];
+  readonly cmd: readonly string[];
+  readonly workingDir?: string | undefined;
+  readonly user?: string | undefined;
+  readonly exposedPorts: readonly string[];
+  readonly labels: Record<string, string>;
+  readonly history: ReadonlyArray<{ readonly created?: string | undefined; readonly createdBy?: string | undefined; readonly emptyLayer: boolean }>;
+}
+
+export interface TagRow {
+  readonly tag: string;
+  readonly digest?: string | undefined;
+  readonly kind?: ManifestView['kind'];
+  readonly artifactType?: string | undefined;
+  readonly size?: number | undefined;
+  readonly when?: Date | undefined;
+  /** `pushed`: the storage's time of the tag's last write; `created`: the image's own date. */
+  readonly whenSource?: 'pushed' | 'created' | undefined;
+  readonly platforms: readonly string[];
+}
+
+type Json = Record<string, unknown>;
+
+function object(value: unknown): Json | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value.length <= 4096 ? value : undefined;
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(text).filter((item): item is string => item !== undefined) : [];
+}
+
+function stringMap(value: unknown): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [key, entry] of Object.entries(object(value) ?? {})) {
+    const string = text(entry);
+    if (string !== undefined) result[key] = string;
+  }
+  return result;
+}
+
+function platformOf(value: unknown): string | undefined {
+  const platform = object(value);
+  const os = text(platform?.os);
+  const architecture = text(platform?.architecture);
+  if (!os || !architecture) return undefined;
+  const variant = text(platform?.variant);
+  return variant ? `${os}/${architecture}/${variant}` : `${os}/${architecture}`;
+}
+
+export function descriptor(value: unknown): DescriptorView | undefined {
+  const entry = object(value);
+  const digest = text(entry?.digest);
+  const size = entry?.size;
+  if (!entry || !digest || !isDigest(digest) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return undefined;
+  return { mediaType: text(entry.mediaType) ?? '', digest, size, artifactType: text(entry.artifactType), annotations: stringMap(entry.annotations), platform: platformOf(entry.platform) };
+}
+
+function descriptors(value: unknown): DescriptorView[] {
+  return Array.isArray(value) ? value.map(descriptor).filter((entry): entry is DescriptorView => entry !== undefined) : [];
+}
+
+function parseJson(bytes: Buffer): Json | undefined {
+  try {
+    return object(JSON.parse(bytes.toString('utf8')));
+  } catch {
+    return undefined;
+  }
+}
+
+export function manifestView(content: ManifestContent): ManifestView {
+  const json = parseJson(content.bytes) ?? {};
+  const mediaType = content.mediaType || text(json.mediaType) || '';
+  const kind = IMAGE_TYPES.has(mediaType) ? 'image' : INDEX_TYPES.has(mediaType) ? 'index' : 'other';
+  const config = descriptor(json.config);
+  return {
+    digest: content.digest,
+    mediaType,
+    kind,
+    artifactType: text(json.artifactType) ?? (config && !CONFIG_TYPES.has(config.mediaType) ? config.mediaType : undefined),
+    bytes: content.bytes.length,
+    config,
+    layers: descriptors(json.layers),
+    manifests: descriptors(json.manifests),
+    subject: descriptor(json.subject),
+    annotations: stringMap(json.annotations),
+    pushedAt: content.pushedAt,
+  };
+}
+
+/** The image config, when the manifest has one of an image config type and it is small enough. */
+export async function readConfig(reader: ContentReader, repository: string, view: ManifestView): Promise<ConfigView | undefined> {
+  if (!view.config || !CONFIG_TYPES.has(view.config.mediaType) || view.config.size > MAX_CONFIG_BYTES) return undefined;
+  const bytes = await reader.readBlob(repository, view.config.digest, MAX_CONFIG_BYTES);
+  const json = bytes && parseJson(bytes);
+  if (!json) return undefined;
+  const inner = object(json.config) ?? {};
+  const history = Array.isArray(json.history) ? json.history.map(object).filter((entry): entry is Json => entry !== undefined) : [];
+  return {
+    created: text(json.created),
+    platform: platformOf(json),
+    entrypoint: strings(inner.Entrypoint),
+    cmd: strings(inner.Cmd),
+    workingDir: text(inner.WorkingDir) || undefined,
+    user: text(inner.User) || undefined,
+    exposedPorts: Object.keys(object(inner.ExposedPorts) ?? {}),
+    labels: stringMap(inner.Labels),
+    history: history.map((entry) => ({ created: text(entry.created), createdBy: text(entry.created_by), emptyLayer: entry.empty_layer === true })),
+  };
+}
+
+/** Runs `work` over `items`, at most CONCURRENCY at a time, keeping order. */
+export async function mapLimited<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, items.length) }, worker));
+  return results;
+}
+
+/** What pulling an image transfers: manifest, config and layers. */
+export function imageSize(view: ManifestView): number {
+  return view.bytes + (view.config?.size ?? 0) + view.layers.reduce((sum, layer) => sum + layer.size, 0);
+}
+
+/** An index's manifest plus each platform's image (as far as MAX_CHILDREN_READ of them can be read). */
+export async function indexSize(reader: ContentReader, repository: string, view: ManifestView): Promise<number> {
+  const children = await mapLimited(view.manifests.slice(0, MAX_CHILDREN_READ), async (child) => {
+    const content = await reader.readManifest(repository, child.digest);
+    return content ? imageSize(manifestView(content)) : child.size;
+  });
+  return view.bytes + children.reduce((sum, size) => sum + size, 0) + view.manifests.slice(MAX_CHILDREN_READ).reduce((sum, child) => sum + child.size, 0);
+}
+
+export async function tagRow(reader: ContentReader, repository: string, tag: string): Promise<TagRow> {
+  const content = await reader.readManifest(repository, tag);
+  if (!content) return { tag, platforms: [] };
+  const view = manifestView(content);
+  let created = view.annotations[CREATED];
+  if (view.kind === 'image' && content.pushedAt === undefined && created === undefined) created = (await readConfig(reader, repository, view).catch(() => undefined))?.created;
+  const when = content.pushedAt ?? (created && !Number.isNaN(Date.parse(created)) ? new Date(created) : undefined);
+  return {
+    tag,
+    digest: view.digest,
+    kind: view.kind,
+    artifactType: view.artifactType,
+    size: view.kind === 'index' ? await indexSize(reader, repository, view) : imageSize(view),
+    when,
+    whenSource: content.pushedAt ? 'pushed' : when ? 'created' : undefined,
+    platforms: view.manifests.map((child) => child.platform).filter((platform): platform is string => platform !== undefined),
+  };
+}
