@@ -22,6 +22,10 @@ import { createTokenEndpoint } from './gateway/token-endpoint.js';
 import { compileAddressMatcher } from './gateway/cidr.js';
 import { listen, type Listener } from './server/listen.js';
 import { processSharedLock } from './server/cluster-lock.js';
+import type { SectionLock } from './server/keyed-lock.js';
+import { RedisLock } from './server/redis-lock.js';
+import { RedisConnection } from './redis/connection.js';
+import { createReadinessEndpoint } from './gateway/readiness.js';
 import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
 
 export { prepareFirstRun } from './first-run.js';
@@ -90,7 +94,10 @@ async function createBackend(config: Config, loggers: Loggers, upstreamTokens: M
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
   await prepareFirstRun(config, options.announce ?? (() => undefined));
   const tls = await tlsOptions(config);
-  const auth = await assembleAuth(config, loggers.app);
+  // Shared by replicas when configured; a Redis that is down at start-up is an outage to ride out, not a reason not to start.
+  const redis = config.redis ? await RedisConnection.open({ config: config.redis, logger: loggers.app }) : undefined;
+  const auth = await assembleAuth(config, loggers.app, { redis });
+  const tagLock: SectionLock = redis ? new RedisLock({ redis, logger: loggers.app }) : processSharedLock();
   const policy = new AccessPolicy(config.access);
   const upstreamTokens = upstreamTokenMinter(config, auth, loggers);
   const backend = await createBackend(config, loggers, upstreamTokens.mint);
@@ -113,6 +120,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     scheme: config.auth.scheme,
     challenge: config.auth.scheme === 'bearer' ? tokenChallenge(config.auth.token) : basicChallenge(config.auth.realm),
     tokenEndpoint,
+    readiness: createReadinessEndpoint({ redis }),
     rejectLegacyDocker: config.clients.rejectLegacyDocker,
     trustedProxy: compileAddressMatcher(config.trustedProxies),
     listenerScheme: tls.options ? 'https' : 'http',
@@ -120,7 +128,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     trustedHeader: config.auth.trustedHeader,
     policy,
     backend,
-    tagLock: processSharedLock(),
+    tagLock,
     audit,
     loggers,
     accessLog: config.log.access,
@@ -150,6 +158,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       reloader?.close();
       await listener.shutdown(graceMs);
       await Promise.all([backend.close(), auth.close(), audit.close(), upstreamTokens.close()]);
+      redis?.close();
     },
   };
 }

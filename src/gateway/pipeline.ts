@@ -25,6 +25,7 @@ import { isDigest, routeFromUrl, type Route } from './route.js';
 import type { SectionLock } from '../server/keyed-lock.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess } from './access-log.js';
+import { isReadinessPath, type ReadinessEndpoint } from './readiness.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
@@ -32,6 +33,8 @@ export interface GatewayOptions {
   readonly challenge: Challenge;
   /** Serves /auth/token and /auth/jwks when the token service is on. */
   readonly tokenEndpoint?: TokenEndpoint | undefined;
+  /** Serves /readyz. */
+  readonly readiness?: ReadinessEndpoint | undefined;
   readonly rejectLegacyDocker: boolean;
   readonly trustedProxy: AddressMatcher;
   readonly listenerScheme: 'http' | 'https';
@@ -40,7 +43,7 @@ export interface GatewayOptions {
   readonly trustedHeader?: { readonly user: string; readonly groups?: string | undefined } | undefined;
   readonly policy: AccessPolicy;
   readonly backend: Backend;
-  /** Serialises first pushes of a protected tag across this server's processes. */
+  /** Serialises first pushes of a protected tag across this server's processes (and replicas, with Redis). */
   readonly tagLock: SectionLock;
   readonly audit: AuditSink;
   readonly loggers: Loggers;
@@ -82,6 +85,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       ssoUser: sso && facts.peerTrusted ? single(req.headers[sso.user]) : undefined,
       ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
     };
+    if (options.readiness && isReadinessPath(req.url ?? '')) return options.readiness(req, res);
     if (options.tokenEndpoint && isTokenPath(req.url ?? '')) return options.tokenEndpoint(req, res, caller);
     res.setHeader(API_VERSION_HEADER, API_VERSION);
     const proto = clientProto(req.headers, facts);
@@ -188,8 +192,9 @@ export function createGateway(options: GatewayOptions): RequestHandler {
 
   /**
    * After a conditional push to a protected tag: the tag must name what was pushed. Only a writer
-   * outside this server's lock (another replica sharing the upstream) can have moved it; that is
-   * logged and audited, as it cannot be undone here.
+   * outside this server's lock (another replica sharing the upstream without a shared Redis, or a
+   * writer that bypasses the gateway) can have moved it; that is logged and audited, as it cannot
+   * be undone here.
    */
   async function checkTagStayed(route: Route, res: ServerResponse, audited: (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) => void): Promise<void> {
     const pushed = responseDigest(res);

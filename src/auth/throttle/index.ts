@@ -6,4 +6,5 @@ export { LoginThrottle } from './login-throttle.js';
 export type { LoginAttempt, LoginThrottleOptions } from './login-throttle.js';
 export { CounterStoreUnavailable, type CounterStore } from './counters.js';
 export { MemoryCounterStore } from './memory-store.js';
+export { RedisCounterStore } from './redis-store.js';
 export { ThrottledProvider } from './provider.js';
