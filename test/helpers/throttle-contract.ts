@@ -189,11 +189,23 @@ export function throttleContract(where: string, make: ThrottleFactory, cleanup?:
       const t = await make();
       await (await t.one.check('reader', '198.51.100.7', 'remembered right password')).success();
       let failures = 0;
-      for (let second = 0; second < 3000; second += 1) {
+      // Each address tries every second, for 50 minutes; seconds in which every one of them is still
+      // held back are skipped (that changes no outcome, and spares most of the 18,000 attempts).
+      for (let elapsed = 0; elapsed < 3_000_000; ) {
+        let wait = Infinity;
         for (let i = 0; i < 6; i += 1) {
-          if ((await blockedOrFailed(t.next(), 'reader', `192.0.2.${i}`, nextGuess())) === 'failed') failures += 1;
+          try {
+            await fail(t.next(), 'reader', `192.0.2.${i}`, nextGuess());
+            failures += 1;
+            wait = 1000;
+          } catch (error) {
+            assert.ok(error instanceof RegistryError && error.code === 'TOOMANYREQUESTS', String(error));
+            wait = Math.min(wait, Number(error.headers['Retry-After']) * 1000);
+          }
         }
-        t.advance(1000);
+        wait = Math.min(wait, 3_000_000 - elapsed);
+        t.advance(wait);
+        elapsed += wait;
       }
       assert.equal(failures, 100);
       await retryAfter(() => t.next().check('reader', '198.51.100.8', 'a right password never verified'));
