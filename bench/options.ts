@@ -23,7 +23,9 @@ export interface BenchOptions {
   keepTemp: boolean;
 }
 
-export const WORKLOAD_GROUPS = ['small', 'transfers', 'skopeo'] as const;
+export const WORKLOAD_GROUPS = ['small', 'transfers', 'skopeo', 'replicas'] as const;
+/** The groups measured on the targets of bench/targets.ts (`replicas` starts its own, bench/replicas.ts). */
+export const TARGET_GROUPS: readonly WorkloadGroup[] = ['small', 'transfers', 'skopeo'];
 export type WorkloadGroup = (typeof WORKLOAD_GROUPS)[number];
 
 const MiB = 1024 * 1024;
@@ -33,7 +35,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--only LIS
   --quick       short run (< 2 min): 64 MiB blobs, 2 s wrk/ab runs, bcrypt costs 5 and 10, one round
   --rounds N    round-robin rounds (default 3, quick 1); the table shows the median of the rounds
   --out FILE    where to write the Markdown report (default docs/benchmarks.md)
-  --only LIST   run only these workload groups, comma-separated: small, transfers, skopeo
+  --only LIST   run only these workload groups, comma-separated: small, transfers, skopeo, replicas
   --keep-temp   keep the temp dir (configs, logs, storage) for inspection
 `;
 

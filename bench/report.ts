@@ -3,7 +3,8 @@
  * then one table per workload with ratios to the recipe (nginx at the same bcrypt cost) and to the
  * bare registry. Ratios are speed-ups: above 1× means faster than the reference.
  */
-import type { BenchOptions } from './options.js';
+import { TARGET_GROUPS, type BenchOptions } from './options.js';
+import { replicasSection, type ReplicaResults } from './replicas.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
@@ -26,6 +27,8 @@ export interface ReportInput {
   options: BenchOptions;
   machine: Machine;
   results: Results;
+  /** Issue 16's measurements, when the `replicas` group ran. */
+  replicas?: ReplicaResults | undefined;
   startFailures: Array<{ label: string; error: string }>;
   elapsedSeconds: number;
   /** 1-minute load average when the run ended. */
@@ -277,14 +280,11 @@ function oneLine(text: string): string {
 }
 
 export function renderReport(input: ReportInput): string {
+  const targets = TARGET_GROUPS.some((group) => input.options.only.has(group));
   return [
     header(input),
-    goalsSection(input),
-    smallRequestsSection(input),
-    transfersSection(input),
-    memorySection(input),
-    skopeoSection(input),
-    builtinSection(input),
+    ...(targets ? [goalsSection(input), smallRequestsSection(input), transfersSection(input), memorySection(input), skopeoSection(input), builtinSection(input)] : []),
+    input.replicas && replicasSection(input.replicas, input.options),
     problemsSection(input),
   ]
     .filter((s): s is string => s !== undefined)

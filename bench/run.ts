@@ -9,7 +9,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { makeBlobFiles, writeCurlAuth } from './blobs.js';
 import { describeMachine } from './machine.js';
-import { parseBenchOptions, USAGE } from './options.js';
+import { parseBenchOptions, TARGET_GROUPS, USAGE } from './options.js';
 import { renderReport } from './report.js';
 import { Results } from './results.js';
 import { startFleet } from './targets.js';
@@ -17,6 +17,7 @@ import { openWorkspace } from './workspace.js';
 import { seedPullBlob, skopeoRound, smallRequestsRound, transfersRound, type BenchContext } from './workloads.js';
 import { writeWrkScript } from './wrk.js';
 import { formatSize } from './table.js';
+import { ReplicaResults, replicasRound, startReplicaFleet, type ReplicasRun } from './replicas.js';
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -33,37 +34,46 @@ async function main(): Promise<number> {
   try {
     const machine = await describeMachine();
     log(`registry-gate bench (${options.quick ? 'quick' : 'full'}), ${options.rounds} round(s), temp dir ${ws.dir}`);
-    const fleet = await startFleet(ws, options.costs, options.transferCost, log);
-
-    const blobDir = join(ws.dir, 'blobs');
-    await mkdir(blobDir);
-    log(`writing ${options.streams + 1} blob files of ${formatSize(options.blobBytes)}`);
-    const [pullFile, ...pushFiles] = await makeBlobFiles(blobDir, options.streams + 1, options.blobBytes);
-    const ctx: BenchContext = {
-      options,
-      fleet,
-      results: new Results(),
-      workDir: ws.dir,
-      wrkScript: await writeWrkScript(ws.dir),
-      authHeaderFile: await writeCurlAuth(ws.dir, fleet.registry.authorization),
-      pushFiles,
-      pullFile: pullFile!,
-      log,
-    };
-    await seedPullBlob(ctx);
+    const wrkScript = await writeWrkScript(ws.dir);
+    const results = new Results();
+    let ctx: BenchContext | undefined;
+    if (TARGET_GROUPS.some((group) => options.only.has(group))) {
+      const fleet = await startFleet(ws, options.costs, options.transferCost, log);
+      const blobDir = join(ws.dir, 'blobs');
+      await mkdir(blobDir);
+      log(`writing ${options.streams + 1} blob files of ${formatSize(options.blobBytes)}`);
+      const [pullFile, ...pushFiles] = await makeBlobFiles(blobDir, options.streams + 1, options.blobBytes);
+      ctx = {
+        options,
+        fleet,
+        results,
+        workDir: ws.dir,
+        wrkScript,
+        authHeaderFile: await writeCurlAuth(ws.dir, fleet.registry.authorization),
+        pushFiles,
+        pullFile: pullFile!,
+        log,
+      };
+      await seedPullBlob(ctx);
+    }
+    const replicas: ReplicasRun | undefined = options.only.has('replicas')
+      ? { fleet: await startReplicaFleet(ws, log), results: new ReplicaResults(), options, wrkScript, workDir: ws.dir, log }
+      : undefined;
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
-      if (options.only.has('small')) await smallRequestsRound(ctx, round);
-      if (options.only.has('transfers')) await transfersRound(ctx, round);
-      if (options.only.has('skopeo')) await skopeoRound(ctx, round);
+      if (ctx && options.only.has('small')) await smallRequestsRound(ctx, round);
+      if (ctx && options.only.has('transfers')) await transfersRound(ctx, round);
+      if (ctx && options.only.has('skopeo')) await skopeoRound(ctx, round);
+      if (replicas) await replicasRound(replicas, round);
     }
 
     const report = renderReport({
       options,
       machine,
-      results: ctx.results,
-      startFailures: fleet.failures,
+      results,
+      replicas: replicas?.results,
+      startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
       loadAverageAfter: loadavg()[0]!,
     });

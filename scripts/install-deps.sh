@@ -4,7 +4,7 @@
 # to build and run the image and the compose services in a network namespace of the test's own;
 # chromium: the browser the web UI tests drive through playwright-core, which downloads none).
 set -euo pipefail
-packages=(docker-registry skopeo apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates systemd podman runc iproute2 chromium)
+packages=(docker-registry skopeo apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates systemd podman runc iproute2 chromium haproxy redis-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

@@ -26,6 +26,10 @@ import { join } from 'node:path';
 import { listen, type Listener } from './server/listen.js';
 import { processSharedLock } from './server/cluster-lock.js';
 import { takeWorkerSecret } from './server/cluster.js';
+import type { SectionLock } from './server/keyed-lock.js';
+import { RedisLock } from './server/redis-lock.js';
+import { RedisConnection } from './redis/connection.js';
+import { createReadinessEndpoint } from './gateway/readiness.js';
 import { TlsReloader, readTlsPair } from './server/tls.js';
 import { selfSignedFiles } from './server/self-signed.js';
 
@@ -95,7 +99,12 @@ async function createBackend(config: Config, loggers: Loggers, upstreamTokens: M
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
   await prepareFirstRun(config, options.firstRun ?? { announce: () => undefined, terminal: false });
   const tls = await tlsOptions(config);
-  const auth = await assembleAuth(config, loggers.app);
+  // Shared by replicas when configured; a Redis that is down at start-up is an outage to ride out, not a reason not to start.
+  const redis = config.redis ? await RedisConnection.open({ config: config.redis, logger: loggers.app }) : undefined;
+  const auth = await assembleAuth(config, loggers.app, { redis });
+  // One lock for the whole server (protected-tag pushes, the UI's robot edits): Redis when replicas
+  // share state, else in a worker it talks to the primary (one instance, or ids would collide).
+  const sharedLock: SectionLock = redis ? new RedisLock({ redis, logger: loggers.app }) : processSharedLock();
   const policy = new AccessPolicy(config.access);
   const upstreamTokens = upstreamTokenMinter(config, auth, loggers);
   const backend = await createBackend(config, loggers, upstreamTokens.mint);
@@ -113,8 +122,6 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       logger: loggers.app,
     });
 
-  // One lock for the whole server: in a worker it talks to the primary, and ids must not collide.
-  const sharedLock = processSharedLock();
   // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
   const catalog = { scanLimit: config.catalog.scanLimit, cursors: catalogCursors(takeWorkerSecret()) };
   const ui =
@@ -141,6 +148,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     challenge: config.auth.scheme === 'bearer' ? tokenChallenge(config.auth.token) : basicChallenge(config.auth.realm),
     tokenEndpoint,
     ui: ui || undefined,
+    readiness: createReadinessEndpoint({ redis }),
     rejectLegacyDocker: config.clients.rejectLegacyDocker,
     trustedProxy: compileAddressMatcher(config.trustedProxies),
     listenerScheme: tls.options ? 'https' : 'http',
@@ -179,6 +187,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       reloader?.close();
       await listener.shutdown(graceMs);
       await Promise.all([backend.close(), auth.close(), audit.close(), upstreamTokens.close(), ui && ui.close()]);
+      redis?.close();
     },
   };
 }

@@ -2,7 +2,9 @@
  * Builds the identity stage from config, once: the password providers in their configured order
  * (robots first), login throttling behind one verified-credential cache, groups from every source,
  * and — when the token service is on — signing keys, the token service, the bearer authenticator
- * and the re-check of refresh token subjects (the same chain, asked without a password).
+ * and the re-check of refresh token subjects (the same chain, asked without a password). With a
+ * shared Redis, the throttle's counters live there (this process's memory while it is away) and
+ * revocations reach every replica through it (revocations.ts).
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
@@ -14,7 +16,9 @@ import { configGroups, withGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
 import type { AuthProvider, Credentials, Identity } from './identity.js';
 import { LdapProvider } from './ldap/index.js';
-import { LoginThrottle, ThrottledProvider } from './throttle/index.js';
+import { LoginThrottle, MemoryCounterStore, RedisCounterStore, ThrottledProvider } from './throttle/index.js';
+import { RevocationChannel } from './revocations.js';
+import type { RedisConnection } from '../redis/connection.js';
 import { createBearerAuthenticator } from './token/bearer.js';
 import { SigningKeys } from './token/keys.js';
 import { createRefreshIdentity, type RefreshIdentity } from './token/refresh-subject.js';
@@ -32,12 +36,19 @@ export interface AuthStage {
   readonly refreshIdentity: RefreshIdentity;
   readonly tokens: TokenService | undefined;
   readonly robots: RobotProvider;
-  /** Re-reads the user, group and robot files now. */
-  reload(): Promise<void>;
+  /** Re-reads the user, group, robot and key files now if they changed; with `force`, whatever their stat says. */
+  reload(force?: boolean): Promise<void>;
+  /** Called after users, groups, robots or keys changed (what another replica must re-read too). */
+  onCredentialsChange(listener: () => void): void;
   close(): Promise<void>;
 }
 
-export async function assembleAuth(config: Config, logger: Logger): Promise<AuthStage> {
+export interface SharedAuthState {
+  /** Replicas' shared Redis: throttle counters and revocations live there. */
+  readonly redis?: RedisConnection | undefined;
+}
+
+export async function assembleAuth(config: Config, logger: Logger, shared: SharedAuthState = {}): Promise<AuthStage> {
   const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger });
   const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger }) : undefined;
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
@@ -46,7 +57,7 @@ export async function assembleAuth(config: Config, logger: Logger): Promise<Auth
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
   const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
-  const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, new LoginThrottle(config.auth.throttle)) : chain;
+  const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, loginThrottle(config, shared.redis)) : chain;
   const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
   htpasswd.onChange(() => verifier.flush());
   robots.onChange(() => verifier.flush());
@@ -61,6 +72,17 @@ export async function assembleAuth(config: Config, logger: Logger): Promise<Auth
     keys = await SigningKeys.open({ dir: settings.keyDir, algorithm: settings.algorithm, logger });
     tokens = new TokenService({ issuer: settings.issuer, service: settings.service, keys, expiresInMs: settings.expiresIn, refreshExpiresInMs: settings.refreshExpiresIn });
   }
+  const stores = [htpasswd, robots, groupFile, keys];
+  const reload = async (force = false): Promise<void> => {
+    await Promise.all(stores.map((store) => store?.reload(force)));
+  };
+  const onCredentialsChange = (listener: () => void): void => {
+    for (const store of stores) store?.onChange(listener);
+  };
+  const revocations =
+    shared.redis &&
+    (await RevocationChannel.open(shared.redis, { reloadFiles: () => reload(true), refuseRobots: (ids) => robots.refuseIds(ids), onFilesChange: onCredentialsChange }, logger));
+
   const authenticate =
     tokens && config.auth.scheme === 'bearer'
       ? createBearerAuthenticator({ tokens, basic: authenticateBasic, onInvalidToken: (reason) => logger.debug({ reason }, 'bearer token refused') })
@@ -76,12 +98,18 @@ export async function assembleAuth(config: Config, logger: Logger): Promise<Auth
     refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
     tokens,
     robots,
-    async reload() {
-      await Promise.all([htpasswd.reload(), robots.reload(), groupFile?.reload(), keys?.reload()]);
-    },
+    reload,
+    onCredentialsChange,
     async close() {
+      revocations?.close();
       await Promise.all([chain.close(), groupFile?.close(), keys?.close()]);
     },
   };
 }
 
+/** Counters in this process, or in the shared Redis with this process's memory as the fallback while it is away. */
+function loginThrottle(config: Config, redis: RedisConnection | undefined): LoginThrottle {
+  const settings = config.auth.throttle;
+  if (!redis) return new LoginThrottle(settings);
+  return new LoginThrottle(settings, { store: new RedisCounterStore(redis, settings), fallback: new MemoryCounterStore(settings) });
+}

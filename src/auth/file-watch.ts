@@ -36,6 +36,7 @@ export class FileWatch {
   private debounce: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private forced = false;
   private closed = false;
 
   /** `onChange` must not throw (it keeps the last good copy and logs on failure itself). */
@@ -70,8 +71,13 @@ export class FileWatch {
     this.signature = await signatureOf(this.path);
   }
 
-  /** Stats the file now and runs `onChange` if it changed. */
-  check(): Promise<void> {
+  /**
+   * Stats the file now and runs `onChange` if it changed; `force` runs it whatever the stat says
+   * (another replica saw the file change: on a network filesystem this replica's stat may be stale,
+   * while opening the file reads it afresh).
+   */
+  check(force = false): Promise<void> {
+    if (force) this.forced = true;
     if (this.running) {
       this.again = true;
       return this.running;
@@ -81,7 +87,9 @@ export class FileWatch {
         this.again = false;
         if (this.closed) return;
         const signature = await signatureOf(this.path);
-        if (signature === this.signature) continue;
+        const forced = this.forced;
+        this.forced = false;
+        if (signature === this.signature && !forced) continue;
         this.signature = signature;
         await this.onChange();
       } while (this.again);
@@ -167,9 +175,9 @@ export class WatchedFile<T> {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Re-reads the file now if it changed (SIGHUP). */
-  reload(): Promise<void> {
-    return this.#watch.check();
+  /** Re-reads the file now if it changed (SIGHUP); with `force`, re-reads it whatever its stat says. */
+  reload(force = false): Promise<void> {
+    return this.#watch.check(force);
   }
 
   async close(): Promise<void> {

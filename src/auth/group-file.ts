@@ -164,9 +164,9 @@ export class GroupFile {
     return this.#file.onChange(listener);
   }
 
-  /** Re-reads the file now if it changed (SIGHUP); a failure is logged and the old copy kept. */
-  reload(): Promise<void> {
-    return this.#file.reload();
+  /** Re-reads the file now if it changed (SIGHUP), or whatever its stat says with `force`; a failure is logged and the old copy kept. */
+  reload(force = false): Promise<void> {
+    return this.#file.reload(force);
   }
 
   close(): Promise<void> {

@@ -15,7 +15,9 @@ import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { tokenConfigFrom, type TokenConfig } from '../auth/token/config.js';
 import { rotateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../auth/token/keys.js';
-import { createRobot, readRobots, revokeRobot } from '../auth/token/robots.js';
+import { createRobot, readRobots, removeRobot } from '../auth/token/robots.js';
+import { publishFilesChanged, publishFromCommand, publishRobotRevocation } from '../auth/revocations.js';
+import type { RedisConnection } from '../redis/connection.js';
 
 export interface TokenCliIo {
   readonly stdout: { write(text: string): unknown };
@@ -52,6 +54,13 @@ async function robotStore(flags: FileFlags): Promise<RobotStore> {
 }
 
 const where = (store: RobotStore) => `${store.file} (${store.origin})`;
+
+/** With `redis` in the config, tells every replica at once (they also see the file change within 2 s when they share it). */
+async function tellReplicas(flags: FileFlags, say: (text: string) => void, publish: (redis: RedisConnection) => Promise<void>): Promise<void> {
+  const outcome = await publishFromCommand((await loadConfig({ file: flags.config })).redis, publish);
+  if (outcome === 'published') say('Published to every replica through Redis.');
+  if (outcome === 'unavailable') say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');
+}
 
 /** A date, or 'never' (commander turns a parsed null into ''). */
 function parseExpiry(value: string): Date | 'never' {
@@ -138,8 +147,10 @@ Examples:
     .action(
       guard('registry-gate.token', async function (name: string, flags: FileFlags) {
         const store = await robotStore(flags);
-        if (!(await revokeRobot(store.file, name))) throw new CliFailure(`no robot ${name} in ${where(store)}`, 1);
-        say(`Revoked ${name.startsWith('robot$') ? name : `robot$${name}`} in ${where(store)}.`);
+        const revoked = await removeRobot(store.file, name);
+        if (!revoked) throw new CliFailure(`no robot ${name} in ${where(store)}`, 1);
+        say(`Revoked ${revoked.name} in ${where(store)}.`);
+        await tellReplicas(flags, say, (redis) => publishRobotRevocation(redis, revoked));
       }),
     );
 
@@ -157,6 +168,7 @@ Examples:
         const { kid, previousKid } = await rotateSigningKey(dir, algorithm);
         say(`New ${algorithm} signing key ${kid} in ${dir}${previousKid ? `; ${previousKid} is kept for verification` : ''}.`);
         say('Registries verifying with token-cert.pem or token-jwks.json must re-read it (Distribution: restart it).');
+        await tellReplicas(flags, say, publishFilesChanged);
       }),
     );
 

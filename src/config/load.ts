@@ -122,6 +122,7 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
     dataDir,
     tls,
     upstream: value.upstream && { ...value.upstream, url: value.upstream.url.replace(/\/$/, ''), ca: value.upstream.ca && at(value.upstream.ca) },
+    redis: value.redis && { ...value.redis, tls: typeof value.redis.tls === 'object' ? { ...value.redis.tls, ca: value.redis.tls.ca && at(value.redis.tls.ca) } : value.redis.tls },
     audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
     auth: {

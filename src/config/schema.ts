@@ -10,6 +10,7 @@ import { repositoryPatternProblem } from '../access/pattern.js';
 import { ldapConfigSchema } from '../auth/ldap/config.js';
 import { throttleConfigSchema } from '../auth/throttle/config.js';
 import { authSchemeSchema, tokenConfigSchema } from '../auth/token/config.js';
+import { redisConfigSchema } from '../redis/config.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 
@@ -95,6 +96,8 @@ export const configSchema = z.strictObject({
     .prefault({}),
   /** Peers whose forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP, …) are kept; everyone else's are dropped. */
   trustedProxies: z.array(cidr).default([]),
+  /** State replicas share (login throttle, protected-tag locks, revocations); without it, each process keeps its own. */
+  redis: redisConfigSchema.optional(),
   auth: z
     .strictObject({
       realm: z.string().min(1).max(200).refine((value) => !/["\\\r\n]/.test(value), { message: 'must not contain quotes, backslashes or newlines' }).default('Registry realm'),

@@ -26,6 +26,7 @@ import type { SectionLock } from '../server/keyed-lock.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess } from './access-log.js';
 import { sendErrorWithLingeringClose } from './lingering-close.js';
+import { isReadinessPath, type ReadinessEndpoint } from './readiness.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   readonly tokenEndpoint?: TokenEndpoint | undefined;
   /** The web UI (src/ui/) when it is on: it answers its own paths (/ui/…, and / with a redirect). */
   readonly ui?: { matches(url: string): boolean; handle(req: IncomingMessage, res: ServerResponse, caller: CallerFacts & { proto: string }): Promise<string | null> } | undefined;
+  /** Serves /readyz. */
+  readonly readiness?: ReadinessEndpoint | undefined;
   readonly rejectLegacyDocker: boolean;
   readonly trustedProxy: AddressMatcher;
   readonly listenerScheme: 'http' | 'https';
@@ -43,7 +46,7 @@ export interface GatewayOptions {
   readonly trustedHeader?: { readonly user: string; readonly groups?: string | undefined } | undefined;
   readonly policy: AccessPolicy;
   readonly backend: Backend;
-  /** Serialises first pushes of a protected tag across this server's processes. */
+  /** Serialises first pushes of a protected tag across this server's processes (and replicas, with Redis). */
   readonly tagLock: SectionLock;
   readonly audit: AuditSink;
   readonly loggers: Loggers;
@@ -78,6 +81,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       ssoUser: sso && facts.peerTrusted ? single(req.headers[sso.user]) : undefined,
       ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
     };
+    if (options.readiness && isReadinessPath(req.url ?? '')) return options.readiness(req, res);
     if (options.tokenEndpoint && isTokenPath(req.url ?? '')) return options.tokenEndpoint(req, res, caller);
     if (options.ui?.matches(req.url ?? '/')) {
       state.user = await options.ui.handle(req, res, { ...caller, proto: clientProto(req.headers, facts) });
@@ -193,8 +197,9 @@ export function createGateway(options: GatewayOptions): RequestHandler {
 
   /**
    * After a conditional push to a protected tag: the tag must name what was pushed. Only a writer
-   * outside this server's lock (another replica sharing the upstream) can have moved it; that is
-   * logged and audited, as it cannot be undone here.
+   * outside this server's lock (another replica sharing the upstream without a shared Redis, or a
+   * writer that bypasses the gateway) can have moved it; that is logged and audited, as it cannot
+   * be undone here.
    */
   async function checkTagStayed(route: Route, res: ServerResponse, audited: (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) => void): Promise<void> {
     const pushed = responseDigest(res);

@@ -125,3 +125,21 @@ test('REGISTRY_GATE_CONFIG names the config file when no --config is given; --co
     await assert.rejects(loadConfig({ env: { REGISTRY_GATE_CONFIG: `${file}.missing` } }), /cannot read: ENOENT/);
   });
 });
+
+test('redis: optional; a bad URL is refused without repeating it (it may hold a password); tls.ca is resolved', async () => {
+  await withConfig(`redis: { url: "rediss://:s3cret-pw@redis.internal:6380/2", tls: { ca: certs/redis-ca.pem } }\n`, async (file) => {
+    const config = await loadConfig({ file, env: {} });
+    assert.equal(config.redis?.url, 'rediss://:s3cret-pw@redis.internal:6380/2');
+    assert.equal(config.redis?.keyPrefix, 'registry-gate:');
+    assert.equal(config.redis?.commandTimeout, 1000);
+    assert.deepEqual(config.redis?.tls, { ca: join(file, '..', 'certs', 'redis-ca.pem') });
+  });
+  await withConfig('listen: "127.0.0.1:5043"\n', async (file) => {
+    assert.equal((await loadConfig({ file, env: {} })).redis, undefined, 'without it, nothing is shared');
+  });
+  const message = await problem('redis: { url: "http://:s3cret-pw@redis.internal:6379" }\n');
+  assert.match(message, /redis\.url: expected redis:\/\//);
+  assert.ok(!message.includes('s3cret-pw'), message);
+  assert.match(await problem('redis: { url: "redis://localhost:6379", keyPrefix: "has space" }\n'), /redis\.keyPrefix/);
+  assert.match(await problem('redis: { url: "redis://localhost:6379", cluster: true }\n'), /unknown key\(s\): cluster/);
+});

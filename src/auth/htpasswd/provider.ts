@@ -138,9 +138,9 @@ export class HtpasswdProvider implements AuthProvider {
     return this.#file.onChange(listener);
   }
 
-  /** Re-reads the file now if it changed (SIGHUP); see the top of this file for what a failure does. */
-  reload(): Promise<void> {
-    return this.#file.reload();
+  /** Re-reads the file now if it changed (SIGHUP), or whatever its stat says with `force`; see the top of this file for what a failure does. */
+  reload(force = false): Promise<void> {
+    return this.#file.reload(force);
   }
 
   close(): Promise<void> {

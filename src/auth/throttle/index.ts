@@ -1,7 +1,10 @@
-/** Brute-force protection for password checks: the config section, the counters, and the provider wrapper. */
+/** Brute-force protection for password checks: the config section, the counters and where they live, and the provider wrapper. */
 export { throttleConfigSchema } from './config.js';
 export type { ThrottleConfig, ThrottleConfigInput } from './config.js';
 export { normalizeAccount, normalizeAddress } from './client-keys.js';
 export { LoginThrottle } from './login-throttle.js';
 export type { LoginAttempt, LoginThrottleOptions } from './login-throttle.js';
+export { CounterStoreUnavailable, type CounterStore } from './counters.js';
+export { MemoryCounterStore } from './memory-store.js';
+export { RedisCounterStore } from './redis-store.js';
 export { ThrottledProvider } from './provider.js';

@@ -16,8 +16,7 @@
  * least 6 addresses within an hour (IPv6: 6 prefixes), and keeping it used up at least 25. Such an
  * attacker can make the owner's never-verified password wait; nothing else is shared:
  * - call `check()` only for credentials the verified-credential cache does not hold;
- * - a pair that succeeded within `rememberSuccess` passes every limit (remembered as an HMAC under
- *   a per-process key, like the credential cache).
+ * - a pair that succeeded within `rememberSuccess` passes every limit (remembered.ts).
  *
  * Concurrency: each `check()` returns an attempt that must be settled once (success, failure, or
  * cancel when the check could not be made, e.g. the directory was down). Unsettled attempts count
@@ -26,347 +25,177 @@
  * a client already had counted for an account is not a new guess, so it is not counted against the
  * account again (the address still counts it).
  *
- * Memory is bounded: at most `maxTrackedKeys` accounts, addresses, account-and-address pairs and
- * remembered successes each, least recently used first out (preferring entries that block
- * nothing), and entries whose windows have passed are dropped as the oldest ones are visited. Time
- * comes from an injectable clock.
+ * Where the counters live is a CounterStore: this process's memory (the default), or Redis shared
+ * by every replica (redis-store.ts), so that guesses spread over replicas count as if they reached
+ * one. When the shared store is unavailable, attempts are counted in the `fallback` store (this
+ * process's memory) meanwhile: throttled by this replica alone, never unthrottled. Time comes from
+ * an injectable clock.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import { RegistryError } from '../../errors.js';
+import { randomBytes } from 'node:crypto';
 import { normalizeAccount, normalizeAddress } from './client-keys.js';
 import type { ThrottleConfig } from './config.js';
+import {
+  addPending,
+  CounterStoreUnavailable,
+  forgetStale,
+  limitOf,
+  recordFailure,
+  settle,
+  tooManyRequests,
+  type CounterKeys,
+  type CounterStore,
+  type Limit,
+  type ThrottleCounters,
+} from './counters.js';
+import { MemoryCounterStore } from './memory-store.js';
+import { RememberedSuccesses } from './remembered.js';
 
 /** One password check in progress. Settle it exactly once; later calls are ignored. */
 export interface LoginAttempt {
   /** The password was right. */
-  success(): void;
+  success(): Promise<void>;
   /** The password was wrong, or the user unknown. */
-  failure(): void;
+  failure(): Promise<void>;
   /** No password check was made (the provider failed): counts as nothing. */
-  cancel(): void;
+  cancel(): Promise<void>;
 }
 
 export interface LoginThrottleOptions {
   /** Clock in ms, for tests. */
   readonly now?: () => number;
+  /** Where the counters live; default this process's memory. */
+  readonly store?: CounterStore;
+  /** Where attempts are counted while `store` is unavailable (a shared store's outage). */
+  readonly fallback?: CounterStore;
 }
 
-const HOUR_MS = 3_600_000;
-const RECENT_WRONG_PASSWORDS = 8;
-const EVICTION_SCAN = 64;
+/** How long a shared store counts an attempt that was never settled (its replica died): longer than any password check. */
+const PENDING_TTL_MS = 60_000;
 
-/**
- * What is kept per key. Pairs and addresses use the back-off fields; accounts use `hourly`. All
- * hold the attempts in flight.
- */
-interface Counter {
-  failures: number;
-  lastFailureAt: number;
-  blockedUntil: number;
-  /** Attempts in flight, by pair digest (or a unique token when there is no password). */
-  readonly pending: Map<string, Pending>;
-  /** Accounts only: times of failures within the last hour, oldest first. */
-  readonly hourly: number[];
-  /** Pairs only: digests of the latest wrong passwords. */
-  readonly recentWrong: string[];
-}
-
-interface Pending {
-  /** Attempts sharing this pair, i.e. one password check. */
-  count: number;
-  /** One of them failed already and was counted. */
-  failed: boolean;
-}
-
-type Limit = { readonly blocked: false } | { readonly blocked: true; readonly retryAfterMs: number };
-const OPEN: Limit = { blocked: false };
-
-const NOOP_ATTEMPT: LoginAttempt = Object.freeze({ success() {}, failure() {}, cancel() {} });
-
-/** The counters one attempt touches. */
-interface Keys {
-  readonly pair: Counter;
-  readonly address: Counter;
-  readonly account: Counter;
-}
+const NOOP_ATTEMPT: LoginAttempt = Object.freeze({ async success() {}, async failure() {}, async cancel() {} });
 
 export class LoginThrottle {
   private readonly config: ThrottleConfig;
   private readonly now: () => number;
-  private readonly secret = randomBytes(32);
-  /** Account and client address together: the back-off of one client guessing one account. */
-  private readonly pairs = new Map<string, Counter>();
-  private readonly addresses = new Map<string, Counter>();
-  /** The hourly cap, shared by every client. */
-  private readonly accounts = new Map<string, Counter>();
-  private readonly knownGood = new Map<string, number>();
+  private readonly store: CounterStore;
+  private readonly fallback: CounterStore | undefined;
+  private readonly remembered: RememberedSuccesses;
+  /** Attempts without a password need a token no other replica uses. */
+  private readonly instance = randomBytes(6).toString('base64url');
   private tokens = 0;
 
   constructor(config: ThrottleConfig, options: LoginThrottleOptions = {}) {
     this.config = config;
     this.now = options.now ?? Date.now;
+    this.store = options.store ?? new MemoryCounterStore(config);
+    this.fallback = options.fallback;
+    this.remembered = new RememberedSuccesses(config.rememberSuccess, config.maxTrackedKeys);
   }
 
   /**
-   * Call before checking a password the credential cache does not vouch for. Throws RegistryError
-   * TOOMANYREQUESTS (with Retry-After) when this client may not try this account now; otherwise
-   * returns the attempt to settle. `password` is optional: without it, a success is not remembered
-   * and parallel attempts are not recognised as the same pair.
+   * Call before checking a password the credential cache does not vouch for. Rejects with
+   * RegistryError TOOMANYREQUESTS (with Retry-After) when this client may not try this account now;
+   * otherwise resolves to the attempt to settle. `password` is optional: without it, a success is
+   * not remembered and parallel attempts are not recognised as the same pair.
    */
-  check(user: string, ip: string, password?: string): LoginAttempt {
+  async check(user: string, ip: string, password?: string): Promise<LoginAttempt> {
     if (!this.config.enabled) return NOOP_ATTEMPT;
     const now = this.now();
-    const digest = password === undefined ? undefined : this.digestOf(user, password);
-    if (digest !== undefined && this.isKnownGood(digest, now)) return this.trustedAttempt(user, ip, digest);
+    const digest = password === undefined ? undefined : this.remembered.digestOf(user, password);
+    if (digest !== undefined && this.remembered.has(digest, now)) return this.trustedAttempt(user, ip, digest);
 
-    const keys = this.keysOf(user, ip, now);
-    const token = digest ?? `attempt:${(this.tokens += 1)}`;
-    const limit = longest(
-      this.backoffLimitOf(keys.pair, token, this.config.maxFailuresPerAccount, now),
-      this.backoffLimitOf(keys.address, token, this.config.maxFailuresPerIp, now),
-      this.hourlyLimitOf(keys.account, token, now),
-    );
+    const keys = this.keysOf(user, ip);
+    const token = digest ?? `attempt:${this.instance}:${(this.tokens += 1)}`;
+    let limit: Limit;
+    try {
+      limit = await this.update(keys, now, (counters) => {
+        forgetStale(counters, now, this.config);
+        const found = limitOf(counters, token, now, this.config);
+        if (!found.blocked) addPending(counters, token, now + PENDING_TTL_MS);
+        return found;
+      });
+    } catch (error) {
+      // Replicas kept changing these counters: refusing is the safe answer, and the client retries.
+      if (error instanceof CounterStoreUnavailable) throw tooManyRequests(1000);
+      throw error;
+    }
     if (limit.blocked) throw tooManyRequests(limit.retryAfterMs);
 
-    for (const counter of [keys.pair, keys.address, keys.account]) addPending(counter, token);
     let settled = false;
-    const settle = (outcome: 'success' | 'failure' | 'cancel') => {
+    const end = async (outcome: 'success' | 'failure' | 'cancel'): Promise<void> => {
       if (settled) return;
       settled = true;
       const at = this.now();
-      const failed = outcome === 'failure';
-      // Identical pairs in flight together were one password check: their failure counts once.
-      const newFailure = settlePending(keys.pair, token, failed);
-      settlePending(keys.address, token, failed);
-      settlePending(keys.account, token, failed);
-      if (outcome === 'success') this.recordSuccess(keys.pair, digest, at);
-      else if (newFailure) this.recordFailure(keys, at, digest);
-      this.trimAll(at);
+      await this.updateOrFallBack(keys, at, (counters) => {
+        forgetStale(counters, at, this.config);
+        settle(counters, token, outcome, digest, at, this.config);
+      });
+      if (outcome === 'success' && digest !== undefined) this.remembered.remember(digest, at);
     };
-    return { success: () => settle('success'), failure: () => settle('failure'), cancel: () => settle('cancel') };
+    return { success: () => end('success'), failure: () => end('failure'), cancel: () => end('cancel') };
   }
 
-  /** Entries held, for tests and metrics. */
+  /** Entries held in this process, for tests and metrics (a shared store's counters are not counted). */
   get size(): { accounts: number; addresses: number; pairs: number; knownGood: number } {
-    return { accounts: this.accounts.size, addresses: this.addresses.size, pairs: this.pairs.size, knownGood: this.knownGood.size };
+    const counters = this.store instanceof MemoryCounterStore ? this.store.size : { accounts: 0, addresses: 0, pairs: 0 };
+    return { ...counters, knownGood: this.remembered.size };
   }
 
-  /** Forgets everything (tests; a config reload). */
+  /** Forgets everything this process holds (tests; a config reload). */
   clear(): void {
-    this.pairs.clear();
-    this.addresses.clear();
-    this.accounts.clear();
-    this.knownGood.clear();
+    if (this.store instanceof MemoryCounterStore) this.store.clear();
+    this.remembered.clear();
   }
 
-  private keysOf(user: string, ip: string, now: number): Keys {
+  private keysOf(user: string, ip: string): CounterKeys {
     const account = normalizeAccount(user);
     const address = normalizeAddress(ip, this.config.ipv6Prefix);
-    return {
-      // An address never holds a NUL, so the last one splits the key unambiguously.
-      pair: this.counter(this.pairs, `${account}\0${address}`, now),
-      address: this.counter(this.addresses, address, now),
-      account: this.counter(this.accounts, account, now),
-    };
+    // An address never holds a NUL, so the last one splits the key unambiguously.
+    return { pair: `${account}\0${address}`, address, account };
   }
 
-  private digestOf(user: string, password: string): string {
-    // Length-prefixed, so that no two (user, password) pairs share an input.
-    return createHmac('sha256', this.secret).update(`${Buffer.byteLength(user)}:`).update(user).update(password).digest('base64url').slice(0, 22);
-  }
-
-  private isKnownGood(digest: string, now: number): boolean {
-    const expiresAt = this.knownGood.get(digest);
-    if (expiresAt === undefined) return false;
-    if (expiresAt <= now) {
-      this.knownGood.delete(digest);
-      return false;
+  /** In the store, or in the fallback while a shared store is unavailable. */
+  private async update<T>(keys: CounterKeys, now: number, change: (counters: ThrottleCounters) => T): Promise<T> {
+    try {
+      return await this.store.update(keys, now, change);
+    } catch (error) {
+      if (this.fallback && error instanceof CounterStoreUnavailable && error.reason === 'unavailable') return this.fallback.update(keys, now, change);
+      throw error;
     }
-    return true;
+  }
+
+  /** What happened must be counted somewhere: in the fallback when the store cannot take it. */
+  private async updateOrFallBack(keys: CounterKeys, now: number, change: (counters: ThrottleCounters) => void): Promise<void> {
+    try {
+      await this.store.update(keys, now, change);
+    } catch (error) {
+      if (!(error instanceof CounterStoreUnavailable) || !this.fallback) throw error;
+      await this.fallback.update(keys, now, change);
+    }
   }
 
   /** A pair that succeeded before: not held back; if it now fails (password changed), it counts as usual. */
   private trustedAttempt(user: string, ip: string, digest: string): LoginAttempt {
     let settled = false;
     return {
-      success: () => {
+      success: async () => {
         if (settled) return;
         settled = true;
-        this.remember(digest, this.now());
+        this.remembered.remember(digest, this.now());
       },
-      failure: () => {
+      failure: async () => {
         if (settled) return;
         settled = true;
-        this.knownGood.delete(digest);
+        this.remembered.forget(digest);
         const now = this.now();
-        this.recordFailure(this.keysOf(user, ip, now), now, digest);
+        await this.updateOrFallBack(this.keysOf(user, ip), now, (counters) => {
+          forgetStale(counters, now, this.config);
+          recordFailure(counters, now, digest, this.config);
+        });
       },
-      cancel: () => {
+      cancel: async () => {
         settled = true;
       },
     };
   }
-
-  private remember(digest: string, now: number): void {
-    if (this.config.rememberSuccess <= 0) return;
-    this.knownGood.delete(digest);
-    this.knownGood.set(digest, now + this.config.rememberSuccess);
-    while (this.knownGood.size > this.config.maxTrackedKeys) {
-      this.knownGood.delete(this.knownGood.keys().next().value as string);
-    }
-  }
-
-  /** The counter for `key`, created if needed and moved to the most recently used end. */
-  private counter(map: Map<string, Counter>, key: string, now: number): Counter {
-    let counter = map.get(key);
-    if (counter) {
-      map.delete(key);
-      if (counter.failures > 0 && now - counter.lastFailureAt >= this.config.forgetAfter) {
-        counter.failures = 0;
-        counter.recentWrong.length = 0;
-      }
-    } else {
-      counter = { failures: 0, lastFailureAt: -Infinity, blockedUntil: -Infinity, pending: new Map(), hourly: [], recentWrong: [] };
-    }
-    // Trimmed before the counter goes back in, so that it is never the one dropped.
-    this.trim(map, now, 1);
-    map.set(key, counter);
-    return counter;
-  }
-
-  /** Blocked by back-off, or by too many distinct attempts in flight for what is left before the threshold. */
-  private backoffLimitOf(counter: Counter, token: string, threshold: number, now: number): Limit {
-    if (counter.blockedUntil > now) return { blocked: true, retryAfterMs: counter.blockedUntil - now };
-    if (counter.pending.has(token)) return OPEN;
-    // Below the threshold, as many parallel guesses as failures are left; past it, one at a time.
-    if (counter.pending.size >= Math.max(1, threshold - counter.failures)) return { blocked: true, retryAfterMs: 1000 };
-    return OPEN;
-  }
-
-  private hourlyLimitOf(account: Counter, token: string, now: number): Limit {
-    const hourly = account.hourly;
-    while (hourly.length > 0 && (hourly[0] as number) <= now - HOUR_MS) hourly.shift();
-    if (account.pending.has(token)) return OPEN;
-    const cap = this.config.maxFailuresPerAccountPerHour;
-    if (hourly.length + account.pending.size < cap) return OPEN;
-    // Room again when enough of the hour's failures have aged out for this attempt and those in flight.
-    const mustExpire = hourly.length + account.pending.size - cap;
-    const until = mustExpire < hourly.length ? (hourly[mustExpire] as number) + HOUR_MS : now + 1000;
-    return { blocked: true, retryAfterMs: Math.max(1000, until - now) };
-  }
-
-  /**
-   * One failed check. The pair counts it unless it repeats one of the client's latest wrong
-   * passwords for the account (then it is no new guess, and the hourly cap does not count it
-   * either); the address counts it always.
-   */
-  private recordFailure(keys: Keys, now: number, digest: string | undefined): void {
-    const { pair, address, account } = keys;
-    this.backOff(address, this.config.maxFailuresPerIp, now);
-    if (digest !== undefined) {
-      if (pair.recentWrong.includes(digest)) return;
-      pair.recentWrong.push(digest);
-      if (pair.recentWrong.length > RECENT_WRONG_PASSWORDS) pair.recentWrong.shift();
-    }
-    this.backOff(pair, this.config.maxFailuresPerAccount, now);
-    account.lastFailureAt = now;
-    account.hourly.push(now);
-    const cap = this.config.maxFailuresPerAccountPerHour;
-    if (account.hourly.length > cap) account.hourly.splice(0, account.hourly.length - cap);
-  }
-
-  private backOff(counter: Counter, threshold: number, now: number): void {
-    counter.failures += 1;
-    counter.lastFailureAt = now;
-    if (counter.failures < threshold) return;
-    const exponent = Math.min(counter.failures - threshold, 40);
-    const delay = Math.min(this.config.baseDelay * 2 ** exponent, this.config.maxDelay);
-    counter.blockedUntil = Math.max(counter.blockedUntil, now + delay);
-  }
-
-  private recordSuccess(pair: Counter, digest: string | undefined, now: number): void {
-    // The account's hourly record stays: a success must not hand an attacker a fresh hundred guesses.
-    pair.failures = 0;
-    pair.blockedUntil = -Infinity;
-    pair.recentWrong.length = 0;
-    if (digest !== undefined) this.remember(digest, now);
-  }
-
-  private trimAll(now: number): void {
-    this.trim(this.pairs, now);
-    this.trim(this.addresses, now);
-    this.trim(this.accounts, now);
-  }
-
-  /**
-   * Drops expired entries at the least recently used end, then evicts until `reserve` more fit:
-   * among the oldest EVICTION_SCAN, the first that blocks nothing and has no attempt in flight,
-   * else the oldest without one in flight, else the oldest.
-   */
-  private trim(map: Map<string, Counter>, now: number, reserve = 0): void {
-    for (const [key, counter] of map) {
-      if (!this.isExpired(counter, now)) break;
-      map.delete(key);
-    }
-    while (map.size > 0 && map.size + reserve > this.config.maxTrackedKeys) {
-      let cold: string | undefined;
-      let idle: string | undefined;
-      let scanned = 0;
-      for (const [key, counter] of map) {
-        if (scanned++ >= EVICTION_SCAN) break;
-        if (counter.pending.size > 0) continue;
-        idle ??= key;
-        if (this.isCold(map, counter, now)) {
-          cold = key;
-          break;
-        }
-      }
-      map.delete(cold ?? idle ?? (map.keys().next().value as string));
-    }
-  }
-
-  /** Far from any limit: the first to go when room is needed. */
-  private isCold(map: Map<string, Counter>, counter: Counter, now: number): boolean {
-    if (map === this.accounts) return counter.hourly.length < this.config.maxFailuresPerAccountPerHour / 2;
-    const threshold = map === this.pairs ? this.config.maxFailuresPerAccount : this.config.maxFailuresPerIp;
-    return counter.blockedUntil <= now && counter.failures < threshold;
-  }
-
-  private isExpired(counter: Counter, now: number): boolean {
-    return (
-      counter.pending.size === 0 &&
-      counter.blockedUntil <= now &&
-      now - counter.lastFailureAt >= Math.max(this.config.forgetAfter, HOUR_MS)
-    );
-  }
-}
-
-function tooManyRequests(retryAfterMs: number): RegistryError {
-  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  return new RegistryError('TOOMANYREQUESTS', 'too many failed logins; try again later', { headers: { 'Retry-After': String(seconds) } });
-}
-
-function longest(...limits: Limit[]): Limit {
-  let result: Limit = OPEN;
-  for (const limit of limits) {
-    if (limit.blocked && (!result.blocked || limit.retryAfterMs > result.retryAfterMs)) result = limit;
-  }
-  return result;
-}
-
-function addPending(counter: Counter, token: string): void {
-  const entry = counter.pending.get(token);
-  if (entry) entry.count += 1;
-  else counter.pending.set(token, { count: 1, failed: false });
-}
-
-/** Ends one attempt; true when it is a failure and the first of its pair's group to fail. */
-function settlePending(counter: Counter, token: string, failed: boolean): boolean {
-  const entry = counter.pending.get(token);
-  if (!entry) return failed;
-  const first = failed && !entry.failed;
-  if (failed) entry.failed = true;
-  entry.count -= 1;
-  if (entry.count <= 0) counter.pending.delete(token);
-  return first;
 }

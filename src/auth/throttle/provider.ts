@@ -2,7 +2,8 @@
  * An AuthProvider that asks the throttle before each password check: put it inside the credential
  * cache (`new CachedVerifier(new ThrottledProvider(chain, throttle), …)`) so that cached pairs never
  * reach it. The client address comes from `credentials.clientIp`. A provider that throws (the
- * directory is down: 503) settles the attempt as cancelled.
+ * directory is down: 503) settles the attempt as cancelled. The outcome is counted before the
+ * answer goes out, so that the client's next guess, through whichever replica, finds it counted.
  */
 import type { AuthProvider, Credentials, Identity } from '../identity.js';
 import type { LoginThrottle } from './login-throttle.js';
@@ -18,16 +19,16 @@ export class ThrottledProvider implements AuthProvider {
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
-    const attempt = this.throttle.check(credentials.user, credentials.clientIp ?? 'unknown', credentials.password);
+    const attempt = await this.throttle.check(credentials.user, credentials.clientIp ?? 'unknown', credentials.password);
     let identity: Identity | null;
     try {
       identity = await this.provider.verify(credentials);
     } catch (error) {
-      attempt.cancel();
+      await attempt.cancel();
       throw error;
     }
-    if (identity) attempt.success();
-    else attempt.failure();
+    if (identity) await attempt.success();
+    else await attempt.failure();
     return identity;
   }
 

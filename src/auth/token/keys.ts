@@ -229,6 +229,7 @@ export class SigningKeys {
   private keys: KeySet;
   private watcher: FileWatch | undefined;
   private lastFailure: string | undefined;
+  private readonly listeners = new Set<() => void>();
 
   private constructor(
     dir: string,
@@ -296,12 +297,19 @@ export class SigningKeys {
     return kid;
   }
 
-  /** Re-reads the key file now. */
-  reload(): Promise<void> {
-    return this.watcher ? this.watcher.check() : this.load();
+  /** Re-reads the key file now if it changed, or whatever its stat says with `force`. */
+  reload(force = false): Promise<void> {
+    return this.watcher ? this.watcher.check(force) : this.load();
+  }
+
+  /** Called after the keys in use changed (a rotation). Returns a function that removes the listener. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   async close(): Promise<void> {
+    this.listeners.clear();
     await this.watcher?.close();
   }
 
@@ -311,9 +319,11 @@ export class SigningKeys {
       if (!file) throw new Error('the key file is missing');
       const keys = await keySetOf(file);
       const rotated = keys.current.kid !== this.keys.current.kid;
+      const changed = rotated || keys.previous?.kid !== this.keys.previous?.kid;
       this.keys = keys;
       await writeDerivedFiles(this.dir, keys);
       if (rotated) this.logger?.info({ kid: keys.current.kid, previousKid: keys.previous?.kid }, 'token signing key rotated');
+      if (changed) for (const listener of this.listeners) listener();
       if (keys.current.algorithm !== this.algorithm) {
         this.logger?.warn({ algorithm: keys.current.algorithm, configured: this.algorithm }, 'the signing key is not of the configured algorithm');
       }

@@ -143,12 +143,17 @@ export async function createRobot(file: string, options: CreateRobotOptions): Pr
 
 /** Removes a robot; false when there was none of that name. */
 export async function revokeRobot(file: string, name: string): Promise<boolean> {
+  return (await removeRobot(file, name)) !== undefined;
+}
+
+/** Removes a robot and returns what it was (its id, to publish the revocation); undefined when there was none of that name. */
+export async function removeRobot(file: string, name: string): Promise<RobotRecord | undefined> {
   const user = robotUserName(name);
   const robots = await readRobots(file);
-  const kept = robots.filter((robot) => robot.name !== user);
-  if (kept.length === robots.length) return false;
-  await replaceFile(file, serialize(kept));
-  return true;
+  const revoked = robots.find((robot) => robot.name === user);
+  if (!revoked) return undefined;
+  await replaceFile(file, serialize(robots.filter((robot) => robot !== revoked)));
+  return revoked;
 }
 
 interface LoadedRobot {
@@ -178,6 +183,10 @@ export class RobotProvider implements AuthProvider {
   private readonly now: () => number;
   private watcher: FileWatch | undefined;
   private lastFailure: string | undefined;
+  /** What the store held when last read, so that a re-read without a change tells nobody. */
+  private loadedDigest = '';
+  /** Ids revoked elsewhere (published through Redis by `token revoke`), refused even while this replica's file still lists them. */
+  private revokedIds = new Set<string>();
 
   /** Loads the store (a missing file is an empty store, watched until it appears). */
   static async open(options: RobotProviderOptions): Promise<RobotProvider> {
@@ -222,7 +231,7 @@ export class RobotProvider implements AuthProvider {
     if (!this.owns(credentials.user)) return 'unknown';
     const robot = this.robots.get(credentials.user);
     const matches = timingSafeEqual(hashSecret(credentials.password), robot?.digest ?? DECOY);
-    return robot && matches && !this.expired(robot) ? robot.identity : 'rejected';
+    return robot && matches && this.usable(robot) ? robot.identity : 'rejected';
   }
 
   /**
@@ -233,7 +242,7 @@ export class RobotProvider implements AuthProvider {
   async lookup(user: string): Promise<AuthOutcome> {
     if (!user.startsWith(ROBOT_PREFIX)) return { result: 'unknown' };
     const robot = this.robots.get(user);
-    return robot && !this.expired(robot) ? { result: 'accepted', identity: robot.identity } : { result: 'rejected' };
+    return robot && this.usable(robot) ? { result: 'accepted', identity: robot.identity } : { result: 'rejected' };
   }
 
   /** Called after the robots changed (so caches of verified credentials can be flushed). */
@@ -242,9 +251,22 @@ export class RobotProvider implements AuthProvider {
     return () => this.listeners.delete(listener);
   }
 
-  /** Re-reads the store now if it changed. */
-  reload(): Promise<void> {
-    return this.watcher ? this.watcher.check() : Promise.resolve();
+  /** Re-reads the store now if it changed, or whatever its stat says with `force`. */
+  reload(force = false): Promise<void> {
+    return this.watcher ? this.watcher.check(force) : Promise.resolve();
+  }
+
+  /**
+   * Refuses the robots with these ids from now on, whatever the store says (they were revoked on
+   * another machine and this replica's copy of the store may not show it yet). Tells the listeners
+   * when a robot it holds is among them.
+   */
+  refuseIds(ids: Iterable<string>): void {
+    const added = [...ids].filter((id) => !this.revokedIds.has(id));
+    if (added.length === 0) return;
+    for (const id of added) this.revokedIds.add(id);
+    const held = new Set([...this.robots.values()].map((robot) => robot.identity.subjectId));
+    if (added.some((id) => held.has(id))) this.notify();
   }
 
   async close(): Promise<void> {
@@ -252,13 +274,16 @@ export class RobotProvider implements AuthProvider {
     await this.watcher?.close();
   }
 
-  private expired(robot: LoadedRobot): boolean {
-    return robot.expiresAt !== null && this.now() >= robot.expiresAt;
+  private usable(robot: LoadedRobot): boolean {
+    const expired = robot.expiresAt !== null && this.now() >= robot.expiresAt;
+    return !expired && !this.revokedIds.has(robot.identity.subjectId as string);
   }
 
   private async read(): Promise<Map<string, LoadedRobot>> {
     const robots = new Map<string, LoadedRobot>();
-    for (const record of await readRobots(this.path)) {
+    const records = await readRobots(this.path);
+    this.loadedDigest = createHash('sha256').update(JSON.stringify(records)).digest('hex');
+    for (const record of records) {
       const tokenAccess: TokenAccess[] = [];
       for (const scope of record.scopes) {
         const parsed = parseRobotScope(scope);
@@ -276,21 +301,27 @@ export class RobotProvider implements AuthProvider {
 
   private async load(): Promise<void> {
     try {
+      const before = this.loadedDigest;
       this.robots = await this.read();
       if (this.lastFailure !== undefined) this.logger?.info({ file: this.path }, 'robot store readable again');
       this.lastFailure = undefined;
+      if (this.loadedDigest === before) return;
       this.logger?.info({ file: this.path, robots: this.robots.size }, 'robot store reloaded');
-      for (const listener of this.listeners) {
-        try {
-          listener();
-        } catch (error) {
-          this.logger?.error({ err: error instanceof Error ? error.message : String(error) }, 'robot change listener failed');
-        }
-      }
+      this.notify();
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       if (reason !== this.lastFailure) this.logger?.warn({ file: this.path, err: reason }, 'robot store reload failed; keeping the last good copy');
       this.lastFailure = reason;
+    }
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger?.error({ err: error instanceof Error ? error.message : String(error) }, 'robot change listener failed');
+      }
     }
   }
 }

@@ -1,0 +1,181 @@
+/**
+ * Revocations every replica hears of at once, through Redis. Each replica still watches its own
+ * files (users, groups, robots, keys; a stat poll every second), and keeps doing so while Redis is
+ * away; Redis makes a change take effect everywhere without waiting for every replica's poll, and
+ * robot revocations take effect even where a replica's copy of the robot store is behind.
+ *
+ *   PREFIX revocations       channel, JSON messages:
+ *                              {"from": ID, "type": "files"}            a credential file changed: re-read yours now
+ *                              {"from": ID, "type": "robot", "id": ID}  this robot is revoked
+ *   PREFIX revoked-robots    sorted set: revoked robot id → when it would have expired (ms), +inf for never;
+ *                            entries past their expiry are dropped (an expired robot is refused anyway)
+ *
+ * A replica that notices one of its files change publishes "files", so the others re-read theirs at
+ * once, whatever their stat says (a network filesystem may show them a stale one). A re-read that a
+ * message caused publishes nothing, so a change makes each replica publish at most once. After a
+ * reconnect a replica re-reads its files and the revoked robots, for what it may have missed.
+ * `registry-gate token revoke` and `token rotate-key` publish too when the config names Redis.
+ */
+import pino, { type Logger } from 'pino';
+import type { RedisConfig } from '../redis/config.js';
+import { isRedisUnavailable, RedisConnection } from '../redis/connection.js';
+
+const CHANNEL = 'revocations';
+const REVOKED_ROBOTS = 'revoked-robots';
+
+export interface RevocationTargets {
+  /** Re-reads every credential file now, whatever its stat says. */
+  reloadFiles(): Promise<void>;
+  /** Refuses the robots with these ids from now on. */
+  refuseRobots(ids: Iterable<string>): void;
+  /** Called after a credential file changed here. */
+  onFilesChange(listener: () => void): void;
+}
+
+type Message = { from: string; type: 'files' } | { from: string; type: 'robot'; id: string };
+
+function parseMessage(text: string): Message | undefined {
+  try {
+    const value = JSON.parse(text) as Partial<Record<string, unknown>>;
+    if (typeof value.from !== 'string') return undefined;
+    if (value.type === 'files') return { from: value.from, type: 'files' };
+    if (value.type === 'robot' && typeof value.id === 'string' && value.id.length <= 100) return { from: value.from, type: 'robot', id: value.id };
+  } catch {
+    // not ours
+  }
+  return undefined;
+}
+
+export class RevocationChannel {
+  readonly #redis: RedisConnection;
+  readonly #targets: RevocationTargets;
+  readonly #logger: Logger;
+  #reloading: Promise<void> | undefined;
+  #again = false;
+  /** Re-reads a message caused are running: what they find is not published again. */
+  #applying = 0;
+  #closed = false;
+  #stopWatchingHealth: (() => void) | undefined;
+
+  /** Subscribes, loads the revoked robots, and starts publishing this replica's file changes. */
+  static async open(redis: RedisConnection, targets: RevocationTargets, logger: Logger): Promise<RevocationChannel> {
+    const channel = new RevocationChannel(redis, targets, logger);
+    const subscriber = redis.subscriber();
+    subscriber.on('message', (name: string, text: string) => {
+      if (name === redis.key(CHANNEL)) channel.#receive(text);
+    });
+    // After a reconnect of either connection (ioredis subscribes again by itself), catch up on what
+    // was missed meanwhile; the later of the two finds both connected.
+    subscriber.on('ready', () => channel.#catchUp());
+    channel.#stopWatchingHealth = redis.onHealthChange((health) => {
+      if (health.state === 'up') channel.#catchUp();
+    });
+    subscriber.subscribe(redis.key(CHANNEL)).catch(() => undefined);
+    targets.onFilesChange(() => {
+      if (channel.#applying === 0) void publish(redis, { from: redis.instanceId, type: 'files' }).catch(() => undefined);
+    });
+    await channel.#syncRobots();
+    return channel;
+  }
+
+  private constructor(redis: RedisConnection, targets: RevocationTargets, logger: Logger) {
+    this.#redis = redis;
+    this.#targets = targets;
+    this.#logger = logger;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#stopWatchingHealth?.();
+  }
+
+  #catchUp(): void {
+    if (this.#closed) return;
+    void this.#syncRobots();
+    this.#reload();
+  }
+
+  #receive(text: string): void {
+    const message = parseMessage(text);
+    if (!message || message.from === this.#redis.instanceId || this.#closed) return;
+    if (message.type === 'robot') {
+      this.#logger.info({ robotId: message.id }, 'robot revoked on another machine');
+      this.#targets.refuseRobots([message.id]);
+    }
+    this.#reload();
+  }
+
+  async #syncRobots(): Promise<void> {
+    try {
+      const key = this.#redis.key(REVOKED_ROBOTS);
+      const ids = await this.#redis.run(async (client) => {
+        await client.zremrangebyscore(key, '-inf', Date.now());
+        return client.zrange(key, 0, -1);
+      });
+      this.#targets.refuseRobots(ids);
+    } catch (error) {
+      if (!isRedisUnavailable(error)) throw error;
+      // Logged by the connection; read again on the next reconnect.
+    }
+  }
+
+  /** One re-read at a time; messages arriving meanwhile make one more. */
+  #reload(): void {
+    if (this.#reloading) {
+      this.#again = true;
+      return;
+    }
+    this.#reloading = (async () => {
+      do {
+        this.#again = false;
+        this.#applying += 1;
+        try {
+          await this.#targets.reloadFiles();
+        } catch (error) {
+          this.#logger.error({ err: error instanceof Error ? error.message : String(error) }, 're-reading credential files failed');
+        } finally {
+          this.#applying -= 1;
+        }
+      } while (this.#again && !this.#closed);
+    })().finally(() => {
+      this.#reloading = undefined;
+    });
+  }
+}
+
+async function publish(redis: RedisConnection, message: Message): Promise<void> {
+  await redis.run((client) => client.publish(redis.key(CHANNEL), JSON.stringify(message)));
+}
+
+/** Tells every replica that a credential file changed (the `token rotate-key` command). */
+export async function publishFilesChanged(redis: RedisConnection): Promise<void> {
+  await publish(redis, { from: redis.instanceId, type: 'files' });
+}
+
+/** Records a robot as revoked and tells every replica (the `token revoke` command). */
+export async function publishRobotRevocation(redis: RedisConnection, robot: { readonly id: string; readonly expires: string | null }): Promise<void> {
+  const until = robot.expires === null ? '+inf' : String(Date.parse(robot.expires));
+  await redis.run(async (client) => {
+    await client.zadd(redis.key(REVOKED_ROBOTS), until, robot.id);
+    await client.publish(redis.key(CHANNEL), JSON.stringify({ from: redis.instanceId, type: 'robot', id: robot.id } satisfies Message));
+  });
+}
+
+/**
+ * For commands that change credential files: connects to the config's Redis, if any, runs
+ * `publish` and disconnects. 'unavailable' when Redis did not answer (the replicas still see the
+ * change when they re-read the file).
+ */
+export async function publishFromCommand(config: RedisConfig | undefined, publish: (redis: RedisConnection) => Promise<void>): Promise<'published' | 'no-redis' | 'unavailable'> {
+  if (!config) return 'no-redis';
+  const redis = await RedisConnection.open({ config, logger: pino({ level: 'silent' }) });
+  try {
+    await publish(redis);
+    return 'published';
+  } catch (error) {
+    if (isRedisUnavailable(error)) return 'unavailable';
+    throw error;
+  } finally {
+    redis.close();
+  }
+}

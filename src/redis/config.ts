@@ -1,0 +1,50 @@
+/**
+ * The `redis` configuration section: where replicas keep what they must agree on (login throttle
+ * counters, protected-tag locks, revocations). Without it, all of that stays in the process.
+ *
+ *   redis:
+ *     url: redis://:PASSWORD@redis.internal:6379/0   # or rediss:// for TLS
+ *     tls: { ca: redis-ca.pem }                       # optional: a CA for rediss://, or `true`
+ *     keyPrefix: "registry-gate:"                     # one prefix per gateway sharing a Redis
+ *     commandTimeout: 1s                              # past it Redis counts as unavailable
+ *
+ * The URL may carry a password; it is never logged nor echoed in an error (see `describeRedis`).
+ */
+import { z } from 'zod';
+import { durationSchema } from '../config/duration.js';
+
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^(\/\d{0,2})?$/.test(url.pathname);
+  } catch {
+    return false;
+  }
+}
+
+export const redisConfigSchema = z.strictObject({
+  // The message never repeats the value: it may hold a password.
+  url: z.string().refine(isRedisUrl, { message: 'expected redis://[USER:PASSWORD@]HOST[:PORT][/DB] or rediss://…' }),
+  /** TLS to Redis (also implied by rediss://): `true`, or the CA file that signed Redis's certificate. */
+  tls: z.union([z.literal(true), z.strictObject({ ca: z.string().min(1).optional(), servername: z.string().min(1).optional() })]).optional(),
+  /** Prefix of every key and channel, so that several gateways (or other programs) can share one Redis. */
+  keyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:/-]{1,100}$/, 'letters, digits and _ . : / - only')
+    .default('registry-gate:'),
+  /** Longest wait for one Redis command; past it (or on any connection failure) Redis counts as unavailable. */
+  commandTimeout: durationSchema('1s', { positive: true }),
+});
+
+export type RedisConfigInput = z.input<typeof redisConfigSchema>;
+export type RedisConfig = z.output<typeof redisConfigSchema>;
+
+/** `redis://host:port/db` without user name or password: what logs and errors may show. */
+export function describeRedis(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return 'redis (unparsable URL)';
+  }
+}
