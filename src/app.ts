@@ -1,30 +1,24 @@
 /**
- * The composition root: config in, a listening registry-gate out. Every stage is built here once
- * from the frozen config and wired to the next; this file holds no logic of its own beyond choosing
- * the backend.
+ * The composition root: config in, a listening registry-gate out. What lives as long as the process
+ * is made here once — the listener and its TLS, the built-in registry, metrics and their listener,
+ * locks; the stages one config decides are built by src/stages.ts.
  */
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from './config/load.js';
 import { splitHostPort } from './config/load.js';
 import type { Loggers } from './log.js';
-import { AccessPolicy } from './access/policy.js';
-import { NO_AUDIT, openAuditSink } from './access/audit.js';
-import { assembleAuth, type AuthStage } from './auth/assemble.js';
-import { SigningKeys } from './auth/token/keys.js';
-import { TokenService } from './auth/token/service.js';
 import { prepareFirstRun, type FirstRunOutput } from './first-run.js';
 import type { Backend } from './backend/backend.js';
-import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
-import { createGateway } from './gateway/pipeline.js';
-import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
-import { createTokenEndpoint } from './gateway/token-endpoint.js';
-import { compileAddressMatcher } from './gateway/cidr.js';
 import { catalogCursors } from './gateway/catalog-cursor.js';
 import { listen, type Listener } from './server/listen.js';
 import { processSharedLock } from './server/cluster-lock.js';
-import { takeWorkerSecret } from './server/cluster.js';
+import { isWorkerProcess, takeWorkerSecret } from './server/cluster.js';
 import { TlsReloader, ensureSelfSignedPair, readTlsPair } from './server/tls.js';
+import { GateMetrics } from './metrics/gate-metrics.js';
+import { serveMetrics, type MetricsListener } from './metrics/listener.js';
+import { shareWithPrimary } from './metrics/cluster.js';
+import { buildStages, type LongLived, type Stages } from './stages.js';
 
 export { prepareFirstRun } from './first-run.js';
 
@@ -32,6 +26,8 @@ export interface RunningGate {
   readonly url: string;
   readonly backendName: string;
   readonly listener: Listener;
+  /** Where Prometheus scrapes (`…/metrics`), when `metrics` is on and this process serves them. */
+  readonly metricsUrl: string | undefined;
   /** Re-reads TLS, users, groups, robots and keys now (all are also watched), reopens the audit file. */
   reload(reason: string): Promise<void>;
   close(graceMs?: number): Promise<void>;
@@ -48,86 +44,33 @@ async function tlsOptions(config: Config): Promise<{ options?: SecureContextOpti
   return { options: await readTlsPair(files), files };
 }
 
-/**
- * Signs the gateway's own tokens for an upstream in token mode: with the token service when it is
- * on, else with auth.token's key, opened the first time a token is needed.
- */
-function upstreamTokenMinter(config: Config, auth: AuthStage, loggers: Loggers): { mint: MintUpstreamToken; close(): Promise<void> } {
-  let opened: Promise<{ tokens: TokenService; keys?: SigningKeys }> | undefined;
-  const service = () =>
-    (opened ??= auth.tokens
-      ? Promise.resolve({ tokens: auth.tokens })
-      : SigningKeys.open({ dir: config.auth.token.keyDir, algorithm: config.auth.token.algorithm, logger: loggers.app }).then((keys) => ({
-          keys,
-          tokens: new TokenService({ issuer: config.auth.token.issuer, service: config.auth.token.service, keys, expiresInMs: config.auth.token.expiresIn }),
-        })));
-  return {
-    async mint(subject, access) {
-      const issued = await (await service()).tokens.issueAccessToken({ user: subject, groups: [], via: 'token' }, access);
-      return { token: issued.token, expiresInMs: issued.expiresIn * 1000 };
-    },
-    async close() {
-      if (opened) await (await opened.catch(() => undefined))?.keys?.close();
-    },
-  };
-}
-
-async function createBackend(config: Config, loggers: Loggers, upstreamTokens: MintUpstreamToken): Promise<Backend> {
-  if (config.upstream) {
-    const sso = config.auth.trustedHeader;
-    return new UpstreamBackend({
-      url: config.upstream.url,
-      timeoutMs: config.upstream.timeout,
-      connections: config.upstream.connections,
-      caFile: config.upstream.ca,
-      dropHeaders: sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [],
-      auth: config.upstream.auth,
-      mintToken: upstreamTokens,
-      logger: loggers.app,
-    });
-  }
-  return createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app });
+async function startMetrics(config: Config, metrics: GateMetrics, loggers: Loggers): Promise<MetricsListener | undefined> {
+  if (!config.metrics) return undefined;
+  metrics.collectProcessMetrics();
+  // With several workers the primary serves the sum of theirs (src/metrics/cluster.ts).
+  if (isWorkerProcess()) return void shareWithPrimary(metrics.registry);
+  const { host, port } = splitHostPort(config.metrics.listen);
+  return serveMetrics(host, port, metrics, (error) => loggers.app.error({ err: error }, 'collecting metrics failed'));
 }
 
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
   await prepareFirstRun(config, options.firstRun ?? { announce: () => undefined, terminal: false });
   const tls = await tlsOptions(config);
-  const auth = await assembleAuth(config, loggers.app);
-  const policy = new AccessPolicy(config.access);
-  const upstreamTokens = upstreamTokenMinter(config, auth, loggers);
-  const backend = await createBackend(config, loggers, upstreamTokens.mint);
-  const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
-  const tokenEndpoint =
-    auth.tokens &&
-    createTokenEndpoint({
-      tokens: auth.tokens,
-      policy,
-      authenticate: auth.authenticateBasic,
-      verifyPassword: (credentials) => auth.verifyPassword(credentials),
-      refreshIdentity: auth.refreshIdentity,
-      realm: config.auth.realm,
-      audit,
-      logger: loggers.app,
-    });
+  const metrics = new GateMetrics();
+  const builtin: Backend | undefined = config.upstream
+    ? undefined
+    : await createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app });
+  const long: LongLived = {
+    loggers,
+    metrics,
+    listenerScheme: tls.options ? 'https' : 'http',
+    tagLock: processSharedLock(),
+    catalogCursors: catalogCursors(takeWorkerSecret()),
+    builtin,
+  };
+  const stages: Stages = await buildStages(config, long);
 
   const { host, port } = splitHostPort(config.listen);
-  const handler = createGateway({
-    scheme: config.auth.scheme,
-    challenge: config.auth.scheme === 'bearer' ? tokenChallenge(config.auth.token) : basicChallenge(config.auth.realm),
-    tokenEndpoint,
-    rejectLegacyDocker: config.clients.rejectLegacyDocker,
-    trustedProxy: compileAddressMatcher(config.trustedProxies),
-    listenerScheme: tls.options ? 'https' : 'http',
-    authenticate: auth.authenticate,
-    trustedHeader: config.auth.trustedHeader,
-    policy,
-    backend,
-    tagLock: processSharedLock(),
-    audit,
-    loggers,
-    accessLog: config.log.access,
-    catalog: { scanLimit: config.catalog.scanLimit, cursors: catalogCursors(takeWorkerSecret()) },
-  });
   const listener = await listen(
     {
       host,
@@ -137,22 +80,24 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       idleTimeoutMs: config.server.idleTimeout,
       keepAliveTimeoutMs: config.server.keepAliveTimeout,
     },
-    handler,
+    stages.handler,
   );
+  const metricsListener = await startMetrics(config, metrics, loggers);
   const reloader = tls.files ? new TlsReloader(tls.files, (next) => listener.setTls(next), loggers.app) : undefined;
 
   return {
     url: listener.url,
-    backendName: backend.name,
+    backendName: stages.backend.name,
     listener,
+    metricsUrl: metricsListener?.url,
     async reload(reason) {
-      audit.reopen();
-      await Promise.all([reloader?.reload(reason), auth.reload()]);
+      stages.audit.reopen();
+      await Promise.all([reloader?.reload(reason), stages.auth.reload()]);
     },
     async close(graceMs = 0) {
       reloader?.close();
       await listener.shutdown(graceMs);
-      await Promise.all([backend.close(), auth.close(), audit.close(), upstreamTokens.close()]);
+      await Promise.all([stages.close(), builtin?.close(), metricsListener?.close()]);
     },
   };
 }

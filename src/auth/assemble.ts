@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import { createAuthenticator, type Authenticate } from './authenticate.js';
 import { ProviderChain } from './chain.js';
-import { CachedVerifier } from './credential-cache.js';
+import { CachedVerifier, type VerifyOutcome } from './credential-cache.js';
 import { GroupFile } from './group-file.js';
 import { configGroups, withGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
@@ -32,12 +32,19 @@ export interface AuthStage {
   readonly refreshIdentity: RefreshIdentity;
   readonly tokens: TokenService | undefined;
   readonly robots: RobotProvider;
+  /** Connects and binds to the directory as the service account (readiness); absent without LDAP. Resolves false when it cannot. */
+  readonly directoryReady: (() => Promise<boolean>) | undefined;
   /** Re-reads the user, group and robot files now. */
   reload(): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function assembleAuth(config: Config, logger: Logger): Promise<AuthStage> {
+export interface AssembleOptions {
+  /** Told how each password verification ended (metrics). */
+  readonly onVerified?: (outcome: VerifyOutcome) => void;
+}
+
+export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<AuthStage> {
   const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger });
   const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger }) : undefined;
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
@@ -47,7 +54,7 @@ export async function assembleAuth(config: Config, logger: Logger): Promise<Auth
   const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
   const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, new LoginThrottle(config.auth.throttle)) : chain;
-  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
+  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
   htpasswd.onChange(() => verifier.flush());
   robots.onChange(() => verifier.flush());
   const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger }) : undefined;
@@ -76,6 +83,13 @@ export async function assembleAuth(config: Config, logger: Logger): Promise<Auth
     refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
     tokens,
     robots,
+    directoryReady:
+      ldap &&
+      (() =>
+        ldap.probe().then(
+          () => true,
+          () => false,
+        )),
     async reload() {
       await Promise.all([htpasswd.reload(), robots.reload(), groupFile?.reload(), keys?.reload()]);
     },

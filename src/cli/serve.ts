@@ -6,7 +6,7 @@
  */
 import { Command } from 'commander';
 import { environmentHelp } from '../config/env.js';
-import { loadConfig, type Config } from '../config/load.js';
+import { loadConfig, splitHostPort, type Config } from '../config/load.js';
 import { announce, createLoggers } from '../log.js';
 import { isWorkerProcess, reportListening, startWorkers } from '../server/cluster.js';
 
@@ -46,6 +46,13 @@ function onSignals(close: () => Promise<void>, reload: () => void, log: (message
   process.on('SIGHUP', reload);
 }
 
+/** In the primary of several workers: the metrics listener, serving the sum of the workers' metrics. */
+async function serveWorkersMetrics(listen: string, log: (message: string, error?: unknown) => void) {
+  const [{ serveMetrics }, { workersMetrics }] = await Promise.all([import('../metrics/listener.js'), import('../metrics/cluster.js')]);
+  const { host, port } = splitHostPort(listen);
+  return serveMetrics(host, port, workersMetrics(), (error) => log('collecting metrics from the workers failed', error));
+}
+
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start registry-gate (without a config file: the built-in registry under ./data, TLS and an admin user created on first start)')
@@ -68,9 +75,10 @@ export function serveCommand(): Command {
         // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
         await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
         const workers = await startWorkers(config.workers, loggers.app);
+        const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
         // Printed whatever the log level: scripts and supervisors wait for this line.
         announce(`registry-gate is listening on ${workers.url} (${describeBackend(config)}, ${config.workers} workers)`);
-        onSignals(() => workers.close(), () => workers.reload(), log);
+        onSignals(() => Promise.all([workers.close(), metrics?.close()]).then(() => undefined), () => workers.reload(), log);
         return;
       }
 

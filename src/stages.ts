@@ -1,0 +1,171 @@
+/**
+ * The stages one config decides — identity, access policy, upstream backend, token endpoint,
+ * audit sink, readiness checks — built together into one request handler by `startRegistryGate`
+ * (src/app.ts); what lives as long as the process (listeners, the built-in registry, metrics,
+ * locks) is passed in.
+ */
+import type { Config } from './config/load.js';
+import type { Loggers } from './log.js';
+import { AccessPolicy } from './access/policy.js';
+import { NO_AUDIT, openAuditSink, type AuditSink } from './access/audit.js';
+import { assembleAuth, type AuthStage } from './auth/assemble.js';
+import { SigningKeys } from './auth/token/keys.js';
+import { TokenService } from './auth/token/service.js';
+import type { Backend } from './backend/backend.js';
+import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/index.js';
+import { createGateway, type RequestHandler } from './gateway/pipeline.js';
+import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
+import { createTokenEndpoint } from './gateway/token-endpoint.js';
+import { compileAddressMatcher } from './gateway/cidr.js';
+import type { CatalogPaging } from './gateway/catalog.js';
+import { cachedCheck, createHealthEndpoint, type ReadinessCheck } from './gateway/health.js';
+import type { SectionLock } from './server/keyed-lock.js';
+import type { GateMetrics } from './metrics/gate-metrics.js';
+
+/** What lives as long as the process. */
+export interface LongLived {
+  readonly loggers: Loggers;
+  readonly metrics: GateMetrics;
+  readonly listenerScheme: 'http' | 'https';
+  readonly tagLock: SectionLock;
+  readonly catalogCursors: CatalogPaging['cursors'];
+  /** The built-in registry, when there is no upstream (its storage root needs a restart to change). */
+  readonly builtin: Backend | undefined;
+}
+
+export interface Stages {
+  readonly config: Config;
+  readonly handler: RequestHandler;
+  readonly auth: AuthStage;
+  readonly backend: Backend;
+  readonly audit: AuditSink;
+  /** Closes what this generation made (upstream pool, directory connections, watched files, keys); once. */
+  close(): Promise<void>;
+}
+
+/** How long a readiness answer is reused, and how long a check may take before it counts as failed. */
+const STORAGE_CHECK_TTL_MS = 1_000;
+const REMOTE_CHECK_TTL_MS = 2_000;
+const CHECK_TIMEOUT_MS = 3_000;
+
+/**
+ * Signs the gateway's own tokens for an upstream in token mode: with the token service when it is
+ * on, else with auth.token's key, opened the first time a token is needed.
+ */
+function upstreamTokenMinter(config: Config, auth: AuthStage, loggers: Loggers): { mint: MintUpstreamToken; close(): Promise<void> } {
+  let opened: Promise<{ tokens: TokenService; keys?: SigningKeys }> | undefined;
+  const service = () =>
+    (opened ??= auth.tokens
+      ? Promise.resolve({ tokens: auth.tokens })
+      : SigningKeys.open({ dir: config.auth.token.keyDir, algorithm: config.auth.token.algorithm, logger: loggers.app }).then((keys) => ({
+          keys,
+          tokens: new TokenService({ issuer: config.auth.token.issuer, service: config.auth.token.service, keys, expiresInMs: config.auth.token.expiresIn }),
+        })));
+  return {
+    async mint(subject, access) {
+      const issued = await (await service()).tokens.issueAccessToken({ user: subject, groups: [], via: 'token' }, access);
+      return { token: issued.token, expiresInMs: issued.expiresIn * 1000 };
+    },
+    async close() {
+      if (opened) await (await opened.catch(() => undefined))?.keys?.close();
+    },
+  };
+}
+
+function upstreamBackend(upstream: NonNullable<Config['upstream']>, config: Config, long: LongLived, mintToken: MintUpstreamToken): UpstreamBackend {
+  const sso = config.auth.trustedHeader;
+  const { metrics } = long;
+  return new UpstreamBackend({
+    url: upstream.url,
+    timeoutMs: upstream.timeout,
+    connections: upstream.connections,
+    caFile: upstream.ca,
+    dropHeaders: sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [],
+    auth: upstream.auth,
+    mintToken,
+    logger: long.loggers.app,
+    observer: { responded: (method, seconds) => metrics.upstreamResponded(method, seconds), failed: (reason) => metrics.upstreamFailed(reason) },
+  });
+}
+
+function readinessChecks(backend: Backend, auth: AuthStage): ReadinessCheck[] {
+  const checks = [
+    backend.name === 'upstream'
+      ? cachedCheck({ name: 'upstream', ready: () => backend.ready() }, REMOTE_CHECK_TTL_MS, CHECK_TIMEOUT_MS)
+      : cachedCheck({ name: 'storage', ready: () => backend.ready() }, STORAGE_CHECK_TTL_MS, CHECK_TIMEOUT_MS),
+  ];
+  const directory = auth.directoryReady;
+  if (directory) checks.push(cachedCheck({ name: 'ldap', ready: directory }, REMOTE_CHECK_TTL_MS, CHECK_TIMEOUT_MS));
+  return checks;
+}
+
+/** Builds every stage from `config`, or closes what it made and throws. */
+export async function buildStages(config: Config, long: LongLived): Promise<Stages> {
+  const { loggers, metrics } = long;
+  const auth = await assembleAuth(config, loggers.app, { onVerified: (outcome) => metrics.login(outcome) });
+  const closers: Array<() => Promise<void>> = [() => auth.close()];
+  const closeAll = () => Promise.all(closers.map((close) => close().catch(() => undefined))).then(() => undefined);
+  try {
+    const policy = new AccessPolicy(config.access);
+    const upstreamTokens = upstreamTokenMinter(config, auth, loggers);
+    closers.push(() => upstreamTokens.close());
+    let backend: Backend;
+    if (config.upstream) {
+      const upstream = upstreamBackend(config.upstream, config, long, upstreamTokens.mint);
+      closers.push(() => upstream.close());
+      backend = upstream;
+    } else if (long.builtin) {
+      backend = long.builtin;
+    } else {
+      throw new Error('the built-in registry is not running: switching to it needs a restart');
+    }
+    const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
+    closers.push(() => audit.close());
+    const tokenEndpoint =
+      auth.tokens &&
+      createTokenEndpoint({
+        tokens: auth.tokens,
+        policy,
+        authenticate: auth.authenticateBasic,
+        verifyPassword: (credentials) => auth.verifyPassword(credentials),
+        refreshIdentity: auth.refreshIdentity,
+        realm: config.auth.realm,
+        audit,
+        logger: loggers.app,
+        onIssued: (kind) => metrics.tokenIssued(kind),
+      });
+    const handler = createGateway({
+      scheme: config.auth.scheme,
+      challenge: config.auth.scheme === 'bearer' ? tokenChallenge(config.auth.token) : basicChallenge(config.auth.realm),
+      health: createHealthEndpoint(readinessChecks(backend, auth)),
+      tokenEndpoint,
+      rejectLegacyDocker: config.clients.rejectLegacyDocker,
+      trustedProxy: compileAddressMatcher(config.trustedProxies),
+      listenerScheme: long.listenerScheme,
+      authenticate: auth.authenticate,
+      trustedHeader: config.auth.trustedHeader,
+      policy,
+      backend,
+      tagLock: long.tagLock,
+      audit,
+      loggers,
+      accessLog: config.log.access,
+      catalog: { scanLimit: config.catalog.scanLimit, cursors: long.catalogCursors },
+      metrics,
+    });
+    let closing: Promise<void> | undefined;
+    return {
+      config,
+      handler,
+      auth,
+      backend,
+      audit,
+      close() {
+        return (closing ??= closeAll());
+      },
+    };
+  } catch (error) {
+    await closeAll();
+    throw error;
+  }
+}
