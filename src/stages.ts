@@ -1,14 +1,15 @@
 /**
  * The stages one config decides — identity, access policy, upstream backend, token endpoint,
- * audit sink, readiness checks — built together into one request handler by `startRegistryGate`
- * (src/app.ts); what lives as long as the process (listeners, the built-in registry, metrics,
- * locks) is passed in.
+ * audit sink, readiness checks — built together into one request handler. `startRegistryGate`
+ * (src/app.ts) builds them at start and again on each config reload, then swaps the handler; what
+ * lives as long as the process (listeners, the built-in registry, metrics, locks) is passed in.
  */
 import type { Config } from './config/load.js';
 import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
 import { NO_AUDIT, openAuditSink, type AuditSink } from './access/audit.js';
 import { assembleAuth, type AuthStage } from './auth/assemble.js';
+import type { LoginThrottle } from './auth/throttle/index.js';
 import { SigningKeys } from './auth/token/keys.js';
 import { TokenService } from './auth/token/service.js';
 import type { Backend } from './backend/backend.js';
@@ -22,7 +23,7 @@ import { cachedCheck, createHealthEndpoint, type ReadinessCheck } from './gatewa
 import type { SectionLock } from './server/keyed-lock.js';
 import type { GateMetrics } from './metrics/gate-metrics.js';
 
-/** What lives as long as the process. */
+/** What outlives a config reload. */
 export interface LongLived {
   readonly loggers: Loggers;
   readonly metrics: GateMetrics;
@@ -33,12 +34,22 @@ export interface LongLived {
   readonly builtin: Backend | undefined;
 }
 
+/** What a new generation of stages may take over from the running one instead of making anew. */
+export interface Carried {
+  /** The audit sink, when the audit settings did not change. */
+  readonly audit?: AuditSink | undefined;
+  /** The login throttle and its failure counts, when its settings did not change. */
+  readonly throttle?: LoginThrottle | undefined;
+}
+
 export interface Stages {
   readonly config: Config;
   readonly handler: RequestHandler;
   readonly auth: AuthStage;
   readonly backend: Backend;
   readonly audit: AuditSink;
+  /** Hands the audit sink over to the next generation: this one's close then leaves it open. */
+  releaseAudit(): void;
   /** Closes what this generation made (upstream pool, directory connections, watched files, keys); once. */
   close(): Promise<void>;
 }
@@ -99,10 +110,10 @@ function readinessChecks(backend: Backend, auth: AuthStage): ReadinessCheck[] {
   return checks;
 }
 
-/** Builds every stage from `config`, or closes what it made and throws. */
-export async function buildStages(config: Config, long: LongLived): Promise<Stages> {
+/** Builds every stage from `config`, or closes what it made and throws: a reload that fails changes nothing. */
+export async function buildStages(config: Config, long: LongLived, carried: Carried = {}): Promise<Stages> {
   const { loggers, metrics } = long;
-  const auth = await assembleAuth(config, loggers.app, { onVerified: (outcome) => metrics.login(outcome) });
+  const auth = await assembleAuth(config, loggers.app, { onVerified: (outcome) => metrics.login(outcome), throttle: carried.throttle });
   const closers: Array<() => Promise<void>> = [() => auth.close()];
   const closeAll = () => Promise.all(closers.map((close) => close().catch(() => undefined))).then(() => undefined);
   try {
@@ -119,8 +130,11 @@ export async function buildStages(config: Config, long: LongLived): Promise<Stag
     } else {
       throw new Error('the built-in registry is not running: switching to it needs a restart');
     }
-    const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
-    closers.push(() => audit.close());
+    let ownsAudit = carried.audit === undefined;
+    const audit = carried.audit ?? (config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT);
+    closers.push(async () => {
+      if (ownsAudit) await audit.close();
+    });
     const tokenEndpoint =
       auth.tokens &&
       createTokenEndpoint({
@@ -160,6 +174,9 @@ export async function buildStages(config: Config, long: LongLived): Promise<Stag
       auth,
       backend,
       audit,
+      releaseAudit() {
+        ownsAudit = false;
+      },
       close() {
         return (closing ??= closeAll());
       },

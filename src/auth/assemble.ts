@@ -32,6 +32,8 @@ export interface AuthStage {
   readonly refreshIdentity: RefreshIdentity;
   readonly tokens: TokenService | undefined;
   readonly robots: RobotProvider;
+  /** The login throttle's counters, handed to the next identity stage on a config reload that keeps its settings. */
+  readonly throttle: LoginThrottle | undefined;
   /** Connects and binds to the directory as the service account (readiness); absent without LDAP. Resolves false when it cannot. */
   readonly directoryReady: (() => Promise<boolean>) | undefined;
   /** Re-reads the user, group and robot files now. */
@@ -42,6 +44,8 @@ export interface AuthStage {
 export interface AssembleOptions {
   /** Told how each password verification ended (metrics). */
   readonly onVerified?: (outcome: VerifyOutcome) => void;
+  /** A running throttle to keep (its failure counts survive a config reload); only when its settings are unchanged. */
+  readonly throttle?: LoginThrottle | undefined;
 }
 
 export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<AuthStage> {
@@ -53,7 +57,8 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
   const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
-  const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, new LoginThrottle(config.auth.throttle)) : chain;
+  const throttle = config.auth.throttle.enabled ? (options.throttle ?? new LoginThrottle(config.auth.throttle)) : undefined;
+  const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
   const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
   htpasswd.onChange(() => verifier.flush());
   robots.onChange(() => verifier.flush());
@@ -83,6 +88,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
     tokens,
     robots,
+    throttle,
     directoryReady:
       ldap &&
       (() =>

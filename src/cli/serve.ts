@@ -1,8 +1,9 @@
 /**
  * `registry-gate serve`: starts the gateway, in `workers` processes sharing the listening socket
- * when there are several. SIGHUP reloads TLS, htpasswd, group file and audit file; SIGTERM/SIGINT
- * shut down gracefully. The listening banner and first-run facts go to stderr; stdout carries only
- * JSON log lines (src/log.ts).
+ * when there are several. SIGHUP re-reads the config (as at start: file, environment, flags) and
+ * applies what changed, and re-reads TLS, htpasswd, group file and audit file; the config file is
+ * also watched. SIGTERM/SIGINT shut down gracefully. The listening banner and first-run facts go
+ * to stderr; stdout carries only JSON log lines (src/log.ts).
  */
 import { Command } from 'commander';
 import { environmentHelp } from '../config/env.js';
@@ -64,10 +65,12 @@ export function serveCommand(): Command {
     .option('--tls-key <file>', 'PEM private key (overrides tls.key)')
     .addHelpText('after', `\n${environmentHelp()}`)
     .action(async (flags: ServeFlags) => {
-      const config = await loadConfig({
-        file: flags.config,
-        overrides: { listen: flags.listen, upstream: flags.upstream, htpasswd: flags.htpasswd, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
-      });
+      const load = () =>
+        loadConfig({
+          file: flags.config,
+          overrides: { listen: flags.listen, upstream: flags.upstream, htpasswd: flags.htpasswd, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
+        });
+      const config = await load();
       const loggers = createLoggers({ level: config.log.level, format: config.log.format });
       const log = (message: string, error?: unknown) => (error ? loggers.app.error({ err: error }, message) : loggers.app.info(message));
 
@@ -82,7 +85,7 @@ export function serveCommand(): Command {
         return;
       }
 
-      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun });
+      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
       if (isWorkerProcess()) reportListening(gate.url);
       else announce(`registry-gate is listening on ${gate.url} (${describeBackend(config)})`);
       onSignals(() => gate.close(config.server.shutdownGrace), () => void gate.reload('SIGHUP'), log);
