@@ -37,7 +37,7 @@ ENV NODE_ENV=production \
 USER 10001:10001
 VOLUME /data
 EXPOSE 5043
-# GET /v2/ on the configured listener answers 200 or 401 when the gateway is up (src/cli/healthcheck.ts).
+# GET /healthz on the configured listener answers 200 when the gateway is up (src/cli/healthcheck.ts).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["node", "/opt/registry-gate/bin/registry-gate", "healthcheck"]
 ENTRYPOINT ["node", "/opt/registry-gate/bin/registry-gate"]

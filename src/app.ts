@@ -1,45 +1,65 @@
 /**
- * The composition root: config in, a listening registry-gate out. Every stage is built here once
- * from the frozen config and wired to the next; this file holds no logic of its own beyond choosing
- * the backend.
+ * The composition root: config in, a listening registry-gate out. What lives as long as the process
+ * is made here once — the listener and its TLS, the built-in registry, metrics and their listener,
+ * locks, the connection to the Redis that replicas share; the stages one config decides are built by src/stages.ts, and built again on a reload,
+ * then swapped in through one reference (src/server/handler-switch.ts): new requests get the new
+ * stages, requests in flight finish on the ones they started with, which are closed after them.
  */
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from './config/load.js';
 import { splitHostPort } from './config/load.js';
+import { planReload, sameSettings } from './config/changes.js';
 import type { Loggers } from './log.js';
-import { AccessPolicy } from './access/policy.js';
-import { NO_AUDIT, openAuditSink } from './access/audit.js';
-import { assembleAuth, type AuthStage } from './auth/assemble.js';
-import { SigningKeys } from './auth/token/keys.js';
-import { TokenService } from './auth/token/service.js';
+import { FileWatch } from './auth/file-watch.js';
 import { prepareFirstRun, type FirstRunOutput } from './first-run.js';
 import type { Backend } from './backend/backend.js';
-import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
-import { createGateway } from './gateway/pipeline.js';
-import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
-import { createTokenEndpoint } from './gateway/token-endpoint.js';
-import { createWebUi } from './ui/index.js';
-import { compileAddressMatcher } from './gateway/cidr.js';
 import { catalogCursors } from './gateway/catalog-cursor.js';
-import { join } from 'node:path';
 import { listen, type Listener } from './server/listen.js';
+import { HandlerSwitch } from './server/handler-switch.js';
 import { processSharedLock } from './server/cluster-lock.js';
-import { takeWorkerSecret } from './server/cluster.js';
+import { isWorkerProcess, takeWorkerSecret } from './server/cluster.js';
+import { TlsReloader, readTlsPair } from './server/tls.js';
+import { selfSignedFiles } from './server/self-signed.js';
 import type { SectionLock } from './server/keyed-lock.js';
 import { RedisLock } from './server/redis-lock.js';
 import { RedisConnection } from './redis/connection.js';
-import { createReadinessEndpoint } from './gateway/readiness.js';
-import { TlsReloader, readTlsPair } from './server/tls.js';
-import { selfSignedFiles } from './server/self-signed.js';
+import { GateMetrics } from './metrics/gate-metrics.js';
+import { serveMetrics, type MetricsListener } from './metrics/listener.js';
+import { shareWithPrimary } from './metrics/cluster.js';
+import { buildStages, type LongLived, type Stages } from './stages.js';
 
 export { prepareFirstRun } from './first-run.js';
+
+/** How long a changed config file must stay unchanged before it is read. */
+const CONFIG_SETTLE_MS = 300;
+
+/**
+ * Whether a changed config file is whole: an editor writing in place truncates it first, then
+ * writes, perhaps in several steps. Its content must be the same twice, CONFIG_SETTLE_MS apart, and
+ * not empty (an emptied file would mean "every key at its default"; SIGHUP still applies one).
+ * When it is not, the watcher sees the next change and asks again.
+ */
+async function settled(file: string): Promise<boolean> {
+  const read = () => readFile(file).catch(() => undefined);
+  const first = await read();
+  await sleep(CONFIG_SETTLE_MS);
+  const second = await read();
+  return first !== undefined && second !== undefined && first.equals(second) && second.toString('utf8').trim() !== '';
+}
 
 export interface RunningGate {
   readonly url: string;
   readonly backendName: string;
   readonly listener: Listener;
-  /** Re-reads TLS, users, groups, robots and keys now (all are also watched), reopens the audit file. */
+  /** Where Prometheus scrapes (`…/metrics`), when `metrics` is on and this process serves them. */
+  readonly metricsUrl: string | undefined;
+  /**
+   * Re-reads TLS, users, groups, robots and keys now (all are also watched), reopens the audit
+   * file, and re-reads the config when the gate was started with `loadConfig`.
+   */
   reload(reason: string): Promise<void>;
   close(graceMs?: number): Promise<void>;
 }
@@ -47,6 +67,12 @@ export interface RunningGate {
 export interface StartOptions {
   /** Where one-time first-run facts (certificate fingerprint, where the admin password is) are printed. */
   firstRun?: FirstRunOutput;
+  /**
+   * Reads the config again as it was read at start (file, environment, flags), for reloads. With
+   * it, a reload applies a changed config and the config file is watched; without it (a config
+   * built in memory) a reload re-reads only the files the config names.
+   */
+  loadConfig?: () => Promise<Config>;
 }
 
 async function tlsOptions(config: Config): Promise<{ options?: SecureContextOptions; files?: { cert: string; key: string } }> {
@@ -55,113 +81,42 @@ async function tlsOptions(config: Config): Promise<{ options?: SecureContextOpti
   return { options: await readTlsPair(files), files };
 }
 
-/**
- * Signs the gateway's own tokens for an upstream in token mode: with the token service when it is
- * on, else with auth.token's key, opened the first time a token is needed.
- */
-function upstreamTokenMinter(config: Config, auth: AuthStage, loggers: Loggers): { mint: MintUpstreamToken; close(): Promise<void> } {
-  let opened: Promise<{ tokens: TokenService; keys?: SigningKeys }> | undefined;
-  const service = () =>
-    (opened ??= auth.tokens
-      ? Promise.resolve({ tokens: auth.tokens })
-      : SigningKeys.open({ dir: config.auth.token.keyDir, algorithm: config.auth.token.algorithm, logger: loggers.app }).then((keys) => ({
-          keys,
-          tokens: new TokenService({ issuer: config.auth.token.issuer, service: config.auth.token.service, keys, expiresInMs: config.auth.token.expiresIn }),
-        })));
-  return {
-    async mint(subject, access) {
-      const issued = await (await service()).tokens.issueAccessToken({ user: subject, groups: [], via: 'token' }, access);
-      return { token: issued.token, expiresInMs: issued.expiresIn * 1000 };
-    },
-    async close() {
-      if (opened) await (await opened.catch(() => undefined))?.keys?.close();
-    },
-  };
-}
-
-async function createBackend(config: Config, loggers: Loggers, upstreamTokens: MintUpstreamToken): Promise<Backend> {
-  if (config.upstream) {
-    const sso = config.auth.trustedHeader;
-    return new UpstreamBackend({
-      url: config.upstream.url,
-      timeoutMs: config.upstream.timeout,
-      connections: config.upstream.connections,
-      caFile: config.upstream.ca,
-      dropHeaders: sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [],
-      auth: config.upstream.auth,
-      mintToken: upstreamTokens,
-      logger: loggers.app,
-    });
-  }
-  return createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app });
+async function startMetrics(config: Config, metrics: GateMetrics, loggers: Loggers): Promise<MetricsListener | undefined> {
+  if (!config.metrics) return undefined;
+  metrics.collectProcessMetrics();
+  // With several workers the primary serves the sum of theirs (src/metrics/cluster.ts).
+  if (isWorkerProcess()) return void shareWithPrimary(metrics.registry);
+  const { host, port } = splitHostPort(config.metrics.listen);
+  return serveMetrics(host, port, metrics, (error) => loggers.app.error({ err: error }, 'collecting metrics failed'));
 }
 
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
   await prepareFirstRun(config, options.firstRun ?? { announce: () => undefined, terminal: false });
   const tls = await tlsOptions(config);
+  const metrics = new GateMetrics();
+  const builtin: Backend | undefined = config.upstream
+    ? undefined
+    : await createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app });
   // Shared by replicas when configured; a Redis that is down at start-up is an outage to ride out, not a reason not to start.
   const redis = config.redis ? await RedisConnection.open({ config: config.redis, logger: loggers.app }) : undefined;
-  const auth = await assembleAuth(config, loggers.app, { redis });
   // One lock for the whole server (protected-tag pushes, the UI's robot edits): Redis when replicas
   // share state, else in a worker it talks to the primary (one instance, or ids would collide).
   const sharedLock: SectionLock = redis ? new RedisLock({ redis, logger: loggers.app }) : processSharedLock();
-  const policy = new AccessPolicy(config.access);
-  const upstreamTokens = upstreamTokenMinter(config, auth, loggers);
-  const backend = await createBackend(config, loggers, upstreamTokens.mint);
-  const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
-  const tokenEndpoint =
-    auth.tokens &&
-    createTokenEndpoint({
-      tokens: auth.tokens,
-      policy,
-      authenticate: auth.authenticateBasic,
-      verifyPassword: (credentials) => auth.verifyPassword(credentials),
-      refreshIdentity: auth.refreshIdentity,
-      realm: config.auth.realm,
-      audit,
-      logger: loggers.app,
-    });
-
-  // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
-  const catalog = { scanLimit: config.catalog.scanLimit, cursors: catalogCursors(takeWorkerSecret()) };
-  const ui =
-    config.ui.enabled &&
-    (await createWebUi({
-      policy,
-      backend,
-      audit,
-      authenticate: auth.authenticateBasic,
-      verifyPassword: (credentials) => auth.verifyPassword(credentials),
-      refreshIdentity: auth.refreshIdentity,
-      robots: { file: config.auth.token.robots, reload: () => auth.robots.reload() },
-      adminGroup: config.ui.adminGroup,
-      sessionTtlMs: config.ui.sessionTtl,
-      stateDir: join(config.dataDir, 'ui'),
-      lock: sharedLock,
-      catalog,
-      logger: loggers.app,
-    }));
+  const long: LongLived = {
+    loggers,
+    metrics,
+    listenerScheme: tls.options ? 'https' : 'http',
+    sharedLock,
+    catalogCursors: catalogCursors(takeWorkerSecret()),
+    builtin,
+    redis,
+  };
+  let stages: Stages = await buildStages(config, long);
+  const handlers = new HandlerSwitch(stages.handler);
+  /** Generations replaced by a reload whose last requests are still running. */
+  const retiring = new Set<Stages>();
 
   const { host, port } = splitHostPort(config.listen);
-  const handler = createGateway({
-    scheme: config.auth.scheme,
-    challenge: config.auth.scheme === 'bearer' ? tokenChallenge(config.auth.token) : basicChallenge(config.auth.realm),
-    tokenEndpoint,
-    ui: ui || undefined,
-    readiness: createReadinessEndpoint({ redis }),
-    rejectLegacyDocker: config.clients.rejectLegacyDocker,
-    trustedProxy: compileAddressMatcher(config.trustedProxies),
-    listenerScheme: tls.options ? 'https' : 'http',
-    authenticate: auth.authenticate,
-    trustedHeader: config.auth.trustedHeader,
-    policy,
-    backend,
-    tagLock: sharedLock,
-    audit,
-    loggers,
-    accessLog: config.log.access,
-    catalog,
-  });
   const listener = await listen(
     {
       host,
@@ -171,22 +126,82 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       idleTimeoutMs: config.server.idleTimeout,
       keepAliveTimeoutMs: config.server.keepAliveTimeout,
     },
-    handler,
+    handlers.handle,
   );
+  const metricsListener = await startMetrics(config, metrics, loggers);
   const reloader = tls.files ? new TlsReloader(tls.files, (next) => listener.setTls(next), loggers.app) : undefined;
+
+  /** The config as last read and applied (restart-only keys included), to tell the watcher's repeats from changes. */
+  let lastApplied = config;
+
+  /** Reads the config again and swaps in stages built from it; a config that fails keeps the running one. */
+  async function applyConfig(reason: string, countUnchanged: boolean): Promise<void> {
+    if (!options.loadConfig) return;
+    const refused = (error: unknown) => {
+      metrics.configReloaded('failed');
+      loggers.app.error({ reason, problem: error instanceof Error ? error.message : String(error) }, 'config reload failed; keeping the running config');
+    };
+    let next: Config;
+    try {
+      next = await options.loadConfig();
+    } catch (error) {
+      return refused(error);
+    }
+    // The watcher often sees again what a SIGHUP already applied: that is no reload.
+    if (!countUnchanged && sameSettings(next, lastApplied)) return;
+    const plan = planReload(stages.config, next);
+    if (plan.needsRestart.length > 0) loggers.app.warn({ reason, keys: plan.needsRestart }, 'config change needs a restart to apply; the rest of the config is applied');
+    const live = plan.changed.filter((key) => !plan.needsRestart.includes(key));
+    if (live.length > 0) {
+      const running = stages;
+      const keepAudit = sameSettings(running.config.audit, plan.effective.audit);
+      const keepThrottle = sameSettings(running.config.auth.throttle, plan.effective.auth.throttle);
+      let fresh: Stages;
+      try {
+        fresh = await buildStages(plan.effective, long, { audit: keepAudit ? running.audit : undefined, throttle: keepThrottle ? running.auth.throttle : undefined });
+      } catch (error) {
+        return refused(error);
+      }
+      if (keepAudit) running.releaseAudit();
+      stages = fresh;
+      retiring.add(running);
+      void handlers.swap(fresh.handler).then(async () => {
+        retiring.delete(running);
+        await running.close();
+        loggers.app.info({ reason }, 'the previous config was closed after its last request');
+      });
+      loggers.app.info({ reason, changed: live }, 'config reloaded');
+    }
+    lastApplied = next;
+    metrics.configReloaded('ok');
+  }
+
+  let reloading: Promise<void> = Promise.resolve();
+  /** `signal`: asked for (SIGHUP), so the files are re-read too and an unchanged config still counts as a reload. */
+  const reload = (reason: string, signal: boolean): Promise<void> =>
+    (reloading = reloading.then(async () => {
+      if (signal) {
+        stages.audit.reopen();
+        await Promise.all([reloader?.reload(reason), stages.auth.reload()]);
+      }
+      await applyConfig(reason, signal);
+    }).catch((error: unknown) => loggers.app.error({ reason, err: error }, 'reload failed')));
+  const source = config.source;
+  const configWatch = options.loadConfig && source ? new FileWatch(source, () => settled(source).then((still) => (still ? reload('config file changed', false) : undefined))) : undefined;
+  await configWatch?.prime();
 
   return {
     url: listener.url,
-    backendName: backend.name,
+    backendName: stages.backend.name,
     listener,
-    async reload(reason) {
-      audit.reopen();
-      await Promise.all([reloader?.reload(reason), auth.reload()]);
-    },
+    metricsUrl: metricsListener?.url,
+    reload: (reason) => reload(reason, true),
     async close(graceMs = 0) {
+      await configWatch?.close();
       reloader?.close();
       await listener.shutdown(graceMs);
-      await Promise.all([backend.close(), auth.close(), audit.close(), upstreamTokens.close(), ui && ui.close()]);
+      await reloading;
+      await Promise.all([stages.close(), ...[...retiring].map((old) => old.close()), builtin?.close(), metricsListener?.close()]);
       redis?.close();
     },
   };

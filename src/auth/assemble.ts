@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import { createAuthenticator, type Authenticate } from './authenticate.js';
 import { ProviderChain } from './chain.js';
-import { CachedVerifier } from './credential-cache.js';
+import { CachedVerifier, type VerifyOutcome } from './credential-cache.js';
 import { GroupFile } from './group-file.js';
 import { configGroups, withGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
@@ -40,15 +40,23 @@ export interface AuthStage {
   reload(force?: boolean): Promise<void>;
   /** Called after users, groups, robots or keys changed (what another replica must re-read too). */
   onCredentialsChange(listener: () => void): void;
+  /** The login throttle's counters, handed to the next identity stage on a config reload that keeps its settings. */
+  readonly throttle: LoginThrottle | undefined;
+  /** Connects and binds to the directory as the service account (readiness); absent without LDAP. Resolves false when it cannot. */
+  readonly directoryReady: (() => Promise<boolean>) | undefined;
   close(): Promise<void>;
 }
 
-export interface SharedAuthState {
+export interface AssembleOptions {
+  /** Told how each password verification ended (metrics). */
+  readonly onVerified?: (outcome: VerifyOutcome) => void;
+  /** A running throttle to keep (its failure counts survive a config reload); only when its settings are unchanged. */
+  readonly throttle?: LoginThrottle | undefined;
   /** Replicas' shared Redis: throttle counters and revocations live there. */
   readonly redis?: RedisConnection | undefined;
 }
 
-export async function assembleAuth(config: Config, logger: Logger, shared: SharedAuthState = {}): Promise<AuthStage> {
+export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<AuthStage> {
   const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger });
   const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger }) : undefined;
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
@@ -57,8 +65,9 @@ export async function assembleAuth(config: Config, logger: Logger, shared: Share
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
   const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
-  const throttled = config.auth.throttle.enabled ? new ThrottledProvider(chain, loginThrottle(config, shared.redis)) : chain;
-  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
+  const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options.redis)) : undefined;
+  const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
+  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
   htpasswd.onChange(() => verifier.flush());
   robots.onChange(() => verifier.flush());
   const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger }) : undefined;
@@ -80,8 +89,8 @@ export async function assembleAuth(config: Config, logger: Logger, shared: Share
     for (const store of stores) store?.onChange(listener);
   };
   const revocations =
-    shared.redis &&
-    (await RevocationChannel.open(shared.redis, { reloadFiles: () => reload(true), refuseRobots: (ids) => robots.refuseIds(ids), onFilesChange: onCredentialsChange }, logger));
+    options.redis &&
+    (await RevocationChannel.open(options.redis, { reloadFiles: () => reload(true), refuseRobots: (ids) => robots.refuseIds(ids), onFilesChange: onCredentialsChange }, logger));
 
   const authenticate =
     tokens && config.auth.scheme === 'bearer'
@@ -100,6 +109,14 @@ export async function assembleAuth(config: Config, logger: Logger, shared: Share
     robots,
     reload,
     onCredentialsChange,
+    throttle,
+    directoryReady:
+      ldap &&
+      (() =>
+        ldap.probe().then(
+          () => true,
+          () => false,
+        )),
     async close() {
       revocations?.close();
       await Promise.all([chain.close(), groupFile?.close(), keys?.close()]);

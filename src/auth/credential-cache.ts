@@ -9,7 +9,11 @@
  * file changed) drops everything, and a verification that started before a flush is not cached.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import { isRegistryError } from '../errors.js';
 import type { AuthProvider, Credentials, Identity } from './identity.js';
+
+/** How one verification ended: from the cache, by a provider's check, refused, throttled (429), or no provider could answer (503). */
+export type VerifyOutcome = 'cache_hit' | 'password_check' | 'failure' | 'throttled' | 'unavailable';
 
 export interface CredentialCacheOptions {
   /** Most entries kept; the least recently used goes first. 0 disables caching. */
@@ -90,17 +94,37 @@ export class CachedVerifier implements AuthProvider {
   constructor(
     private readonly provider: AuthProvider,
     options: CredentialCacheOptions,
+    /** Told how each verification ended (metrics); a shared in-flight check counts once per caller. */
+    private readonly observe: (outcome: VerifyOutcome) => void = () => undefined,
   ) {
     this.name = provider.name;
     this.cache = new CredentialCache(options);
   }
 
   verify(credentials: Credentials): Promise<Identity | null> {
-    // A NUL in the user name would make "user NUL password" ambiguous; such pairs are never cached.
-    if (credentials.user.includes('\0')) return this.provider.verify(credentials);
-    const key = this.cache.keyOf(credentials);
-    const hit = this.cache.get(key);
-    if (hit) return Promise.resolve(hit);
+    const key = credentials.user.includes('\0') ? undefined : this.cache.keyOf(credentials);
+    const hit = key === undefined ? undefined : this.cache.get(key);
+    if (hit) {
+      this.observe('cache_hit');
+      return Promise.resolve(hit);
+    }
+    const verification = key === undefined ? this.provider.verify(credentials) : this.verifyAndCache(key, credentials);
+    return verification.then(
+      (identity) => {
+        this.observe(identity ? 'password_check' : 'failure');
+        return identity;
+      },
+      (error: unknown) => {
+        const code = isRegistryError(error) ? error.code : undefined;
+        this.observe(code === 'TOOMANYREQUESTS' ? 'throttled' : code === 'UNAVAILABLE' ? 'unavailable' : 'failure');
+        throw error;
+      },
+    );
+  }
+
+  /** A provider check whose success is cached; concurrent checks of the same pair share one call. */
+  private verifyAndCache(key: string, credentials: Credentials): Promise<Identity | null> {
+    // A NUL in the user name would make "user NUL password" ambiguous; such pairs never get here.
     const pending = this.inFlight.get(key);
     if (pending) return pending;
 

@@ -89,5 +89,10 @@ export interface Backend extends ContentReader {
    * for protected tags. A backend that cannot tell leaves this out, and every blob counts as used.
    */
   tagReferencesBlob?(repository: string, digest: string, selected: (tag: string) => boolean): Promise<boolean>;
+  /**
+   * Whether this backend can serve now, for `/readyz`: the storage is writable, or the upstream
+   * answers HTTP at all. Cheap enough to call every second or two; never throws.
+   */
+  ready(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -4,16 +4,16 @@
  * REGISTRY_GATE_*), sends one GET to the listening address on loopback and exits 0 when the answer
  * is one a healthy server gives, 1 otherwise.
  *
- * The probe is `GET /v2/`, which a healthy gateway answers 200 (anonymous access) or 401 (the
- * challenge). When the server gets a dedicated health endpoint, change PROBE alone: the image's
- * HEALTHCHECK runs this command and needs no change.
+ * The probe is `GET /healthz`, which a live gateway answers 200 without credentials (see
+ * src/gateway/health.ts; `/readyz` is for load balancers, which should stop sending traffic while
+ * the upstream is down, whereas a container should not be restarted for it).
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Command } from 'commander';
 import { loadConfig, splitHostPort } from '../config/load.js';
 
-const PROBE = { path: '/v2/', healthy: [200, 401] } as const;
+const PROBE = { path: '/healthz', healthy: [200] } as const;
 
 /** Where to reach a server listening on `listen` from the same host. */
 export function loopbackTarget(listen: string): { host: string; port: number } {

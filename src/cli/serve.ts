@@ -1,8 +1,9 @@
 /**
  * `registry-gate serve`: starts the gateway, in `workers` processes sharing the listening socket
- * when there are several. SIGHUP reloads TLS, htpasswd, group file and audit file; SIGTERM/SIGINT
- * shut down gracefully. The listening banner and first-run facts go to stderr; stdout carries only
- * JSON log lines (src/log.ts).
+ * when there are several. SIGHUP re-reads the config (as at start: file, environment, flags) and
+ * applies what changed, and re-reads TLS, htpasswd, group file and audit file; the config file is
+ * also watched. SIGTERM/SIGINT shut down gracefully. The listening banner and first-run facts go
+ * to stderr; stdout carries only JSON log lines (src/log.ts).
  */
 import { Command } from 'commander';
 import { environmentHelp } from '../config/env.js';
@@ -53,6 +54,13 @@ function onSignals(close: () => Promise<void>, reload: () => void, log: (message
   process.on('SIGHUP', reload);
 }
 
+/** In the primary of several workers: the metrics listener, serving the sum of the workers' metrics. */
+async function serveWorkersMetrics(listen: string, log: (message: string, error?: unknown) => void) {
+  const [{ serveMetrics }, { workersMetrics }] = await Promise.all([import('../metrics/listener.js'), import('../metrics/cluster.js')]);
+  const { host, port } = splitHostPort(listen);
+  return serveMetrics(host, port, workersMetrics(), (error) => log('collecting metrics from the workers failed', error));
+}
+
 export function serveCommand(): Command {
   return new Command('serve')
     .description('start registry-gate (without a config file: the built-in registry under ./data, TLS and an admin user created on first start)')
@@ -64,10 +72,12 @@ export function serveCommand(): Command {
     .option('--tls-key <file>', 'PEM private key (overrides tls.key)')
     .addHelpText('after', `\n${environmentHelp()}`)
     .action(async (flags: ServeFlags) => {
-      const config = await loadConfig({
-        file: flags.config,
-        overrides: { listen: flags.listen, upstream: flags.upstream, htpasswd: flags.htpasswd, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
-      });
+      const load = () =>
+        loadConfig({
+          file: flags.config,
+          overrides: { listen: flags.listen, upstream: flags.upstream, htpasswd: flags.htpasswd, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
+        });
+      const config = await load();
       const loggers = createLoggers({ level: config.log.level, format: config.log.format });
       const log = (message: string, error?: unknown) => (error ? loggers.app.error({ err: error }, message) : loggers.app.info(message));
 
@@ -75,13 +85,14 @@ export function serveCommand(): Command {
         // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
         await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
         const workers = await startWorkers(config.workers, loggers.app);
+        const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
         // Printed whatever the log level: scripts and supervisors wait for this line.
         announce(listeningBanner(config, workers.url, `${describeBackend(config)}, ${config.workers} workers`));
-        onSignals(() => workers.close(), () => workers.reload(), log);
+        onSignals(() => Promise.all([workers.close(), metrics?.close()]).then(() => undefined), () => workers.reload(), log);
         return;
       }
 
-      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun });
+      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
       if (isWorkerProcess()) reportListening(gate.url);
       else announce(listeningBanner(config, gate.url, describeBackend(config)));
       onSignals(() => gate.close(config.server.shutdownGrace), () => void gate.reload('SIGHUP'), log);

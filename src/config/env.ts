@@ -14,6 +14,7 @@ export interface ConfigOverrides {
   dataDir?: string | undefined;
   logLevel?: string | undefined;
   logFormat?: string | undefined;
+  metricsListen?: string | undefined;
 }
 
 export interface EnvVariable {
@@ -36,6 +37,7 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: 'REGISTRY_GATE_DATA_DIR', key: 'dataDir', sets: 'dataDir', fallback: './data' },
   { name: 'REGISTRY_GATE_LOG_LEVEL', key: 'logLevel', sets: 'log.level', fallback: 'info' },
   { name: 'REGISTRY_GATE_LOG_FORMAT', key: 'logFormat', sets: 'log.format', fallback: 'pretty on a terminal, else json' },
+  { name: 'REGISTRY_GATE_METRICS_LISTEN', key: 'metricsListen', sets: 'metrics.listen (and turns metrics on)', fallback: 'none: metrics off' },
 ];
 
 /** The table as `--help` shows it. */

@@ -65,6 +65,7 @@ function applyOverrides(raw: Record<string, unknown>, overrides: ConfigOverrides
   if (overrides.dataDir !== undefined) raw.dataDir = overrides.dataDir;
   if (overrides.logLevel !== undefined) raw.log = { ...section(raw, 'log'), level: overrides.logLevel };
   if (overrides.logFormat !== undefined) raw.log = { ...section(raw, 'log'), format: overrides.logFormat };
+  if (overrides.metricsListen !== undefined) raw.metrics = { ...section(raw, 'metrics'), listen: overrides.metricsListen };
   if (overrides.upstream !== undefined) {
     const current = typeof raw.upstream === 'object' && raw.upstream !== null ? raw.upstream : {};
     raw.upstream = { ...current, url: overrides.upstream };

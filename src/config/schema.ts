@@ -145,6 +145,11 @@ export const configSchema = z.strictObject({
       sessionTtl: duration('12h'),
     })
     .prefault({}),
+  /**
+   * Prometheus metrics (`GET /metrics`) on a listener of their own, plain HTTP; off without this
+   * section. The default address is loopback: to scrape from elsewhere, listen on a reachable one.
+   */
+  metrics: z.strictObject({ listen: hostPort.default('127.0.0.1:5044') }).optional(),
   /** One JSON line per state-changing or denied request: `stdout`, or a file (reopened on SIGHUP for rotation). */
   audit: z
     .strictObject({

@@ -24,20 +24,21 @@ import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDo
 import { isDigest, routeFromUrl, type Route } from './route.js';
 import type { SectionLock } from '../server/keyed-lock.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
-import { logAccess } from './access-log.js';
+import { logAccess, onRequestDone } from './access-log.js';
+import { healthPath, type HealthEndpoint } from './health.js';
+import type { GateMetrics } from '../metrics/gate-metrics.js';
 import { sendErrorWithLingeringClose } from './lingering-close.js';
-import { isReadinessPath, type ReadinessEndpoint } from './readiness.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
   readonly scheme: 'basic' | 'bearer';
   readonly challenge: Challenge;
+  /** Serves /healthz and /readyz, without credentials. */
+  readonly health?: HealthEndpoint | undefined;
   /** Serves /auth/token and /auth/jwks when the token service is on. */
   readonly tokenEndpoint?: TokenEndpoint | undefined;
   /** The web UI (src/ui/) when it is on: it answers its own paths (/ui/…, and / with a redirect). */
   readonly ui?: { matches(url: string): boolean; handle(req: IncomingMessage, res: ServerResponse, caller: CallerFacts & { proto: string }): Promise<string | null> } | undefined;
-  /** Serves /readyz. */
-  readonly readiness?: ReadinessEndpoint | undefined;
   readonly rejectLegacyDocker: boolean;
   readonly trustedProxy: AddressMatcher;
   readonly listenerScheme: 'http' | 'https';
@@ -53,14 +54,24 @@ export interface GatewayOptions {
   readonly accessLog: boolean;
   /** The filtered catalog's scan limit and page tokens. */
   readonly catalog: CatalogPaging;
+  /** Counts every request once it is done, and uploads while they run. */
+  readonly metrics?: Pick<GateMetrics, 'requestFinished' | 'uploadStarted'> | undefined;
 }
 
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+/** Settles when the pipeline is done with the request (after the response, for a protected tag's check). */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 /** What the access log needs to know about a request once the pipeline has run. */
 interface RequestState {
   user: string | null;
   client: string;
+  /** For metrics: the route kind, `token`, `ui` or `health` once known; `unknown` for what never parsed. */
+  kind: string;
+}
+
+/** Requests that carry a blob upload's body (or start or finish one). */
+function isUpload(route: Route, method: string): boolean {
+  return (route.kind === 'upload' || route.kind === 'upload-start') && (method === 'POST' || method === 'PATCH' || method === 'PUT');
 }
 
 function single(value: string | string[] | undefined): string | undefined {
@@ -81,9 +92,16 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       ssoUser: sso && facts.peerTrusted ? single(req.headers[sso.user]) : undefined,
       ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
     };
-    if (options.readiness && isReadinessPath(req.url ?? '')) return options.readiness(req, res);
-    if (options.tokenEndpoint && isTokenPath(req.url ?? '')) return options.tokenEndpoint(req, res, caller);
+    if (options.health && healthPath(req.url ?? '')) {
+      state.kind = 'health';
+      return options.health(req, res);
+    }
+    if (options.tokenEndpoint && isTokenPath(req.url ?? '')) {
+      state.kind = 'token';
+      return options.tokenEndpoint(req, res, caller);
+    }
     if (options.ui?.matches(req.url ?? '/')) {
+      state.kind = 'ui';
       state.user = await options.ui.handle(req, res, { ...caller, proto: clientProto(req.headers, facts) });
       return;
     }
@@ -95,6 +113,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       throw new RegistryError('NOT_FOUND', 'this client is too old (docker < 1.6)');
     }
     const route = routeFromUrl(req.url ?? '/', method);
+    state.kind = route.kind;
     const needed = requiredAccess(route, method);
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
@@ -184,7 +203,12 @@ export function createGateway(options: GatewayOptions): RequestHandler {
         body: authorized.body,
         tagMustNotMove: authorized.tagMustNotMove,
       };
-      await backend.handle(req, res, context);
+      const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
+      try {
+        await backend.handle(req, res, context);
+      } finally {
+        uploadDone?.();
+      }
       if (authorized.tagMustNotMove) await checkTagStayed(route, res, audited);
     };
     // The first push of a protected tag: check and write as one step, or two pushes could both create it.
@@ -214,13 +238,20 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     const started = process.hrtime.bigint();
     const peer = normalizeIp(req.socket.remoteAddress ?? '');
     const facts: ForwardingFacts = { peer, peerTrusted: options.trustedProxy(peer), scheme: options.listenerScheme };
-    const state: RequestState = { user: null, client: clientAddress(req.headers, facts) };
+    const state: RequestState = { user: null, client: clientAddress(req.headers, facts), kind: 'unknown' };
     if (sso && !facts.peerTrusted) {
       // Nobody but a trusted SSO proxy may say who the user is; nothing after this point sees the claim.
       for (const name of ssoNames) delete req.headers[name];
     }
-    if (options.accessLog) logAccess(options.loggers.access, req, res, started, state);
-    serve(req, res, facts, state).catch((error: unknown) => {
+    const { metrics, accessLog } = options;
+    if (accessLog || metrics) {
+      onRequestDone(req, res, started, (outcome) => {
+        // Health probes come every few seconds from orchestrators: counted, not logged.
+        if (accessLog && state.kind !== 'health') logAccess(options.loggers.access, req, state, outcome);
+        metrics?.requestFinished({ kind: state.kind, method: req.method, status: outcome.status, seconds: outcome.ms / 1000, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut });
+      });
+    }
+    return serve(req, res, facts, state).catch((error: unknown) => {
       const failure = toRegistryError(error);
       if (failure.code === 'INTERNAL_ERROR') options.loggers.app.error({ err: error }, 'request failed');
       sendErrorWithLingeringClose(req, res, failure);

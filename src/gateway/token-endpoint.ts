@@ -77,6 +77,8 @@ export interface TokenEndpointDeps {
   readonly refreshIdentity: RefreshIdentity;
   /** Where refused logins are recorded. */
   readonly audit?: AuditSink;
+  /** Told of each token issued (metrics). */
+  readonly onIssued?: (kind: 'access' | 'refresh') => void;
   /** Default MAX_TOKEN_REQUEST_BYTES. */
   readonly maxBodyBytes?: number;
   readonly logger?: Logger;
@@ -148,6 +150,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   async function respond(res: ServerResponse, method: string, identity: ScopedIdentity, params: URLSearchParams, refresh: { issue: true } | { echo: string } | undefined): Promise<void> {
     const access = grantAccess(deps.policy, identity, parseScopeList(params.getAll('scope')));
     const issued = await tokens.issueAccessToken(identity, access);
+    deps.onIssued?.('access');
     const body: Record<string, unknown> = {
       token: issued.token,
       access_token: issued.token,
@@ -156,7 +159,10 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       scope: formatScopeList(access),
     };
     if (refresh && 'echo' in refresh) body.refresh_token = refresh.echo;
-    else if (refresh && mayRefresh(identity)) body.refresh_token = await tokens.issueRefreshToken(identity);
+    else if (refresh && mayRefresh(identity)) {
+      body.refresh_token = await tokens.issueRefreshToken(identity);
+      deps.onIssued?.('refresh');
+    }
     deps.logger?.debug({ user: identity.user, scope: body.scope }, 'token issued');
     sendJson(res, method, 200, body);
   }

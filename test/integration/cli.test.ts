@@ -210,12 +210,12 @@ describe('version, help and healthcheck', () => {
       const env = { ...process.env, REGISTRY_GATE_CONFIG: config };
       const down = await runProcess(process.execPath, [CLI, 'healthcheck'], { env });
       assert.equal(down.code, 1);
-      assert.match(down.stdout, new RegExp(`^unhealthy: GET https://127\\.0\\.0\\.1:${port}/v2/ failed: ECONNREFUSED`));
+      assert.match(down.stdout, new RegExp(`^unhealthy: GET https://127\\.0\\.0\\.1:${port}/healthz failed: ECONNREFUSED`));
       const gate = await startGateProcess([], { cwd: dir, url: `https://127.0.0.1:${port}`, env: { REGISTRY_GATE_CONFIG: config } });
       try {
         const up = await runProcess(process.execPath, [CLI, 'healthcheck'], { env });
         assert.equal(up.code, 0, up.stdout + up.stderr);
-        assert.equal(up.stdout, `healthy: GET https://127.0.0.1:${port}/v2/ answered 401\n`);
+        assert.equal(up.stdout, `healthy: GET https://127.0.0.1:${port}/healthz answered 200\n`);
       } finally {
         await gate.stop();
       }

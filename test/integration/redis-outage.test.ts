@@ -105,7 +105,7 @@ describe('a replica whose Redis goes away', () => {
 
   test('with Redis up: ready, and the login is cached', async () => {
     const ready = await readiness();
-    assert.equal(ready.status, 'ready');
+    assert.equal(ready.status, 'ok');
     assert.equal(ready.checks.redis?.state, 'up');
     assert.equal(await login('alice', PASSWORDS.alice), 200);
     protectedManifest = await prepareManifest('release/app', 'outage');
@@ -135,7 +135,7 @@ describe('a replica whose Redis goes away', () => {
 
   test('Redis back: ready again without a restart, and the protected tag can be pushed', async () => {
     await redis.start();
-    const ready = await until(readiness, (body) => body.status === 'ready');
+    const ready = await until(readiness, (body) => body.status === 'ok');
     assert.equal(ready.checks.redis?.state, 'up');
     assert.match(gate.output(), /Redis is available again/);
     assert.equal((await putManifest('release/app', 'v1', protectedManifest)).status, 201);

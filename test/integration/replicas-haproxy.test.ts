@@ -158,7 +158,7 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
     const reply = await send(`${haproxy.url}/readyz`);
     assert.equal(reply.status, 200);
     const body = JSON.parse(reply.body.toString()) as { status: string; checks: { redis?: { state: string } } };
-    assert.equal(body.status, 'ready');
+    assert.equal(body.status, 'ok');
     assert.equal(body.checks.redis?.state, 'up');
   });
 

@@ -5,6 +5,8 @@
  * authorized requests (with unauthorized mount sources already removed from the route) and knows
  * nothing about users.
  */
+import { constants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { Backend } from '../backend.js';
@@ -72,6 +74,13 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
     async tagReferencesBlob(repository, digest, selected) {
       const parsed = tryParseDigest(digest);
       return parsed ? stores.manifests.tagReferencesBlob(repository, parsed, selected) : false;
+    },
+    async ready() {
+      // Every write starts in tmp/ (then fsync, rename): if it can be written to, pushes can land.
+      return access(layout.tmpDir, constants.W_OK).then(
+        () => true,
+        () => false,
+      );
     },
     async close() {
       clearInterval(timer);

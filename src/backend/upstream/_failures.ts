@@ -5,6 +5,12 @@ import { RegistryError } from '../../errors.js';
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
 const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
+/** What kind of failure this was, for the upstream error counter. */
+export function upstreamFailureReason(error: unknown): 'unreachable' | 'timeout' | 'other' {
+  const code = (error as { code?: string }).code ?? 'UNKNOWN';
+  return UNREACHABLE.has(code) ? 'unreachable' : TIMEOUT.has(code) ? 'timeout' : 'other';
+}
+
 /** `logger` carries the upstream's URL (UpstreamBackend binds it); `path` is the request path, without its query. */
 export function upstreamFailure(error: unknown, logger: Logger, path: string): RegistryError {
   const code = (error as { code?: string }).code ?? 'UNKNOWN';

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../../errors.js';
 import type { Backend, ContentReader, RequestContext } from '../backend.js';
 import { clientResponseHeaders, upstreamRequestHeaders } from '../../gateway/headers.js';
-import { upstreamFailure } from './_failures.js';
+import { upstreamFailure, upstreamFailureReason } from './_failures.js';
 import { fetchCatalogPage } from './_catalog.js';
 import { MANIFEST_TYPES, upstreamContentReader } from './_content.js';
 import { UpstreamTokens, upstreamAccessFor, type MintUpstreamToken, type UpstreamAuthMode } from './_token-auth.js';
@@ -34,6 +34,14 @@ export interface UpstreamOptions {
   /** Signs the gateway's own tokens for an upstream in token mode. */
   readonly mintToken?: MintUpstreamToken;
   readonly logger: Logger;
+  /** Told of each upstream answer and failure, for metrics. */
+  readonly observer?: UpstreamObserver | undefined;
+}
+
+export interface UpstreamObserver {
+  /** Response headers arrived after `seconds`. */
+  responded(method: string, seconds: number): void;
+  failed(reason: 'unreachable' | 'timeout' | 'broken_body' | 'other'): void;
 }
 
 /**
@@ -43,6 +51,8 @@ export interface UpstreamOptions {
 export const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set(['authorization', 'cookie', 'expect']);
 
 const CONNECT_TIMEOUT_MS = 10_000;
+/** `/readyz`: an upstream that has not answered within this long is not ready. */
+const READY_TIMEOUT_MS = 2_000;
 
 function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -75,8 +85,10 @@ export class UpstreamBackend implements Backend {
   readonly #logger: Logger;
   readonly #dropped: ReadonlySet<string>;
   readonly #tokens: UpstreamTokens;
+  readonly #observer: UpstreamObserver | undefined;
 
   constructor(options: UpstreamOptions) {
+    this.#observer = options.observer;
     // Every upstream log line names the upstream (its origin: never userinfo from the URL).
     this.#logger = options.logger.child({ upstream: new URL(options.url).origin });
     this.#dropped = new Set([...DROPPED_REQUEST_HEADERS, ...(options.dropHeaders ?? []).map((name) => name.toLowerCase())]);
@@ -93,10 +105,16 @@ export class UpstreamBackend implements Backend {
     ({ listTags: this.listTags, readManifest: this.readManifest, readBlob: this.readBlob, listReferrers: this.listReferrers, deleteManifest: this.deleteManifest } = content);
   }
 
+  /** An upstream failure as the client's error; logged and counted. */
+  #failure(error: unknown, path: string): RegistryError {
+    this.#observer?.failed(upstreamFailureReason(error));
+    return upstreamFailure(error, this.#logger, path);
+  }
+
   /** Headers for the gateway's own requests, with a token when the upstream is in token mode. */
   async #ownHeaders(access: Parameters<UpstreamTokens['authorization']>[1], accept: string): Promise<Record<string, string>> {
     const authorization = await this.#tokens.authorization(null, access).catch((error: unknown) => {
-      throw upstreamFailure(error, this.#logger, '/v2/');
+      throw this.#failure(error, '/v2/');
     });
     return authorization ? { accept, authorization } : { accept };
   }
@@ -112,10 +130,12 @@ export class UpstreamBackend implements Backend {
     const facts = { peer: context.peer, peerTrusted: context.peerTrusted, scheme: context.scheme };
     let response: Dispatcher.ResponseData;
     let authorization: string | undefined;
+    let asked = 0;
     try {
       const headers = upstreamRequestHeaders(req.headers, facts, this.#dropped);
       authorization = await this.#tokens.authorization(context.identity.user, upstreamAccessFor(route, method));
       if (authorization) headers.authorization = authorization;
+      asked = performance.now();
       response = await this.#pool.request({
         path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
         method: method as Dispatcher.HttpMethod,
@@ -129,8 +149,9 @@ export class UpstreamBackend implements Backend {
     } catch (error) {
       res.off('close', onClose);
       if (abort.signal.aborted) return;
-      throw upstreamFailure(error, this.#logger, route.path);
+      throw this.#failure(error, route.path);
     }
+    this.#observer?.responded(method, (performance.now() - asked) / 1000);
     this.#tokens.observe(response.statusCode, response.headers['www-authenticate'], authorization !== undefined);
     // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
     for (const [name, value] of Object.entries(clientResponseHeaders(response.headers))) if (value !== undefined) res.setHeader(name, value);
@@ -144,6 +165,7 @@ export class UpstreamBackend implements Backend {
       await pipeline(response.body, res);
     } catch (error) {
       // pipeline destroyed `res`; the client sees a broken connection, not a short body.
+      if (!abort.signal.aborted) this.#observer?.failed('broken_body');
       if (!abort.signal.aborted) this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code }, path: route.path }, 'upstream response broke mid-body');
     } finally {
       res.off('close', onClose);
@@ -153,7 +175,7 @@ export class UpstreamBackend implements Backend {
   async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
     const headers = await this.#ownHeaders([{ type: 'registry', name: 'catalog', actions: ['*'] }], 'application/json');
     return fetchCatalogPage(this.#pool, after, limit, headers).catch((error: unknown) => {
-      throw error instanceof RegistryError ? error : upstreamFailure(error, this.#logger, '/v2/_catalog');
+      throw error instanceof RegistryError ? error : this.#failure(error, '/v2/_catalog');
     });
   }
 
@@ -161,13 +183,24 @@ export class UpstreamBackend implements Backend {
     const path = `/v2/${repository}/manifests/${reference}`;
     const headers = await this.#ownHeaders([{ type: 'repository', name: repository, actions: ['pull'] }], MANIFEST_TYPES);
     const response = await this.#pool.request({ path, method: 'HEAD', headers }).catch((error: unknown) => {
-      throw upstreamFailure(error, this.#logger, path);
+      throw this.#failure(error, path);
     });
     await response.body.dump();
     const digest = response.headers['docker-content-digest'];
     if (response.statusCode === 200 && typeof digest === 'string') return digest;
     if (response.statusCode === 404) return undefined;
     throw new RegistryError('UPSTREAM_ERROR', `the upstream answered ${response.statusCode} to a manifest check`);
+  }
+
+  /** Any HTTP answer to `GET /v2/` means the upstream is there (401 included); no answer in time means it is not. */
+  async ready(): Promise<boolean> {
+    try {
+      const response = await this.#pool.request({ path: '/v2/', method: 'GET', signal: AbortSignal.timeout(READY_TIMEOUT_MS), headersTimeout: READY_TIMEOUT_MS, bodyTimeout: READY_TIMEOUT_MS });
+      await response.body.dump();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,156 @@
+/**
+ * What registry-gate counts, in Prometheus terms (prom-client). One registry per running gate (not
+ * prom-client's global one: tests run several gates in one process), made once at start and kept
+ * across config reloads.
+ *
+ * Labels are small closed sets — the route kind, the method (unknown ones become `other`), the
+ * status code, an outcome or a reason — and never a repository, a user, an address or anything a
+ * client chose freely. Nothing is measured per chunk: byte counts are taken from the socket once a
+ * request is done.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** How a login with a password ended (Basic credentials or the token endpoint's password grant). */
+export type LoginOutcome = 'cache_hit' | 'password_check' | 'failure' | 'throttled' | 'unavailable';
+export type UpstreamErrorReason = 'unreachable' | 'timeout' | 'broken_body' | 'other';
+export type TokenKind = 'access' | 'refresh';
+export type ReloadResult = 'ok' | 'failed';
+
+/** What a request was, for its labels: a route kind of /v2/, or one of the gateway's other endpoints. */
+export type RequestKind = string;
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export interface FinishedRequest {
+  readonly kind: RequestKind;
+  readonly method: string | undefined;
+  readonly status: number;
+  readonly seconds: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+export class GateMetrics {
+  readonly registry = new Registry();
+  readonly #requests = new Counter({
+    name: 'registry_gate_requests_total',
+    help: 'Requests answered, by route kind, method and status code.',
+    labelNames: ['kind', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly #duration = new Histogram({
+    name: 'registry_gate_request_duration_seconds',
+    help: 'Time from request to the end of the response, by route kind and method.',
+    labelNames: ['kind', 'method'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #bytesIn = new Counter({
+    name: 'registry_gate_received_bytes_total',
+    help: 'Bytes read from clients (headers and bodies), by route kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly #bytesOut = new Counter({
+    name: 'registry_gate_sent_bytes_total',
+    help: 'Bytes written to clients (headers and bodies), by route kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly #uploads = new Gauge({
+    name: 'registry_gate_uploads_in_progress',
+    help: 'Upload requests (POST, PATCH, PUT under blobs/uploads/) being served now.',
+    registers: [this.registry],
+  });
+  readonly #logins = new Counter({
+    name: 'registry_gate_logins_total',
+    help: 'Logins with a user and password, by outcome: cache_hit, password_check (verified by a provider), failure, throttled, unavailable.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly #upstreamErrors = new Counter({
+    name: 'registry_gate_upstream_errors_total',
+    help: 'Upstream requests that failed, by reason: unreachable, timeout, broken_body, other.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly #upstreamLatency = new Histogram({
+    name: 'registry_gate_upstream_response_seconds',
+    help: 'Time until the upstream answered with response headers, by method.',
+    labelNames: ['method'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly #tokens = new Counter({
+    name: 'registry_gate_tokens_issued_total',
+    help: 'Tokens the token endpoint issued, by kind: access, refresh.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly #reloads = new Counter({
+    name: 'registry_gate_config_reloads_total',
+    help: 'Config reloads (SIGHUP or a change of the config file), by result: ok, failed (the running config was kept).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    // Zero series exist from the start, so a rate() sees the first event.
+    for (const result of ['ok', 'failed'] as const) this.#reloads.inc({ result }, 0);
+    for (const outcome of ['cache_hit', 'password_check', 'failure', 'throttled', 'unavailable'] as const) this.#logins.inc({ outcome }, 0);
+  }
+
+  /** Adds the process metrics (CPU, memory, event loop, handles): only for a gate whose metrics are served. */
+  collectProcessMetrics(): void {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  requestFinished(request: FinishedRequest): void {
+    const method = request.method !== undefined && METHODS.has(request.method) ? request.method : 'other';
+    this.#requests.inc({ kind: request.kind, method, status: String(request.status) });
+    this.#duration.observe({ kind: request.kind, method }, request.seconds);
+    if (request.bytesIn > 0) this.#bytesIn.inc({ kind: request.kind }, request.bytesIn);
+    if (request.bytesOut > 0) this.#bytesOut.inc({ kind: request.kind }, request.bytesOut);
+  }
+
+  /** An upload request reached the backend; call the returned function once it is done. */
+  uploadStarted(): () => void {
+    this.#uploads.inc();
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      this.#uploads.dec();
+    };
+  }
+
+  login(outcome: LoginOutcome): void {
+    this.#logins.inc({ outcome });
+  }
+
+  upstreamResponded(method: string, seconds: number): void {
+    this.#upstreamLatency.observe({ method: METHODS.has(method) ? method : 'other' }, seconds);
+  }
+
+  upstreamFailed(reason: UpstreamErrorReason): void {
+    this.#upstreamErrors.inc({ reason });
+  }
+
+  tokenIssued(kind: TokenKind): void {
+    this.#tokens.inc({ kind });
+  }
+
+  configReloaded(result: ReloadResult): void {
+    this.#reloads.inc({ result });
+  }
+
+  /** The exposition text, as Prometheus scrapes it. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
