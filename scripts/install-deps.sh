@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that the tests and benchmarks start for real, when any is missing.
 set -euo pipefail
-packages=(docker-registry skopeo apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates)
+packages=(docker-registry skopeo docker.io apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
