@@ -5,7 +5,7 @@
 # chromium: the browser the web UI tests drive through playwright-core, which downloads none;
 # prometheus, whose server scrapes the gateway's /metrics and whose promtool lints them).
 set -euo pipefail
-packages=(docker-registry skopeo apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates systemd podman runc iproute2 chromium haproxy redis-server prometheus)
+packages=(docker-registry skopeo docker.io apache2-utils nginx-light slapd ldap-utils wrk curl openssl ca-certificates systemd podman runc iproute2 chromium haproxy redis-server prometheus)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

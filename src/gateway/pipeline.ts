@@ -61,6 +61,16 @@ export interface GatewayOptions {
 /** Settles when the pipeline is done with the request (after the response, for a protected tag's check). */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
+/**
+ * The detail of a policy refusal: the action refused. Not decoration: the docker CLI reads an error
+ * that has neither a detail nor a message of its own as a bare code, which its upload loop does not
+ * take as final, so a refused `docker push` was retried for 50 seconds. The repository is not named,
+ * so an answer about a repository that exists and one about a repository that does not stay the same.
+ */
+function refusalDetail(action: string): { action: string } {
+  return { action };
+}
+
 /** What the access log needs to know about a request once the pipeline has run. */
 interface RequestState {
   user: string | null;
@@ -140,7 +150,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
     const refuse = (action: AuditFacts['action'], reason?: Decision['reason'], message?: string) => {
-      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message);
+      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message, { detail: refusalDetail(action) });
       audited({ action, decision: 'deny', rule: -1, status: error.status, reason: reason ?? 'policy' });
       return error;
     };
@@ -169,7 +179,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
         // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
         const asksAgain = bearer && identity.via === 'token';
         audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason: 'scope' });
-        throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED');
+        throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED', undefined, { detail: refusalDetail(needed.action) });
       }
       if (authorized.mountSourceScopeMissing && bearer && identity.via === 'token') {
         // The policy lets the caller read the mount's source but the token does not say so: ask for both scopes.

@@ -33,20 +33,30 @@ const PLAIN_HTTP_RESPONSE = [
   PLAIN_HTTP_BODY,
 ].join('\r\n');
 const TLS_HANDSHAKE = 0x16;
+/** How long a plain-HTTP client may keep its end open after the 400 before the socket is cut. */
+const PLAIN_HTTP_LINGER_MS = 2_000;
 
 /**
  * The TLS port's front door: a connection whose first byte starts a TLS handshake goes to the
  * https server (the byte is put back; TLS reads it from the socket's buffer), anything else gets a
- * plain-text 400 instead of a bare reset, so `ctr`, curl or a browser say what is wrong.
+ * plain-text 400 instead of a bare reset, so `ctr`, curl or a browser say what is wrong. The rest of
+ * a plain-HTTP request is read and dropped until the client closes (a socket with unread input
+ * never sees the client's FIN, so it was never freed, and shutdown waited for it forever), and a
+ * client that does not close is cut after a short linger.
  */
 function tlsFrontDoor(server: Server, highWaterMark: number): NetServer {
   return createNetServer({ highWaterMark }, (socket: Socket) => {
     socket.once('error', () => socket.destroy());
     socket.once('data', (first: Buffer) => {
-      socket.pause();
-      socket.unshift(first);
-      if (first[0] === TLS_HANDSHAKE) server.emit('connection', socket);
-      else socket.end(PLAIN_HTTP_RESPONSE);
+      if (first[0] === TLS_HANDSHAKE) {
+        socket.pause();
+        socket.unshift(first);
+        server.emit('connection', socket);
+        return;
+      }
+      socket.end(PLAIN_HTTP_RESPONSE);
+      socket.setTimeout(PLAIN_HTTP_LINGER_MS, () => socket.destroy());
+      socket.resume();
     });
   });
 }
