@@ -17,6 +17,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chown, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { jsonLines } from '../helpers/log-lines.js';
 import { freePort, makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 import { makeTlsPair } from '../helpers/tls.js';
 import { makeOciImage, readOciLayoutDigests, type OciImage } from '../helpers/oci-image.js';
@@ -31,20 +32,6 @@ const REGISTRY_IMAGE = 'localhost/registry-gate-test/registry:2-standin';
 const SERVICE_UID = 10001;
 
 const LISTENING = /registry-gate is listening on https:\/\//;
-
-/** Every line on stdout is one JSON log line; returns them. */
-function jsonLines(stdout: string): Array<Record<string, unknown>> {
-  return stdout
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      try {
-        return JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        return assert.fail(`a stdout line that is not a JSON log line: ${line}`);
-      }
-    });
-}
 
 async function chownTree(path: string, uid: number): Promise<void> {
   await chown(path, uid, uid);

@@ -8,6 +8,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { jsonLines } from '../helpers/log-lines.js';
 import { request } from 'undici';
 import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
 import { makeTlsPair, trustingAgent, type TlsPair } from '../helpers/tls.js';
@@ -17,19 +18,6 @@ import { startGateProcess } from '../helpers/gate-process.js';
 const ALICE = { user: 'alice', password: 'alice-L0g-secret' };
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
-
-function jsonLines(text: string): Array<Record<string, unknown>> {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      try {
-        return JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        assert.fail(`a stdout line that is not JSON: ${line}`);
-      }
-    });
-}
 
 /** Polls until `done` holds for the process's stdout lines (pino writes asynchronously). */
 async function waitForLines(read: () => string, done: (lines: Array<Record<string, unknown>>) => boolean): Promise<Array<Record<string, unknown>>> {
