@@ -14,6 +14,7 @@ import { SigningKeys } from './auth/token/keys.js';
 import { TokenService } from './auth/token/service.js';
 import { prepareFirstRun, type FirstRunOutput } from './first-run.js';
 import type { Backend } from './backend/backend.js';
+import type { SectionLock } from './server/keyed-lock.js';
 import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/index.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
 import { createGateway } from './gateway/pipeline.js';
@@ -73,7 +74,7 @@ function upstreamTokenMinter(config: Config, auth: AuthStage, loggers: Loggers):
   };
 }
 
-async function createBackend(config: Config, loggers: Loggers, upstreamTokens: MintUpstreamToken): Promise<Backend> {
+async function createBackend(config: Config, loggers: Loggers, upstreamTokens: MintUpstreamToken, lock: SectionLock): Promise<Backend> {
   if (config.upstream) {
     const sso = config.auth.trustedHeader;
     return new UpstreamBackend({
@@ -87,7 +88,7 @@ async function createBackend(config: Config, loggers: Loggers, upstreamTokens: M
       logger: loggers.app,
     });
   }
-  return createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app });
+  return createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app, uploadLock: lock });
 }
 
 export async function startRegistryGate(config: Config, loggers: Loggers, options: StartOptions = {}): Promise<RunningGate> {
@@ -96,7 +97,9 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
   const auth = await assembleAuth(config, loggers.app);
   const policy = new AccessPolicy(config.access);
   const upstreamTokens = upstreamTokenMinter(config, auth, loggers);
-  const backend = await createBackend(config, loggers, upstreamTokens.mint);
+  // One per process: protected-tag pushes and upload sessions, ordered across this server's workers.
+  const sharedLock = processSharedLock();
+  const backend = await createBackend(config, loggers, upstreamTokens.mint, sharedLock);
   const audit = config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT;
   const tokenEndpoint =
     auth.tokens &&
@@ -123,7 +126,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     trustedHeader: config.auth.trustedHeader,
     policy,
     backend,
-    tagLock: processSharedLock(),
+    tagLock: sharedLock,
     audit,
     loggers,
     accessLog: config.log.access,
