@@ -33,12 +33,19 @@ async function main(): Promise<number> {
   try {
     const machine = await describeMachine();
     log(`registry-gate bench (${options.quick ? 'quick' : 'full'}), ${options.rounds} round(s), temp dir ${ws.dir}`);
-    const fleet = await startFleet(ws, options.costs, options.transferCost, log);
+    if (options.profileDir) {
+      options.profileDir = resolve(options.profileDir);
+      await mkdir(options.profileDir, { recursive: true });
+      log(`CPU profiles go to ${options.profileDir} when the servers stop`);
+    }
+    const fleet = await startFleet(ws, options, log);
 
+    const transfers = options.only.has('pull') || options.only.has('push');
     const blobDir = join(ws.dir, 'blobs');
     await mkdir(blobDir);
-    log(`writing ${options.streams + 1} blob files of ${formatSize(options.blobBytes)}`);
-    const [pullFile, ...pushFiles] = await makeBlobFiles(blobDir, options.streams + 1, options.blobBytes);
+    const fileCount = transfers ? options.streams + 1 : 1;
+    log(`writing ${fileCount} blob file(s) of ${formatSize(transfers ? options.blobBytes : 1024)}`);
+    const [pullFile, ...pushFiles] = await makeBlobFiles(blobDir, fileCount, transfers ? options.blobBytes : 1024);
     const ctx: BenchContext = {
       options,
       fleet,
@@ -50,12 +57,12 @@ async function main(): Promise<number> {
       pullFile: pullFile!,
       log,
     };
-    await seedPullBlob(ctx);
+    if (options.only.has('pull')) await seedPullBlob(ctx);
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
-      if (options.only.has('small')) await smallRequestsRound(ctx, round);
-      if (options.only.has('transfers')) await transfersRound(ctx, round);
+      if (options.only.has('get') || options.only.has('head')) await smallRequestsRound(ctx, round);
+      if (transfers) await transfersRound(ctx, round);
       if (options.only.has('skopeo')) await skopeoRound(ctx, round);
     }
 
