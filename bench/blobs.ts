@@ -7,12 +7,11 @@
  *   pull = `curl -o /dev/null` GET /v2/<repo>/blobs/<digest>
  *
  * curl (one process per stream, HTTP/1.1) keeps the client side the same for every target and off
- * the benchmark's own event loop. It offers TLS cipher suites in the order Go's crypto/tls does
- * (AES-128-GCM first), since the registry clients users run (docker, containerd, podman, skopeo)
- * are Go: each server then picks what it would pick for them (nginx's recipe prefers its own
- * AES-256-GCM; Distribution and Node take the client's first). The same files are pushed in every
- * round, so after each push workload `reclaimBlobs` deletes them from the target's storage: every
- * push writes for real, and a full run does not fill the disk.
+ * the benchmark's own event loop. Every server picks the TLS cipher by its own preference, so curl
+ * gets what docker would: AES-256-GCM from the recipe's nginx, AES-128-GCM from Distribution and
+ * registry-gate. The same files are pushed in every round, so after each push workload
+ * `reclaimBlobs` deletes them from the target's storage: every push writes for real, and a full
+ * run does not fill the disk.
  *
  * Before each pull the stored blob is read once (`--cache warm`, what a registry's hot layers
  * are) or evicted from the page cache (`--cache cold`): left alone, whether it is cached depends
@@ -67,13 +66,8 @@ export async function writeCurlAuth(dir: string, authorization: string): Promise
   return file;
 }
 
-/** Go's crypto/tls preference on CPUs with AES instructions, TLS 1.3 and 1.2 (ECDSA certificate). */
-const GO_TLS13_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384';
-const GO_TLS12_CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384';
-
 function curlBase(target: Target, authHeaderFile: string): string[] {
-  const tls = target.caFile ? ['--cacert', target.caFile, '--tls13-ciphers', GO_TLS13_CIPHERS, '--ciphers', GO_TLS12_CIPHERS] : [];
-  return ['--http1.1', '-sS', '-o', '/dev/null', '-H', `@${authHeaderFile}`, ...tls];
+  return ['--http1.1', '-sS', '-o', '/dev/null', '-H', `@${authHeaderFile}`, ...(target.caFile ? ['--cacert', target.caFile] : [])];
 }
 
 async function curl(args: string[], timeoutMs: number, what: string): Promise<string> {

@@ -15,7 +15,8 @@
  *     upstream's Location headers name https)
  *
  * Both compare the Authorization header with the one line of AUTH_FILE (no password checking:
- * registry-gate caches that) and answer anything else 401. Written for the benchmark only: no
+ * registry-gate caches that) and answer anything else 401, and use registry-gate's TLS settings,
+ * so both ends negotiate the same cipher. Written for the benchmark only: no
  * error handling beyond destroying a broken stream, no limits, loopback only.
  */
 import { createHash, randomUUID } from 'node:crypto';
@@ -25,6 +26,7 @@ import { Agent, request as httpRequest, type IncomingMessage, type ServerRespons
 import { createServer } from 'node:https';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { TLS_OPTIONS } from '../src/server/tls.js';
 
 const [mode, listen, certFile, keyFile, authFile, target] = process.argv.slice(2);
 if ((mode !== 'file' && mode !== 'proxy') || !listen || !certFile || !keyFile || !authFile || !target) {
@@ -86,7 +88,8 @@ async function serveProxy(req: IncomingMessage, res: ServerResponse): Promise<vo
 }
 
 const serve = mode === 'file' ? serveFile : serveProxy;
-const server = createServer({ cert: await readFile(certFile), key: await readFile(keyFile), highWaterMark: 1024 * 1024 }, (req, res) => {
+// registry-gate's TLS settings (the same cipher is negotiated) and socket buffer size.
+const server = createServer({ cert: await readFile(certFile), key: await readFile(keyFile), ...TLS_OPTIONS, highWaterMark: 1024 * 1024 }, (req, res) => {
   if (req.headers.authorization !== authorization) return answer(res, 401, { 'WWW-Authenticate': 'Basic realm="ceiling"' });
   serve(req, res).catch(() => res.destroy());
 });
