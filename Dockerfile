@@ -40,5 +40,6 @@ EXPOSE 5043
 # GET /healthz on the configured listener answers 200 when the gateway is up (src/cli/healthcheck.ts).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
   CMD ["node", "/opt/registry-gate/bin/registry-gate", "healthcheck"]
-ENTRYPOINT ["node", "/opt/registry-gate/bin/registry-gate"]
+# The node flags of bin/registry-gate's first line (exec form does not read it).
+ENTRYPOINT ["node", "--initial-old-space-size=64", "/opt/registry-gate/bin/registry-gate"]
 CMD ["serve"]

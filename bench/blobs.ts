@@ -7,11 +7,18 @@
  *   pull = `curl -o /dev/null` GET /v2/<repo>/blobs/<digest>
  *
  * curl (one process per stream, HTTP/1.1) keeps the client side the same for every target and off
- * the benchmark's own event loop. The same files are pushed in every round, so after each push
- * workload `reclaimBlobs` deletes them from the target's storage: every push writes for real, and
- * a full run does not fill the disk.
+ * the benchmark's own event loop. Every server picks the TLS cipher by its own preference, so curl
+ * gets what docker would: AES-256-GCM from the recipe's nginx, AES-128-GCM from Distribution and
+ * registry-gate. The same files are pushed in every round, so after each push workload
+ * `reclaimBlobs` deletes them from the target's storage: every push writes for real, and a full
+ * run does not fill the disk.
+ *
+ * Before each pull the stored blob is read once (`--cache warm`, what a registry's hot layers
+ * are) or evicted from the page cache (`--cache cold`): left alone, whether it is cached depends
+ * on how much the push workloads of earlier rounds wrote since, not on the server measured.
  */
 import { createHash, randomFillSync } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runProcess } from '../test/helpers/process.js';
@@ -108,6 +115,14 @@ export async function timeTransfers(bytes: number, transfers: Array<() => Promis
   return bytes / seconds / 1e6;
 }
 
+/** The file a registry's storage keeps the blob's bytes in. */
+export function storedBlobPath(storage: StorageLayout, digest: string): string {
+  const hex = digest.slice('sha256:'.length);
+  if (storage.layout === 'distribution') return join(storage.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
+  if (storage.layout === 'builtin') return join(storage.root, 'blobs/sha256', hex.slice(0, 2), hex);
+  return join(storage.root, hex);
+}
+
 /** Delete the benchmark's blobs from a registry's storage (its files and the repository links). */
 export async function reclaimBlobs(storage: StorageLayout, repositories: string[], digests: string[]): Promise<void> {
   for (const digest of digests) {
@@ -118,10 +133,29 @@ export async function reclaimBlobs(storage: StorageLayout, repositories: string[
             join(storage.dataDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex),
             ...repositories.map((repo) => join(storage.dataDir, 'docker/registry/v2/repositories', repo, '_layers/sha256', hex)),
           ]
-        : [
-            join(storage.root, 'blobs/sha256', hex.slice(0, 2), hex),
-            ...repositories.map((repo) => join(storage.root, 'repositories', repo, '_layers/sha256', hex)),
-          ];
+        : storage.layout === 'builtin'
+          ? [
+              join(storage.root, 'blobs/sha256', hex.slice(0, 2), hex),
+              ...repositories.map((repo) => join(storage.root, 'repositories', repo, '_layers/sha256', hex)),
+            ]
+          : [join(storage.root, hex)];
     await Promise.all(paths.map((path) => rm(path, { recursive: true, force: true })));
+  }
+}
+
+/**
+ * Puts the stored blob in the page cache (`warm`: read it once) or takes it out (`cold`: written
+ * back, then dropped with posix_fadvise DONTNEED through `dd iflag=nocache`).
+ */
+export async function setPageCache(path: string, mode: 'warm' | 'cold'): Promise<void> {
+  if (mode === 'warm') {
+    for await (const _ of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) {
+      // reading is the point
+    }
+    return;
+  }
+  for (const [cmd, args] of [['sync', [path]], ['dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']]] as const) {
+    const result = await runProcess(cmd, args, { timeoutMs: 60_000 });
+    if (result.code !== 0) throw new Error(`${cmd} ${path}: ${result.stderr.trim()}`);
   }
 }

@@ -9,7 +9,7 @@ import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { makeBlobFiles, writeCurlAuth } from './blobs.js';
 import { describeMachine } from './machine.js';
-import { parseBenchOptions, TARGET_GROUPS, USAGE } from './options.js';
+import { parseBenchOptions, TARGET_WORKLOADS, USAGE } from './options.js';
 import { renderReport } from './report.js';
 import { Results } from './results.js';
 import { startFleet } from './targets.js';
@@ -34,15 +34,22 @@ async function main(): Promise<number> {
   try {
     const machine = await describeMachine();
     log(`registry-gate bench (${options.quick ? 'quick' : 'full'}), ${options.rounds} round(s), temp dir ${ws.dir}`);
+    if (options.profileDir) {
+      options.profileDir = resolve(options.profileDir);
+      await mkdir(options.profileDir, { recursive: true });
+      log(`CPU profiles go to ${options.profileDir} when the servers stop`);
+    }
     const wrkScript = await writeWrkScript(ws.dir);
     const results = new Results();
     let ctx: BenchContext | undefined;
-    if (TARGET_GROUPS.some((group) => options.only.has(group))) {
-      const fleet = await startFleet(ws, options.costs, options.transferCost, log);
+    const transfers = options.only.has('pull') || options.only.has('push');
+    if (TARGET_WORKLOADS.some((workload) => options.only.has(workload))) {
+      const fleet = await startFleet(ws, options, log);
       const blobDir = join(ws.dir, 'blobs');
       await mkdir(blobDir);
-      log(`writing ${options.streams + 1} blob files of ${formatSize(options.blobBytes)}`);
-      const [pullFile, ...pushFiles] = await makeBlobFiles(blobDir, options.streams + 1, options.blobBytes);
+      const fileCount = transfers ? options.streams + 1 : 1;
+      log(`writing ${fileCount} blob file(s) of ${formatSize(transfers ? options.blobBytes : 1024)}`);
+      const [pullFile, ...pushFiles] = await makeBlobFiles(blobDir, fileCount, transfers ? options.blobBytes : 1024);
       ctx = {
         options,
         fleet,
@@ -54,7 +61,7 @@ async function main(): Promise<number> {
         pullFile: pullFile!,
         log,
       };
-      await seedPullBlob(ctx);
+      if (options.only.has('pull')) await seedPullBlob(ctx);
     }
     const replicas: ReplicasRun | undefined = options.only.has('replicas')
       ? { fleet: await startReplicaFleet(ws, log), results: new ReplicaResults(), options, wrkScript, workDir: ws.dir, log }
@@ -62,8 +69,8 @@ async function main(): Promise<number> {
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
-      if (ctx && options.only.has('small')) await smallRequestsRound(ctx, round);
-      if (ctx && options.only.has('transfers')) await transfersRound(ctx, round);
+      if (ctx && (options.only.has('get') || options.only.has('head'))) await smallRequestsRound(ctx, round);
+      if (ctx && transfers) await transfersRound(ctx, round);
       if (ctx && options.only.has('skopeo')) await skopeoRound(ctx, round);
       if (replicas) await replicasRound(replicas, round);
     }

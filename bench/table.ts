@@ -61,7 +61,7 @@ export function atLeast(value: number | undefined, required: number): Verdict {
   return value >= required ? 'met' : 'NOT met';
 }
 
-export function below(value: number | undefined, limit: number): Verdict {
+export function atMost(value: number | undefined, limit: number): Verdict {
   if (value === undefined || !Number.isFinite(value)) return 'not measured';
-  return value < limit ? 'met' : 'NOT met';
+  return value <= limit ? 'met' : 'NOT met';
 }

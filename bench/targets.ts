@@ -10,8 +10,15 @@
  *                     a token from its /auth/token instead of a password
  *   distribution-tls  a second Distribution with its own TLS and htpasswd auth (cost 5): what the
  *                     built-in registry is compared with, both doing TLS + Basic auth themselves
+ *   node-file         the runtime's ceiling for the built-in registry: a minimal Node TLS server
+ *                     that serves and stores blob files (bench/ceiling-server.ts)
+ *   node-proxy        the runtime's ceiling for the gateway: a minimal Node TLS proxy (node:http)
+ *                     in front of `registry`
  *
- * A gate that fails to start is reported and left out; the run goes on with the others.
+ * registry-gate starts with the node flags of bin/registry-gate's first line, as npm's bin link,
+ * the systemd unit and the image start it. A target that fails to start is reported and left out;
+ * the run goes on with the others. `--targets` picks what is measured; `registry` always starts,
+ * as the upstream of the proxies.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -25,12 +32,17 @@ import { makeTlsPair, type TlsPair } from '../test/helpers/tls.js';
 import { startRecipeNginx } from './nginx.js';
 import { stopWithTree } from './memory.js';
 import { expectWrongPasswordRefused, ping, pushSmallImage } from './registry-api.js';
+import type { BenchOptions, TargetKind } from './options.js';
 import type { Workspace } from './workspace.js';
 
-export type TargetKind = 'registry' | 'nginx' | 'gate' | 'gate-builtin' | 'gate-bearer' | 'distribution-tls';
+export type { TargetKind } from './options.js';
 
 /** Where a target's registry keeps blobs, so the benchmark can delete its own blobs between runs. */
-export type StorageLayout = { layout: 'distribution'; dataDir: string } | { layout: 'builtin'; root: string };
+export type StorageLayout =
+  | { layout: 'distribution'; dataDir: string }
+  | { layout: 'builtin'; root: string }
+  /** node-file: `<root>/<hex>` */
+  | { layout: 'flat'; root: string };
 
 export interface Target {
   kind: TargetKind;
@@ -65,13 +77,36 @@ export interface Fleet {
   gateBuiltin: Map<number, Target>;
   /** Bearer mode, small requests only: Basic vs token per request, the same gate otherwise. */
   gateBearer: Map<number, Target>;
+  /** The Node ceilings (transfers only). */
+  nodeFile: Target | undefined;
+  nodeProxy: Target | undefined;
   /** Targets that failed to start, with why. */
   failures: Array<{ label: string; error: string }>;
   /** Logs of the gate processes, for the report when something goes wrong. */
   outputs: Map<string, () => string>;
 }
 
-const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+/** What users run: the launcher whose first line carries the node flags (dist/bench/ → the repo's bin/). */
+const GATE_BIN = fileURLToPath(new URL('../../bin/registry-gate', import.meta.url));
+const CEILING_SERVER = fileURLToPath(new URL('./ceiling-server.js', import.meta.url));
+
+/** The node flags in bin/registry-gate's `#!/usr/bin/env -S node …` line. */
+async function gateNodeFlags(): Promise<string[]> {
+  const first = (await readFile(GATE_BIN, 'utf8')).split('\n', 1)[0] ?? '';
+  const words = first.replace(/^#!\s*/, '').split(/\s+/);
+  return words.slice(words.indexOf('node') + 1);
+}
+
+/** `--cpu-prof` into `<dir>/<label>/` when profiling (cluster workers inherit it and write their own). */
+function profileFlags(profileDir: string | undefined, label: string): string[] {
+  if (!profileDir) return [];
+  return ['--cpu-prof', '--cpu-prof-dir', join(profileDir, label.replace(/[^a-z0-9]+/gi, '-').replace(/-$/, ''))];
+}
+
+/** A profiled process writes its profile when it exits: give it time. */
+function killAfterMs(profileDir: string | undefined): number {
+  return profileDir ? 60_000 : 3_000;
+}
 
 function basic(user: string, password: string): string {
   return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
@@ -97,6 +132,8 @@ async function startGate(options: {
   bearer?: boolean;
   dispatcher: Agent;
   ws: Workspace;
+  label: string;
+  profileDir: string | undefined;
 }): Promise<{ pid: number; url: string; output: () => string; storageRoot: string }> {
   await mkdir(options.dir, { recursive: true });
   const configFile = join(options.dir, 'registry-gate.yaml');
@@ -117,11 +154,13 @@ async function startGate(options: {
     };
     await writeFile(configFile, stringify(config));
     try {
-      const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
+      const flags = [...(await gateNodeFlags()), ...profileFlags(options.profileDir, options.label)];
+      const proc = await startProcess(process.execPath, [...flags, GATE_BIN, 'serve', '--config', configFile], {
         cwd: options.dir,
         readyUrl: `https://127.0.0.1:${port}/v2/`,
         readyDispatcher: options.dispatcher,
         timeoutMs: 30_000,
+        killAfterMs: killAfterMs(options.profileDir),
       });
       const pid = proc.child.pid!;
       options.ws.defer(() => stopWithTree(pid, proc.stop));
@@ -133,7 +172,53 @@ async function startGate(options: {
   }
 }
 
-export async function startFleet(ws: Workspace, costs: number[], transferCost: number, log: (line: string) => void): Promise<Fleet> {
+/** A Node ceiling (bench/ceiling-server.ts): `file` stores and serves blob files, `proxy` forwards to `upstreamUrl`. */
+async function startCeiling(options: {
+  mode: 'file' | 'proxy';
+  dir: string;
+  tls: TlsPair;
+  authFile: string;
+  upstreamUrl: string;
+  dispatcher: Agent;
+  ws: Workspace;
+  label: string;
+  profileDir: string | undefined;
+}): Promise<{ pid: number; url: string; root: string }> {
+  const root = join(options.dir, 'blobs');
+  await mkdir(root, { recursive: true });
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const args = [
+      ...profileFlags(options.profileDir, options.label),
+      CEILING_SERVER,
+      options.mode,
+      `127.0.0.1:${port}`,
+      options.tls.certFile,
+      options.tls.keyFile,
+      options.authFile,
+      options.mode === 'file' ? root : options.upstreamUrl,
+    ];
+    try {
+      const proc = await startProcess(process.execPath, args, {
+        readyUrl: `https://127.0.0.1:${port}/v2/`,
+        readyDispatcher: options.dispatcher,
+        timeoutMs: 30_000,
+        killAfterMs: killAfterMs(options.profileDir),
+      });
+      const pid = proc.child.pid!;
+      options.ws.defer(() => stopWithTree(pid, proc.stop));
+      return { pid, url: `https://127.0.0.1:${port}`, root };
+    } catch (err) {
+      if (attempt < 3 && /EADDRINUSE|in use/.test(String(err))) continue;
+      throw err;
+    }
+  }
+}
+
+export async function startFleet(ws: Workspace, options: BenchOptions, log: (line: string) => void): Promise<Fleet> {
+  const { transferCost, targets: wanted, profileDir } = options;
+  // Other bcrypt costs matter to the small requests only.
+  const costs = options.only.has('get') || options.only.has('head') ? options.costs : [transferCost];
   const password = randomBytes(12).toString('hex');
   const authorization = basic(BENCH_USER, password);
   const tls = await makeTlsPair(join(ws.dir, 'tls'));
@@ -168,6 +253,8 @@ export async function startFleet(ws: Workspace, costs: number[], transferCost: n
     gate: new Map(),
     gateBuiltin: new Map(),
     gateBearer: new Map(),
+    nodeFile: undefined,
+    nodeProxy: undefined,
     failures: [],
     outputs: new Map(),
   };
@@ -183,7 +270,7 @@ export async function startFleet(ws: Workspace, costs: number[], transferCost: n
     );
   };
 
-  attempt('distribution-tls', async () => {
+  if (wanted.has('distribution-tls')) attempt('distribution-tls', async () => {
     const dist = await startDistribution({
       dir: join(ws.dir, 'distribution-tls'),
       logLevel: 'error',
@@ -204,12 +291,13 @@ export async function startFleet(ws: Workspace, costs: number[], transferCost: n
 
   for (const cost of costs) {
     const htpasswdFile = htpasswd.get(cost)!;
-    attempt(label('nginx', cost), async () => {
+    if (wanted.has('nginx')) attempt(label('nginx', cost), async () => {
       const nginx = await startRecipeNginx({ dir: join(ws.dir, `nginx-cost-${cost}`), upstreamPort: registry.port, tls, htpasswdFile });
       ws.defer(() => nginx.stop());
       fleet.nginx.set(cost, { ...base, kind: 'nginx', cost, label: label('nginx', cost), url: nginx.url, pid: nginx.pid, storage: fleet.registry.storage });
     });
     for (const kind of ['gate', 'gate-builtin'] as const) {
+      if (!wanted.has(kind)) continue;
       attempt(label(kind, cost), async () => {
         const gate = await startGate({
           dir: join(ws.dir, `${kind}-cost-${cost}`),
@@ -218,6 +306,8 @@ export async function startFleet(ws: Workspace, costs: number[], transferCost: n
           upstreamUrl: kind === 'gate' ? registry.url : undefined,
           dispatcher,
           ws,
+          label: label(kind, cost),
+          profileDir,
         });
         fleet.outputs.set(label(kind, cost), gate.output);
         const storage: StorageLayout = kind === 'gate' ? fleet.registry.storage : { layout: 'builtin', root: gate.storageRoot };
@@ -225,12 +315,31 @@ export async function startFleet(ws: Workspace, costs: number[], transferCost: n
       });
     }
   }
-  if (costs.includes(BEARER_COST)) {
+  if (costs.includes(BEARER_COST) && wanted.has('gate-bearer')) {
     attempt(label('gate-bearer', BEARER_COST), async () => {
-      const gate = await startGate({ dir: join(ws.dir, `gate-bearer-cost-${BEARER_COST}`), tls, htpasswdFile: htpasswd.get(BEARER_COST)!, upstreamUrl: registry.url, bearer: true, dispatcher, ws });
+      const gate = await startGate({ dir: join(ws.dir, `gate-bearer-cost-${BEARER_COST}`), tls, htpasswdFile: htpasswd.get(BEARER_COST)!, upstreamUrl: registry.url, bearer: true, dispatcher, ws, label: label('gate-bearer', BEARER_COST), profileDir });
       fleet.outputs.set(label('gate-bearer', BEARER_COST), gate.output);
       const token = await fetchToken(gate.url, dispatcher, authorization);
       fleet.gateBearer.set(BEARER_COST, { ...base, authorization: `Bearer ${token}`, kind: 'gate-bearer', cost: BEARER_COST, label: label('gate-bearer', BEARER_COST), url: gate.url, pid: gate.pid, storage: fleet.registry.storage });
+    });
+  }
+  const authFile = join(ws.dir, 'ceiling-authorization');
+  await writeFile(authFile, `${authorization}\n`, { mode: 0o600 });
+  for (const kind of ['node-file', 'node-proxy'] as const) {
+    if (!wanted.has(kind)) continue;
+    attempt(kind, async () => {
+      const ceiling = await startCeiling({ mode: kind === 'node-file' ? 'file' : 'proxy', dir: join(ws.dir, kind), tls, authFile, upstreamUrl: registry.url, dispatcher, ws, label: kind, profileDir });
+      const target: Target = {
+        ...base,
+        kind,
+        cost: undefined,
+        label: kind,
+        url: ceiling.url,
+        pid: ceiling.pid,
+        storage: kind === 'node-file' ? { layout: 'flat', root: ceiling.root } : fleet.registry.storage,
+      };
+      if (kind === 'node-file') fleet.nodeFile = target;
+      else fleet.nodeProxy = target;
     });
   }
   await Promise.all(starts);
@@ -269,14 +378,14 @@ async function checkFleet(fleet: Fleet, log: (line: string) => void): Promise<vo
   const wrong = basic(BENCH_USER, `${fleet.password}-wrong`);
   await ping(fleet.registry);
   await pushSmallImage(fleet.registry, BENCH_REPO_SMALL, BENCH_TAG);
-  const authenticated = [fleet.distributionTls, ...fleet.nginx.values(), ...fleet.gate.values(), ...fleet.gateBuiltin.values(), ...fleet.gateBearer.values()];
+  const authenticated = [fleet.distributionTls, ...fleet.nginx.values(), ...fleet.gate.values(), ...fleet.gateBuiltin.values(), ...fleet.gateBearer.values(), fleet.nodeFile, fleet.nodeProxy];
   for (const target of authenticated) {
     if (!target) continue;
     try {
       await ping(target);
       await expectWrongPasswordRefused(target, wrong);
       if (target.kind === 'gate-builtin') await pushSmallImage(target, BENCH_REPO_SMALL, BENCH_TAG);
-      log(`${target.label} at ${target.url}: bcrypt login ok, wrong password refused`);
+      log(`${target.label} at ${target.url}: ${target.kind.startsWith('node-') ? 'login' : 'bcrypt login'} ok, wrong password refused`);
     } catch (err) {
       const output = fleet.outputs.get(target.label)?.().trim();
       const tail = output ? `\n--- its output (last lines) ---\n${output.split('\n').slice(-5).join('\n')}` : '';
@@ -289,6 +398,8 @@ async function checkFleet(fleet: Fleet, log: (line: string) => void): Promise<vo
 
 function removeTarget(fleet: Fleet, target: Target): void {
   if (target.kind === 'distribution-tls') fleet.distributionTls = undefined;
+  if (target.kind === 'node-file') fleet.nodeFile = undefined;
+  if (target.kind === 'node-proxy') fleet.nodeProxy = undefined;
   for (const map of [fleet.nginx, fleet.gate, fleet.gateBuiltin, fleet.gateBearer]) {
     for (const [cost, t] of map) if (t === target) map.delete(cost);
   }

@@ -5,7 +5,8 @@
  */
 import { join } from 'node:path';
 import { measurePeakMemory } from './memory.js';
-import { PULL_REPO, PUSH_REPO, pullBlob, pushBlobFile, reclaimBlobs, timeTransfers, type BlobFile } from './blobs.js';
+import { PULL_REPO, PUSH_REPO, pullBlob, pushBlobFile, reclaimBlobs, setPageCache, storedBlobPath, timeTransfers, type BlobFile } from './blobs.js';
+import { cpuSecondsOfTree } from './cpu.js';
 import { MANIFEST_ACCEPT, statusOf } from './registry-api.js';
 import { skopeoRoundTrip } from './skopeo-copy.js';
 import { runAbHead } from './ab.js';
@@ -39,9 +40,21 @@ function defined<T>(items: Array<T | undefined>): T[] {
   return items.filter((item): item is T => item !== undefined);
 }
 
-/** The targets of blob and skopeo workloads: all at the transfer cost. */
-export function transferTargets(fleet: Fleet, cost: number): Target[] {
-  return defined([fleet.registry, fleet.nginx.get(cost), fleet.gate.get(cost), fleet.gateBuiltin.get(cost), fleet.distributionTls]);
+/** Only the targets `--targets` names. */
+function wanted(ctx: Pick<BenchContext, 'options'>, targets: Array<Target | undefined>): Target[] {
+  return defined(targets).filter((target) => ctx.options.targets.has(target.kind));
+}
+
+/** The targets of blob transfers: all at the transfer cost, and the Node ceilings. */
+export function transferTargets(ctx: Pick<BenchContext, 'options' | 'fleet'>): Target[] {
+  const { fleet } = ctx;
+  const cost = ctx.options.transferCost;
+  return wanted(ctx, [fleet.registry, fleet.nginx.get(cost), fleet.gate.get(cost), fleet.gateBuiltin.get(cost), fleet.distributionTls, fleet.nodeProxy, fleet.nodeFile]);
+}
+
+/** The targets of the skopeo round trip: registries only (the ceilings serve blobs, not images). */
+function skopeoTargets(ctx: Pick<BenchContext, 'options' | 'fleet'>): Target[] {
+  return transferTargets(ctx).filter((target) => !target.kind.startsWith('node-'));
 }
 
 async function measure(ctx: BenchContext, workload: string, target: Target, round: number, run: () => Promise<string>): Promise<void> {
@@ -72,8 +85,9 @@ function runLoad(ctx: BenchContext, target: Target, small: (typeof SMALL)[number
 
 export async function smallRequestsRound(ctx: BenchContext, round: number): Promise<void> {
   const { fleet, options: o } = ctx;
-  const targets = defined([fleet.registry, ...o.costs.flatMap((c) => [fleet.nginx.get(c), fleet.gate.get(c), fleet.gateBuiltin.get(c), fleet.gateBearer.get(c)])]);
+  const targets = wanted(ctx, [fleet.registry, ...o.costs.flatMap((c) => [fleet.nginx.get(c), fleet.gate.get(c), fleet.gateBuiltin.get(c), fleet.gateBearer.get(c)])]);
   for (const small of SMALL) {
+    if (!o.only.has(small.method === 'GET' ? 'get' : 'head')) continue;
     for (const target of rotate(targets, round)) {
       await measure(ctx, small.workload, target, round, async () => {
         const status = await statusOf(target, small.method, small.path, small.headers);
@@ -86,39 +100,48 @@ export async function smallRequestsRound(ctx: BenchContext, round: number): Prom
   }
 }
 
+/** Runs `transfer` and measures the target's MB/s and the CPU seconds its processes spent per GB. */
+async function timeWithCpu(target: Target, bytes: number, transfers: Array<() => Promise<void>>): Promise<{ mbps: number; cpuPerGB: number | undefined }> {
+  const before = target.pid ? await cpuSecondsOfTree(target.pid) : undefined;
+  const mbps = await timeTransfers(bytes, transfers);
+  const cpuPerGB = before === undefined ? undefined : ((await cpuSecondsOfTree(target.pid)) - before) / (bytes / 1e9);
+  return { mbps, cpuPerGB };
+}
+
 export async function transfersRound(ctx: BenchContext, round: number): Promise<void> {
   const { options: o } = ctx;
-  const targets = rotate(transferTargets(ctx.fleet, o.transferCost), round);
+  const targets = rotate(transferTargets(ctx), round);
   const timeout = o.transferTimeoutMs;
-  const rate = (mbps: number) => `${formatNumber(mbps)} MB/s`;
+  const rate = (mbps: number, cpuPerGB: number | undefined) => `${formatNumber(mbps)} MB/s, server CPU ${formatNumber(cpuPerGB)} s/GB`;
 
-  for (const [workload, n] of [['pull 1', 1], ['pull N', o.streams]] as const) {
+  for (const [workload, n] of o.only.has('pull') ? ([['pull 1', 1], ['pull N', o.streams]] as const) : []) {
     for (const target of targets) {
       await measure(ctx, workload, target, round, async () => {
+        await setPageCache(storedBlobPath(target.storage, ctx.pullFile.digest), o.cache);
         const pulls = Array.from({ length: n }, () => () => pullBlob(target, PULL_REPO, ctx.pullFile, ctx.authHeaderFile, timeout));
-        const mbps = await timeTransfers(n * ctx.pullFile.size, pulls);
-        ctx.results.add(workload, target, { mbps });
-        return rate(mbps);
+        const { mbps, cpuPerGB } = await timeWithCpu(target, n * ctx.pullFile.size, pulls);
+        ctx.results.add(workload, target, { mbps, cpuPerGB: cpuPerGB ?? Number.NaN });
+        return rate(mbps, cpuPerGB);
       });
     }
   }
 
-  for (const [workload, n] of [['push 1', 1], ['push N', o.streams]] as const) {
+  for (const [workload, n] of o.only.has('push') ? ([['push 1', 1], ['push N', o.streams]] as const) : []) {
     const files = ctx.pushFiles.slice(0, n);
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
     for (const target of targets) {
       await measure(ctx, workload, target, round, async () => {
-        const push = () => timeTransfers(bytes, files.map((file) => () => pushBlobFile(target, PUSH_REPO, file, ctx.authHeaderFile, timeout)));
+        const push = () => timeWithCpu(target, bytes, files.map((file) => () => pushBlobFile(target, PUSH_REPO, file, ctx.authHeaderFile, timeout)));
         try {
           if (n === 1 || target.pid === 0) {
-            const mbps = await push();
-            ctx.results.add(workload, target, { mbps });
-            return rate(mbps);
+            const { mbps, cpuPerGB } = await push();
+            ctx.results.add(workload, target, { mbps, cpuPerGB: cpuPerGB ?? Number.NaN });
+            return rate(mbps, cpuPerGB);
           }
-          const { result: mbps, memory } = await measurePeakMemory(target.pid, push);
-          ctx.results.add(workload, target, { mbps, rssBytes: memory.peakBytes, pssBytes: memory.peakPssBytes });
+          const { result, memory } = await measurePeakMemory(target.pid, push);
+          ctx.results.add(workload, target, { mbps: result.mbps, cpuPerGB: result.cpuPerGB ?? Number.NaN, rssBytes: memory.peakBytes, pssBytes: memory.peakPssBytes });
           ctx.results.memoryNotes.set(target.label, `${memory.method}, ${memory.processes} process${memory.processes > 1 ? 'es' : ''}`);
-          return `${rate(mbps)}, peak RSS ${formatMiB(memory.peakBytes)} (PSS ${formatMiB(memory.peakPssBytes)}), ${memory.processes} process(es)`;
+          return `${rate(result.mbps, result.cpuPerGB)}, peak RSS ${formatMiB(memory.peakBytes)} (PSS ${formatMiB(memory.peakPssBytes)}), ${memory.processes} process(es)`;
         } finally {
           await reclaimBlobs(target.storage, [PUSH_REPO], files.map((f) => f.digest));
         }
@@ -129,7 +152,7 @@ export async function transfersRound(ctx: BenchContext, round: number): Promise<
 
 export async function skopeoRound(ctx: BenchContext, round: number): Promise<void> {
   const { options: o } = ctx;
-  for (const target of rotate(transferTargets(ctx.fleet, o.transferCost), round)) {
+  for (const target of rotate(skopeoTargets(ctx), round)) {
     await measure(ctx, 'skopeo', target, round, async () => {
       const times = await skopeoRoundTrip({
         target,
@@ -148,7 +171,8 @@ export async function skopeoRound(ctx: BenchContext, round: number): Promise<voi
 /** Store the pull blob in every registry storage the transfer targets read from. */
 export async function seedPullBlob(ctx: Omit<BenchContext, 'results'>): Promise<void> {
   const seen = new Set<string>();
-  for (const target of transferTargets(ctx.fleet, ctx.options.transferCost)) {
+  // The bare registry first: a proxy in front of it needs no upload before its pulls.
+  for (const target of [ctx.fleet.registry, ...transferTargets(ctx)]) {
     const key = target.storage.layout === 'distribution' ? target.storage.dataDir : target.storage.root;
     if (seen.has(key)) continue;
     seen.add(key);

@@ -94,14 +94,15 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
   await prepareFirstRun(config, options.firstRun ?? { announce: () => undefined, terminal: false });
   const tls = await tlsOptions(config);
   const metrics = new GateMetrics();
-  const builtin: Backend | undefined = config.upstream
-    ? undefined
-    : await createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app });
   // Shared by replicas when configured; a Redis that is down at start-up is an outage to ride out, not a reason not to start.
   const redis = config.redis ? await RedisConnection.open({ config: config.redis, logger: loggers.app }) : undefined;
-  // One lock for the whole server (protected-tag pushes, the UI's robot edits): Redis when replicas
-  // share state, else in a worker it talks to the primary (one instance, or ids would collide).
+  // One lock for the whole server (protected-tag pushes, upload sessions of the built-in registry,
+  // the UI's robot edits): Redis when replicas share state, else in a worker it talks to the
+  // primary (one instance, or ids would collide).
   const sharedLock: SectionLock = redis ? new RedisLock({ redis, logger: loggers.app }) : processSharedLock();
+  const builtin: Backend | undefined = config.upstream
+    ? undefined
+    : await createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app, uploadLock: sharedLock });
   const long: LongLived = {
     loggers,
     metrics,

@@ -104,9 +104,6 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config'));
   const value = parsed.data;
-  if (typeof value.workers === 'number' && value.workers > 1 && !value.upstream) {
-    throw new ConfigError(`${source ?? 'config'}: workers: the built-in registry keeps upload state in one process; use workers: 1 (or auto) without an upstream`);
-  }
   if (value.auth.providers?.includes('ldap') && !value.auth.ldap) throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
   const at = (path: string) => resolve(baseDir, path);
   const dataDir = at(value.dataDir);
@@ -119,7 +116,7 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const config: Config = {
     ...value,
     source,
-    workers: value.workers === 'auto' ? autoWorkers(Boolean(value.upstream)) : value.workers,
+    workers: value.workers === 'auto' ? autoWorkers() : value.workers,
     dataDir,
     tls,
     upstream: value.upstream && { ...value.upstream, url: value.upstream.url.replace(/\/$/, ''), ca: value.upstream.ca && at(value.upstream.ca) },
@@ -145,13 +142,13 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
 }
 
 /**
- * `workers: auto`: one per core in front of an upstream on 3 cores or more. On 2 cores (where the
- * registry shares the cores) a primary and two workers measured no faster than one process and used
- * 2.6 times the memory (bench/, docs/benchmarks.md), so one process it is; the built-in registry
- * keeps upload state in its process and always runs one.
+ * `workers: auto`: one per core on 3 cores or more, for the gateway and the built-in registry alike
+ * (its upload sessions live on disk, so any worker can take the next chunk). On 2 cores a primary
+ * and two workers measured no faster than one process and used 2.6 times the memory (bench/,
+ * docs/benchmarks.md), so one process it is.
  */
-export function autoWorkers(upstream: boolean, cores = availableParallelism()): number {
-  return upstream && cores >= 3 ? cores : 1;
+export function autoWorkers(cores = availableParallelism()): number {
+  return cores >= 3 ? cores : 1;
 }
 
 export interface LoadOptions {

@@ -52,7 +52,7 @@ const accessRule = z.strictObject({
 const tlsFiles = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) });
 
 export const configSchema = z.strictObject({
-  /** Worker processes sharing the listening socket; `auto`: one per core in front of an upstream on 3+ cores, else one (see autoWorkers). */
+  /** Worker processes sharing the listening socket; `auto`: one per core on 3+ cores, else one (see autoWorkers). */
   workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
   /** Address to listen on. */
   listen: hostPort.default('0.0.0.0:5043'),

@@ -1,8 +1,9 @@
 /**
  * A keyed lock shared by the worker processes of one `serve` (node:cluster): the primary holds the
  * queue of each key and grants it to one worker section at a time, in arrival order. A worker that
- * dies releases what it held or waited for. Used where several workers must not interleave, such as
- * the first push of a protected tag in front of an upstream.
+ * dies releases what it held or waited for. Used where several workers must not interleave: the
+ * first push of a protected tag in front of an upstream, the requests of one upload session of the
+ * built-in registry. One instance per worker process (message ids are per instance).
  *
  *   worker → primary  {type: 'registry-gate:lock', op: 'acquire', id, key}
  *   primary → worker  {type: 'registry-gate:lock', op: 'granted', id}
@@ -83,7 +84,7 @@ export class ClusterLock implements SectionLock {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(() => {
             this.#waiting.delete(id);
-            reject(new RegistryError('UNAVAILABLE', 'another push of this tag is still in progress'));
+            reject(new RegistryError('UNAVAILABLE', 'another request on this tag or upload is still in progress'));
           }, GRANT_TIMEOUT_MS);
           this.#waiting.set(id, () => {
             clearTimeout(timer);

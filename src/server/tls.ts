@@ -5,10 +5,20 @@
  */
 import { readFile } from 'node:fs/promises';
 import { watchFile, unwatchFile } from 'node:fs';
-import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { createSecureContext, DEFAULT_CIPHERS, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 
-export const TLS_OPTIONS = { minVersion: 'TLSv1.2' } as const;
+/**
+ * Node's cipher list with TLS_AES_128_GCM_SHA256 moved to the front. Node's server picks by its own
+ * order, and its default puts AES-256-GCM first; Go's crypto/tls (Distribution, and the docker,
+ * containerd, podman and skopeo clients) prefers AES-128-GCM on CPUs with AES instructions, which
+ * costs about 5 % less CPU per byte pulled on each end (docs/benchmarks.md). TLS 1.2 suites stay in
+ * Node's order, which already starts with AES-128-GCM.
+ */
+const PREFERRED_FIRST = 'TLS_AES_128_GCM_SHA256';
+const CIPHERS = [PREFERRED_FIRST, ...DEFAULT_CIPHERS.split(':').filter((name) => name !== PREFERRED_FIRST)].join(':');
+
+export const TLS_OPTIONS = { minVersion: 'TLSv1.2', ciphers: CIPHERS } as const;
 
 export interface TlsFiles {
   readonly cert: string;

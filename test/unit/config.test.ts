@@ -102,14 +102,15 @@ test('no file: the embedded default under ./data', async () => {
   assert.equal(config.auth.htpasswdIsDefault, true);
 });
 
-test('workers: auto is one per core in front of an upstream on 3+ cores, else one', async () => {
+test('workers: auto is one per core on 3+ cores, else one; the built-in registry takes any number', async () => {
   const { autoWorkers } = await import('../../src/config/load.js');
-  assert.equal(autoWorkers(true, 8), 8);
-  assert.equal(autoWorkers(true, 3), 3);
-  assert.equal(autoWorkers(true, 2), 1);
-  assert.equal(autoWorkers(false, 8), 1);
+  assert.equal(autoWorkers(8), 8);
+  assert.equal(autoWorkers(3), 3);
+  assert.equal(autoWorkers(2), 1);
   await withConfig('workers: 2\n', async (file) => {
-    await assert.rejects(loadConfig({ file, env: {} }), /workers: the built-in registry keeps upload state in one process/);
+    const config = await loadConfig({ file, env: {} });
+    assert.equal(config.upstream, undefined);
+    assert.equal(config.workers, 2);
   });
 });
 

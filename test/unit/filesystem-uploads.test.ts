@@ -1,7 +1,8 @@
 /**
  * Upload sessions of the built-in registry on a real temp dir: resuming with a fresh store (what a
  * restart leaves), rollback of a failed chunk, bytes a crash left past the acknowledged offset,
- * sha512, and the sweep of abandoned sessions.
+ * sha512, the sweep of abandoned sessions, and one session served by several stores in turn (the
+ * worker processes of one server).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -15,6 +16,7 @@ import { mkdirDurable } from '../../src/backend/filesystem/durable-fs.js';
 import { StorageLayout } from '../../src/backend/filesystem/layout.js';
 import { UploadStore, type ChunkInput } from '../../src/backend/filesystem/upload-store.js';
 import { RegistryError } from '../../src/errors.js';
+import { KeyedLock } from '../../src/server/keyed-lock.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { randomBlob, sha256, sha512 } from '../helpers/registry-client.js';
 
@@ -144,3 +146,60 @@ describe('UploadStore', () => {
     assert.equal(await store.status('repo', active), 0);
   });
 });
+
+describe('UploadStore in several processes (one lock, one folder, a store each)', () => {
+  let root: string;
+  let layout: StorageLayout;
+  let blobs: BlobStore;
+
+  before(async () => {
+    root = await makeTempDir('registry-gate-uploads-shared-');
+    layout = new StorageLayout(root);
+    for (const dir of [layout.blobsDir, layout.uploadsDir, layout.tmpDir]) await mkdirDurable(dir);
+    blobs = new BlobStore(layout);
+  });
+  after(() => removeDir(root));
+
+  test('chunks alternating between two stores: each catches up by hashing only the bytes it has not seen', async () => {
+    const lines: Array<{ msg?: string; from?: number; offset?: number; store: string }> = [];
+    const capture = (store: string) =>
+      pino({ level: 'debug' }, { write: (line: string) => void lines.push({ ...(JSON.parse(line) as object), store }) });
+    const lock = new KeyedLock();
+    const one = new UploadStore(layout, blobs, capture('one'), lock);
+    const two = new UploadStore(layout, blobs, capture('two'), lock);
+    const data = randomBlob(50_000);
+    const id = await one.create('repo');
+    await one.appendChunk('repo', id, chunk(data.subarray(0, 10_000)));
+    await two.appendChunk('repo', id, chunk(data.subarray(10_000, 20_000), { start: 10_000, end: 19_999 }));
+    await one.appendChunk('repo', id, chunk(data.subarray(20_000, 30_000)));
+    await two.appendChunk('repo', id, chunk(data.subarray(30_000, 40_000)));
+    await one.complete('repo', id, parseDigest(sha256(data)), chunk(data.subarray(40_000)));
+    await assertStoredIn(blobs, 'repo', sha256(data), data);
+    const caughtUp = lines.filter((line) => line.msg === 'upload hash caught up from disk').map(({ store, from, offset }) => ({ store, from, offset }));
+    assert.deepEqual(caughtUp, [
+      { store: 'two', from: 0, offset: 10_000 }, // never saw the session: hashes what was acknowledged
+      { store: 'one', from: 10_000, offset: 20_000 }, // only the chunk the other store took
+      { store: 'two', from: 20_000, offset: 30_000 },
+      { store: 'one', from: 30_000, offset: 40_000 },
+    ]);
+  });
+
+  test('a session one store completed is dropped from the other store at its next sweep', async () => {
+    const lock = new KeyedLock();
+    const one = new UploadStore(layout, blobs, logger, lock);
+    const two = new UploadStore(layout, blobs, logger, lock);
+    const data = randomBlob(5000);
+    const id = await one.create('repo');
+    await two.appendChunk('repo', id, chunk(data));
+    await one.complete('repo', id, parseDigest(sha256(data)), chunk(Buffer.alloc(0)));
+    await assert.rejects(two.appendChunk('repo', id, chunk(data)), isCode('BLOB_UPLOAD_UNKNOWN'));
+    assert.equal(await two.removeAbandoned(60_000), 0);
+    assert.equal((two as unknown as { hashes: Map<string, unknown> }).hashes.has(id), false, 'no running hash kept for a session that is gone');
+  });
+});
+
+async function assertStoredIn(blobs: BlobStore, repository: string, digest: string, data: Buffer): Promise<void> {
+  const info = await blobs.statInRepository(repository, parseDigest(digest), { includeManifests: false });
+  assert.ok(info, 'blob linked in the repository');
+  assert.deepEqual(await readFile(info.path), data);
+}

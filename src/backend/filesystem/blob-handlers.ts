@@ -1,12 +1,12 @@
 /** GET/HEAD/DELETE `/v2/<name>/blobs/<digest>`: downloads (whole or one range) and unlinking. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { open } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
 import { RegistryError } from '../../errors.js';
 import type { Route } from '../../gateway/route.js';
 import { parseDigest } from './digest.js';
 import { isNotFound } from './durable-fs.js';
 import { parseRangeHeader } from './http-range.js';
+import { sendFileRange } from './send-file.js';
 import { notModified, respond, type Stores } from './stores.js';
 
 export async function getBlob(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
@@ -23,7 +23,6 @@ export async function getBlob(stores: Stores, req: IncomingMessage, res: ServerR
     if (isNotFound(error)) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
     throw error;
   }
-  let streaming = false;
   try {
     const size = (await handle.stat()).size;
     const etag = `"${digest.value}"`;
@@ -52,18 +51,15 @@ export async function getBlob(stores: Stores, req: IncomingMessage, res: ServerR
       res.end();
       return;
     }
-    streaming = true;
-    // Large reads: fewer, bigger writes into the TLS socket.
-    const stream = handle.createReadStream({ start, end, autoClose: true, highWaterMark: 512 * 1024 });
     try {
-      await pipeline(stream, res);
+      await sendFileRange(handle, res, start, end);
     } catch (error) {
       // The client went away or the disk failed mid-body: the response is cut, never completed.
       stores.logger.debug({ err: error, digest: digest.value }, 'blob download interrupted');
       res.destroy();
     }
   } finally {
-    if (!streaming) await handle.close();
+    await handle.close();
   }
 }
 

@@ -63,10 +63,10 @@ export function digestBytes(algorithm: DigestAlgorithm, bytes: Uint8Array): Dige
   return digestOf(algorithm, createHash(algorithm).update(bytes).digest('hex'));
 }
 
-/** Feeds the first `length` bytes of a file (all of it when undefined) into `hash`. */
-export async function hashFileInto(hash: Hash, path: string, length?: number): Promise<void> {
-  if (length === 0) return;
-  const stream = createReadStream(path, length === undefined ? {} : { start: 0, end: length - 1 });
+/** Feeds bytes `from` (default 0) up to `length` of a file (to its end when undefined) into `hash`. */
+export async function hashFileInto(hash: Hash, path: string, length?: number, from = 0): Promise<void> {
+  if (length !== undefined && length <= from) return;
+  const stream = createReadStream(path, { start: from, ...(length === undefined ? {} : { end: length - 1 }), highWaterMark: 1024 * 1024 });
   for await (const chunk of stream) hash.update(chunk as Buffer);
 }
 

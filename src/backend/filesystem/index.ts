@@ -9,6 +9,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import type { SectionLock } from '../../server/keyed-lock.js';
 import type { Backend } from '../backend.js';
 import { BlobStore } from './blob-store.js';
 import { filesystemContentReader } from './content-reader.js';
@@ -28,6 +29,12 @@ export interface FilesystemBackendOptions {
   /** Upload sessions without activity for this long are deleted. */
   readonly uploadMaxAgeMs: number;
   readonly logger: Logger;
+  /**
+   * Orders the requests of one upload session. Under `workers` it must be shared by every worker
+   * (the cluster lock), since consecutive requests of one upload may reach different workers.
+   * Default: an in-process lock.
+   */
+  readonly uploadLock?: SectionLock;
 }
 
 const MAX_SWEEP_INTERVAL_MS = 60 * 60 * 1000;
@@ -42,7 +49,7 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
     layout,
     blobs,
     manifests: new ManifestStore(layout, blobs),
-    uploads: new UploadStore(layout, blobs, logger),
+    uploads: new UploadStore(layout, blobs, logger, options.uploadLock),
     logger,
   };
 

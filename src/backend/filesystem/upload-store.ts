@@ -1,14 +1,20 @@
 /**
  * Blob upload sessions on disk (`uploads/<id>/data` + `state.json`).
  *
- * The digest is computed while the bytes stream in: each session keeps an incremental sha256 in
- * memory next to the offset it covers, so completing an upload never reads the data again. Node
- * cannot serialize a hash's state, so what survives a restart is the data file and the
- * acknowledged `offset` in `state.json` (written, like everything, fsync + rename); the first
- * request on a session after a restart re-hashes the first `offset` bytes once and carries on.
- * A chunk that fails half-way is rolled back: the file is truncated to the last acknowledged offset
- * and the hash restored from a copy taken before the chunk. Digests other than sha256 (sha512) are
- * verified by hashing the finished file, the one case that reads the data twice.
+ * The digest is computed while the bytes stream in. Everything a session needs survives in its
+ * folder: the data file and the acknowledged `offset` in `state.json` (written, like everything,
+ * fsync + rename). Bytes below the acknowledged offset never change again, so the sha256 of the
+ * first `offset` bytes can always be recomputed from the file. Node cannot serialize a hash's
+ * state, so each process keeps the running hashes of the sessions it served in memory, as a cache:
+ * one that covers fewer bytes than the session now has (another worker, or before a restart,
+ * received the chunks in between) is brought up to date by hashing only the bytes it has not
+ * seen. That is what lets consecutive requests of one upload reach different worker processes.
+ *
+ * Requests on one session run one at a time, across all processes of the server (`lock`: the
+ * cluster lock under `workers`). A chunk that fails half-way is rolled back: the file is truncated
+ * to the last acknowledged offset and the hash restored from a copy taken before the chunk.
+ * Digests other than sha256 (sha512) are verified by hashing the finished file, the one case that
+ * reads the data twice.
  */
 import { randomUUID } from 'node:crypto';
 import type { Hash } from 'node:crypto';
@@ -22,11 +28,11 @@ import { CANONICAL_ALGORITHM, digestFile, hashFileInto, newHash, type Digest } f
 import { fsyncDir, isNotFound, mkdirDurable, readTextIfExists, writeFileAtomic } from './durable-fs.js';
 import type { ByteRange } from './http-range.js';
 import { uploadRangeHeader } from './http-range.js';
-import { KeyedLock } from '../../server/keyed-lock.js';
+import { KeyedLock, type SectionLock } from '../../server/keyed-lock.js';
+import type { StorageLayout } from './layout.js';
 
 /** Upload data is written to disk in batches of about this size. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
-import type { StorageLayout } from './layout.js';
 
 interface UploadState {
   readonly repository: string;
@@ -49,6 +55,11 @@ interface RunningHash {
   readonly offset: number;
 }
 
+/** The session's key in the (possibly cross-process) lock: never a `repository:tag` key of the tag lock. */
+function lockKey(id: string): string {
+  return `_upload/${id}`;
+}
+
 export function uploadLocation(repository: string, id: string): string {
   return `/v2/${repository}/blobs/uploads/${id}`;
 }
@@ -58,13 +69,14 @@ function unknownUpload(): RegistryError {
 }
 
 export class UploadStore {
-  private readonly lock = new KeyedLock();
   private readonly hashes = new Map<string, RunningHash>();
 
+  /** `lock` orders the requests of one session; give every process of a server the same one (ClusterLock). */
   constructor(
     private readonly layout: StorageLayout,
     private readonly blobs: BlobStore,
     private readonly logger: Logger,
+    private readonly lock: SectionLock = new KeyedLock(),
   ) {}
 
   async create(repository: string): Promise<string> {
@@ -86,7 +98,7 @@ export class UploadStore {
 
   /** Appends one chunk; returns the new acknowledged size. */
   appendChunk(repository: string, id: string, chunk: ChunkInput): Promise<number> {
-    return this.lock.run(id, async () => {
+    return this.lock.run(lockKey(id), async () => {
       const state = await this.prepare(repository, id);
       return (await this.writeChunk(id, state, chunk)).offset;
     });
@@ -97,7 +109,7 @@ export class UploadStore {
    * blob linked in `repository`. On a digest mismatch the session is discarded and nothing is stored.
    */
   complete(repository: string, id: string, digest: Digest, chunk: ChunkInput): Promise<void> {
-    return this.lock.run(id, async () => {
+    return this.lock.run(lockKey(id), async () => {
       let state = await this.prepare(repository, id);
       state = await this.writeChunk(id, state, chunk);
       const data = this.layout.uploadData(id);
@@ -117,7 +129,7 @@ export class UploadStore {
   }
 
   cancel(repository: string, id: string): Promise<void> {
-    return this.lock.run(id, async () => {
+    return this.lock.run(lockKey(id), async () => {
       await this.loadState(repository, id);
       await this.discard(id);
     });
@@ -126,18 +138,31 @@ export class UploadStore {
   /** Deletes sessions (and stray temp files) untouched for longer than `maxAgeMs`; returns how many. */
   async removeAbandoned(maxAgeMs: number): Promise<number> {
     const cutoff = Date.now() - maxAgeMs;
+    const isStale = async (id: string) => {
+      const newest = await this.lastActivity(id);
+      return newest !== undefined && newest < cutoff;
+    };
     let removed = 0;
-    for (const id of await readdir(this.layout.uploadsDir).catch(() => [] as string[])) {
-      if (this.lock.isHeld(id)) continue;
-      const stale = await this.lock.run(id, async () => {
-        // Looked at under the session's lock, so a request that just used it keeps it.
-        const newest = await this.lastActivity(id);
-        if (newest === undefined || newest >= cutoff) return false;
-        await this.discard(id);
-        return true;
-      });
+    const ids = await readdir(this.layout.uploadsDir).catch(() => [] as string[]);
+    for (const id of ids) {
+      // A session in use is fresh: only the stale ones wait for the lock (held, maybe, by another process).
+      if (!(await isStale(id))) continue;
+      const stale = await this.lock
+        .run(lockKey(id), async () => {
+          // Looked at again under the session's lock, so a request that just used it keeps it.
+          if (!(await isStale(id))) return false;
+          await this.discard(id);
+          return true;
+        })
+        .catch((error: unknown) => {
+          this.logger.warn({ upload: id, problem: (error as Error).message }, 'could not sweep an abandoned upload');
+          return false;
+        });
       if (stale) removed += 1;
     }
+    // Running hashes of sessions that another process completed or cancelled.
+    const present = new Set(ids);
+    for (const id of this.hashes.keys()) if (!present.has(id)) this.hashes.delete(id);
     // Only files: `_tmp/gc/` holds what a gc run set aside, put back by the next run if it crashed.
     for (const name of await readdir(this.layout.tmpDir).catch(() => [] as string[])) {
       const path = join(this.layout.tmpDir, name);
@@ -189,16 +214,22 @@ export class UploadStore {
     return state;
   }
 
-  /** The in-memory hash covering exactly `state.offset` bytes, rebuilt from the file after a restart. */
+  /**
+   * The running hash covering exactly `state.offset` bytes. A cached one that covers fewer (the
+   * chunks in between reached another process) hashes only the bytes it has not seen; without one
+   * (the first request here, or after a restart) the whole acknowledged part is hashed once.
+   */
   private async runningHash(id: string, state: UploadState): Promise<RunningHash> {
     const cached = this.hashes.get(id);
     if (cached && cached.offset === state.offset) return cached;
-    const hash = newHash(CANONICAL_ALGORITHM);
-    await hashFileInto(hash, this.layout.uploadData(id), state.offset);
-    const rebuilt = { hash, offset: state.offset };
-    this.hashes.set(id, rebuilt);
-    this.logger.debug({ upload: id, offset: state.offset }, 'upload hash rebuilt from disk');
-    return rebuilt;
+    const from = cached && cached.offset < state.offset ? cached.offset : 0;
+    const hash = from > 0 ? cached!.hash : newHash(CANONICAL_ALGORITHM);
+    this.hashes.delete(id); // until it covers `state.offset` again: a read that fails half-way leaves no wrong entry
+    await hashFileInto(hash, this.layout.uploadData(id), state.offset, from);
+    const caughtUp = { hash, offset: state.offset };
+    this.hashes.set(id, caughtUp);
+    this.logger.debug({ upload: id, from, offset: state.offset }, 'upload hash caught up from disk');
+    return caughtUp;
   }
 
   private async writeChunk(id: string, state: UploadState, chunk: ChunkInput): Promise<UploadState> {
@@ -219,27 +250,32 @@ export class UploadStore {
     const before = running.hash.copy();
     const handle = await open(this.layout.uploadData(id), 'r+');
     let position = state.offset;
-    // Pieces arrive in TLS-record-sized bits; writing them in batches saves a syscall and an await each.
-    let batch: Buffer[] = [];
+    // Pieces arrive in TLS-record-sized bits (16 KiB). Each is copied at once into one batch buffer,
+    // hashed and written when full: one hash update, one syscall and one await per MiB, not per
+    // piece, and the pieces die young. Held in a list until written, they would outlive
+    // young-generation collections and be promoted, and only full mark-compacts would free them
+    // again (docs/benchmarks.md).
+    const batch = Buffer.allocUnsafeSlow(WRITE_BATCH_BYTES);
     let batched = 0;
     const flush = async () => {
-      const data = batch.length === 1 ? (batch[0] as Buffer) : Buffer.concat(batch, batched);
-      batch = [];
-      batched = 0;
+      running.hash.update(batch.subarray(0, batched));
       let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await handle.write(data, written, data.length - written, position);
+      while (written < batched) {
+        const { bytesWritten } = await handle.write(batch, written, batched - written, position);
         written += bytesWritten;
         position += bytesWritten;
       }
+      batched = 0;
     };
     try {
       for await (const piece of chunk.body) {
         const buffer = piece as Buffer;
-        running.hash.update(buffer);
-        batch.push(buffer);
-        batched += buffer.length;
-        if (batched >= WRITE_BATCH_BYTES) await flush();
+        for (let copied = 0; copied < buffer.length; ) {
+          const n = buffer.copy(batch, batched, copied);
+          copied += n;
+          batched += n;
+          if (batched === batch.length) await flush();
+        }
       }
       if (batched > 0) await flush();
       const received = position - state.offset;

@@ -8,7 +8,6 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { RegistryError } from '../../errors.js';
@@ -128,45 +127,44 @@ export class UpstreamBackend implements Backend {
     res.once('close', onClose);
     const method = req.method ?? 'GET';
     const facts = { peer: context.peer, peerTrusted: context.peerTrusted, scheme: context.scheme };
-    let response: Dispatcher.ResponseData;
     let authorization: string | undefined;
     let asked = 0;
+    let answered = false;
     try {
       const headers = upstreamRequestHeaders(req.headers, facts, this.#dropped);
       authorization = await this.#tokens.authorization(context.identity.user, upstreamAccessFor(route, method));
       if (authorization) headers.authorization = authorization;
       asked = performance.now();
-      response = await this.#pool.request({
-        path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: upstreamBody(req, context, headers),
-        signal: abort.signal,
-        // undici closes the connection after a HEAD unless told not to; registries answer HEAD without a body.
-        reset: false,
-        highWaterMark: 512 * 1024,
-      });
+      // undici's stream(): each body chunk is written to the client's response as the upstream
+      // socket delivers it, and that socket pauses while the response needs to drain; no readable
+      // stream in between to buffer, emit and pipe every chunk (docs/benchmarks.md).
+      await this.#pool.stream(
+        {
+          path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body: upstreamBody(req, context, headers),
+          signal: abort.signal,
+          // undici closes the connection after a HEAD unless told not to; registries answer HEAD without a body.
+          reset: false,
+        },
+        ({ statusCode, headers: upstreamHeaders }) => {
+          this.#observer?.responded(method, (performance.now() - asked) / 1000);
+          this.#tokens.observe(statusCode, upstreamHeaders['www-authenticate'], authorization !== undefined);
+          // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
+          for (const [name, value] of Object.entries(clientResponseHeaders(upstreamHeaders))) if (value !== undefined) res.setHeader(name, value);
+          res.writeHead(statusCode);
+          answered = true;
+          return res;
+        },
+      );
     } catch (error) {
-      res.off('close', onClose);
       if (abort.signal.aborted) return;
-      throw this.#failure(error, route.path);
-    }
-    this.#observer?.responded(method, (performance.now() - asked) / 1000);
-    this.#tokens.observe(response.statusCode, response.headers['www-authenticate'], authorization !== undefined);
-    // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
-    for (const [name, value] of Object.entries(clientResponseHeaders(response.headers))) if (value !== undefined) res.setHeader(name, value);
-    res.writeHead(response.statusCode);
-    if (method === 'HEAD') {
-      response.body.resume();
-      res.end();
-      return;
-    }
-    try {
-      await pipeline(response.body, res);
-    } catch (error) {
-      // pipeline destroyed `res`; the client sees a broken connection, not a short body.
-      if (!abort.signal.aborted) this.#observer?.failed('broken_body');
-      if (!abort.signal.aborted) this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code }, path: route.path }, 'upstream response broke mid-body');
+      if (!answered) throw this.#failure(error, route.path);
+      // undici destroyed `res`: the client sees a broken connection, not a short body.
+      this.#observer?.failed('broken_body');
+      this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code }, path: route.path }, 'upstream response broke mid-body');
+      res.destroy();
     } finally {
       res.off('close', onClose);
     }
