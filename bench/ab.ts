@@ -58,18 +58,27 @@ export function parseAbResult(stdout: string, csv: string): LoadSummary {
 export async function runAbHead(run: AbRun): Promise<LoadSummary> {
   const csvFile = join(run.workDir, 'ab-percentiles.csv');
   const args = [
-    '-q', '-i', '-k', '-r',
-    '-c', String(run.concurrency),
-    '-t', String(run.seconds),
+    '-q',
+    '-i',
+    '-k',
+    '-r',
+    '-c',
+    String(run.concurrency),
+    '-t',
+    String(run.seconds),
     // -t alone caps the run at 50000 requests. ab allocates its per-request table for -n up front
     // (lazily touched), so keep it a bound on count rather than "infinite".
-    '-n', String(Math.max(50_000, run.seconds * 200_000)),
-    '-s', String(run.timeoutSeconds),
-    '-e', csvFile,
+    '-n',
+    String(Math.max(50_000, run.seconds * 200_000)),
+    '-s',
+    String(run.timeoutSeconds),
+    '-e',
+    csvFile,
     ...Object.entries(run.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
     run.url,
   ];
   const result = await runProcess(AB_BIN, args, { timeoutMs: (run.seconds + run.timeoutSeconds + 30) * 1000 });
-  if (result.code !== 0) throw new Error(`ab exited ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-500)}`);
+  if (result.code !== 0)
+    throw new Error(`ab exited ${result.code ?? result.signal}: ${(result.stderr || result.stdout).trim().slice(-500)}`);
   return parseAbResult(result.stdout, await readFile(csvFile, 'utf8'));
 }

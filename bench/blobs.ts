@@ -44,7 +44,7 @@ export async function makeBlobFiles(dir: string, count: number, size: number): P
     const hash = createHash('sha256');
     const handle = await open(path, 'w');
     try {
-      for (let left = size; left > 0; ) {
+      for (let left = size; left > 0;) {
         const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
         randomFillSync(part);
         hash.update(part);
@@ -77,16 +77,26 @@ async function curl(args: string[], timeoutMs: number, what: string): Promise<st
   return result.stdout.trim();
 }
 
-export async function pushBlobFile(target: Target, repository: string, file: BlobFile, authHeaderFile: string, timeoutMs: number): Promise<void> {
+export async function pushBlobFile(
+  target: Target,
+  repository: string,
+  file: BlobFile,
+  authHeaderFile: string,
+  timeoutMs: number,
+): Promise<void> {
   const uploadUrl = await openUpload(target, repository);
   const what = `${target.label}: push ${file.size} bytes`;
   const out = await curl(
     [
       ...curlBase(target, authHeaderFile),
-      '-H', 'Expect:',
-      '-H', 'Content-Type: application/octet-stream',
-      '-T', file.path,
-      '-w', '%{http_code} %{size_upload}',
+      '-H',
+      'Expect:',
+      '-H',
+      'Content-Type: application/octet-stream',
+      '-T',
+      file.path,
+      '-w',
+      '%{http_code} %{size_upload}',
       withDigest(uploadUrl, file.digest),
     ],
     timeoutMs,
@@ -96,7 +106,13 @@ export async function pushBlobFile(target: Target, repository: string, file: Blo
   if (status !== '201' || Number(sent) !== file.size) throw new Error(`${what}: answered ${status} after ${sent} bytes sent`);
 }
 
-export async function pullBlob(target: Target, repository: string, file: BlobFile, authHeaderFile: string, timeoutMs: number): Promise<void> {
+export async function pullBlob(
+  target: Target,
+  repository: string,
+  file: BlobFile,
+  authHeaderFile: string,
+  timeoutMs: number,
+): Promise<void> {
   const what = `${target.label}: pull ${file.size} bytes`;
   const out = await curl(
     [...curlBase(target, authHeaderFile), '-w', '%{http_code} %{size_download}', `${target.url}/v2/${repository}/blobs/${file.digest}`],
@@ -154,7 +170,10 @@ export async function setPageCache(path: string, mode: 'warm' | 'cold'): Promise
     }
     return;
   }
-  for (const [cmd, args] of [['sync', [path]], ['dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']]] as const) {
+  for (const [cmd, args] of [
+    ['sync', [path]],
+    ['dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']],
+  ] as const) {
     const result = await runProcess(cmd, args, { timeoutMs: 60_000 });
     if (result.code !== 0) throw new Error(`${cmd} ${path}: ${result.stderr.trim()}`);
   }

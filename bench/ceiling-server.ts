@@ -89,12 +89,17 @@ async function serveProxy(req: IncomingMessage, res: ServerResponse): Promise<vo
 
 const serve = mode === 'file' ? serveFile : serveProxy;
 // registry-gate's TLS settings (the same cipher is negotiated) and socket buffer size.
-const server = createServer({ cert: await readFile(certFile), key: await readFile(keyFile), ...TLS_OPTIONS, highWaterMark: 1024 * 1024 }, (req, res) => {
-  if (req.headers.authorization !== authorization) return answer(res, 401, { 'WWW-Authenticate': 'Basic realm="ceiling"' });
-  serve(req, res).catch(() => res.destroy());
-});
+const server = createServer(
+  { cert: await readFile(certFile), key: await readFile(keyFile), ...TLS_OPTIONS, highWaterMark: 1024 * 1024 },
+  (req, res) => {
+    if (req.headers.authorization !== authorization) return answer(res, 401, { 'WWW-Authenticate': 'Basic realm="ceiling"' });
+    serve(req, res).catch(() => res.destroy());
+  },
+);
 const at = listen.lastIndexOf(':');
-server.listen(Number(listen.slice(at + 1)), listen.slice(0, at), () => process.stderr.write(`ceiling ${mode} listening on https://${listen}\n`));
+server.listen(Number(listen.slice(at + 1)), listen.slice(0, at), () =>
+  process.stderr.write(`ceiling ${mode} listening on https://${listen}\n`),
+);
 process.on('SIGTERM', () => {
   server.close(() => process.exit(0));
   server.closeAllConnections();

@@ -36,7 +36,16 @@ export const TARGET_WORKLOADS: readonly WorkloadName[] = ['get', 'head', 'pull',
 /** Names that stand for several workloads. */
 const WORKLOAD_GROUPS: Record<string, WorkloadName[]> = { small: ['get', 'head'], transfers: ['pull', 'push'] };
 
-export const TARGET_KINDS = ['registry', 'nginx', 'gate', 'gate-builtin', 'gate-bearer', 'distribution-tls', 'node-file', 'node-proxy'] as const;
+export const TARGET_KINDS = [
+  'registry',
+  'nginx',
+  'gate',
+  'gate-builtin',
+  'gate-bearer',
+  'distribution-tls',
+  'node-file',
+  'node-proxy',
+] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
 const MiB = 1024 * 1024;
@@ -63,7 +72,10 @@ const UNIT: Record<string, number> = { KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3
 
 function parseList<T extends string>(flag: string, text: string, known: readonly T[], groups: Record<string, T[]> = {}): Set<T> {
   const chosen = new Set<T>();
-  for (const name of text.split(',').map((n) => n.trim()).filter(Boolean)) {
+  for (const name of text
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean)) {
     if (name in groups) for (const member of groups[name]!) chosen.add(member);
     else if ((known as readonly string[]).includes(name)) chosen.add(name as T);
     else throw new Error(`${flag}: unknown name ${name} (use ${[...known, ...Object.keys(groups)].join(', ')})`);
@@ -92,7 +104,8 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
   if (values.help) return 'help';
   const quick = values.quick;
   const rounds = values.rounds === undefined ? (quick ? 1 : 3) : Number(values.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20) throw new Error(`--rounds must be an integer from 1 to 20, got ${values.rounds}`);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 20)
+    throw new Error(`--rounds must be an integer from 1 to 20, got ${values.rounds}`);
   const only = parseList('--only', values.only, WORKLOADS, WORKLOAD_GROUPS);
   const targets = parseList('--targets', values.targets, TARGET_KINDS);
   let blobBytes = quick ? 64 * MiB : 1024 * MiB;

@@ -121,7 +121,11 @@ export function renderSummary(file: string, summary: Summary, top = 25): string 
     '',
     `Busy ${(busyMs / 1000).toFixed(2)} s of ${(totalMs / 1000).toFixed(1)} s profiled (the rest idle).`,
     '',
-    markdownTable(['where', 'self ms', 'of busy'], summary.areas.map((a) => [a.area, a.ms.toFixed(0), percent(a.ms, busyMs)]), ['left', 'right', 'right']),
+    markdownTable(
+      ['where', 'self ms', 'of busy'],
+      summary.areas.map((a) => [a.area, a.ms.toFixed(0), percent(a.ms, busyMs)]),
+      ['left', 'right', 'right'],
+    ),
     '',
     markdownTable(
       ['function', 'where', 'self ms', 'of busy'],

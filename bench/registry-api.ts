@@ -33,7 +33,9 @@ async function call(target: Target, method: string, urlOrPath: string, options: 
   });
   const text = await res.body.text();
   if (!options.expect.includes(res.statusCode)) {
-    throw new Error(`${target.label}: ${method} ${new URL(url).pathname} answered ${res.statusCode}, expected ${options.expect.join('/')}: ${text.slice(0, 300)}`);
+    throw new Error(
+      `${target.label}: ${method} ${new URL(url).pathname} answered ${res.statusCode}, expected ${options.expect.join('/')}: ${text.slice(0, 300)}`,
+    );
   }
   return { status: res.statusCode, headers: res.headers, text };
 }
@@ -103,7 +105,12 @@ export async function pushSmallImage(target: Target, repository: string, tag: st
 }
 
 /** Status of one request with the benchmark credentials (for checking a workload before timing it). */
-export async function statusOf(target: Target, method: 'GET' | 'HEAD', path: string, headers: Record<string, string> = {}): Promise<number> {
+export async function statusOf(
+  target: Target,
+  method: 'GET' | 'HEAD',
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<number> {
   const res = await request(`${target.url}${path}`, {
     method,
     headers: { authorization: target.authorization, ...headers },

@@ -84,9 +84,24 @@ async function startBenchGate(ws: Workspace, name: string, settings: Record<stri
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const configFile = join(dir, 'registry-gate.yaml');
-    await writeFile(configFile, stringify({ listen: `127.0.0.1:${port}`, tls: 'off', dataDir: dir, workers: 1, log: { level: 'warn', access: false }, audit: { enabled: false }, ...settings }));
+    await writeFile(
+      configFile,
+      stringify({
+        listen: `127.0.0.1:${port}`,
+        tls: 'off',
+        dataDir: dir,
+        workers: 1,
+        log: { level: 'warn', access: false },
+        audit: { enabled: false },
+        ...settings,
+      }),
+    );
     try {
-      const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], { cwd: dir, readyUrl: `http://127.0.0.1:${port}/readyz`, timeoutMs: 30_000 });
+      const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
+        cwd: dir,
+        readyUrl: `http://127.0.0.1:${port}/readyz`,
+        timeoutMs: 30_000,
+      });
       const pid = proc.child.pid!;
       ws.defer(() => stopWithTree(pid, proc.stop));
       return `http://127.0.0.1:${port}`;
@@ -117,18 +132,32 @@ export async function startReplicaFleet(ws: Workspace, log: (line: string) => vo
   const shared = { upstream: { url: distribution.url }, trustedProxies: ['127.0.0.1/32'], access };
   const replicaUrls: string[] = [];
   for (const name of ['g1', 'g2', 'g3']) {
-    replicaUrls.push(await startBenchGate(ws, name, { ...shared, auth: { htpasswd }, redis: { url: redis.url, keyPrefix: `bench-${name}:` } }));
+    replicaUrls.push(
+      await startBenchGate(ws, name, { ...shared, auth: { htpasswd }, redis: { url: redis.url, keyPrefix: `bench-${name}:` } }),
+    );
   }
   const everyCheck = { htpasswd, cacheTtl: 0, throttle: { rememberSuccess: 0 } };
-  const loginRedis = await startBenchGate(ws, 'login-redis', { ...shared, auth: everyCheck, redis: { url: redis.url, keyPrefix: 'bench-login:' } });
+  const loginRedis = await startBenchGate(ws, 'login-redis', {
+    ...shared,
+    auth: everyCheck,
+    redis: { url: redis.url, keyPrefix: 'bench-login:' },
+  });
   const loginLocal = await startBenchGate(ws, 'login-local', { ...shared, auth: everyCheck });
-  const pushRedis = await startBenchGate(ws, 'push-redis', { ...shared, auth: { htpasswd }, redis: { url: redis.url, keyPrefix: 'bench-push:' } });
+  const pushRedis = await startBenchGate(ws, 'push-redis', {
+    ...shared,
+    auth: { htpasswd },
+    redis: { url: redis.url, keyPrefix: 'bench-push:' },
+  });
   const pushLocal = await startBenchGate(ws, 'push-local', { ...shared, auth: { htpasswd } });
 
   const haproxy = async (name: string, urls: string[]): Promise<Endpoint> => {
     const dir = join(base, name);
     await mkdir(dir, { recursive: true });
-    const lb = await startHaproxy({ dir, tls, servers: urls.map((url, i) => ({ name: `g${i + 1}`, address: url.slice('http://'.length) })) });
+    const lb = await startHaproxy({
+      dir,
+      tls,
+      servers: urls.map((url, i) => ({ name: `g${i + 1}`, address: url.slice('http://'.length) })),
+    });
     ws.defer(() => lb.stop());
     const dispatcher = new Agent({ connect: { ca: tls.caPem }, connections: 64 });
     ws.defer(() => dispatcher.close());
@@ -152,7 +181,13 @@ export async function startReplicaFleet(ws: Workspace, log: (line: string) => vo
   return fleet;
 }
 
-async function call(endpoint: Endpoint, authorization: string, method: string, path: string, options: { headers?: Record<string, string>; body?: Buffer | string } = {}) {
+async function call(
+  endpoint: Endpoint,
+  authorization: string,
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: Buffer | string } = {},
+) {
   const response = await request(path.startsWith('http') ? path : `${endpoint.url}${path}`, {
     method: method as 'GET',
     headers: { authorization, ...options.headers },
@@ -192,7 +227,10 @@ async function prepareImage(endpoint: Endpoint, authorization: string, repositor
 
 async function pushSmallImage(endpoint: Endpoint, authorization: string, repository: string, tag: string): Promise<void> {
   const { manifest } = await prepareImage(endpoint, authorization, repository);
-  const put = await call(endpoint, authorization, 'PUT', `/v2/${repository}/manifests/${tag}`, { headers: { 'content-type': OCI_MANIFEST }, body: manifest });
+  const put = await call(endpoint, authorization, 'PUT', `/v2/${repository}/manifests/${tag}`, {
+    headers: { 'content-type': OCI_MANIFEST },
+    body: manifest,
+  });
   if (put.status !== 201) throw new Error(`${endpoint.label}: manifest PUT answered ${put.status}`);
 }
 
@@ -201,7 +239,10 @@ async function pushSmallImage(endpoint: Endpoint, authorization: string, reposit
  * Lua script runs inside Redis marked `[DB lua]`; those are not round trips and are not counted.
  */
 async function redisRoundTrips(redis: RunningRedis, work: () => Promise<void>): Promise<number> {
-  const monitor = await startProcess('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), 'monitor'], { readyWhen: (line) => line.trim() === 'OK', timeoutMs: 10_000 });
+  const monitor = await startProcess('redis-cli', ['-h', '127.0.0.1', '-p', String(redis.port), 'monitor'], {
+    readyWhen: (line) => line.trim() === 'OK',
+    timeoutMs: 10_000,
+  });
   try {
     await work();
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -242,9 +283,21 @@ export async function replicasRound(run: ReplicasRun, round: number): Promise<vo
     }
   };
 
-  for (const [lb, n] of [[fleet.lb1, 1], [fleet.lb3, 3]] as const) {
+  for (const [lb, n] of [
+    [fleet.lb1, 1],
+    [fleet.lb3, 3],
+  ] as const) {
     await attempt(`GET /v2/ via HAProxy, ${n} replica${n > 1 ? 's' : ''}`, async () => {
-      const load = await runWrk({ url: `${lb.url}/v2/`, method: 'GET', headers: { Authorization: fleet.authorization }, seconds: o.seconds, threads: o.threads, connections: o.connections, timeoutSeconds: o.timeoutSeconds, script: run.wrkScript });
+      const load = await runWrk({
+        url: `${lb.url}/v2/`,
+        method: 'GET',
+        headers: { Authorization: fleet.authorization },
+        seconds: o.seconds,
+        threads: o.threads,
+        connections: o.connections,
+        timeoutSeconds: o.timeoutSeconds,
+        script: run.wrkScript,
+      });
       results.add(`get-rps-${n}`, load.requestsPerSecond);
       results.add(`get-p50-${n}`, load.p50Ms);
       results.add(`get-p99-${n}`, load.p99Ms);
@@ -252,7 +305,14 @@ export async function replicasRound(run: ReplicasRun, round: number): Promise<vo
       return `${formatNumber(load.requestsPerSecond)} req/s, p50 ${formatNumber(load.p50Ms)} ms, ${load.errors} errors`;
     });
     await attempt(`HEAD manifest via HAProxy, ${n}`, async () => {
-      const load = await runAbHead({ url: `${lb.url}/v2/${SMALL_REPO}/manifests/v1`, headers: { Authorization: fleet.authorization, Accept: MANIFEST_ACCEPT }, seconds: o.seconds, concurrency: o.connections, timeoutSeconds: o.timeoutSeconds, workDir: run.workDir });
+      const load = await runAbHead({
+        url: `${lb.url}/v2/${SMALL_REPO}/manifests/v1`,
+        headers: { Authorization: fleet.authorization, Accept: MANIFEST_ACCEPT },
+        seconds: o.seconds,
+        concurrency: o.connections,
+        timeoutSeconds: o.timeoutSeconds,
+        workDir: run.workDir,
+      });
       results.add(`head-rps-${n}`, load.requestsPerSecond);
       results.add(`head-p50-${n}`, load.p50Ms);
       results.add(`head-errors-${n}`, load.errors);
@@ -275,9 +335,10 @@ export async function replicasRound(run: ReplicasRun, round: number): Promise<vo
       times.local.push(await login(fleet.login.local));
     }
     // Counted apart: MONITOR slows Redis down, and must not weigh on the times above.
-    const trips = (await redisRoundTrips(fleet.redis, async () => {
-      for (let i = 0; i < COUNTED; i += 1) await login(fleet.login.redis);
-    })) / COUNTED;
+    const trips =
+      (await redisRoundTrips(fleet.redis, async () => {
+        for (let i = 0; i < COUNTED; i += 1) await login(fleet.login.redis);
+      })) / COUNTED;
     const [withRedis, without] = [typical(times.redis), typical(times.local)];
     results.add('login-ms-redis', withRedis);
     results.add('login-ms-local', without);
@@ -287,7 +348,10 @@ export async function replicasRound(run: ReplicasRun, round: number): Promise<vo
 
   const pushes = options.quick ? 20 : 60;
   await attempt('protected push, with and without Redis', async () => {
-    const images = { redis: await prepareImage(fleet.push.redis, fleet.authorization, PROTECTED_REPO), local: await prepareImage(fleet.push.local, fleet.authorization, PROTECTED_REPO) };
+    const images = {
+      redis: await prepareImage(fleet.push.redis, fleet.authorization, PROTECTED_REPO),
+      local: await prepareImage(fleet.push.local, fleet.authorization, PROTECTED_REPO),
+    };
     const times = { redis: [] as number[], local: [] as number[] };
     const manifestTimes = { redis: [] as number[], local: [] as number[] };
     // A push of an image whose blobs are there: a HEAD per blob, then the manifest under a new protected tag.
@@ -298,7 +362,10 @@ export async function replicasRound(run: ReplicasRun, round: number): Promise<vo
           for (const blob of images[key].blobs) await call(endpoint, fleet.authorization, 'HEAD', `/v2/${PROTECTED_REPO}/blobs/${blob}`);
           manifestTimes[key].push(
             await timed(async () => {
-              const put = await call(endpoint, fleet.authorization, 'PUT', `/v2/${PROTECTED_REPO}/manifests/v${round}.${i + 1}-${key}`, { headers: { 'content-type': OCI_MANIFEST }, body: images[key].manifest });
+              const put = await call(endpoint, fleet.authorization, 'PUT', `/v2/${PROTECTED_REPO}/manifests/v${round}.${i + 1}-${key}`, {
+                headers: { 'content-type': OCI_MANIFEST },
+                body: images[key].manifest,
+              });
               if (put.status !== 201) throw new Error(`${endpoint.label}: manifest PUT answered ${put.status}`);
             }),
           );
@@ -311,10 +378,16 @@ export async function replicasRound(run: ReplicasRun, round: number): Promise<vo
       await push('local', i);
     }
     for (const key of ['redis', 'local'] as const) [times[key], manifestTimes[key]].forEach((list) => list.shift());
-    const [pushRedis, pushLocal, manifestRedis, manifestLocal] = [typical(times.redis), typical(times.local), typical(manifestTimes.redis), typical(manifestTimes.local)];
-    const trips = (await redisRoundTrips(fleet.redis, async () => {
-      for (let i = 0; i < COUNTED; i += 1) await push('redis', pushes + i);
-    })) / COUNTED;
+    const [pushRedis, pushLocal, manifestRedis, manifestLocal] = [
+      typical(times.redis),
+      typical(times.local),
+      typical(manifestTimes.redis),
+      typical(manifestTimes.local),
+    ];
+    const trips =
+      (await redisRoundTrips(fleet.redis, async () => {
+        for (let i = 0; i < COUNTED; i += 1) await push('redis', pushes + i);
+      })) / COUNTED;
     results.add('push-ms-redis', pushRedis);
     results.add('push-ms-local', pushLocal);
     results.add('manifest-ms-redis', manifestRedis);
@@ -345,7 +418,13 @@ export function replicasSection(results: ReplicaResults, options: BenchOptions):
   );
   const difference = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a - b);
   const costRows = [
-    ['login: a password check the cache does not hold (bcrypt cost 5)', formatNumber(r('login-ms-redis')), formatNumber(r('login-ms-local')), formatNumber(difference(r('login-ms-redis'), r('login-ms-local'))), formatNumber(r('login-trips'))],
+    [
+      'login: a password check the cache does not hold (bcrypt cost 5)',
+      formatNumber(r('login-ms-redis')),
+      formatNumber(r('login-ms-local')),
+      formatNumber(difference(r('login-ms-redis'), r('login-ms-local'))),
+      formatNumber(r('login-trips')),
+    ],
     [
       `push to a new protected tag: ${r('push-requests') ?? MISSING} requests (HEAD of each blob, manifest PUT), credentials cached`,
       formatNumber(r('push-ms-redis')),
@@ -353,7 +432,13 @@ export function replicasSection(results: ReplicaResults, options: BenchOptions):
       formatNumber(difference(r('push-ms-redis'), r('push-ms-local'))),
       formatNumber(r('push-trips')),
     ],
-    ['of which the manifest PUT (the shared lock)', formatNumber(r('manifest-ms-redis')), formatNumber(r('manifest-ms-local')), formatNumber(difference(r('manifest-ms-redis'), r('manifest-ms-local'))), MISSING],
+    [
+      'of which the manifest PUT (the shared lock)',
+      formatNumber(r('manifest-ms-redis')),
+      formatNumber(r('manifest-ms-local')),
+      formatNumber(difference(r('manifest-ms-redis'), r('manifest-ms-local'))),
+      MISSING,
+    ],
   ];
   const failures = results.failures.length > 0 ? `\n\nFailed: ${results.failures.join('; ')}` : '';
   return [
@@ -361,11 +446,25 @@ export function replicasSection(results: ReplicaResults, options: BenchOptions):
     '',
     `HAProxy terminates TLS and spreads requests round-robin over one or three registry-gate replicas (\`tls: off\`, \`redis\`), in front of one Distribution; Basic credentials held by each replica's credential cache; ${options.load.seconds} s runs with ${options.load.connections} connections. **HAProxy, the three replicas, Distribution, Redis and the load generator share this machine's cores: the 3 ÷ 1 ratio shows the overhead of more processes on the same cores, not how replicas scale on separate machines.**`,
     '',
-    markdownTable(['request', 'replicas', 'req/s', 'p50 ms', 'p99 ms', 'errors', '× 1 replica'], loadRows, ['left', 'right', 'right', 'right', 'right', 'right', 'right']),
+    markdownTable(['request', 'replicas', 'req/s', 'p50 ms', 'p99 ms', 'errors', '× 1 replica'], loadRows, [
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]),
     '',
     'What Redis costs: a gate with `redis` against the same gate without, taking requests in turns, one at a time, plain HTTP to the gate; median times. Logins: every request a password check (`cacheTtl: 0`, `rememberSuccess: 0`). Pushes: the credential cache on, as by default; only the manifest PUT of a protected tag takes the shared lock. Round trips to Redis counted with `redis-cli MONITOR` (commands a Lua script runs inside Redis are not round trips). A login the credential cache holds costs no round trip at all.',
     '',
-    markdownTable(['per', 'with Redis (ms)', 'without (ms)', 'difference (ms)', 'round trips to Redis'], costRows, ['left', 'right', 'right', 'right', 'right']),
+    markdownTable(['per', 'with Redis (ms)', 'without (ms)', 'difference (ms)', 'round trips to Redis'], costRows, [
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]),
   ]
     .join('\n')
     .concat(failures);

@@ -11,7 +11,17 @@ import { replicasSection, type ReplicaResults } from './replicas.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
-  atLeast, atMost, formatMiB, formatNumber, formatRatio, formatSize, markdownTable, MISSING, speedup, timeSpeedup, type Verdict,
+  atLeast,
+  atMost,
+  formatMiB,
+  formatNumber,
+  formatRatio,
+  formatSize,
+  markdownTable,
+  MISSING,
+  speedup,
+  timeSpeedup,
+  type Verdict,
 } from './table.js';
 
 export interface Machine {
@@ -65,15 +75,29 @@ function goals14(input: ReportInput): Goal[] {
   const mbps = (workload: Transfer, kind: TargetKind) => r.median(workload, ref(kind, transferCost(kind, o)), 'mbps');
   const list: Goal[] = [];
   for (const workload of ['pull 1', 'pull N'] as const) {
-    list.push(ratioGoal(`blob ${describeTransfer(workload, o)}: gate ÷ nginx`, speedup(mbps(workload, 'gate'), mbps(workload, 'nginx')), 1));
+    list.push(
+      ratioGoal(`blob ${describeTransfer(workload, o)}: gate ÷ nginx`, speedup(mbps(workload, 'gate'), mbps(workload, 'nginx')), 1),
+    );
   }
   for (const workload of TRANSFERS) {
-    list.push(ratioGoal(`blob ${describeTransfer(workload, o)}: gate-builtin ÷ distribution-tls`, speedup(mbps(workload, 'gate-builtin'), mbps(workload, 'distribution-tls')), 1));
+    list.push(
+      ratioGoal(
+        `blob ${describeTransfer(workload, o)}: gate-builtin ÷ distribution-tls`,
+        speedup(mbps(workload, 'gate-builtin'), mbps(workload, 'distribution-tls')),
+        1,
+      ),
+    );
   }
   for (const kind of ['gate', 'gate-builtin'] as const) {
     const ceiling = CEILING[kind]!;
     for (const workload of TRANSFERS) {
-      list.push(ratioGoal(`blob ${describeTransfer(workload, o)}: ${kind} ÷ ${ceiling} (Node ceiling)`, speedup(mbps(workload, kind), mbps(workload, ceiling)), 0.95));
+      list.push(
+        ratioGoal(
+          `blob ${describeTransfer(workload, o)}: ${kind} ÷ ${ceiling} (Node ceiling)`,
+          speedup(mbps(workload, kind), mbps(workload, ceiling)),
+          0.95,
+        ),
+      );
     }
   }
   const head = speedup(r.median('HEAD manifest', ref('gate', 10), 'rps'), r.median('HEAD manifest', ref('registry'), 'rps'));
@@ -81,7 +105,12 @@ function goals14(input: ReportInput): Goal[] {
   const uploads = `${o.streams} × ${formatSize(o.blobBytes)} uploads${o.blobBytes < 1024 ** 3 ? ' (not the 1 GiB of the goal)' : ''}`;
   for (const kind of ['gate', 'gate-builtin'] as const) {
     const peak = r.max('push N', ref(kind, t), 'rssBytes');
-    list.push({ what: `peak RSS of ${kind} during ${uploads}`, measured: formatMiB(peak), required: '≤ 256 MiB', verdict: atMost(peak, MEMORY_LIMIT) });
+    list.push({
+      what: `peak RSS of ${kind} during ${uploads}`,
+      measured: formatMiB(peak),
+      required: '≤ 256 MiB',
+      verdict: atMost(peak, MEMORY_LIMIT),
+    });
   }
   return list;
 }
@@ -91,7 +120,10 @@ function goals4(input: ReportInput): Goal[] {
   const { results: r, options: o } = input;
   const t = o.transferCost;
   const list: Goal[] = [];
-  for (const [cost, required] of [[10, 50], [5, 3]] as const) {
+  for (const [cost, required] of [
+    [10, 50],
+    [5, 3],
+  ] as const) {
     const ratio = speedup(r.median('HEAD manifest', ref('gate', cost), 'rps'), r.median('HEAD manifest', ref('nginx', cost), 'rps'));
     list.push(ratioGoal(`HEAD manifest req/s, bcrypt cost ${cost}: gate ÷ nginx`, ratio, required));
   }
@@ -109,7 +141,9 @@ function describeTransfer(workload: Transfer, o: BenchOptions): string {
 
 function header(input: ReportInput): string {
   const { machine: m, options: o } = input;
-  const tools = Object.entries(m.tools).map(([name, version]) => `${name} ${version}`).join(', ');
+  const tools = Object.entries(m.tools)
+    .map(([name, version]) => `${name} ${version}`)
+    .join(', ');
   return [
     '# Benchmarks',
     '',
@@ -119,8 +153,8 @@ function header(input: ReportInput): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, Linux ${m.kernel}. Clients (wrk, ab, curl, skopeo) run on the same cores as the servers. Load average (1 min) ${m.loadAverage.toFixed(2)} at the start, ${input.loadAverageAfter.toFixed(2)} at the end: anything else running on the machine shows in the numbers.`,
     `- Software: Node ${m.node}, ${tools}.`,
     `- Parameters: ${o.rounds} round${o.rounds > 1 ? 's (median shown)' : ''}; small requests for ${o.load.seconds} s each with ${o.load.connections} connections (wrk: ${o.load.threads} threads; ab: 1); blobs of ${formatSize(o.blobBytes)}, 1 and ${o.streams} streams, pulled ${o.cache === 'warm' ? 'from the page cache' : 'with the blob evicted from the page cache'}; skopeo image of ${o.skopeoLayers.length} layers × ${formatSize(o.skopeoLayers[0] ?? 0)}; bcrypt costs ${o.costs.join(', ')} (transfers use cost ${o.transferCost}, the recipe's \`htpasswd -B\` default).${selection(o)}`,
-    '- Targets: `registry` = Distribution alone, plain HTTP, no auth; `nginx` = the recipe in front of it; `gate` = registry-gate in front of it; `gate-builtin` = registry-gate with its built-in registry; `distribution-tls` = Distribution doing TLS and htpasswd auth itself; `node-proxy` and `node-file` = the runtime\'s ceilings, a minimal Node TLS proxy in front of `registry` and a minimal Node TLS file server ([bench/ceiling-server.ts](../bench/ceiling-server.ts)).',
-    '- Ratios are speed-ups (above 1× is faster than the reference): req/s and MB/s divided by the reference\'s, or the reference\'s seconds divided by the target\'s.',
+    "- Targets: `registry` = Distribution alone, plain HTTP, no auth; `nginx` = the recipe in front of it; `gate` = registry-gate in front of it; `gate-builtin` = registry-gate with its built-in registry; `distribution-tls` = Distribution doing TLS and htpasswd auth itself; `node-proxy` and `node-file` = the runtime's ceilings, a minimal Node TLS proxy in front of `registry` and a minimal Node TLS file server ([bench/ceiling-server.ts](../bench/ceiling-server.ts)).",
+    "- Ratios are speed-ups (above 1× is faster than the reference): req/s and MB/s divided by the reference's, or the reference's seconds divided by the target's.",
   ].join('\n');
 }
 
@@ -133,11 +167,18 @@ function selection(o: BenchOptions): string {
 }
 
 function goalsSection(input: ReportInput): string {
-  const table = (goals: Goal[]) => markdownTable(['goal', 'measured', 'target', 'result'], goals.map((g) => [g.what, g.measured, g.required, g.verdict]), ['left', 'right', 'left', 'left']);
+  const table = (goals: Goal[]) =>
+    markdownTable(
+      ['goal', 'measured', 'target', 'result'],
+      goals.map((g) => [g.what, g.measured, g.required, g.verdict]),
+      ['left', 'right', 'left', 'left'],
+    );
   return [
     '## Goals (issue 14: pulls at line rate)',
     '',
-    'MB/s ratios of blob transfers (1 and ' + input.options.streams + ' streams); the Node ceilings are `node-proxy` for the gateway and `node-file` for the built-in registry.',
+    'MB/s ratios of blob transfers (1 and ' +
+      input.options.streams +
+      ' streams); the Node ceilings are `node-proxy` for the gateway and `node-file` for the built-in registry.',
     '',
     table(goals14(input)),
     '',
@@ -228,7 +269,16 @@ function transfersSection(input: ReportInput): string {
     '',
     `Push: \`POST …/blobs/uploads/\`, then one \`PUT …?digest=\` streaming the file. Pull: \`GET …/blobs/<digest>\` to /dev/null, the stored blob ${o.cache === 'warm' ? 'read once just before (in the page cache)' : 'evicted from the page cache just before'}. MB/s of all streams together (10^6 bytes/s). HTTPS for every target but \`registry\`. CPU s/GB: user + system CPU seconds of the server's processes per GB moved (a proxy's without the registry behind it). × ceiling: registry-gate's MB/s over its Node ceiling's (\`node-proxy\` for \`gate\`, \`node-file\` for \`gate-builtin\`).`,
     '',
-    markdownTable(['transfer', 'streams', 'target', 'MB/s', 'CPU s/GB', '× nginx', '× registry', '× ceiling'], rows, ['left', 'right', 'left', 'right', 'right', 'right', 'right', 'right']),
+    markdownTable(['transfer', 'streams', 'target', 'MB/s', 'CPU s/GB', '× nginx', '× registry', '× ceiling'], rows, [
+      'left',
+      'right',
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]),
   ].join('\n');
 }
 
@@ -246,7 +296,7 @@ function memorySection(input: ReportInput): string {
   return [
     `## Peak memory during ${o.streams} concurrent ${formatSize(o.blobBytes)} uploads`,
     '',
-    'Resident set size summed over the server process and its children (VmHWM from /proc after resetting it through /proc/PID/clear_refs, cross-checked by sampling VmRSS every 50 ms); the highest over the rounds. Summed RSS counts pages shared by several processes (the executable, mapped by every worker) once per process; PSS splits them between their users (sampled every 50 ms, from /proc/PID/smaps_rollup). The goal is judged on RSS. nginx\'s figure does not include the registry behind it.',
+    "Resident set size summed over the server process and its children (VmHWM from /proc after resetting it through /proc/PID/clear_refs, cross-checked by sampling VmRSS every 50 ms); the highest over the rounds. Summed RSS counts pages shared by several processes (the executable, mapped by every worker) once per process; PSS splits them between their users (sampled every 50 ms, from /proc/PID/smaps_rollup). The goal is judged on RSS. nginx's figure does not include the registry behind it.",
     '',
     markdownTable(['target', 'peak RSS', 'peak PSS', 'how', 'target'], rows, ['left', 'right', 'right', 'left', 'left']),
   ].join('\n');
@@ -277,7 +327,13 @@ function skopeoSection(input: ReportInput): string {
     '',
     '`skopeo copy oci:… docker://…` (in) and `skopeo copy docker://… oci:…` (out), a fresh random image each time, verified TLS with the bench CA.',
     '',
-    markdownTable(['target', 'in (s)', 'out (s)', 'in / out × nginx', 'in / out × registry'], rows, ['left', 'right', 'right', 'right', 'right']),
+    markdownTable(['target', 'in (s)', 'out (s)', 'in / out × nginx', 'in / out × registry'], rows, [
+      'left',
+      'right',
+      'right',
+      'right',
+      'right',
+    ]),
   ].join('\n');
 }
 
@@ -298,7 +354,10 @@ function builtinSection(input: ReportInput): string {
       `≥ 1×: ${atLeast(speedup(builtin, dist), 1)}`,
     ]);
   }
-  for (const [metric, name] of [['in', 'skopeo copy in (s)'], ['out', 'skopeo copy out (s)']] as const) {
+  for (const [metric, name] of [
+    ['in', 'skopeo copy in (s)'],
+    ['out', 'skopeo copy out (s)'],
+  ] as const) {
     const builtin = r.median('skopeo', ref('gate-builtin', t), metric);
     const dist = r.median('skopeo', ref('distribution-tls', t), metric);
     rows.push([
@@ -350,7 +409,16 @@ export function renderReport(input: ReportInput): string {
   const targets = TARGET_WORKLOADS.some((workload) => input.options.only.has(workload));
   return [
     header(input),
-    ...(targets ? [goalsSection(input), smallRequestsSection(input), transfersSection(input), memorySection(input), skopeoSection(input), builtinSection(input)] : []),
+    ...(targets
+      ? [
+          goalsSection(input),
+          smallRequestsSection(input),
+          transfersSection(input),
+          memorySection(input),
+          skopeoSection(input),
+          builtinSection(input),
+        ]
+      : []),
     input.replicas && replicasSection(input.replicas, input.options),
     problemsSection(input),
     findingsSection(),

@@ -5,14 +5,7 @@
  */
 import type { Target, TargetKind } from './targets.js';
 
-export type Workload =
-  | 'GET /v2/'
-  | 'HEAD manifest'
-  | 'pull 1'
-  | 'pull N'
-  | 'push 1'
-  | 'push N'
-  | 'skopeo';
+export type Workload = 'GET /v2/' | 'HEAD manifest' | 'pull 1' | 'pull N' | 'push 1' | 'push N' | 'skopeo';
 
 export interface TargetRef {
   kind: TargetKind;

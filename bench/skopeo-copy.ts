@@ -53,7 +53,14 @@ export async function skopeoRoundTrip(options: {
     });
     const outSeconds = await timed(async () => {
       assertSkopeoOk(
-        await skopeoCopy({ from: remote, to: `oci:${outDir}:${tag}`, src: access, ociAcceptUncompressed: true, preserveDigests: true, timeoutMs: options.timeoutMs }),
+        await skopeoCopy({
+          from: remote,
+          to: `oci:${outDir}:${tag}`,
+          src: access,
+          ociAcceptUncompressed: true,
+          preserveDigests: true,
+          timeoutMs: options.timeoutMs,
+        }),
       );
     });
     await reclaimBlobs(target.storage, [SKOPEO_REPO], [...image.layerDigests, image.configDigest]);

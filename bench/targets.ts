@@ -118,7 +118,10 @@ function label(kind: TargetKind, cost: number | undefined): string {
 
 async function writeHtpasswd(file: string, password: string, cost: number): Promise<void> {
   // -i: the password on stdin, not on the command line.
-  const result = await runProcess('htpasswd', ['-c', '-i', '-B', '-C', String(cost), file, BENCH_USER], { input: `${password}\n`, timeoutMs: 60_000 });
+  const result = await runProcess('htpasswd', ['-c', '-i', '-B', '-C', String(cost), file, BENCH_USER], {
+    input: `${password}\n`,
+    timeoutMs: 60_000,
+  });
   if (result.code !== 0) throw new Error(`htpasswd -C ${cost} failed: ${result.stderr}`);
   await chmod(file, 0o600); // htpasswd -c makes it 0644; registry-gate rightly warns about that
 }
@@ -270,32 +273,42 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
     );
   };
 
-  if (wanted.has('distribution-tls')) attempt('distribution-tls', async () => {
-    const dist = await startDistribution({
-      dir: join(ws.dir, 'distribution-tls'),
-      logLevel: 'error',
-      tls: { certFile: tls.certFile, keyFile: tls.keyFile, caPem: tls.caPem },
-      auth: { htpasswd: { realm: 'Registry realm', path: htpasswd.get(transferCost)! } },
+  if (wanted.has('distribution-tls'))
+    attempt('distribution-tls', async () => {
+      const dist = await startDistribution({
+        dir: join(ws.dir, 'distribution-tls'),
+        logLevel: 'error',
+        tls: { certFile: tls.certFile, keyFile: tls.keyFile, caPem: tls.caPem },
+        auth: { htpasswd: { realm: 'Registry realm', path: htpasswd.get(transferCost)! } },
+      });
+      ws.defer(() => dist.stop());
+      fleet.distributionTls = {
+        ...base,
+        kind: 'distribution-tls',
+        cost: transferCost,
+        label: 'distribution-tls',
+        url: dist.url,
+        pid: (await pidOf(dist.configFile)) ?? 0,
+        storage: { layout: 'distribution', dataDir: dist.dataDir },
+      };
     });
-    ws.defer(() => dist.stop());
-    fleet.distributionTls = {
-      ...base,
-      kind: 'distribution-tls',
-      cost: transferCost,
-      label: 'distribution-tls',
-      url: dist.url,
-      pid: (await pidOf(dist.configFile)) ?? 0,
-      storage: { layout: 'distribution', dataDir: dist.dataDir },
-    };
-  });
 
   for (const cost of costs) {
     const htpasswdFile = htpasswd.get(cost)!;
-    if (wanted.has('nginx')) attempt(label('nginx', cost), async () => {
-      const nginx = await startRecipeNginx({ dir: join(ws.dir, `nginx-cost-${cost}`), upstreamPort: registry.port, tls, htpasswdFile });
-      ws.defer(() => nginx.stop());
-      fleet.nginx.set(cost, { ...base, kind: 'nginx', cost, label: label('nginx', cost), url: nginx.url, pid: nginx.pid, storage: fleet.registry.storage });
-    });
+    if (wanted.has('nginx'))
+      attempt(label('nginx', cost), async () => {
+        const nginx = await startRecipeNginx({ dir: join(ws.dir, `nginx-cost-${cost}`), upstreamPort: registry.port, tls, htpasswdFile });
+        ws.defer(() => nginx.stop());
+        fleet.nginx.set(cost, {
+          ...base,
+          kind: 'nginx',
+          cost,
+          label: label('nginx', cost),
+          url: nginx.url,
+          pid: nginx.pid,
+          storage: fleet.registry.storage,
+        });
+      });
     for (const kind of ['gate', 'gate-builtin'] as const) {
       if (!wanted.has(kind)) continue;
       attempt(label(kind, cost), async () => {
@@ -311,16 +324,43 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
         });
         fleet.outputs.set(label(kind, cost), gate.output);
         const storage: StorageLayout = kind === 'gate' ? fleet.registry.storage : { layout: 'builtin', root: gate.storageRoot };
-        (kind === 'gate' ? fleet.gate : fleet.gateBuiltin).set(cost, { ...base, kind, cost, label: label(kind, cost), url: gate.url, pid: gate.pid, storage });
+        (kind === 'gate' ? fleet.gate : fleet.gateBuiltin).set(cost, {
+          ...base,
+          kind,
+          cost,
+          label: label(kind, cost),
+          url: gate.url,
+          pid: gate.pid,
+          storage,
+        });
       });
     }
   }
   if (costs.includes(BEARER_COST) && wanted.has('gate-bearer')) {
     attempt(label('gate-bearer', BEARER_COST), async () => {
-      const gate = await startGate({ dir: join(ws.dir, `gate-bearer-cost-${BEARER_COST}`), tls, htpasswdFile: htpasswd.get(BEARER_COST)!, upstreamUrl: registry.url, bearer: true, dispatcher, ws, label: label('gate-bearer', BEARER_COST), profileDir });
+      const gate = await startGate({
+        dir: join(ws.dir, `gate-bearer-cost-${BEARER_COST}`),
+        tls,
+        htpasswdFile: htpasswd.get(BEARER_COST)!,
+        upstreamUrl: registry.url,
+        bearer: true,
+        dispatcher,
+        ws,
+        label: label('gate-bearer', BEARER_COST),
+        profileDir,
+      });
       fleet.outputs.set(label('gate-bearer', BEARER_COST), gate.output);
       const token = await fetchToken(gate.url, dispatcher, authorization);
-      fleet.gateBearer.set(BEARER_COST, { ...base, authorization: `Bearer ${token}`, kind: 'gate-bearer', cost: BEARER_COST, label: label('gate-bearer', BEARER_COST), url: gate.url, pid: gate.pid, storage: fleet.registry.storage });
+      fleet.gateBearer.set(BEARER_COST, {
+        ...base,
+        authorization: `Bearer ${token}`,
+        kind: 'gate-bearer',
+        cost: BEARER_COST,
+        label: label('gate-bearer', BEARER_COST),
+        url: gate.url,
+        pid: gate.pid,
+        storage: fleet.registry.storage,
+      });
     });
   }
   const authFile = join(ws.dir, 'ceiling-authorization');
@@ -328,7 +368,17 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
   for (const kind of ['node-file', 'node-proxy'] as const) {
     if (!wanted.has(kind)) continue;
     attempt(kind, async () => {
-      const ceiling = await startCeiling({ mode: kind === 'node-file' ? 'file' : 'proxy', dir: join(ws.dir, kind), tls, authFile, upstreamUrl: registry.url, dispatcher, ws, label: kind, profileDir });
+      const ceiling = await startCeiling({
+        mode: kind === 'node-file' ? 'file' : 'proxy',
+        dir: join(ws.dir, kind),
+        tls,
+        authFile,
+        upstreamUrl: registry.url,
+        dispatcher,
+        ws,
+        label: kind,
+        profileDir,
+      });
       const target: Target = {
         ...base,
         kind,
@@ -353,7 +403,10 @@ const BEARER_COST = 10;
 async function fetchToken(url: string, dispatcher: Agent, authorization: string): Promise<string> {
   const { request } = await import('undici');
   const scope = `repository:${BENCH_REPO_SMALL}:pull`;
-  const response = await request(`${url}/auth/token?service=registry-gate&scope=${encodeURIComponent(scope)}`, { dispatcher, headers: { authorization } });
+  const response = await request(`${url}/auth/token?service=registry-gate&scope=${encodeURIComponent(scope)}`, {
+    dispatcher,
+    headers: { authorization },
+  });
   const body = (await response.body.json()) as { token?: string };
   if (response.statusCode !== 200 || !body.token) throw new Error(`the token endpoint answered ${response.statusCode}`);
   return body.token;
@@ -378,7 +431,15 @@ async function checkFleet(fleet: Fleet, log: (line: string) => void): Promise<vo
   const wrong = basic(BENCH_USER, `${fleet.password}-wrong`);
   await ping(fleet.registry);
   await pushSmallImage(fleet.registry, BENCH_REPO_SMALL, BENCH_TAG);
-  const authenticated = [fleet.distributionTls, ...fleet.nginx.values(), ...fleet.gate.values(), ...fleet.gateBuiltin.values(), ...fleet.gateBearer.values(), fleet.nodeFile, fleet.nodeProxy];
+  const authenticated = [
+    fleet.distributionTls,
+    ...fleet.nginx.values(),
+    ...fleet.gate.values(),
+    ...fleet.gateBuiltin.values(),
+    ...fleet.gateBearer.values(),
+    fleet.nodeFile,
+    fleet.nodeProxy,
+  ];
   for (const target of authenticated) {
     if (!target) continue;
     try {

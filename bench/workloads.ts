@@ -5,7 +5,17 @@
  */
 import { join } from 'node:path';
 import { measurePeakMemory } from './memory.js';
-import { PULL_REPO, PUSH_REPO, pullBlob, pushBlobFile, reclaimBlobs, setPageCache, storedBlobPath, timeTransfers, type BlobFile } from './blobs.js';
+import {
+  PULL_REPO,
+  PUSH_REPO,
+  pullBlob,
+  pushBlobFile,
+  reclaimBlobs,
+  setPageCache,
+  storedBlobPath,
+  timeTransfers,
+  type BlobFile,
+} from './blobs.js';
 import { cpuSecondsOfTree } from './cpu.js';
 import { MANIFEST_ACCEPT, statusOf } from './registry-api.js';
 import { skopeoRoundTrip } from './skopeo-copy.js';
@@ -49,7 +59,15 @@ function wanted(ctx: Pick<BenchContext, 'options'>, targets: Array<Target | unde
 export function transferTargets(ctx: Pick<BenchContext, 'options' | 'fleet'>): Target[] {
   const { fleet } = ctx;
   const cost = ctx.options.transferCost;
-  return wanted(ctx, [fleet.registry, fleet.nginx.get(cost), fleet.gate.get(cost), fleet.gateBuiltin.get(cost), fleet.distributionTls, fleet.nodeProxy, fleet.nodeFile]);
+  return wanted(ctx, [
+    fleet.registry,
+    fleet.nginx.get(cost),
+    fleet.gate.get(cost),
+    fleet.gateBuiltin.get(cost),
+    fleet.distributionTls,
+    fleet.nodeProxy,
+    fleet.nodeFile,
+  ]);
 }
 
 /** The targets of the skopeo round trip: registries only (the ceilings serve blobs, not images). */
@@ -70,7 +88,12 @@ async function measure(ctx: BenchContext, workload: string, target: Target, roun
 /** GET runs with wrk; HEAD with ab, because wrk cannot do HEAD (bench/wrk.ts). */
 const SMALL: Array<{ workload: Workload; method: 'GET' | 'HEAD'; path: string; headers: Record<string, string> }> = [
   { workload: 'GET /v2/', method: 'GET', path: '/v2/', headers: {} },
-  { workload: 'HEAD manifest', method: 'HEAD', path: `/v2/${BENCH_REPO_SMALL}/manifests/${BENCH_TAG}`, headers: { Accept: MANIFEST_ACCEPT } },
+  {
+    workload: 'HEAD manifest',
+    method: 'HEAD',
+    path: `/v2/${BENCH_REPO_SMALL}/manifests/${BENCH_TAG}`,
+    headers: { Accept: MANIFEST_ACCEPT },
+  },
 ];
 
 function runLoad(ctx: BenchContext, target: Target, small: (typeof SMALL)[number]): Promise<LoadSummary> {
@@ -78,14 +101,33 @@ function runLoad(ctx: BenchContext, target: Target, small: (typeof SMALL)[number
   const url = `${target.url}${small.path}`;
   const headers = { Authorization: target.authorization, ...small.headers };
   if (small.method === 'HEAD') {
-    return runAbHead({ url, headers, seconds: o.seconds, concurrency: o.connections, timeoutSeconds: o.timeoutSeconds, workDir: ctx.workDir });
+    return runAbHead({
+      url,
+      headers,
+      seconds: o.seconds,
+      concurrency: o.connections,
+      timeoutSeconds: o.timeoutSeconds,
+      workDir: ctx.workDir,
+    });
   }
-  return runWrk({ url, method: small.method, headers, seconds: o.seconds, threads: o.threads, connections: o.connections, timeoutSeconds: o.timeoutSeconds, script: ctx.wrkScript });
+  return runWrk({
+    url,
+    method: small.method,
+    headers,
+    seconds: o.seconds,
+    threads: o.threads,
+    connections: o.connections,
+    timeoutSeconds: o.timeoutSeconds,
+    script: ctx.wrkScript,
+  });
 }
 
 export async function smallRequestsRound(ctx: BenchContext, round: number): Promise<void> {
   const { fleet, options: o } = ctx;
-  const targets = wanted(ctx, [fleet.registry, ...o.costs.flatMap((c) => [fleet.nginx.get(c), fleet.gate.get(c), fleet.gateBuiltin.get(c), fleet.gateBearer.get(c)])]);
+  const targets = wanted(ctx, [
+    fleet.registry,
+    ...o.costs.flatMap((c) => [fleet.nginx.get(c), fleet.gate.get(c), fleet.gateBuiltin.get(c), fleet.gateBearer.get(c)]),
+  ]);
   for (const small of SMALL) {
     if (!o.only.has(small.method === 'GET' ? 'get' : 'head')) continue;
     for (const target of rotate(targets, round)) {
@@ -93,7 +135,12 @@ export async function smallRequestsRound(ctx: BenchContext, round: number): Prom
         const status = await statusOf(target, small.method, small.path, small.headers);
         if (status !== 200) throw new Error(`${small.method} ${small.path} answered ${status} before the run`);
         const result = await runLoad(ctx, target, small);
-        ctx.results.add(small.workload, target, { rps: result.requestsPerSecond, p50: result.p50Ms, p99: result.p99Ms, errors: result.errors });
+        ctx.results.add(small.workload, target, {
+          rps: result.requestsPerSecond,
+          p50: result.p50Ms,
+          p99: result.p99Ms,
+          errors: result.errors,
+        });
         return `${formatNumber(result.requestsPerSecond)} req/s, p50 ${formatNumber(result.p50Ms)} ms, p99 ${formatNumber(result.p99Ms)} ms, ${result.errors} errors`;
       });
     }
@@ -101,7 +148,11 @@ export async function smallRequestsRound(ctx: BenchContext, round: number): Prom
 }
 
 /** Runs `transfer` and measures the target's MB/s and the CPU seconds its processes spent per GB. */
-async function timeWithCpu(target: Target, bytes: number, transfers: Array<() => Promise<void>>): Promise<{ mbps: number; cpuPerGB: number | undefined }> {
+async function timeWithCpu(
+  target: Target,
+  bytes: number,
+  transfers: Array<() => Promise<void>>,
+): Promise<{ mbps: number; cpuPerGB: number | undefined }> {
   const before = target.pid ? await cpuSecondsOfTree(target.pid) : undefined;
   const mbps = await timeTransfers(bytes, transfers);
   const cpuPerGB = before === undefined ? undefined : ((await cpuSecondsOfTree(target.pid)) - before) / (bytes / 1e9);
@@ -114,7 +165,12 @@ export async function transfersRound(ctx: BenchContext, round: number): Promise<
   const timeout = o.transferTimeoutMs;
   const rate = (mbps: number, cpuPerGB: number | undefined) => `${formatNumber(mbps)} MB/s, server CPU ${formatNumber(cpuPerGB)} s/GB`;
 
-  for (const [workload, n] of o.only.has('pull') ? ([['pull 1', 1], ['pull N', o.streams]] as const) : []) {
+  for (const [workload, n] of o.only.has('pull')
+    ? ([
+        ['pull 1', 1],
+        ['pull N', o.streams],
+      ] as const)
+    : []) {
     for (const target of targets) {
       await measure(ctx, workload, target, round, async () => {
         await setPageCache(storedBlobPath(target.storage, ctx.pullFile.digest), o.cache);
@@ -126,12 +182,22 @@ export async function transfersRound(ctx: BenchContext, round: number): Promise<
     }
   }
 
-  for (const [workload, n] of o.only.has('push') ? ([['push 1', 1], ['push N', o.streams]] as const) : []) {
+  for (const [workload, n] of o.only.has('push')
+    ? ([
+        ['push 1', 1],
+        ['push N', o.streams],
+      ] as const)
+    : []) {
     const files = ctx.pushFiles.slice(0, n);
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
     for (const target of targets) {
       await measure(ctx, workload, target, round, async () => {
-        const push = () => timeWithCpu(target, bytes, files.map((file) => () => pushBlobFile(target, PUSH_REPO, file, ctx.authHeaderFile, timeout)));
+        const push = () =>
+          timeWithCpu(
+            target,
+            bytes,
+            files.map((file) => () => pushBlobFile(target, PUSH_REPO, file, ctx.authHeaderFile, timeout)),
+          );
         try {
           if (n === 1 || target.pid === 0) {
             const { mbps, cpuPerGB } = await push();
@@ -139,11 +205,20 @@ export async function transfersRound(ctx: BenchContext, round: number): Promise<
             return rate(mbps, cpuPerGB);
           }
           const { result, memory } = await measurePeakMemory(target.pid, push);
-          ctx.results.add(workload, target, { mbps: result.mbps, cpuPerGB: result.cpuPerGB ?? Number.NaN, rssBytes: memory.peakBytes, pssBytes: memory.peakPssBytes });
+          ctx.results.add(workload, target, {
+            mbps: result.mbps,
+            cpuPerGB: result.cpuPerGB ?? Number.NaN,
+            rssBytes: memory.peakBytes,
+            pssBytes: memory.peakPssBytes,
+          });
           ctx.results.memoryNotes.set(target.label, `${memory.method}, ${memory.processes} process${memory.processes > 1 ? 'es' : ''}`);
           return `${rate(result.mbps, result.cpuPerGB)}, peak RSS ${formatMiB(memory.peakBytes)} (PSS ${formatMiB(memory.peakPssBytes)}), ${memory.processes} process(es)`;
         } finally {
-          await reclaimBlobs(target.storage, [PUSH_REPO], files.map((f) => f.digest));
+          await reclaimBlobs(
+            target.storage,
+            [PUSH_REPO],
+            files.map((f) => f.digest),
+          );
         }
       });
     }

@@ -87,8 +87,10 @@ export async function runWrk(run: WrkRun): Promise<LoadSummary> {
     `-t${run.threads}`,
     `-c${run.connections}`,
     `-d${run.seconds}s`,
-    '--timeout', `${run.timeoutSeconds}s`,
-    '-s', run.script,
+    '--timeout',
+    `${run.timeoutSeconds}s`,
+    '-s',
+    run.script,
     ...Object.entries(run.headers).flatMap(([name, value]) => ['-H', `${name}: ${value}`]),
     run.url,
   ];

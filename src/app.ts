@@ -102,7 +102,12 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
   const sharedLock: SectionLock = redis ? new RedisLock({ redis, logger: loggers.app }) : processSharedLock();
   const builtin: Backend | undefined = config.upstream
     ? undefined
-    : await createFilesystemBackend({ root: config.storage.root, uploadMaxAgeMs: config.storage.uploadMaxAge, logger: loggers.app, uploadLock: sharedLock });
+    : await createFilesystemBackend({
+        root: config.storage.root,
+        uploadMaxAgeMs: config.storage.uploadMaxAge,
+        logger: loggers.app,
+        uploadLock: sharedLock,
+      });
   const long: LongLived = {
     loggers,
     metrics,
@@ -140,7 +145,10 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     if (!options.loadConfig) return;
     const refused = (error: unknown) => {
       metrics.configReloaded('failed');
-      loggers.app.error({ reason, problem: error instanceof Error ? error.message : String(error) }, 'config reload failed; keeping the running config');
+      loggers.app.error(
+        { reason, problem: error instanceof Error ? error.message : String(error) },
+        'config reload failed; keeping the running config',
+      );
     };
     let next: Config;
     try {
@@ -151,7 +159,8 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     // The watcher often sees again what a SIGHUP already applied: that is no reload.
     if (!countUnchanged && sameSettings(next, lastApplied)) return;
     const plan = planReload(stages.config, next);
-    if (plan.needsRestart.length > 0) loggers.app.warn({ reason, keys: plan.needsRestart }, 'config change needs a restart to apply; the rest of the config is applied');
+    if (plan.needsRestart.length > 0)
+      loggers.app.warn({ reason, keys: plan.needsRestart }, 'config change needs a restart to apply; the rest of the config is applied');
     const live = plan.changed.filter((key) => !plan.needsRestart.includes(key));
     if (live.length > 0) {
       const running = stages;
@@ -159,7 +168,10 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       const keepThrottle = sameSettings(running.config.auth.throttle, plan.effective.auth.throttle);
       let fresh: Stages;
       try {
-        fresh = await buildStages(plan.effective, long, { audit: keepAudit ? running.audit : undefined, throttle: keepThrottle ? running.auth.throttle : undefined });
+        fresh = await buildStages(plan.effective, long, {
+          audit: keepAudit ? running.audit : undefined,
+          throttle: keepThrottle ? running.auth.throttle : undefined,
+        });
       } catch (error) {
         return refused(error);
       }
@@ -180,15 +192,20 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
   let reloading: Promise<void> = Promise.resolve();
   /** `signal`: asked for (SIGHUP), so the files are re-read too and an unchanged config still counts as a reload. */
   const reload = (reason: string, signal: boolean): Promise<void> =>
-    (reloading = reloading.then(async () => {
-      if (signal) {
-        stages.audit.reopen();
-        await Promise.all([reloader?.reload(reason), stages.auth.reload()]);
-      }
-      await applyConfig(reason, signal);
-    }).catch((error: unknown) => loggers.app.error({ reason, err: error }, 'reload failed')));
+    (reloading = reloading
+      .then(async () => {
+        if (signal) {
+          stages.audit.reopen();
+          await Promise.all([reloader?.reload(reason), stages.auth.reload()]);
+        }
+        await applyConfig(reason, signal);
+      })
+      .catch((error: unknown) => loggers.app.error({ reason, err: error }, 'reload failed')));
   const source = config.source;
-  const configWatch = options.loadConfig && source ? new FileWatch(source, () => settled(source).then((still) => (still ? reload('config file changed', false) : undefined))) : undefined;
+  const configWatch =
+    options.loadConfig && source
+      ? new FileWatch(source, () => settled(source).then((still) => (still ? reload('config file changed', false) : undefined)))
+      : undefined;
   await configWatch?.prime();
 
   return {

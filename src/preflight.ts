@@ -22,7 +22,11 @@ async function unreadable(path: string): Promise<string | undefined> {
     return undefined;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read (${code ?? String(error)})`;
+    return code === 'ENOENT'
+      ? 'does not exist'
+      : code === 'EACCES'
+        ? 'cannot be read (permission denied)'
+        : `cannot be read (${code ?? String(error)})`;
   }
 }
 
@@ -65,10 +69,16 @@ export async function preflight(config: Config): Promise<Finding[]> {
     if (problem) findings.push({ level: 'error', key, message: `${path} ${problem}` });
   }
   for (const { key, group } of await undefinedGroups(config)) {
-    findings.push({ level: 'warning', key, message: `the group ${group} is defined nowhere (groups, auth.groupFile): this subject matches nobody` });
+    findings.push({
+      level: 'warning',
+      key,
+      message: `the group ${group} is defined nowhere (groups, auth.groupFile): this subject matches nobody`,
+    });
   }
   if (config.auth.scheme === 'basic') {
-    const publicRule = (config.access ?? []).findIndex((rule) => rule.subjects.some((subject) => subject === '*' || subject === 'anonymous'));
+    const publicRule = (config.access ?? []).findIndex((rule) =>
+      rule.subjects.some((subject) => subject === '*' || subject === 'anonymous'),
+    );
     if (publicRule !== -1) {
       findings.push({
         level: 'note',

@@ -76,7 +76,12 @@ function upstreamTokenMinter(config: Config, auth: AuthStage, loggers: Loggers):
       ? Promise.resolve({ tokens: auth.tokens })
       : SigningKeys.open({ dir: config.auth.token.keyDir, algorithm: config.auth.token.algorithm, logger: loggers.app }).then((keys) => ({
           keys,
-          tokens: new TokenService({ issuer: config.auth.token.issuer, service: config.auth.token.service, keys, expiresInMs: config.auth.token.expiresIn }),
+          tokens: new TokenService({
+            issuer: config.auth.token.issuer,
+            service: config.auth.token.service,
+            keys,
+            expiresInMs: config.auth.token.expiresIn,
+          }),
         })));
   return {
     async mint(subject, access) {
@@ -89,7 +94,12 @@ function upstreamTokenMinter(config: Config, auth: AuthStage, loggers: Loggers):
   };
 }
 
-function upstreamBackend(upstream: NonNullable<Config['upstream']>, config: Config, long: LongLived, mintToken: MintUpstreamToken): UpstreamBackend {
+function upstreamBackend(
+  upstream: NonNullable<Config['upstream']>,
+  config: Config,
+  long: LongLived,
+  mintToken: MintUpstreamToken,
+): UpstreamBackend {
   const sso = config.auth.trustedHeader;
   const { metrics } = long;
   return new UpstreamBackend({
@@ -101,7 +111,10 @@ function upstreamBackend(upstream: NonNullable<Config['upstream']>, config: Conf
     auth: upstream.auth,
     mintToken,
     logger: long.loggers.app,
-    observer: { responded: (method, seconds) => metrics.upstreamResponded(method, seconds), failed: (reason) => metrics.upstreamFailed(reason) },
+    observer: {
+      responded: (method, seconds) => metrics.upstreamResponded(method, seconds),
+      failed: (reason) => metrics.upstreamFailed(reason),
+    },
   });
 }
 
@@ -119,7 +132,11 @@ function readinessChecks(backend: Backend, auth: AuthStage): ReadinessCheck[] {
 /** Builds every stage from `config`, or closes what it made and throws: a reload that fails changes nothing. */
 export async function buildStages(config: Config, long: LongLived, carried: Carried = {}): Promise<Stages> {
   const { loggers, metrics } = long;
-  const auth = await assembleAuth(config, loggers.app, { onVerified: (outcome) => metrics.login(outcome), throttle: carried.throttle, redis: long.redis });
+  const auth = await assembleAuth(config, loggers.app, {
+    onVerified: (outcome) => metrics.login(outcome),
+    throttle: carried.throttle,
+    redis: long.redis,
+  });
   const closers: Array<() => Promise<void>> = [() => auth.close()];
   const closeAll = () => Promise.all(closers.map((close) => close().catch(() => undefined))).then(() => undefined);
   try {

@@ -52,7 +52,10 @@ export const NO_AUDIT: AuditSink = { record: () => undefined, reopen: () => unde
 
 export function openAuditSink(target: 'stdout' | string): AuditSink {
   if (target !== 'stdout') mkdirSync(dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE });
-  const destination = target === 'stdout' ? pino.destination({ fd: 1, sync: false }) : pino.destination({ dest: target, sync: false, mode: PRIVATE_FILE_MODE });
+  const destination =
+    target === 'stdout'
+      ? pino.destination({ fd: 1, sync: false })
+      : pino.destination({ dest: target, sync: false, mode: PRIVATE_FILE_MODE });
   // The same line shape as the app and access logs (src/log.ts), with `"log":"audit"`.
   const logger = streamLogger('audit', 'info', destination);
   return {

@@ -39,7 +39,9 @@ function parse(source: string): Piece[] {
 
 /** Every assignment of the caller's values to the pattern's placeholders (bounded). */
 function assignments(names: readonly Placeholder[], user: string | null, groups: readonly string[]): string[][] {
-  const options = names.map((name) => (name === 'user' ? (user === null ? [] : [user]) : [...groups]).filter((value) => PLACEHOLDER_VALUE.test(value)));
+  const options = names.map((name) =>
+    (name === 'user' ? (user === null ? [] : [user]) : [...groups]).filter((value) => PLACEHOLDER_VALUE.test(value)),
+  );
   let combos: string[][] = [[]];
   for (const values of options) {
     combos = combos.flatMap((combo) => values.map((value) => [...combo, value])).slice(0, MAX_COMBINATIONS);

@@ -104,7 +104,12 @@ function compileSubject(subject: string): SubjectMatcher {
 /** Tag globs: `*` any run of characters, `?` one character; everything else literal. */
 function compileTagPatterns(patterns: readonly string[] | undefined): TagMatcher | undefined {
   if (!patterns || patterns.length === 0) return undefined;
-  const alternatives = patterns.map((pattern) => pattern.replace(/[.+^${}()|[\]\\-]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.'));
+  const alternatives = patterns.map((pattern) =>
+    pattern
+      .replace(/[.+^${}()|[\]\\-]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.'),
+  );
   const regex = new RegExp(`^(?:${alternatives.join('|')})$`);
   return (tag) => regex.test(tag);
 }
@@ -141,7 +146,13 @@ export class AccessPolicy {
    * pass the target; when a protected tag is involved the probe is asked (each question at most
    * once) whether a push moves the tag or a deleted blob belongs to a protected tag.
    */
-  async decideContent(identity: Identity, repository: string, action: Action, target: ManifestTarget, probe: ContentProbe): Promise<Decision> {
+  async decideContent(
+    identity: Identity,
+    repository: string,
+    action: Action,
+    target: ManifestTarget,
+    probe: ContentProbe,
+  ): Promise<Decision> {
     let moves: boolean | undefined;
     let guarded = false;
     for (const rule of this.#rules) {
@@ -160,7 +171,13 @@ export class AccessPolicy {
   }
 
   /** decideContent for a manifest push or delete, where only `tagMoves` can be asked. */
-  decideManifest(identity: Identity, repository: string, action: Action, target: ManifestTarget, tagMoves: () => Promise<boolean>): Promise<Decision> {
+  decideManifest(
+    identity: Identity,
+    repository: string,
+    action: Action,
+    target: ManifestTarget,
+    tagMoves: () => Promise<boolean>,
+  ): Promise<Decision> {
     return this.decideContent(identity, repository, action, target, { tagMoves, blobProtected: async () => true });
   }
 
@@ -214,7 +231,9 @@ export class AccessPolicy {
       return { grants: pushes && free, held: pushes && !free };
     });
     const granting = matched.find((rule) => rule.grants);
-    return granting ? { allowed: true, ruleIndex: granting.index, matched } : { ...(matched.some((rule) => rule.heldByProtectedTag) ? PROTECTED : DENIED), matched };
+    return granting
+      ? { allowed: true, ruleIndex: granting.index, matched }
+      : { ...(matched.some((rule) => rule.heldByProtectedTag) ? PROTECTED : DENIED), matched };
   }
 
   /**
@@ -225,7 +244,10 @@ export class AccessPolicy {
     const action: Action = request === 'overwrite' ? 'push' : request;
     const moves = request === 'overwrite';
     const target: ManifestTarget = { tag };
-    const decision = await this.decideContent(identity, repository, action, target, { tagMoves: async () => moves, blobProtected: async () => true });
+    const decision = await this.decideContent(identity, repository, action, target, {
+      tagMoves: async () => moves,
+      blobProtected: async () => true,
+    });
     const matched = this.#matched(identity, repository, (rule) => {
       if (!rule.grants.has(action)) return { grants: false, held: false };
       const guard = this.#guards(rule, action, target);

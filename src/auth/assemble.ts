@@ -79,7 +79,13 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   if (config.auth.tokenEndpoint) {
     const settings = config.auth.token;
     keys = await SigningKeys.open({ dir: settings.keyDir, algorithm: settings.algorithm, logger });
-    tokens = new TokenService({ issuer: settings.issuer, service: settings.service, keys, expiresInMs: settings.expiresIn, refreshExpiresInMs: settings.refreshExpiresIn });
+    tokens = new TokenService({
+      issuer: settings.issuer,
+      service: settings.service,
+      keys,
+      expiresInMs: settings.expiresIn,
+      refreshExpiresInMs: settings.refreshExpiresIn,
+    });
   }
   const stores = [htpasswd, robots, groupFile, keys];
   const reload = async (force = false): Promise<void> => {
@@ -90,11 +96,19 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   };
   const revocations =
     options.redis &&
-    (await RevocationChannel.open(options.redis, { reloadFiles: () => reload(true), refuseRobots: (ids) => robots.refuseIds(ids), onFilesChange: onCredentialsChange }, logger));
+    (await RevocationChannel.open(
+      options.redis,
+      { reloadFiles: () => reload(true), refuseRobots: (ids) => robots.refuseIds(ids), onFilesChange: onCredentialsChange },
+      logger,
+    ));
 
   const authenticate =
     tokens && config.auth.scheme === 'bearer'
-      ? createBearerAuthenticator({ tokens, basic: authenticateBasic, onInvalidToken: (reason) => logger.debug({ reason }, 'bearer token refused') })
+      ? createBearerAuthenticator({
+          tokens,
+          basic: authenticateBasic,
+          onInvalidToken: (reason) => logger.debug({ reason }, 'bearer token refused'),
+        })
       : authenticateBasic;
 
   return {

@@ -28,7 +28,10 @@ const SSO_NAME = /^[^\x00-\x1f\x7f,]{1,256}$/;
 function ssoIdentity(user: string, groups: string | undefined): Identity | 'invalid' {
   const name = user.trim();
   if (!SSO_NAME.test(name)) return 'invalid';
-  const list = (groups ?? '').split(',').map((group) => group.trim()).filter((group) => group !== '' && SSO_NAME.test(group));
+  const list = (groups ?? '')
+    .split(',')
+    .map((group) => group.trim())
+    .filter((group) => group !== '' && SSO_NAME.test(group));
   return { user: name, groups: [...new Set(list)], via: 'header' };
 }
 

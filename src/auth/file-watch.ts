@@ -209,7 +209,11 @@ export class WatchedFile<T> {
       // Unusable content changes nothing: what is in force (the last good copy, or nobody while it was unreadable) stays.
       this.#unreadable = wasUnreadable;
       const reason = describeError(error);
-      if (reason !== this.#lastFailure) logger.warn({ file: this.path, err: reason }, `${what} reload failed; keeping ${wasUnreadable ? 'what holds while it cannot be read' : 'the last good copy'}`);
+      if (reason !== this.#lastFailure)
+        logger.warn(
+          { file: this.path, err: reason },
+          `${what} reload failed; keeping ${wasUnreadable ? 'what holds while it cannot be read' : 'the last good copy'}`,
+        );
       this.#lastFailure = reason;
       return;
     }

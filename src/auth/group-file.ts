@@ -132,7 +132,8 @@ export class GroupFile {
       parse(content, { first }) {
         const path = resolve(options.file);
         const parsed = parseGroupFile(content.toString('utf8'));
-        for (const { line, reason } of parsed.skipped) logger.warn({ file: path, line, reason }, `group file line ${line} skipped: ${reason}`);
+        for (const { line, reason } of parsed.skipped)
+          logger.warn({ file: path, line, reason }, `group file line ${line} skipped: ${reason}`);
         logger.info({ file: path, groups: parsed.groups.size }, first ? 'group file loaded' : 'group file reloaded');
         return { groups: freezeGroups(parsed.groups), byUser: membership(parsed.groups) };
       },

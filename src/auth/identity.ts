@@ -28,7 +28,8 @@ export interface Credentials {
 }
 
 /** What a provider says of credentials: the user is its and the password right, its and wrong, or not its. */
-export type AuthOutcome = { readonly result: 'accepted'; readonly identity: Identity } | { readonly result: 'rejected' } | { readonly result: 'unknown' };
+export type AuthOutcome =
+  { readonly result: 'accepted'; readonly identity: Identity } | { readonly result: 'rejected' } | { readonly result: 'unknown' };
 
 /**
  * A source of identities. `verify` answers `null` for "unknown user or wrong password" and throws a

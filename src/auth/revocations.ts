@@ -39,7 +39,8 @@ function parseMessage(text: string): Message | undefined {
     const value = JSON.parse(text) as Partial<Record<string, unknown>>;
     if (typeof value.from !== 'string') return undefined;
     if (value.type === 'files') return { from: value.from, type: 'files' };
-    if (value.type === 'robot' && typeof value.id === 'string' && value.id.length <= 100) return { from: value.from, type: 'robot', id: value.id };
+    if (value.type === 'robot' && typeof value.id === 'string' && value.id.length <= 100)
+      return { from: value.from, type: 'robot', id: value.id };
   } catch {
     // not ours
   }
@@ -153,7 +154,10 @@ export async function publishFilesChanged(redis: RedisConnection): Promise<void>
 }
 
 /** Records a robot as revoked and tells every replica (the `token revoke` command). */
-export async function publishRobotRevocation(redis: RedisConnection, robot: { readonly id: string; readonly expires: string | null }): Promise<void> {
+export async function publishRobotRevocation(
+  redis: RedisConnection,
+  robot: { readonly id: string; readonly expires: string | null },
+): Promise<void> {
   const until = robot.expires === null ? '+inf' : String(Date.parse(robot.expires));
   await redis.run(async (client) => {
     await client.zadd(redis.key(REVOKED_ROBOTS), until, robot.id);
@@ -166,7 +170,10 @@ export async function publishRobotRevocation(redis: RedisConnection, robot: { re
  * `publish` and disconnects. 'unavailable' when Redis did not answer (the replicas still see the
  * change when they re-read the file).
  */
-export async function publishFromCommand(config: RedisConfig | undefined, publish: (redis: RedisConnection) => Promise<void>): Promise<'published' | 'no-redis' | 'unavailable'> {
+export async function publishFromCommand(
+  config: RedisConfig | undefined,
+  publish: (redis: RedisConnection) => Promise<void>,
+): Promise<'published' | 'no-redis' | 'unavailable'> {
   if (!config) return 'no-redis';
   const redis = await RedisConnection.open({ config, logger: pino({ level: 'silent' }) });
   try {

@@ -17,7 +17,8 @@ export function guard<A extends unknown[]>(code: string, action: (this: Command,
       await action.apply(this, args);
     } catch (error) {
       if (error instanceof CommanderError) throw error;
-      const failure = error instanceof CliFailure ? error : new CliFailure(`error: ${error instanceof Error ? error.message : String(error)}`, 2);
+      const failure =
+        error instanceof CliFailure ? error : new CliFailure(`error: ${error instanceof Error ? error.message : String(error)}`, 2);
       this.error(failure.message, { exitCode: failure.exitCode, code });
     }
   };

@@ -26,7 +26,8 @@ interface ExplainFlags {
 /** What the request explained is, in words. */
 function describeRequest(action: ExplainedRequest, repository: string, tag: string | undefined): string {
   const what = tag === undefined ? repository : `${repository}:${tag}`;
-  if (action === 'overwrite') return `overwrite ${what} (a push that moves ${tag === undefined ? 'an existing tag' : 'the existing tag'} to another manifest)`;
+  if (action === 'overwrite')
+    return `overwrite ${what} (a push that moves ${tag === undefined ? 'an existing tag' : 'the existing tag'} to another manifest)`;
   if (action === 'push' && tag !== undefined) return `push ${what} (a push that creates the tag, or pushes the same manifest again)`;
   return `${action} ${what}`;
 }
@@ -43,12 +44,19 @@ export function accessCommand(): Command {
     .description('print allow/deny for a user, repository and action, and the rules that matched')
     .option('-c, --config <file>', 'YAML configuration file')
     .option('--user <name>', 'the user asking')
-    .option('--group <name>', 'a group of the user (repeatable; config groups and auth.groupFile are added)', (value: string, previous: string[]) => [...previous, value], [])
+    .option(
+      '--group <name>',
+      'a group of the user (repeatable; config groups and auth.groupFile are added)',
+      (value: string, previous: string[]) => [...previous, value],
+      [],
+    )
     .option('--anonymous', 'ask as an anonymous caller')
     .requiredOption('--repository <name>', 'repository name, e.g. team-a/app')
     .option('--tag <tag>', 'a tag the push or delete names (protected tags apply to it)')
     .addOption(
-      new Option('--action <action>', 'pull, push, delete, or overwrite (a push that moves an existing tag to another manifest)').choices([...ACTIONS, 'overwrite']).makeOptionMandatory(),
+      new Option('--action <action>', 'pull, push, delete, or overwrite (a push that moves an existing tag to another manifest)')
+        .choices([...ACTIONS, 'overwrite'])
+        .makeOptionMandatory(),
     )
     .action(async (flags: ExplainFlags) => {
       if ((flags.user === undefined) === (flags.anonymous !== true)) throw new Error('give exactly one of --user NAME or --anonymous');
@@ -56,24 +64,42 @@ export function accessCommand(): Command {
       if (flags.tag !== undefined && !isTag(flags.tag)) throw new Error(`not a valid tag: ${flags.tag}`);
       const config = await loadConfig({ file: flags.config });
       // The same group sources as the server: --group as the provider's, then config groups and the group file.
-      const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger: silentLoggers().app, watch: false }) : undefined;
+      const groupFile = config.auth.groupFile
+        ? await GroupFile.open({ file: config.auth.groupFile, logger: silentLoggers().app, watch: false })
+        : undefined;
       const identity: Identity =
         flags.user === undefined
           ? ANONYMOUS
-          : withGroups({ user: flags.user, via: 'htpasswd', groups: flags.group }, [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])]);
+          : withGroups({ user: flags.user, via: 'htpasswd', groups: flags.group }, [
+              configGroups(config.groups),
+              ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : []),
+            ]);
       await groupFile?.close();
       const policy = new AccessPolicy(config.access);
       const explanation: Explanation =
-        flags.tag === undefined ? policy.explain(identity, flags.repository, flags.action) : await policy.explainTag(identity, flags.repository, flags.action, flags.tag);
-      const who = identity.user === null ? 'anonymous' : `user ${identity.user}${identity.groups.length ? ` (groups: ${identity.groups.join(', ')})` : ''}`;
-      process.stdout.write(`${explanation.allowed ? 'ALLOW' : 'DENY'}: ${who} ${describeRequest(flags.action, flags.repository, flags.tag)}\n`);
+        flags.tag === undefined
+          ? policy.explain(identity, flags.repository, flags.action)
+          : await policy.explainTag(identity, flags.repository, flags.action, flags.tag);
+      const who =
+        identity.user === null
+          ? 'anonymous'
+          : `user ${identity.user}${identity.groups.length ? ` (groups: ${identity.groups.join(', ')})` : ''}`;
+      process.stdout.write(
+        `${explanation.allowed ? 'ALLOW' : 'DENY'}: ${who} ${describeRequest(flags.action, flags.repository, flags.tag)}\n`,
+      );
       if (explanation.matched.length === 0) process.stdout.write('no rule matched this caller and repository\n');
       for (const rule of explanation.matched) process.stdout.write(describeRule(rule, flags.action, flags.tag));
-      if (explanation.tagMustNotMove) process.stdout.write(`note: ${flags.tag} is protected; a push that moves it to another manifest needs overwrite (--action overwrite)\n`);
+      if (explanation.tagMustNotMove)
+        process.stdout.write(
+          `note: ${flags.tag} is protected; a push that moves it to another manifest needs overwrite (--action overwrite)\n`,
+        );
       if (explanation.reason === 'protected-tag') {
         // What the server tells the client, word for word.
         const action: Action = flags.action === 'overwrite' ? 'push' : flags.action;
-        const message = flags.tag === undefined ? 'this repository has protected tags; moving one needs overwrite' : protectedTagRefusal({ tag: flags.tag }, action);
+        const message =
+          flags.tag === undefined
+            ? 'this repository has protected tags; moving one needs overwrite'
+            : protectedTagRefusal({ tag: flags.tag }, action);
         process.stdout.write(`refused (protected-tag): ${message}\n`);
       }
       if (!explanation.allowed) process.exitCode = 2;

@@ -30,6 +30,8 @@ export function checkConfigCommand(): Command {
         process.exitCode = 1;
         return;
       }
-      process.stdout.write(`${file}: ok (${config.upstream ? `upstream ${config.upstream.url}` : `built-in registry at ${config.storage.root}`})\n`);
+      process.stdout.write(
+        `${file}: ok (${config.upstream ? `upstream ${config.upstream.url}` : `built-in registry at ${config.storage.root}`})\n`,
+      );
     });
 }

@@ -32,7 +32,6 @@ export interface HtpasswdCliIo {
   readonly stderr: { write(text: string): unknown };
 }
 
-
 const MAX_STDIN_BYTES = 64 * 1024;
 
 export function htpasswdCommand(io: Partial<HtpasswdCliIo> = {}): Command {
@@ -62,20 +61,28 @@ Examples:
     .option('--cost <n>', `bcrypt cost, ${MIN_BCRYPT_COST}-${MAX_BCRYPT_COST}`, parseCost, 10)
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
     .action(
-      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
-        if (!isValidUserName(user)) {
-          throw new CliFailure("error: invalid user name (it must be non-empty, without ':', control characters or surrounding spaces, and not start with '#')", 2);
-        }
-        await readHtpasswdText(file); // fail on an unreadable file before asking for a password
-        const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptNewPassword(streams);
-        checkNewPassword(password);
-        const hash = await hashPasswordBcrypt(password, options.cost);
-        const text = await readHtpasswdText(file);
-        const document = HtpasswdDocument.parse(text ?? '');
-        const outcome = document.setHash(user, hash);
-        await writeFileAtomic(file, document.toString());
-        say(`${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`);
-      }),
+      guard(
+        'registry-gate.htpasswd',
+        async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
+          if (!isValidUserName(user)) {
+            throw new CliFailure(
+              "error: invalid user name (it must be non-empty, without ':', control characters or surrounding spaces, and not start with '#')",
+              2,
+            );
+          }
+          await readHtpasswdText(file); // fail on an unreadable file before asking for a password
+          const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptNewPassword(streams);
+          checkNewPassword(password);
+          const hash = await hashPasswordBcrypt(password, options.cost);
+          const text = await readHtpasswdText(file);
+          const document = HtpasswdDocument.parse(text ?? '');
+          const outcome = document.setHash(user, hash);
+          await writeFileAtomic(file, document.toString());
+          say(
+            `${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`,
+          );
+        },
+      ),
     );
 
   root
@@ -102,7 +109,9 @@ Examples:
     .action(
       guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string, options: { passwordStdin?: boolean }) {
         const text = await readExisting(file);
-        const line = HtpasswdDocument.parse(text).users().find((entry) => entry.user === user);
+        const line = HtpasswdDocument.parse(text)
+          .users()
+          .find((entry) => entry.user === user);
         if (!line) throw new CliFailure(`User ${user} not found in ${file}`, 1);
         const entry = parseHtpasswd(text).entries.get(user);
         if (!entry) {
@@ -135,7 +144,6 @@ Examples:
 
   return root;
 }
-
 
 function parseCost(value: string): number {
   const cost = Number(value);

@@ -63,7 +63,9 @@ async function serveWorkersMetrics(listen: string, log: (message: string, error?
 
 export function serveCommand(): Command {
   return new Command('serve')
-    .description('start registry-gate (without a config file: the built-in registry under ./data, TLS and an admin user created on first start)')
+    .description(
+      'start registry-gate (without a config file: the built-in registry under ./data, TLS and an admin user created on first start)',
+    )
     .option('-c, --config <file>', 'YAML configuration file (default: $REGISTRY_GATE_CONFIG, else none)')
     .option('--listen <host:port>', 'address to listen on (overrides listen)')
     .option('--upstream <url>', 'forward to this registry instead of the built-in one (overrides upstream.url)')
@@ -75,7 +77,13 @@ export function serveCommand(): Command {
       const load = () =>
         loadConfig({
           file: flags.config,
-          overrides: { listen: flags.listen, upstream: flags.upstream, htpasswd: flags.htpasswd, tlsCert: flags.tlsCert, tlsKey: flags.tlsKey },
+          overrides: {
+            listen: flags.listen,
+            upstream: flags.upstream,
+            htpasswd: flags.htpasswd,
+            tlsCert: flags.tlsCert,
+            tlsKey: flags.tlsKey,
+          },
         });
       const config = await load();
       const loggers = createLoggers({ level: config.log.level, format: config.log.format });
@@ -88,13 +96,21 @@ export function serveCommand(): Command {
         const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
         // Printed whatever the log level: scripts and supervisors wait for this line.
         announce(listeningBanner(config, workers.url, `${describeBackend(config)}, ${config.workers} workers`));
-        onSignals(() => Promise.all([workers.close(), metrics?.close()]).then(() => undefined), () => workers.reload(), log);
+        onSignals(
+          () => Promise.all([workers.close(), metrics?.close()]).then(() => undefined),
+          () => workers.reload(),
+          log,
+        );
         return;
       }
 
       const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
       if (isWorkerProcess()) reportListening(gate.url);
       else announce(listeningBanner(config, gate.url, describeBackend(config)));
-      onSignals(() => gate.close(config.server.shutdownGrace), () => void gate.reload('SIGHUP'), log);
+      onSignals(
+        () => gate.close(config.server.shutdownGrace),
+        () => void gate.reload('SIGHUP'),
+        log,
+      );
     });
 }

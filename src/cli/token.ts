@@ -26,7 +26,6 @@ export interface TokenCliIo {
 
 const DEFAULT_ROBOT_LIFETIME_MS = 90 * 86_400_000;
 
-
 interface FileFlags {
   config?: string;
   store?: string;
@@ -49,17 +48,25 @@ async function robotStore(flags: FileFlags): Promise<RobotStore> {
   const { robots, source } = await settings(flags);
   return {
     file: robots,
-    origin: source === undefined ? `no config file given with -c or ${CONFIG_FILE_VARIABLE}; the default, as for serve without one` : `from the config ${source}`,
+    origin:
+      source === undefined
+        ? `no config file given with -c or ${CONFIG_FILE_VARIABLE}; the default, as for serve without one`
+        : `from the config ${source}`,
   };
 }
 
 const where = (store: RobotStore) => `${store.file} (${store.origin})`;
 
 /** With `redis` in the config, tells every replica at once (they also see the file change within 2 s when they share it). */
-async function tellReplicas(flags: FileFlags, say: (text: string) => void, publish: (redis: RedisConnection) => Promise<void>): Promise<void> {
+async function tellReplicas(
+  flags: FileFlags,
+  say: (text: string) => void,
+  publish: (redis: RedisConnection) => Promise<void>,
+): Promise<void> {
   const outcome = await publishFromCommand((await loadConfig({ file: flags.config })).redis, publish);
   if (outcome === 'published') say('Published to every replica through Redis.');
-  if (outcome === 'unavailable') say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');
+  if (outcome === 'unavailable')
+    say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');
 }
 
 /** A date, or 'never' (commander turns a parsed null into ''). */
@@ -74,12 +81,13 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-
 export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
   const { stdout = process.stdout, stderr = process.stderr } = io;
   const say = (text: string): void => void stderr.write(text + '\n');
-  const configOption = () => new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
-  const storeOption = () => new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
+  const configOption = () =>
+    new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
+  const storeOption = () =>
+    new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
 
   const root = new Command('token')
     .description('Robot accounts and the token signing key of the Docker token service')
@@ -100,17 +108,25 @@ Examples:
     .command('create')
     .description('Create a robot account; its secret is printed once on standard output')
     .requiredOption('--name <name>', 'robot name; it logs in as robot$NAME')
-    .requiredOption('--scope <scope>', "what it may do, e.g. 'repository:team-a/*:pull,push' or 'registry:catalog:*' (repeatable)", collect, [])
+    .requiredOption(
+      '--scope <scope>',
+      "what it may do, e.g. 'repository:team-a/*:pull,push' or 'registry:catalog:*' (repeatable)",
+      collect,
+      [],
+    )
     .option('--expires <duration>', 'lifetime, e.g. 30d, or "never" (default 90d)', parseExpiry)
     .addOption(storeOption())
     .addOption(configOption())
     .action(
       guard('registry-gate.token', async function (flags: FileFlags & { name: string; scope: string[]; expires?: Date | 'never' }) {
         const store = await robotStore(flags);
-        const expires = flags.expires === undefined ? new Date(Date.now() + DEFAULT_ROBOT_LIFETIME_MS) : flags.expires === 'never' ? null : flags.expires;
+        const expires =
+          flags.expires === undefined ? new Date(Date.now() + DEFAULT_ROBOT_LIFETIME_MS) : flags.expires === 'never' ? null : flags.expires;
         const { robot, secret } = await createRobot(store.file, { name: flags.name, scopes: flags.scope, expires });
         stdout.write(secret + '\n');
-        say(`Created ${robot.name} in ${where(store)}; ${robot.expires ? `expires ${robot.expires}` : 'never expires'}. Log in as ${robot.name} with the secret above, shown this once.`);
+        say(
+          `Created ${robot.name} in ${where(store)}; ${robot.expires ? `expires ${robot.expires}` : 'never expires'}. Log in as ${robot.name} with the secret above, shown this once.`,
+        );
       }),
     );
 
@@ -125,14 +141,23 @@ Examples:
         const store = await robotStore(flags);
         const robots = (await readRobots(store.file)).map(({ hash: _hash, ...robot }) => robot);
         // On standard error: standard output stays one line per robot (or the JSON) for scripts.
-        say(robots.length === 0 ? `No robots in ${where(store)}.` : `${robots.length} robot${robots.length === 1 ? '' : 's'} in ${where(store)}:`);
+        say(
+          robots.length === 0
+            ? `No robots in ${where(store)}.`
+            : `${robots.length} robot${robots.length === 1 ? '' : 's'} in ${where(store)}:`,
+        );
         if (flags.json) {
           stdout.write(JSON.stringify(robots, null, 2) + '\n');
           return;
         }
         const now = Date.now();
         for (const robot of robots) {
-          const state = robot.expires === null ? 'never expires' : Date.parse(robot.expires) <= now ? `EXPIRED ${robot.expires}` : `expires ${robot.expires}`;
+          const state =
+            robot.expires === null
+              ? 'never expires'
+              : Date.parse(robot.expires) <= now
+                ? `EXPIRED ${robot.expires}`
+                : `expires ${robot.expires}`;
           stdout.write(`${robot.name}\t${robot.scopes.join(' ')}\tcreated ${robot.created}\t${state}\n`);
         }
       }),

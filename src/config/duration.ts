@@ -20,7 +20,10 @@ export function durationSchema(fallback: string, options: { positive?: boolean }
     .transform((value, ctx) => {
       const ms = parseDuration(value);
       if (ms === undefined || (options.positive && ms === 0)) {
-        ctx.addIssue({ code: 'custom', message: `not a ${options.positive ? 'positive ' : ''}duration: ${JSON.stringify(value)} (use e.g. 500ms, 30s, 15m, 24h)` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `not a ${options.positive ? 'positive ' : ''}duration: ${JSON.stringify(value)} (use e.g. 500ms, 30s, 15m, 24h)`,
+        });
         return z.NEVER;
       }
       return ms;

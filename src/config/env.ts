@@ -31,13 +31,23 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   { name: CONFIG_FILE_VARIABLE, sets: 'the YAML config file, when no --config is given', fallback: 'none: every key at its default' },
   { name: 'REGISTRY_GATE_LISTEN', key: 'listen', sets: 'listen', fallback: '0.0.0.0:5043' },
   { name: 'REGISTRY_GATE_UPSTREAM', key: 'upstream', sets: 'upstream.url', fallback: 'none: the built-in registry in dataDir/registry' },
-  { name: 'REGISTRY_GATE_HTPASSWD', key: 'htpasswd', sets: 'auth.htpasswd', fallback: 'dataDir/htpasswd, created with an admin user on first start' },
+  {
+    name: 'REGISTRY_GATE_HTPASSWD',
+    key: 'htpasswd',
+    sets: 'auth.htpasswd',
+    fallback: 'dataDir/htpasswd, created with an admin user on first start',
+  },
   { name: 'REGISTRY_GATE_TLS_CERT', key: 'tlsCert', sets: 'tls.cert', fallback: 'tls: auto, a self-signed pair in dataDir/tls' },
   { name: 'REGISTRY_GATE_TLS_KEY', key: 'tlsKey', sets: 'tls.key', fallback: 'tls: auto' },
   { name: 'REGISTRY_GATE_DATA_DIR', key: 'dataDir', sets: 'dataDir', fallback: './data' },
   { name: 'REGISTRY_GATE_LOG_LEVEL', key: 'logLevel', sets: 'log.level', fallback: 'info' },
   { name: 'REGISTRY_GATE_LOG_FORMAT', key: 'logFormat', sets: 'log.format', fallback: 'pretty on a terminal, else json' },
-  { name: 'REGISTRY_GATE_METRICS_LISTEN', key: 'metricsListen', sets: 'metrics.listen (and turns metrics on)', fallback: 'none: metrics off' },
+  {
+    name: 'REGISTRY_GATE_METRICS_LISTEN',
+    key: 'metricsListen',
+    sets: 'metrics.listen (and turns metrics on)',
+    fallback: 'none: metrics off',
+  },
 ];
 
 /** The table as `--help` shows it. */

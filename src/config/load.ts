@@ -76,7 +76,11 @@ function applyOverrides(raw: Record<string, unknown>, overrides: ConfigOverrides
   }
   if (overrides.tlsCert !== undefined || overrides.tlsKey !== undefined) {
     const current = typeof raw.tls === 'object' && raw.tls !== null ? (raw.tls as Record<string, unknown>) : {};
-    raw.tls = { ...current, ...(overrides.tlsCert ? { cert: overrides.tlsCert } : {}), ...(overrides.tlsKey ? { key: overrides.tlsKey } : {}) };
+    raw.tls = {
+      ...current,
+      ...(overrides.tlsCert ? { cert: overrides.tlsCert } : {}),
+      ...(overrides.tlsKey ? { key: overrides.tlsKey } : {}),
+    };
   }
 }
 
@@ -104,13 +108,15 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config'));
   const value = parsed.data;
-  if (value.auth.providers?.includes('ldap') && !value.auth.ldap) throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
+  if (value.auth.providers?.includes('ldap') && !value.auth.ldap)
+    throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
   const at = (path: string) => resolve(baseDir, path);
   const dataDir = at(value.dataDir);
   let tls: TlsSetting;
   if (value.tls === 'off') tls = { mode: 'off' };
   else if (value.tls === 'auto') tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: [], trustDir: resolve(dataDir, 'tls-trust') };
-  else if ('auto' in value.tls) tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: value.tls.auto.names, trustDir: resolve(dataDir, 'tls-trust') };
+  else if ('auto' in value.tls)
+    tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: value.tls.auto.names, trustDir: resolve(dataDir, 'tls-trust') };
   else tls = { mode: 'files', cert: at(value.tls.cert), key: at(value.tls.key) };
 
   const config: Config = {
@@ -119,8 +125,15 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
     workers: value.workers === 'auto' ? autoWorkers() : value.workers,
     dataDir,
     tls,
-    upstream: value.upstream && { ...value.upstream, url: value.upstream.url.replace(/\/$/, ''), ca: value.upstream.ca && at(value.upstream.ca) },
-    redis: value.redis && { ...value.redis, tls: typeof value.redis.tls === 'object' ? { ...value.redis.tls, ca: value.redis.tls.ca && at(value.redis.tls.ca) } : value.redis.tls },
+    upstream: value.upstream && {
+      ...value.upstream,
+      url: value.upstream.url.replace(/\/$/, ''),
+      ca: value.upstream.ca && at(value.upstream.ca),
+    },
+    redis: value.redis && {
+      ...value.redis,
+      tls: typeof value.redis.tls === 'object' ? { ...value.redis.tls, ca: value.redis.tls.ca && at(value.redis.tls.ca) } : value.redis.tls,
+    },
     audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
     auth: {

@@ -16,7 +16,9 @@ const duration = (fallback: string) => durationSchema(fallback);
 
 const hostPort = z
   .string()
-  .refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), { message: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"' })
+  .refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), {
+    message: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
+  })
   .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, { message: 'the port must be from 0 to 65535' });
 
 const cidr = z.string().refine((value) => parseCidr(value) !== undefined, { message: 'not an IP address or CIDR' });
@@ -64,7 +66,11 @@ export const configSchema = z.strictObject({
       z.literal(false).transform(() => 'off' as const),
       z.literal('auto'),
       /** `auto` with more names (host names or IP addresses) than this machine's own in the certificate. */
-      z.strictObject({ auto: z.strictObject({ names: z.array(z.string().regex(/^[A-Za-z0-9.:*-]{1,253}$/, 'expected a host name or an IP address')).default([]) }) }),
+      z.strictObject({
+        auto: z.strictObject({
+          names: z.array(z.string().regex(/^[A-Za-z0-9.:*-]{1,253}$/, 'expected a host name or an IP address')).default([]),
+        }),
+      }),
     ])
     .default('auto'),
   /** Where first-run files (TLS pair, htpasswd) and, by default, the built-in registry live. */
@@ -100,20 +106,31 @@ export const configSchema = z.strictObject({
   redis: redisConfigSchema.optional(),
   auth: z
     .strictObject({
-      realm: z.string().min(1).max(200).refine((value) => !/["\\\r\n]/.test(value), { message: 'must not contain quotes, backslashes or newlines' }).default('Registry realm'),
+      realm: z
+        .string()
+        .min(1)
+        .max(200)
+        .refine((value) => !/["\\\r\n]/.test(value), { message: 'must not contain quotes, backslashes or newlines' })
+        .default('Registry realm'),
       /** `basic`: Basic credentials on every request; `bearer`: clients get tokens from /auth/token (the Docker token flow). */
       scheme: authSchemeSchema,
       /** The token service (/auth/token, /auth/jwks); on in bearer mode or when this section is present. */
       token: tokenConfigSchema.optional(),
       /** Password providers, asked in order; the first that knows the user decides. Default: htpasswd, then ldap when configured. */
-      providers: z.array(z.enum(['htpasswd', 'ldap'])).min(1).optional(),
+      providers: z
+        .array(z.enum(['htpasswd', 'ldap']))
+        .min(1)
+        .optional(),
       htpasswd: z.string().min(1).optional(),
       ldap: ldapConfigSchema.optional(),
       /** Users and groups from an SSO proxy, honoured only from trustedProxies. */
       trustedHeader: z
         .strictObject({
           user: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'),
-          groups: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name').optional(),
+          groups: z
+            .string()
+            .regex(/^[A-Za-z0-9-]+$/, 'expected a header name')
+            .optional(),
         })
         .optional(),
       /** Apache AuthGroupFile (`group: member member`), merged with `groups`, re-read on change. */

@@ -31,7 +31,12 @@ export function onRequestDone(req: IncomingMessage, res: ServerResponse, started
   );
 }
 
-export function logAccess(logger: Logger, req: IncomingMessage, state: { user: string | null; client: string }, outcome: RequestOutcome): void {
+export function logAccess(
+  logger: Logger,
+  req: IncomingMessage,
+  state: { user: string | null; client: string },
+  outcome: RequestOutcome,
+): void {
   const url = req.url ?? '';
   const queryAt = url.indexOf('?');
   logger.info({

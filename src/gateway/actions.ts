@@ -2,7 +2,8 @@
 import type { Action } from '../access/policy.js';
 import type { Route } from './route.js';
 
-export type RequiredAccess = { kind: 'authenticate-only' } | { kind: 'catalog' } | { kind: 'action'; action: Action } | { kind: 'unsupported' };
+export type RequiredAccess =
+  { kind: 'authenticate-only' } | { kind: 'catalog' } | { kind: 'action'; action: Action } | { kind: 'unsupported' };
 
 const READ = new Set(['GET', 'HEAD']);
 

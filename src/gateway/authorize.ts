@@ -8,7 +8,14 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Identity } from '../auth/identity.js';
-import { protectedTagRefusal, type AccessPolicy, type Action, type ContentProbe, type Decision, type ManifestTarget } from '../access/policy.js';
+import {
+  protectedTagRefusal,
+  type AccessPolicy,
+  type Action,
+  type ContentProbe,
+  type Decision,
+  type ManifestTarget,
+} from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
@@ -43,7 +50,9 @@ function isFormBody(headers: IncomingHttpHeaders): boolean {
 
 function digestOf(bytes: Buffer, like: string): string {
   const algorithm = like.slice(0, like.indexOf(':'));
-  return `${algorithm}:${createHash(algorithm === 'sha512' ? 'sha512' : 'sha256').update(bytes).digest('hex')}`;
+  return `${algorithm}:${createHash(algorithm === 'sha512' ? 'sha512' : 'sha256')
+    .update(bytes)
+    .digest('hex')}`;
 }
 
 /** What a write touches, for rules with protected tags; undefined for requests they do not guard. */
@@ -88,15 +97,31 @@ export async function decideRequest(
   return { decision, body };
 }
 
-export async function authorizeRequest(route: Route, action: Action, req: IncomingMessage, identity: Identity, policy: AccessPolicy, backend: Backend): Promise<Authorized> {
-  const { decision, body } = await decideRequest(route, req.method ?? 'GET', action, identity, policy, backend, () => readBodyWithLimit(req, MAX_MANIFEST_BYTES));
+export async function authorizeRequest(
+  route: Route,
+  action: Action,
+  req: IncomingMessage,
+  identity: Identity,
+  policy: AccessPolicy,
+  backend: Backend,
+): Promise<Authorized> {
+  const { decision, body } = await decideRequest(route, req.method ?? 'GET', action, identity, policy, backend, () =>
+    readBodyWithLimit(req, MAX_MANIFEST_BYTES),
+  );
   const tagMustNotMove = decision.tagMustNotMove === true;
   const target = contentTarget(route, req.method ?? 'GET');
   const refusal = decision.reason === 'protected-tag' && target ? protectedTagRefusal(target, action) : undefined;
   if (!decision.allowed || route.kind !== 'upload-start') return { decision, refusal, route, body, tagMustNotMove };
-  if (isFormBody(req.headers)) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');
+  if (isFormBody(req.headers))
+    throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');
   const mount = authorizeMount(route, identity, policy);
   // Only a monolithic upload (`?digest=`) has a body; an upload start or a mount sends none on.
   const monolithic = new URLSearchParams(mount.route.rawQuery).has('digest');
-  return { decision, route: mount.route, body: monolithic ? undefined : NO_BODY, tagMustNotMove, mountSourceScopeMissing: mount.sourceScopeMissing };
+  return {
+    decision,
+    route: mount.route,
+    body: monolithic ? undefined : NO_BODY,
+    tagMustNotMove,
+    mountSourceScopeMissing: mount.sourceScopeMissing,
+  };
 }

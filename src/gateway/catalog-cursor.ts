@@ -28,7 +28,9 @@ export interface CatalogCursors {
 }
 
 function invalidCursor(): RegistryError {
-  return new RegistryError('UNSUPPORTED', 'last is not a catalog cursor this registry gave out; start again from the first page', { status: 400 });
+  return new RegistryError('UNSUPPORTED', 'last is not a catalog cursor this registry gave out; start again from the first page', {
+    status: 400,
+  });
 }
 
 /** `secret`: shared by every process that must accept the same tokens; without it, a random per-process key. */

@@ -73,10 +73,14 @@ function sendStatus(res: ServerResponse, method: string, status: number, body: o
   res.end(method === 'HEAD' ? undefined : text);
 }
 
-export function createHealthEndpoint(checks: readonly ReadinessCheck[], shared: { readonly redis?: { health(): RedisHealth } | undefined } = {}): HealthEndpoint {
+export function createHealthEndpoint(
+  checks: readonly ReadinessCheck[],
+  shared: { readonly redis?: { health(): RedisHealth } | undefined } = {},
+): HealthEndpoint {
   return async (req, res) => {
     const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: 'GET, HEAD' } });
+    if (method !== 'GET' && method !== 'HEAD')
+      throw new RegistryError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: 'GET, HEAD' } });
     if (healthPath(req.url ?? '') === HEALTH_PATH) return sendStatus(res, method, 200, { status: 'ok' });
     const answers = await Promise.all(checks.map(async (check) => ({ name: check.name, ok: await check.ready() })));
     const failing = answers.filter((answer) => !answer.ok).map((answer) => answer.name);

@@ -18,7 +18,15 @@ import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
 import { requiredAccess } from './actions.js';
 import { authorizeRequest } from './authorize.js';
-import { auditRecord, loginRefusalRecord, responseDigest, stateChange, triedUserName, type AuditFacts, type LoginRefusalReason } from './audit-events.js';
+import {
+  auditRecord,
+  loginRefusalRecord,
+  responseDigest,
+  stateChange,
+  triedUserName,
+  type AuditFacts,
+  type LoginRefusalReason,
+} from './audit-events.js';
 import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './catalog.js';
 import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
 import { isDigest, routeFromUrl, type Route } from './route.js';
@@ -38,7 +46,12 @@ export interface GatewayOptions {
   /** Serves /auth/token and /auth/jwks when the token service is on. */
   readonly tokenEndpoint?: TokenEndpoint | undefined;
   /** The web UI (src/ui/) when it is on: it answers its own paths (/ui/…, and / with a redirect). */
-  readonly ui?: { matches(url: string): boolean; handle(req: IncomingMessage, res: ServerResponse, caller: CallerFacts & { proto: string }): Promise<string | null> } | undefined;
+  readonly ui?:
+    | {
+        matches(url: string): boolean;
+        handle(req: IncomingMessage, res: ServerResponse, caller: CallerFacts & { proto: string }): Promise<string | null>;
+      }
+    | undefined;
   readonly rejectLegacyDocker: boolean;
   readonly trustedProxy: AddressMatcher;
   readonly listenerScheme: 'http' | 'https';
@@ -91,7 +104,10 @@ function single(value: string | string[] | undefined): string | undefined {
 export function createGateway(options: GatewayOptions): RequestHandler {
   const { policy, backend, audit } = options;
   const bearer = options.scheme === 'bearer';
-  const sso = options.trustedHeader && { user: options.trustedHeader.user.toLowerCase(), groups: options.trustedHeader.groups?.toLowerCase() };
+  const sso = options.trustedHeader && {
+    user: options.trustedHeader.user.toLowerCase(),
+    groups: options.trustedHeader.groups?.toLowerCase(),
+  };
   // Also their underscore spellings, which CGI-style layers behind an upstream treat as the same header.
   const ssoNames = sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [];
 
@@ -118,7 +134,9 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     res.setHeader(API_VERSION_HEADER, API_VERSION);
     const proto = clientProto(req.headers, facts);
     const unauthorized = (scopes: readonly string[], error?: 'invalid_token' | 'insufficient_scope') =>
-      new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': options.challenge({ proto, host: req.headers.host, scopes, error }) } });
+      new RegistryError('UNAUTHORIZED', undefined, {
+        headers: { 'WWW-Authenticate': options.challenge({ proto, host: req.headers.host, scopes, error }) },
+      });
     if (options.rejectLegacyDocker && isLegacyDockerClient(req.headers['user-agent'])) {
       throw new RegistryError('NOT_FOUND', 'this client is too old (docker < 1.6)');
     }
@@ -128,7 +146,16 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
 
     const loginRefused = (status: number, reason: LoginRefusalReason) =>
-      audit.record(loginRefusalRecord({ user: triedUserName(req.headers.authorization, caller.ssoUser), client: state.client, method, route, status, reason }));
+      audit.record(
+        loginRefusalRecord({
+          user: triedUserName(req.headers.authorization, caller.ssoUser),
+          client: state.client,
+          method,
+          route,
+          status,
+          reason,
+        }),
+      );
     let identity: Identity | 'invalid';
     try {
       identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
@@ -137,7 +164,8 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       throw error;
     }
     // The scope a bearer client must ask for; built only when a challenge is sent.
-    const scopes = () => (route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? challengeScopes(route, needed.action) : []);
+    const scopes = () =>
+      route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? challengeScopes(route, needed.action) : [];
     if (identity === 'invalid') {
       const badToken = bearer && /^bearer /i.test(req.headers.authorization ?? '');
       const refused = unauthorized(scopes(), badToken ? 'invalid_token' : undefined);
@@ -150,7 +178,8 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
     const refuse = (action: AuditFacts['action'], reason?: Decision['reason'], message?: string) => {
-      const error = identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message, { detail: refusalDetail(action) });
+      const error =
+        identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message, { detail: refusalDetail(action) });
       audited({ action, decision: 'deny', rule: -1, status: error.status, reason: reason ?? 'policy' });
       return error;
     };
@@ -179,7 +208,9 @@ export function createGateway(options: GatewayOptions): RequestHandler {
         // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
         const asksAgain = bearer && identity.via === 'token';
         audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason: 'scope' });
-        throw asksAgain ? unauthorized(scopes(), 'insufficient_scope') : new RegistryError('DENIED', undefined, { detail: refusalDetail(needed.action) });
+        throw asksAgain
+          ? unauthorized(scopes(), 'insufficient_scope')
+          : new RegistryError('DENIED', undefined, { detail: refusalDetail(needed.action) });
       }
       if (authorized.mountSourceScopeMissing && bearer && identity.via === 'token') {
         // The policy lets the caller read the mount's source but the token does not say so: ask for both scopes.
@@ -222,7 +253,12 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       if (authorized.tagMustNotMove) await checkTagStayed(route, res, audited);
     };
     // The first push of a protected tag: check and write as one step, or two pushes could both create it.
-    if (route.kind === 'manifest' && method === 'PUT' && !isDigest(route.reference) && policy.hasProtectedTags(identity, route.repository)) {
+    if (
+      route.kind === 'manifest' &&
+      method === 'PUT' &&
+      !isDigest(route.reference) &&
+      policy.hasProtectedTags(identity, route.repository)
+    ) {
       await options.tagLock.run(`${route.repository}:${route.reference}`, decideAndServe);
     } else {
       await decideAndServe();
@@ -235,12 +271,19 @@ export function createGateway(options: GatewayOptions): RequestHandler {
    * writer that bypasses the gateway) can have moved it; that is logged and audited, as it cannot
    * be undone here.
    */
-  async function checkTagStayed(route: Route, res: ServerResponse, audited: (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) => void): Promise<void> {
+  async function checkTagStayed(
+    route: Route,
+    res: ServerResponse,
+    audited: (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) => void,
+  ): Promise<void> {
     const pushed = responseDigest(res);
     if (res.statusCode !== 201 || pushed === undefined) return;
     const current = await backend.manifestDigest(route.repository, route.reference).catch(() => undefined);
     if (current === pushed) return;
-    options.loggers.app.error({ repository: route.repository, tag: route.reference, pushed, current }, 'a protected tag was moved by a concurrent push outside this server');
+    options.loggers.app.error(
+      { repository: route.repository, tag: route.reference, pushed, current },
+      'a protected tag was moved by a concurrent push outside this server',
+    );
     audited({ action: 'push', decision: 'deny', rule: -1, status: 409, reason: 'protected-tag-race' });
   }
 
@@ -258,7 +301,14 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       onRequestDone(req, res, started, (outcome) => {
         // Health probes come every few seconds from orchestrators: counted, not logged.
         if (accessLog && state.kind !== 'health') logAccess(options.loggers.access, req, state, outcome);
-        metrics?.requestFinished({ kind: state.kind, method: req.method, status: outcome.status, seconds: outcome.ms / 1000, bytesIn: outcome.bytesIn, bytesOut: outcome.bytesOut });
+        metrics?.requestFinished({
+          kind: state.kind,
+          method: req.method,
+          status: outcome.status,
+          seconds: outcome.ms / 1000,
+          bytesIn: outcome.bytesIn,
+          bytesOut: outcome.bytesOut,
+        });
       });
     }
     return serve(req, res, facts, state).catch((error: unknown) => {
@@ -268,4 +318,3 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     });
   };
 }
-

@@ -93,7 +93,8 @@ export function routeFromUrl(url: string, method = 'GET'): Route {
     // No manifest can be found under a reference that is neither a tag nor a digest: reads get the
     // spec's 404 (as from Distribution, whose router matches no such path); writes are malformed.
     // Either way the answer is given here, the same for every repository, and nothing is forwarded.
-    if (method === 'GET' || method === 'HEAD') throw new RegistryError('MANIFEST_UNKNOWN', 'no manifest has this reference: it is neither a tag nor a digest');
+    if (method === 'GET' || method === 'HEAD')
+      throw new RegistryError('MANIFEST_UNKNOWN', 'no manifest has this reference: it is neither a tag nor a digest');
     throw new RegistryError('MANIFEST_INVALID', 'invalid manifest reference: neither a tag nor a digest');
   }
   if (n >= 4 && third === 'blobs' && second === 'uploads') {

@@ -107,7 +107,10 @@ function single(params: URLSearchParams, name: string): string | undefined {
 /** The form body, capped: an oversized one is refused and the connection closed, nothing more is read. */
 async function readForm(req: IncomingMessage, limit: number): Promise<string> {
   const tooLarge = (max: number, closeConnection: boolean) =>
-    new RegistryError('UNSUPPORTED', `the request body is larger than ${max} bytes`, { status: 413, ...(closeConnection ? { headers: { Connection: 'close' } } : {}) });
+    new RegistryError('UNSUPPORTED', `the request body is larger than ${max} bytes`, {
+      status: 413,
+      ...(closeConnection ? { headers: { Connection: 'close' } } : {}),
+    });
   return (await readBodyWithLimit(req, limit, { discardUpTo: 0, tooLarge })).toString('utf8');
 }
 
@@ -141,13 +144,20 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
 
   function checkCommon(params: URLSearchParams, serviceRequired: boolean): void {
     const service = single(params, 'service');
-    if (service === undefined ? serviceRequired : service !== tokens.service) throw badRequest(`unknown service; this token service serves ${JSON.stringify(tokens.service)}`);
+    if (service === undefined ? serviceRequired : service !== tokens.service)
+      throw badRequest(`unknown service; this token service serves ${JSON.stringify(tokens.service)}`);
     const clientId = single(params, 'client_id');
     if (clientId !== undefined && !CLIENT_ID.test(clientId)) throw badRequest('invalid client_id');
   }
 
   /** `refresh`: issue a new refresh token, hand back the one the client refreshed with, or none. */
-  async function respond(res: ServerResponse, method: string, identity: ScopedIdentity, params: URLSearchParams, refresh: { issue: true } | { echo: string } | undefined): Promise<void> {
+  async function respond(
+    res: ServerResponse,
+    method: string,
+    identity: ScopedIdentity,
+    params: URLSearchParams,
+    refresh: { issue: true } | { echo: string } | undefined,
+  ): Promise<void> {
     const access = grantAccess(deps.policy, identity, parseScopeList(params.getAll('scope')));
     const issued = await tokens.issueAccessToken(identity, access);
     deps.onIssued?.('access');
@@ -167,14 +177,21 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     sendJson(res, method, 200, body);
   }
 
-  async function tokenFromQuery(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, params: URLSearchParams, attempt: Attempt): Promise<void> {
+  async function tokenFromQuery(
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: CallerFacts,
+    params: URLSearchParams,
+    attempt: Attempt,
+  ): Promise<void> {
     checkCommon(params, false);
     attempt.user = triedUserName(req.headers.authorization, caller.ssoUser);
     const identity: ScopedIdentity | 'invalid' = await deps.authenticate({ ...caller, authorization: req.headers.authorization });
     if (identity === 'invalid') throw refuse(attempt, 'invalid-credentials', true);
     // Docker sends its user name as `account`; a different one than the credentials' is refused.
     const account = single(params, 'account');
-    if (identity.user !== null && account !== undefined && account !== '' && account !== identity.user) throw refuse(attempt, 'account-mismatch', true);
+    if (identity.user !== null && account !== undefined && account !== '' && account !== identity.user)
+      throw refuse(attempt, 'account-mismatch', true);
     const offline = single(params, 'offline_token') === 'true';
     await respond(res, req.method ?? 'GET', identity, params, offline ? { issue: true } : undefined);
   }
@@ -239,7 +256,8 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       return;
     }
     if (pathname !== TOKEN_PATH) throw new RegistryError('NOT_FOUND');
-    if (method === 'GET') return tokenFromQuery(req, res, caller, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), attempt);
+    if (method === 'GET')
+      return tokenFromQuery(req, res, caller, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), attempt);
     if (method === 'POST') return tokenFromForm(req, res, caller, attempt);
     throw new RegistryError('UNSUPPORTED', undefined, { headers: { Allow: 'GET, POST' } });
   }
@@ -254,7 +272,14 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       const reason = failure.code === 'TOOMANYREQUESTS' ? 'throttled' : attempt.refused;
       if (reason) {
         deps.audit?.record(
-          loginRefusalRecord({ user: attempt.user, client: caller.clientIp, method: req.method ?? 'GET', status: failure.status, reason, endpoint: TOKEN_PATH }),
+          loginRefusalRecord({
+            user: attempt.user,
+            client: caller.clientIp,
+            method: req.method ?? 'GET',
+            status: failure.status,
+            reason,
+            endpoint: TOKEN_PATH,
+          }),
         );
       }
       if (!res.headersSent) {

@@ -18,7 +18,13 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
-function answer(res: import('node:http').ServerResponse, status: number, body: string, contentType = 'text/plain; charset=utf-8', head = false): void {
+function answer(
+  res: import('node:http').ServerResponse,
+  status: number,
+  body: string,
+  contentType = 'text/plain; charset=utf-8',
+  head = false,
+): void {
   res.statusCode = status;
   res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', Buffer.byteLength(body));
@@ -26,7 +32,12 @@ function answer(res: import('node:http').ServerResponse, status: number, body: s
   res.end(head ? undefined : body);
 }
 
-export async function serveMetrics(host: string, port: number, source: MetricsSource, onError: (error: unknown) => void): Promise<MetricsListener> {
+export async function serveMetrics(
+  host: string,
+  port: number,
+  source: MetricsSource,
+  onError: (error: unknown) => void,
+): Promise<MetricsListener> {
   const server: Server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
     const path = (req.url ?? '').split('?', 1)[0];
     if (path !== METRICS_PATH) return answer(res, 404, 'not found; metrics are at /metrics\n');
@@ -50,7 +61,12 @@ export async function serveMetrics(host: string, port: number, source: MetricsSo
     });
   });
   const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address === '::' ? '::1' : address.address}]` : address.address === '0.0.0.0' ? '127.0.0.1' : address.address;
+  const shown =
+    address.family === 'IPv6'
+      ? `[${address.address === '::' ? '::1' : address.address}]`
+      : address.address === '0.0.0.0'
+        ? '127.0.0.1'
+        : address.address;
   return {
     url: `http://${shown}:${address.port}${METRICS_PATH}`,
     async close() {

@@ -26,7 +26,9 @@ export const redisConfigSchema = z.strictObject({
   // The message never repeats the value: it may hold a password.
   url: z.string().refine(isRedisUrl, { message: 'expected redis://[USER:PASSWORD@]HOST[:PORT][/DB] or rediss://…' }),
   /** TLS to Redis (also implied by rediss://): `true`, or the CA file that signed Redis's certificate. */
-  tls: z.union([z.literal(true), z.strictObject({ ca: z.string().min(1).optional(), servername: z.string().min(1).optional() })]).optional(),
+  tls: z
+    .union([z.literal(true), z.strictObject({ ca: z.string().min(1).optional(), servername: z.string().min(1).optional() })])
+    .optional(),
   /** Prefix of every key and channel, so that several gateways (or other programs) can share one Redis. */
   keyPrefix: z
     .string()

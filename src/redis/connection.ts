@@ -47,7 +47,13 @@ function reasonOf(error: unknown): string {
 }
 
 function clientOptions(config: RedisConfig): RedisOptions {
-  const tls = config.tls === true ? {} : config.tls && { ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}), ...(config.tls.servername ? { servername: config.tls.servername } : {}) };
+  const tls =
+    config.tls === true
+      ? {}
+      : config.tls && {
+          ...(config.tls.ca ? { ca: readFileSync(config.tls.ca) } : {}),
+          ...(config.tls.servername ? { servername: config.tls.servername } : {}),
+        };
   return {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -157,7 +163,8 @@ export class RedisConnection {
     const wasAnnounced = this.#announced;
     this.#health = { state: 'up', since: new Date().toISOString() };
     this.#announced = true;
-    if (wasAnnounced) this.#logger.warn({ redis: this.#where }, 'Redis is available again: shared throttling, tag locks and revocations are back');
+    if (wasAnnounced)
+      this.#logger.warn({ redis: this.#where }, 'Redis is available again: shared throttling, tag locks and revocations are back');
     else this.#logger.info({ redis: this.#where }, 'connected to Redis: login throttling, protected-tag locks and revocations are shared');
     this.#tell();
   }

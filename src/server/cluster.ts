@@ -55,7 +55,10 @@ export async function startWorkers(count: number, logger: Logger, startTimeoutMs
     new Promise((resolve, reject) => {
       const worker = cluster.fork({ [WORKER_SECRET_ENV]: secret });
       locks.attach(worker);
-      const timer = setTimeout(() => reject(new Error(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)),
+        startTimeoutMs,
+      );
       worker.on('message', (message: unknown) => {
         if (!isListening(message)) return;
         clearTimeout(timer);

@@ -19,7 +19,9 @@ import { isRedisUnavailable, type RedisConnection } from '../redis/connection.js
 import { RedisScript } from '../redis/script.js';
 import { KeyedLock, type SectionLock } from './keyed-lock.js';
 
-const RENEW = new RedisScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`);
+const RENEW = new RedisScript(
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`,
+);
 const RELEASE = new RedisScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`);
 
 const GRANT_TIMEOUT_MS = 30_000;
@@ -61,10 +63,12 @@ export class RedisLock implements SectionLock {
         return await section();
       } finally {
         clearInterval(renewal);
-        await this.#redis.run((client) => RELEASE.run(client, [name], [token])).catch(() => {
-          // It expires after the TTL; the next section waits until then.
-          this.#logger.warn({ lock: key }, 'could not release a shared lock (Redis unavailable); it expires by itself');
-        });
+        await this.#redis
+          .run((client) => RELEASE.run(client, [name], [token]))
+          .catch(() => {
+            // It expires after the TTL; the next section waits until then.
+            this.#logger.warn({ lock: key }, 'could not release a shared lock (Redis unavailable); it expires by itself');
+          });
       }
     });
   }
@@ -78,10 +82,13 @@ export class RedisLock implements SectionLock {
         granted = await this.#redis.run((client) => client.set(name, token, 'PX', this.#ttlMs, 'NX'));
       } catch (error) {
         if (!isRedisUnavailable(error)) throw error;
-        throw new RegistryError('UNAVAILABLE', 'pushes of protected tags are refused while the shared lock store is unavailable', { headers: { 'Retry-After': '5' } });
+        throw new RegistryError('UNAVAILABLE', 'pushes of protected tags are refused while the shared lock store is unavailable', {
+          headers: { 'Retry-After': '5' },
+        });
       }
       if (granted === 'OK') return;
-      if (Date.now() >= deadline) throw new RegistryError('UNAVAILABLE', 'another push of this tag is still in progress', { headers: { 'Retry-After': '5' } });
+      if (Date.now() >= deadline)
+        throw new RegistryError('UNAVAILABLE', 'another push of this tag is still in progress', { headers: { 'Retry-After': '5' } });
       await sleep(pause + Math.random() * pause);
       pause = Math.min(pause * 2, POLL_MAX_MS);
     }
@@ -90,7 +97,8 @@ export class RedisLock implements SectionLock {
   async #renew(name: string, token: string, key: string): Promise<void> {
     try {
       const renewed = await this.#redis.run((client) => RENEW.run(client, [name], [token, this.#ttlMs]));
-      if (renewed !== 1) this.#logger.error({ lock: key }, 'a shared lock expired while its section still ran (the push is checked again after the write)');
+      if (renewed !== 1)
+        this.#logger.error({ lock: key }, 'a shared lock expired while its section still ran (the push is checked again after the write)');
     } catch {
       // Logged by the connection; if Redis stays away the lock expires and the after-write check reports a move.
     }

@@ -65,7 +65,10 @@ function missingNames(have: { dns: string[]; ips: string[] }, want: { dns: strin
 }
 
 async function readIfPair(files: TlsFiles): Promise<Buffer | undefined> {
-  const exists = await stat(files.key).then(() => true, () => false);
+  const exists = await stat(files.key).then(
+    () => true,
+    () => false,
+  );
   return exists ? readFile(files.cert).catch(() => undefined) : undefined;
 }
 
@@ -96,7 +99,10 @@ export function otherListeningUrls(url: string, boundHost: string): string[] {
     .filter((other) => other !== url);
 }
 
-export async function ensureSelfSignedPair(dir: string, options: { names?: readonly string[]; trustDir?: string } = {}): Promise<SelfSignedPair> {
+export async function ensureSelfSignedPair(
+  dir: string,
+  options: { names?: readonly string[]; trustDir?: string } = {},
+): Promise<SelfSignedPair> {
   const files = selfSignedFiles(dir);
   const want = certificateNames(options.names ?? []);
   const current = await readIfPair(files);

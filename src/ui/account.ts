@@ -33,7 +33,8 @@ export async function logIn(request: UiRequest): Promise<void> {
   if (request.identity.via === 'header') return request.redirect('/ui/');
   let identity;
   try {
-    identity = user === '' || password === '' ? null : await services.options.verifyPassword({ user, password, clientIp: request.caller.clientIp });
+    identity =
+      user === '' || password === '' ? null : await services.options.verifyPassword({ user, password, clientIp: request.caller.clientIp });
   } catch (error) {
     if (isRegistryError(error) && error.code === 'TOOMANYREQUESTS') {
       refused(request, user, error.status, 'throttled');

@@ -84,9 +84,14 @@ export async function showManifest(request: UiRequest, repository: string, refer
   let referrers: DescriptorView[] = [];
   let referrersFailed = false;
   try {
-    referrers = (await backend.listReferrers(repository, manifest.digest)).map(descriptor).filter((entry): entry is DescriptorView => entry !== undefined);
+    referrers = (await backend.listReferrers(repository, manifest.digest))
+      .map(descriptor)
+      .filter((entry): entry is DescriptorView => entry !== undefined);
   } catch (error) {
-    services.options.logger.warn({ repository, err: error instanceof Error ? error.message : String(error) }, 'UI: referrers could not be read');
+    services.options.logger.warn(
+      { repository, err: error instanceof Error ? error.message : String(error) },
+      'UI: referrers could not be read',
+    );
     referrersFailed = true;
   }
   request.page(

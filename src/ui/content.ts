@@ -50,7 +50,11 @@ export interface ConfigView {
   readonly user?: string | undefined;
   readonly exposedPorts: readonly string[];
   readonly labels: Record<string, string>;
-  readonly history: ReadonlyArray<{ readonly created?: string | undefined; readonly createdBy?: string | undefined; readonly emptyLayer: boolean }>;
+  readonly history: ReadonlyArray<{
+    readonly created?: string | undefined;
+    readonly createdBy?: string | undefined;
+    readonly emptyLayer: boolean;
+  }>;
 }
 
 export interface TagRow {
@@ -102,7 +106,14 @@ export function descriptor(value: unknown): DescriptorView | undefined {
   const digest = text(entry?.digest);
   const size = entry?.size;
   if (!entry || !digest || !isDigest(digest) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) return undefined;
-  return { mediaType: text(entry.mediaType) ?? '', digest, size, artifactType: text(entry.artifactType), annotations: stringMap(entry.annotations), platform: platformOf(entry.platform) };
+  return {
+    mediaType: text(entry.mediaType) ?? '',
+    digest,
+    size,
+    artifactType: text(entry.artifactType),
+    annotations: stringMap(entry.annotations),
+    platform: platformOf(entry.platform),
+  };
 }
 
 function descriptors(value: unknown): DescriptorView[] {
@@ -154,7 +165,11 @@ export async function readConfig(reader: ContentReader, repository: string, view
     user: text(inner.User) || undefined,
     exposedPorts: Object.keys(object(inner.ExposedPorts) ?? {}),
     labels: stringMap(inner.Labels),
-    history: history.map((entry) => ({ created: text(entry.created), createdBy: text(entry.created_by), emptyLayer: entry.empty_layer === true })),
+    history: history.map((entry) => ({
+      created: text(entry.created),
+      createdBy: text(entry.created_by),
+      emptyLayer: entry.empty_layer === true,
+    })),
   };
 }
 
@@ -183,7 +198,11 @@ export async function indexSize(reader: ContentReader, repository: string, view:
     const content = await reader.readManifest(repository, child.digest);
     return content ? imageSize(manifestView(content)) : child.size;
   });
-  return view.bytes + children.reduce((sum, size) => sum + size, 0) + view.manifests.slice(MAX_CHILDREN_READ).reduce((sum, child) => sum + child.size, 0);
+  return (
+    view.bytes +
+    children.reduce((sum, size) => sum + size, 0) +
+    view.manifests.slice(MAX_CHILDREN_READ).reduce((sum, child) => sum + child.size, 0)
+  );
 }
 
 export async function tagRow(reader: ContentReader, repository: string, tag: string): Promise<TagRow> {
@@ -191,7 +210,8 @@ export async function tagRow(reader: ContentReader, repository: string, tag: str
   if (!content) return { tag, platforms: [] };
   const view = manifestView(content);
   let created = view.annotations[CREATED];
-  if (view.kind === 'image' && content.pushedAt === undefined && created === undefined) created = (await readConfig(reader, repository, view).catch(() => undefined))?.created;
+  if (view.kind === 'image' && content.pushedAt === undefined && created === undefined)
+    created = (await readConfig(reader, repository, view).catch(() => undefined))?.created;
   const when = content.pushedAt ?? (created && !Number.isNaN(Date.parse(created)) ? new Date(created) : undefined);
   return {
     tag,

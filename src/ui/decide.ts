@@ -60,6 +60,8 @@ export class UiDecisions {
   }
 
   isAdmin(identity: Identity): boolean {
-    return this.#adminGroup !== undefined && identity.user !== null && identity.via !== 'robot' && identity.groups.includes(this.#adminGroup);
+    return (
+      this.#adminGroup !== undefined && identity.user !== null && identity.via !== 'robot' && identity.groups.includes(this.#adminGroup)
+    );
   }
 }

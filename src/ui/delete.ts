@@ -32,7 +32,9 @@ export async function deleteReference(request: UiRequest, repository: string): P
   }
   const route = routeFromUrl(`/v2/${repository}/manifests/${reference}`);
   const record = (decision: 'allow' | 'deny', rule: number, status: number, reason?: string) =>
-    request.audit(auditRecord({ identity, client: request.caller.clientIp, method: 'DELETE', route, action: 'delete', decision, rule, status, reason }));
+    request.audit(
+      auditRecord({ identity, client: request.caller.clientIp, method: 'DELETE', route, action: 'delete', decision, rule, status, reason }),
+    );
   const decision = await services.decisions.decideDelete(identity, repository, reference);
   if (!decision.allowed) {
     const status = identity.user === null ? 401 : 403;
@@ -50,9 +52,12 @@ export async function deleteReference(request: UiRequest, repository: string): P
       return;
     }
     // Distribution 2.8 deletes manifests by digest only: point at the manifest, whose delete removes its tags too.
-    const digest = isDigest(reference) ? undefined : await services.options.backend.manifestDigest(repository, reference).catch(() => undefined);
+    const digest = isDigest(reference)
+      ? undefined
+      : await services.options.backend.manifestDigest(repository, reference).catch(() => undefined);
     const text = digest
-      ? html`The registry behind this gateway cannot delete a tag alone. <a href="${manifestPath(repository, digest)}">Delete its manifest</a> instead; that removes every tag naming it.`
+      ? html`The registry behind this gateway cannot delete a tag alone.
+          <a href="${manifestPath(repository, digest)}">Delete its manifest</a> instead; that removes every tag naming it.`
       : error.message;
     request.page(error.status, messagePage(request.frame, 'Not deleted', text));
     return;

@@ -7,9 +7,13 @@ export const MAX_FORM_BYTES = 16 * 1024;
 
 export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
-  if (mediaType !== 'application/x-www-form-urlencoded') throw new RegistryError('UNSUPPORTED', 'a form must be application/x-www-form-urlencoded', { status: 415 });
+  if (mediaType !== 'application/x-www-form-urlencoded')
+    throw new RegistryError('UNSUPPORTED', 'a form must be application/x-www-form-urlencoded', { status: 415 });
   const tooLarge = (limit: number, closeConnection: boolean) =>
-    new RegistryError('UNSUPPORTED', `a form is at most ${limit} bytes`, { status: 413, ...(closeConnection ? { headers: { Connection: 'close' } } : {}) });
+    new RegistryError('UNSUPPORTED', `a form is at most ${limit} bytes`, {
+      status: 413,
+      ...(closeConnection ? { headers: { Connection: 'close' } } : {}),
+    });
   const body = await readBodyWithLimit(req, MAX_FORM_BYTES, { discardUpTo: 0, tooLarge });
   return new URLSearchParams(body.toString('utf8'));
 }

@@ -57,7 +57,13 @@ const METHODS: Record<UiPage['kind'], readonly string[]> = {
 };
 
 /** The audited action of each form. */
-const FORM_ACTIONS: Partial<Record<UiPage['kind'], string>> = { delete: 'delete', login: 'login', logout: 'logout', robots: 'robot-create', 'robot-revoke': 'robot-revoke' };
+const FORM_ACTIONS: Partial<Record<UiPage['kind'], string>> = {
+  delete: 'delete',
+  login: 'login',
+  logout: 'logout',
+  robots: 'robot-create',
+  'robot-revoke': 'robot-revoke',
+};
 
 interface Caller {
   identity: Identity;
@@ -79,7 +85,12 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
 
   async function whoIsAsking(req: IncomingMessage, caller: UiCaller, secure: boolean): Promise<Caller | 'invalid'> {
     if (caller.ssoUser !== undefined) {
-      const identity = await options.authenticate({ authorization: undefined, clientIp: caller.clientIp, ssoUser: caller.ssoUser, ssoGroups: caller.ssoGroups });
+      const identity = await options.authenticate({
+        authorization: undefined,
+        clientIp: caller.clientIp,
+        ssoUser: caller.ssoUser,
+        ssoGroups: caller.ssoGroups,
+      });
       return identity === 'invalid' ? identity : { identity, staleSession: false };
     }
     const cookie = readCookie(req.headers, cookieName('session', secure));
@@ -103,7 +114,17 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
     const secure = caller.proto === 'https';
     const who = await whoIsAsking(req, caller, secure);
     if (who === 'invalid') {
-      options.audit.record({ ...loginRefusalRecord({ user: caller.ssoUser ?? null, client: caller.clientIp, method, status: 401, reason: 'invalid-credentials', endpoint: '/ui/' }), source: 'ui' });
+      options.audit.record({
+        ...loginRefusalRecord({
+          user: caller.ssoUser ?? null,
+          client: caller.clientIp,
+          method,
+          status: 401,
+          reason: 'invalid-credentials',
+          endpoint: '/ui/',
+        }),
+        source: 'ui',
+      });
       throw new RegistryError('UNAUTHORIZED', 'The single sign-on proxy sent a user name that cannot be used.');
     }
     const { identity, session } = who;
@@ -115,7 +136,13 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
       res.appendHeader('Set-Cookie', setCookie('csrf', nonce, secure));
     }
     const host = req.headers.host !== undefined && HOST.test(req.headers.host) ? req.headers.host : 'REGISTRY';
-    const frame: Frame = { identity, csrf: keys.csrfToken(nonce, session?.sid, identity.user), isAdmin: services.decisions.isAdmin(identity), assets: services.assets, registryHost: host };
+    const frame: Frame = {
+      identity,
+      csrf: keys.csrfToken(nonce, session?.sid, identity.user),
+      isAdmin: services.decisions.isAdmin(identity),
+      assets: services.assets,
+      registryHost: host,
+    };
     const allowed = page === undefined || METHODS[page.kind].includes(method);
     const form = page && allowed && method === 'POST' ? await readForm(req) : new URLSearchParams();
     const request: UiRequest = {
@@ -136,7 +163,15 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
         sendHtml(res, method, status, html);
       },
       redirect: (location: string) => redirect(res, location, method === 'POST' ? 303 : 302),
-      audit: (record) => options.audit.record({ ...record, user: identity.user, groups: identity.groups, via: identity.via, client: caller.clientIp, source: 'ui' }),
+      audit: (record) =>
+        options.audit.record({
+          ...record,
+          user: identity.user,
+          groups: identity.groups,
+          via: identity.via,
+          client: caller.clientIp,
+          source: 'ui',
+        }),
     };
     if (!page) return notFound(request, 'page');
     if (!allowed) {
@@ -145,9 +180,23 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
     }
     // A form from another site: no same-origin fetch metadata, or no token made for this browser and session.
     const site = req.headers['sec-fetch-site'];
-    if (method === 'POST' && ((site !== undefined && site !== 'same-origin') || !keys.csrfTokenMatches(form.get('csrf'), nonce, session?.sid, identity.user))) {
-      request.audit({ method, action: FORM_ACTIONS[page.kind] ?? page.kind, repository: 'repository' in page ? page.repository : '', decision: 'deny', rule: -1, status: 403, reason: 'csrf' });
-      return request.page(403, messagePage(frame, 'Form expired', 'This form has expired or did not come from this site. Reload the page and try again.'));
+    if (
+      method === 'POST' &&
+      ((site !== undefined && site !== 'same-origin') || !keys.csrfTokenMatches(form.get('csrf'), nonce, session?.sid, identity.user))
+    ) {
+      request.audit({
+        method,
+        action: FORM_ACTIONS[page.kind] ?? page.kind,
+        repository: 'repository' in page ? page.repository : '',
+        decision: 'deny',
+        rule: -1,
+        status: 403,
+        reason: 'csrf',
+      });
+      return request.page(
+        403,
+        messagePage(frame, 'Form expired', 'This form has expired or did not come from this site. Reload the page and try again.'),
+      );
     }
     switch (page.kind) {
       case 'repositories':
@@ -187,7 +236,16 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
           for (const [name, value] of Object.entries(failure.headers)) res.setHeader(name, value);
           const frame: Frame = { identity: ANONYMOUS, csrf: '', isAdmin: false, assets: services.assets, registryHost: 'REGISTRY' };
           const title = failure.status === 503 ? 'Unavailable' : failure.status >= 500 ? 'Something went wrong' : 'Refused';
-          sendHtml(res, req.method ?? 'GET', failure.status, messagePage(frame, title, failure.status >= 500 && failure.code === 'INTERNAL_ERROR' ? 'An internal error; it has been logged.' : failure.message));
+          sendHtml(
+            res,
+            req.method ?? 'GET',
+            failure.status,
+            messagePage(
+              frame,
+              title,
+              failure.status >= 500 && failure.code === 'INTERNAL_ERROR' ? 'An internal error; it has been logged.' : failure.message,
+            ),
+          );
         }
       }
       return resolved.user;

@@ -26,9 +26,11 @@ async function readRevoked(file: string): Promise<Map<string, number>> {
   }
   const parsed = JSON.parse(text) as { version?: unknown; revoked?: unknown };
   const revoked = new Map<string, number>();
-  if (parsed.version !== 1 || typeof parsed.revoked !== 'object' || parsed.revoked === null) throw new Error(`${file} is not a revoked-session list`);
+  if (parsed.version !== 1 || typeof parsed.revoked !== 'object' || parsed.revoked === null)
+    throw new Error(`${file} is not a revoked-session list`);
   const now = Date.now();
-  for (const [sid, expiresAt] of Object.entries(parsed.revoked)) if (typeof expiresAt === 'number' && expiresAt > now) revoked.set(sid, expiresAt);
+  for (const [sid, expiresAt] of Object.entries(parsed.revoked))
+    if (typeof expiresAt === 'number' && expiresAt > now) revoked.set(sid, expiresAt);
   return revoked;
 }
 
@@ -80,7 +82,10 @@ export class RevokedSessions {
       for (const [sid, expiresAt] of this.#revoked) if (expiresAt > now && !loaded.has(sid)) loaded.set(sid, expiresAt);
       this.#revoked = loaded;
     } catch (error) {
-      this.#logger?.warn({ file: this.#file, err: error instanceof Error ? error.message : String(error) }, 'revoked UI sessions unreadable; keeping the last copy');
+      this.#logger?.warn(
+        { file: this.#file, err: error instanceof Error ? error.message : String(error) },
+        'revoked UI sessions unreadable; keeping the last copy',
+      );
     }
   }
 }

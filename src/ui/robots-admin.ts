@@ -38,7 +38,10 @@ export async function createRobotAccount(request: UiRequest): Promise<void> {
   const { form, services } = request;
   const name = (form.get('name') ?? '').trim();
   const scopesText = (form.get('scopes') ?? '').slice(0, 4096);
-  const scopes = scopesText.split(/[\r\n]+/).map((line) => line.trim()).filter((line) => line !== '');
+  const scopes = scopesText
+    .split(/[\r\n]+/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
   const choice = form.get('expires') ?? '90';
   const days = EXPIRY_CHOICES.find(([, value]) => String(value ?? 'never') === choice)?.[1];
   const file = services.options.robots.file;
@@ -50,12 +53,30 @@ export async function createRobotAccount(request: UiRequest): Promise<void> {
   } catch (error) {
     // The store's own messages name the problem with the input (never a secret).
     const problem = error instanceof Error ? error.message : 'the robot could not be created';
-    request.page(400, robotsPage(request.frame, { robots: await listRobots(request), message: notice('error', problem), form: { name, scopes: scopesText } }));
+    request.page(
+      400,
+      robotsPage(request.frame, {
+        robots: await listRobots(request),
+        message: notice('error', problem),
+        form: { name, scopes: scopesText },
+      }),
+    );
     return;
   }
   await services.options.robots.reload();
-  request.audit({ method: 'POST', action: 'robot-create', repository: '', decision: 'allow', rule: -1, status: 201, robot: created.robot.name });
-  request.page(201, robotsPage(request.frame, { robots: await listRobots(request), created: { name: created.robot.name, secret: created.secret } }));
+  request.audit({
+    method: 'POST',
+    action: 'robot-create',
+    repository: '',
+    decision: 'allow',
+    rule: -1,
+    status: 201,
+    robot: created.robot.name,
+  });
+  request.page(
+    201,
+    robotsPage(request.frame, { robots: await listRobots(request), created: { name: created.robot.name, secret: created.secret } }),
+  );
 }
 
 export async function revokeRobotAccount(request: UiRequest): Promise<void> {
@@ -65,7 +86,10 @@ export async function revokeRobotAccount(request: UiRequest): Promise<void> {
   const file = services.options.robots.file;
   const removed = name !== undefined && (await services.options.lock.run(`ui-robots:${file}`, () => revokeRobot(file, name)));
   if (!removed) {
-    request.page(404, robotsPage(request.frame, { robots: await listRobots(request), message: notice('error', 'There is no such robot account.') }));
+    request.page(
+      404,
+      robotsPage(request.frame, { robots: await listRobots(request), message: notice('error', 'There is no such robot account.') }),
+    );
     return;
   }
   await services.options.robots.reload();

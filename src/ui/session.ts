@@ -52,8 +52,18 @@ export class SessionKeys {
 
   /** A new session for the subject, as a cookie value. */
   issue(subject: RefreshSubject, ttlMs: number, now = Date.now()): { value: string; session: Session } {
-    const session: Session = { sid: base64url(randomBytes(16)), user: subject.user, via: subject.via, subjectId: subject.subjectId, expiresAt: now + ttlMs };
-    const payload = base64url(Buffer.from(JSON.stringify({ v: 1, sid: session.sid, sub: session.user, via: session.via, id: session.subjectId, exp: session.expiresAt })));
+    const session: Session = {
+      sid: base64url(randomBytes(16)),
+      user: subject.user,
+      via: subject.via,
+      subjectId: subject.subjectId,
+      expiresAt: now + ttlMs,
+    };
+    const payload = base64url(
+      Buffer.from(
+        JSON.stringify({ v: 1, sid: session.sid, sub: session.user, via: session.via, id: session.subjectId, exp: session.expiresAt }),
+      ),
+    );
     return { value: `${payload}.${base64url(this.#mac('session', payload))}`, session };
   }
 

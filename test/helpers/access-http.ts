@@ -25,7 +25,11 @@ export interface RawReply {
  * connection with `Connection: close`, and parses what comes back. `url` gives host, port and
  * scheme; `ca` is the CA to trust for https.
  */
-export async function rawExchange(url: string, head: string, options: { body?: string | Buffer; ca?: string; timeoutMs?: number } = {}): Promise<RawReply> {
+export async function rawExchange(
+  url: string,
+  head: string,
+  options: { body?: string | Buffer; ca?: string; timeoutMs?: number } = {},
+): Promise<RawReply> {
   const target = new URL(url);
   const port = Number(target.port);
   const socket: Socket =

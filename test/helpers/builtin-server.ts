@@ -28,7 +28,8 @@ async function sendCatalog(backend: Backend, res: ServerResponse, method: string
   const body = JSON.stringify({ repositories: page });
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
-  if (names.length > n) res.setHeader('Link', `</v2/_catalog?${new URLSearchParams({ last: page.at(-1) as string, n: String(n) })}>; rel="next"`);
+  if (names.length > n)
+    res.setHeader('Link', `</v2/_catalog?${new URLSearchParams({ last: page.at(-1) as string, n: String(n) })}>; rel="next"`);
   res.end(method === 'HEAD' ? undefined : body);
 }
 

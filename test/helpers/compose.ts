@@ -41,40 +41,52 @@ export interface ComposeProject {
 
 /** Compose's variable syntax: `${NAME}`, `${NAME:-default}`, `$$` for a dollar. */
 export function interpolate(text: string, env: Readonly<Record<string, string | undefined>>): string {
-  return text.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$/g, (match, name: string | undefined, fallback: string | undefined) => {
-    if (match === '$$') return '$';
-    if (name === undefined) throw new Error(`compose: unsupported $ form in "${text}"`);
-    const value = env[name];
-    return value !== undefined && value !== '' ? value : (fallback ?? '');
-  });
+  return text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$/g,
+    (match, name: string | undefined, fallback: string | undefined) => {
+      if (match === '$$') return '$';
+      if (name === undefined) throw new Error(`compose: unsupported $ form in "${text}"`);
+      const value = env[name];
+      return value !== undefined && value !== '' ? value : (fallback ?? '');
+    },
+  );
 }
 
 function deepInterpolate(value: unknown, env: Readonly<Record<string, string | undefined>>): unknown {
   if (typeof value === 'string') return interpolate(value, env);
   if (Array.isArray(value)) return value.map((item) => deepInterpolate(item, env));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, deepInterpolate(inner, env)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, deepInterpolate(inner, env)]));
   return value;
 }
 
 function environmentOf(value: unknown): Record<string, string> {
   if (value === undefined) return {};
-  if (Array.isArray(value)) return Object.fromEntries(value.map((item: string) => [item.slice(0, item.indexOf('=')), item.slice(item.indexOf('=') + 1)]));
+  if (Array.isArray(value))
+    return Object.fromEntries(value.map((item: string) => [item.slice(0, item.indexOf('=')), item.slice(item.indexOf('=') + 1)]));
   return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([key, inner]) => [key, String(inner)]));
 }
 
 function portOf(spec: string, service: string): number {
   const match = /^(\d+):(\d+)$/.exec(spec);
-  if (!match || match[1] !== match[2]) throw new Error(`compose: ${service}: port "${spec}" cannot be kept in a shared network namespace (expected N:N)`);
+  if (!match || match[1] !== match[2])
+    throw new Error(`compose: ${service}: port "${spec}" cannot be kept in a shared network namespace (expected N:N)`);
   return Number(match[1]);
 }
 
-export async function loadCompose(file: string, project: string, env: Readonly<Record<string, string | undefined>>): Promise<ComposeProject> {
+export async function loadCompose(
+  file: string,
+  project: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Promise<ComposeProject> {
   const folder = dirname(resolve(file));
   const document = deepInterpolate(parse(await readFile(file, 'utf8')), env) as Record<string, unknown>;
-  for (const key of Object.keys(document)) if (!TOP_KEYS.has(key)) throw new Error(`compose: top-level key "${key}" is not understood by this runner`);
+  for (const key of Object.keys(document))
+    if (!TOP_KEYS.has(key)) throw new Error(`compose: top-level key "${key}" is not understood by this runner`);
   const namedVolumes = new Set(Object.keys((document.volumes as Record<string, unknown> | undefined) ?? {}));
   const services = Object.entries(document.services as Record<string, Record<string, unknown>>).map(([name, spec]): ComposeService => {
-    for (const key of Object.keys(spec)) if (!SERVICE_KEYS.has(key)) throw new Error(`compose: ${name}: key "${key}" is not understood by this runner`);
+    for (const key of Object.keys(spec))
+      if (!SERVICE_KEYS.has(key)) throw new Error(`compose: ${name}: key "${key}" is not understood by this runner`);
     const volumes = ((spec.volumes as string[] | undefined) ?? []).map((volume) => {
       const [source = '', ...rest] = volume.split(':');
       if (source.startsWith('.') || isAbsolute(source)) return [resolve(folder, source), ...rest].join(':');
@@ -89,7 +101,8 @@ export async function loadCompose(file: string, project: string, env: Readonly<R
       volumes,
       ports: ((spec.ports as string[] | undefined) ?? []).map((port) => portOf(port, name)),
       dependsOn: (spec.depends_on as string[] | undefined) ?? [],
-      command: spec.command === undefined ? undefined : Array.isArray(spec.command) ? spec.command.map(String) : String(spec.command).split(/\s+/),
+      command:
+        spec.command === undefined ? undefined : Array.isArray(spec.command) ? spec.command.map(String) : String(spec.command).split(/\s+/),
       build: build && { context: resolve(folder, build.context), args: build.args ?? {} },
     };
   });

@@ -10,7 +10,10 @@ export function blobPushSection({ client, repo, isBuiltin }: SuiteContext): void
     const data = randomBlob(5000);
     const digest = sha256(data);
     const location = await client.startUpload(name);
-    const put = await client.call('PUT', RegistryClient.withQuery(location, { digest }), { body: data, headers: { 'content-type': 'application/octet-stream' } });
+    const put = await client.call('PUT', RegistryClient.withQuery(location, { digest }), {
+      body: data,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     assert.equal(put.status, 201);
     assert.equal(RegistryClient.pathOf(put.headers.location), `/v2/${name}/blobs/${digest}`);
     assert.equal(put.headers['docker-content-digest'], digest);
@@ -32,11 +35,16 @@ export function blobPushSection({ client, repo, isBuiltin }: SuiteContext): void
     const name = repo('single-post');
     const data = randomBlob(3000);
     const digest = sha256(data);
-    const post = await client.call('POST', `/v2/${name}/blobs/uploads/?digest=${digest}`, { body: data, headers: { 'content-type': 'application/octet-stream' } });
+    const post = await client.call('POST', `/v2/${name}/blobs/uploads/?digest=${digest}`, {
+      body: data,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
     if (isBuiltin()) assert.equal(post.status, 201, post.text());
     if (post.status === 202) {
       // Distribution 2.8 does not take the blob in the POST; the spec lets it fall back to POST+PUT.
-      const put = await client.call('PUT', RegistryClient.withQuery(RegistryClient.pathOf(post.headers.location), { digest }), { body: data });
+      const put = await client.call('PUT', RegistryClient.withQuery(RegistryClient.pathOf(post.headers.location), { digest }), {
+        body: data,
+      });
       assert.equal(put.status, 201);
     } else {
       assert.equal(post.status, 201);
@@ -108,7 +116,9 @@ export function blobPushSection({ client, repo, isBuiltin }: SuiteContext): void
     const patch = await client.call('PATCH', location, { body: data, headers: { 'content-type': 'application/octet-stream' } });
     assert.equal(patch.status, 202);
     assert.equal(patch.headers.range, `0-${data.length - 1}`);
-    const put = await client.call('PUT', RegistryClient.withQuery(RegistryClient.pathOf(patch.headers.location), { digest }), { headers: { 'content-length': '0' } });
+    const put = await client.call('PUT', RegistryClient.withQuery(RegistryClient.pathOf(patch.headers.location), { digest }), {
+      headers: { 'content-length': '0' },
+    });
     assert.equal(put.status, 201);
     assert.deepEqual((await client.call('GET', `/v2/${name}/blobs/${digest}`)).body, data);
   });
@@ -157,10 +167,14 @@ export function blobPushSection({ client, repo, isBuiltin }: SuiteContext): void
     const location = await client.startUpload(name);
     const patch = await client.call('PATCH', location, { body: chunked.subarray(0, 2000), headers: { 'content-range': '0-1999' } });
     assert.equal(patch.status, 202);
-    const put = await client.call('PUT', RegistryClient.withQuery(RegistryClient.pathOf(patch.headers.location), { digest: chunkedDigest }), {
-      body: chunked.subarray(2000),
-      headers: { 'content-range': '2000-4999' },
-    });
+    const put = await client.call(
+      'PUT',
+      RegistryClient.withQuery(RegistryClient.pathOf(patch.headers.location), { digest: chunkedDigest }),
+      {
+        body: chunked.subarray(2000),
+        headers: { 'content-range': '2000-4999' },
+      },
+    );
     assert.equal(put.status, 201, put.text());
     assert.deepEqual((await client.call('GET', `/v2/${name}/blobs/${chunkedDigest}`)).body, chunked);
   });

@@ -59,14 +59,22 @@ export function manifestSection({ client, repo, isBuiltin }: SuiteContext): void
       size: image.manifest.length,
       platform: { architecture, os: 'linux' },
     });
-    const list = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [entry(amd, 'amd64'), entry(arm, 'arm64')] }));
+    const list = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [entry(amd, 'amd64'), entry(arm, 'arm64')] }),
+    );
     await client.pushManifest(name, 'multi', list, DOCKER_LIST);
     const get = await client.call('GET', `/v2/${name}/manifests/multi`);
     assert.equal(get.headers['content-type'], DOCKER_LIST);
     assert.deepEqual(get.body, list);
 
     const oci = await client.pushImage(name, 'oci');
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: oci.digest, size: oci.manifest.length }] }));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [{ mediaType: OCI_MANIFEST, digest: oci.digest, size: oci.manifest.length }],
+      }),
+    );
     const byDigest = await client.pushManifest(name, sha256(index), index, OCI_INDEX);
     assert.equal(byDigest.headers['docker-content-digest'], sha256(index));
     assert.deepEqual((await client.call('GET', `/v2/${name}/manifests/${sha256(index)}`)).body, index);
@@ -89,7 +97,11 @@ export function manifestSection({ client, repo, isBuiltin }: SuiteContext): void
     });
     // Distribution 2.8 says 400, the spec's endpoint table 404: the code is what matters.
     assertError(await put('missing', missingLayer), [400, 404], 'MANIFEST_BLOB_UNKNOWN');
-    const missingChild = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha256('no such manifest'), size: 10 }] });
+    const missingChild = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_INDEX,
+      manifests: [{ mediaType: OCI_MANIFEST, digest: sha256('no such manifest'), size: 10 }],
+    });
     assertError(await put('missing-child', missingChild, OCI_INDEX), [400, 404], 'MANIFEST_BLOB_UNKNOWN');
     assertError(await put(sha256('something else'), image.manifest), 400, 'DIGEST_INVALID');
     assertError(await client.call('GET', `/v2/${name}/manifests/missing`), 404, 'MANIFEST_UNKNOWN');
@@ -101,7 +113,11 @@ export function manifestSection({ client, repo, isBuiltin }: SuiteContext): void
     if (isBuiltin()) {
       // A blob of another repository is not this repository's: no leak through deduplication.
       const other = repo('validation-other');
-      assertError(await client.call('PUT', `/v2/${other}/manifests/copy`, { headers: { 'content-type': OCI_MANIFEST }, body: image.manifest }), 404, 'MANIFEST_BLOB_UNKNOWN');
+      assertError(
+        await client.call('PUT', `/v2/${other}/manifests/copy`, { headers: { 'content-type': OCI_MANIFEST }, body: image.manifest }),
+        404,
+        'MANIFEST_BLOB_UNKNOWN',
+      );
     }
   });
 
@@ -111,7 +127,10 @@ export function manifestSection({ client, repo, isBuiltin }: SuiteContext): void
     const digest = sha512(image.manifest);
     if (!isBuiltin()) {
       // Distribution 2.8 deviates: it refuses a manifest pushed by a sha512 digest. Checked, so a change shows.
-      const refused = await client.call('PUT', `/v2/${name}/manifests/${digest}`, { headers: { 'content-type': OCI_MANIFEST }, body: image.manifest });
+      const refused = await client.call('PUT', `/v2/${name}/manifests/${digest}`, {
+        headers: { 'content-type': OCI_MANIFEST },
+        body: image.manifest,
+      });
       assertError(refused, 400, 'DIGEST_INVALID');
       return;
     }
@@ -179,9 +198,15 @@ export function referrersSection({ client, repo, isBuiltin }: SuiteContext): voi
     assert.equal(byDigest.get(signature.digest)?.artifactType, 'application/vnd.oci.image.config.v1+json');
     assert.equal(index.manifests.length, 2);
 
-    const filtered = await client.call('GET', `/v2/${name}/referrers/${subject.digest}?artifactType=${encodeURIComponent('application/vnd.example.sbom')}`);
+    const filtered = await client.call(
+      'GET',
+      `/v2/${name}/referrers/${subject.digest}?artifactType=${encodeURIComponent('application/vnd.example.sbom')}`,
+    );
     assert.equal(filtered.headers['oci-filters-applied'], 'artifactType');
-    assert.deepEqual(filtered.json<{ manifests: { digest: string }[] }>().manifests.map((d) => d.digest), [sha256(sbom)]);
+    assert.deepEqual(
+      filtered.json<{ manifests: { digest: string }[] }>().manifests.map((d) => d.digest),
+      [sha256(sbom)],
+    );
 
     const unknown = await client.call('GET', `/v2/${name}/referrers/${sha256('no such subject')}`);
     assert.equal(unknown.status, 200);
@@ -190,7 +215,10 @@ export function referrersSection({ client, repo, isBuiltin }: SuiteContext): voi
 
     assert.equal((await client.call('DELETE', `/v2/${name}/manifests/${sha256(sbom)}`)).status, 202);
     const afterDelete = await client.call('GET', `/v2/${name}/referrers/${subject.digest}`);
-    assert.deepEqual(afterDelete.json<{ manifests: { digest: string }[] }>().manifests.map((d) => d.digest), [signature.digest]);
+    assert.deepEqual(
+      afterDelete.json<{ manifests: { digest: string }[] }>().manifests.map((d) => d.digest),
+      [signature.digest],
+    );
   });
 
   test('a referrer may be pushed before its subject exists', async () => {
@@ -199,7 +227,10 @@ export function referrersSection({ client, repo, isBuiltin }: SuiteContext): voi
     const absent = { mediaType: OCI_MANIFEST, digest: sha256('not yet pushed'), size: 123 };
     const artifact = await client.pushImage(name, 'early', { extra: { subject: absent, artifactType: 'application/vnd.example.sig' } });
     const list = await client.call('GET', `/v2/${name}/referrers/${absent.digest}`);
-    assert.deepEqual(list.json<{ manifests: { digest: string }[] }>().manifests.map((d) => d.digest), [artifact.digest]);
+    assert.deepEqual(
+      list.json<{ manifests: { digest: string }[] }>().manifests.map((d) => d.digest),
+      [artifact.digest],
+    );
   });
 }
 

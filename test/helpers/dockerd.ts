@@ -103,15 +103,28 @@ export async function startDockerd(options: { timeoutMs?: number } = {}): Promis
     daemon = await startProcess(
       DOCKERD_BIN,
       [
-        '--config-file', configFile,
-        '--storage-driver', 'vfs',
-        '--iptables=false', '--ip6tables=false', '--bridge=none',
-        '-H', `unix://${socket}`,
-        '--data-root', join(dir, 'data'),
-        '--exec-root', join(dir, 'exec'),
-        '--pidfile', join(dir, 'docker.pid'),
+        '--config-file',
+        configFile,
+        '--storage-driver',
+        'vfs',
+        '--iptables=false',
+        '--ip6tables=false',
+        '--bridge=none',
+        '-H',
+        `unix://${socket}`,
+        '--data-root',
+        join(dir, 'data'),
+        '--exec-root',
+        join(dir, 'exec'),
+        '--pidfile',
+        join(dir, 'docker.pid'),
       ],
-      { env: { ...env, TMPDIR: dir }, readyWhen: (line) => line.includes('API listen on'), timeoutMs: options.timeoutMs ?? 60_000, killAfterMs: 15_000 },
+      {
+        env: { ...env, TMPDIR: dir },
+        readyWhen: (line) => line.includes('API listen on'),
+        timeoutMs: options.timeoutMs ?? 60_000,
+        killAfterMs: 15_000,
+      },
     );
   } catch (error) {
     await removeDir(dir);
@@ -138,7 +151,10 @@ export async function startDockerd(options: { timeoutMs?: number } = {}): Promis
     dir,
     docker,
     login: (host, credentials) =>
-      docker(['login', '--username', credentials.user, '--password-stdin', host], { input: `${credentials.password}\n`, redact: [credentials.password] }),
+      docker(['login', '--username', credentials.user, '--password-stdin', host], {
+        input: `${credentials.password}\n`,
+        redact: [credentials.password],
+      }),
     logout: (host) => docker(['logout', host]),
     async loadImage(image, name) {
       const archive = join(dir, `load-${name.replace(/[^a-z0-9]+/gi, '-')}.tar`);

@@ -8,7 +8,10 @@ export interface GateProcess extends RunningProcess {
   url: string;
 }
 
-export async function startGateProcess(args: string[], options: { cwd: string; url: string; caPem?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<GateProcess> {
+export async function startGateProcess(
+  args: string[],
+  options: { cwd: string; url: string; caPem?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv },
+): Promise<GateProcess> {
   const running = await startProcess(process.execPath, [CLI, 'serve', ...args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },

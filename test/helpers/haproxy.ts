@@ -76,7 +76,12 @@ export async function startHaproxy(options: { dir: string; tls: TlsPair; servers
     const readyDispatcher = trustingAgent(options.tls.caPem);
     try {
       // -db: stay in the foreground, no daemon; its own config only.
-      proc = await startProcess(HAPROXY_BIN, ['-db', '-f', configFile], { cwd: options.dir, readyUrl: `https://127.0.0.1:${port}/readyz`, readyDispatcher, timeoutMs: 15_000 });
+      proc = await startProcess(HAPROXY_BIN, ['-db', '-f', configFile], {
+        cwd: options.dir,
+        readyUrl: `https://127.0.0.1:${port}/readyz`,
+        readyDispatcher,
+        timeoutMs: 15_000,
+      });
     } catch (error) {
       if (attempt < 3 && /Address already in use|cannot bind/i.test(String(error))) continue;
       throw error;

@@ -177,11 +177,7 @@ export async function makeOciImage(layoutDir: string, options: MakeOciImageOptio
       history: layers.map((_, i) => ({ created: '1970-01-01T00:00:00Z', created_by: `registry-gate test layer ${i}` })),
     }),
   );
-  const manifest = await writeBlob(
-    layoutDir,
-    OCI_MANIFEST,
-    JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }),
-  );
+  const manifest = await writeBlob(layoutDir, OCI_MANIFEST, JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }));
 
   const index: ImageIndex = (await readIndex(layoutDir)) ?? { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] };
   index.manifests = index.manifests.filter((d) => d.annotations?.[REF_NAME] !== tag);
@@ -266,13 +262,26 @@ async function tagInLayout(layoutDir: string, descriptor: Descriptor, tag: strin
 }
 
 /** An OCI image index with one image per platform (`os/architecture`), tagged `tag` in the layout. */
-export async function makeOciIndex(layoutDir: string, options: { tag: string; platforms: Array<{ os: string; architecture: string; layers: Array<number | Buffer> }> }): Promise<OciIndex> {
+export async function makeOciIndex(
+  layoutDir: string,
+  options: { tag: string; platforms: Array<{ os: string; architecture: string; layers: Array<number | Buffer> }> },
+): Promise<OciIndex> {
   const images: OciIndex['images'] = [];
   const entries: Array<Descriptor & { platform: { os: string; architecture: string } }> = [];
   for (const platform of options.platforms) {
-    const image = await makeOciImage(layoutDir, { tag: `${options.tag}-${platform.os}-${platform.architecture}`, layers: platform.layers, os: platform.os, architecture: platform.architecture });
+    const image = await makeOciImage(layoutDir, {
+      tag: `${options.tag}-${platform.os}-${platform.architecture}`,
+      layers: platform.layers,
+      os: platform.os,
+      architecture: platform.architecture,
+    });
     images.push({ ...image, platform: `${platform.os}/${platform.architecture}` });
-    entries.push({ mediaType: OCI_MANIFEST, digest: image.manifestDigest, size: image.manifestSize, platform: { os: platform.os, architecture: platform.architecture } });
+    entries.push({
+      mediaType: OCI_MANIFEST,
+      digest: image.manifestDigest,
+      size: image.manifestSize,
+      platform: { os: platform.os, architecture: platform.architecture },
+    });
   }
   const index = await writeBlob(layoutDir, OCI_INDEX, JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries }));
   await tagInLayout(layoutDir, index, options.tag);
@@ -293,7 +302,14 @@ export interface OciArtifact {
  */
 export async function makeOciArtifact(
   layoutDir: string,
-  options: { tag: string; artifactType: string; blobMediaType: string; content: string; subject: Descriptor; annotations?: Record<string, string> },
+  options: {
+    tag: string;
+    artifactType: string;
+    blobMediaType: string;
+    content: string;
+    subject: Descriptor;
+    annotations?: Record<string, string>;
+  },
 ): Promise<OciArtifact> {
   await mkdir(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
   const config = await writeBlob(layoutDir, OCI_EMPTY, '{}');
@@ -312,7 +328,11 @@ export async function makeOciArtifact(
     }),
   );
   await tagInLayout(layoutDir, manifest, options.tag);
-  const descriptor = { ...manifest, artifactType: options.artifactType, ...(options.annotations ? { annotations: options.annotations } : {}) };
+  const descriptor = {
+    ...manifest,
+    artifactType: options.artifactType,
+    ...(options.annotations ? { annotations: options.annotations } : {}),
+  };
   return { ref: `oci:${layoutDir}:${options.tag}`, digest: manifest.digest, descriptor };
 }
 
@@ -322,5 +342,8 @@ export async function makeOciArtifact(
  * referrers API (Distribution 2.8): the manifest bytes to PUT under `tag`.
  */
 export function referrersTagIndex(subjectDigest: string, referrers: Descriptor[]): { tag: string; bytes: Buffer } {
-  return { tag: subjectDigest.replace(':', '-'), bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: referrers })) };
+  return {
+    tag: subjectDigest.replace(':', '-'),
+    bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: referrers })),
+  };
 }

@@ -43,10 +43,12 @@ export async function createPodman(dir: string): Promise<Podman> {
   await writeFile(conf, '[containers]\ndefault_ulimits = []\n\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\n');
   const global = ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--tmpdir', join(dir, 'tmp'), '--storage-driver', 'vfs'];
   const env = { ...process.env, CONTAINERS_CONF: conf };
-  const run = (args: readonly string[], options: RunOptions = {}) => runProcess('podman', [...global, ...args], { env, timeoutMs: options.timeoutMs ?? 120_000 });
+  const run = (args: readonly string[], options: RunOptions = {}) =>
+    runProcess('podman', [...global, ...args], { env, timeoutMs: options.timeoutMs ?? 120_000 });
   const ok = async (args: readonly string[], options: RunOptions = {}) => {
     const result = await run(args, options);
-    if (result.code !== 0) throw new Error(`podman ${args.join(' ')} exited ${result.code ?? result.signal}\n${result.stdout}\n${result.stderr}`);
+    if (result.code !== 0)
+      throw new Error(`podman ${args.join(' ')} exited ${result.code ?? result.signal}\n${result.stdout}\n${result.stderr}`);
     return result.stdout;
   };
   return {
@@ -95,8 +97,13 @@ export async function buildNodeStandIn(podman: Podman, tag: string): Promise<voi
   await placeWithLibraries(rootfs, '/bin/sh', '/bin/sh');
   const npmRoot = (await runProcess('npm', ['root', '--global'])).stdout.trim();
   await cp(join(npmRoot, 'npm'), join(rootfs, 'usr/local/lib/node_modules/npm'), { recursive: true });
-  await writeFile(join(rootfs, 'usr/local/bin/npm'), '#!/bin/sh\nexec node /usr/local/lib/node_modules/npm/bin/npm-cli.js "$@"\n', { mode: 0o755 });
-  await writeFile(join(context, 'Containerfile'), 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/bin:/usr/bin:/bin HOME=/root\nCMD ["node"]\n');
+  await writeFile(join(rootfs, 'usr/local/bin/npm'), '#!/bin/sh\nexec node /usr/local/lib/node_modules/npm/bin/npm-cli.js "$@"\n', {
+    mode: 0o755,
+  });
+  await writeFile(
+    join(context, 'Containerfile'),
+    'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/bin:/usr/bin:/bin HOME=/root\nCMD ["node"]\n',
+  );
   await podman.ok(['build', '--quiet', '--layers=false', '--tag', tag, context], { timeoutMs: 180_000 });
 }
 
@@ -138,14 +145,21 @@ export async function buildRegistryStandIn(podman: Podman, tag: string, binary =
 }
 
 /** Polls `podman logs` until a line matches, within `timeoutMs`. Returns stdout and stderr. */
-export async function waitForLog(podman: Podman, container: string, pattern: RegExp, timeoutMs = 60_000): Promise<{ stdout: string; stderr: string }> {
+export async function waitForLog(
+  podman: Podman,
+  container: string,
+  pattern: RegExp,
+  timeoutMs = 60_000,
+): Promise<{ stdout: string; stderr: string }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const logs = await podman.run(['logs', container]);
     if (pattern.test(logs.stdout) || pattern.test(logs.stderr)) return { stdout: logs.stdout, stderr: logs.stderr };
     const state = (await podman.run(['inspect', '--format', '{{.State.Status}}', container])).stdout.trim();
     if (state === 'exited' || Date.now() > deadline) {
-      throw new Error(`${container} (${state}): no log line matching ${pattern} within ${timeoutMs} ms\n--- stdout ---\n${logs.stdout}\n--- stderr ---\n${logs.stderr}`);
+      throw new Error(
+        `${container} (${state}): no log line matching ${pattern} within ${timeoutMs} ms\n--- stdout ---\n${logs.stdout}\n--- stderr ---\n${logs.stderr}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }

@@ -64,11 +64,7 @@ function describe(cmd: string, args: readonly string[], secrets: readonly string
   return redactAll([cmd, ...args].join(' '), secrets);
 }
 
-export async function startProcess(
-  cmd: string,
-  args: readonly string[],
-  options: StartProcessOptions = {},
-): Promise<RunningProcess> {
+export async function startProcess(cmd: string, args: readonly string[], options: StartProcessOptions = {}): Promise<RunningProcess> {
   const { timeoutMs = 15_000, killAfterMs = 3_000, redact = [] } = options;
   const child = spawn(cmd, args, {
     cwd: options.cwd,
@@ -86,7 +82,10 @@ export async function startProcess(
   const onLine = (line: string): void => {
     if (!readyLine && options.readyWhen?.(line)) readyLine = true;
   };
-  for (const [name, stream] of [['stdout', child.stdout!], ['stderr', child.stderr!]] as const) {
+  for (const [name, stream] of [
+    ['stdout', child.stdout!],
+    ['stderr', child.stderr!],
+  ] as const) {
     let partial = '';
     stream.setEncoding('utf8');
     stream.on('data', (chunk: string) => {
@@ -243,10 +242,7 @@ async function answersHttp(url: string, dispatcher: Dispatcher | undefined): Pro
  * Poll `url` until it answers with any HTTP status (a registry behind auth answers 401, which
  * still means "up"). Rejects after `timeoutMs` (default 10 s).
  */
-export async function waitForHttp(
-  url: string,
-  options: { timeoutMs?: number; dispatcher?: Dispatcher } = {},
-): Promise<void> {
+export async function waitForHttp(url: string, options: { timeoutMs?: number; dispatcher?: Dispatcher } = {}): Promise<void> {
   const { timeoutMs = 10_000 } = options;
   const deadline = Date.now() + timeoutMs;
   while (!(await answersHttp(url, options.dispatcher))) {

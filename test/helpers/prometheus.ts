@@ -65,7 +65,9 @@ export async function startPrometheus(dir: string, target: { host: string; port:
   }
 
   async function query(expr: string): Promise<Sample[]> {
-    const answer = await api<{ data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }>(`/api/v1/query?query=${encodeURIComponent(expr)}`);
+    const answer = await api<{ data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } }>(
+      `/api/v1/query?query=${encodeURIComponent(expr)}`,
+    );
     return answer.data.result.map((entry) => ({ labels: entry.metric, value: Number(entry.value[1]) }));
   }
 

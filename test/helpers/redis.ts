@@ -49,7 +49,11 @@ export async function startRedis(options: { password?: string; persist?: boolean
       ];
       await writeFile(configFile, lines.join('\n') + '\n', { mode: 0o600 });
       try {
-        proc = await startProcess(REDIS_BIN, [configFile], { readyWhen: (line) => /Ready to accept connections/i.test(line), timeoutMs: 15_000, redact });
+        proc = await startProcess(REDIS_BIN, [configFile], {
+          readyWhen: (line) => /Ready to accept connections/i.test(line),
+          timeoutMs: 15_000,
+          redact,
+        });
         return;
       } catch (error) {
         if (attempt < 3 && /Address already in use/i.test(String(error))) {
@@ -74,7 +78,11 @@ export async function startRedis(options: { password?: string; persist?: boolean
     },
     start,
     async cli(...args) {
-      const result = await runProcess('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...(options.password ? ['--no-auth-warning', '-a', options.password] : []), ...args], { timeoutMs: 10_000 });
+      const result = await runProcess(
+        'redis-cli',
+        ['-h', '127.0.0.1', '-p', String(port), ...(options.password ? ['--no-auth-warning', '-a', options.password] : []), ...args],
+        { timeoutMs: 10_000 },
+      );
       if (result.code !== 0) throw new Error(`redis-cli ${args.join(' ')} failed: ${result.stderr}`);
       return result.stdout;
     },

@@ -91,8 +91,12 @@ function skopeoSandbox(): Sandbox {
 }
 
 const CREDENTIAL_FLAGS = new Set([
-  '--creds', '--src-creds', '--dest-creds',
-  '--registry-token', '--src-registry-token', '--dest-registry-token',
+  '--creds',
+  '--src-creds',
+  '--dest-creds',
+  '--registry-token',
+  '--src-registry-token',
+  '--dest-registry-token',
   '--password',
 ]);
 
@@ -125,15 +129,19 @@ export async function skopeo(args: readonly string[], options: SkopeoOptions = {
   const [subcommand, ...rest] = args;
   if (subcommand === undefined) throw new Error('skopeo: missing subcommand');
   const full = [
-    '--policy', box.policyFile,
-    '--registries-conf', box.registriesConf,
-    '--registries.d', box.registriesD,
+    '--policy',
+    box.policyFile,
+    '--registries-conf',
+    box.registriesConf,
+    '--registries.d',
+    box.registriesD,
     subcommand,
     ...(AUTHFILE_SUBCOMMANDS.has(subcommand) ? ['--authfile', box.authFile] : []),
     ...rest,
   ];
   const secrets = [...secretsInArgs(args), ...(options.redact ?? [])];
-  const [command, commandArgs] = options.netns === undefined ? [SKOPEO_BIN, full] : ['ip', ['netns', 'exec', options.netns, SKOPEO_BIN, ...full]];
+  const [command, commandArgs] =
+    options.netns === undefined ? [SKOPEO_BIN, full] : ['ip', ['netns', 'exec', options.netns, SKOPEO_BIN, ...full]];
   const result = await runProcess(command, commandArgs, { env: box.env, timeoutMs: options.timeoutMs ?? 120_000 });
   const timedOut = result.signal === 'SIGKILL' ? `\n(killed after ${options.timeoutMs ?? 120_000} ms)` : '';
   return {
@@ -199,13 +207,7 @@ export function copyArgs(options: CopyOptions): string[] {
 export type InspectOptions = RegistryAccess & SkopeoOptions & { raw?: boolean; config?: boolean };
 
 export function inspectArgs(ref: string, options: InspectOptions = {}): string[] {
-  return [
-    'inspect',
-    ...accessArgs('', options),
-    ...(options.raw ? ['--raw'] : []),
-    ...(options.config ? ['--config'] : []),
-    ref,
-  ];
+  return ['inspect', ...accessArgs('', options), ...(options.raw ? ['--raw'] : []), ...(options.config ? ['--config'] : []), ref];
 }
 
 export function deleteArgs(ref: string, access: RegistryAccess = {}): string[] {

@@ -128,13 +128,14 @@ async function startIn(dir: string): Promise<RunningSlapd> {
   const url = `ldap://127.0.0.1:${port}`;
   const ldapsUrl = `ldaps://127.0.0.1:${ldapsPort}`;
   const launch = async (): Promise<RunningProcess> => {
-    const child = await startProcess('slapd', ['-d', '0', '-h', `${url}/ ${ldapsUrl}/`, '-f', conf], { redact: [rootPassword, servicePassword] });
+    const child = await startProcess('slapd', ['-d', '0', '-h', `${url}/ ${ldapsUrl}/`, '-f', conf], {
+      redact: [rootPassword, servicePassword],
+    });
     await waitForPort(port, child);
     return child;
   };
   let slapd = await launch();
   try {
-
     const person = (uid: string, ou = 'people') => `uid=${uid},ou=${ou},${SUFFIX}`;
     const users = {
       alice: { uid: 'alice', dn: person('alice'), password: secret() },
@@ -147,13 +148,25 @@ async function startIn(dir: string): Promise<RunningSlapd> {
     };
     const serviceDN = `cn=registry-gate,ou=services,${SUFFIX}`;
     const entries: Array<Array<[string, string]>> = [
-      [['dn', SUFFIX], ['objectClass', 'dcObject'], ['objectClass', 'organization'], ['dc', 'example'], ['o', 'Example']],
+      [
+        ['dn', SUFFIX],
+        ['objectClass', 'dcObject'],
+        ['objectClass', 'organization'],
+        ['dc', 'example'],
+        ['o', 'Example'],
+      ],
       ...['people', 'contractors', 'groups', 'services'].map((ou): Array<[string, string]> => [
         ['dn', `ou=${ou},${SUFFIX}`],
         ['objectClass', 'organizationalUnit'],
         ['ou', ou],
       ]),
-      [['dn', serviceDN], ['objectClass', 'organizationalRole'], ['objectClass', 'simpleSecurityObject'], ['cn', 'registry-gate'], ['userPassword', sshaHash(servicePassword)]],
+      [
+        ['dn', serviceDN],
+        ['objectClass', 'organizationalRole'],
+        ['objectClass', 'simpleSecurityObject'],
+        ['cn', 'registry-gate'],
+        ['userPassword', sshaHash(servicePassword)],
+      ],
       ...Object.values(users).map((user) =>
         inetOrgPerson(user.dn, user.uid, user.uid === 'nopass' ? undefined : user.password, user.uid === 'alice' ? ['alice.old'] : []),
       ),
@@ -166,7 +179,13 @@ async function startIn(dir: string): Promise<RunningSlapd> {
     const asAdministrator = (command: 'ldapadd' | 'ldapmodify', ldif: string) =>
       runProcess(command, ['-x', '-ZZ', '-H', url, '-D', ROOT_DN, '-y', rootPasswordFile], {
         input: ldif,
-        env: { ...process.env, LDAPCONF: join(dir, 'no-ldap.conf'), LDAPRC: join(dir, 'no-ldaprc'), LDAPTLS_CACERT: tls.caFile, LDAPTLS_REQCERT: 'demand' },
+        env: {
+          ...process.env,
+          LDAPCONF: join(dir, 'no-ldap.conf'),
+          LDAPRC: join(dir, 'no-ldaprc'),
+          LDAPTLS_CACERT: tls.caFile,
+          LDAPTLS_REQCERT: 'demand',
+        },
         timeoutMs: 15_000,
       });
     const added = await asAdministrator('ldapadd', entries.map(toLdif).join('\n'));
@@ -218,7 +237,14 @@ async function passwordFile(dir: string, password: string): Promise<string> {
 }
 
 function inetOrgPerson(dn: string, uid: string, password: string | undefined, otherUids: readonly string[] = []): Array<[string, string]> {
-  const entry: Array<[string, string]> = [['dn', dn], ['objectClass', 'inetOrgPerson'], ['uid', uid], ...otherUids.map((other): [string, string] => ['uid', other]), ['cn', uid], ['sn', uid]];
+  const entry: Array<[string, string]> = [
+    ['dn', dn],
+    ['objectClass', 'inetOrgPerson'],
+    ['uid', uid],
+    ...otherUids.map((other): [string, string] => ['uid', other]),
+    ['cn', uid],
+    ['sn', uid],
+  ];
   // mail is IA5 (ASCII) only.
   if (/^[\x20-\x7e]+$/.test(uid)) entry.push(['mail', `${uid}@example.test`]);
   if (password !== undefined) entry.push(['userPassword', sshaHash(password)]);
@@ -233,7 +259,9 @@ function groupOfNames(dn: string, cn: string, members: string[]): Array<[string,
 function toLdif(entry: Array<[string, string]>): string {
   const safe = /^[\x01-\x09\x0b\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f][\x01-\x09\x0b\x0c\x0e-\x7f]*$/;
   return entry
-    .map(([name, value]) => (safe.test(value) && !value.endsWith(' ') ? `${name}: ${value}` : `${name}:: ${Buffer.from(value, 'utf8').toString('base64')}`))
+    .map(([name, value]) =>
+      safe.test(value) && !value.endsWith(' ') ? `${name}: ${value}` : `${name}:: ${Buffer.from(value, 'utf8').toString('base64')}`,
+    )
     .join('\n')
     .concat('\n');
 }

@@ -162,7 +162,7 @@ export function throttleContract(where: string, make: ThrottleFactory, cleanup?:
     /** Guesses at `user` from `ip` as fast as the throttle lets them, for `ms`; returns the failures counted. */
     async function guessAsFastAsAllowed(t: ThrottleUnderTest, user: string, ip: string, ms: number): Promise<number> {
       let failures = 0;
-      for (let elapsed = 0; elapsed < ms; ) {
+      for (let elapsed = 0; elapsed < ms;) {
         try {
           await fail(t.next(), user, ip, nextGuess());
           failures += 1;
@@ -191,7 +191,7 @@ export function throttleContract(where: string, make: ThrottleFactory, cleanup?:
       let failures = 0;
       // Each address tries every second, for 50 minutes; seconds in which every one of them is still
       // held back are skipped (that changes no outcome, and spares most of the 18,000 attempts).
-      for (let elapsed = 0; elapsed < 3_000_000; ) {
+      for (let elapsed = 0; elapsed < 3_000_000;) {
         let wait = Infinity;
         for (let i = 0; i < 6; i += 1) {
           try {

@@ -60,10 +60,23 @@ export async function makeTlsPair(dir: string, options: TlsPairOptions = {}): Pr
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
   await openssl(
-    ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', days,
-      '-subj', '/CN=registry-gate test CA',
-      '-addext', 'basicConstraints=critical,CA:TRUE,pathlen:0',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      days,
+      '-subj',
+      '/CN=registry-gate test CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE,pathlen:0',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   await openssl(['req', '-new', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', `/CN=${hosts[0]}`], dir);
@@ -78,9 +91,24 @@ export async function makeTlsPair(dir: string, options: TlsPairOptions = {}): Pr
     ].join('\n'),
   );
   await openssl(
-    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial',
+    [
+      'x509',
+      '-req',
+      '-in',
+      'server.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
       `0x${randomBytes(8).toString('hex')}`,
-      '-days', days, '-extfile', 'server.ext', '-out', 'server.crt'],
+      '-days',
+      days,
+      '-extfile',
+      'server.ext',
+      '-out',
+      'server.crt',
+    ],
     dir,
   );
   await rm(join(dir, 'server.csr'));
@@ -90,9 +118,7 @@ export async function makeTlsPair(dir: string, options: TlsPairOptions = {}): Pr
   await mkdir(caDir, { recursive: true });
   await copyFile(join(dir, 'ca.crt'), join(caDir, 'ca.crt'));
 
-  const [certPem, keyPem, caPem] = await Promise.all(
-    ['server.crt', 'server.key', 'ca.crt'].map((f) => readFile(join(dir, f), 'utf8')),
-  );
+  const [certPem, keyPem, caPem] = await Promise.all(['server.crt', 'server.key', 'ca.crt'].map((f) => readFile(join(dir, f), 'utf8')));
   return {
     certFile: join(dir, 'server.crt'),
     keyFile: join(dir, 'server.key'),
@@ -114,8 +140,23 @@ export async function makeSigningCert(
 ): Promise<{ certFile: string; keyFile: string; certPem: string; keyPem: string }> {
   await mkdir(dir, { recursive: true });
   await openssl(
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-      '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+    ],
     dir,
   );
   const certFile = join(dir, `${name}.crt`);

@@ -38,7 +38,11 @@ export class UiClient {
     }
   }
 
-  async call(method: Dispatcher.HttpMethod, path: string, options: { body?: string; headers?: Record<string, string> } = {}): Promise<UiReply> {
+  async call(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    options: { body?: string; headers?: Record<string, string> } = {},
+  ): Promise<UiReply> {
     const response = await request(new URL(path, this.baseUrl), {
       method,
       headers: { ...this.headers, ...this.#cookieHeader(), ...(options.headers ?? {}) },
@@ -56,10 +60,17 @@ export class UiClient {
   }
 
   /** Posts a form; `csrf: true` first GETs `tokenFrom` (default the home page) and adds its token. */
-  async post(path: string, fields: Record<string, string>, options: { csrf?: boolean; tokenFrom?: string; headers?: Record<string, string> } = {}): Promise<UiReply> {
+  async post(
+    path: string,
+    fields: Record<string, string>,
+    options: { csrf?: boolean; tokenFrom?: string; headers?: Record<string, string> } = {},
+  ): Promise<UiReply> {
     const form = new URLSearchParams(fields);
     if (options.csrf !== false) form.set('csrf', await this.csrfToken(options.tokenFrom ?? '/ui/'));
-    return this.call('POST', path, { body: form.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...(options.headers ?? {}) } });
+    return this.call('POST', path, {
+      body: form.toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(options.headers ?? {}) },
+    });
   }
 
   async csrfToken(page: string): Promise<string> {

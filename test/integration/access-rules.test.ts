@@ -63,7 +63,13 @@ for (const kind of BACKEND_KINDS) {
       const shared = { groups: GROUPS, access: RULES, auth: { groupFile } };
       configFile = join(dir, 'registry-gate.json');
       await writeFile(configFile, JSON.stringify(shared, null, 2));
-      gate = await startGate({ dir: join(dir, 'gate'), tls, users: PASSWORDS, bcryptCost: 4, config: { ...shared, ...backend.gateConfig } });
+      gate = await startGate({
+        dir: join(dir, 'gate'),
+        tls,
+        users: PASSWORDS,
+        bcryptCost: 4,
+        config: { ...shared, ...backend.gateConfig },
+      });
       const pushed = await client(gate, 'bob').pushImage('team-b/app', '1', { layers: 1 });
       existing = { digest: pushed.digest, blobs: pushed.blobs };
     });
@@ -112,77 +118,103 @@ for (const kind of BACKEND_KINDS) {
 
     // The CLI does not depend on the backend; one run of it is enough.
     // The CLI reads the same config for either backend: asked once, where the gate runs the built-in registry.
-    if (kind === 'builtin') describe('access explain agrees with the server', () => {
-      /** The server's decision, asked with a request that needs exactly this action. */
-      async function serverDecides(user: keyof typeof PASSWORDS | undefined, repository: string, action: 'pull' | 'push' | 'delete'): Promise<'allow' | 'deny'> {
-        const caller = client(gate, user);
-        let reply: Reply;
-        if (action === 'pull') reply = await caller.call('GET', `/v2/${repository}/tags/list`);
-        else if (action === 'push') reply = await caller.call('POST', `/v2/${repository}/blobs/uploads/`, { headers: { 'content-length': '0' } });
-        else reply = await caller.call('DELETE', `/v2/${repository}/manifests/${MISSING_DIGEST}`);
-        if (reply.status === 401 || reply.status === 403) return 'deny';
-        // Anything else must be what the registry says to an allowed request, not a failure.
-        const allowedStatuses = { pull: [200, 404], push: [202], delete: [202, 404] }[action];
-        assert.ok(allowedStatuses.includes(reply.status), `${user ?? 'anonymous'} ${action} ${repository}: ${reply.status} ${reply.text()}`);
-        if (action === 'push') await caller.call('DELETE', RegistryClient.pathOf(reply.headers.location));
-        return 'allow';
-      }
+    if (kind === 'builtin')
+      describe('access explain agrees with the server', () => {
+        /** The server's decision, asked with a request that needs exactly this action. */
+        async function serverDecides(
+          user: keyof typeof PASSWORDS | undefined,
+          repository: string,
+          action: 'pull' | 'push' | 'delete',
+        ): Promise<'allow' | 'deny'> {
+          const caller = client(gate, user);
+          let reply: Reply;
+          if (action === 'pull') reply = await caller.call('GET', `/v2/${repository}/tags/list`);
+          else if (action === 'push')
+            reply = await caller.call('POST', `/v2/${repository}/blobs/uploads/`, { headers: { 'content-length': '0' } });
+          else reply = await caller.call('DELETE', `/v2/${repository}/manifests/${MISSING_DIGEST}`);
+          if (reply.status === 401 || reply.status === 403) return 'deny';
+          // Anything else must be what the registry says to an allowed request, not a failure.
+          const allowedStatuses = { pull: [200, 404], push: [202], delete: [202, 404] }[action];
+          assert.ok(
+            allowedStatuses.includes(reply.status),
+            `${user ?? 'anonymous'} ${action} ${repository}: ${reply.status} ${reply.text()}`,
+          );
+          if (action === 'push') await caller.call('DELETE', RegistryClient.pathOf(reply.headers.location));
+          return 'allow';
+        }
 
-      async function explain(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-        const env: NodeJS.ProcessEnv = {};
-        for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REGISTRY_GATE_')) env[name] = value;
-        return runProcess(process.execPath, [CLI, 'access', 'explain', '--config', configFile, ...args], { cwd: dir, env, timeoutMs: 20_000 });
-      }
+        async function explain(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+          const env: NodeJS.ProcessEnv = {};
+          for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REGISTRY_GATE_')) env[name] = value;
+          return runProcess(process.execPath, [CLI, 'access', 'explain', '--config', configFile, ...args], {
+            cwd: dir,
+            env,
+            timeoutMs: 20_000,
+          });
+        }
 
-      type Case = { user?: keyof typeof PASSWORDS; groups?: string[]; repository: string; action: 'pull' | 'push' | 'delete'; rules: number[] };
-      const cases: Case[] = [
-        { user: 'alice', groups: ['team-a'], repository: 'team-a/app', action: 'push', rules: [0] },
-        { user: 'alice', groups: ['team-a'], repository: 'team-b/app', action: 'push', rules: [] },
-        { user: 'bob', repository: 'team-b/app', action: 'delete', rules: [1] },
-        { user: 'dave', repository: 'users/dave/tool', action: 'push', rules: [2] },
-        { user: 'reader', repository: 'team-a/app', action: 'push', rules: [3] },
-        { repository: 'team-a/app', action: 'pull', rules: [] },
-      ];
-      const argsOf = (c: Case) => [...(c.user ? ['--user', c.user] : ['--anonymous']), ...(c.groups ?? []).flatMap((group) => ['--group', group]), '--repository', c.repository, '--action', c.action];
-      // The CLI costs a Node start-up per run: run them all at once, assert case by case.
-      let results: Map<Case, Awaited<ReturnType<typeof explain>>>;
-      let erin: Awaited<ReturnType<typeof explain>>;
-      let invalid: Awaited<ReturnType<typeof explain>>;
-      before(async () => {
-        const [caseResults, erinResult, invalidResult] = await Promise.all([
-          Promise.all(cases.map(async (c) => [c, await explain(argsOf(c))] as const)),
-          explain(['--user', 'erin', '--repository', 'team-a/app', '--action', 'push']),
-          explain(['--user', 'alice', '--repository', 'Team-A/../x', '--action', 'pull']),
-        ]);
-        results = new Map(caseResults);
-        erin = erinResult;
-        invalid = invalidResult;
-      });
-
-      for (const c of cases) {
-        const who = c.user ?? 'anonymous';
-        test(`${who} ${c.action} ${c.repository}`, async () => {
-          const result = results.get(c)!;
-          const server = await serverDecides(c.user, c.repository, c.action);
-          const cli = result.code === 0 ? 'allow' : result.code === 2 ? 'deny' : `exit ${result.code}: ${result.stderr}`;
-          assert.equal(cli, server, `explain says ${cli}, the server ${server}\n${result.stdout}${result.stderr}`);
-          assert.match(result.stdout, server === 'allow' ? /^ALLOW/ : /^DENY/);
-          const printed = [...result.stdout.matchAll(/^\s+rule (\d+): /gm)].map((match) => Number(match[1]));
-          assert.deepEqual(printed, c.rules, `matched rules printed:\n${result.stdout}`);
+        type Case = {
+          user?: keyof typeof PASSWORDS;
+          groups?: string[];
+          repository: string;
+          action: 'pull' | 'push' | 'delete';
+          rules: number[];
+        };
+        const cases: Case[] = [
+          { user: 'alice', groups: ['team-a'], repository: 'team-a/app', action: 'push', rules: [0] },
+          { user: 'alice', groups: ['team-a'], repository: 'team-b/app', action: 'push', rules: [] },
+          { user: 'bob', repository: 'team-b/app', action: 'delete', rules: [1] },
+          { user: 'dave', repository: 'users/dave/tool', action: 'push', rules: [2] },
+          { user: 'reader', repository: 'team-a/app', action: 'push', rules: [3] },
+          { repository: 'team-a/app', action: 'pull', rules: [] },
+        ];
+        const argsOf = (c: Case) => [
+          ...(c.user ? ['--user', c.user] : ['--anonymous']),
+          ...(c.groups ?? []).flatMap((group) => ['--group', group]),
+          '--repository',
+          c.repository,
+          '--action',
+          c.action,
+        ];
+        // The CLI costs a Node start-up per run: run them all at once, assert case by case.
+        let results: Map<Case, Awaited<ReturnType<typeof explain>>>;
+        let erin: Awaited<ReturnType<typeof explain>>;
+        let invalid: Awaited<ReturnType<typeof explain>>;
+        before(async () => {
+          const [caseResults, erinResult, invalidResult] = await Promise.all([
+            Promise.all(cases.map(async (c) => [c, await explain(argsOf(c))] as const)),
+            explain(['--user', 'erin', '--repository', 'team-a/app', '--action', 'push']),
+            explain(['--user', 'alice', '--repository', 'Team-A/../x', '--action', 'pull']),
+          ]);
+          results = new Map(caseResults);
+          erin = erinResult;
+          invalid = invalidResult;
         });
-      }
 
-      test('a user whose group comes from auth.groupFile: explain reads the group file as the server does', async () => {
-        assert.equal(await serverDecides('erin', 'team-a/app', 'push'), 'allow', 'the server grants erin push through the group file');
-        const result = erin;
-        assert.equal(result.code, 0, `explain must agree with the server (ALLOW, exit 0):\n${result.stdout}${result.stderr}`);
-      });
+        for (const c of cases) {
+          const who = c.user ?? 'anonymous';
+          test(`${who} ${c.action} ${c.repository}`, async () => {
+            const result = results.get(c)!;
+            const server = await serverDecides(c.user, c.repository, c.action);
+            const cli = result.code === 0 ? 'allow' : result.code === 2 ? 'deny' : `exit ${result.code}: ${result.stderr}`;
+            assert.equal(cli, server, `explain says ${cli}, the server ${server}\n${result.stdout}${result.stderr}`);
+            assert.match(result.stdout, server === 'allow' ? /^ALLOW/ : /^DENY/);
+            const printed = [...result.stdout.matchAll(/^\s+rule (\d+): /gm)].map((match) => Number(match[1]));
+            assert.deepEqual(printed, c.rules, `matched rules printed:\n${result.stdout}`);
+          });
+        }
 
-      test('an invalid repository name is an error (exit 1), not a decision', async () => {
-        const result = invalid;
-        assert.equal(result.code, 1, result.stdout + result.stderr);
-        assert.match(result.stderr, /not a valid repository name/);
+        test('a user whose group comes from auth.groupFile: explain reads the group file as the server does', async () => {
+          assert.equal(await serverDecides('erin', 'team-a/app', 'push'), 'allow', 'the server grants erin push through the group file');
+          const result = erin;
+          assert.equal(result.code, 0, `explain must agree with the server (ALLOW, exit 0):\n${result.stdout}${result.stderr}`);
+        });
+
+        test('an invalid repository name is an error (exit 1), not a decision', async () => {
+          const result = invalid;
+          assert.equal(result.code, 1, result.stdout + result.stderr);
+          assert.match(result.stderr, /not a valid repository name/);
+        });
       });
-    });
   });
 }

@@ -70,11 +70,24 @@ for (const kind of BACKEND_KINDS) {
 
     const policy = new AccessPolicy(RULES);
     const http = (user?: User) =>
-      new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, ...(user ? { authHeader: basic(user, PASSWORDS[user]) } : {}) }));
+      new RegistryClient(() => ({
+        baseUrl: gate.url,
+        dispatcher: gate.dispatcher,
+        ...(user ? { authHeader: basic(user, PASSWORDS[user]) } : {}),
+      }));
     const push = (user: User, image: OciImage, repository: string, tag: string) =>
-      skopeoCopy({ from: image.ref, to: dockerRef(gate.host, repository, tag), dest: { creds: creds(user), certDir: tls.caDir }, preserveDigests: true });
+      skopeoCopy({
+        from: image.ref,
+        to: dockerRef(gate.host, repository, tag),
+        dest: { creds: creds(user), certDir: tls.caDir },
+        preserveDigests: true,
+      });
     async function digestOf(repository: string, tag: string): Promise<string> {
-      const inspected = await skopeoInspect(dockerRef(gate.host, repository, tag), { creds: creds('auditor'), certDir: tls.caDir, raw: true });
+      const inspected = await skopeoInspect(dockerRef(gate.host, repository, tag), {
+        creds: creds('auditor'),
+        certDir: tls.caDir,
+        raw: true,
+      });
       assert.equal(inspected.code, 0, inspected.stderr);
       return `sha256:${createHash('sha256').update(inspected.stdout).digest('hex')}`;
     }
@@ -126,12 +139,27 @@ for (const kind of BACKEND_KINDS) {
       await http('bob').pushImage('team-b/zzz', '1');
       await http('bob').pushImage('team-b/aaa', '1');
       const everything = (await http('auditor').call('GET', '/v2/_catalog?n=1000')).json<{ repositories: string[] }>().repositories;
-      for (const name of ['team-a/app', 'team-a/tools/x', 'team-a/zeta', 'team-b/aaa', 'team-b/app', 'team-b/zzz', 'users/alice/tool', 'users/dave/app']) {
+      for (const name of [
+        'team-a/app',
+        'team-a/tools/x',
+        'team-a/zeta',
+        'team-b/aaa',
+        'team-b/app',
+        'team-b/zzz',
+        'users/alice/tool',
+        'users/dave/app',
+      ]) {
         assert.ok(everything.includes(name), `the auditor sees ${name}: ${everything.join(' ')}`);
       }
 
       for (const user of ['reader', 'alice', 'bob', 'dave'] as const) {
-        const identity = { user, groups: Object.entries(GROUPS).filter(([, m]) => m.includes(user)).map(([g]) => g), via: 'htpasswd' as const };
+        const identity = {
+          user,
+          groups: Object.entries(GROUPS)
+            .filter(([, m]) => m.includes(user))
+            .map(([g]) => g),
+          via: 'htpasswd' as const,
+        };
         const expected = everything.filter((name) => policy.decide(identity, name, 'pull').allowed);
         const whole = await http(user).call('GET', '/v2/_catalog');
         assert.equal(whole.status, 200, whole.text());
@@ -167,7 +195,10 @@ for (const kind of BACKEND_KINDS) {
 
       // The refusal is the gateway's 403, before the manifest reaches the registry.
       const manifestB = await readFile(join(imageB.layoutDir, 'blobs', 'sha256', imageB.manifestDigest.slice('sha256:'.length)));
-      const direct = await http('alice').call('PUT', '/v2/release/app/manifests/v1', { headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifestB });
+      const direct = await http('alice').call('PUT', '/v2/release/app/manifests/v1', {
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+        body: manifestB,
+      });
       assert.equal(direct.status, 403, direct.text());
       assert.equal(direct.json<{ errors: Array<{ code: string }> }>().errors[0]?.code, 'DENIED');
 
@@ -196,7 +227,9 @@ for (const kind of BACKEND_KINDS) {
       assert.equal((await alice.call('GET', `/v2/team-b/secret/blobs/${layer}`)).status, 403, 'alice may not read team-b');
       assert.equal((await alice.call('HEAD', `/v2/team-a/mirror/blobs/${layer}`)).status, 404, 'not in the target yet');
 
-      const mount = await alice.call('POST', `/v2/team-a/mirror/blobs/uploads/?mount=${layer}&from=team-b/secret`, { headers: { 'content-length': '0' } });
+      const mount = await alice.call('POST', `/v2/team-a/mirror/blobs/uploads/?mount=${layer}&from=team-b/secret`, {
+        headers: { 'content-length': '0' },
+      });
       assert.equal(mount.status, 202, `an ordinary upload, not a mount: ${mount.status} ${mount.text()}`);
       assert.ok(mount.headers.location, 'the upload has a Location');
       const cancel = await alice.call('DELETE', RegistryClient.pathOf(mount.headers.location));
@@ -205,7 +238,9 @@ for (const kind of BACKEND_KINDS) {
       assert.equal((await alice.call('GET', `/v2/team-a/mirror/blobs/${layer}`)).status, 404);
 
       // Control: a mount from a repository alice may pull is a real mount.
-      const allowed = await alice.call('POST', `/v2/team-a/other/blobs/uploads/?mount=${imageA.layerDigests[0]}&from=team-a/app`, { headers: { 'content-length': '0' } });
+      const allowed = await alice.call('POST', `/v2/team-a/other/blobs/uploads/?mount=${imageA.layerDigests[0]}&from=team-a/app`, {
+        headers: { 'content-length': '0' },
+      });
       assert.equal(allowed.status, 201, `mount from team-a/app: ${allowed.text()}`);
       assert.equal((await alice.call('HEAD', `/v2/team-a/other/blobs/${imageA.layerDigests[0]}`)).status, 200);
 
@@ -219,11 +254,21 @@ for (const kind of BACKEND_KINDS) {
       const lines = await waitForAudit(auditFile, (all) => all.some((line) => line.repository === 'team-a/mirror' && line.tag === '1'));
       for (const digest of imageM.layerDigests) {
         assert.ok(
-          lines.some((line) => line.user === 'alice' && line.repository === 'team-a/mirror' && line.action === 'push' && line.digest === digest && line.decision === 'allow'),
+          lines.some(
+            (line) =>
+              line.user === 'alice' &&
+              line.repository === 'team-a/mirror' &&
+              line.action === 'push' &&
+              line.digest === digest &&
+              line.decision === 'allow',
+          ),
           `alice uploaded ${digest} herself`,
         );
       }
-      assert.ok(!lines.some((line) => line.action === 'mount' && line.from === 'team-b/secret' && line.decision === 'allow'), 'no mount from team-b/secret was granted');
+      assert.ok(
+        !lines.some((line) => line.action === 'mount' && line.from === 'team-b/secret' && line.decision === 'allow'),
+        'no mount from team-b/secret was granted',
+      );
     });
   });
 }

@@ -36,7 +36,11 @@ for (const kind of BACKEND_KINDS) {
     let image: OciImage;
 
     const http = (user?: keyof typeof PASSWORDS, password?: string) =>
-      new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, ...(user ? { authHeader: basic(user, password ?? PASSWORDS[user]) } : {}) }));
+      new RegistryClient(() => ({
+        baseUrl: gate.url,
+        dispatcher: gate.dispatcher,
+        ...(user ? { authHeader: basic(user, password ?? PASSWORDS[user]) } : {}),
+      }));
     const lines = (done: (all: AuditLine[]) => boolean) => waitForAudit(auditFile, done);
 
     before(async () => {
@@ -82,7 +86,11 @@ for (const kind of BACKEND_KINDS) {
         assert.equal(line.method, 'PUT', JSON.stringify(line));
       }
       const blobLines = pushes.filter((line) => line.tag === undefined);
-      assert.deepEqual(blobLines.map((line) => line.digest).sort(), [...blobs].sort(), `one line per blob:\n${blobLines.map((l) => JSON.stringify(l)).join('\n')}`);
+      assert.deepEqual(
+        blobLines.map((line) => line.digest).sort(),
+        [...blobs].sort(),
+        `one line per blob:\n${blobLines.map((l) => JSON.stringify(l)).join('\n')}`,
+      );
       const manifestLines = pushes.filter((line) => line.tag !== undefined);
       assert.equal(manifestLines.length, 1, 'one line for the manifest');
       assert.equal(manifestLines[0]?.tag, 'v1');
@@ -93,7 +101,9 @@ for (const kind of BACKEND_KINDS) {
     test('a mount and a delete are recorded with their digests', async () => {
       const alice = http('alice');
       const layer = image.layerDigests[0]!;
-      const mounted = await alice.call('POST', `/v2/team-a/copy/blobs/uploads/?mount=${layer}&from=team-a/app`, { headers: { 'content-length': '0' } });
+      const mounted = await alice.call('POST', `/v2/team-a/copy/blobs/uploads/?mount=${layer}&from=team-a/app`, {
+        headers: { 'content-length': '0' },
+      });
       assert.equal(mounted.status, 201, mounted.text());
       const deleted = await alice.call('DELETE', `/v2/team-a/app/manifests/${image.manifestDigest}`);
       assert.equal(deleted.status, 202, deleted.text());
@@ -127,8 +137,16 @@ for (const kind of BACKEND_KINDS) {
 
       const all = await lines((found) => found.some((line) => line.user === null && line.repository === 'team-b/app'));
       const denials = all.filter((line) => line.repository === 'team-b/app' && line.decision === 'deny');
-      assert.ok(denials.some((line) => line.user === 'alice' && line.action === 'push' && line.method === 'POST' && line.status === 403 && line.rule === -1), JSON.stringify(denials));
-      assert.ok(denials.some((line) => line.user === null && line.action === 'pull' && line.status === 401), JSON.stringify(denials));
+      assert.ok(
+        denials.some(
+          (line) => line.user === 'alice' && line.action === 'push' && line.method === 'POST' && line.status === 403 && line.rule === -1,
+        ),
+        JSON.stringify(denials),
+      );
+      assert.ok(
+        denials.some((line) => line.user === null && line.action === 'pull' && line.status === 401),
+        JSON.stringify(denials),
+      );
       for (const line of denials) {
         assert.equal(line.client, '127.0.0.1');
         if (line.user === 'alice') assert.deepEqual(line.groups, ['team-a']);
@@ -141,7 +159,10 @@ for (const kind of BACKEND_KINDS) {
       assert.equal(reply.status, 401);
       const all = await waitForAudit(auditFile, (found) => found.some((line) => line.action === 'login'), 1000);
       const login = all.find((line) => line.action === 'login');
-      assert.ok(login, `a refused login is a denied request and must be audited (audit.ts documents action "login for refused credentials"); actions seen: ${[...new Set(all.map((l) => l.action))].join(', ')}`);
+      assert.ok(
+        login,
+        `a refused login is a denied request and must be audited (audit.ts documents action "login for refused credentials"); actions seen: ${[...new Set(all.map((l) => l.action))].join(', ')}`,
+      );
       assert.equal(login.decision, 'deny');
       assert.equal(login.status, 401);
     });
@@ -155,7 +176,8 @@ for (const kind of BACKEND_KINDS) {
       const text = await readAuditText(auditFile);
       for (const secret of [...Object.values(PASSWORDS), WRONG_PASSWORD]) {
         assert.ok(!text.includes(secret), 'a password in the audit trail');
-        for (const user of Object.keys(PASSWORDS)) assert.ok(!text.includes(Buffer.from(`${user}:${secret}`).toString('base64')), 'Basic credentials in the audit trail');
+        for (const user of Object.keys(PASSWORDS))
+          assert.ok(!text.includes(Buffer.from(`${user}:${secret}`).toString('base64')), 'Basic credentials in the audit trail');
       }
       assert.doesNotMatch(text, /authorization|Basic [A-Za-z0-9+/=]{8,}|Bearer /i);
     });
@@ -169,8 +191,14 @@ for (const kind of BACKEND_KINDS) {
 
       await http('alice').pushImage('team-a/rotated', 'r1');
       const fresh = await lines((found) => found.some((line) => line.repository === 'team-a/rotated' && line.tag === 'r1'));
-      assert.ok(fresh.some((line) => line.repository === 'team-a/rotated' && line.tag === 'r1'), 'new lines are in a new file at the configured path');
-      assert.ok(fresh.every((line) => line.repository === 'team-a/rotated'), 'the new file starts empty');
+      assert.ok(
+        fresh.some((line) => line.repository === 'team-a/rotated' && line.tag === 'r1'),
+        'new lines are in a new file at the configured path',
+      );
+      assert.ok(
+        fresh.every((line) => line.repository === 'team-a/rotated'),
+        'the new file starts empty',
+      );
       const old = await readAuditText(rotated);
       assert.equal(old, before, 'the moved file got nothing more');
     });

@@ -28,7 +28,10 @@ const rules = [
 
 async function statusOf(gate: TestGate, path: string, authorization?: string): Promise<{ status: number; challenge: string | undefined }> {
   const accept = 'application/vnd.oci.image.manifest.v1+json';
-  const response = await request(`${gate.url}${path}`, { dispatcher: gate.dispatcher, headers: authorization ? { authorization, accept } : { accept } });
+  const response = await request(`${gate.url}${path}`, {
+    dispatcher: gate.dispatcher,
+    headers: authorization ? { authorization, accept } : { accept },
+  });
   await response.body.dump();
   return { status: response.statusCode, challenge: response.headers['www-authenticate'] as string | undefined };
 }
@@ -61,7 +64,14 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
         await keys.close();
         distribution = await startDistribution({
           dir: join(dir, 'distribution'),
-          auth: { token: { realm: `https://127.0.0.1:${port}/auth/token`, service: SERVICE, issuer: 'registry-gate-test', rootcertbundle: keys.certBundleFile } },
+          auth: {
+            token: {
+              realm: `https://127.0.0.1:${port}/auth/token`,
+              service: SERVICE,
+              issuer: 'registry-gate-test',
+              rootcertbundle: keys.certBundleFile,
+            },
+          },
         });
         config.upstream = { url: distribution.url };
       }
@@ -88,34 +98,62 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
     });
 
     test('authenticated push, anonymous pull of a public repository, refused push', async () => {
-      const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'public/base', 'v1'), dest: { creds: PUSHER, certDir: tls.caDir }, preserveDigests: true });
+      const pushed = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(gate.host, 'public/base', 'v1'),
+        dest: { creds: PUSHER, certDir: tls.caDir },
+        preserveDigests: true,
+      });
       assert.equal(pushed.code, 0, pushed.stderr);
       const out = join(dir, 'anonymous-pull');
-      const pulled = await skopeoCopy({ from: dockerRef(gate.host, 'public/base', 'v1'), to: `oci:${out}:v1`, src: { noCreds: true, certDir: tls.caDir }, ociAcceptUncompressed: true });
+      const pulled = await skopeoCopy({
+        from: dockerRef(gate.host, 'public/base', 'v1'),
+        to: `oci:${out}:v1`,
+        src: { noCreds: true, certDir: tls.caDir },
+        ociAcceptUncompressed: true,
+      });
       assert.equal(pulled.code, 0, pulled.stderr);
       assert.deepEqual((await readOciLayoutDigests(out, 'v1')).layerDigests, image.layerDigests);
 
       const anonymousPrivate = await skopeoInspect(dockerRef(gate.host, 'team/app', 'v1'), { noCreds: true, certDir: tls.caDir });
       assert.notEqual(anonymousPrivate.code, 0, 'anonymous may not read outside public/');
-      const refused = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'public/base', 'bob'), dest: { creds: READER, certDir: tls.caDir } });
+      const refused = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(gate.host, 'public/base', 'bob'),
+        dest: { creds: READER, certDir: tls.caDir },
+      });
       assert.notEqual(refused.code, 0, 'a reader cannot push');
       assert.doesNotMatch(refused.stderr, new RegExp(READER.password));
     });
 
     test('a token covers only what it was granted; tampered and unsigned tokens are refused', async () => {
       // The reader asks for pull and push and gets pull only: a partial grant is not an error.
-      const partial = await request(`${gate.url}/auth/token?service=${SERVICE}&scope=repository:public/base:pull,push`, { dispatcher: gate.dispatcher, headers: { authorization: basic(READER.user, READER.password) } });
+      const partial = await request(`${gate.url}/auth/token?service=${SERVICE}&scope=repository:public/base:pull,push`, {
+        dispatcher: gate.dispatcher,
+        headers: { authorization: basic(READER.user, READER.password) },
+      });
       assert.equal(partial.statusCode, 200);
       assert.equal(((await partial.body.json()) as { scope: string }).scope, 'repository:public/base:pull');
       // A pusher asks for pull only: the policy would allow a push, the token does not.
-      const response = await request(`${gate.url}/auth/token?service=${SERVICE}&scope=repository:public/base:pull`, { dispatcher: gate.dispatcher, headers: { authorization: basic(PUSHER.user, PUSHER.password) } });
+      const response = await request(`${gate.url}/auth/token?service=${SERVICE}&scope=repository:public/base:pull`, {
+        dispatcher: gate.dispatcher,
+        headers: { authorization: basic(PUSHER.user, PUSHER.password) },
+      });
       assert.equal(response.statusCode, 200);
-      const { token, access_token, expires_in } = (await response.body.json()) as { token: string; access_token: string; expires_in: number };
+      const { token, access_token, expires_in } = (await response.body.json()) as {
+        token: string;
+        access_token: string;
+        expires_in: number;
+      };
       assert.equal(token, access_token);
       assert.ok(expires_in >= 60);
       const bearerHeader = `Bearer ${token}`;
       assert.equal((await statusOf(gate, '/v2/public/base/manifests/v1', bearerHeader)).status, 200, 'the granted pull works');
-      const upload = await request(`${gate.url}/v2/public/base/blobs/uploads/`, { method: 'POST', dispatcher: gate.dispatcher, headers: { authorization: bearerHeader } });
+      const upload = await request(`${gate.url}/v2/public/base/blobs/uploads/`, {
+        method: 'POST',
+        dispatcher: gate.dispatcher,
+        headers: { authorization: bearerHeader },
+      });
       await upload.body.dump();
       assert.equal(upload.statusCode, 401, 'push is not in the token');
       assert.match(String(upload.headers['www-authenticate']), /error="insufficient_scope"/);
@@ -134,20 +172,43 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
         method: 'POST',
         dispatcher: gate.dispatcher,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'password', username: PUSHER.user, password: PUSHER.password, service: SERVICE, client_id: 'tests', scope: 'repository:team/app:pull,push' }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'password',
+          username: PUSHER.user,
+          password: PUSHER.password,
+          service: SERVICE,
+          client_id: 'tests',
+          scope: 'repository:team/app:pull,push',
+        }).toString(),
       });
       assert.equal(response.statusCode, 200);
-      assert.equal(((await response.body.json()) as { scope: string }).scope, 'repository:team/app:pull,push', 'alice pushes as a member of pushers');
+      assert.equal(
+        ((await response.body.json()) as { scope: string }).scope,
+        'repository:team/app:pull,push',
+        'alice pushes as a member of pushers',
+      );
     });
 
     test('a robot pushes within its scope, and stops working within 2 s of revocation', async () => {
       const robot = { user: 'robot$ci', password: robotSecret };
-      const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'ci/app', 'build-1'), dest: { creds: robot, certDir: tls.caDir }, preserveDigests: true });
+      const pushed = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(gate.host, 'ci/app', 'build-1'),
+        dest: { creds: robot, certDir: tls.caDir },
+        preserveDigests: true,
+      });
       assert.equal(pushed.code, 0, pushed.stderr);
-      const outside = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'team/app', 'robot'), dest: { creds: robot, certDir: tls.caDir } });
+      const outside = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(gate.host, 'team/app', 'robot'),
+        dest: { creds: robot, certDir: tls.caDir },
+      });
       assert.notEqual(outside.code, 0, 'outside its scope');
       const tokenUrl = `${gate.url}/auth/token?service=${SERVICE}&scope=repository:ci/app:pull`;
-      const before = await request(tokenUrl, { dispatcher: gate.dispatcher, headers: { authorization: basic(robot.user, robot.password) } });
+      const before = await request(tokenUrl, {
+        dispatcher: gate.dispatcher,
+        headers: { authorization: basic(robot.user, robot.password) },
+      });
       await before.body.dump();
       assert.equal(before.statusCode, 200);
       assert.ok(await revokeRobot(join(dir, 'robots.json'), 'ci'));
@@ -155,7 +216,10 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
       const deadline = Date.now() + 2500;
       while (status === 200 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 100));
-        const after = await request(tokenUrl, { dispatcher: gate.dispatcher, headers: { authorization: basic(robot.user, robot.password) } });
+        const after = await request(tokenUrl, {
+          dispatcher: gate.dispatcher,
+          headers: { authorization: basic(robot.user, robot.password) },
+        });
         await after.body.dump();
         status = after.statusCode;
       }

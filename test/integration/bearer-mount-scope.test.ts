@@ -47,7 +47,12 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
     let baseLayer: string;
     let secretLayer: string;
 
-    const as = (authorization?: string) => new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, ...(authorization ? { authHeader: authorization } : {}) }));
+    const as = (authorization?: string) =>
+      new RegistryClient(() => ({
+        baseUrl: gate.url,
+        dispatcher: gate.dispatcher,
+        ...(authorization ? { authHeader: authorization } : {}),
+      }));
 
     /** A token for `user` covering what the policy grants of `scope` (space-separated scopes, as in a challenge). */
     async function tokenFor(user: keyof typeof PASSWORDS, scope: string): Promise<{ header: string; granted: string }> {
@@ -77,7 +82,9 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
         await keys.close();
         distribution = await startDistribution({
           dir: join(dir, 'distribution'),
-          auth: { token: { realm: `https://127.0.0.1:${port}/auth/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: keys.certBundleFile } },
+          auth: {
+            token: { realm: `https://127.0.0.1:${port}/auth/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: keys.certBundleFile },
+          },
         });
         config.upstream = { url: distribution.url };
       }
@@ -96,7 +103,11 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
     test('a mount without a token is challenged for the target and for pull on the source, in one scope parameter', async () => {
       const reply = await mount(as(), 'team-a/app', baseLayer, 'base/image');
       assert.equal(reply.status, 401);
-      assert.equal(challengeScope(reply.headers['www-authenticate']), 'repository:team-a/app:pull,push repository:base/image:pull', reply.headers['www-authenticate']);
+      assert.equal(
+        challengeScope(reply.headers['www-authenticate']),
+        'repository:team-a/app:pull,push repository:base/image:pull',
+        reply.headers['www-authenticate'],
+      );
       // An ordinary upload start names the target alone.
       const plain = await as().call('POST', '/v2/team-a/app/blobs/uploads/', { headers: { 'content-length': '0' } });
       assert.equal(challengeScope(plain.headers['www-authenticate']), 'repository:team-a/app:pull,push');

@@ -55,7 +55,10 @@ function assertTooManyRequests(reply: Reply, what: string, maxRetryAfter = 30): 
   assert.equal(reply.headers['docker-distribution-api-version'], 'registry/2.0', what);
   assert.match(String(reply.headers['content-type']), /^application\/json/, what);
   const retryAfter = Number(reply.headers['retry-after']);
-  assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= maxRetryAfter, `${what}: Retry-After ${String(reply.headers['retry-after'])}`);
+  assert.ok(
+    Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= maxRetryAfter,
+    `${what}: Retry-After ${String(reply.headers['retry-after'])}`,
+  );
   const body = JSON.parse(reply.body) as { errors: Array<{ code: string; message: string }> };
   assert.equal(body.errors.length, 1, what);
   assert.equal(body.errors[0]?.code, 'TOOMANYREQUESTS', what);
@@ -224,10 +227,17 @@ describe('failures from one address do not stop the right password from another 
 
     const login = await loginFrom(owner, 'reader', 'reader-secret-6');
     assert.equal(login.status, 200, `the owner, never verified before: ${login.status} ${login.body}`);
-    assert.equal((await loginFrom(owner, 'Reader', 'reader-secret-6')).status, 401, 'the owner’s address is not blocked for other spellings either: a plain 401');
+    assert.equal(
+      (await loginFrom(owner, 'Reader', 'reader-secret-6')).status,
+      401,
+      'the owner’s address is not blocked for other spellings either: a plain 401',
+    );
 
     assertTooManyRequests(await loginFrom(attacker, 'reader', 'guess-reader-after'), 'the attacker, after the owner logged in');
-    assertTooManyRequests(await loginFrom(attacker, 'READER', 'guess-reader-after-2'), 'the attacker, under another spelling of the account');
+    assertTooManyRequests(
+      await loginFrom(attacker, 'READER', 'guess-reader-after-2'),
+      'the attacker, under another spelling of the account',
+    );
   });
 
   test('the attacker’s own failures do not stop another account from the attacker’s address', async () => {

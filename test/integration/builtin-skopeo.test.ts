@@ -44,7 +44,12 @@ test('an OCI image goes in and comes out with every digest', async () => {
   const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'apps/oci', 'v1'), dest: access(), preserveDigests: true });
   assert.equal(pushed.code, 0, pushed.stderr);
   const out = join(dir, 'out-oci');
-  const pulled = await skopeoCopy({ from: dockerRef(gate.host, 'apps/oci', 'v1'), to: `oci:${out}:v1`, src: access(), preserveDigests: true });
+  const pulled = await skopeoCopy({
+    from: dockerRef(gate.host, 'apps/oci', 'v1'),
+    to: `oci:${out}:v1`,
+    src: access(),
+    preserveDigests: true,
+  });
   assert.equal(pulled.code, 0, pulled.stderr);
   const digests = await readOciLayoutDigests(out, 'v1');
   assert.equal(digests.manifestDigest, image.manifestDigest);
@@ -60,12 +65,24 @@ test('a Docker schema 2 image goes in and comes out with the digests the registr
   const manifest = JSON.parse(raw.stdout) as { mediaType: string; config: { digest: string }; layers: Array<{ digest: string }> };
   assert.equal(manifest.mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
   const out = join(dir, 'out-docker');
-  const pulled = await skopeoCopy({ from: dockerRef(gate.host, 'apps/docker', 'v1'), to: `oci:${out}:v1`, src: access(), preserveDigests: true });
+  const pulled = await skopeoCopy({
+    from: dockerRef(gate.host, 'apps/docker', 'v1'),
+    to: `oci:${out}:v1`,
+    src: access(),
+    preserveDigests: true,
+  });
   assert.equal(pulled.code, 0, pulled.stderr);
   const digests = await readOciLayoutDigests(out, 'v1');
-  assert.equal(digests.manifestDigest, `sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`, 'the bytes pushed are the bytes served');
+  assert.equal(
+    digests.manifestDigest,
+    `sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`,
+    'the bytes pushed are the bytes served',
+  );
   assert.equal(digests.configDigest, manifest.config.digest);
-  assert.deepEqual(digests.layerDigests, manifest.layers.map((layer) => layer.digest));
+  assert.deepEqual(
+    digests.layerDigests,
+    manifest.layers.map((layer) => layer.digest),
+  );
   for (const digest of digests.layerDigests) {
     const blob = await readFile(join(out, 'blobs', 'sha256', digest.slice('sha256:'.length)));
     assert.equal(`sha256:${createHash('sha256').update(blob).digest('hex')}`, digest);

@@ -65,14 +65,18 @@ describe('the built-in registry with two worker processes', () => {
     for (const line of gate.streamOutput('stdout').split('\n')) {
       if (!line.startsWith('{')) continue;
       const record = JSON.parse(line) as { log?: string; path?: string; method?: string; pid?: number };
-      if (record.log === 'access' && record.path?.includes(part) && (!method || record.method === method) && record.pid) pids.add(record.pid);
+      if (record.log === 'access' && record.path?.includes(part) && (!method || record.method === method) && record.pid)
+        pids.add(record.pid);
     }
     return pids;
   }
 
   async function waitForAccessLines(part: string, count: number): Promise<void> {
     for (let i = 0; i < 100; i++) {
-      const lines = gate.streamOutput('stdout').split('\n').filter((line) => line.includes('"log":"access"') && line.includes(part));
+      const lines = gate
+        .streamOutput('stdout')
+        .split('\n')
+        .filter((line) => line.includes('"log":"access"') && line.includes(part));
       if (lines.length >= count) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -121,7 +125,9 @@ describe('the built-in registry with two worker processes', () => {
 
   test('a wrong digest is refused when the last chunk reaches another worker', async () => {
     const data = randomBlob(900_000);
-    const location = RegistryClient.pathOf((await patch(await client.startUpload('apps/wrong'), data.subarray(0, 400_000))).headers.location);
+    const location = RegistryClient.pathOf(
+      (await patch(await client.startUpload('apps/wrong'), data.subarray(0, 400_000))).headers.location,
+    );
     const reply = await client.call('PUT', RegistryClient.withQuery(location, { digest: sha256('something else') }), {
       headers: { 'content-type': 'application/octet-stream' },
       body: data.subarray(400_000),
@@ -140,7 +146,12 @@ describe('the built-in registry with two worker processes', () => {
       const replies = await Promise.all([patch(location, a, [0, a.length - 1]), patch(location, b, [0, b.length - 1])]);
       assert.deepEqual(replies.map((reply) => reply.status).sort(), [202, 416], replies.map((reply) => reply.text()).join(' | '));
       const winner = replies[0]!.status === 202 ? a : b;
-      const done = await client.call('PUT', RegistryClient.withQuery(RegistryClient.pathOf(replies.find((reply) => reply.status === 202)!.headers.location), { digest: sha256(winner) }));
+      const done = await client.call(
+        'PUT',
+        RegistryClient.withQuery(RegistryClient.pathOf(replies.find((reply) => reply.status === 202)!.headers.location), {
+          digest: sha256(winner),
+        }),
+      );
       assert.equal(done.status, 201, done.text());
       const pulled = await client.call('GET', `/v2/apps/race/blobs/${sha256(winner)}`);
       assert.ok(pulled.body.equals(winner), 'the stored blob is the winning chunk, whole');

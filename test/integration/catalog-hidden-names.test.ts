@@ -58,7 +58,13 @@ async function catalogPage(baseUrl: string, dispatcher: Agent, auth: string, pat
 }
 
 /** Follows Links from `first` (at most `maxPages`), checking that none reveals a hidden name. */
-async function walkCatalog(baseUrl: string, dispatcher: () => Agent, auth: string, first: string, maxPages = 40): Promise<{ names: string[]; pages: Page[] }> {
+async function walkCatalog(
+  baseUrl: string,
+  dispatcher: () => Agent,
+  auth: string,
+  first: string,
+  maxPages = 40,
+): Promise<{ names: string[]; pages: Page[] }> {
   const names: string[] = [];
   const pages: Page[] = [];
   let path: string | undefined = first;
@@ -89,7 +95,10 @@ describe('catalog links over hidden repositories (built-in registry)', () => {
   before(async () => {
     dir = await makeTempDir('rg-catalog-');
     gate = await startGate({ dir, users: PASSWORDS, bcryptCost: 4, config: { access: RULES, catalog: { scanLimit: 5 } } });
-    await pushRepositories(new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('admin', PASSWORDS.admin) })), ALL);
+    await pushRepositories(
+      new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('admin', PASSWORDS.admin) })),
+      ALL,
+    );
   });
 
   after(async () => {

@@ -40,7 +40,15 @@ test('missing files are errors naming their key: TLS pair, htpasswd, group file,
     ].join('\n'),
   );
   assert.equal(result.code, 1);
-  for (const key of ['tls.cert', 'tls.key', 'upstream.ca', 'auth.htpasswd', 'auth.groupFile', 'auth.ldap.bindPasswordFile', 'auth.ldap.tls.ca']) {
+  for (const key of [
+    'tls.cert',
+    'tls.key',
+    'upstream.ca',
+    'auth.htpasswd',
+    'auth.groupFile',
+    'auth.ldap.bindPasswordFile',
+    'auth.ldap.tls.ca',
+  ]) {
     assert.match(result.stderr, new RegExp(`: ${key.replace(/\./g, '\\.')}: error: .* does not exist`), key);
   }
   assert.doesNotMatch(result.stdout, /: ok /);

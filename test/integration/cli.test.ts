@@ -47,13 +47,27 @@ describe('first run with no config', () => {
       await copyFile(join(dir, 'data', 'tls', 'cert.pem'), join(trust, 'ca.crt'));
       const image = await makeOciImage(join(dir, 'image'), { layers: [1000, 20_000] });
       const admin = { user: 'admin', password };
-      const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(host, 'first/run', 'v1'), dest: { creds: admin, certDir: trust }, preserveDigests: true });
+      const pushed = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(host, 'first/run', 'v1'),
+        dest: { creds: admin, certDir: trust },
+        preserveDigests: true,
+      });
       assert.equal(pushed.code, 0, pushed.stderr);
       const out = join(dir, 'out');
-      const pulled = await skopeoCopy({ from: dockerRef(host, 'first/run', 'v1'), to: `oci:${out}:v1`, src: { creds: admin, certDir: trust }, ociAcceptUncompressed: true });
+      const pulled = await skopeoCopy({
+        from: dockerRef(host, 'first/run', 'v1'),
+        to: `oci:${out}:v1`,
+        src: { creds: admin, certDir: trust },
+        ociAcceptUncompressed: true,
+      });
       assert.equal(pulled.code, 0, pulled.stderr);
       assert.deepEqual((await readOciLayoutDigests(out, 'v1')).layerDigests, image.layerDigests);
-      const anonymous = await skopeoCopy({ from: dockerRef(host, 'first/run', 'v1'), to: `oci:${join(dir, 'anon')}:v1`, src: { certDir: trust, noCreds: true } });
+      const anonymous = await skopeoCopy({
+        from: dockerRef(host, 'first/run', 'v1'),
+        to: `oci:${join(dir, 'anon')}:v1`,
+        src: { certDir: trust, noCreds: true },
+      });
       assert.notEqual(anonymous.code, 0, 'anonymous pull is refused');
     } finally {
       await gate.stop();
@@ -63,7 +77,11 @@ describe('first run with no config', () => {
     const again = await startGateProcess(['--listen', host], { cwd: dir, url: `https://${host}` });
     await again.stop();
     assert.doesNotMatch(again.output(), /password|Generated/, 'nothing is created or printed the second time');
-    assert.equal((await readFile(join(dir, 'data', 'initial-admin-password'), 'utf8')).trim(), password, 'the password file is left as it was');
+    assert.equal(
+      (await readFile(join(dir, 'data', 'initial-admin-password'), 'utf8')).trim(),
+      password,
+      'the password file is left as it was',
+    );
   });
 });
 
@@ -120,7 +138,10 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
     await copyFile(first.certFile, join(live, 'cert.pem'));
     await copyFile(first.keyFile, join(live, 'key.pem'));
     const port = await freePort();
-    await writeFile(join(dir, 'reload.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: live/cert.pem, key: live/key.pem }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: info, format: json }\nworkers: 2\n`);
+    await writeFile(
+      join(dir, 'reload.yaml'),
+      `listen: "127.0.0.1:${port}"\ntls: { cert: live/cert.pem, key: live/key.pem }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: info, format: json }\nworkers: 2\n`,
+    );
     const gate = await startGateProcess(['--config', join(dir, 'reload.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
     try {
       const before = await fingerprintOf(port, first.caPem);
@@ -146,7 +167,10 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
   test('SIGTERM lets an in-flight upload finish, then exits 0', async () => {
     const tls = await makeTlsPair(join(dir, 'tls3'));
     const port = await freePort();
-    await writeFile(join(dir, 'term.yaml'), `listen: "127.0.0.1:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nserver: { shutdownGrace: 10s }\nlog: { level: warn }\nworkers: 2\n`);
+    await writeFile(
+      join(dir, 'term.yaml'),
+      `listen: "127.0.0.1:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nserver: { shutdownGrace: 10s }\nlog: { level: warn }\nworkers: 2\n`,
+    );
     const gate = await startGateProcess(['--config', join(dir, 'term.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
     capture.clear();
     const upload = httpsRequest({
@@ -174,7 +198,6 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
     assert.equal(code, 0);
   });
 });
-
 
 describe('version, help and healthcheck', () => {
   test('version prints the version in package.json; --help lists every REGISTRY_GATE_* variable with its default', async () => {
@@ -206,7 +229,10 @@ describe('version, help and healthcheck', () => {
       await writeHtpasswd(join(dir, 'htpasswd'), { alice: 'alice-Health-1' }, 4);
       const port = await freePort();
       const config = join(dir, 'health.yaml');
-      await writeFile(config, `listen: "0.0.0.0:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nauth: { htpasswd: htpasswd }\ndataDir: data\n`);
+      await writeFile(
+        config,
+        `listen: "0.0.0.0:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nauth: { htpasswd: htpasswd }\ndataDir: data\n`,
+      );
       const env = { ...process.env, REGISTRY_GATE_CONFIG: config };
       const down = await runProcess(process.execPath, [CLI, 'healthcheck'], { env });
       assert.equal(down.code, 1);

@@ -38,7 +38,10 @@ async function replaceFile(file: string, text: string): Promise<void> {
 
 /** Whether `user` may start an upload to team/app now: 202, or 403 when the rules refuse it. */
 async function uploadStart(url: string, user: { user: string; password: string }): Promise<number> {
-  const response = await request(`${url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { authorization: basic(user.user, user.password) } });
+  const response = await request(`${url}/v2/team/app/blobs/uploads/`, {
+    method: 'POST',
+    headers: { authorization: basic(user.user, user.password) },
+  });
   await response.body.dump();
   return response.statusCode;
 }
@@ -106,56 +109,72 @@ describe('config reload of a running server', () => {
     if (dir) await removeDir(dir);
   });
 
-  test('SIGHUP applies a rule change to new requests while an upload started under the old rules completes', { timeout: 120_000 }, async () => {
-    assert.equal(await uploadStart(url, ALICE), 202);
-    assert.equal(await uploadStart(url, BOB), 403);
+  test(
+    'SIGHUP applies a rule change to new requests while an upload started under the old rules completes',
+    { timeout: 120_000 },
+    async () => {
+      assert.equal(await uploadStart(url, ALICE), 202);
+      assert.equal(await uploadStart(url, BOB), 403);
 
-    const start = await request(`${url}/v2/team/app/blobs/uploads/`, { method: 'POST', headers: { authorization: basic(ALICE.user, ALICE.password) } });
-    await start.body.dump();
-    const location = new URL(String(start.headers.location), url);
-    const upload = httpRequest({
-      host: '127.0.0.1',
-      port,
-      method: 'PATCH',
-      path: `${location.pathname}${location.search}`,
-      headers: { authorization: basic(ALICE.user, ALICE.password), 'content-type': 'application/octet-stream' },
-    });
-    const response = new Promise<IncomingMessage>((resolve, reject) => upload.once('response', resolve).once('error', reject));
-    const chunk = Buffer.alloc(MIB, 7);
-    const send = async (mebibytes: number) => {
-      for (let i = 0; i < mebibytes; i++) if (!upload.write(chunk)) await new Promise((resolve) => upload.once('drain', resolve));
-    };
-    await send(32);
+      const start = await request(`${url}/v2/team/app/blobs/uploads/`, {
+        method: 'POST',
+        headers: { authorization: basic(ALICE.user, ALICE.password) },
+      });
+      await start.body.dump();
+      const location = new URL(String(start.headers.location), url);
+      const upload = httpRequest({
+        host: '127.0.0.1',
+        port,
+        method: 'PATCH',
+        path: `${location.pathname}${location.search}`,
+        headers: { authorization: basic(ALICE.user, ALICE.password), 'content-type': 'application/octet-stream' },
+      });
+      const response = new Promise<IncomingMessage>((resolve, reject) => upload.once('response', resolve).once('error', reject));
+      const chunk = Buffer.alloc(MIB, 7);
+      const send = async (mebibytes: number) => {
+        for (let i = 0; i < mebibytes; i++) if (!upload.write(chunk)) await new Promise((resolve) => upload.once('drain', resolve));
+      };
+      await send(32);
 
-    // Mid-upload: push moves from alice to bob.
-    await replaceFile(configFile, configText(pushRules(BOB.user)));
-    gate.child.kill('SIGHUP');
-    assert.equal(await eventually(() => uploadStart(url, BOB), 202), 202, 'bob may push under the new rules');
-    assert.equal(await uploadStart(url, ALICE), 403, 'alice may not start a new upload');
+      // Mid-upload: push moves from alice to bob.
+      await replaceFile(configFile, configText(pushRules(BOB.user)));
+      gate.child.kill('SIGHUP');
+      assert.equal(await eventually(() => uploadStart(url, BOB), 202), 202, 'bob may push under the new rules');
+      assert.equal(await uploadStart(url, ALICE), 403, 'alice may not start a new upload');
 
-    await send(32);
-    const released = () => logLines(gate).some((line) => line.msg === 'the previous config was closed after its last request');
-    assert.equal(released(), false, 'the stages the upload started with are still open');
-    upload.end();
-    const answer = await response;
-    answer.resume();
-    assert.equal(answer.statusCode, 202, 'the upload that started under the old rules completed');
-    assert.equal(answer.headers.range, `0-${64 * MIB - 1}`, 'with its whole body');
-    assert.equal(await eventually(async () => released(), true), true, 'and are closed once it is done');
+      await send(32);
+      const released = () => logLines(gate).some((line) => line.msg === 'the previous config was closed after its last request');
+      assert.equal(released(), false, 'the stages the upload started with are still open');
+      upload.end();
+      const answer = await response;
+      answer.resume();
+      assert.equal(answer.statusCode, 202, 'the upload that started under the old rules completed');
+      assert.equal(answer.headers.range, `0-${64 * MIB - 1}`, 'with its whole body');
+      assert.equal(await eventually(async () => released(), true), true, 'and are closed once it is done');
 
-    const finish = await request(`${location.href}&digest=sha256:${'0'.repeat(64)}`, { method: 'PUT', headers: { authorization: basic(ALICE.user, ALICE.password) } });
-    await finish.body.dump();
-    assert.equal(finish.statusCode, 403, 'the next request of that upload is decided by the new rules');
+      const finish = await request(`${location.href}&digest=sha256:${'0'.repeat(64)}`, {
+        method: 'PUT',
+        headers: { authorization: basic(ALICE.user, ALICE.password) },
+      });
+      await finish.body.dump();
+      assert.equal(finish.statusCode, 403, 'the next request of that upload is decided by the new rules');
 
-    const reloaded = logLines(gate).filter((line) => line.msg === 'config reloaded');
-    assert.equal(reloaded.length, 1, 'one reload applied the change (the watcher then found nothing new)');
-    assert.equal(reloaded[0]!.reason, 'SIGHUP');
-    assert.deepEqual(reloaded[0]!.changed, ['access']);
-    assert.equal(await sampleValue(`http://127.0.0.1:${metricsPort}/metrics`, 'registry_gate_config_reloads_total{result="ok"}') >= 1, true);
-  });
+      const reloaded = logLines(gate).filter((line) => line.msg === 'config reloaded');
+      assert.equal(reloaded.length, 1, 'one reload applied the change (the watcher then found nothing new)');
+      assert.equal(reloaded[0]!.reason, 'SIGHUP');
+      assert.deepEqual(reloaded[0]!.changed, ['access']);
+      assert.equal(
+        (await sampleValue(`http://127.0.0.1:${metricsPort}/metrics`, 'registry_gate_config_reloads_total{result="ok"}')) >= 1,
+        true,
+      );
+    },
+  );
 
   test('a broken config leaves the server running on the one it had, and the log says why', async () => {
-    const failedBefore = await sampleValue(`http://127.0.0.1:${metricsPort}/metrics`, 'registry_gate_config_reloads_total{result="failed"}');
+    const failedBefore = await sampleValue(
+      `http://127.0.0.1:${metricsPort}/metrics`,
+      'registry_gate_config_reloads_total{result="failed"}',
+    );
     // A key that does not exist (a typo of `access`): the whole file is refused, not just that key.
     await replaceFile(configFile, configText(pushRules(ALICE.user).replace('access:', 'acces:')));
     gate.child.kill('SIGHUP');
@@ -171,7 +190,10 @@ describe('config reload of a running server', () => {
     const failures = logLines(gate).filter((line) => line.msg === 'config reload failed; keeping the running config');
     assert.ok(failures.length >= 2, 'each refused config is logged');
     assert.ok(failures.every((line) => line.level === 'error' && typeof line.problem === 'string'));
-    assert.ok((await sampleValue(`http://127.0.0.1:${metricsPort}/metrics`, 'registry_gate_config_reloads_total{result="failed"}')) >= failedBefore + 2);
+    assert.ok(
+      (await sampleValue(`http://127.0.0.1:${metricsPort}/metrics`, 'registry_gate_config_reloads_total{result="failed"}')) >=
+        failedBefore + 2,
+    );
   });
 
   test('a change of the config file applies without a signal', async () => {
@@ -187,9 +209,14 @@ describe('config reload of a running server', () => {
     gate.child.kill('SIGHUP');
     assert.equal(await eventually(() => uploadStart(url, BOB), 202), 202, 'the rules applied, on the running listener');
     await sleep(1500); // the watcher polls every second: give it time to see the file too
-    const restart = logLines(gate).filter((line) => line.msg === 'config change needs a restart to apply; the rest of the config is applied');
+    const restart = logLines(gate).filter(
+      (line) => line.msg === 'config change needs a restart to apply; the rest of the config is applied',
+    );
     assert.equal(restart.length, 1, 'logged once (the watcher, seeing the same file, adds nothing)');
-    assert.ok(restart.every((line) => line.level === 'warn' && JSON.stringify(line.keys) === '["listen"]'), JSON.stringify(restart));
+    assert.ok(
+      restart.every((line) => line.level === 'warn' && JSON.stringify(line.keys) === '["listen"]'),
+      JSON.stringify(restart),
+    );
     await assert.rejects(request(`http://127.0.0.1:${otherPort}/v2/`), 'nothing listens on the new address before a restart');
   });
 
@@ -236,7 +263,11 @@ describe('config reload with two workers', () => {
     assert.deepEqual(new Set(answers), new Set([202]), `answers ${answers.join(' ')}; output:\n${gate.output()}`);
 
     const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-    assert.equal(await sampleValue(metricsUrl, 'registry_gate_config_reloads_total{result="ok"}'), 2, 'one reload in each of the two workers, added up');
+    assert.equal(
+      await sampleValue(metricsUrl, 'registry_gate_config_reloads_total{result="ok"}'),
+      2,
+      'one reload in each of the two workers, added up',
+    );
     const requests = await sampleValue(metricsUrl, 'registry_gate_requests_total{kind="upload-start",method="POST",status="202"}');
     assert.equal(requests, 12, 'the requests of both workers, added up');
   });

@@ -47,12 +47,32 @@ async function trustDir(dir: string, pemFile: string): Promise<string> {
 }
 
 /** Push `image` to `host/repository:v1`, pull it back, and compare what came back. */
-async function pushAndPull(options: { image: OciImage; host: string; repository: string; creds: Credentials; certDir: string; out: string; netns?: string }): Promise<void> {
+async function pushAndPull(options: {
+  image: OciImage;
+  host: string;
+  repository: string;
+  creds: Credentials;
+  certDir: string;
+  out: string;
+  netns?: string;
+}): Promise<void> {
   const { image, host, repository, creds, certDir, netns } = options;
   const run = netns ? { netns } : {};
-  const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(host, repository, 'v1'), dest: { creds, certDir }, preserveDigests: true, ...run });
+  const pushed = await skopeoCopy({
+    from: image.ref,
+    to: dockerRef(host, repository, 'v1'),
+    dest: { creds, certDir },
+    preserveDigests: true,
+    ...run,
+  });
   assert.equal(pushed.code, 0, pushed.stderr);
-  const pulled = await skopeoCopy({ from: dockerRef(host, repository, 'v1'), to: `oci:${options.out}:v1`, src: { creds, certDir }, ociAcceptUncompressed: true, ...run });
+  const pulled = await skopeoCopy({
+    from: dockerRef(host, repository, 'v1'),
+    to: `oci:${options.out}:v1`,
+    src: { creds, certDir },
+    ociAcceptUncompressed: true,
+    ...run,
+  });
   assert.equal(pulled.code, 0, pulled.stderr);
   const back = await readOciLayoutDigests(options.out, 'v1');
   assert.deepEqual(back.layerDigests, image.layerDigests);
@@ -75,13 +95,19 @@ describe('container image and compose', () => {
       [
         'build',
         '--layers=false',
-        '--format', 'docker', // HEALTHCHECK is a Docker image setting; OCI images drop it
-        '--network', 'none',
-        '--build-arg', `NODE_IMAGE=${NODE_IMAGE}`,
+        '--format',
+        'docker', // HEALTHCHECK is a Docker image setting; OCI images drop it
+        '--network',
+        'none',
+        '--build-arg',
+        `NODE_IMAGE=${NODE_IMAGE}`,
         // npm in the build reads this machine's cache through a throwaway overlay, offline.
-        '--volume', `${cache}:/root/.npm:O`,
-        '--volume', `${npmrc}:/root/.npmrc:ro`,
-        '--tag', GATE_IMAGE,
+        '--volume',
+        `${cache}:/root/.npm:O`,
+        '--volume',
+        `${npmrc}:/root/.npmrc:ro`,
+        '--tag',
+        GATE_IMAGE,
         ROOT,
       ],
       { timeoutMs: 400_000 },
@@ -96,7 +122,10 @@ describe('container image and compose', () => {
   });
 
   test('the image: non-root, data in /data, configured by variables, JSON logs, healthy, a skopeo push and pull over TLS', async () => {
-    const inspected = JSON.parse(await podman.ok(['image', 'inspect', GATE_IMAGE])) as Array<{ Config: Record<string, unknown>; Healthcheck?: { Test: string[] } }>;
+    const inspected = JSON.parse(await podman.ok(['image', 'inspect', GATE_IMAGE])) as Array<{
+      Config: Record<string, unknown>;
+      Healthcheck?: { Test: string[] };
+    }>;
     const config = inspected[0]!.Config;
     assert.equal(config.User, `${SERVICE_UID}:${SERVICE_UID}`);
     assert.deepEqual(Object.keys(config.Volumes as object), ['/data']);
@@ -105,15 +134,34 @@ describe('container image and compose', () => {
 
     const port = await freePort();
     const name = 'gate-image';
-    await podman.ok(['run', '--detach', '--name', name, '--network', 'host', '--env', `REGISTRY_GATE_LISTEN=127.0.0.1:${port}`, GATE_IMAGE]);
+    await podman.ok([
+      'run',
+      '--detach',
+      '--name',
+      name,
+      '--network',
+      'host',
+      '--env',
+      `REGISTRY_GATE_LISTEN=127.0.0.1:${port}`,
+      GATE_IMAGE,
+    ]);
     const logs = await waitForLog(podman, name, LISTENING);
-    assert.match(logs.stderr, new RegExp(`registry-gate is listening on https://127\\.0\\.0\\.1:${port} \\(built-in registry in /data/registry\\)`));
+    assert.match(
+      logs.stderr,
+      new RegExp(`registry-gate is listening on https://127\\.0\\.0\\.1:${port} \\(built-in registry in /data/registry\\)`),
+    );
     assert.match(logs.stderr, /its password is in \/data\/initial-admin-password \(mode 0600\)/);
-    assert.ok(jsonLines(logs.stdout).every((line) => line.log === 'app'), 'stdout holds only log lines');
+    assert.ok(
+      jsonLines(logs.stdout).every((line) => line.log === 'app'),
+      'stdout holds only log lines',
+    );
 
     const inContainer = JSON.parse(
       await podman.ok([
-        'exec', name, 'node', '-e',
+        'exec',
+        name,
+        'node',
+        '-e',
         "const fs = require('node:fs'); console.log(JSON.stringify({ uid: process.getuid(), gid: process.getgid(), dataOwner: fs.statSync('/data').uid, typescript: fs.existsSync('/opt/registry-gate/node_modules/typescript'), sources: fs.existsSync('/opt/registry-gate/src') }))",
       ]),
     ) as Record<string, unknown>;
@@ -123,17 +171,33 @@ describe('container image and compose', () => {
     assert.equal(health.code, 0, health.stdout + health.stderr);
     assert.equal((await podman.ok(['inspect', '--format', '{{.State.Health.Status}}', name])).trim(), 'healthy');
 
-    const volume = (await podman.ok(['inspect', '--format', '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}', name])).trim();
+    const volume = (
+      await podman.ok(['inspect', '--format', '{{range .Mounts}}{{if eq .Destination "/data"}}{{.Source}}{{end}}{{end}}', name])
+    ).trim();
     const password = (await readFile(join(volume, 'initial-admin-password'), 'utf8')).trim();
     assert.equal((await stat(join(volume, 'initial-admin-password'))).mode & 0o777, 0o600);
     const certDir = await trustDir(join(dir, 'image-trust'), join(volume, 'tls', 'cert.pem'));
-    await pushAndPull({ image, host: `127.0.0.1:${port}`, repository: 'smoke/app', creds: { user: 'admin', password }, certDir, out: join(dir, 'image-out') });
-    const anonymous = await skopeoCopy({ from: dockerRef(`127.0.0.1:${port}`, 'smoke/app', 'v1'), to: `oci:${join(dir, 'image-anon')}:v1`, src: { certDir, noCreds: true } });
+    await pushAndPull({
+      image,
+      host: `127.0.0.1:${port}`,
+      repository: 'smoke/app',
+      creds: { user: 'admin', password },
+      certDir,
+      out: join(dir, 'image-out'),
+    });
+    const anonymous = await skopeoCopy({
+      from: dockerRef(`127.0.0.1:${port}`, 'smoke/app', 'v1'),
+      to: `oci:${join(dir, 'image-anon')}:v1`,
+      src: { certDir, noCreds: true },
+    });
     assert.notEqual(anonymous.code, 0, 'anonymous pull is refused');
 
     const after = await podman.run(['logs', name]);
     assert.ok(!after.stdout.includes(password) && !after.stderr.includes(password), 'the password is in no log');
-    assert.ok(jsonLines(after.stdout).some((line) => line.log === 'access' && line.user === 'admin' && line.method === 'PUT'), 'the push is in the access log');
+    assert.ok(
+      jsonLines(after.stdout).some((line) => line.log === 'access' && line.user === 'admin' && line.method === 'PUT'),
+      'the push is in the access log',
+    );
     await podman.ok(['rm', '--force', '--time', '5', name]);
   });
 
@@ -155,7 +219,11 @@ describe('container image and compose', () => {
       const compose = await loadCompose(file, project, { REGISTRY_GATE_IMAGE: GATE_IMAGE, REGISTRY_IMAGE });
       const gate = compose.services.find((service) => service.name === 'registry-gate');
       assert.ok(gate, 'the compose file has a registry-gate service');
-      assert.deepEqual(gate.build, { context: folder, args: { NODE_IMAGE: 'node:20-bookworm-slim' } }, 'it builds the Dockerfile beside it, on node:20-bookworm-slim');
+      assert.deepEqual(
+        gate.build,
+        { context: folder, args: { NODE_IMAGE: 'node:20-bookworm-slim' } },
+        'it builds the Dockerfile beside it, on node:20-bookworm-slim',
+      );
       assert.deepEqual(gate.ports, [5043]);
       for (const service of compose.services) await podman.ok(podmanRunArgs(compose, service, `/run/netns/${netns}`));
       await waitForLog(podman, `${project}_registry-gate`, LISTENING);
@@ -186,14 +254,32 @@ describe('container image and compose', () => {
 
       await startProject(join(folder, 'compose.yaml'), folder, 'recipe');
       const host = '127.0.0.1:5043';
-      await pushAndPull({ image, host, repository: 'test', creds: { user: 'testuser', password: users.testuser }, certDir: tls.caDir, out: join(dir, 'recipe-out'), netns });
+      await pushAndPull({
+        image,
+        host,
+        repository: 'test',
+        creds: { user: 'testuser', password: users.testuser },
+        certDir: tls.caDir,
+        out: join(dir, 'recipe-out'),
+        netns,
+      });
       const stored = await readdir(join(folder, 'data', 'docker', 'registry', 'v2', 'repositories'));
       assert.deepEqual(stored, ['test'], 'registry:2 stored the push in data/');
 
       const reader = { user: 'reader', password: users.reader };
-      const readerPull = await skopeoCopy({ from: dockerRef(host, 'test', 'v1'), to: `oci:${join(dir, 'reader-out')}:v1`, src: { creds: reader, certDir: tls.caDir }, netns });
+      const readerPull = await skopeoCopy({
+        from: dockerRef(host, 'test', 'v1'),
+        to: `oci:${join(dir, 'reader-out')}:v1`,
+        src: { creds: reader, certDir: tls.caDir },
+        netns,
+      });
       assert.equal(readerPull.code, 0, readerPull.stderr);
-      const readerPush = await skopeoCopy({ from: image.ref, to: dockerRef(host, 'reader/app', 'v1'), dest: { creds: reader, certDir: tls.caDir }, netns });
+      const readerPush = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(host, 'reader/app', 'v1'),
+        dest: { creds: reader, certDir: tls.caDir },
+        netns,
+      });
       assert.notEqual(readerPush.code, 0, 'a user outside the pushers group cannot push');
       assert.match(readerPush.stderr, /denied|DENIED|403/);
       await podman.ok(['rm', '--force', '--time', '5', 'recipe_registry-gate', 'recipe_registry']);
@@ -207,7 +293,15 @@ describe('container image and compose', () => {
       const volume = (await podman.ok(['volume', 'inspect', '--format', '{{.Mountpoint}}', 'builtin_registry-gate-data'])).trim();
       const password = (await readFile(join(volume, 'initial-admin-password'), 'utf8')).trim();
       const certDir = await trustDir(join(dir, 'builtin-trust'), join(volume, 'tls', 'cert.pem'));
-      await pushAndPull({ image, host: '127.0.0.1:5043', repository: 'alone/app', creds: { user: 'admin', password }, certDir, out: join(dir, 'builtin-out'), netns });
+      await pushAndPull({
+        image,
+        host: '127.0.0.1:5043',
+        repository: 'alone/app',
+        creds: { user: 'admin', password },
+        certDir,
+        out: join(dir, 'builtin-out'),
+        netns,
+      });
       await podman.ok(['rm', '--force', '--time', '5', 'builtin_registry-gate']);
     });
   });

@@ -26,7 +26,12 @@ before(async () => {
   distribution = await startDistribution({ dir: join(dir, 'distribution') });
   const users = { [USER.user]: USER.password };
   builtinGate = await startGate({ dir: join(dir, 'builtin'), tls, users, config: { access: everything, audit: { enabled: false } } });
-  distributionGate = await startGate({ dir: join(dir, 'upstream'), tls, users, config: { access: everything, audit: { enabled: false }, upstream: { url: distribution.url } } });
+  distributionGate = await startGate({
+    dir: join(dir, 'upstream'),
+    tls,
+    users,
+    config: { access: everything, audit: { enabled: false }, upstream: { url: distribution.url } },
+  });
 });
 
 after(async () => {
@@ -37,6 +42,16 @@ after(async () => {
 });
 
 describe('through the gateway', () => {
-  registerContractSuite('gateway + built-in registry', () => ({ baseUrl: builtinGate.url, authHeader: basic(USER.user, USER.password), dispatcher: builtinGate.dispatcher, backend: 'builtin' }));
-  registerContractSuite('gateway + Distribution 2.8', () => ({ baseUrl: distributionGate.url, authHeader: basic(USER.user, USER.password), dispatcher: distributionGate.dispatcher, backend: 'distribution' }));
+  registerContractSuite('gateway + built-in registry', () => ({
+    baseUrl: builtinGate.url,
+    authHeader: basic(USER.user, USER.password),
+    dispatcher: builtinGate.dispatcher,
+    backend: 'builtin',
+  }));
+  registerContractSuite('gateway + Distribution 2.8', () => ({
+    baseUrl: distributionGate.url,
+    authHeader: basic(USER.user, USER.password),
+    dispatcher: distributionGate.dispatcher,
+    backend: 'distribution',
+  }));
 });

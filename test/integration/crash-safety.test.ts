@@ -73,7 +73,10 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
   // An upload with one acknowledged chunk, to resume after the restart.
   const pausedData = randomBlob(120_000);
   const pausedLocation = await client.startUpload('resume/paused');
-  const firstChunk = await client.call('PATCH', pausedLocation, { body: pausedData.subarray(0, 50_000), headers: { 'content-range': '0-49999' } });
+  const firstChunk = await client.call('PATCH', pausedLocation, {
+    body: pausedData.subarray(0, 50_000),
+    headers: { 'content-range': '0-49999' },
+  });
   assert.equal(firstChunk.status, 202);
 
   // Uploads whose second chunk is still streaming when the server dies.
@@ -98,7 +101,10 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
         try {
           const image = await client.pushImage('chaos/images', `c${i}`);
           acknowledgedTags.set(`chaos/images:c${i}`, image.digest);
-          const moved = await client.call('PUT', '/v2/chaos/images/manifests/moving', { headers: { 'content-type': image.mediaType }, body: image.manifest });
+          const moved = await client.call('PUT', '/v2/chaos/images/manifests/moving', {
+            headers: { 'content-type': image.mediaType },
+            body: image.manifest,
+          });
           if (moved.status !== 201) return;
         } catch {
           return;
@@ -173,10 +179,14 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
   const pausedStatus = await client.call('GET', pausedLocation);
   assert.equal(pausedStatus.status, 204);
   assert.equal(pausedStatus.headers.range, '0-49999');
-  const rest = await client.call('PUT', RegistryClient.withQuery(RegistryClient.pathOf(pausedStatus.headers.location), { digest: sha256(pausedData) }), {
-    body: pausedData.subarray(50_000),
-    headers: { 'content-range': `50000-${pausedData.length - 1}` },
-  });
+  const rest = await client.call(
+    'PUT',
+    RegistryClient.withQuery(RegistryClient.pathOf(pausedStatus.headers.location), { digest: sha256(pausedData) }),
+    {
+      body: pausedData.subarray(50_000),
+      headers: { 'content-range': `50000-${pausedData.length - 1}` },
+    },
+  );
   assert.equal(rest.status, 201, rest.text());
   assert.deepEqual((await client.call('GET', `/v2/resume/paused/blobs/${sha256(pausedData)}`)).body, pausedData);
 

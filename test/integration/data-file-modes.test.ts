@@ -68,14 +68,27 @@ describe('modes of what registry-gate writes under dataDir', () => {
     assert.equal(chunk.status, 202, chunk.text());
     const anonymous = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: agent }));
     assert.equal((await anonymous.call('GET', '/v2/team/app/manifests/v1')).status, 401);
-    const lines = await waitForAudit(auditFile, (all) => all.some((line) => line.decision === 'deny') && all.some((line) => line.action === 'push'));
+    const lines = await waitForAudit(
+      auditFile,
+      (all) => all.some((line) => line.decision === 'deny') && all.some((line) => line.action === 'push'),
+    );
     assert.ok(lines.length > 0, 'the audit file was written');
 
     const paths = await walk(dataDir);
-    for (const expected of ['tls/key.pem', 'tls/cert.pem', 'audit/audit.log', 'registry/blobs', 'registry/repositories/team/app/_manifests', 'registry/uploads']) {
+    for (const expected of [
+      'tls/key.pem',
+      'tls/cert.pem',
+      'audit/audit.log',
+      'registry/blobs',
+      'registry/repositories/team/app/_manifests',
+      'registry/uploads',
+    ]) {
       assert.ok(paths.includes(join(dataDir, expected)), `${expected} exists (the walk covers it)`);
     }
-    assert.ok(paths.some((path) => path.endsWith('/data') && path.includes('/uploads/')), 'an unfinished upload is on disk');
+    assert.ok(
+      paths.some((path) => path.endsWith('/data') && path.includes('/uploads/')),
+      'an unfinished upload is on disk',
+    );
     const open: string[] = [];
     for (const path of paths) {
       const mode = (await stat(path)).mode & 0o777;
@@ -103,7 +116,12 @@ describe('modes of the token service files under dataDir', () => {
   before(async () => {
     dir = await makeTempDir('rg-modes-token-');
     dataDir = join(dir, 'data');
-    gate = await startGate({ dir, users: PASSWORDS, bcryptCost: 4, config: { dataDir, auth: { scheme: 'bearer', token: { service: 'modes.test' } } } });
+    gate = await startGate({
+      dir,
+      users: PASSWORDS,
+      bcryptCost: 4,
+      config: { dataDir, auth: { scheme: 'bearer', token: { service: 'modes.test' } } },
+    });
   });
 
   after(async () => {
@@ -120,7 +138,8 @@ describe('modes of the token service files under dataDir', () => {
     assert.ok(names.includes('token-keys.json'), names.join(', '));
     for (const name of names) {
       const mode = (await stat(join(tokenDir, name))).mode & 0o777;
-      if (PUBLIC.has(name)) assert.equal(mode & 0o133, 0, `${name}: public (for a registry that checks the tokens), at most 0644: ${mode.toString(8)}`);
+      if (PUBLIC.has(name))
+        assert.equal(mode & 0o133, 0, `${name}: public (for a registry that checks the tokens), at most 0644: ${mode.toString(8)}`);
       else assert.equal(mode & 0o077, 0, `${name}: ${mode.toString(8)}`);
     }
   });

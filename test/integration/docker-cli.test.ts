@@ -36,7 +36,11 @@ async function readmeExample2(): Promise<{ groups: Record<string, string[]>; acc
   assert.ok(match, 'README.md has Example 2 with a yaml block');
   const example = parse(match[1]!) as { groups: Record<string, string[]>; access: unknown[] };
   assert.deepEqual(Object.keys(example).sort(), ['access', 'groups'], 'Example 2 is groups and access only');
-  for (const user of Object.keys(PASSWORDS)) assert.ok(Object.values(example.groups).some((members) => members.includes(user)), `Example 2 knows ${user}`);
+  for (const user of Object.keys(PASSWORDS))
+    assert.ok(
+      Object.values(example.groups).some((members) => members.includes(user)),
+      `Example 2 knows ${user}`,
+    );
   return example;
 }
 
@@ -93,7 +97,8 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
         const as = (user: User | undefined): RegistryAccess =>
           user ? { creds: { user, password: PASSWORDS[user] }, certDir: tls.caDir } : { noCreds: true, certDir: tls.caDir };
         const docker = (...args: string[]) => dockerd.docker(args);
-        const login = async (user: User) => ok(await dockerd.login(gate.host, { user, password: PASSWORDS[user] }), `docker login as ${user}`);
+        const login = async (user: User) =>
+          ok(await dockerd.login(gate.host, { user, password: PASSWORDS[user] }), `docker login as ${user}`);
         async function imageId(name: string): Promise<string> {
           return ok(await docker('image', 'inspect', '--format', '{{.Id}}', name), `inspect ${name}`).stdout.trim();
         }
@@ -107,12 +112,24 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
             config: {
               groups: example.groups,
               access: example.access,
-              ...(scheme === 'bearer' ? { auth: { scheme: 'bearer', token: { service: 'registry.example.com', issuer: 'registry-gate', keyDir: join(dir, id, 'keys') } } } : {}),
+              ...(scheme === 'bearer'
+                ? {
+                    auth: {
+                      scheme: 'bearer',
+                      token: { service: 'registry.example.com', issuer: 'registry-gate', keyDir: join(dir, id, 'keys') },
+                    },
+                  }
+                : {}),
               ...(backend === 'Distribution without auth' ? { upstream: { url: distribution.url } } : {}),
             },
           });
           // carol is a release manager: she publishes the base images.
-          const published = await skopeoCopy({ from: base.ref, to: dockerRef(gate.host, publicImage, '1'), dest: as('carol'), preserveDigests: true });
+          const published = await skopeoCopy({
+            from: base.ref,
+            to: dockerRef(gate.host, publicImage, '1'),
+            dest: as('carol'),
+            preserveDigests: true,
+          });
           assert.equal(published.code, 0, published.stderr);
         });
 
@@ -123,7 +140,12 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
 
         test('anonymous: skopeo copies base/*; docker pulls it in bearer mode, and in Basic mode gives up on the challenge', async () => {
           const out = join(dir, 'pulled', String(++pulls));
-          const copied = await skopeoCopy({ from: dockerRef(gate.host, publicImage, '1'), to: `oci:${out}:1`, src: as(undefined), ociAcceptUncompressed: true });
+          const copied = await skopeoCopy({
+            from: dockerRef(gate.host, publicImage, '1'),
+            to: `oci:${out}:1`,
+            src: as(undefined),
+            ociAcceptUncompressed: true,
+          });
           assert.equal(copied.code, 0, `anonymous skopeo copy:\n${copied.stderr}`);
           assert.deepEqual((await readOciLayoutDigests(out, '1')).layerDigests, base.layerDigests);
 
@@ -135,7 +157,9 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
             // The documented limit: with no credentials for this registry, docker answers a Basic challenge with an
             // error ("no basic auth credentials"); over loopback it then tries plain HTTP, which the TLS port refuses.
             assert.notEqual(pulled.code, 0, 'docker does not pull anonymously in Basic mode; if it now does, update the README');
-            const challenge = new RegExp(`https://${gate.host.replace(/\./g, '\\.')}/v2/${publicImage}/manifests/1[\\\\"]*: no basic auth credentials`);
+            const challenge = new RegExp(
+              `https://${gate.host.replace(/\./g, '\\.')}/v2/${publicImage}/manifests/1[\\\\"]*: no basic auth credentials`,
+            );
             assert.match(dockerd.output(), challenge, 'the daemon gave up on the Basic challenge');
           }
         });

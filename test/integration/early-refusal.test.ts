@@ -122,11 +122,17 @@ async function uploadWhileReading(plan: UploadPlan): Promise<UploadOutcome> {
 
 function uploadHead(method: 'PUT' | 'PATCH', host: string, length: number): string {
   const target = method === 'PUT' ? `${UPLOAD}?digest=sha256:${'0'.repeat(64)}` : UPLOAD;
-  return [`${method} ${target} HTTP/1.1`, `Host: ${host}`, 'Content-Type: application/octet-stream', `Content-Length: ${length}`].join('\r\n');
+  return [`${method} ${target} HTTP/1.1`, `Host: ${host}`, 'Content-Type: application/octet-stream', `Content-Length: ${length}`].join(
+    '\r\n',
+  );
 }
 
 function assertUnauthorizedAnswer(outcome: UploadOutcome, what: string): void {
-  assert.equal(outcome.status, 401, `${what}: expected the 401, got ${JSON.stringify(outcome.received.slice(0, 200))} (socket error: ${outcome.error})`);
+  assert.equal(
+    outcome.status,
+    401,
+    `${what}: expected the 401, got ${JSON.stringify(outcome.received.slice(0, 200))} (socket error: ${outcome.error})`,
+  );
   assert.equal(ociErrorCode(outcome.body), 'UNAUTHORIZED', `${what}: OCI error JSON expected, got ${JSON.stringify(outcome.body)}`);
   assert.match(outcome.headers['www-authenticate'] ?? '', /^Basic realm=/, `${what}: the challenge`);
   assert.equal(outcome.headers.connection, 'close', `${what}: the answer says the connection will be closed`);
@@ -162,7 +168,25 @@ describe('an early refusal reaches the client, over a bounded drain', () => {
       const target = method === 'PUT' ? `${gate.url}${UPLOAD}?digest=sha256:${'0'.repeat(64)}` : `${gate.url}${UPLOAD}`;
       const result = await runProcess(
         'curl',
-        ['--silent', '--show-error', '--cacert', tls.caFile, '-X', method, '--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', '-H', 'Expect:', '-D', '-', '--max-time', '20', target],
+        [
+          '--silent',
+          '--show-error',
+          '--cacert',
+          tls.caFile,
+          '-X',
+          method,
+          '--data-binary',
+          `@${file}`,
+          '-H',
+          'Content-Type: application/octet-stream',
+          '-H',
+          'Expect:',
+          '-D',
+          '-',
+          '--max-time',
+          '20',
+          target,
+        ],
         { timeoutMs: 30_000 },
       );
       assert.equal(result.code, 0, `curl failed (exit ${result.code}): ${result.stderr.trim()}`);
@@ -174,7 +198,15 @@ describe('an early refusal reaches the client, over a bounded drain', () => {
   }
 
   test('a client that sends its whole 512 KiB body before it reads (as simple clients do), without credentials over TLS, gets the 401 on a clean close', async () => {
-    const outcome = await uploadWhileReading({ url: gate.url, head: uploadHead('PATCH', gate.host, 512 * KiB), total: 512 * KiB, chunk: 64 * KiB, intervalMs: 0, ca: tls.caPem, limitMs: 10_000 });
+    const outcome = await uploadWhileReading({
+      url: gate.url,
+      head: uploadHead('PATCH', gate.host, 512 * KiB),
+      total: 512 * KiB,
+      chunk: 64 * KiB,
+      intervalMs: 0,
+      ca: tls.caPem,
+      limitMs: 10_000,
+    });
     assertUnauthorizedAnswer(outcome, 'PATCH 512 KiB');
     assert.equal(outcome.error, undefined, 'the whole body fits in the drain: no reset, no broken pipe');
     assert.equal(outcome.written, 512 * KiB, 'the gateway read the whole body before it closed');
@@ -182,7 +214,15 @@ describe('an early refusal reaches the client, over a bounded drain', () => {
   });
 
   test('a raw client writing a 64 MiB PUT as fast as it can, without credentials over TLS, reads the 401 before the connection closes', async () => {
-    const outcome = await uploadWhileReading({ url: gate.url, head: uploadHead('PUT', gate.host, 64 * MiB), total: 64 * MiB, chunk: 64 * KiB, intervalMs: 0, ca: tls.caPem, limitMs: 15_000 });
+    const outcome = await uploadWhileReading({
+      url: gate.url,
+      head: uploadHead('PUT', gate.host, 64 * MiB),
+      total: 64 * MiB,
+      chunk: 64 * KiB,
+      intervalMs: 0,
+      ca: tls.caPem,
+      limitMs: 15_000,
+    });
     assertUnauthorizedAnswer(outcome, 'PUT 64 MiB');
     assert.ok(outcome.closedAfterMs !== undefined, 'the gateway closes the connection, not the client');
     // It lingered (read on after answering) but stopped long before the end of the body.
@@ -197,9 +237,19 @@ describe('an early refusal reaches the client, over a bounded drain', () => {
     plain.gate.listener.server.on('connection', onConnection);
     try {
       // 256 KiB every 20 ms (about 12 MiB/s): 1 MiB is reached after about 80 ms, the 2 s limit never.
-      const outcome = await uploadWhileReading({ url: plain.url, head: uploadHead('PUT', plain.host, 1024 * MiB), total: 1024 * MiB, chunk: 256 * KiB, intervalMs: 20, limitMs: 10_000 });
+      const outcome = await uploadWhileReading({
+        url: plain.url,
+        head: uploadHead('PUT', plain.host, 1024 * MiB),
+        total: 1024 * MiB,
+        chunk: 256 * KiB,
+        intervalMs: 20,
+        limitMs: 10_000,
+      });
       assertUnauthorizedAnswer(outcome, 'endless PUT');
-      assert.ok(outcome.closedAfterMs !== undefined && outcome.closedAfterMs < 1800, `closed by the byte bound, before the time bound (after ${outcome.closedAfterMs} ms)`);
+      assert.ok(
+        outcome.closedAfterMs !== undefined && outcome.closedAfterMs < 1800,
+        `closed by the byte bound, before the time bound (after ${outcome.closedAfterMs} ms)`,
+      );
       const socket = sockets.at(-1);
       assert.ok(socket, 'the gateway saw the connection');
       // The head, at most 1 MiB drained, and what was in flight in one read.
@@ -210,7 +260,15 @@ describe('an early refusal reaches the client, over a bounded drain', () => {
   });
 
   test('the drain is bounded in time: a trickling upload is cut after about 2 seconds', async () => {
-    const outcome = await uploadWhileReading({ url: gate.url, head: uploadHead('PATCH', gate.host, 64 * MiB), total: 64 * MiB, chunk: 1 * KiB, intervalMs: 50, ca: tls.caPem, limitMs: 8_000 });
+    const outcome = await uploadWhileReading({
+      url: gate.url,
+      head: uploadHead('PATCH', gate.host, 64 * MiB),
+      total: 64 * MiB,
+      chunk: 1 * KiB,
+      intervalMs: 50,
+      ca: tls.caPem,
+      limitMs: 8_000,
+    });
     assertUnauthorizedAnswer(outcome, 'trickling PATCH');
     assert.ok(outcome.closedAfterMs !== undefined, 'the gateway closes a trickling upload itself');
     assert.ok(outcome.closedAfterMs >= 1000 && outcome.closedAfterMs < 5000, `closed after ${outcome.closedAfterMs} ms`);
@@ -225,7 +283,13 @@ describe('an early refusal at the token endpoint reaches the client too', () => 
   before(async () => {
     dir = await makeTempDir('rg-early-token-');
     tls = await makeTlsPair(join(dir, 'tls'));
-    gate = await startGate({ dir: join(dir, 'gate'), tls, users: USERS, bcryptCost: 4, config: { auth: { scheme: 'bearer', token: { service: 'early.test' } } } });
+    gate = await startGate({
+      dir: join(dir, 'gate'),
+      tls,
+      users: USERS,
+      bcryptCost: 4,
+      config: { auth: { scheme: 'bearer', token: { service: 'early.test' } } },
+    });
   });
 
   after(async () => {
@@ -235,9 +299,26 @@ describe('an early refusal at the token endpoint reaches the client too', () => 
 
   test('a 512 KiB token request that is not a form, sent whole before reading, gets its 415 and OCI error on a clean close', async () => {
     const size = 512 * KiB;
-    const head = ['POST /auth/token HTTP/1.1', `Host: ${gate.host}`, 'Content-Type: application/octet-stream', `Content-Length: ${size}`].join('\r\n');
-    const outcome = await uploadWhileReading({ url: gate.url, head, total: size, chunk: 64 * KiB, intervalMs: 0, ca: tls.caPem, limitMs: 10_000 });
-    assert.equal(outcome.status, 415, `expected the 415, got ${JSON.stringify(outcome.received.slice(0, 200))} (socket error: ${outcome.error})`);
+    const head = [
+      'POST /auth/token HTTP/1.1',
+      `Host: ${gate.host}`,
+      'Content-Type: application/octet-stream',
+      `Content-Length: ${size}`,
+    ].join('\r\n');
+    const outcome = await uploadWhileReading({
+      url: gate.url,
+      head,
+      total: size,
+      chunk: 64 * KiB,
+      intervalMs: 0,
+      ca: tls.caPem,
+      limitMs: 10_000,
+    });
+    assert.equal(
+      outcome.status,
+      415,
+      `expected the 415, got ${JSON.stringify(outcome.received.slice(0, 200))} (socket error: ${outcome.error})`,
+    );
     assert.equal(ociErrorCode(outcome.body), 'UNSUPPORTED', outcome.body);
     assert.equal(outcome.headers['cache-control'], 'no-store');
     assert.equal(outcome.headers.connection, 'close');

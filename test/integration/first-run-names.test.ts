@@ -71,14 +71,22 @@ test('names added in tls.auto.names make a new certificate once; an unchanged se
   const before = (await certificate()).fingerprint256;
   const port = await freePort();
   const config = join(dir, 'names.yaml');
-  await writeFile(config, `listen: "127.0.0.1:${port}"\ndataDir: data\ntls: { auto: { names: [registry.example.com, 10.0.0.5, "fd12::5"] } }\n`);
+  await writeFile(
+    config,
+    `listen: "127.0.0.1:${port}"\ndataDir: data\ntls: { auto: { names: [registry.example.com, 10.0.0.5, "fd12::5"] } }\n`,
+  );
   let gate = await startGateProcess(['--config', config], { cwd: dir, url: `https://127.0.0.1:${port}` });
   await gate.stop();
   assert.match(gate.streamOutput('stderr'), /Generated a self-signed TLS certificate .*new names: registry\.example\.com/);
   const renewed = await certificate();
   assert.notEqual(renewed.fingerprint256, before);
-  for (const name of ['DNS:registry.example.com', 'IP Address:10.0.0.5', 'IP Address:FD12:0:0:0:0:0:0:5']) assert.ok(renewed.subjectAltName?.includes(name), `${name} in ${renewed.subjectAltName}`);
-  assert.deepEqual(await readFile(join(dir, 'data', 'tls-trust', 'ca.crt')), await readFile(join(dir, 'data', 'tls', 'cert.pem')), 'the trust copy follows');
+  for (const name of ['DNS:registry.example.com', 'IP Address:10.0.0.5', 'IP Address:FD12:0:0:0:0:0:0:5'])
+    assert.ok(renewed.subjectAltName?.includes(name), `${name} in ${renewed.subjectAltName}`);
+  assert.deepEqual(
+    await readFile(join(dir, 'data', 'tls-trust', 'ca.crt')),
+    await readFile(join(dir, 'data', 'tls', 'cert.pem')),
+    'the trust copy follows',
+  );
 
   gate = await startGateProcess(['--config', config], { cwd: dir, url: `https://127.0.0.1:${port}` });
   await gate.stop();

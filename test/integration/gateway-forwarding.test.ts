@@ -30,8 +30,18 @@ describe('forwarded headers', () => {
     tls = await makeTlsPair(join(dir, 'tls'));
     capture = await startHeaderCapture();
     const users = { [USER.user]: USER.password };
-    trusting = await startGate({ dir: join(dir, 'a'), tls, users, config: { upstream: { url: capture.url, auth: 'none' }, trustedProxies: ['127.0.0.0/8'] } });
-    untrusting = await startGate({ dir: join(dir, 'b'), tls, users, config: { upstream: { url: capture.url, auth: 'none' }, trustedProxies: ['10.0.0.0/8'] } });
+    trusting = await startGate({
+      dir: join(dir, 'a'),
+      tls,
+      users,
+      config: { upstream: { url: capture.url, auth: 'none' }, trustedProxies: ['127.0.0.0/8'] },
+    });
+    untrusting = await startGate({
+      dir: join(dir, 'b'),
+      tls,
+      users,
+      config: { upstream: { url: capture.url, auth: 'none' }, trustedProxies: ['10.0.0.0/8'] },
+    });
   });
 
   after(async () => {
@@ -45,7 +55,10 @@ describe('forwarded headers', () => {
 
   test('from an untrusted peer, forwarded headers are replaced with the real ones', async () => {
     capture.clear();
-    const response = await request(`${untrusting.url}/v2/app/manifests/latest`, { dispatcher: untrusting.dispatcher, headers: { ...auth, ...spoofed } });
+    const response = await request(`${untrusting.url}/v2/app/manifests/latest`, {
+      dispatcher: untrusting.dispatcher,
+      headers: { ...auth, ...spoofed },
+    });
     await response.body.dump();
     const seen = capture.requests.at(-1);
     assert.ok(seen);
@@ -60,7 +73,10 @@ describe('forwarded headers', () => {
 
   test('from a trusted proxy, forwarded headers are kept and the peer appended', async () => {
     capture.clear();
-    const response = await request(`${trusting.url}/v2/app/manifests/latest`, { dispatcher: trusting.dispatcher, headers: { ...auth, ...spoofed } });
+    const response = await request(`${trusting.url}/v2/app/manifests/latest`, {
+      dispatcher: trusting.dispatcher,
+      headers: { ...auth, ...spoofed },
+    });
     await response.body.dump();
     const seen = capture.requests.at(-1);
     assert.ok(seen);
@@ -71,7 +87,12 @@ describe('forwarded headers', () => {
 
   test('the query string and path are forwarded byte for byte', async () => {
     capture.clear();
-    const response = await request(`${untrusting.url}/v2/a/b/blobs/uploads/some-id?_state=abc%3D%3D&digest=sha256:00`, { method: 'PUT', dispatcher: untrusting.dispatcher, headers: auth, body: 'x' });
+    const response = await request(`${untrusting.url}/v2/a/b/blobs/uploads/some-id?_state=abc%3D%3D&digest=sha256:00`, {
+      method: 'PUT',
+      dispatcher: untrusting.dispatcher,
+      headers: auth,
+      body: 'x',
+    });
     await response.body.dump();
     assert.equal(capture.requests.at(-1)?.url, '/v2/a/b/blobs/uploads/some-id?_state=abc%3D%3D&digest=sha256:00');
   });
@@ -110,7 +131,11 @@ describe('upstream failures', () => {
 
   test('an unreachable upstream is a quick 503 with an OCI error, not a hang', async () => {
     const port = await freePort();
-    const gate = await startGate({ dir: join(dir, 'down'), users: { [USER.user]: USER.password }, config: { upstream: { url: `http://127.0.0.1:${port}` } } });
+    const gate = await startGate({
+      dir: join(dir, 'down'),
+      users: { [USER.user]: USER.password },
+      config: { upstream: { url: `http://127.0.0.1:${port}` } },
+    });
     try {
       const started = Date.now();
       const response = await request(`${gate.url}/v2/app/manifests/latest`, { dispatcher: gate.dispatcher, headers: auth });
@@ -128,7 +153,11 @@ describe('upstream failures', () => {
 
   test('an upstream that breaks mid-body breaks the client connection instead of ending it', async () => {
     const port = (misbehaving.address() as AddressInfo).port;
-    const gate = await startGate({ dir: join(dir, 'broken'), users: { [USER.user]: USER.password }, config: { upstream: { url: `http://127.0.0.1:${port}` } } });
+    const gate = await startGate({
+      dir: join(dir, 'broken'),
+      users: { [USER.user]: USER.password },
+      config: { upstream: { url: `http://127.0.0.1:${port}` } },
+    });
     try {
       const response = await request(`${gate.url}/v2/app/blobs/sha256:${'a'.repeat(64)}`, { dispatcher: gate.dispatcher, headers: auth });
       assert.equal(response.statusCode, 200);
@@ -140,12 +169,21 @@ describe('upstream failures', () => {
 
   test('a client that goes away aborts the upstream request', async () => {
     const port = (misbehaving.address() as AddressInfo).port;
-    const gate = await startGate({ dir: join(dir, 'abort'), users: { [USER.user]: USER.password }, config: { upstream: { url: `http://127.0.0.1:${port}` } } });
+    const gate = await startGate({
+      dir: join(dir, 'abort'),
+      users: { [USER.user]: USER.password },
+      config: { upstream: { url: `http://127.0.0.1:${port}` } },
+    });
     try {
       const controller = new AbortController();
-      const pending = request(`${gate.url}/v2/slow/manifests/latest`, { dispatcher: gate.dispatcher, headers: auth, signal: controller.signal });
+      const pending = request(`${gate.url}/v2/slow/manifests/latest`, {
+        dispatcher: gate.dispatcher,
+        headers: auth,
+        signal: controller.signal,
+      });
       const deadline = Date.now() + 3000;
-      while (!upstreamRequests.some((req) => req.url?.includes('/slow/')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (!upstreamRequests.some((req) => req.url?.includes('/slow/')) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       const upstreamSide = upstreamRequests.find((req) => req.url?.includes('/slow/'));
       assert.ok(upstreamSide, 'the request reached the upstream');
       const closed = once(upstreamSide.socket, 'close');

@@ -51,15 +51,28 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
   });
 
   test('the recipe walk-through: log in, push as a pusher, pull back with identical digests', async () => {
-    const login = await request(`${gate.url}/v2/`, { dispatcher: gate.dispatcher, headers: { authorization: basic(PUSHER.user, PUSHER.password) } });
+    const login = await request(`${gate.url}/v2/`, {
+      dispatcher: gate.dispatcher,
+      headers: { authorization: basic(PUSHER.user, PUSHER.password) },
+    });
     assert.equal(login.statusCode, 200);
     assert.deepEqual(await login.body.json(), {});
 
-    const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'test', 'latest'), dest: { creds: PUSHER, certDir: tls.caDir }, preserveDigests: true });
+    const pushed = await skopeoCopy({
+      from: image.ref,
+      to: dockerRef(gate.host, 'test', 'latest'),
+      dest: { creds: PUSHER, certDir: tls.caDir },
+      preserveDigests: true,
+    });
     assert.equal(pushed.code, 0, pushed.stderr);
 
     const out = join(dir, 'pulled');
-    const pulled = await skopeoCopy({ from: dockerRef(gate.host, 'test', 'latest'), to: `oci:${out}:latest`, src: { creds: READER, certDir: tls.caDir }, ociAcceptUncompressed: true });
+    const pulled = await skopeoCopy({
+      from: dockerRef(gate.host, 'test', 'latest'),
+      to: `oci:${out}:latest`,
+      src: { creds: READER, certDir: tls.caDir },
+      ociAcceptUncompressed: true,
+    });
     assert.equal(pulled.code, 0, pulled.stderr);
     const digests = await readOciLayoutDigests(out, 'latest');
     assert.equal(digests.manifestDigest, image.manifestDigest);
@@ -68,21 +81,41 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
   });
 
   test('a Docker schema 2 push works through the gateway too', async () => {
-    const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'team/docker-format', 'v1'), dest: { creds: PUSHER, certDir: tls.caDir }, format: 'v2s2' });
+    const pushed = await skopeoCopy({
+      from: image.ref,
+      to: dockerRef(gate.host, 'team/docker-format', 'v1'),
+      dest: { creds: PUSHER, certDir: tls.caDir },
+      format: 'v2s2',
+    });
     assert.equal(pushed.code, 0, pushed.stderr);
-    const inspected = await skopeoInspect(dockerRef(gate.host, 'team/docker-format', 'v1'), { creds: READER, certDir: tls.caDir, raw: true });
+    const inspected = await skopeoInspect(dockerRef(gate.host, 'team/docker-format', 'v1'), {
+      creds: READER,
+      certDir: tls.caDir,
+      raw: true,
+    });
     assert.equal(inspected.code, 0, inspected.stderr);
     assert.equal(JSON.parse(inspected.stdout).mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
   });
 
   test('a pull-only user cannot push', async () => {
-    const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'test', 'bob'), dest: { creds: READER, certDir: tls.caDir } });
+    const pushed = await skopeoCopy({
+      from: image.ref,
+      to: dockerRef(gate.host, 'test', 'bob'),
+      dest: { creds: READER, certDir: tls.caDir },
+    });
     assert.notEqual(pushed.code, 0);
     assert.doesNotMatch(pushed.stderr + pushed.stdout, new RegExp(READER.password));
-    const direct = await request(`${gate.url}/v2/test/blobs/uploads/`, { method: 'POST', dispatcher: gate.dispatcher, headers: { authorization: basic(READER.user, READER.password) } });
+    const direct = await request(`${gate.url}/v2/test/blobs/uploads/`, {
+      method: 'POST',
+      dispatcher: gate.dispatcher,
+      headers: { authorization: basic(READER.user, READER.password) },
+    });
     assert.equal(direct.statusCode, 403);
-    assert.equal((await direct.body.json() as { errors: Array<{ code: string }> }).errors[0]?.code, 'DENIED');
-    const tagsAfter = await request(`${gate.url}/v2/test/tags/list`, { dispatcher: gate.dispatcher, headers: { authorization: basic(PUSHER.user, PUSHER.password) } });
+    assert.equal(((await direct.body.json()) as { errors: Array<{ code: string }> }).errors[0]?.code, 'DENIED');
+    const tagsAfter = await request(`${gate.url}/v2/test/tags/list`, {
+      dispatcher: gate.dispatcher,
+      headers: { authorization: basic(PUSHER.user, PUSHER.password) },
+    });
     assert.deepEqual(((await tagsAfter.body.json()) as { tags: string[] }).tags, ['latest']);
   });
 
@@ -98,27 +131,42 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
       'Digest whatever',
     ];
     for (const authorization of headers) {
-      const response = await request(`${gate.url}/v2/test/manifests/latest`, { dispatcher: gate.dispatcher, headers: authorization ? { authorization } : {} });
+      const response = await request(`${gate.url}/v2/test/manifests/latest`, {
+        dispatcher: gate.dispatcher,
+        headers: authorization ? { authorization } : {},
+      });
       assert.equal(response.statusCode, 401, String(authorization).slice(0, 30));
       assert.equal(response.headers['www-authenticate'], 'Basic realm="Registry realm"');
       assert.equal(response.headers['docker-distribution-api-version'], 'registry/2.0');
       const body = (await response.body.json()) as { errors: Array<{ code: string }> };
       assert.equal(body.errors[0]?.code, 'UNAUTHORIZED');
     }
-    const wrongPull = await skopeoInspect(dockerRef(gate.host, 'test', 'latest'), { creds: { user: PUSHER.user, password: 'nope' }, certDir: tls.caDir });
+    const wrongPull = await skopeoInspect(dockerRef(gate.host, 'test', 'latest'), {
+      creds: { user: PUSHER.user, password: 'nope' },
+      certDir: tls.caDir,
+    });
     assert.notEqual(wrongPull.code, 0);
   });
 
   test('every response under /v2/ carries exactly one API version header', async () => {
     // Distribution 2.8 serves an OCI manifest only to clients that accept its media type.
     const auth = { authorization: basic(PUSHER.user, PUSHER.password), accept: 'application/vnd.oci.image.manifest.v1+json' };
-    for (const [path, status] of [['/v2/', 200], ['/v2/missing/manifests/latest', 404], ['/v2/test/manifests/latest', 200], ['/v2/_catalog', 200]] as const) {
+    for (const [path, status] of [
+      ['/v2/', 200],
+      ['/v2/missing/manifests/latest', 404],
+      ['/v2/test/manifests/latest', 200],
+      ['/v2/_catalog', 200],
+    ] as const) {
       const response = await request(`${gate.url}${path}`, { dispatcher: gate.dispatcher, headers: auth });
       await response.body.dump();
       assert.equal(response.statusCode, status, path);
       assert.equal(response.headers['docker-distribution-api-version'], 'registry/2.0', path);
     }
-    const denied = await request(`${gate.url}/v2/test/manifests/latest`, { method: 'DELETE', dispatcher: gate.dispatcher, headers: { authorization: basic(READER.user, READER.password) } });
+    const denied = await request(`${gate.url}/v2/test/manifests/latest`, {
+      method: 'DELETE',
+      dispatcher: gate.dispatcher,
+      headers: { authorization: basic(READER.user, READER.password) },
+    });
     await denied.body.dump();
     assert.equal(denied.statusCode, 403);
     assert.equal(denied.headers['docker-distribution-api-version'], 'registry/2.0');
@@ -126,11 +174,17 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
 
   test('pre-1.6 Docker clients get 404, as in the recipe', async () => {
     for (const agent of ['docker/1.5.0 go/go1.4.2', 'Go 1.1 package http', 'docker/1.3.1']) {
-      const response = await request(`${gate.url}/v2/`, { dispatcher: gate.dispatcher, headers: { 'user-agent': agent, authorization: basic(PUSHER.user, PUSHER.password) } });
+      const response = await request(`${gate.url}/v2/`, {
+        dispatcher: gate.dispatcher,
+        headers: { 'user-agent': agent, authorization: basic(PUSHER.user, PUSHER.password) },
+      });
       await response.body.dump();
       assert.equal(response.statusCode, 404, agent);
     }
-    const dev = await request(`${gate.url}/v2/`, { dispatcher: gate.dispatcher, headers: { 'user-agent': 'docker/1.5.0-dev', authorization: basic(PUSHER.user, PUSHER.password) } });
+    const dev = await request(`${gate.url}/v2/`, {
+      dispatcher: gate.dispatcher,
+      headers: { 'user-agent': 'docker/1.5.0-dev', authorization: basic(PUSHER.user, PUSHER.password) },
+    });
     await dev.body.dump();
     assert.equal(dev.statusCode, 200);
   });

@@ -38,7 +38,11 @@ interface Reply {
   body: string;
 }
 
-async function call(gate: TestGate, path: string, options: { method?: Dispatcher.HttpMethod; authorization?: string } = {}): Promise<Reply> {
+async function call(
+  gate: TestGate,
+  path: string,
+  options: { method?: Dispatcher.HttpMethod; authorization?: string } = {},
+): Promise<Reply> {
   const response = await request(`${gate.url}${path}`, {
     method: options.method ?? 'GET',
     dispatcher: gate.dispatcher,
@@ -113,7 +117,12 @@ describe('health and metrics in front of Distribution', () => {
     assertHealthAnswer(await call(gate, '/healthz'), 200, { status: 'ok' }, 'GET /healthz');
     assertHealthAnswer(await call(gate, '/readyz'), 200, { status: 'ok' }, 'GET /readyz');
     // Credentials change nothing, wrong ones included: these endpoints never look at them.
-    assertHealthAnswer(await call(gate, '/readyz', { authorization: basic(ALICE.user, WRONG) }), 200, { status: 'ok' }, 'GET /readyz with a wrong password');
+    assertHealthAnswer(
+      await call(gate, '/readyz', { authorization: basic(ALICE.user, WRONG) }),
+      200,
+      { status: 'ok' },
+      'GET /readyz with a wrong password',
+    );
     const head = await call(gate, '/healthz', { method: 'HEAD' });
     assert.equal(head.status, 200);
     assert.equal(head.body, '');
@@ -150,21 +159,52 @@ describe('health and metrics in front of Distribution', () => {
       upstreamAnswers: await prometheus.value('sum(registry_gate_upstream_response_seconds_count)'),
     };
 
-    const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'metrics/app', 'v1'), dest: { creds: ALICE, certDir: tls.caDir } });
+    const pushed = await skopeoCopy({
+      from: image.ref,
+      to: dockerRef(gate.host, 'metrics/app', 'v1'),
+      dest: { creds: ALICE, certDir: tls.caDir },
+    });
     assert.equal(pushed.code, 0, pushed.stderr);
-    const pulled = await skopeoCopy({ from: dockerRef(gate.host, 'metrics/app', 'v1'), to: `oci:${join(dir, 'pulled')}:v1`, src: { creds: BOB, certDir: tls.caDir }, ociAcceptUncompressed: true });
+    const pulled = await skopeoCopy({
+      from: dockerRef(gate.host, 'metrics/app', 'v1'),
+      to: `oci:${join(dir, 'pulled')}:v1`,
+      src: { creds: BOB, certDir: tls.caDir },
+      ociAcceptUncompressed: true,
+    });
     assert.equal(pulled.code, 0, pulled.stderr);
     const refused = await call(gate, '/v2/', { authorization: basic(BOB.user, WRONG) });
     assert.equal(refused.status, 401);
 
     await prometheus.nextScrape();
-    assert.ok((await prometheus.value('sum(registry_gate_requests_total{kind="manifest",method="PUT",status="201"})')) >= before.manifestPuts + 1, 'the manifest push is counted');
-    assert.ok((await prometheus.value('registry_gate_logins_total{outcome="password_check"}')) >= before.passwordChecks + 2, 'alice and bob were each checked once');
-    assert.ok((await prometheus.value('registry_gate_logins_total{outcome="cache_hit"}')) > before.cacheHits + 2, 'skopeo repeats its credentials: cache hits');
-    assert.equal(await prometheus.value('registry_gate_logins_total{outcome="failure"}'), before.failures + 1, 'the wrong password is one failure');
-    assert.ok((await prometheus.value('sum(registry_gate_received_bytes_total{kind="upload"})')) >= before.uploadBytes + LAYER, 'the layer came in as upload bytes');
-    assert.ok((await prometheus.value('sum(registry_gate_sent_bytes_total{kind="blob"})')) >= before.blobBytes + LAYER, 'the layer went out as blob bytes');
-    assert.ok((await prometheus.value('sum(registry_gate_upstream_response_seconds_count)')) > before.upstreamAnswers + 5, 'upstream latency is observed');
+    assert.ok(
+      (await prometheus.value('sum(registry_gate_requests_total{kind="manifest",method="PUT",status="201"})')) >= before.manifestPuts + 1,
+      'the manifest push is counted',
+    );
+    assert.ok(
+      (await prometheus.value('registry_gate_logins_total{outcome="password_check"}')) >= before.passwordChecks + 2,
+      'alice and bob were each checked once',
+    );
+    assert.ok(
+      (await prometheus.value('registry_gate_logins_total{outcome="cache_hit"}')) > before.cacheHits + 2,
+      'skopeo repeats its credentials: cache hits',
+    );
+    assert.equal(
+      await prometheus.value('registry_gate_logins_total{outcome="failure"}'),
+      before.failures + 1,
+      'the wrong password is one failure',
+    );
+    assert.ok(
+      (await prometheus.value('sum(registry_gate_received_bytes_total{kind="upload"})')) >= before.uploadBytes + LAYER,
+      'the layer came in as upload bytes',
+    );
+    assert.ok(
+      (await prometheus.value('sum(registry_gate_sent_bytes_total{kind="blob"})')) >= before.blobBytes + LAYER,
+      'the layer went out as blob bytes',
+    );
+    assert.ok(
+      (await prometheus.value('sum(registry_gate_upstream_response_seconds_count)')) > before.upstreamAnswers + 5,
+      'upstream latency is observed',
+    );
     // Histograms as Prometheus stored them: the request latency of the manifest push, per kind and method.
     assert.ok((await prometheus.value('sum(registry_gate_request_duration_seconds_count{kind="manifest",method="PUT"})')) >= 1);
     assert.ok((await prometheus.value('sum(registry_gate_request_duration_seconds_bucket{kind="manifest",method="PUT",le="+Inf"})')) >= 1);
@@ -173,11 +213,16 @@ describe('health and metrics in front of Distribution', () => {
 
     const text = await metricsText(gate);
     // Linted: registry-gate's own families (prom-client names some process gauges `_total`, which the linter dislikes).
-    const own = text.split('\n').filter((line) => /^(# (HELP|TYPE) )?registry_gate_/.test(line)).join('\n') + '\n';
+    const own =
+      text
+        .split('\n')
+        .filter((line) => /^(# (HELP|TYPE) )?registry_gate_/.test(line))
+        .join('\n') + '\n';
     assert.match(own, /registry_gate_request_duration_seconds_bucket/);
     assert.equal(await promtoolProblems(own), '', 'promtool check metrics finds nothing to complain about');
     for (const secret of [ALICE.password, BOB.password, WRONG]) assert.ok(!text.includes(secret), 'no password in the metrics');
-    for (const name of ['metrics/app', ALICE.user, BOB.user]) assert.ok(!text.includes(name), `no repository or user name (${name}) in the metrics`);
+    for (const name of ['metrics/app', ALICE.user, BOB.user])
+      assert.ok(!text.includes(name), `no repository or user name (${name}) in the metrics`);
   });
 
   test('an upload is counted in progress while its body is being sent', async () => {
@@ -217,7 +262,9 @@ describe('health and metrics in front of Distribution', () => {
 
     const anonymous = await call(gate, '/auth/token?service=metrics-test&scope=repository:metrics/app:pull');
     assert.equal(anonymous.status, 200, anonymous.body);
-    const offline = await call(gate, '/auth/token?service=metrics-test&scope=repository:metrics/app:pull&offline_token=true', { authorization: basic(ALICE.user, ALICE.password) });
+    const offline = await call(gate, '/auth/token?service=metrics-test&scope=repository:metrics/app:pull&offline_token=true', {
+      authorization: basic(ALICE.user, ALICE.password),
+    });
     assert.equal(offline.status, 200, offline.body);
     assert.ok((JSON.parse(offline.body) as { refresh_token?: string }).refresh_token);
 
@@ -231,20 +278,31 @@ describe('health and metrics in front of Distribution', () => {
     assert.equal(await prometheus.value('registry_gate_tokens_issued_total{kind="refresh"}'), refreshBefore + 1);
     assert.equal(await prometheus.value('registry_gate_logins_total{outcome="throttled"}'), throttledBefore + 1);
     const tokenRequests = await prometheus.query('registry_gate_requests_total{kind="token",status="200"}');
-    assert.ok(tokenRequests.length > 0 && tokenRequests.every((sample) => !('user' in sample.labels)), 'token requests counted, by kind, method and status only');
+    assert.ok(
+      tokenRequests.length > 0 && tokenRequests.every((sample) => !('user' in sample.labels)),
+      'token requests counted, by kind, method and status only',
+    );
   });
 
   test('/readyz fails naming the upstream while it is stopped; /healthz does not; upstream errors are counted', async () => {
     await prometheus.nextScrape();
     const unreachableBefore = await prometheus.value('registry_gate_upstream_errors_total{reason="unreachable"}');
     await registry.stop();
-    assertHealthAnswer(await until(gate, '/readyz', 503), 503, { status: 'unavailable', failing: ['upstream'] }, 'GET /readyz with the upstream down');
+    assertHealthAnswer(
+      await until(gate, '/readyz', 503),
+      503,
+      { status: 'unavailable', failing: ['upstream'] },
+      'GET /readyz with the upstream down',
+    );
     assertHealthAnswer(await call(gate, '/healthz'), 200, { status: 'ok' }, 'GET /healthz with the upstream down');
     const pull = await call(gate, '/v2/metrics/app/manifests/v1', { authorization: basic(ALICE.user, ALICE.password) });
     assert.equal(pull.status, 503, pull.body);
     await prometheus.nextScrape();
     assert.ok((await prometheus.value('registry_gate_upstream_errors_total{reason="unreachable"}')) >= unreachableBefore + 1);
-    assert.ok((await prometheus.value('sum(registry_gate_requests_total{kind="health",status="503"})')) >= 1, 'the failing readiness answers are counted');
+    assert.ok(
+      (await prometheus.value('sum(registry_gate_requests_total{kind="health",status="503"})')) >= 1,
+      'the failing readiness answers are counted',
+    );
   });
 });
 
@@ -269,7 +327,12 @@ describe('readiness of the built-in registry and of LDAP', () => {
       // The folder every write starts in goes away (tests run as root, so a mode change would not stop writes).
       const tmp = join(dir, 'builtin', 'data', 'registry', '_tmp');
       await rename(tmp, `${tmp}.gone`);
-      assertHealthAnswer(await until(gate, '/readyz', 503), 503, { status: 'unavailable', failing: ['storage'] }, 'GET /readyz without storage');
+      assertHealthAnswer(
+        await until(gate, '/readyz', 503),
+        503,
+        { status: 'unavailable', failing: ['storage'] },
+        'GET /readyz without storage',
+      );
       await rename(`${tmp}.gone`, tmp);
       assertHealthAnswer(await until(gate, '/readyz', 200), 200, { status: 'ok' }, 'GET /readyz with the storage back');
     } finally {
@@ -283,7 +346,14 @@ describe('readiness of the built-in registry and of LDAP', () => {
       config: {
         auth: {
           providers: ['htpasswd', 'ldap'],
-          ldap: { url: slapd.url, bindDN: slapd.serviceDN, bindPasswordFile: slapd.servicePasswordFile, userBase: slapd.peopleBase, tls: { ca: slapd.caFile }, timeout: '1s' },
+          ldap: {
+            url: slapd.url,
+            bindDN: slapd.serviceDN,
+            bindPasswordFile: slapd.servicePasswordFile,
+            userBase: slapd.peopleBase,
+            tls: { ca: slapd.caFile },
+            timeout: '1s',
+          },
         },
       },
     });

@@ -99,7 +99,10 @@ describe('Distribution over plain HTTP with skopeo and a generated OCI image', (
       manifest.layers.map((l) => l.mediaType),
       Array(3).fill('application/vnd.oci.image.layer.v1.tar+gzip'),
     );
-    assert.notDeepEqual(manifest.layers.map((l) => l.digest), fresh.layerDigests);
+    assert.notDeepEqual(
+      manifest.layers.map((l) => l.digest),
+      fresh.layerDigests,
+    );
   });
 
   test('--format v2s2 converts to Docker schema 2', async () => {
@@ -192,7 +195,10 @@ describe('Distribution over verified TLS with htpasswd, skopeo with certDir and 
     const everything = JSON.stringify(result);
     assert.ok(!everything.includes(wrong), everything);
     assert.match(result.command, /--creds \[REDACTED\]/);
-    assert.throws(() => assertSkopeoOk(result), (err: Error) => !err.message.includes(wrong));
+    assert.throws(
+      () => assertSkopeoOk(result),
+      (err: Error) => !err.message.includes(wrong),
+    );
   });
 
   test('a cert dir with a stray .key file is an error in containers/image', async () => {
@@ -232,7 +238,14 @@ describe('Distribution with token auth (rootcertbundle)', () => {
     const now = Math.floor(Date.now() / 1000);
     const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
     const input = `${b64({ alg: 'ES256', typ: 'JWT', x5c: [new X509Certificate(signer.certPem).raw.toString('base64')] })}.${b64({
-      iss: 'gate', sub: 'alice', aud: 'selftest', iat: now, nbf: now - 5, exp: now + 60, jti: 'selftest-1', access: [],
+      iss: 'gate',
+      sub: 'alice',
+      aud: 'selftest',
+      iat: now,
+      nbf: now - 5,
+      exp: now + 60,
+      jti: 'selftest-1',
+      access: [],
     })}`;
     const signature = sign('sha256', Buffer.from(input), { key: createPrivateKey(signer.keyPem), dsaEncoding: 'ieee-p1363' });
     const ok = await request(`${registry.url}/v2/`, {

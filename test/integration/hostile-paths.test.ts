@@ -83,7 +83,11 @@ const HOSTILE: HostileCase[] = [
   { name: 'a backslash inside the name', target: '/v2/team-b\\secret/manifests/latest', ...NAME_INVALID },
   { name: 'a semicolon path parameter', target: '/v2/team-a/app;/../../team-b/secret/manifests/latest', ...NOT_FOUND },
   { name: 'a semicolon inside the name', target: '/v2/team-b/secret;team-a/manifests/latest', ...NAME_INVALID },
-  { name: 'a fragment with dot segments', target: '/v2/team-a/app/manifests/latest#/../../../../team-b/secret/manifests/latest', ...NOT_FOUND },
+  {
+    name: 'a fragment with dot segments',
+    target: '/v2/team-a/app/manifests/latest#/../../../../team-b/secret/manifests/latest',
+    ...NOT_FOUND,
+  },
   { name: 'an upload id with encoded traversal', target: '/v2/team-a/app/blobs/uploads/..%2F..%2F..%2F..%2Fteam-b%2Fsecret', ...NOT_FOUND },
   { name: 'absolute-form, another host', target: 'http://evil.example/v2/team-b/secret/manifests/latest', ...NOT_FOUND },
   { name: 'absolute-form, this host', target: 'http://HOST/v2/team-b/secret/manifests/latest', ...NOT_FOUND },
@@ -91,13 +95,41 @@ const HOSTILE: HostileCase[] = [
   { name: 'asterisk-form', target: '*', method: 'OPTIONS', ...NOT_FOUND },
   { name: 'a DELETE through dot-dot', target: '/v2/team-a/../team-b/secret/manifests/latest', method: 'DELETE', ...NOT_FOUND },
   { name: 'a PUT through encoded slashes', target: '/v2/team-a%2F..%2Fteam-b/secret/manifests/latest', method: 'PUT', ...NOT_FOUND },
-  { name: 'an upload start through dot-dot', target: '/v2/team-a/../team-b/secret/blobs/uploads/', method: 'POST', ...NOT_FOUND, orElse: NAME_INVALID },
-  { name: 'an upload start through an empty segment', target: '/v2/team-a//blobs/uploads/', method: 'POST', ...NOT_FOUND, orElse: NAME_INVALID },
+  {
+    name: 'an upload start through dot-dot',
+    target: '/v2/team-a/../team-b/secret/blobs/uploads/',
+    method: 'POST',
+    ...NOT_FOUND,
+    orElse: NAME_INVALID,
+  },
+  {
+    name: 'an upload start through an empty segment',
+    target: '/v2/team-a//blobs/uploads/',
+    method: 'POST',
+    ...NOT_FOUND,
+    orElse: NAME_INVALID,
+  },
   // Neither a tag nor a digest: no manifest has such a reference, in any repository (the OCI spec's 404 to a read).
-  { name: 'a reference that is neither tag nor digest', target: '/v2/team-a/app/manifests/.INVALID_MANIFEST_NAME', status: 404, code: 'MANIFEST_UNKNOWN' },
-  { name: 'such a reference in a repository alice may not read', target: '/v2/team-b/secret/manifests/.INVALID_MANIFEST_NAME', status: 404, code: 'MANIFEST_UNKNOWN' },
+  {
+    name: 'a reference that is neither tag nor digest',
+    target: '/v2/team-a/app/manifests/.INVALID_MANIFEST_NAME',
+    status: 404,
+    code: 'MANIFEST_UNKNOWN',
+  },
+  {
+    name: 'such a reference in a repository alice may not read',
+    target: '/v2/team-b/secret/manifests/.INVALID_MANIFEST_NAME',
+    status: 404,
+    code: 'MANIFEST_UNKNOWN',
+  },
   { name: 'a PUT of such a reference', target: '/v2/team-a/app/manifests/.latest', method: 'PUT', status: 400, code: 'MANIFEST_INVALID' },
-  { name: 'a DELETE of such a reference', target: '/v2/team-a/app/manifests/-latest', method: 'DELETE', status: 400, code: 'MANIFEST_INVALID' },
+  {
+    name: 'a DELETE of such a reference',
+    target: '/v2/team-a/app/manifests/-latest',
+    method: 'DELETE',
+    status: 400,
+    code: 'MANIFEST_INVALID',
+  },
 ];
 
 /** Targets Node's HTTP parser refuses before any handler runs. */
@@ -111,7 +143,11 @@ const UNPARSEABLE = [
 /** Form bodies: Go's net/http reads `mount` and `from` from them as if they were query parameters. */
 const FORM_BODIES = [
   { name: 'urlencoded', contentType: 'application/x-www-form-urlencoded', body: `mount=${DIGEST}&from=team-b%2Fsecret` },
-  { name: 'urlencoded, odd case, with charset', contentType: 'Application/X-WWW-Form-URLEncoded; charset=utf-8', body: `mount=${DIGEST}&from=team-b/secret` },
+  {
+    name: 'urlencoded, odd case, with charset',
+    contentType: 'Application/X-WWW-Form-URLEncoded; charset=utf-8',
+    body: `mount=${DIGEST}&from=team-b/secret`,
+  },
   {
     name: 'multipart',
     contentType: 'multipart/form-data; boundary=xyz',
@@ -121,7 +157,11 @@ const FORM_BODIES = [
 
 function assertOciError(reply: RawReply, status: number, code: string | undefined, what: string): void {
   assert.equal(reply.status, status, `${what}: expected ${status}, got ${reply.raw.slice(0, 300)}`);
-  assert.equal(reply.headerCounts['docker-distribution-api-version'], 1, `${what}: exactly one API version header\n${reply.raw.slice(0, 300)}`);
+  assert.equal(
+    reply.headerCounts['docker-distribution-api-version'],
+    1,
+    `${what}: exactly one API version header\n${reply.raw.slice(0, 300)}`,
+  );
   assert.equal(reply.headers['docker-distribution-api-version'], 'registry/2.0', what);
   const found = ociErrorCode(reply.body);
   assert.ok(found !== undefined, `${what}: OCI error JSON expected, got ${JSON.stringify(reply.body)}`);
@@ -135,22 +175,34 @@ const SETUPS: Setup[] = [
     label: 'a recording upstream that allows everything',
     async start(dir) {
       const capture = await startHeaderCapture({
-        respond: (captured) => ({ status: captured.method === 'POST' ? 202 : 200, headers: { 'Docker-Distribution-Api-Version': 'registry/2.0', 'Content-Type': 'application/json' }, body: '{"leaked":true}' }),
+        respond: (captured) => ({
+          status: captured.method === 'POST' ? 202 : 200,
+          headers: { 'Docker-Distribution-Api-Version': 'registry/2.0', 'Content-Type': 'application/json' },
+          body: '{"leaked":true}',
+        }),
       });
-      const gate = await startGate({ dir, users: PASSWORDS, bcryptCost: 4, config: { groups: GROUPS, access: RULES, upstream: { url: capture.url, auth: 'none' } } });
+      const gate = await startGate({
+        dir,
+        users: PASSWORDS,
+        bcryptCost: 4,
+        config: { groups: GROUPS, access: RULES, upstream: { url: capture.url, auth: 'none' } },
+      });
       return { gate, capture, stop: async () => (await gate.stop(), await capture.stop()) };
     },
   },
-  ...(['builtin', 'distribution'] as const).map(
-    (kind): Setup => ({
-      label: kind === 'builtin' ? 'the built-in registry' : 'Distribution 2.8',
-      async start(dir) {
-        const backend: BackendUnderTest = await startBackend(kind, join(dir, 'distribution'));
-        const gate = await startGate({ dir: join(dir, 'gate'), users: PASSWORDS, bcryptCost: 4, config: { groups: GROUPS, access: RULES, ...backend.gateConfig } });
-        return { gate, stop: async () => (await gate.stop(), await backend.stop()) };
-      },
-    }),
-  ),
+  ...(['builtin', 'distribution'] as const).map((kind): Setup => ({
+    label: kind === 'builtin' ? 'the built-in registry' : 'Distribution 2.8',
+    async start(dir) {
+      const backend: BackendUnderTest = await startBackend(kind, join(dir, 'distribution'));
+      const gate = await startGate({
+        dir: join(dir, 'gate'),
+        users: PASSWORDS,
+        bcryptCost: 4,
+        config: { groups: GROUPS, access: RULES, ...backend.gateConfig },
+      });
+      return { gate, stop: async () => (await gate.stop(), await backend.stop()) };
+    },
+  })),
 ];
 
 for (const setup of SETUPS) {
@@ -162,7 +214,11 @@ for (const setup of SETUPS) {
     let secretBlobs: string[] = [];
 
     const send = (target: string, method = 'GET', extra = '', body?: string) =>
-      rawExchange(gate.url, `${method} ${target.replace('HOST', gate.host)} HTTP/1.1\r\nHost: ${gate.host}\r\nAuthorization: ${ALICE}${extra}`, body === undefined ? {} : { body });
+      rawExchange(
+        gate.url,
+        `${method} ${target.replace('HOST', gate.host)} HTTP/1.1\r\nHost: ${gate.host}\r\nAuthorization: ${ALICE}${extra}`,
+        body === undefined ? {} : { body },
+      );
 
     before(async () => {
       dir = await makeTempDir('rg-hostile-');
@@ -183,10 +239,19 @@ for (const setup of SETUPS) {
     for (const hostile of HOSTILE) {
       test(`${hostile.name}: ${hostile.status} ${hostile.code}, nothing reaches the upstream`, async () => {
         capture?.clear();
-        const reply = await send(hostile.target, hostile.method, hostile.method === 'PUT' || hostile.method === 'POST' ? '\r\nContent-Length: 0' : '');
+        const reply = await send(
+          hostile.target,
+          hostile.method,
+          hostile.method === 'PUT' || hostile.method === 'POST' ? '\r\nContent-Length: 0' : '',
+        );
         const expected = hostile.orElse && reply.status === hostile.orElse.status ? hostile.orElse : hostile;
         assertOciError(reply, expected.status, expected.code, `${hostile.method ?? 'GET'} ${JSON.stringify(hostile.target)}`);
-        if (capture) assert.deepEqual(capture.requests.map((r) => `${r.method} ${r.url}`), [], 'nothing may reach the upstream');
+        if (capture)
+          assert.deepEqual(
+            capture.requests.map((r) => `${r.method} ${r.url}`),
+            [],
+            'nothing may reach the upstream',
+          );
       });
     }
 
@@ -196,7 +261,12 @@ for (const setup of SETUPS) {
       assert.equal(reply.status, 404, reply.raw.slice(0, 300));
       assert.equal(reply.headerCounts['docker-distribution-api-version'], 1);
       assert.equal(reply.body, '');
-      if (capture) assert.deepEqual(capture.requests.map((r) => `${r.method} ${r.url}`), [], 'nothing may reach the upstream');
+      if (capture)
+        assert.deepEqual(
+          capture.requests.map((r) => `${r.method} ${r.url}`),
+          [],
+          'nothing may reach the upstream',
+        );
     });
 
     for (const unparseable of UNPARSEABLE) {
@@ -210,15 +280,21 @@ for (const setup of SETUPS) {
 
     // The listener's concern, not the backend's: checked once.
     // The parser refuses these before any backend is involved: checked once, with the recording upstream.
-    if (setup.label.startsWith('a recording')) test('requests the HTTP parser refuses still get OCI error JSON and the API version header', async () => {
-      const reply = await send(UNPARSEABLE[0]!.target);
-      assertOciError(reply, 400, undefined, 'raw NUL in the request target');
-    });
+    if (setup.label.startsWith('a recording'))
+      test('requests the HTTP parser refuses still get OCI error JSON and the API version header', async () => {
+        const reply = await send(UNPARSEABLE[0]!.target);
+        assertOciError(reply, 400, undefined, 'raw NUL in the request target');
+      });
 
     for (const form of FORM_BODIES) {
       test(`a form-encoded (${form.name}) upload start with mount/from is refused (400) and never reaches the upstream`, async () => {
         capture?.clear();
-        const reply = await send('/v2/team-a/app/blobs/uploads/', 'POST', `\r\nContent-Type: ${form.contentType}\r\nContent-Length: ${Buffer.byteLength(form.body)}`, form.body);
+        const reply = await send(
+          '/v2/team-a/app/blobs/uploads/',
+          'POST',
+          `\r\nContent-Type: ${form.contentType}\r\nContent-Length: ${Buffer.byteLength(form.body)}`,
+          form.body,
+        );
         assertOciError(reply, 400, 'BLOB_UPLOAD_INVALID', `form ${form.name}`);
         if (capture) assert.deepEqual(capture.requests, [], 'nothing may reach the upstream');
       });
@@ -228,16 +304,22 @@ for (const setup of SETUPS) {
       capture?.clear();
       const body = `from=team-b/secret&mount=${DIGEST}`;
       const chunked = `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
-      const reply = await send('/v2/team-a/app/blobs/uploads/', 'POST', '\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked', chunked);
+      const reply = await send(
+        '/v2/team-a/app/blobs/uploads/',
+        'POST',
+        '\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked',
+        chunked,
+      );
       assertOciError(reply, 400, 'BLOB_UPLOAD_INVALID', 'chunked form');
       if (capture) assert.deepEqual(capture.requests, []);
     });
 
     // Only a real registry stores blobs.
-    if (!setup.label.startsWith('a recording')) test('no team-b blob became readable in team-a/app', async () => {
-      const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: ALICE }));
-      for (const blob of secretBlobs) assert.equal((await alice.call('HEAD', `/v2/team-a/app/blobs/${blob}`)).status, 404, blob);
-    });
+    if (!setup.label.startsWith('a recording'))
+      test('no team-b blob became readable in team-a/app', async () => {
+        const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: ALICE }));
+        for (const blob of secretBlobs) assert.equal((await alice.call('HEAD', `/v2/team-a/app/blobs/${blob}`)).status, 404, blob);
+      });
 
     if (setup.label.startsWith('a recording')) {
       describe('what does reach the upstream is exactly what was authorized', () => {

@@ -29,7 +29,10 @@ describe('a deleted or unreadable htpasswd file refuses logins (no fail-open)', 
   let content: Buffer;
 
   async function status(user: keyof typeof USERS): Promise<number> {
-    const response = await request(`${gate.url}/v2/`, { dispatcher: gate.dispatcher, headers: { authorization: basic(user, USERS[user]) } });
+    const response = await request(`${gate.url}/v2/`, {
+      dispatcher: gate.dispatcher,
+      headers: { authorization: basic(user, USERS[user]) },
+    });
     await response.body.text();
     return response.statusCode;
   }
@@ -48,7 +51,11 @@ describe('a deleted or unreadable htpasswd file refuses logins (no fail-open)', 
   before(async () => {
     dir = await makeTempDir('rg-htpasswd-removed-');
     // Caching on (the default) and throttling loose enough that the polling below trips nothing.
-    gate = await startGate({ dir, users: USERS, config: { auth: { throttle: { maxFailuresPerAccount: 1000, maxFailuresPerIp: 100_000 } } } });
+    gate = await startGate({
+      dir,
+      users: USERS,
+      config: { auth: { throttle: { maxFailuresPerAccount: 1000, maxFailuresPerIp: 100_000 } } },
+    });
     content = await readFile(gate.htpasswdFile);
   });
 

@@ -47,20 +47,40 @@ test('a 1 GiB layer round-trips with its digest intact and without buffering', {
   // Warm up with a 64 MiB layer first: what a process needs to stream at all is not what we measure;
   // what we measure is that a 16 times larger body does not need more memory.
   const warmup = await makeOciImage(join(dir, 'warmup'), { layers: [64 * 1024 * 1024] });
-  const warmed = await skopeoCopy({ from: warmup.ref, to: dockerRef(host, 'big/warmup', 'v1'), dest: { creds: USER, certDir: tls.caDir }, preserveDigests: true });
+  const warmed = await skopeoCopy({
+    from: warmup.ref,
+    to: dockerRef(host, 'big/warmup', 'v1'),
+    dest: { creds: USER, certDir: tls.caDir },
+    preserveDigests: true,
+  });
   assert.equal(warmed.code, 0, warmed.stderr);
   const image = await makeOciImage(join(dir, 'image'), { layers: [GIB, 4096] });
   const baseline = await peakRss(gate.child.pid!);
 
-  const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(host, 'big/layer', 'v1'), dest: { creds: USER, certDir: tls.caDir }, preserveDigests: true, timeoutMs: 480_000 });
+  const pushed = await skopeoCopy({
+    from: image.ref,
+    to: dockerRef(host, 'big/layer', 'v1'),
+    dest: { creds: USER, certDir: tls.caDir },
+    preserveDigests: true,
+    timeoutMs: 480_000,
+  });
   assert.equal(pushed.code, 0, pushed.stderr);
   const out = join(dir, 'pulled');
-  const pulled = await skopeoCopy({ from: dockerRef(host, 'big/layer', 'v1'), to: `oci:${out}:v1`, src: { creds: USER, certDir: tls.caDir }, ociAcceptUncompressed: true, timeoutMs: 480_000 });
+  const pulled = await skopeoCopy({
+    from: dockerRef(host, 'big/layer', 'v1'),
+    to: `oci:${out}:v1`,
+    src: { creds: USER, certDir: tls.caDir },
+    ociAcceptUncompressed: true,
+    timeoutMs: 480_000,
+  });
   assert.equal(pulled.code, 0, pulled.stderr);
 
   const digests = await readOciLayoutDigests(out, 'v1');
   assert.deepEqual(digests.layerDigests, image.layerDigests);
   assert.equal(digests.manifestDigest, image.manifestDigest);
   const grown = (await peakRss(gate.child.pid!)) - baseline;
-  assert.ok(grown < 32 * 1024 * 1024, `peak RSS grew by ${(grown / 1048576).toFixed(1)} MiB for a 1 GiB layer (from ${(baseline / 1048576).toFixed(1)} MiB)`);
+  assert.ok(
+    grown < 32 * 1024 * 1024,
+    `peak RSS grew by ${(grown / 1048576).toFixed(1)} MiB for a 1 GiB layer (from ${(baseline / 1048576).toFixed(1)} MiB)`,
+  );
 });

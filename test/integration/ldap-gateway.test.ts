@@ -111,11 +111,21 @@ describe('the gateway with htpasswd and LDAP providers', () => {
 
   test('an LDAP user in the push group pushes with skopeo and pulls back identical digests', async () => {
     const alice = { user: 'alice', password: slapd.users.alice.password };
-    const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'ldap/app', 'v1'), dest: { creds: alice, certDir: tls.caDir }, preserveDigests: true });
+    const pushed = await skopeoCopy({
+      from: image.ref,
+      to: dockerRef(gate.host, 'ldap/app', 'v1'),
+      dest: { creds: alice, certDir: tls.caDir },
+      preserveDigests: true,
+    });
     assert.equal(pushed.code, 0, pushed.stderr);
 
     const out = join(dir, 'pulled-alice');
-    const pulled = await skopeoCopy({ from: dockerRef(gate.host, 'ldap/app', 'v1'), to: `oci:${out}:v1`, src: { creds: alice, certDir: tls.caDir }, ociAcceptUncompressed: true });
+    const pulled = await skopeoCopy({
+      from: dockerRef(gate.host, 'ldap/app', 'v1'),
+      to: `oci:${out}:v1`,
+      src: { creds: alice, certDir: tls.caDir },
+      ociAcceptUncompressed: true,
+    });
     assert.equal(pulled.code, 0, pulled.stderr);
     const digests = await readOciLayoutDigests(out, 'v1');
     assert.equal(digests.manifestDigest, image.manifestDigest);
@@ -124,7 +134,11 @@ describe('the gateway with htpasswd and LDAP providers', () => {
 
   test('an LDAP user outside the push group is refused the push (403) but may pull', async () => {
     const bob = { user: 'bob', password: slapd.users.bob.password };
-    const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'ldap/app', 'bob'), dest: { creds: bob, certDir: tls.caDir } });
+    const pushed = await skopeoCopy({
+      from: image.ref,
+      to: dockerRef(gate.host, 'ldap/app', 'bob'),
+      dest: { creds: bob, certDir: tls.caDir },
+    });
     assert.notEqual(pushed.code, 0, 'bob must not be able to push');
     assert.ok(!(pushed.stderr + pushed.stdout).includes(bob.password));
 
@@ -133,7 +147,12 @@ describe('the gateway with htpasswd and LDAP providers', () => {
     assert.equal(errorCode(direct), 'DENIED');
 
     const out = join(dir, 'pulled-bob');
-    const pulled = await skopeoCopy({ from: dockerRef(gate.host, 'ldap/app', 'v1'), to: `oci:${out}:v1`, src: { creds: bob, certDir: tls.caDir }, ociAcceptUncompressed: true });
+    const pulled = await skopeoCopy({
+      from: dockerRef(gate.host, 'ldap/app', 'v1'),
+      to: `oci:${out}:v1`,
+      src: { creds: bob, certDir: tls.caDir },
+      ociAcceptUncompressed: true,
+    });
     assert.equal(pulled.code, 0, pulled.stderr);
     assert.equal((await readOciLayoutDigests(out, 'v1')).manifestDigest, image.manifestDigest);
 
@@ -151,7 +170,10 @@ describe('the gateway with htpasswd and LDAP providers', () => {
     assert.equal(push.status, 403, 'hank is in no push group');
 
     assert.equal((await call(gate, '/v2/', basic(CAROL_LOCAL.user, CAROL_LOCAL.password))).status, 200, 'carol’s htpasswd password');
-    assertChallenge(await call(gate, '/v2/', basic('carol', slapd.users.carol.password)), 'carol’s directory password must not open the htpasswd account');
+    assertChallenge(
+      await call(gate, '/v2/', basic('carol', slapd.users.carol.password)),
+      'carol’s directory password must not open the htpasswd account',
+    );
   });
 
   test('a non-ASCII LDAP user name and password log in through Basic (UTF-8)', async () => {

@@ -124,7 +124,9 @@ describe('LDAP provider against OpenLDAP', () => {
   });
 
   test('an entry with several names (uid alice and alice.old) is named by the one typed; by e-mail address it is ambiguous and refused', async () => {
-    const byMail = await open(configFor(slapd, { userNameAttribute: 'uid', userFilter: '(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))' }));
+    const byMail = await open(
+      configFor(slapd, { userNameAttribute: 'uid', userFilter: '(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))' }),
+    );
     providers.push(byMail);
     const { alice, bob } = slapd.users;
     assert.equal((await byMail.verify({ user: 'Alice', password: alice.password }))?.user, 'alice');
@@ -157,7 +159,10 @@ describe('LDAP provider against OpenLDAP', () => {
   });
 
   test('lookup tells known from unknown users without a bind, with the groups a login would get', async () => {
-    assert.deepEqual(await memberOf.lookup('alice'), { result: 'accepted', identity: { user: 'alice', groups: ['ops, night', 'pushers', 'readers'], via: 'ldap' } });
+    assert.deepEqual(await memberOf.lookup('alice'), {
+      result: 'accepted',
+      identity: { user: 'alice', groups: ['ops, night', 'pushers', 'readers'], via: 'ldap' },
+    });
     assert.deepEqual(await groupSearch.lookup('bob'), { result: 'accepted', identity: { user: 'bob', groups: ['readers'], via: 'ldap' } });
     assert.deepEqual(await memberOf.lookup('mallory'), { result: 'unknown' });
     assert.deepEqual(await memberOf.lookup('*'), { result: 'unknown' });

@@ -20,7 +20,10 @@ const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
 
 /** Polls until `done` holds for the process's stdout lines (pino writes asynchronously). */
-async function waitForLines(read: () => string, done: (lines: Array<Record<string, unknown>>) => boolean): Promise<Array<Record<string, unknown>>> {
+async function waitForLines(
+  read: () => string,
+  done: (lines: Array<Record<string, unknown>>) => boolean,
+): Promise<Array<Record<string, unknown>>> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const lines = jsonLines(read());
     if (done(lines)) return lines;
@@ -110,7 +113,10 @@ describe('log lines', () => {
     const gate = await startGateProcess(['--config', config], { cwd: dir, url: `https://127.0.0.1:${port}` });
     const dispatcher = trustingAgent(tls.caPem);
     try {
-      const response = await request(`${gate.url}/v2/team/app/manifests/v1?x=1`, { dispatcher, headers: { authorization: basic(ALICE.user, ALICE.password) } });
+      const response = await request(`${gate.url}/v2/team/app/manifests/v1?x=1`, {
+        dispatcher,
+        headers: { authorization: basic(ALICE.user, ALICE.password) },
+      });
       await response.body.dump();
       assert.equal(response.statusCode, 503);
       const lines = await waitForLines(

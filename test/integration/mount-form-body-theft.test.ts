@@ -62,12 +62,32 @@ const MULTIPART = (digest: string) =>
   ].join('\r\n');
 
 const SPELLINGS: Spelling[] = [
-  { name: 'U+0130 in application/x-www-form-urlencoded', query: '', contentType: utf8Bytes('applİcation/x-www-form-urlencoded'), body: FORM },
+  {
+    name: 'U+0130 in application/x-www-form-urlencoded',
+    query: '',
+    contentType: utf8Bytes('applİcation/x-www-form-urlencoded'),
+    body: FORM,
+  },
   { name: 'a leading no-break space', query: '', contentType: utf8Bytes('\u00a0application/x-www-form-urlencoded'), body: FORM },
-  { name: 'U+0130 in multipart/form-data', query: '', contentType: utf8Bytes(`multİpart/form-data; boundary=${BOUNDARY}`), body: MULTIPART },
+  {
+    name: 'U+0130 in multipart/form-data',
+    query: '',
+    contentType: utf8Bytes(`multİpart/form-data; boundary=${BOUNDARY}`),
+    body: MULTIPART,
+  },
   { name: 'U+0130, chunked', query: '', contentType: utf8Bytes('applİcation/x-www-form-urlencoded'), body: FORM, chunked: true },
-  { name: 'the mount in the query, the source in the body', query: '?mount=DIGEST', contentType: utf8Bytes('applİcation/x-www-form-urlencoded'), body: () => 'from=team-b/secret' },
-  { name: 'a monolithic upload whose body is a form', query: '?digest=DIGEST', contentType: utf8Bytes('applİcation/x-www-form-urlencoded'), body: FORM },
+  {
+    name: 'the mount in the query, the source in the body',
+    query: '?mount=DIGEST',
+    contentType: utf8Bytes('applİcation/x-www-form-urlencoded'),
+    body: () => 'from=team-b/secret',
+  },
+  {
+    name: 'a monolithic upload whose body is a form',
+    query: '?digest=DIGEST',
+    contentType: utf8Bytes('applİcation/x-www-form-urlencoded'),
+    body: FORM,
+  },
 ];
 
 for (const kind of BACKEND_KINDS) {
@@ -82,7 +102,13 @@ for (const kind of BACKEND_KINDS) {
       dir = await makeTempDir();
       tls = await makeTlsPair(join(dir, 'tls'));
       backend = await startBackend(kind, join(dir, 'distribution'));
-      gate = await startGate({ dir, tls, users: PASSWORDS, bcryptCost: 4, config: { groups: GROUPS, access: RULES, ...backend.gateConfig } });
+      gate = await startGate({
+        dir,
+        tls,
+        users: PASSWORDS,
+        bcryptCost: 4,
+        config: { groups: GROUPS, access: RULES, ...backend.gateConfig },
+      });
       const bob = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('bob', PASSWORDS.bob) }));
       secret = await bob.pushBlob('team-b/secret', randomBlob(4096));
     });
@@ -99,13 +125,30 @@ for (const kind of BACKEND_KINDS) {
         const framing = spelling.chunked ? `Transfer-Encoding: chunked` : `Content-Length: ${Buffer.byteLength(body)}`;
         const sent = spelling.chunked ? `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n` : body;
         const target = `/v2/team-a/app/blobs/uploads/${spelling.query.replace('DIGEST', secret)}`;
-        const head = [`POST ${target} HTTP/1.1`, `Host: ${gate.host}`, `Authorization: ${basic('alice', PASSWORDS.alice)}`, `Content-Type: ${spelling.contentType}`, framing].join('\r\n');
+        const head = [
+          `POST ${target} HTTP/1.1`,
+          `Host: ${gate.host}`,
+          `Authorization: ${basic('alice', PASSWORDS.alice)}`,
+          `Content-Type: ${spelling.contentType}`,
+          framing,
+        ].join('\r\n');
         const reply = await rawExchange(gate.url, head, { body: sent, ca: tls.caPem });
-        assert.ok(reply.status === 202 || (reply.status >= 400 && reply.status < 500), `expected 202 or 4xx, got ${reply.status}: ${reply.raw.slice(0, 300)}`);
+        assert.ok(
+          reply.status === 202 || (reply.status >= 400 && reply.status < 500),
+          `expected 202 or 4xx, got ${reply.status}: ${reply.raw.slice(0, 300)}`,
+        );
         assert.notEqual(reply.status, 201, 'nothing was mounted');
 
-        const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('alice', PASSWORDS.alice) }));
-        assert.equal((await alice.call('HEAD', `/v2/team-a/app/blobs/${secret}`)).status, 404, 'the secret is not readable through the gateway');
+        const alice = new RegistryClient(() => ({
+          baseUrl: gate.url,
+          dispatcher: gate.dispatcher,
+          authHeader: basic('alice', PASSWORDS.alice),
+        }));
+        assert.equal(
+          (await alice.call('HEAD', `/v2/team-a/app/blobs/${secret}`)).status,
+          404,
+          'the secret is not readable through the gateway',
+        );
         if (kind === 'distribution') {
           const upstream = (backend.gateConfig.upstream as { url: string }).url;
           const direct = await request(`${upstream}/v2/team-a/app/blobs/${secret}`, { method: 'HEAD' });
@@ -116,13 +159,20 @@ for (const kind of BACKEND_KINDS) {
     }
 
     test('an honest upload start and a monolithic upload still work', async () => {
-      const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('alice', PASSWORDS.alice) }));
+      const alice = new RegistryClient(() => ({
+        baseUrl: gate.url,
+        dispatcher: gate.dispatcher,
+        authHeader: basic('alice', PASSWORDS.alice),
+      }));
       const chunked = await alice.pushBlob('team-a/app', randomBlob(2048));
       assert.equal((await alice.call('HEAD', `/v2/team-a/app/blobs/${chunked}`)).status, 200);
       const data = randomBlob(1024);
       const { createHash } = await import('node:crypto');
       const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
-      const monolithic = await alice.call('POST', `/v2/team-a/app/blobs/uploads/?digest=${digest}`, { headers: { 'content-type': 'application/octet-stream' }, body: data });
+      const monolithic = await alice.call('POST', `/v2/team-a/app/blobs/uploads/?digest=${digest}`, {
+        headers: { 'content-type': 'application/octet-stream' },
+        body: data,
+      });
       // Distribution 2.8 ignores `digest` on POST and opens an upload (202); the built-in registry stores the blob (201).
       assert.ok(monolithic.status === 201 || monolithic.status === 202, `monolithic: ${monolithic.status} ${monolithic.text()}`);
     });

@@ -26,7 +26,11 @@ function npmEnv(): NodeJS.ProcessEnv {
 }
 
 async function npm(args: string[], cwd: string): Promise<string> {
-  const result = await runProcess('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], { cwd, env: npmEnv(), timeoutMs: NPM_TIMEOUT_MS });
+  const result = await runProcess('npm', [...args, '--no-audit', '--no-fund', '--prefer-offline'], {
+    cwd,
+    env: npmEnv(),
+    timeoutMs: NPM_TIMEOUT_MS,
+  });
   assert.equal(result.code, 0, `npm ${args.join(' ')} failed:\n${result.stdout}\n${result.stderr}`);
   return result.stdout;
 }
@@ -73,11 +77,24 @@ describe('npm pack, global install, production install', () => {
     assert.equal(tarball, join(dir, `registry-gate-${version}.tgz`));
     const listed = await runProcess('tar', ['-tzf', tarball]);
     const files = listed.stdout.split('\n').filter(Boolean);
-    for (const needed of ['package/bin/registry-gate', 'package/dist/src/cli/main.js', 'package/dist/src/app.js', 'package/LICENSE', 'package/README.md', 'package/contrib/registry-gate.service']) {
+    for (const needed of [
+      'package/bin/registry-gate',
+      'package/dist/src/cli/main.js',
+      'package/dist/src/app.js',
+      'package/LICENSE',
+      'package/README.md',
+      'package/contrib/registry-gate.service',
+    ]) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }
-    assert.deepEqual(files.filter((file) => /^package\/(src|test|bench|dist\/test)\/|\.map$|\.ts$/.test(file)), []);
-    assert.match(await readFile(join(ROOT, 'LICENSE'), 'utf8'), /Apache License\s+Version 2\.0, January 2004[\s\S]*END OF TERMS AND CONDITIONS/);
+    assert.deepEqual(
+      files.filter((file) => /^package\/(src|test|bench|dist\/test)\/|\.map$|\.ts$/.test(file)),
+      [],
+    );
+    assert.match(
+      await readFile(join(ROOT, 'LICENSE'), 'utf8'),
+      /Apache License\s+Version 2\.0, January 2004[\s\S]*END OF TERMS AND CONDITIONS/,
+    );
   });
 
   test('npm install -g of the package gives a registry-gate that prints its version and serves', async () => {
@@ -127,7 +144,11 @@ describe('npm pack, global install, production install', () => {
 
   test('npm ci --omit=dev on a checkout that has dist/ installs and runs without TypeScript', async () => {
     await unlink(join(checkout, 'node_modules'));
-    const installed = await runProcess('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: checkout, env: npmEnv(), timeoutMs: NPM_TIMEOUT_MS });
+    const installed = await runProcess('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: checkout,
+      env: npmEnv(),
+      timeoutMs: NPM_TIMEOUT_MS,
+    });
     assert.equal(installed.code, 0, installed.stdout + installed.stderr);
     assert.match(installed.stderr, /TypeScript is not installed \(dev dependencies omitted\); using the compiled dist\//);
     await assert.rejects(stat(join(checkout, 'node_modules', 'typescript')), 'no dev dependency was installed');

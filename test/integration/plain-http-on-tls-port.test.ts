@@ -38,7 +38,10 @@ test('plain HTTP on the TLS port: 400 with a text that says to use https, then t
 });
 
 test('TLS clients on the same port still get their answers', async () => {
-  const response = await request(`${gate.url}/v2/`, { dispatcher: gate.dispatcher, headers: { authorization: basic('alice', 'alice-pw') } });
+  const response = await request(`${gate.url}/v2/`, {
+    dispatcher: gate.dispatcher,
+    headers: { authorization: basic('alice', 'alice-pw') },
+  });
   assert.equal(response.statusCode, 200);
   assert.deepEqual(await response.body.json(), {});
 });

@@ -57,7 +57,9 @@ test('a plain-HTTP client that keeps its end open is cut after the linger, and s
     socket.once('error', () => undefined);
     socket.setEncoding('latin1');
     let answer = '';
-    const answered = new Promise<void>((resolve) => socket.on('data', (chunk: string) => (answer += chunk).endsWith('use https://\n') && resolve()));
+    const answered = new Promise<void>((resolve) =>
+      socket.on('data', (chunk: string) => (answer += chunk).endsWith('use https://\n') && resolve()),
+    );
     socket.write(`GET /v2/ HTTP/1.1\r\nHost: ${gate.host}\r\n\r\n`);
     await Promise.race([answered, sleep(5_000)]);
     assert.match(answer, /^HTTP\/1\.1 400 /);

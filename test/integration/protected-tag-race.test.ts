@@ -35,7 +35,11 @@ const RULES = [
 const PARALLEL = 4;
 
 /** Pushes a config and a layer, returns a manifest for them (not pushed). */
-async function prepareManifest(client: RegistryClient, repository: string, label: string): Promise<{ bytes: Buffer; digest: string; layer: string }> {
+async function prepareManifest(
+  client: RegistryClient,
+  repository: string,
+  label: string,
+): Promise<{ bytes: Buffer; digest: string; layer: string }> {
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', label }));
   const layer = randomBlob(2048);
   const configDigest = await client.pushBlob(repository, config);
@@ -53,14 +57,21 @@ async function prepareManifest(client: RegistryClient, repository: string, label
 
 /** PARALLEL PUTs of each manifest to the same new tag, interleaved, all in flight together. */
 async function race(client: RegistryClient, repository: string, tag: string, a: Buffer, b: Buffer): Promise<{ a: Reply[]; b: Reply[] }> {
-  const put = (bytes: Buffer) => client.call('PUT', `/v2/${repository}/manifests/${tag}`, { headers: { 'content-type': OCI_MANIFEST }, body: bytes });
+  const put = (bytes: Buffer) =>
+    client.call('PUT', `/v2/${repository}/manifests/${tag}`, { headers: { 'content-type': OCI_MANIFEST }, body: bytes });
   const requests = Array.from({ length: PARALLEL }, () => [put(a), put(b)]).flat();
   const replies = await Promise.all(requests);
   return { a: replies.filter((_, index) => index % 2 === 0), b: replies.filter((_, index) => index % 2 === 1) };
 }
 
 /** Exactly one side won: all its PUTs 201, all the other side's 403 DENIED naming the tag; the tag names the winner. */
-async function assertOneWinner(client: RegistryClient, repository: string, tag: string, replies: { a: Reply[]; b: Reply[] }, digests: { a: string; b: string }): Promise<void> {
+async function assertOneWinner(
+  client: RegistryClient,
+  repository: string,
+  tag: string,
+  replies: { a: Reply[]; b: Reply[] },
+  digests: { a: string; b: string },
+): Promise<void> {
   const statuses = { a: replies.a.map((reply) => reply.status), b: replies.b.map((reply) => reply.status) };
   const winner = statuses.a.every((status) => status === 201) ? 'a' : 'b';
   const loser = winner === 'a' ? 'b' : 'a';
@@ -104,7 +115,10 @@ for (const kind of BACKEND_KINDS) {
         const a = await prepareManifest(alice, 'release/app', `a${round}`);
         const b = await prepareManifest(alice, 'release/app', `b${round}`);
         const tag = `v${round}.0`;
-        await assertOneWinner(alice, 'release/app', tag, await race(alice, 'release/app', tag, a.bytes, b.bytes), { a: a.digest, b: b.digest });
+        await assertOneWinner(alice, 'release/app', tag, await race(alice, 'release/app', tag, a.bytes, b.bytes), {
+          a: a.digest,
+          b: b.digest,
+        });
       }
     });
 
@@ -116,7 +130,11 @@ for (const kind of BACKEND_KINDS) {
       assert.equal((await alice.call('HEAD', '/v2/release/app/manifests/dev')).headers['docker-content-digest'], b.digest);
       await alice.pushManifest('release/app', 'v9', a.bytes, OCI_MANIFEST);
       await carol.pushManifest('release/app', 'v9', b.bytes, OCI_MANIFEST);
-      assert.equal((await alice.call('HEAD', '/v2/release/app/manifests/v9')).headers['docker-content-digest'], b.digest, 'carol holds overwrite');
+      assert.equal(
+        (await alice.call('HEAD', '/v2/release/app/manifests/v9')).headers['docker-content-digest'],
+        b.digest,
+        'carol holds overwrite',
+      );
     });
 
     test("deleting a protected release's layer needs overwrite", async () => {
@@ -176,7 +194,10 @@ describe('protected tags under concurrency, two worker processes in front of Dis
       const a = await prepareManifest(alice, 'release/app', `wa${round}`);
       const b = await prepareManifest(alice, 'release/app', `wb${round}`);
       const tag = `v${round}.0`;
-      await assertOneWinner(alice, 'release/app', tag, await race(alice, 'release/app', tag, a.bytes, b.bytes), { a: a.digest, b: b.digest });
+      await assertOneWinner(alice, 'release/app', tag, await race(alice, 'release/app', tag, a.bytes, b.bytes), {
+        a: a.digest,
+        b: b.digest,
+      });
     }
   });
 });

@@ -37,9 +37,21 @@ after(async () => {
   if (dir) await removeDir(dir);
 });
 
-async function refusal(method: string, path: string, user = 'alice', password = 'alice-pw-1'): Promise<{ status: number; errors: Array<{ code: string; message: string; detail?: unknown }> }> {
-  const response = await request(`${gate.url}${path}`, { method, dispatcher: gate.dispatcher, headers: { authorization: basic(user, password) } });
-  return { status: response.statusCode, ...((await response.body.json()) as { errors: Array<{ code: string; message: string; detail?: unknown }> }) };
+async function refusal(
+  method: string,
+  path: string,
+  user = 'alice',
+  password = 'alice-pw-1',
+): Promise<{ status: number; errors: Array<{ code: string; message: string; detail?: unknown }> }> {
+  const response = await request(`${gate.url}${path}`, {
+    method,
+    dispatcher: gate.dispatcher,
+    headers: { authorization: basic(user, password) },
+  });
+  return {
+    status: response.statusCode,
+    ...((await response.body.json()) as { errors: Array<{ code: string; message: string; detail?: unknown }> }),
+  };
 }
 
 test('a refused upload start names the action refused', async () => {

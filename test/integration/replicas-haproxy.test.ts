@@ -63,7 +63,10 @@ let haproxy: RunningHaproxy;
 let lbAgent: Agent;
 const replicas: Replica[] = [];
 
-async function send(url: string, options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {}): Promise<Reply> {
+async function send(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: Buffer | string } = {},
+): Promise<Reply> {
   const response = await request(url, {
     method: (options.method ?? 'GET') as 'GET',
     headers: options.headers ?? {},
@@ -72,13 +75,16 @@ async function send(url: string, options: { method?: string; headers?: Record<st
   });
   const body = Buffer.from(await response.body.arrayBuffer());
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(response.headers)) if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  for (const [name, value] of Object.entries(response.headers))
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   return { status: response.statusCode, headers, body, servedBy: headers['x-served-by'] ?? '' };
 }
 
 /** A token from the token endpoint at `base` (the load balancer or one replica), with Basic credentials. */
 async function tokenFor(base: string, user: string, password: string, scope: string): Promise<string> {
-  const reply = await send(`${base}/auth/token?${new URLSearchParams({ service: SERVICE, scope })}`, { headers: { authorization: basic(user, password) } });
+  const reply = await send(`${base}/auth/token?${new URLSearchParams({ service: SERVICE, scope })}`, {
+    headers: { authorization: basic(user, password) },
+  });
   assert.equal(reply.status, 200, `${user} gets a token at ${base}: ${reply.status} ${reply.body.toString()}`);
   return (JSON.parse(reply.body.toString()) as { token: string }).token;
 }
@@ -138,11 +144,18 @@ before(async () => {
   tls = await makeTlsPair(join(dir, 'tls'));
   lbAgent = trustingAgent(tls.caPem);
   await writeHtpasswd(join(shared, 'htpasswd'), PASSWORDS, 4);
-  [distribution, redis] = await Promise.all([startDistribution({ dir: join(dir, 'distribution') }), startRedis({ password: REDIS_PASSWORD })]);
+  [distribution, redis] = await Promise.all([
+    startDistribution({ dir: join(dir, 'distribution') }),
+    startRedis({ password: REDIS_PASSWORD }),
+  ]);
   // The first replica makes the signing key on the shared volume; the others find it.
   replicas.push(await startReplica(0));
   replicas.push(...(await Promise.all([startReplica(1), startReplica(2)])));
-  haproxy = await startHaproxy({ dir, tls, servers: replicas.map((replica) => ({ name: replica.name, address: replica.url.slice('http://'.length) })) });
+  haproxy = await startHaproxy({
+    dir,
+    tls,
+    servers: replicas.map((replica) => ({ name: replica.name, address: replica.url.slice('http://'.length) })),
+  });
 });
 
 after(async () => {
@@ -165,10 +178,20 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
   test('skopeo copies an image in and out through the load balancer, every digest intact', async () => {
     const image = await makeOciImage(join(dir, 'image'), { layers: [3000, 400_000, 1_500_000] });
     const access = { creds: { user: 'alice', password: PASSWORDS.alice }, certDir: tls.caDir };
-    const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(haproxy.host, 'team/app', 'v1'), dest: access, preserveDigests: true });
+    const pushed = await skopeoCopy({
+      from: image.ref,
+      to: dockerRef(haproxy.host, 'team/app', 'v1'),
+      dest: access,
+      preserveDigests: true,
+    });
     assert.equal(pushed.code, 0, pushed.stderr);
     const out = join(dir, 'out');
-    const pulled = await skopeoCopy({ from: dockerRef(haproxy.host, 'team/app', 'v1'), to: `oci:${out}:v1`, src: access, preserveDigests: true });
+    const pulled = await skopeoCopy({
+      from: dockerRef(haproxy.host, 'team/app', 'v1'),
+      to: `oci:${out}:v1`,
+      src: access,
+      preserveDigests: true,
+    });
     assert.equal(pulled.code, 0, pulled.stderr);
     const digests = await readOciLayoutDigests(out, 'v1');
     assert.equal(digests.manifestDigest, image.manifestDigest);
@@ -178,21 +201,36 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
   test('an upload started on one replica goes on on the others; Location and realm name the load balancer as the client reached it', async () => {
     const challenge = await send(`${haproxy.url}/v2/`, { headers: { 'x-forwarded-proto': 'http', 'x-forwarded-for': '198.51.100.1' } });
     assert.equal(challenge.status, 401);
-    assert.match(challenge.headers['www-authenticate'] ?? '', new RegExp(`^Bearer realm="https://${haproxy.host}/auth/token",service="${SERVICE}"`), 'the realm is https on the load balancer, whatever the client claimed');
+    assert.match(
+      challenge.headers['www-authenticate'] ?? '',
+      new RegExp(`^Bearer realm="https://${haproxy.host}/auth/token",service="${SERVICE}"`),
+      'the realm is https on the load balancer, whatever the client claimed',
+    );
 
     const authorization = `Bearer ${await tokenFor(haproxy.url, 'alice', PASSWORDS.alice, 'repository:team/chunked:pull,push')}`;
     const blob = randomBlob(300_000);
-    const start = await send(`${haproxy.url}/v2/team/chunked/blobs/uploads/`, { method: 'POST', headers: { authorization, 'content-length': '0' } });
+    const start = await send(`${haproxy.url}/v2/team/chunked/blobs/uploads/`, {
+      method: 'POST',
+      headers: { authorization, 'content-length': '0' },
+    });
     assert.equal(start.status, 202, start.body.toString());
     const servers = [start.servedBy];
     let location = start.headers.location ?? '';
     let offset = 0;
     for (const size of [100_000, 100_000, 100_000]) {
-      assert.ok(location.startsWith(`https://${haproxy.host}/v2/team/chunked/blobs/uploads/`), `Location names the load balancer: ${location}`);
+      assert.ok(
+        location.startsWith(`https://${haproxy.host}/v2/team/chunked/blobs/uploads/`),
+        `Location names the load balancer: ${location}`,
+      );
       const chunk = blob.subarray(offset, offset + size);
       const patch = await send(location, {
         method: 'PATCH',
-        headers: { authorization, 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + size - 1}`, 'content-length': String(size) },
+        headers: {
+          authorization,
+          'content-type': 'application/octet-stream',
+          'content-range': `${offset}-${offset + size - 1}`,
+          'content-length': String(size),
+        },
         body: chunk,
       });
       assert.equal(patch.status, 202, `PATCH on ${patch.servedBy}: ${patch.body.toString()}`);
@@ -205,8 +243,14 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
     const done = await send(url.href, { method: 'PUT', headers: { authorization, 'content-length': '0' } });
     assert.equal(done.status, 201, done.body.toString());
     servers.push(done.servedBy);
-    assert.ok(done.headers.location?.startsWith(`https://${haproxy.host}/v2/team/chunked/blobs/sha256:`), `blob Location: ${done.headers.location}`);
-    assert.ok(servers.some((server) => server !== start.servedBy), `the chunks and the end went to other replicas than the start: ${servers.join(' ')}`);
+    assert.ok(
+      done.headers.location?.startsWith(`https://${haproxy.host}/v2/team/chunked/blobs/sha256:`),
+      `blob Location: ${done.headers.location}`,
+    );
+    assert.ok(
+      servers.some((server) => server !== start.servedBy),
+      `the chunks and the end went to other replicas than the start: ${servers.join(' ')}`,
+    );
     assert.equal(new Set(servers).size, 3, `all three replicas took part: ${servers.join(' ')}`);
     const pulled = await send(`${haproxy.url}/v2/team/chunked/blobs/${sha256(blob)}`, { headers: { authorization } });
     assert.equal(pulled.status, 200);
@@ -216,10 +260,18 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
   test('a brute force spread round-robin over the replicas is throttled as if it hit one', async () => {
     const replies: Reply[] = [];
     for (let i = 0; i < 12; i += 1) {
-      replies.push(await send(`${haproxy.url}/auth/token?${new URLSearchParams({ service: SERVICE, scope: 'repository:team/app:pull' })}`, { headers: { authorization: basic('bob', `guess-${i}`) } }));
+      replies.push(
+        await send(`${haproxy.url}/auth/token?${new URLSearchParams({ service: SERVICE, scope: 'repository:team/app:pull' })}`, {
+          headers: { authorization: basic('bob', `guess-${i}`) },
+        }),
+      );
     }
     assert.equal(new Set(replies.map((reply) => reply.servedBy)).size, 3, 'the guesses reached all three replicas');
-    assert.deepEqual(replies.map((reply) => reply.status), [...Array(5).fill(401), ...Array(7).fill(429)], 'five guesses in all, not five per replica');
+    assert.deepEqual(
+      replies.map((reply) => reply.status),
+      [...Array(5).fill(401), ...Array(7).fill(429)],
+      'five guesses in all, not five per replica',
+    );
     for (const reply of replies.slice(5)) {
       assert.equal((JSON.parse(reply.body.toString()) as { errors: Array<{ code: string }> }).errors[0]?.code, 'TOOMANYREQUESTS');
       assert.ok(Number(reply.headers['retry-after']) >= 1);
@@ -231,11 +283,18 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
   test('a protected-tag race across replicas has one winner', async () => {
     const authorization = `Bearer ${await tokenFor(haproxy.url, 'alice', PASSWORDS.alice, 'repository:release/app:pull,push')}`;
     const pushBlob = async (data: Buffer): Promise<string> => {
-      const start = await send(`${haproxy.url}/v2/release/app/blobs/uploads/`, { method: 'POST', headers: { authorization, 'content-length': '0' } });
+      const start = await send(`${haproxy.url}/v2/release/app/blobs/uploads/`, {
+        method: 'POST',
+        headers: { authorization, 'content-length': '0' },
+      });
       assert.equal(start.status, 202);
       const url = new URL(start.headers.location ?? '');
       url.searchParams.set('digest', sha256(data));
-      const put = await send(url.href, { method: 'PUT', headers: { authorization, 'content-type': 'application/octet-stream' }, body: data });
+      const put = await send(url.href, {
+        method: 'PUT',
+        headers: { authorization, 'content-type': 'application/octet-stream' },
+        body: data,
+      });
       assert.equal(put.status, 201);
       return sha256(data);
     };
@@ -254,33 +313,70 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
     for (const round of [1, 2, 3]) {
       const tag = `v${round}.0`;
       const [a, b] = [await manifest(`a${round}`), await manifest(`b${round}`)];
-      const put = (bytes: Buffer) => send(`${haproxy.url}/v2/release/app/manifests/${tag}`, { method: 'PUT', headers: { authorization, 'content-type': OCI_MANIFEST }, body: bytes });
+      const put = (bytes: Buffer) =>
+        send(`${haproxy.url}/v2/release/app/manifests/${tag}`, {
+          method: 'PUT',
+          headers: { authorization, 'content-type': OCI_MANIFEST },
+          body: bytes,
+        });
       const replies = await Promise.all(Array.from({ length: 3 }, () => [put(a), put(b)]).flat());
       const sides = { a: replies.filter((_, i) => i % 2 === 0), b: replies.filter((_, i) => i % 2 === 1) };
       const statuses = { a: sides.a.map((reply) => reply.status), b: sides.b.map((reply) => reply.status) };
-      assert.ok(new Set(replies.map((reply) => reply.servedBy)).size >= 2, `the race reached several replicas: ${replies.map((reply) => reply.servedBy).join(' ')}`);
+      assert.ok(
+        new Set(replies.map((reply) => reply.servedBy)).size >= 2,
+        `the race reached several replicas: ${replies.map((reply) => reply.servedBy).join(' ')}`,
+      );
       const winner = statuses.a.every((status) => status === 201) ? 'a' : 'b';
       const loser = winner === 'a' ? 'b' : 'a';
       assert.deepEqual(statuses[winner], [201, 201, 201], `one side wins: ${JSON.stringify(statuses)}`);
       assert.deepEqual(statuses[loser], [403, 403, 403], `the other is refused: ${JSON.stringify(statuses)}`);
-      const head = await send(`${haproxy.url}/v2/release/app/manifests/${tag}`, { method: 'HEAD', headers: { authorization, accept: OCI_MANIFEST } });
-      assert.equal(head.headers['docker-content-digest'], sha256(winner === 'a' ? a : b), 'the tag names the manifest whose push was acknowledged');
+      const head = await send(`${haproxy.url}/v2/release/app/manifests/${tag}`, {
+        method: 'HEAD',
+        headers: { authorization, accept: OCI_MANIFEST },
+      });
+      assert.equal(
+        head.headers['docker-content-digest'],
+        sha256(winner === 'a' ? a : b),
+        'the tag names the manifest whose push was acknowledged',
+      );
     }
   });
 
   test('a revoked robot is refused by every replica within 2 s, its refresh tokens too', async () => {
-    const created = await cli('token', 'create', '--config', replicas[0]!.config, '--name', 'ci', '--scope', 'repository:team/*:pull,push', '--expires', '1d');
+    const created = await cli(
+      'token',
+      'create',
+      '--config',
+      replicas[0]!.config,
+      '--name',
+      'ci',
+      '--scope',
+      'repository:team/*:pull,push',
+      '--expires',
+      '1d',
+    );
     assert.equal(created.code, 0, created.stderr);
     const secret = created.stdout.trim();
     const robotLogin = (replica: Replica) => send(`${replica.url}/v2/`, { headers: { authorization: basic('robot$ci', secret) } });
     // Every replica learns of the new robot from the shared file, then holds its login in its credential cache.
-    assert.deepEqual(await timeUntilEverywhere(async (replica) => (await robotLogin(replica)).status === 200).then((times) => times.map(Number.isFinite)), [true, true, true]);
+    assert.deepEqual(
+      await timeUntilEverywhere(async (replica) => (await robotLogin(replica)).status === 200).then((times) => times.map(Number.isFinite)),
+      [true, true, true],
+    );
     const refreshTokens = new Map<string, string>();
     for (const replica of replicas) {
       const reply = await send(`${replica.url}/auth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ service: SERVICE, client_id: 'replicas-test', grant_type: 'password', username: 'robot$ci', password: secret, access_type: 'offline', scope: 'repository:team/app:pull' }).toString(),
+        body: new URLSearchParams({
+          service: SERVICE,
+          client_id: 'replicas-test',
+          grant_type: 'password',
+          username: 'robot$ci',
+          password: secret,
+          access_type: 'offline',
+          scope: 'repository:team/app:pull',
+        }).toString(),
       });
       assert.equal(reply.status, 200, reply.body.toString());
       refreshTokens.set(replica.name, (JSON.parse(reply.body.toString()) as { refresh_token: string }).refresh_token);
@@ -294,20 +390,33 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
       const refreshed = await send(`${replica.url}/auth/token`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ service: SERVICE, client_id: 'replicas-test', grant_type: 'refresh_token', refresh_token: refreshTokens.get(replica.name) ?? '', scope: 'repository:team/app:pull' }).toString(),
+        body: new URLSearchParams({
+          service: SERVICE,
+          client_id: 'replicas-test',
+          grant_type: 'refresh_token',
+          refresh_token: refreshTokens.get(replica.name) ?? '',
+          scope: 'repository:team/app:pull',
+        }).toString(),
       });
       return (login.status === 401 || login.status === 429) && refreshed.status === 401;
     });
-    assert.ok(times.every((ms) => ms < 2000), `refused everywhere within 2 s: ${times.join(', ')} ms`);
+    assert.ok(
+      times.every((ms) => ms < 2000),
+      `refused everywhere within 2 s: ${times.join(', ')} ms`,
+    );
   });
 
   test('a user deleted from the shared htpasswd file is refused by every replica within 2 s', async () => {
     const login = (replica: Replica) => send(`${replica.url}/v2/`, { headers: { authorization: basic('carol', PASSWORDS.carol) } });
-    for (const replica of replicas) assert.equal((await login(replica)).status, 200, `carol logs in at ${replica.name} (and is cached there)`);
+    for (const replica of replicas)
+      assert.equal((await login(replica)).status, 200, `carol logs in at ${replica.name} (and is cached there)`);
     const deleted = await cli('htpasswd', 'delete', join(shared, 'htpasswd'), 'carol');
     assert.equal(deleted.code, 0, deleted.stderr);
     const times = await timeUntilEverywhere(async (replica) => (await login(replica)).status === 401);
-    assert.ok(times.every((ms) => ms < 2000), `refused everywhere within 2 s: ${times.join(', ')} ms`);
+    assert.ok(
+      times.every((ms) => ms < 2000),
+      `refused everywhere within 2 s: ${times.join(', ')} ms`,
+    );
   });
 
   test('a rotated signing key is used and published by every replica within 2 s', async () => {
@@ -323,10 +432,14 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
       const jwks = JSON.parse((await send(`${replica.url}/auth/jwks`)).body.toString()) as { keys: Array<{ kid?: string }> };
       return header.kid === after && jwks.keys.some((key) => key.kid === after);
     });
-    assert.ok(times.every((ms) => ms < 2000), `the new key everywhere within 2 s: ${times.join(', ')} ms`);
+    assert.ok(
+      times.every((ms) => ms < 2000),
+      `the new key everywhere within 2 s: ${times.join(', ')} ms`,
+    );
     // A token signed by one replica is good at the others: they share the keys.
     const token = await tokenFor(replicas[0]!.url, 'alice', PASSWORDS.alice, 'repository:team/app:pull');
-    for (const replica of replicas) assert.equal((await send(`${replica.url}/v2/team/app/tags/list`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    for (const replica of replicas)
+      assert.equal((await send(`${replica.url}/v2/team/app/tags/list`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
   });
 
   test('no replica writes the Redis password anywhere in its output', () => {
@@ -341,10 +454,16 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
     const authorization = `Bearer ${await tokenFor(haproxy.url, 'alice', PASSWORDS.alice, 'repository:team/big:pull,push')}`;
     const blob = randomBlob(48 * 1024 * 1024);
     const digest = sha256(blob);
-    const start = await send(`${haproxy.url}/v2/team/big/blobs/uploads/`, { method: 'POST', headers: { authorization, 'content-length': '0' } });
+    const start = await send(`${haproxy.url}/v2/team/big/blobs/uploads/`, {
+      method: 'POST',
+      headers: { authorization, 'content-length': '0' },
+    });
     const url = new URL(start.headers.location ?? '');
     url.searchParams.set('digest', digest);
-    assert.equal((await send(url.href, { method: 'PUT', headers: { authorization, 'content-type': 'application/octet-stream' }, body: blob })).status, 201);
+    assert.equal(
+      (await send(url.href, { method: 'PUT', headers: { authorization, 'content-type': 'application/octet-stream' }, body: blob })).status,
+      201,
+    );
 
     const response = await request(`${haproxy.url}/v2/team/big/blobs/${digest}`, { dispatcher: lbAgent, headers: { authorization } });
     assert.equal(response.statusCode, 200);

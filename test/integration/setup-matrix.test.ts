@@ -131,9 +131,18 @@ describe('the setup matrix: every documented configuration with skopeo over TLS'
             user ? { creds: { user, password: PASSWORDS[user] }, certDir: tls.caDir } : { noCreds: true, certDir: tls.caDir };
           const push = (user: User | undefined, image: OciImage, repository: string, tag: string) =>
             skopeoCopy({ from: image.ref, to: dockerRef(gate.host, repository, tag), dest: as(user), preserveDigests: true });
-          async function pull(user: User | undefined, repository: string, tag: string): Promise<SkopeoResult & { layerDigests?: string[] }> {
+          async function pull(
+            user: User | undefined,
+            repository: string,
+            tag: string,
+          ): Promise<SkopeoResult & { layerDigests?: string[] }> {
             const out = join(dir, 'pulled', String(++pulls));
-            const result = await skopeoCopy({ from: dockerRef(gate.host, repository, tag), to: `oci:${out}:${tag}`, src: as(user), ociAcceptUncompressed: true });
+            const result = await skopeoCopy({
+              from: dockerRef(gate.host, repository, tag),
+              to: `oci:${out}:${tag}`,
+              src: as(user),
+              ociAcceptUncompressed: true,
+            });
             if (result.code !== 0) return result;
             return { ...result, layerDigests: (await readOciLayoutDigests(out, tag)).layerDigests };
           }
@@ -144,7 +153,13 @@ describe('the setup matrix: every documented configuration with skopeo over TLS'
           }
 
           before(async () => {
-            gate = await startGate({ dir: join(dir, id), tls, users: PASSWORDS, bcryptCost: 4, config: gateConfig(scheme, backend, anonymous) });
+            gate = await startGate({
+              dir: join(dir, id),
+              tls,
+              users: PASSWORDS,
+              bcryptCost: 4,
+              config: gateConfig(scheme, backend, anonymous),
+            });
             assertOk(await push('carol', images.base, base, '1'), `carol publishes ${base}:1`);
           });
 
@@ -183,7 +198,11 @@ describe('the setup matrix: every documented configuration with skopeo over TLS'
 
               // Moving a tag: refused where protected (and re-pushing the same image is not a move), done where not.
               if (protectedTags) {
-                assertRefused(await push('alice', images.b, repository, 'v1'), `alice moves the protected ${repository}:v1`, /protected|denied/i);
+                assertRefused(
+                  await push('alice', images.b, repository, 'v1'),
+                  `alice moves the protected ${repository}:v1`,
+                  /protected|denied/i,
+                );
                 assert.equal(await digestOf(repository, 'v1'), images.a.manifestDigest, 'v1 did not move');
                 assertOk(await push('alice', images.a, repository, 'v1'), 're-pushing the same image to a protected tag');
               } else {

@@ -24,13 +24,19 @@ let redis: RunningRedis;
 const connections: RedisConnection[] = [];
 
 async function connect(url = redis.url, keyPrefix = `lock-test-${randomBytes(4).toString('hex')}:`): Promise<RedisConnection> {
-  const connection = await RedisConnection.open({ config: redisConfigSchema.parse({ url, keyPrefix }), logger: silentLoggers().app, connectWaitMs: 1000 });
+  const connection = await RedisConnection.open({
+    config: redisConfigSchema.parse({ url, keyPrefix }),
+    logger: silentLoggers().app,
+    connectWaitMs: 1000,
+  });
   connections.push(connection);
   return connection;
 }
 
 /** Two replicas' locks on one Redis, under one prefix. */
-async function twoReplicas(options: { ttlMs?: number; grantTimeoutMs?: number } = {}): Promise<[RedisLock, RedisLock, RedisConnection, RedisConnection]> {
+async function twoReplicas(
+  options: { ttlMs?: number; grantTimeoutMs?: number } = {},
+): Promise<[RedisLock, RedisLock, RedisConnection, RedisConnection]> {
   const prefix = `lock-test-${randomBytes(4).toString('hex')}:`;
   const [a, b] = [await connect(redis.url, prefix), await connect(redis.url, prefix)];
   const logger = silentLoggers().app;

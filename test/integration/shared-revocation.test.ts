@@ -84,7 +84,12 @@ describe('a robot revoked on one machine, replicas with their own copies of the 
     const response = await request(`${gate.url}/auth/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ service: 'registry-gate', client_id: 'revocation-test', scope: 'repository:ci/app:pull', ...form }).toString(),
+      body: new URLSearchParams({
+        service: 'registry-gate',
+        client_id: 'revocation-test',
+        scope: 'repository:ci/app:pull',
+        ...form,
+      }).toString(),
     });
     const body = (await response.body.json()) as { refresh_token?: string };
     return { status: response.statusCode, ...(body.refresh_token ? { refreshToken: body.refresh_token } : {}) };
@@ -109,12 +114,22 @@ describe('a robot revoked on one machine, replicas with their own copies of the 
     assert.ok(login.refreshToken);
 
     const config = join(dir, 'here.yaml');
-    await writeFile(config, JSON.stringify({ auth: { token: { robots: join(dir, 'here-robots.json'), keyDir: join(dir, 'keys') } }, redis: { url: redis.url, keyPrefix: 'revocation-test:' } }));
+    await writeFile(
+      config,
+      JSON.stringify({
+        auth: { token: { robots: join(dir, 'here-robots.json'), keyDir: join(dir, 'keys') } },
+        redis: { url: redis.url, keyPrefix: 'revocation-test:' },
+      }),
+    );
     const revoked = await runProcess(process.execPath, [CLI, 'token', 'revoke', 'ci', '--config', config], { cwd: dir, timeoutMs: 30_000 });
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.match(revoked.stderr, /Published to every replica through Redis/);
 
-    const took = await until(async () => (await robotLogin(there)) === 401 && (await tokenRequest(there, { grant_type: 'refresh_token', refresh_token: login.refreshToken ?? '' })).status === 401);
+    const took = await until(
+      async () =>
+        (await robotLogin(there)) === 401 &&
+        (await tokenRequest(there, { grant_type: 'refresh_token', refresh_token: login.refreshToken ?? '' })).status === 401,
+    );
     assert.ok(took < 2000, `refused there within 2 s (took ${took} ms), though its file still lists the robot`);
     assert.equal(await robotLogin(here), 401);
   });
@@ -142,7 +157,11 @@ describe('the revocation channel', () => {
   const connections: RedisConnection[] = [];
 
   async function standIn(prefix: string, onReload?: (self: StandIn) => void): Promise<StandIn> {
-    const connection = await RedisConnection.open({ config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }), logger: silentLoggers().app, connectWaitMs: 1000 });
+    const connection = await RedisConnection.open({
+      config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
+      logger: silentLoggers().app,
+      connectWaitMs: 1000,
+    });
     connections.push(connection);
     const listeners: Array<() => void> = [];
     const self: StandIn = {
@@ -186,7 +205,8 @@ describe('the revocation channel', () => {
     assert.ok(took < 1000, `the others re-read within ${took} ms`);
     await sleep(500);
     assert.equal(replicas[0]!.reloads, before[0], 'the replica that noticed does not hear its own message');
-    for (const [i, replica] of replicas.entries()) assert.equal(replica.reloads, (before[i] as number) + (i === 0 ? 0 : 1), `replica ${i} re-read once, no echo`);
+    for (const [i, replica] of replicas.entries())
+      assert.equal(replica.reloads, (before[i] as number) + (i === 0 ? 0 : 1), `replica ${i} re-read once, no echo`);
   });
 
   test('a revoked robot reaches every replica, also one that subscribes later', async () => {
@@ -194,7 +214,11 @@ describe('the revocation channel', () => {
     const first = await standIn(prefix);
     await sleep(200);
     // The `token revoke` command's own connection.
-    const publisher = await RedisConnection.open({ config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }), logger: silentLoggers().app, connectWaitMs: 1000 });
+    const publisher = await RedisConnection.open({
+      config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
+      logger: silentLoggers().app,
+      connectWaitMs: 1000,
+    });
     connections.push(publisher);
     await publishRobotRevocation(publisher, { id: 'robot-id-1', expires: null });
     assert.ok((await until(async () => first.refused.has('robot-id-1'))) < 1000);
@@ -207,15 +231,31 @@ describe('the revocation channel', () => {
     try {
       await late.stop();
       const prefix = `channel-${randomBytes(4).toString('hex')}:`;
-      const connection = await RedisConnection.open({ config: redisConfigSchema.parse({ url: late.url, keyPrefix: prefix }), logger: silentLoggers().app, connectWaitMs: 200 });
+      const connection = await RedisConnection.open({
+        config: redisConfigSchema.parse({ url: late.url, keyPrefix: prefix }),
+        logger: silentLoggers().app,
+        connectWaitMs: 200,
+      });
       connections.push(connection);
       assert.equal(connection.health().state, 'down');
       const refused = new Set<string>();
-      await RevocationChannel.open(connection, { reloadFiles: async () => undefined, refuseRobots: (ids) => [...ids].forEach((id) => refused.add(id)), onFilesChange: () => undefined }, silentLoggers().app);
+      await RevocationChannel.open(
+        connection,
+        {
+          reloadFiles: async () => undefined,
+          refuseRobots: (ids) => [...ids].forEach((id) => refused.add(id)),
+          onFilesChange: () => undefined,
+        },
+        silentLoggers().app,
+      );
       await sleep(1500); // several failed reconnects
       await late.start();
       assert.ok((await until(async () => connection.health().state === 'up', 6000)) < 6000, 'connected');
-      const publisher = await RedisConnection.open({ config: redisConfigSchema.parse({ url: late.url, keyPrefix: prefix }), logger: silentLoggers().app, connectWaitMs: 1000 });
+      const publisher = await RedisConnection.open({
+        config: redisConfigSchema.parse({ url: late.url, keyPrefix: prefix }),
+        logger: silentLoggers().app,
+        connectWaitMs: 1000,
+      });
       connections.push(publisher);
       // Published until heard: the subscription comes back a moment after the connection.
       const took = await until(async () => {
@@ -233,7 +273,11 @@ describe('the revocation channel', () => {
     const durable = await startRedis({ persist: true });
     try {
       const prefix = `channel-${randomBytes(4).toString('hex')}:`;
-      const connection = await RedisConnection.open({ config: redisConfigSchema.parse({ url: durable.url, keyPrefix: prefix }), logger: silentLoggers().app, connectWaitMs: 1000 });
+      const connection = await RedisConnection.open({
+        config: redisConfigSchema.parse({ url: durable.url, keyPrefix: prefix }),
+        logger: silentLoggers().app,
+        connectWaitMs: 1000,
+      });
       connections.push(connection);
       const replica = { reloads: 0, refused: new Set<string>() };
       await RevocationChannel.open(
@@ -256,7 +300,10 @@ describe('the revocation channel', () => {
       await sleep(300);
       await durable.start();
       const took = await until(async () => replica.reloads > reloads && replica.refused.has('robot-id-2'), 6000);
-      assert.ok(took < 6000, `caught up after the reconnect: ${JSON.stringify({ reloads: replica.reloads, before: reloads, refused: [...replica.refused] })}`);
+      assert.ok(
+        took < 6000,
+        `caught up after the reconnect: ${JSON.stringify({ reloads: replica.reloads, before: reloads, refused: [...replica.refused] })}`,
+      );
     } finally {
       await durable.close();
     }

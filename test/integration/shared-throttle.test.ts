@@ -17,7 +17,14 @@ import { silentLoggers } from '../../src/log.js';
 import { RegistryError } from '../../src/errors.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import { redisConfigSchema } from '../../src/redis/config.js';
-import { LoginThrottle, MemoryCounterStore, RedisCounterStore, throttleConfigSchema, type LoginAttempt, type ThrottleConfigInput } from '../../src/auth/throttle/index.js';
+import {
+  LoginThrottle,
+  MemoryCounterStore,
+  RedisCounterStore,
+  throttleConfigSchema,
+  type LoginAttempt,
+  type ThrottleConfigInput,
+} from '../../src/auth/throttle/index.js';
 import { retryAfter, throttleContract, type ThrottleUnderTest } from '../helpers/throttle-contract.js';
 import { freePort } from '../helpers/process.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';
@@ -30,7 +37,11 @@ before(async () => {
 });
 
 async function connect(url = redis.url, keyPrefix = `test-${randomBytes(6).toString('hex')}:`): Promise<RedisConnection> {
-  const connection = await RedisConnection.open({ config: redisConfigSchema.parse({ url, keyPrefix }), logger: silentLoggers().app, connectWaitMs: 1000 });
+  const connection = await RedisConnection.open({
+    config: redisConfigSchema.parse({ url, keyPrefix }),
+    logger: silentLoggers().app,
+    connectWaitMs: 1000,
+  });
   connections.push(connection);
   return connection;
 }
@@ -43,7 +54,13 @@ async function replicas(count: number, overrides: ThrottleConfigInput = {}): Pro
   const all: LoginThrottle[] = [];
   for (let i = 0; i < count; i += 1) {
     const connection = await connect(redis.url, keyPrefix);
-    all.push(new LoginThrottle(config, { now: () => now, store: new RedisCounterStore(connection, config), fallback: new MemoryCounterStore(config) }));
+    all.push(
+      new LoginThrottle(config, {
+        now: () => now,
+        store: new RedisCounterStore(connection, config),
+        fallback: new MemoryCounterStore(config),
+      }),
+    );
   }
   let turn = 0;
   return {
@@ -67,10 +84,15 @@ throttleContract('in Redis, three replicas taking turns', (overrides) => replica
 describe('shared throttle: what only replicas have', () => {
   test('a parallel burst through three replicas at once gets no more attempts than one process would give', async () => {
     const t = await replicas(3);
-    const results = await Promise.allSettled(Array.from({ length: 30 }, (_, i) => (t.all[i % 3] as LoginThrottle).check('alice', '10.0.0.1', `burst-${i}`)));
-    const admitted = results.filter((result): result is PromiseFulfilledResult<LoginAttempt> => result.status === 'fulfilled').map((result) => result.value);
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) => (t.all[i % 3] as LoginThrottle).check('alice', '10.0.0.1', `burst-${i}`)),
+    );
+    const admitted = results
+      .filter((result): result is PromiseFulfilledResult<LoginAttempt> => result.status === 'fulfilled')
+      .map((result) => result.value);
     for (const result of results) {
-      if (result.status === 'rejected') assert.ok(result.reason instanceof RegistryError && result.reason.code === 'TOOMANYREQUESTS', String(result.reason));
+      if (result.status === 'rejected')
+        assert.ok(result.reason instanceof RegistryError && result.reason.code === 'TOOMANYREQUESTS', String(result.reason));
     }
     assert.ok(admitted.length >= 1 && admitted.length <= 5, `${admitted.length} attempts admitted at once; at most 5 before the threshold`);
     for (const attempt of admitted) await attempt.failure();
@@ -110,7 +132,10 @@ describe('shared throttle: what only replicas have', () => {
     const local = await startRedis();
     try {
       const connection = await connect(local.url);
-      const throttle = new LoginThrottle(config, { store: new RedisCounterStore(connection, config), fallback: new MemoryCounterStore(config) });
+      const throttle = new LoginThrottle(config, {
+        store: new RedisCounterStore(connection, config),
+        fallback: new MemoryCounterStore(config),
+      });
       const attempts: LoginAttempt[] = [];
       for (let i = 0; i < 5; i += 1) attempts.push(await throttle.check('alice', '10.0.0.1', `guess-${i}`));
       await local.stop();

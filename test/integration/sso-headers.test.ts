@@ -36,7 +36,12 @@ interface Reply {
   body: string;
 }
 
-async function call(gate: TestGate, path: string, headers: Record<string, string | string[]>, method: Dispatcher.HttpMethod = 'GET'): Promise<Reply> {
+async function call(
+  gate: TestGate,
+  path: string,
+  headers: Record<string, string | string[]>,
+  method: Dispatcher.HttpMethod = 'GET',
+): Promise<Reply> {
   const response = await request(`${gate.url}${path}`, { method, dispatcher: gate.dispatcher, headers });
   return { status: response.statusCode, headers: response.headers, body: await response.body.text() };
 }
@@ -128,7 +133,10 @@ describe('SSO headers from a trusted proxy', () => {
       { 'x-forwarded-user': '', 'x-forwarded-groups': 'pushers' },
     ];
     for (const headers of cases) {
-      for (const [path, method] of [['/v2/', 'GET'], [PUSH_PATH, 'POST']] as const) {
+      for (const [path, method] of [
+        ['/v2/', 'GET'],
+        [PUSH_PATH, 'POST'],
+      ] as const) {
         const reply = await call(gate, path, headers, method);
         assert.equal(reply.status, 401, `${JSON.stringify(headers)} ${method} ${path}: ${reply.body}`);
         assert.equal(reply.headers['www-authenticate'], 'Basic realm="Registry realm"');
@@ -194,7 +202,11 @@ describe('SSO headers from an untrusted peer', () => {
 
   test('the headers are ignored: the caller stays anonymous and gets the 401 challenge', async () => {
     capture.clear();
-    for (const [path, method] of [['/v2/', 'GET'], [PULL_PATH, 'GET'], [PUSH_PATH, 'POST']] as const) {
+    for (const [path, method] of [
+      ['/v2/', 'GET'],
+      [PULL_PATH, 'GET'],
+      [PUSH_PATH, 'POST'],
+    ] as const) {
       const reply = await call(gate, path, spoofed, method);
       assert.equal(reply.status, 401, `${method} ${path}: ${reply.body}`);
       assert.equal(reply.headers['www-authenticate'], 'Basic realm="Registry realm"');

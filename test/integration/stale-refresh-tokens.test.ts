@@ -64,7 +64,13 @@ async function postForm(gate: TestGate, form: Record<string, string>): Promise<T
  * A login that asks for a refresh token: the OAuth2 password grant with access_type=offline, or
  * (the docker CLI's way) GET with Basic credentials and offline_token=true.
  */
-async function offlineLogin(gate: TestGate, user: string, password: string, scope = PUSH_SCOPE, flow: 'password-grant' | 'basic-get' = 'password-grant'): Promise<{ scope: string; refreshToken: string }> {
+async function offlineLogin(
+  gate: TestGate,
+  user: string,
+  password: string,
+  scope = PUSH_SCOPE,
+  flow: 'password-grant' | 'basic-get' = 'password-grant',
+): Promise<{ scope: string; refreshToken: string }> {
   const reply =
     flow === 'password-grant'
       ? await postForm(gate, { grant_type: 'password', username: user, password, access_type: 'offline', scope })
@@ -115,7 +121,12 @@ describe('refresh tokens of htpasswd users, group-file groups and robots', () =>
         access: ACCESS,
         // The test client is the SSO proxy too, for the last test.
         trustedProxies: ['127.0.0.1/32'],
-        auth: { scheme: 'bearer', groupFile, trustedHeader: { user: 'X-Forwarded-User' }, token: { service: SERVICE, keyDir: join(dir, 'keys'), robots } },
+        auth: {
+          scheme: 'bearer',
+          groupFile,
+          trustedHeader: { user: 'X-Forwarded-User' },
+          token: { service: SERVICE, keyDir: join(dir, 'keys'), robots },
+        },
       },
     });
   });
@@ -162,7 +173,13 @@ describe('refresh tokens of htpasswd users, group-file groups and robots', () =>
     const deadline = Date.now() + 3000;
     let fresh: TokenReply | undefined;
     while (Date.now() < deadline) {
-      fresh = await postForm(gate, { grant_type: 'password', username: 'robot$ci', password: recreated.secret, access_type: 'offline', scope: 'repository:ci/app:pull,push' });
+      fresh = await postForm(gate, {
+        grant_type: 'password',
+        username: 'robot$ci',
+        password: recreated.secret,
+        access_type: 'offline',
+        scope: 'repository:ci/app:pull,push',
+      });
       if (fresh.status === 200) break;
       await sleep(100);
     }
@@ -178,10 +195,13 @@ describe('refresh tokens of htpasswd users, group-file groups and robots', () =>
   });
 
   test("an SSO proxy's user gets tokens but no refresh token: nothing could re-check it later", async () => {
-    const response = await request(`${gate.url}/auth/token?${new URLSearchParams({ service: SERVICE, scope: PUSH_SCOPE, offline_token: 'true' }).toString()}`, {
-      dispatcher: gate.dispatcher,
-      headers: { 'x-forwarded-user': 'alice' },
-    });
+    const response = await request(
+      `${gate.url}/auth/token?${new URLSearchParams({ service: SERVICE, scope: PUSH_SCOPE, offline_token: 'true' }).toString()}`,
+      {
+        dispatcher: gate.dispatcher,
+        headers: { 'x-forwarded-user': 'alice' },
+      },
+    );
     const reply = await tokenReply(response);
     assert.equal(reply.status, 200);
     assert.equal(reply.scope, PUSH_SCOPE, 'the proxy says alice: she gets her tokens');
@@ -204,7 +224,14 @@ describe('refresh tokens of LDAP users', () => {
         auth: {
           scheme: 'bearer',
           providers: ['ldap'],
-          ldap: { url: slapd.url, bindDN: slapd.serviceDN, bindPasswordFile: slapd.servicePasswordFile, userBase: slapd.peopleBase, tls: { ca: slapd.caFile }, timeout: '2s' },
+          ldap: {
+            url: slapd.url,
+            bindDN: slapd.serviceDN,
+            bindPasswordFile: slapd.servicePasswordFile,
+            userBase: slapd.peopleBase,
+            tls: { ca: slapd.caFile },
+            timeout: '2s',
+          },
           token: { service: SERVICE, keyDir: join(dir, 'keys') },
         },
       },
@@ -223,7 +250,16 @@ describe('refresh tokens of LDAP users', () => {
     assert.equal(login.scope, PUSH_SCOPE, 'alice pushes as a member of the LDAP group pushers');
     // groupOfNames needs a member: carol joins as alice leaves.
     await slapd.modify(
-      [`dn: cn=pushers,ou=groups,${slapd.suffix}`, 'changetype: modify', 'add: member', `member: ${carol.dn}`, '-', 'delete: member', `member: ${alice.dn}`, ''].join('\n'),
+      [
+        `dn: cn=pushers,ou=groups,${slapd.suffix}`,
+        'changetype: modify',
+        'add: member',
+        `member: ${carol.dn}`,
+        '-',
+        'delete: member',
+        `member: ${alice.dn}`,
+        '',
+      ].join('\n'),
     );
     const after = await refresh(gate, login.refreshToken);
     assert.equal(after.status, 200, 'alice is still in the directory');

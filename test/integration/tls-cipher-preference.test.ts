@@ -29,10 +29,13 @@ after(async () => {
 function negotiated(ciphers: string | undefined): Promise<string> {
   const url = new URL(gate.url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: url.hostname, port: Number(url.port), ca: tls.caPem, servername: 'localhost', ...(ciphers ? { ciphers } : {}) }, () => {
-      resolve(socket.getCipher().standardName);
-      socket.end();
-    });
+    const socket = connect(
+      { host: url.hostname, port: Number(url.port), ca: tls.caPem, servername: 'localhost', ...(ciphers ? { ciphers } : {}) },
+      () => {
+        resolve(socket.getCipher().standardName);
+        socket.end();
+      },
+    );
     socket.once('error', reject);
   });
 }

@@ -37,7 +37,10 @@ function serve(args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }
 
 /** The status of `GET /v2/` as robot$ci with `secret`. */
 async function robotLogin(url: string, secret: string, dispatcher?: Agent): Promise<number> {
-  const response = await request(`${url}/v2/`, { headers: { authorization: basic('robot$ci', secret) }, ...(dispatcher ? { dispatcher } : {}) });
+  const response = await request(`${url}/v2/`, {
+    headers: { authorization: basic('robot$ci', secret) },
+    ...(dispatcher ? { dispatcher } : {}),
+  });
   await response.body.dump();
   return response.statusCode;
 }
@@ -80,7 +83,7 @@ describe('token create|list|revoke use the store serve reads', () => {
     if (dir) await removeDir(dir);
   });
 
-  test('with -c: the config folder\'s store, named on stderr; serve -c lets the robot in', async () => {
+  test("with -c: the config folder's store, named on stderr; serve -c lets the robot in", async () => {
     const port = await freePort();
     const config = await writeConfig(join(dir, 'with-flag'), port);
     const created = await token(['create', '--name', 'ci', '--scope', 'repository:ci/*:pull', '-c', config.file], { cwd: elsewhere });
@@ -129,7 +132,10 @@ describe('token create|list|revoke use the store serve reads', () => {
   test('-c wins over REGISTRY_GATE_CONFIG', async () => {
     const flagged = await writeConfig(join(dir, 'flag-wins'), await freePort());
     const ignored = await writeConfig(join(dir, 'env-ignored'), await freePort());
-    const created = await token(['create', '--name', 'ci', '--scope', 'repository:ci/*:pull', '-c', flagged.file], { cwd: elsewhere, env: { REGISTRY_GATE_CONFIG: ignored.file } });
+    const created = await token(['create', '--name', 'ci', '--scope', 'repository:ci/*:pull', '-c', flagged.file], {
+      cwd: elsewhere,
+      env: { REGISTRY_GATE_CONFIG: ignored.file },
+    });
     assert.equal(created.code, 0, created.stderr);
     assert.equal((await readRobots(flagged.store)).length, 1);
     assert.deepEqual(await readRobots(ignored.store), []);
@@ -142,7 +148,10 @@ describe('token create|list|revoke use the store serve reads', () => {
     assert.equal(created.code, 0, created.stderr);
     const secret = created.stdout.trim();
     const store = join(home, 'data', 'token', 'robots.json');
-    assert.ok(created.stderr.includes(`in ${store} (no config file given with -c or REGISTRY_GATE_CONFIG; the default, as for serve without one)`), created.stderr);
+    assert.ok(
+      created.stderr.includes(`in ${store} (no config file given with -c or REGISTRY_GATE_CONFIG; the default, as for serve without one)`),
+      created.stderr,
+    );
 
     const port = await freePort();
     const server = await serve(['--listen', `127.0.0.1:${port}`], { cwd: home });

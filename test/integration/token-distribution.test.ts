@@ -20,7 +20,14 @@ import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { ProviderChain } from '../../src/auth/chain.js';
 import { configGroups } from '../../src/auth/groups.js';
 import { HtpasswdProvider } from '../../src/auth/htpasswd/provider.js';
-import { createRefreshIdentity, createRobot, RobotProvider, SigningKeys, TokenService, type SigningAlgorithm } from '../../src/auth/token/index.js';
+import {
+  createRefreshIdentity,
+  createRobot,
+  RobotProvider,
+  SigningKeys,
+  TokenService,
+  type SigningAlgorithm,
+} from '../../src/auth/token/index.js';
 import { createTokenEndpoint, TOKEN_PATH } from '../../src/gateway/token-endpoint.js';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { writeHtpasswd } from '../helpers/gate.js';
@@ -117,10 +124,20 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
     });
 
     test('a pusher pushes with credentials and a reader pulls back identical digests', async () => {
-      const pushed = await skopeoCopy({ from: image.ref, to: dockerRef(setup.registry.host, 'team/app', 'v1'), dest: { creds: PUSHER, ...PLAIN_HTTP }, preserveDigests: true });
+      const pushed = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(setup.registry.host, 'team/app', 'v1'),
+        dest: { creds: PUSHER, ...PLAIN_HTTP },
+        preserveDigests: true,
+      });
       assert.equal(pushed.code, 0, pushed.stderr);
       const out = join(dir, 'pulled');
-      const pulled = await skopeoCopy({ from: dockerRef(setup.registry.host, 'team/app', 'v1'), to: `oci:${out}:v1`, src: { creds: READER, ...PLAIN_HTTP }, ociAcceptUncompressed: true });
+      const pulled = await skopeoCopy({
+        from: dockerRef(setup.registry.host, 'team/app', 'v1'),
+        to: `oci:${out}:v1`,
+        src: { creds: READER, ...PLAIN_HTTP },
+        ociAcceptUncompressed: true,
+      });
       assert.equal(pulled.code, 0, pulled.stderr);
       const digests = await readOciLayoutDigests(out, 'v1');
       assert.equal(digests.manifestDigest, image.manifestDigest);
@@ -128,13 +145,28 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
     });
 
     test('an anonymous push, a pull-only push and a wrong password are refused', async () => {
-      const anonymous = await skopeoCopy({ from: image.ref, to: dockerRef(setup.registry.host, 'team/anon', 'v1'), dest: { noCreds: true, ...PLAIN_HTTP } });
+      const anonymous = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(setup.registry.host, 'team/anon', 'v1'),
+        dest: { noCreds: true, ...PLAIN_HTTP },
+      });
       assert.notEqual(anonymous.code, 0);
-      assert.match(anonymous.stderr, /requested access to the resource is denied/, 'refused by Distribution: the token does not cover push');
-      const reader = await skopeoCopy({ from: image.ref, to: dockerRef(setup.registry.host, 'team/bob', 'v1'), dest: { creds: READER, ...PLAIN_HTTP } });
+      assert.match(
+        anonymous.stderr,
+        /requested access to the resource is denied/,
+        'refused by Distribution: the token does not cover push',
+      );
+      const reader = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(setup.registry.host, 'team/bob', 'v1'),
+        dest: { creds: READER, ...PLAIN_HTTP },
+      });
       assert.notEqual(reader.code, 0);
       assert.match(reader.stderr, /requested access to the resource is denied/);
-      const wrong = await skopeoInspect(dockerRef(setup.registry.host, 'team/app', 'v1'), { creds: { user: PUSHER.user, password: 'wrong' }, ...PLAIN_HTTP });
+      const wrong = await skopeoInspect(dockerRef(setup.registry.host, 'team/app', 'v1'), {
+        creds: { user: PUSHER.user, password: 'wrong' },
+        ...PLAIN_HTTP,
+      });
       assert.notEqual(wrong.code, 0);
       assert.match(wrong.stderr, /unable to retrieve auth token.*unauthorized/, 'refused by the token endpoint');
       const anonymousPull = await skopeoInspect(dockerRef(setup.registry.host, 'team/app', 'v1'), { noCreds: true, ...PLAIN_HTTP });
@@ -143,9 +175,17 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
 
     test('a robot pushes within its scopes and nowhere else', async () => {
       const robot = { user: 'robot$ci', password: setup.robotSecret };
-      const inside = await skopeoCopy({ from: image.ref, to: dockerRef(setup.registry.host, 'ci/build', 'v1'), dest: { creds: robot, ...PLAIN_HTTP } });
+      const inside = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(setup.registry.host, 'ci/build', 'v1'),
+        dest: { creds: robot, ...PLAIN_HTTP },
+      });
       assert.equal(inside.code, 0, inside.stderr);
-      const outside = await skopeoCopy({ from: image.ref, to: dockerRef(setup.registry.host, 'team/robot', 'v1'), dest: { creds: robot, ...PLAIN_HTTP } });
+      const outside = await skopeoCopy({
+        from: image.ref,
+        to: dockerRef(setup.registry.host, 'team/robot', 'v1'),
+        dest: { creds: robot, ...PLAIN_HTTP },
+      });
       assert.notEqual(outside.code, 0);
       assert.match(outside.stderr, /requested access to the resource is denied/);
       const read = await skopeoInspect(dockerRef(setup.registry.host, 'team/app', 'v1'), { creds: robot, ...PLAIN_HTTP });

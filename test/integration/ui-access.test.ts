@@ -92,7 +92,8 @@ for (const kind of BACKEND_KINDS) {
     let gate: TestGate;
     let auditFile: string;
     const ui = (headers: Record<string, string> = {}) => new UiClient(gate.url, gate.dispatcher, headers);
-    const registry = (user: User) => new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic(user, PASSWORDS[user]) }));
+    const registry = (user: User) =>
+      new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic(user, PASSWORDS[user]) }));
     const sessions = new Map<User, UiClient>();
     async function as(user: User): Promise<UiClient> {
       const existing = sessions.get(user);
@@ -114,7 +115,13 @@ for (const kind of BACKEND_KINDS) {
         tls,
         users: PASSWORDS,
         bcryptCost: 4,
-        config: { groups: GROUPS, access: RULES, ui: { adminGroup: 'admins' }, audit: { enabled: true, file: auditFile }, ...backend.gateConfig },
+        config: {
+          groups: GROUPS,
+          access: RULES,
+          ui: { adminGroup: 'admins' },
+          audit: { enabled: true, file: auditFile },
+          ...backend.gateConfig,
+        },
       });
       await registry('alice').pushImage('team-a/app', '1');
       await registry('alice').pushImage('team-a/app', '2');
@@ -122,7 +129,12 @@ for (const kind of BACKEND_KINDS) {
       await registry('bob').pushImage('team-b/secret', '1');
       await registry('bob').pushImage('team-b/secret-plans', 'x');
       // Content nobody may push through the rules: straight to the backend's storage through an open rule set.
-      const open = await startGate({ dir: join(dir, 'seed'), users: { seed: 'seed-pw' }, bcryptCost: 4, config: { ...backend.gateConfig, storage: { root: join(dir, 'gate', 'data', 'registry') } } });
+      const open = await startGate({
+        dir: join(dir, 'seed'),
+        users: { seed: 'seed-pw' },
+        bcryptCost: 4,
+        config: { ...backend.gateConfig, storage: { root: join(dir, 'gate', 'data', 'registry') } },
+      });
       const seed = new RegistryClient(() => ({ baseUrl: open.url, authHeader: basic('seed', 'seed-pw') }));
       await seed.pushImage('public/base', 'latest');
       await seed.pushImage('shared/tools', '1');
@@ -142,7 +154,11 @@ for (const kind of BACKEND_KINDS) {
         assert.equal(page.status, 200);
         assert.equal(signedInAs(page.body), user);
         const identity = { user, groups: groupsOf(user), via: 'htpasswd' as const };
-        assert.deepEqual(listedRepositories(page.body), all.filter((name) => policy.decide(identity, name, 'pull').allowed), `${user}'s list`);
+        assert.deepEqual(
+          listedRepositories(page.body),
+          all.filter((name) => policy.decide(identity, name, 'pull').allowed),
+          `${user}'s list`,
+        );
       }
       const anonymous = await ui().get('/ui/');
       assert.deepEqual(listedRepositories(anonymous.body), ['public/base'], 'anonymous visitors see what anonymous callers may pull');
@@ -172,7 +188,8 @@ for (const kind of BACKEND_KINDS) {
       const forbiddenManifest = await alice.get('/ui/r/team-b/secret/-/manifest/1');
       assert.equal(forbiddenManifest.status, 404);
       assert.equal(forbiddenManifest.body, missingManifest.body);
-      for (const hidden of HIDDEN) assert.ok(!forbidden.body.includes(hidden) && !forbiddenManifest.body.includes(hidden), `${hidden} appears in a 404 page`);
+      for (const hidden of HIDDEN)
+        assert.ok(!forbidden.body.includes(hidden) && !forbiddenManifest.body.includes(hidden), `${hidden} appears in a 404 page`);
       assert.equal((await ui().get('/ui/r/team-b/secret')).status, 404, 'anonymous too');
       const own = await alice.get('/ui/r/team-a/app');
       assert.equal(own.status, 200);
@@ -189,7 +206,9 @@ for (const kind of BACKEND_KINDS) {
         assert.ok(!/<h1>team-b/.test(reply.body) && !reply.body.includes('Tags of'), `${target}: no repository page`);
       }
       // Control: the same session reads team-b nothing, and its own repository by the plain path.
-      const control = await rawExchange(gate.url, `GET /ui/r/team-a/app HTTP/1.1\r\nHost: ${gate.host}\r\nCookie: ${cookie}`, { ca: tls.caPem });
+      const control = await rawExchange(gate.url, `GET /ui/r/team-a/app HTTP/1.1\r\nHost: ${gate.host}\r\nCookie: ${cookie}`, {
+        ca: tls.caPem,
+      });
       assert.equal(control.status, 200);
     });
 
@@ -200,13 +219,17 @@ for (const kind of BACKEND_KINDS) {
       assert.equal(reply.headers.location, '/ui/');
       const session = reply.setCookies.find((line) => line.startsWith('__Host-rg_session='));
       assert.ok(session, reply.setCookies.join('\n'));
-      for (const attribute of ['HttpOnly', 'Secure', 'SameSite=Strict', 'Path=/']) assert.ok(session.split('; ').includes(attribute), `${attribute} in ${session}`);
+      for (const attribute of ['HttpOnly', 'Secure', 'SameSite=Strict', 'Path=/'])
+        assert.ok(session.split('; ').includes(attribute), `${attribute} in ${session}`);
       assert.match(session, /; Max-Age=43200; Expires=/);
       const value = session.slice(session.indexOf('=') + 1, session.indexOf(';'));
       const payload = Buffer.from(value.split('.')[0] ?? '', 'base64url').toString('utf8');
       assert.ok(!payload.includes(PASSWORDS.carol) && !value.includes(PASSWORDS.carol));
       const page = await client.get('/ui/');
-      assert.equal(page.headers['content-security-policy'], "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+      assert.equal(
+        page.headers['content-security-policy'],
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      );
       assert.equal(page.headers['cache-control'], 'no-store');
       assert.equal(page.headers['x-frame-options'], 'DENY');
       assert.ok(!/<script(?![^>]*\bsrc=)/.test(page.body), 'no inline script');
@@ -222,17 +245,28 @@ for (const kind of BACKEND_KINDS) {
       const bobsToken = await bob.csrfToken('/ui/');
       const foreign = await alice.post('/ui/r/team-a/app/-/delete', { reference: '2', csrf: bobsToken }, { csrf: false });
       assert.equal(foreign.status, 403, 'a token made for another session');
-      const crossSite = await alice.post('/ui/r/team-a/app/-/delete', { reference: '2' }, { tokenFrom: '/ui/r/team-a/app', headers: { 'sec-fetch-site': 'cross-site' } });
+      const crossSite = await alice.post(
+        '/ui/r/team-a/app/-/delete',
+        { reference: '2' },
+        { tokenFrom: '/ui/r/team-a/app', headers: { 'sec-fetch-site': 'cross-site' } },
+      );
       assert.equal(crossSite.status, 403, 'a cross-site form, even with a token');
       const stolenCookiesOnly = await new UiClient(gate.url, gate.dispatcher).call('POST', '/ui/r/team-a/app/-/delete', {
         body: 'reference=2',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: [...alice.cookies].map(([n, v]) => `${n}=${v}`).join('; ') },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          cookie: [...alice.cookies].map(([n, v]) => `${n}=${v}`).join('; '),
+        },
       });
       assert.equal(stolenCookiesOnly.status, 403);
       assert.ok(await tagExists(), 'nothing was deleted');
       const lines = await waitForAudit(auditFile, (all) => all.filter((line) => line.reason === 'csrf').length >= 4);
       const refusals = lines.filter((line) => line.reason === 'csrf' && line.source === 'ui');
-      assert.ok(refusals.length >= 4 && refusals.every((line) => line.decision === 'deny' && line.action === 'delete' && line.repository === 'team-a/app'), JSON.stringify(refusals));
+      assert.ok(
+        refusals.length >= 4 &&
+          refusals.every((line) => line.decision === 'deny' && line.action === 'delete' && line.repository === 'team-a/app'),
+        JSON.stringify(refusals),
+      );
     });
 
     test('logout revokes the session: the old cookie, replayed, is anonymous', async () => {
@@ -274,7 +308,9 @@ for (const kind of BACKEND_KINDS) {
         const statuses: number[] = [];
         for (let attempt = 0; attempt < 6; attempt++) statuses.push((await attacker.logIn('bob', `wrong-${attempt}`)).status);
         assert.deepEqual(statuses, [401, 401, 401, 401, 401, 429]);
-        const lines = await waitForAudit(auditFile, (all) => all.some((line) => line.reason === 'throttled' && line.endpoint === '/ui/login'));
+        const lines = await waitForAudit(auditFile, (all) =>
+          all.some((line) => line.reason === 'throttled' && line.endpoint === '/ui/login'),
+        );
         const refused = lines.filter((line) => line.action === 'login' && line.endpoint === '/ui/login' && line.user === 'bob');
         assert.equal(refused.filter((line) => line.reason === 'invalid-credentials' && line.status === 401).length, 5);
         assert.equal(refused.filter((line) => line.reason === 'throttled' && line.status === 429).length, 1);
@@ -314,7 +350,11 @@ for (const kind of BACKEND_KINDS) {
         const refused = await alice.post('/ui/robots', { name: 'sneaky', scopes: 'repository:**:pull', expires: '7' });
         assert.equal(refused.status, 404);
         const admin = await as('admin');
-        const created = await admin.post('/ui/robots', { name: 'reader', scopes: 'repository:shared/*:pull', expires: '7' }, { tokenFrom: '/ui/robots' });
+        const created = await admin.post(
+          '/ui/robots',
+          { name: 'reader', scopes: 'repository:shared/*:pull', expires: '7' },
+          { tokenFrom: '/ui/robots' },
+        );
         assert.equal(created.status, 201, created.body);
         assert.equal(created.headers['cache-control'], 'no-store');
         const secret = /<code id="robot-secret">([^<]+)<\/code>/.exec(created.body)?.[1];
@@ -327,8 +367,19 @@ for (const kind of BACKEND_KINDS) {
         assert.deepEqual(listedRepositories(page.body), ['shared/tools'], 'its scope, though the rules would show it public/base too');
         assert.equal((await robot.get('/ui/r/public/base')).status, 404);
         const lines = await waitForAudit(auditFile, (all) => all.some((line) => line.action === 'robot-create'));
-        assert.ok(lines.some((line) => line.action === 'robot-create' && line.user === 'admin' && line.robot === 'robot$reader' && line.source === 'ui' && line.decision === 'allow'));
-        assert.ok(lines.some((line) => line.user === 'alice' && line.decision === 'deny' && line.reason === 'not-admin' && line.source === 'ui'));
+        assert.ok(
+          lines.some(
+            (line) =>
+              line.action === 'robot-create' &&
+              line.user === 'admin' &&
+              line.robot === 'robot$reader' &&
+              line.source === 'ui' &&
+              line.decision === 'allow',
+          ),
+        );
+        assert.ok(
+          lines.some((line) => line.user === 'alice' && line.decision === 'deny' && line.reason === 'not-admin' && line.source === 'ui'),
+        );
         assert.ok(!JSON.stringify(lines).includes(secret), 'no secret in the audit trail');
         const revoked = await admin.post('/ui/robots/revoke', { name: 'robot$reader' }, { tokenFrom: '/ui/robots' });
         assert.equal(revoked.status, 303);
@@ -356,7 +407,13 @@ describe('the web UI behind a trusted SSO proxy, with LDAP, and turned off', () 
         auth: {
           trustedHeader: { user: 'X-Forwarded-User', groups: 'X-Forwarded-Groups' },
           providers: ['htpasswd', 'ldap'],
-          ldap: { url: slapd.url, bindDN: slapd.serviceDN, bindPasswordFile: slapd.servicePasswordFile, userBase: slapd.peopleBase, tls: { ca: slapd.caFile } },
+          ldap: {
+            url: slapd.url,
+            bindDN: slapd.serviceDN,
+            bindPasswordFile: slapd.servicePasswordFile,
+            userBase: slapd.peopleBase,
+            tls: { ca: slapd.caFile },
+          },
         },
         access: [
           { repository: 'ops/**', actions: ['pull'], subjects: ['group:ops'] },
@@ -364,7 +421,12 @@ describe('the web UI behind a trusted SSO proxy, with LDAP, and turned off', () 
         ],
       },
     });
-    const open = await startGate({ dir: join(dir, 'seed'), users: { seed: 'seed-pw' }, bcryptCost: 4, config: { storage: { root: join(dir, 'gate', 'data', 'registry') } } });
+    const open = await startGate({
+      dir: join(dir, 'seed'),
+      users: { seed: 'seed-pw' },
+      bcryptCost: 4,
+      config: { storage: { root: join(dir, 'gate', 'data', 'registry') } },
+    });
     const seed = new RegistryClient(() => ({ baseUrl: open.url, authHeader: basic('seed', 'seed-pw') }));
     await seed.pushImage('ops/tool', '1');
     await seed.pushImage('users/alice/app', '1');
@@ -380,12 +442,19 @@ describe('the web UI behind a trusted SSO proxy, with LDAP, and turned off', () 
   });
 
   test('the SSO proxy’s headers log the user in from a trusted peer only', async (t) => {
-    const viaProxy = new UiClient(gate.url, undefined, { 'x-forwarded-user': 'olga', 'x-forwarded-groups': 'ops', 'x-forwarded-proto': 'https' });
+    const viaProxy = new UiClient(gate.url, undefined, {
+      'x-forwarded-user': 'olga',
+      'x-forwarded-groups': 'ops',
+      'x-forwarded-proto': 'https',
+    });
     const page = await viaProxy.get('/ui/');
     assert.equal(signedInAs(page.body), 'olga');
     assert.deepEqual(listedRepositories(page.body), ['ops/tool']);
     assert.ok(!page.body.includes('action="/ui/logout"'), 'logging out is the SSO portal’s business');
-    assert.ok(page.setCookies.some((line) => line.startsWith('__Host-rg_csrf=') && line.includes('; Secure')), 'https as the trusted proxy says: Secure cookies');
+    assert.ok(
+      page.setCookies.some((line) => line.startsWith('__Host-rg_csrf=') && line.includes('; Secure')),
+      'https as the trusted proxy says: Secure cookies',
+    );
 
     const agent = new Agent({ localAddress: '127.0.0.2' });
     t.after(() => agent.close());
@@ -393,7 +462,10 @@ describe('the web UI behind a trusted SSO proxy, with LDAP, and turned off', () 
     const spoofed = await direct.get('/ui/');
     assert.equal(signedInAs(spoofed.body), undefined, 'from an untrusted peer the headers are ignored');
     assert.deepEqual(listedRepositories(spoofed.body), []);
-    assert.ok(spoofed.setCookies.every((line) => !line.includes('Secure') && line.startsWith('rg_')), 'plain http: no Secure, no __Host- prefix');
+    assert.ok(
+      spoofed.setCookies.every((line) => !line.includes('Secure') && line.startsWith('rg_')),
+      'plain http: no Secure, no __Host- prefix',
+    );
   });
 
   test('an LDAP user logs in through the form; a wrong password is one generic refusal', async () => {

@@ -22,7 +22,15 @@ import type { AccessRuleConfig } from '../../src/config/schema.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
-import { makeOciArtifact, makeOciImage, makeOciIndex, referrersTagIndex, OCI_INDEX, OCI_MANIFEST, type OciImage } from '../helpers/oci-image.js';
+import {
+  makeOciArtifact,
+  makeOciImage,
+  makeOciIndex,
+  referrersTagIndex,
+  OCI_INDEX,
+  OCI_MANIFEST,
+  type OciImage,
+} from '../helpers/oci-image.js';
 import { skopeoCopy, skopeoInspect, dockerRef, type Credentials } from '../helpers/skopeo.js';
 import { RegistryClient } from '../helpers/registry-client.js';
 import { BACKEND_KINDS, startBackend, waitForAudit, type BackendUnderTest } from '../helpers/access-http.js';
@@ -70,11 +78,23 @@ for (const kind of BACKEND_KINDS) {
 
     const creds = (user: User): Credentials => ({ user, password: PASSWORDS[user] });
     const push = async (user: User, from: string, repository: string, tag: string, all = false) => {
-      const result = await skopeoCopy({ from, to: dockerRef(gate.host, repository, tag), dest: { creds: creds(user), certDir: tls.caDir }, preserveDigests: true, all });
+      const result = await skopeoCopy({
+        from,
+        to: dockerRef(gate.host, repository, tag),
+        dest: { creds: creds(user), certDir: tls.caDir },
+        preserveDigests: true,
+        all,
+      });
       assert.equal(result.code, 0, `${user} pushes ${repository}:${tag}: ${result.stderr}`);
     };
     const headStatus = async (repository: string, reference: string) =>
-      (await new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('admin', PASSWORDS.admin) })).call('HEAD', `/v2/${repository}/manifests/${reference}`)).status;
+      (
+        await new RegistryClient(() => ({
+          baseUrl: gate.url,
+          dispatcher: gate.dispatcher,
+          authHeader: basic('admin', PASSWORDS.admin),
+        })).call('HEAD', `/v2/${repository}/manifests/${reference}`)
+      ).status;
 
     /** A page in `name`'s own browser context (cookies kept per context); CSP violations and script errors are collected. */
     async function pageFor(name: string, options: Parameters<Browser['newContext']>[0] = {}): Promise<Page> {
@@ -86,7 +106,8 @@ for (const kind of BACKEND_KINDS) {
       const page = await context.newPage();
       page.on('console', (message) => {
         // Pages answered 403/404 on purpose log "Failed to load resource"; anything else (a CSP refusal) counts.
-        if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`${name}: ${message.text()}`);
+        if (message.type() === 'error' && !message.text().startsWith('Failed to load resource'))
+          problems.push(`${name}: ${message.text()}`);
       });
       page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
       page.on('dialog', (dialog) => void dialog.accept());
@@ -119,7 +140,13 @@ for (const kind of BACKEND_KINDS) {
         tls,
         users: PASSWORDS,
         bcryptCost: 4,
-        config: { groups: GROUPS, access: RULES, ui: { adminGroup: 'admins' }, audit: { enabled: true, file: auditFile }, ...backend.gateConfig },
+        config: {
+          groups: GROUPS,
+          access: RULES,
+          ui: { adminGroup: 'admins' },
+          audit: { enabled: true, file: auditFile },
+          ...backend.gateConfig,
+        },
       });
 
       image = await makeOciImage(join(dir, 'app'), {
@@ -150,7 +177,11 @@ for (const kind of BACKEND_KINDS) {
       if (kind === 'distribution') {
         // No referrers API there: the OCI fallback tag, pushed as oras maintains it for such registries.
         const fallback = referrersTagIndex(image.manifestDigest, [sbom.descriptor]);
-        const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('alice', PASSWORDS.alice) }));
+        const alice = new RegistryClient(() => ({
+          baseUrl: gate.url,
+          dispatcher: gate.dispatcher,
+          authHeader: basic('alice', PASSWORDS.alice),
+        }));
         await alice.pushManifest('team-a/app', fallback.tag, fallback.bytes, OCI_INDEX);
       }
       await push('alice', old.ref, 'release/app', 'v1');
@@ -202,7 +233,10 @@ for (const kind of BACKEND_KINDS) {
       await page.getByRole('link', { name: 'team-a/app' }).click();
       await page.waitForURL('**/ui/r/team-a/app');
       const tags = page.locator('table.tags tbody th');
-      assert.deepEqual((await tags.allTextContents()).filter((tag) => !tag.startsWith('sha256-')), ['1', 'old']);
+      assert.deepEqual(
+        (await tags.allTextContents()).filter((tag) => !tag.startsWith('sha256-')),
+        ['1', 'old'],
+      );
       const row = page.locator('table.tags tbody tr', { has: page.getByRole('link', { name: '1', exact: true }) });
       assert.match((await row.textContent()) ?? '', /KiB/, 'a size');
       assert.match((await row.textContent()) ?? '', /\d{4}-\d\d-\d\d \d\d:\d\d UTC/, 'a time');
@@ -272,8 +306,28 @@ for (const kind of BACKEND_KINDS) {
       assert.equal(await headStatus('release/app', 'v1'), 200, 'the protected tag stays');
 
       const lines = await waitForAudit(auditFile, (all) => all.some((line) => line.reason === 'protected-tag'));
-      assert.ok(lines.some((line) => line.source === 'ui' && line.action === 'delete' && line.decision === 'allow' && line.repository === 'team-a/app' && line.user === 'alice' && line.status === 202));
-      assert.ok(lines.some((line) => line.source === 'ui' && line.action === 'delete' && line.decision === 'deny' && line.reason === 'protected-tag' && line.tag === 'v1' && line.status === 403));
+      assert.ok(
+        lines.some(
+          (line) =>
+            line.source === 'ui' &&
+            line.action === 'delete' &&
+            line.decision === 'allow' &&
+            line.repository === 'team-a/app' &&
+            line.user === 'alice' &&
+            line.status === 202,
+        ),
+      );
+      assert.ok(
+        lines.some(
+          (line) =>
+            line.source === 'ui' &&
+            line.action === 'delete' &&
+            line.decision === 'deny' &&
+            line.reason === 'protected-tag' &&
+            line.tag === 'v1' &&
+            line.status === 403,
+        ),
+      );
     });
 
     test('an admin creates a robot, sees its secret once, skopeo uses it, and revoking it stops it', async () => {
@@ -303,7 +357,9 @@ for (const kind of BACKEND_KINDS) {
       const refused = await inspect();
       assert.notEqual(refused.code, 0, 'the revoked robot is refused');
       const lines = await waitForAudit(auditFile, (all) => all.some((line) => line.action === 'robot-revoke'));
-      assert.ok(lines.some((line) => line.action === 'robot-create' && line.robot === 'robot$ci' && line.source === 'ui' && line.user === 'admin'));
+      assert.ok(
+        lines.some((line) => line.action === 'robot-create' && line.robot === 'robot$ci' && line.source === 'ui' && line.user === 'admin'),
+      );
       assert.ok(!JSON.stringify(lines).includes(secret));
     });
 

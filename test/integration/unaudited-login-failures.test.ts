@@ -36,7 +36,10 @@ describe('failed logins at /auth/token and throttled logins at /v2/ are audited'
     return line;
   };
 
-  function assertRefusal(line: AuditLine, expected: { user: string | null; status: number; reason: string; method: string; endpoint?: string }): void {
+  function assertRefusal(
+    line: AuditLine,
+    expected: { user: string | null; status: number; reason: string; method: string; endpoint?: string },
+  ): void {
     assert.equal(line.decision, 'deny');
     assert.equal(line.rule, -1);
     assert.equal(line.user, expected.user);
@@ -58,7 +61,9 @@ describe('failed logins at /auth/token and throttled logins at /v2/ are audited'
     return response.statusCode;
   }
 
-  async function tokenPostReply(form: Record<string, string>): Promise<{ status: number; body: { token?: string; refresh_token?: string } }> {
+  async function tokenPostReply(
+    form: Record<string, string>,
+  ): Promise<{ status: number; body: { token?: string; refresh_token?: string } }> {
     if (form.password) sent.add(form.password);
     if (form.refresh_token) sent.add(form.refresh_token);
     const response = await request(`${gate.url}/auth/token`, {
@@ -116,7 +121,11 @@ describe('failed logins at /auth/token and throttled logins at /v2/ are audited'
   test('an unusable refresh token leaves a login deny line (no user: the token says nothing trustworthy)', async () => {
     // A refresh token's shape with a signature that does not verify.
     const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const forged = [part({ alg: 'ES256', typ: 'rg-refresh+jwt' }), part({ sub: 'alice', aud: `registry-gate-refresh:${SERVICE}` }), 'c2lnbmF0dXJl'].join('.');
+    const forged = [
+      part({ alg: 'ES256', typ: 'rg-refresh+jwt' }),
+      part({ sub: 'alice', aud: `registry-gate-refresh:${SERVICE}` }),
+      'c2lnbmF0dXJl',
+    ].join('.');
     assert.equal(await tokenPost({ grant_type: 'refresh_token', refresh_token: forged }), 401);
     const line = await loginLine((l) => l.reason === 'invalid-refresh-token')();
     assertRefusal(line, { user: null, status: 401, reason: 'invalid-refresh-token', method: 'POST', endpoint: '/auth/token' });
@@ -158,13 +167,23 @@ describe('failed logins at /auth/token and throttled logins at /v2/ are audited'
         ['POST', 429, 'throttled'],
       ],
     );
-    for (const line of mallory) assertRefusal(line, { user: 'mallory', status: line.status, reason: String(line.reason), method: line.method, endpoint: '/auth/token' });
+    for (const line of mallory)
+      assertRefusal(line, {
+        user: 'mallory',
+        status: line.status,
+        reason: String(line.reason),
+        method: line.method,
+        endpoint: '/auth/token',
+      });
   });
 
   test('a 429 TOOMANYREQUESTS from the login throttle at /v2/ leaves a line', async () => {
     const v2 = async (password: string): Promise<number> => {
       sent.add(password);
-      const response = await request(`${gate.url}/v2/team/app/tags/list`, { dispatcher: gate.dispatcher, headers: { authorization: basic('trudy', password) } });
+      const response = await request(`${gate.url}/v2/team/app/tags/list`, {
+        dispatcher: gate.dispatcher,
+        headers: { authorization: basic('trudy', password) },
+      });
       await response.body.dump();
       return response.statusCode;
     };

@@ -49,7 +49,7 @@ const SPOOFED: Record<string, string> = {
   'x-client-ip': '203.0.113.9',
   'true-client-ip': '203.0.113.9',
   'x-cluster-client-ip': '203.0.113.9',
-  'x_forwarded_host': EVIL,
+  x_forwarded_host: EVIL,
 };
 
 describe('upload Location against Distribution', () => {
@@ -64,8 +64,20 @@ describe('upload Location against Distribution', () => {
     tls = await makeTlsPair(join(dir, 'tls'));
     registry = await startDistribution({ dir: join(dir, 'distribution') });
     const users = { [USER.user]: USER.password };
-    untrusting = await startGate({ dir: join(dir, 'untrusting'), tls, users, bcryptCost: 4, config: { upstream: { url: registry.url }, trustedProxies: ['10.0.0.0/8'] } });
-    trusting = await startGate({ dir: join(dir, 'trusting'), tls, users, bcryptCost: 4, config: { upstream: { url: registry.url }, trustedProxies: ['127.0.0.0/8'] } });
+    untrusting = await startGate({
+      dir: join(dir, 'untrusting'),
+      tls,
+      users,
+      bcryptCost: 4,
+      config: { upstream: { url: registry.url }, trustedProxies: ['10.0.0.0/8'] },
+    });
+    trusting = await startGate({
+      dir: join(dir, 'trusting'),
+      tls,
+      users,
+      bcryptCost: 4,
+      config: { upstream: { url: registry.url }, trustedProxies: ['127.0.0.0/8'] },
+    });
   });
 
   after(async () => {
@@ -77,7 +89,11 @@ describe('upload Location against Distribution', () => {
 
   /** Starts an upload with undici and returns its Location. */
   async function uploadLocation(gate: TestGate, headers: Record<string, string>): Promise<string> {
-    const response = await request(`${gate.url}/v2/team/app/blobs/uploads/`, { method: 'POST', dispatcher: gate.dispatcher, headers: { authorization: AUTH, 'content-length': '0', ...headers } });
+    const response = await request(`${gate.url}/v2/team/app/blobs/uploads/`, {
+      method: 'POST',
+      dispatcher: gate.dispatcher,
+      headers: { authorization: AUTH, 'content-length': '0', ...headers },
+    });
     await response.body.dump();
     assert.equal(response.statusCode, 202);
     const location = response.headers.location;
@@ -87,7 +103,13 @@ describe('upload Location against Distribution', () => {
 
   /** Starts an upload on a raw socket, so that a `Connection` header of our choosing is sent. */
   async function rawUploadLocation(gate: TestGate, connection: string): Promise<string> {
-    const head = [`POST /v2/team/app/blobs/uploads/ HTTP/1.1`, `Host: ${gate.host}`, `Authorization: ${AUTH}`, 'Content-Length: 0', `Connection: ${connection}`].join('\r\n');
+    const head = [
+      `POST /v2/team/app/blobs/uploads/ HTTP/1.1`,
+      `Host: ${gate.host}`,
+      `Authorization: ${AUTH}`,
+      'Content-Length: 0',
+      `Connection: ${connection}`,
+    ].join('\r\n');
     const reply = await rawExchange(gate.url, head, { ca: tls.caPem });
     assert.equal(reply.status, 202, reply.raw.slice(0, 300));
     assert.ok(reply.headers.location, 'a Location');
@@ -140,8 +162,18 @@ describe('forwarding headers that reach the upstream', () => {
     dir = await makeTempDir('rg-fwd-drop-');
     capture = await startHeaderCapture();
     const users = { [USER.user]: USER.password };
-    untrusting = await startGate({ dir: join(dir, 'untrusting'), users, bcryptCost: 4, config: { upstream: { url: capture.url }, trustedProxies: ['10.0.0.0/8'] } });
-    trusting = await startGate({ dir: join(dir, 'trusting'), users, bcryptCost: 4, config: { upstream: { url: capture.url }, trustedProxies: ['127.0.0.0/8'] } });
+    untrusting = await startGate({
+      dir: join(dir, 'untrusting'),
+      users,
+      bcryptCost: 4,
+      config: { upstream: { url: capture.url }, trustedProxies: ['10.0.0.0/8'] },
+    });
+    trusting = await startGate({
+      dir: join(dir, 'trusting'),
+      users,
+      bcryptCost: 4,
+      config: { upstream: { url: capture.url }, trustedProxies: ['127.0.0.0/8'] },
+    });
   });
 
   after(async () => {
@@ -153,7 +185,10 @@ describe('forwarding headers that reach the upstream', () => {
 
   test('from an untrusted peer, every forwarding header is dropped and only the gateway’s own are set', async () => {
     capture.clear();
-    const response = await request(`${untrusting.url}/v2/team/app/manifests/latest`, { dispatcher: untrusting.dispatcher, headers: { authorization: AUTH, ...SPOOFED } });
+    const response = await request(`${untrusting.url}/v2/team/app/manifests/latest`, {
+      dispatcher: untrusting.dispatcher,
+      headers: { authorization: AUTH, ...SPOOFED },
+    });
     await response.body.dump();
     const seen = capture.requests.at(-1);
     assert.ok(seen, 'the request reached the upstream');
@@ -161,13 +196,23 @@ describe('forwarding headers that reach the upstream', () => {
     for (const name of Object.keys(SPOOFED)) assert.equal(seen.headers[name], own[name as keyof typeof own], name);
     assert.equal(seen.headers.host, untrusting.host);
     const arrived = seen.rawHeaders.map(([name]) => name.toLowerCase());
-    assert.deepEqual(arrived.filter((name) => name in SPOOFED).sort(), Object.keys(own).sort(), 'no other forwarding header, under any spelling');
+    assert.deepEqual(
+      arrived.filter((name) => name in SPOOFED).sort(),
+      Object.keys(own).sort(),
+      'no other forwarding header, under any spelling',
+    );
   });
 
   test('Connection cannot remove Host or the forwarding headers the gateway sets', async () => {
     for (const gate of [untrusting, trusting]) {
       capture.clear();
-      const head = [`GET /v2/team/app/manifests/latest HTTP/1.1`, `Host: ${gate.host}`, `Authorization: ${AUTH}`, 'Connection: host, x-forwarded-for, x-real-ip, x-forwarded-proto, content-length, x-extension', 'X-Extension: hop'].join('\r\n');
+      const head = [
+        `GET /v2/team/app/manifests/latest HTTP/1.1`,
+        `Host: ${gate.host}`,
+        `Authorization: ${AUTH}`,
+        'Connection: host, x-forwarded-for, x-real-ip, x-forwarded-proto, content-length, x-extension',
+        'X-Extension: hop',
+      ].join('\r\n');
       const reply = await rawExchange(gate.url, head);
       assert.equal(reply.status, 404, reply.raw.slice(0, 300));
       const seen = capture.requests.at(-1);
@@ -176,7 +221,11 @@ describe('forwarding headers that reach the upstream', () => {
       assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
       assert.equal(seen.headers['x-real-ip'], '127.0.0.1');
       assert.equal(seen.headers['x-forwarded-proto'], 'http');
-      assert.equal(seen.headers['x-extension'], undefined, 'a header the client listed in Connection (and the gateway does not own) is still hop-by-hop');
+      assert.equal(
+        seen.headers['x-extension'],
+        undefined,
+        'a header the client listed in Connection (and the gateway does not own) is still hop-by-hop',
+      );
     }
   });
 
@@ -184,7 +233,12 @@ describe('forwarding headers that reach the upstream', () => {
     capture.clear();
     const response = await request(`${trusting.url}/v2/team/app/manifests/latest`, {
       dispatcher: trusting.dispatcher,
-      headers: { authorization: AUTH, 'x-forwarded-host': 'registry.example', forwarded: 'for=203.0.113.9;host=registry.example;proto=https', 'x-forwarded-port': '443' },
+      headers: {
+        authorization: AUTH,
+        'x-forwarded-host': 'registry.example',
+        forwarded: 'for=203.0.113.9;host=registry.example;proto=https',
+        'x-forwarded-port': '443',
+      },
     });
     await response.body.dump();
     const seen = capture.requests.at(-1);

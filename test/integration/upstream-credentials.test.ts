@@ -65,7 +65,11 @@ for (const scheme of ['basic', 'bearer'] as const) {
         dir,
         tls,
         users: { [ALICE.user]: ALICE.password },
-        config: { access: RULES, upstream: { url: capture.url }, auth: { scheme, token: { service: SERVICE, issuer: ISSUER, keyDir: join(dir, 'keys') } } },
+        config: {
+          access: RULES,
+          upstream: { url: capture.url },
+          auth: { scheme, token: { service: SERVICE, issuer: ISSUER, keyDir: join(dir, 'keys') } },
+        },
       });
     });
 
@@ -77,7 +81,10 @@ for (const scheme of ['basic', 'bearer'] as const) {
 
     test('Basic credentials on /v2/ requests: the upstream sees the gateway token, never the password', async () => {
       capture.clear();
-      const response = await request(`${gate.url}/v2/team/app/tags/list`, { dispatcher: gate.dispatcher, headers: { authorization: basic(ALICE.user, ALICE.password) } });
+      const response = await request(`${gate.url}/v2/team/app/tags/list`, {
+        dispatcher: gate.dispatcher,
+        headers: { authorization: basic(ALICE.user, ALICE.password) },
+      });
       await response.body.dump();
       const forwarded = capture.requests.filter((captured) => captured.url !== '/v2/');
       // Bearer mode takes Basic credentials on /v2/ too (clients that never ask for a token).
@@ -91,25 +98,33 @@ for (const scheme of ['basic', 'bearer'] as const) {
       assert.deepEqual(claims.access, [{ type: 'repository', name: 'team/app', actions: ['pull'] }], 'exactly what the request needs');
       for (const captured of capture.requests) {
         const everything = JSON.stringify(captured.rawHeaders);
-        assert.ok(!everything.includes(ALICE.password) && !everything.includes(Buffer.from(`${ALICE.user}:${ALICE.password}`).toString('base64')), 'no password upstream');
+        assert.ok(
+          !everything.includes(ALICE.password) && !everything.includes(Buffer.from(`${ALICE.user}:${ALICE.password}`).toString('base64')),
+          'no password upstream',
+        );
       }
     });
 
     // Only bearer mode takes tokens on /v2/.
-    if (scheme === 'bearer') test("a client's token is not forwarded either: the upstream gets the gateway's own", async () => {      const tokenResponse = await request(`${gate.url}/auth/token?service=${SERVICE}&scope=repository:team/app:pull,push`, {
-        dispatcher: gate.dispatcher,
-        headers: { authorization: basic(ALICE.user, ALICE.password) },
+    if (scheme === 'bearer')
+      test("a client's token is not forwarded either: the upstream gets the gateway's own", async () => {
+        const tokenResponse = await request(`${gate.url}/auth/token?service=${SERVICE}&scope=repository:team/app:pull,push`, {
+          dispatcher: gate.dispatcher,
+          headers: { authorization: basic(ALICE.user, ALICE.password) },
+        });
+        const { token } = (await tokenResponse.body.json()) as { token: string };
+        capture.clear();
+        const response = await request(`${gate.url}/v2/team/app/tags/list`, {
+          dispatcher: gate.dispatcher,
+          headers: { authorization: `Bearer ${token}` },
+        });
+        await response.body.dump();
+        assert.equal(response.statusCode, 200);
+        const forwarded = capture.requests.filter((captured) => captured.url !== '/v2/');
+        const authorization = String(forwarded[0]?.headers.authorization);
+        assert.notEqual(authorization, `Bearer ${token}`, 'the client token stays at the gateway');
+        assert.deepEqual(payloadOf(authorization).access, [{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
       });
-      const { token } = (await tokenResponse.body.json()) as { token: string };
-      capture.clear();
-      const response = await request(`${gate.url}/v2/team/app/tags/list`, { dispatcher: gate.dispatcher, headers: { authorization: `Bearer ${token}` } });
-      await response.body.dump();
-      assert.equal(response.statusCode, 200);
-      const forwarded = capture.requests.filter((captured) => captured.url !== '/v2/');
-      const authorization = String(forwarded[0]?.headers.authorization);
-      assert.notEqual(authorization, `Bearer ${token}`, 'the client token stays at the gateway');
-      assert.deepEqual(payloadOf(authorization).access, [{ type: 'repository', name: 'team/app', actions: ['pull'] }]);
-    });
   });
 }
 
@@ -156,13 +171,20 @@ describe('Basic mode in front of Distribution in token mode, with skopeo over TL
     const port = await freePort();
     distribution = await startDistribution({
       dir: join(dir, 'distribution'),
-      auth: { token: { realm: `https://127.0.0.1:${port}/auth/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: keys.certBundleFile } },
+      auth: {
+        token: { realm: `https://127.0.0.1:${port}/auth/token`, service: SERVICE, issuer: ISSUER, rootcertbundle: keys.certBundleFile },
+      },
     });
     gate = await startGate({
       dir,
       tls,
       users: { [ALICE.user]: ALICE.password },
-      config: { listen: `127.0.0.1:${port}`, access: RULES, upstream: { url: distribution.url }, auth: { token: { service: SERVICE, issuer: ISSUER, keyDir } } },
+      config: {
+        listen: `127.0.0.1:${port}`,
+        access: RULES,
+        upstream: { url: distribution.url },
+        auth: { token: { service: SERVICE, issuer: ISSUER, keyDir } },
+      },
     });
     image = await makeOciImage(join(dir, 'image'), { layers: [4096, 50_000] });
     other = await makeOciImage(join(dir, 'other'), { layers: [2048] });
@@ -177,21 +199,43 @@ describe('Basic mode in front of Distribution in token mode, with skopeo over TL
   const access = () => ({ creds: ALICE, certDir: tls.caDir });
 
   test('skopeo pushes and pulls through the gateway, which authenticates to Distribution with its own tokens', async () => {
-    assertSkopeoOk(await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'team/app', 'v1'), dest: access(), preserveDigests: true }));
-    assertSkopeoOk(await skopeoCopy({ from: dockerRef(gate.host, 'team/app', 'v1'), to: `oci:${join(dir, 'pulled')}:v1`, src: access(), ociAcceptUncompressed: true }));
+    assertSkopeoOk(
+      await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'team/app', 'v1'), dest: access(), preserveDigests: true }),
+    );
+    assertSkopeoOk(
+      await skopeoCopy({
+        from: dockerRef(gate.host, 'team/app', 'v1'),
+        to: `oci:${join(dir, 'pulled')}:v1`,
+        src: access(),
+        ociAcceptUncompressed: true,
+      }),
+    );
     assert.equal((await readOciLayoutDigests(join(dir, 'pulled'), 'v1')).manifestDigest, image.manifestDigest);
     assertSkopeoOk(await skopeoInspect(dockerRef(gate.host, 'team/app', 'v1'), access()));
   });
 
   test('the catalog and a protected tag work against the token-mode upstream', async () => {
-    const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic(ALICE.user, ALICE.password) }));
+    const alice = new RegistryClient(() => ({
+      baseUrl: gate.url,
+      dispatcher: gate.dispatcher,
+      authHeader: basic(ALICE.user, ALICE.password),
+    }));
     const catalog = await alice.call('GET', '/v2/_catalog');
     assert.equal(catalog.status, 200, catalog.text());
     assert.ok(catalog.json<{ repositories: string[] }>().repositories.includes('team/app'));
-    assertSkopeoOk(await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'release/app', 'v1'), dest: access(), preserveDigests: true }));
+    assertSkopeoOk(
+      await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'release/app', 'v1'), dest: access(), preserveDigests: true }),
+    );
     // Re-pushing the same image to the protected tag is not a move; another image is refused, not a 502.
-    assertSkopeoOk(await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'release/app', 'v1'), dest: access(), preserveDigests: true }));
-    const moved = await skopeoCopy({ from: other.ref, to: dockerRef(gate.host, 'release/app', 'v1'), dest: access(), preserveDigests: true });
+    assertSkopeoOk(
+      await skopeoCopy({ from: image.ref, to: dockerRef(gate.host, 'release/app', 'v1'), dest: access(), preserveDigests: true }),
+    );
+    const moved = await skopeoCopy({
+      from: other.ref,
+      to: dockerRef(gate.host, 'release/app', 'v1'),
+      dest: access(),
+      preserveDigests: true,
+    });
     assert.notEqual(moved.code, 0, 'moving a protected tag is refused');
     assert.match(moved.stderr, /denied|protected/i);
     const head = await alice.call('HEAD', '/v2/release/app/manifests/v1');
@@ -212,7 +256,11 @@ describe('Basic mode in front of Distribution in token mode, with skopeo over TL
     assert.match(manifest.body, /registry-gate test layer 1/, 'the config blob, read from Distribution');
     const deleted = await ui.post('/ui/r/team/app/-/delete', { reference: image.manifestDigest }, { tokenFrom: '/ui/r/team/app' });
     assert.equal(deleted.status, 303, deleted.body);
-    const alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic(ALICE.user, ALICE.password) }));
+    const alice = new RegistryClient(() => ({
+      baseUrl: gate.url,
+      dispatcher: gate.dispatcher,
+      authHeader: basic(ALICE.user, ALICE.password),
+    }));
     assert.equal((await alice.call('HEAD', '/v2/team/app/manifests/v1')).status, 404, 'deleted in Distribution, with a delete token');
   });
 });

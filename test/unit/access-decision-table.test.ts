@@ -88,8 +88,16 @@ interface Operation {
   readonly needs: Expectation;
 }
 
-const push = (manifestTarget?: { tag?: string; digest?: string }): Expectation => ({ kind: 'action', action: 'push', ...(manifestTarget ? { manifestTarget } : {}) });
-const del = (manifestTarget?: { tag?: string; digest?: string }): Expectation => ({ kind: 'action', action: 'delete', ...(manifestTarget ? { manifestTarget } : {}) });
+const push = (manifestTarget?: { tag?: string; digest?: string }): Expectation => ({
+  kind: 'action',
+  action: 'push',
+  ...(manifestTarget ? { manifestTarget } : {}),
+});
+const del = (manifestTarget?: { tag?: string; digest?: string }): Expectation => ({
+  kind: 'action',
+  action: 'delete',
+  ...(manifestTarget ? { manifestTarget } : {}),
+});
 const pull: Expectation = { kind: 'action', action: 'pull' };
 const unsupported: Expectation = { kind: 'unsupported' };
 
@@ -218,12 +226,22 @@ describe('decision table: the gateway agrees with AccessPolicy', () => {
     return { status: response.statusCode, headers: response.headers, body };
   }
 
-  function assertDenial(caller: Caller, reply: { status: number; headers: Record<string, unknown>; body: string }, method: string, what: string): void {
+  function assertDenial(
+    caller: Caller,
+    reply: { status: number; headers: Record<string, unknown>; body: string },
+    method: string,
+    what: string,
+  ): void {
     const anonymous = caller.identity.user === null || caller.refused === true;
     assert.equal(reply.status, anonymous ? 401 : 403, `${what}: expected ${anonymous ? 401 : 403}, got ${reply.status} ${reply.body}`);
     if (anonymous) assert.equal(reply.headers['www-authenticate'], `Basic realm="${REALM}"`, what);
     else assert.equal(reply.headers['www-authenticate'], undefined, `${what}: a 403 carries no challenge`);
-    if (method !== 'HEAD') assert.equal((JSON.parse(reply.body) as { errors: Array<{ code: string }> }).errors[0]?.code, anonymous ? 'UNAUTHORIZED' : 'DENIED', what);
+    if (method !== 'HEAD')
+      assert.equal(
+        (JSON.parse(reply.body) as { errors: Array<{ code: string }> }).errors[0]?.code,
+        anonymous ? 'UNAUTHORIZED' : 'DENIED',
+        what,
+      );
   }
 
   test('every sampled (caller, method, path) is decided as AccessPolicy decides it', async () => {
@@ -245,7 +263,13 @@ describe('decision table: the gateway agrees with AccessPolicy', () => {
       }
       const { action, manifestTarget } = operation.needs;
       const decision = manifestTarget
-        ? await policy.decideManifest(caller.identity, repository, action, manifestTarget, async () => manifestTarget.tag !== undefined && EXISTING_TAGS.has(manifestTarget.tag))
+        ? await policy.decideManifest(
+            caller.identity,
+            repository,
+            action,
+            manifestTarget,
+            async () => manifestTarget.tag !== undefined && EXISTING_TAGS.has(manifestTarget.tag),
+          )
         : policy.decide(caller.identity, repository, action);
       const allowed = decision.allowed && caller.refused !== true;
       const reached = forwarded(capture.requests);
@@ -269,17 +293,24 @@ describe('decision table: the gateway agrees with AccessPolicy', () => {
   test('protected tags: the gateway asks the upstream whether the tag exists only when a rule needs to know', async () => {
     const alice = CALLERS.find((caller) => caller.label === 'alice')!;
     const admin = CALLERS.find((caller) => caller.label === 'admin')!;
-    const probes = () => capture.requests.filter((captured) => captured.headers['x-forwarded-for'] === undefined && captured.method === 'HEAD');
+    const probes = () =>
+      capture.requests.filter((captured) => captured.headers['x-forwarded-for'] === undefined && captured.method === 'HEAD');
 
     capture.clear();
     const move = await send(alice, 'PUT', '/v2/release/app/manifests/v1');
     assert.equal(move.status, 403, 'moving an existing protected tag without overwrite');
-    assert.deepEqual(probes().map((captured) => captured.url), ['/v2/release/app/manifests/v1']);
+    assert.deepEqual(
+      probes().map((captured) => captured.url),
+      ['/v2/release/app/manifests/v1'],
+    );
 
     capture.clear();
     const create = await send(alice, 'PUT', '/v2/release/app/manifests/v9');
     assert.equal(create.status, 202, 'creating a protected tag');
-    assert.deepEqual(probes().map((captured) => captured.url), ['/v2/release/app/manifests/v9']);
+    assert.deepEqual(
+      probes().map((captured) => captured.url),
+      ['/v2/release/app/manifests/v9'],
+    );
 
     capture.clear();
     assert.equal((await send(alice, 'PUT', '/v2/release/app/manifests/dev')).status, 202, 'an unprotected tag moves freely');
@@ -336,9 +367,12 @@ describe('placeholders in repository patterns', () => {
     assert.ok(policy.decide(alice, 'home/alice-dev-x', 'pull').allowed, 'home/${user}-* must match home/alice-dev-x for alice');
   });
 
-  test('${group} followed by more text in the same component matches the caller\'s group', () => {
+  test("${group} followed by more text in the same component matches the caller's group", () => {
     const policy = new AccessPolicy([{ repository: 'teams/${group}-*/**', actions: ['push'], subjects: ['authenticated'] }]);
     assert.ok(policy.decide(alice, 'teams/web-api/app', 'push').allowed);
-    assert.ok(policy.decide(alice, 'teams/web-api-v2/app', 'push').allowed, 'teams/${group}-*/** must match teams/web-api-v2/app for group web');
+    assert.ok(
+      policy.decide(alice, 'teams/web-api-v2/app', 'push').allowed,
+      'teams/${group}-*/** must match teams/web-api-v2/app for group web',
+    );
   });
 });

@@ -39,7 +39,10 @@ test('the recipe: everyone authenticated pulls, only the push group pushes', () 
   assert.equal(policy.decide(bob, 'test', 'push').allowed, false);
   assert.equal(policy.decide(ANONYMOUS, 'test', 'pull').allowed, false);
   const explanation = policy.explain(bob, 'test', 'push');
-  assert.deepEqual(explanation.matched.map((rule) => [rule.index, rule.grants]), [[0, false]]);
+  assert.deepEqual(
+    explanation.matched.map((rule) => [rule.index, rule.grants]),
+    [[0, false]],
+  );
 });
 
 test('without rules: authenticated users pull and push, nobody deletes, anonymous nothing', () => {
@@ -63,12 +66,18 @@ test('explain with a tag: create, move (overwrite) and delete of a protected tag
   ]);
   const create = await policy.explainTag(bob, 'release/app', 'push', 'v1');
   assert.equal(create.allowed, true, 'creating a protected tag is a push');
-  assert.deepEqual(create.matched.map((rule) => [rule.index, rule.grants, rule.heldByProtectedTag]), [[0, true, false]]);
+  assert.deepEqual(
+    create.matched.map((rule) => [rule.index, rule.grants, rule.heldByProtectedTag]),
+    [[0, true, false]],
+  );
   assert.deepEqual(create.matched[0]?.protectedTags, ['v*', 'latest']);
 
   const move = await policy.explainTag(bob, 'release/app', 'overwrite', 'v1');
   assert.deepEqual([move.allowed, move.reason], [false, 'protected-tag']);
-  assert.deepEqual(move.matched.map((rule) => [rule.index, rule.grants, rule.heldByProtectedTag]), [[0, false, true]]);
+  assert.deepEqual(
+    move.matched.map((rule) => [rule.index, rule.grants, rule.heldByProtectedTag]),
+    [[0, false, true]],
+  );
   const deletion = await policy.explainTag(bob, 'release/app', 'delete', 'latest');
   assert.deepEqual([deletion.allowed, deletion.reason], [false, 'protected-tag']);
 
@@ -76,16 +85,27 @@ test('explain with a tag: create, move (overwrite) and delete of a protected tag
   assert.deepEqual([unprotected.allowed, unprotected.ruleIndex], [true, 0], 'moving an unprotected tag is a push');
   const byAlice = await policy.explainTag(alice, 'release/app', 'overwrite', 'v1');
   assert.deepEqual([byAlice.allowed, byAlice.ruleIndex], [true, 1]);
-  assert.deepEqual(byAlice.matched.map((rule) => [rule.index, rule.grants]), [[0, false], [1, true]]);
+  assert.deepEqual(
+    byAlice.matched.map((rule) => [rule.index, rule.grants]),
+    [
+      [0, false],
+      [1, true],
+    ],
+  );
 
   // Without a tag, overwrite asks about any tag.
-  assert.deepEqual([policy.explain(bob, 'release/app', 'overwrite').allowed, policy.explain(bob, 'release/app', 'overwrite').reason], [false, 'protected-tag']);
+  assert.deepEqual(
+    [policy.explain(bob, 'release/app', 'overwrite').allowed, policy.explain(bob, 'release/app', 'overwrite').reason],
+    [false, 'protected-tag'],
+  );
   assert.equal(policy.explain(alice, 'release/app', 'overwrite').ruleIndex, 1);
   assert.equal(policy.explain(bob, 'other/app', 'overwrite').reason, undefined, 'no rule at all: refused by policy, not a protected tag');
 });
 
 test('explainTag gives the decision the server makes (decideContent) for the same request', async () => {
-  const policy = new AccessPolicy([{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'], protectedTags: ['v*'] }]);
+  const policy = new AccessPolicy([
+    { repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'], protectedTags: ['v*'] },
+  ]);
   for (const [request, tag, moves] of [
     ['push', 'v1', false],
     ['overwrite', 'v1', true],
@@ -95,14 +115,23 @@ test('explainTag gives the decision the server makes (decideContent) for the sam
     ['delete', 'dev', false],
   ] as const) {
     const action = request === 'overwrite' ? 'push' : request;
-    const server = await policy.decideContent(bob, 'app', action, { tag }, { tagMoves: async () => moves, blobProtected: async () => true });
+    const server = await policy.decideContent(
+      bob,
+      'app',
+      action,
+      { tag },
+      { tagMoves: async () => moves, blobProtected: async () => true },
+    );
     const { matched: _matched, ...explained } = await policy.explainTag(bob, 'app', request, tag);
     assert.deepEqual(explained, server, `${request} ${tag}`);
   }
 });
 
 test('the refusal message names the protected tag', () => {
-  assert.match(protectedTagRefusal({ tag: 'v1.0' }, 'push'), /the tag v1\.0 is protected and already names another manifest; moving it needs overwrite/);
+  assert.match(
+    protectedTagRefusal({ tag: 'v1.0' }, 'push'),
+    /the tag v1\.0 is protected and already names another manifest; moving it needs overwrite/,
+  );
   assert.match(protectedTagRefusal({ tag: 'latest' }, 'delete'), /the tag latest is protected; deleting it needs overwrite/);
   assert.match(protectedTagRefusal({ digest: `sha256:${'a'.repeat(64)}` }, 'delete'), /by digest needs overwrite/);
   assert.match(protectedTagRefusal({ blob: `sha256:${'a'.repeat(64)}` }, 'delete'), /blob is used by a protected tag/);

@@ -29,7 +29,12 @@ test('only the same key opens a token: another process, an altered or a made-up 
   const one = catalogCursors(secret);
   const token = one.seal('team-b/secret');
   assert.equal(catalogCursors(secret).open(token), 'team-b/secret', 'workers sharing the secret open each other’s tokens');
-  const refused = (last: string) => assert.throws(() => one.open(last), (error: unknown) => error instanceof RegistryError && error.status === 400, last);
+  const refused = (last: string) =>
+    assert.throws(
+      () => one.open(last),
+      (error: unknown) => error instanceof RegistryError && error.status === 400,
+      last,
+    );
   refused(catalogCursors().seal('team-b/secret'));
   refused(catalogCursors(randomBytes(32)).seal('team-b/secret'));
   refused(`${token.slice(0, 40)}${token[40] === 'A' ? 'B' : 'A'}${token.slice(41)}`);

@@ -13,8 +13,14 @@ test('a request is challenged for its own scope', () => {
 });
 
 test('a mount is challenged for pull on its source too, as Distribution does', () => {
-  assert.deepEqual(scopesOf(`/v2/team/app/blobs/uploads/?mount=${DIGEST}&from=base/image`, 'POST', 'push'), ['repository:team/app:pull,push', 'repository:base/image:pull']);
-  assert.deepEqual(scopesOf(`/v2/team/app/blobs/uploads/?from=base/image&mount=${DIGEST}`, 'POST', 'push'), ['repository:team/app:pull,push', 'repository:base/image:pull']);
+  assert.deepEqual(scopesOf(`/v2/team/app/blobs/uploads/?mount=${DIGEST}&from=base/image`, 'POST', 'push'), [
+    'repository:team/app:pull,push',
+    'repository:base/image:pull',
+  ]);
+  assert.deepEqual(scopesOf(`/v2/team/app/blobs/uploads/?from=base/image&mount=${DIGEST}`, 'POST', 'push'), [
+    'repository:team/app:pull,push',
+    'repository:base/image:pull',
+  ]);
 });
 
 test('a source that would not be used for a mount is not asked for', () => {

@@ -49,7 +49,17 @@ test('listen, workers, tls, dataDir, storage, server, metrics and log setup need
     access: [{ repository: 'x/**', actions: ['pull'], subjects: ['*'] }],
   });
   const plan = planReload(running, next);
-  assert.deepEqual([...plan.needsRestart].sort(), ['dataDir', 'listen', 'log.format', 'log.level', 'metrics', 'server', 'storage', 'tls', 'workers']);
+  assert.deepEqual([...plan.needsRestart].sort(), [
+    'dataDir',
+    'listen',
+    'log.format',
+    'log.level',
+    'metrics',
+    'server',
+    'storage',
+    'tls',
+    'workers',
+  ]);
   const { effective } = plan;
   assert.equal(effective.listen, running.listen);
   assert.equal(effective.workers, running.workers);

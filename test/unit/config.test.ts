@@ -58,7 +58,10 @@ test('unknown keys and bad values name their path', async () => {
   assert.match(await problem('upstream: { url: "http://h:1", timeout: forever }\n'), /upstream\.timeout: not a duration/);
   assert.match(await problem('trustedProxies: ["10.0.0.0/99"]\n'), /trustedProxies\.0: not an IP address or CIDR/);
   assert.match(await problem('access:\n  - { repository: "**", actions: [fly], subjects: [authenticated] }\n'), /access\.0\.actions\.0/);
-  assert.match(await problem('access:\n  - { repository: "a/${team}", actions: [pull], subjects: [authenticated] }\n'), /access\.0\.repository: unknown placeholder/);
+  assert.match(
+    await problem('access:\n  - { repository: "a/${team}", actions: [pull], subjects: [authenticated] }\n'),
+    /access\.0\.repository: unknown placeholder/,
+  );
   assert.match(await problem('access:\n  - { repository: "**", actions: [pull], subjects: [someone] }\n'), /access\.0\.subjects\.0/);
   assert.match(await problem('listen: [\n'), /registry-gate\.yaml/);
   assert.match(await problem('auth: { realm: "a\\"b" }\n'), /auth\.realm/);
@@ -80,14 +83,23 @@ test('REGISTRY_GATE_CONFIG names the file when no --config is given; the other v
     assert.equal(fromFile.source, file);
     assert.equal(fromFile.listen, '127.0.0.1:1');
     assert.equal(fromFile.dataDir, join(file, '..', 'from-file'));
-    const env = { REGISTRY_GATE_CONFIG: file, REGISTRY_GATE_DATA_DIR: '/data', REGISTRY_GATE_LOG_LEVEL: 'debug', REGISTRY_GATE_LOG_FORMAT: 'json' };
+    const env = {
+      REGISTRY_GATE_CONFIG: file,
+      REGISTRY_GATE_DATA_DIR: '/data',
+      REGISTRY_GATE_LOG_LEVEL: 'debug',
+      REGISTRY_GATE_LOG_FORMAT: 'json',
+    };
     const overridden = await loadConfig({ env });
     assert.equal(overridden.dataDir, '/data');
     assert.equal(overridden.auth.htpasswd, '/data/htpasswd');
     assert.equal(overridden.storage.root, '/data/registry');
     assert.equal(overridden.log.level, 'debug');
     assert.equal(overridden.log.format, 'json');
-    assert.equal((await loadConfig({ env: { ...env, REGISTRY_GATE_DATA_DIR: '' } })).dataDir, join(file, '..', 'from-file'), 'an empty variable is unset');
+    assert.equal(
+      (await loadConfig({ env: { ...env, REGISTRY_GATE_DATA_DIR: '' } })).dataDir,
+      join(file, '..', 'from-file'),
+      'an empty variable is unset',
+    );
     const flag = await loadConfig({ file: '/nonexistent/other.yaml', env }).catch((error: Error) => error.message);
     assert.match(String(flag), /other\.yaml: cannot read/, '--config wins over REGISTRY_GATE_CONFIG');
   });

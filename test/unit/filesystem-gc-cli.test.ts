@@ -36,7 +36,9 @@ test('gc --help documents the options', async () => {
 });
 
 test('gc --dry-run reports and keeps; gc removes and reports the bytes freed', async () => {
-  const dry = await runProcess(process.execPath, [CLI, 'gc', '--config', config, '--dry-run'], { env: { ...process.env, REGISTRY_GATE_UPSTREAM: '' } });
+  const dry = await runProcess(process.execPath, [CLI, 'gc', '--config', config, '--dry-run'], {
+    env: { ...process.env, REGISTRY_GATE_UPSTREAM: '' },
+  });
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /would remove blob sha256:/);
   assert.match(dry.stdout, new RegExp(`would remove 0 manifest\\(s\\) and 1 blob\\(s\\), ${bytes.length} bytes \\(dry run`));

@@ -12,7 +12,16 @@ import { after, before, describe, test } from 'node:test';
 import { runGc } from '../../src/backend/filesystem/index.js';
 import { startBuiltinServer, type BuiltinServer } from '../helpers/builtin-server.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
-import { OCI_CONFIG, OCI_EMPTY, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, randomBlob, RegistryClient, sha256 } from '../helpers/registry-client.js';
+import {
+  OCI_CONFIG,
+  OCI_EMPTY,
+  OCI_INDEX,
+  OCI_LAYER,
+  OCI_MANIFEST,
+  randomBlob,
+  RegistryClient,
+  sha256,
+} from '../helpers/registry-client.js';
 
 interface Pushed {
   digest: string;
@@ -33,7 +42,12 @@ describe('runGc', () => {
   }
 
   /** An image manifest over `layers` (plus a fresh config), pushed under `reference`. */
-  async function image(repository: string, reference: string | undefined, layers: { digest: string; size: number }[], extra: object = {}): Promise<Pushed> {
+  async function image(
+    repository: string,
+    reference: string | undefined,
+    layers: { digest: string; size: number }[],
+    extra: object = {},
+  ): Promise<Pushed> {
     const config = await blob(repository, Buffer.from(JSON.stringify({ os: 'linux', nonce: randomBlob(8).toString('hex') })));
     const manifest = Buffer.from(
       JSON.stringify({
@@ -47,7 +61,11 @@ describe('runGc', () => {
     const digest = sha256(manifest);
     await client.pushManifest(repository, reference ?? digest, manifest, OCI_MANIFEST);
     sizes.set(digest, manifest.length);
-    return { digest, manifest, blobs: new Map([[config.digest, config.size], ...layers.map((l) => [l.digest, l.size] as [string, number])]) };
+    return {
+      digest,
+      manifest,
+      blobs: new Map([[config.digest, config.size], ...layers.map((l) => [l.digest, l.size] as [string, number])]),
+    };
   }
 
   const subjectOf = (pushed: Pushed) => ({ subject: { mediaType: OCI_MANIFEST, digest: pushed.digest, size: pushed.manifest.length } });
@@ -71,12 +89,25 @@ describe('runGc', () => {
     const empty = await blob('app', Buffer.from('{}'));
     const referrerLayer = await blob('app', randomBlob(200));
     const referrer = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example.sig', config: { mediaType: OCI_EMPTY, ...empty }, layers: [{ mediaType: OCI_LAYER, ...referrerLayer }], ...subjectOf(tagged) }),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: 'application/vnd.example.sig',
+        config: { mediaType: OCI_EMPTY, ...empty },
+        layers: [{ mediaType: OCI_LAYER, ...referrerLayer }],
+        ...subjectOf(tagged),
+      }),
     );
     await client.pushManifest('app', sha256(referrer), referrer, OCI_MANIFEST);
     const referrerOfUntagged = await image('app', undefined, [await blob('app', randomBlob(300))], subjectOf(untagged));
     const child = await image('app', undefined, [await blob('app', randomBlob(400))]);
-    const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: child.digest, size: child.manifest.length }] }));
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_INDEX,
+        manifests: [{ mediaType: OCI_MANIFEST, digest: child.digest, size: child.manifest.length }],
+      }),
+    );
     await client.pushManifest('app', 'multi', index, OCI_INDEX);
     const orphan = await blob('app', randomBlob(500));
     const detagged = await image('other', 'gone', [await blob('other', randomBlob(600))]);
@@ -113,9 +144,13 @@ describe('runGc', () => {
 
     // Reachable content is intact and served.
     for (const reference of ['a', tagged.digest, 'multi', child.digest, sha256(referrer)]) await ok(`/v2/app/manifests/${reference}`);
-    for (const digest of [...tagged.blobs.keys(), ...child.blobs.keys(), empty.digest, referrerLayer.digest]) await ok(`/v2/app/blobs/${digest}`);
+    for (const digest of [...tagged.blobs.keys(), ...child.blobs.keys(), empty.digest, referrerLayer.digest])
+      await ok(`/v2/app/blobs/${digest}`);
     const referrers = (await client.call('GET', `/v2/app/referrers/${tagged.digest}`)).json<{ manifests: { digest: string }[] }>();
-    assert.deepEqual(referrers.manifests.map((m) => m.digest), [sha256(referrer)]);
+    assert.deepEqual(
+      referrers.manifests.map((m) => m.digest),
+      [sha256(referrer)],
+    );
     // Unreachable content is gone.
     await gone(`/v2/app/manifests/${untagged.digest}`);
     await gone(`/v2/app/manifests/${referrerOfUntagged.digest}`);
@@ -129,14 +164,23 @@ describe('runGc', () => {
     const sha256Dir = join(root, 'blobs', 'sha256');
     for (const prefix of await readdir(sha256Dir)) {
       for (const hex of await readdir(join(sha256Dir, prefix))) {
-        assert.equal(createHash('sha256').update(await readFile(join(sha256Dir, prefix, hex))).digest('hex'), hex);
+        assert.equal(
+          createHash('sha256')
+            .update(await readFile(join(sha256Dir, prefix, hex)))
+            .digest('hex'),
+          hex,
+        );
         onDisk.push(`sha256:${hex}`);
       }
     }
     assert.ok(expectedBlobs.every((digest) => !onDisk.includes(digest)));
     assert.ok([...tagged.blobs.keys(), tagged.digest, sha256(index), sha256(referrer)].every((digest) => onDisk.includes(digest)));
 
-    assert.deepEqual(await runGc({ root, dryRun: false, gracePeriodMs: 0 }), { removedBlobs: [], removedManifests: [], bytesFreed: 0 }, 'a second run finds nothing');
+    assert.deepEqual(
+      await runGc({ root, dryRun: false, gracePeriodMs: 0 }),
+      { removedBlobs: [], removedManifests: [], bytesFreed: 0 },
+      'a second run finds nothing',
+    );
   });
 
   test('removeUntagged: false keeps untagged manifests and what they reference', async () => {

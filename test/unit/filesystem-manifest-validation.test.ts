@@ -34,15 +34,24 @@ describe('parseManifest', () => {
     const image = parseManifest(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), OCI_MANIFEST);
     assert.equal(image.kind, 'image');
     assert.equal(image.mediaType, OCI_MANIFEST);
-    assert.deepEqual(referencedBlobs(image).map((x) => x.value), [config.digest, layer.digest]);
+    assert.deepEqual(
+      referencedBlobs(image).map((x) => x.value),
+      [config.digest, layer.digest],
+    );
 
-    const docker = parseManifest(json({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers: [layer] }), `${DOCKER_MANIFEST}; charset=utf-8`);
+    const docker = parseManifest(
+      json({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers: [layer] }),
+      `${DOCKER_MANIFEST}; charset=utf-8`,
+    );
     assert.equal(docker.mediaType, DOCKER_MANIFEST);
 
     const entry = { mediaType: OCI_MANIFEST, digest: d('child'), size: 30, platform: { os: 'linux', architecture: 'arm64' } };
     const index = parseManifest(json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [entry] }), OCI_INDEX);
     assert.equal(index.kind, 'index');
-    assert.deepEqual(index.manifests.map((m) => m.digest.value), [entry.digest]);
+    assert.deepEqual(
+      index.manifests.map((m) => m.digest.value),
+      [entry.digest],
+    );
 
     const list = parseManifest(json({ schemaVersion: 2, mediaType: DOCKER_MANIFEST_LIST, manifests: [entry] }), DOCKER_MANIFEST_LIST);
     assert.equal(list.mediaType, DOCKER_MANIFEST_LIST);
@@ -57,12 +66,28 @@ describe('parseManifest', () => {
   test('refusals', () => {
     invalid('{"schemaVersion": 2', OCI_MANIFEST, /JSON/);
     invalid('[1,2]', OCI_MANIFEST, /object/);
-    invalid(JSON.stringify({ schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [] }), 'application/vnd.docker.distribution.manifest.v1+prettyjws', /schemaVersion/);
+    invalid(
+      JSON.stringify({ schemaVersion: 1, name: 'x', tag: 'y', fsLayers: [] }),
+      'application/vnd.docker.distribution.manifest.v1+prettyjws',
+      /schemaVersion/,
+    );
     invalid(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [] }), OCI_INDEX, /does not match/);
-    invalid(JSON.stringify({ schemaVersion: 2, mediaType: 'application/json', config }), 'application/json', /unsupported manifest media type/);
+    invalid(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/json', config }),
+      'application/json',
+      /unsupported manifest media type/,
+    );
     invalid(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, layers: [] }), OCI_MANIFEST, /config/);
-    invalid(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, digest: 'sha256:abc' } }), OCI_MANIFEST, /digest/);
-    invalid(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, digest: `md5:${'a'.repeat(32)}` } }), OCI_MANIFEST, /digest/);
+    invalid(
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, digest: 'sha256:abc' } }),
+      OCI_MANIFEST,
+      /digest/,
+    );
+    invalid(
+      JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, digest: `md5:${'a'.repeat(32)}` } }),
+      OCI_MANIFEST,
+      /digest/,
+    );
     invalid(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config: { ...config, size: -1 } }), OCI_MANIFEST, /size/);
     invalid(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: {} }), OCI_MANIFEST, /layers/);
     invalid(JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config }), DOCKER_MANIFEST, /layers/);
@@ -71,9 +96,20 @@ describe('parseManifest', () => {
   });
 
   test('foreign (non-distributable) layers with URLs need not be pushed, but still count as references', () => {
-    const foreign = { mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip', digest: d('windows'), size: 99, urls: ['https://example.com/l'] };
-    const manifest = parseManifest(json({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers: [foreign, layer] }), DOCKER_MANIFEST);
-    assert.deepEqual(requiredBlobs(manifest).map((x) => x.digest.value), [config.digest, layer.digest]);
+    const foreign = {
+      mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+      digest: d('windows'),
+      size: 99,
+      urls: ['https://example.com/l'],
+    };
+    const manifest = parseManifest(
+      json({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config, layers: [foreign, layer] }),
+      DOCKER_MANIFEST,
+    );
+    assert.deepEqual(
+      requiredBlobs(manifest).map((x) => x.digest.value),
+      [config.digest, layer.digest],
+    );
     assert.equal(referencedBlobs(manifest).length, 3);
   });
 });
@@ -82,7 +118,15 @@ describe('subject and the referrers descriptor', () => {
   const subject = { mediaType: OCI_MANIFEST, digest: d('subject'), size: 5 };
 
   test('artifactType, else the config media type; annotations copied', () => {
-    const bytes = json({ schemaVersion: 2, mediaType: OCI_MANIFEST, artifactType: 'application/vnd.example', config, layers: [], subject, annotations: { a: 'b' } });
+    const bytes = json({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: 'application/vnd.example',
+      config,
+      layers: [],
+      subject,
+      annotations: { a: 'b' },
+    });
     const manifest = parseManifest(bytes, OCI_MANIFEST);
     assert.equal(manifest.subject?.digest.value, subject.digest);
     const digest = digestBytes('sha256', bytes);

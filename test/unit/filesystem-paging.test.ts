@@ -27,7 +27,11 @@ describe('parsePageRequest', () => {
 
   test('a malformed n is a 400', () => {
     for (const bad of ['-1', '1.5', 'ten', '1e3', '9999999999']) {
-      assert.throws(() => parsePageRequest(new URLSearchParams(`n=${bad}`)), (error: unknown) => error instanceof RegistryError && error.status === 400, bad);
+      assert.throws(
+        () => parsePageRequest(new URLSearchParams(`n=${bad}`)),
+        (error: unknown) => error instanceof RegistryError && error.status === 400,
+        bad,
+      );
     }
   });
 

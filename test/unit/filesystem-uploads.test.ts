@@ -72,10 +72,16 @@ describe('UploadStore', () => {
     const id = await store.create('repo');
     await store.appendChunk('repo', id, chunk(data.subarray(0, 10_000)));
     // Declares 10 000 bytes, sends 5 000: refused after the bytes were written and hashed.
-    await assert.rejects(store.appendChunk('repo', id, chunk(data.subarray(10_000, 15_000), { start: 10_000, end: 19_999 })), isCode('SIZE_INVALID'));
+    await assert.rejects(
+      store.appendChunk('repo', id, chunk(data.subarray(10_000, 15_000), { start: 10_000, end: 19_999 })),
+      isCode('SIZE_INVALID'),
+    );
     assert.equal(await store.status('repo', id), 10_000);
     assert.equal((await stat(layout.uploadData(id))).size, 10_000);
-    await assert.rejects(store.appendChunk('repo', id, chunk(data.subarray(5000, 6000), { start: 5000, end: 5999 })), (error: unknown) => error instanceof RegistryError && error.status === 416);
+    await assert.rejects(
+      store.appendChunk('repo', id, chunk(data.subarray(5000, 6000), { start: 5000, end: 5999 })),
+      (error: unknown) => error instanceof RegistryError && error.status === 416,
+    );
     await store.appendChunk('repo', id, chunk(data.subarray(10_000)));
     await store.complete('repo', id, parseDigest(sha256(data)), chunk(Buffer.alloc(0)));
     await assertStored('repo', sha256(data), data);
@@ -125,7 +131,12 @@ describe('UploadStore', () => {
     await store.complete('repo', second, parseDigest(sha512(data)), chunk(Buffer.alloc(0)));
     const info = await blobs.stat(parseDigest(sha512(data)));
     assert.ok(info);
-    assert.equal(createHash('sha512').update(await readFile(info.path)).digest('hex'), sha512(data).slice('sha512:'.length));
+    assert.equal(
+      createHash('sha512')
+        .update(await readFile(info.path))
+        .digest('hex'),
+      sha512(data).slice('sha512:'.length),
+    );
   });
 
   test('sessions belong to their repository', async () => {
@@ -175,7 +186,9 @@ describe('UploadStore in several processes (one lock, one folder, a store each)'
     await two.appendChunk('repo', id, chunk(data.subarray(30_000, 40_000)));
     await one.complete('repo', id, parseDigest(sha256(data)), chunk(data.subarray(40_000)));
     await assertStoredIn(blobs, 'repo', sha256(data), data);
-    const caughtUp = lines.filter((line) => line.msg === 'upload hash caught up from disk').map(({ store, from, offset }) => ({ store, from, offset }));
+    const caughtUp = lines
+      .filter((line) => line.msg === 'upload hash caught up from disk')
+      .map(({ store, from, offset }) => ({ store, from, offset }));
     assert.deepEqual(caughtUp, [
       { store: 'two', from: 0, offset: 10_000 }, // never saw the session: hashes what was acknowledged
       { store: 'one', from: 10_000, offset: 20_000 }, // only the chunk the other store took
@@ -194,7 +207,11 @@ describe('UploadStore in several processes (one lock, one folder, a store each)'
     await one.complete('repo', id, parseDigest(sha256(data)), chunk(Buffer.alloc(0)));
     await assert.rejects(two.appendChunk('repo', id, chunk(data)), isCode('BLOB_UPLOAD_UNKNOWN'));
     assert.equal(await two.removeAbandoned(60_000), 0);
-    assert.equal((two as unknown as { hashes: Map<string, unknown> }).hashes.has(id), false, 'no running hash kept for a session that is gone');
+    assert.equal(
+      (two as unknown as { hashes: Map<string, unknown> }).hashes.has(id),
+      false,
+      'no running hash kept for a session that is gone',
+    );
   });
 });
 

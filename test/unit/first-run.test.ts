@@ -26,7 +26,11 @@ for (const terminal of [false, true]) {
       const passwordFile = join(dir, 'data', INITIAL_PASSWORD_FILE);
       const password = (await readFile(passwordFile, 'utf8')).trim();
       assert.equal((await stat(passwordFile)).mode & 0o777, 0o600);
-      assert.equal(await htpasswdAccepts(join(dir, 'data', 'htpasswd'), 'admin', password), true, 'the htpasswd file holds the admin with that password');
+      assert.equal(
+        await htpasswdAccepts(join(dir, 'data', 'htpasswd'), 'admin', password),
+        true,
+        'the htpasswd file holds the admin with that password',
+      );
       assert.equal(await htpasswdAccepts(join(dir, 'data', 'htpasswd'), 'admin', `${password}x`), false);
       assert.equal(lines.length, 1);
       assert.ok(lines[0]!.includes(passwordFile), 'the announcement names the file');

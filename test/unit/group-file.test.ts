@@ -42,7 +42,7 @@ describe('parseGroupFile', () => {
         '   # indented comment\n' +
         'readers:alice   bob\tcarol\n' +
         'pushers: dave alice\n' +
-        'admins: "john smith" \'o\\\'hara\'\n' +
+        "admins: \"john smith\" 'o\\'hara'\n" +
         'empty:\n',
     );
     assert.deepEqual(Object.fromEntries(parsed.groups), {

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isForwardingHeader, isLegacyDockerClient, upstreamRequestHeaders, clientResponseHeaders, clientAddress } from '../../src/gateway/headers.js';
+import {
+  isForwardingHeader,
+  isLegacyDockerClient,
+  upstreamRequestHeaders,
+  clientResponseHeaders,
+  clientAddress,
+} from '../../src/gateway/headers.js';
 
 test('the recipe user-agent rule: docker 1.3-1.5 and Go clients are legacy, 1.5.x-dev is not', () => {
   const recipe = /^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$/;
@@ -29,7 +35,16 @@ test('the recipe user-agent rule: docker 1.3-1.5 and Go clients are legacy, 1.5.
 
 test('forwarded headers from an untrusted peer are overwritten', () => {
   const headers = upstreamRequestHeaders(
-    { host: 'reg.example:5043', 'x-forwarded-for': '1.2.3.4', 'x-real-ip': '1.2.3.4', 'x-forwarded-proto': 'http', authorization: 'Basic eDp5', connection: 'keep-alive, x-secret', 'x-secret': 'a', te: 'trailers' },
+    {
+      host: 'reg.example:5043',
+      'x-forwarded-for': '1.2.3.4',
+      'x-real-ip': '1.2.3.4',
+      'x-forwarded-proto': 'http',
+      authorization: 'Basic eDp5',
+      connection: 'keep-alive, x-secret',
+      'x-secret': 'a',
+      te: 'trailers',
+    },
     { peer: '127.0.0.9', peerTrusted: false, scheme: 'https' },
     new Set(['authorization']),
   );
@@ -52,7 +67,11 @@ test('forwarded headers from a trusted proxy are kept and X-Forwarded-For append
 });
 
 test('exactly one API version header reaches the client', () => {
-  const out = clientResponseHeaders({ 'docker-distribution-api-version': ['registry/2.0', 'registry/2.0'], 'transfer-encoding': 'chunked', location: '/v2/x' });
+  const out = clientResponseHeaders({
+    'docker-distribution-api-version': ['registry/2.0', 'registry/2.0'],
+    'transfer-encoding': 'chunked',
+    location: '/v2/x',
+  });
   assert.equal(out['docker-distribution-api-version'], 'registry/2.0');
   assert.equal(out['transfer-encoding'], undefined);
   assert.equal(out.location, '/v2/x');
@@ -74,8 +93,10 @@ test('from an untrusted peer every forwarding header is dropped, in every spelli
   const untrusted = upstreamRequestHeaders(spoofed, { peer: '127.0.0.9', peerTrusted: false, scheme: 'https' }, new Set());
   assert.deepEqual(Object.keys(untrusted).sort(), ['accept', 'host', 'x-forwarded-for', 'x-forwarded-proto', 'x-real-ip']);
   const trusted = upstreamRequestHeaders(spoofed, { peer: '10.0.0.2', peerTrusted: true, scheme: 'https' }, new Set());
-  for (const name of Object.keys(spoofed)) assert.equal(trusted[name], spoofed[name as keyof typeof spoofed], `kept from a trusted proxy: ${name}`);
-  for (const name of ['x-forwarded-for', 'x_real_ip', 'X-Forwarded-Proto', 'forwarded', 'x-original-host']) assert.equal(isForwardingHeader(name), true, name);
+  for (const name of Object.keys(spoofed))
+    assert.equal(trusted[name], spoofed[name as keyof typeof spoofed], `kept from a trusted proxy: ${name}`);
+  for (const name of ['x-forwarded-for', 'x_real_ip', 'X-Forwarded-Proto', 'forwarded', 'x-original-host'])
+    assert.equal(isForwardingHeader(name), true, name);
   for (const name of ['host', 'x-request-id', 'accept']) assert.equal(isForwardingHeader(name), false, name);
 });
 

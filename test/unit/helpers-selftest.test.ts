@@ -74,9 +74,7 @@ describe('makeTlsPair', () => {
   });
 
   test('trustingAgent verifies HTTPS against the CA', async () => {
-    const https = (await import('node:https')).createServer({ cert: pair.certPem, key: pair.keyPem }, (_, res) =>
-      res.end('ok'),
-    );
+    const https = (await import('node:https')).createServer({ cert: pair.certPem, key: pair.keyPem }, (_, res) => res.end('ok'));
     https.listen(0, '127.0.0.1');
     await once(https, 'listening');
     const agent = trustingAgent(pair.caPem);
@@ -106,10 +104,14 @@ describe('freePort', () => {
 
 describe('startProcess', () => {
   test('readyWhen sees a line; stop() ends the process', async () => {
-    const proc = await startProcess(process.execPath, ['-e', 'console.log("booting"); console.error("READY"); setInterval(() => {}, 1000)'], {
-      readyWhen: (line) => line === 'READY',
-      timeoutMs: 5_000,
-    });
+    const proc = await startProcess(
+      process.execPath,
+      ['-e', 'console.log("booting"); console.error("READY"); setInterval(() => {}, 1000)'],
+      {
+        readyWhen: (line) => line === 'READY',
+        timeoutMs: 5_000,
+      },
+    );
     assert.match(proc.output(), /booting/);
     await proc.stop();
     assert.ok(proc.child.exitCode !== null || proc.child.signalCode !== null);
@@ -167,7 +169,10 @@ describe('header capture', () => {
       const [first, second] = upstream.requests;
       assert.equal(first!.method, 'GET');
       assert.equal(first!.headers['x-forwarded-for'], '10.0.0.1');
-      assert.deepEqual(first!.rawHeaders.filter(([n]) => n.toLowerCase() === 'x-dup').map(([, v]) => v), ['a', 'b']);
+      assert.deepEqual(
+        first!.rawHeaders.filter(([n]) => n.toLowerCase() === 'x-dup').map(([, v]) => v),
+        ['a', 'b'],
+      );
       assert.equal(second!.url, '/v2/a/b/blobs/uploads/?digest=x');
       assert.equal(second!.bodyLength, 1000);
       upstream.clear();
@@ -191,7 +196,13 @@ describe('header capture', () => {
 
 describe('skopeo credential redaction', () => {
   test('secretsInArgs finds user:pass and pass in every credential flag form', () => {
-    const args = ['copy', '--src-creds', 'alice:s3cret:with:colons', '--dest-creds=bob:pw2', ...accessArgs('', { creds: { user: 'u', password: 'p4ss' } })];
+    const args = [
+      'copy',
+      '--src-creds',
+      'alice:s3cret:with:colons',
+      '--dest-creds=bob:pw2',
+      ...accessArgs('', { creds: { user: 'u', password: 'p4ss' } }),
+    ];
     const secrets = secretsInArgs(args);
     for (const s of ['alice:s3cret:with:colons', 's3cret:with:colons', 'bob:pw2', 'pw2', 'u:p4ss', 'p4ss']) {
       assert.ok(secrets.includes(s), `missing ${s}`);

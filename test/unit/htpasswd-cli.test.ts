@@ -24,7 +24,11 @@ type Stdin = NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?(mode: boolea
 async function run(args: string[], stdin: Stdin = Readable.from([])): Promise<Run> {
   let stdout = '';
   let stderr = '';
-  const command = htpasswdCommand({ stdin, stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
+  const command = htpasswdCommand({
+    stdin,
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+  });
   for (const each of [command, ...command.commands]) each.exitOverride();
   try {
     await command.parseAsync(args, { from: 'user' });
@@ -94,11 +98,14 @@ describe('registry-gate htpasswd', () => {
     assert.equal((await run(['add', file, 'dave', '--password-stdin', '--cost', '4'], stdinOf('dave-pw'))).code, 0);
     const lines = (await readFile(file, 'utf8')).split('\r\n');
     assert.equal(lines.length, 8);
-    assert.equal(lines[7], '', 'the added line ends with the file\'s CRLF');
+    assert.equal(lines[7], '', "the added line ends with the file's CRLF");
     assert.match(lines[1]!, /^alice:\$2y\$04\$/);
-    assert.deepEqual([lines[0], lines[2], lines[3], lines[4], lines[5]], ['# team registry', bob, '', 'carol:weird-format', '# trailing comment']);
+    assert.deepEqual(
+      [lines[0], lines[2], lines[3], lines[4], lines[5]],
+      ['# team registry', bob, '', 'carol:weird-format', '# trailing comment'],
+    );
     assert.match(lines[6]!, /^dave:\$2y\$04\$/);
-    assert.equal((await stat(file)).mode & 0o777, 0o600, 'a rewritten file is the owner\'s only');
+    assert.equal((await stat(file)).mode & 0o777, 0o600, "a rewritten file is the owner's only");
     assert.ok(debianVerifies(file, 'alice', 'new-pw'));
     assert.ok(debianVerifies(file, 'bob', 'bob-pw'));
     assert.ok(debianVerifies(file, 'dave', 'dave-pw'));
@@ -151,7 +158,10 @@ describe('registry-gate htpasswd', () => {
       lines.map((line) => line.split('\t')[0]),
       ['alice', 'bob', 'carol', 'dave'],
     );
-    assert.deepEqual(lines.slice(0, 3).map((line) => line.split('\t')[1]), ['bcrypt', 'apr1-md5', 'sha1']);
+    assert.deepEqual(
+      lines.slice(0, 3).map((line) => line.split('\t')[1]),
+      ['bcrypt', 'apr1-md5', 'sha1'],
+    );
     assert.match(lines[3]!, /unsupported: crypt\(3\) DES/);
     assert.ok(!result.stdout.includes('$'));
   });

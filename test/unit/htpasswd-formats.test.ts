@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { classifyHash, isSupported, parseHtpasswd, verifyPassword, type HashFormat, type ParsedHash } from '../../src/auth/htpasswd/index.js';
+import {
+  classifyHash,
+  isSupported,
+  parseHtpasswd,
+  verifyPassword,
+  type HashFormat,
+  type ParsedHash,
+} from '../../src/auth/htpasswd/index.js';
 
 const PASSWORD = 'pässwörd ✓ with spaces:and:colons';
 

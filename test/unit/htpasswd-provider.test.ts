@@ -57,10 +57,18 @@ describe('HtpasswdProvider', () => {
   }
 
   it('verifies users and attaches their groups', async () => {
-    const { provider } = await open('basic', `${aliceLine}\n${bobLine}\n`, { pushers: ['alice', 'ghost'], admins: ['alice'], readers: ['bob'] });
+    const { provider } = await open('basic', `${aliceLine}\n${bobLine}\n`, {
+      pushers: ['alice', 'ghost'],
+      admins: ['alice'],
+      readers: ['bob'],
+    });
     try {
       assert.equal(provider.name, 'htpasswd');
-      assert.deepEqual(await provider.verify({ user: 'alice', password: 'alice-pw' }), { user: 'alice', groups: ['pushers', 'admins'], via: 'htpasswd' });
+      assert.deepEqual(await provider.verify({ user: 'alice', password: 'alice-pw' }), {
+        user: 'alice',
+        groups: ['pushers', 'admins'],
+        via: 'htpasswd',
+      });
       assert.deepEqual((await provider.verify({ user: 'bob', password: 'bob-pw' }))?.groups, ['readers']);
       assert.equal(await provider.verify({ user: 'alice', password: 'bob-pw' }), null);
       assert.equal(await provider.verify({ user: 'ghost', password: 'anything' }), null);

@@ -103,7 +103,18 @@ describe('RFC 4515 escaping', () => {
 
 describe('user names that are never sent to the directory', () => {
   test('control characters, empty, too long, surrounding white space', () => {
-    for (const user of ['', 'alice\u0000', '\u0000', 'alice\n', 'al\tice', 'alice\u007f', 'alice\u0085', ' alice', 'alice ', 'x'.repeat(MAX_USER_NAME_LENGTH + 1)]) {
+    for (const user of [
+      '',
+      'alice\u0000',
+      '\u0000',
+      'alice\n',
+      'al\tice',
+      'alice\u007f',
+      'alice\u0085',
+      ' alice',
+      'alice ',
+      'x'.repeat(MAX_USER_NAME_LENGTH + 1),
+    ]) {
       assert.equal(isAcceptableUserName(user), false, JSON.stringify(user));
     }
   });
@@ -132,7 +143,12 @@ describe('filter templates', () => {
 });
 
 describe('ldapConfigSchema', () => {
-  const minimal = { url: 'ldaps://ldap.example.com', bindDN: 'cn=svc,dc=example,dc=com', bindPasswordFile: '/run/secrets/ldap', userBase: 'dc=example,dc=com' };
+  const minimal = {
+    url: 'ldaps://ldap.example.com',
+    bindDN: 'cn=svc,dc=example,dc=com',
+    bindPasswordFile: '/run/secrets/ldap',
+    userBase: 'dc=example,dc=com',
+  };
 
   test('defaults are safe: StartTLS on, certificates verified, memberOf, 5 s, 4 connections', () => {
     assert.deepEqual(ldapConfigSchema.parse(minimal), {
@@ -145,7 +161,11 @@ describe('ldapConfigSchema', () => {
       poolSize: 4,
     });
     const groupSearch = ldapConfigSchema.parse({ ...minimal, groupSearch: { base: 'ou=groups,dc=example,dc=com' } }).groupSearch;
-    assert.deepEqual(groupSearch, { base: 'ou=groups,dc=example,dc=com', filter: '(&(objectClass=groupOfNames)(member={dn}))', nameAttribute: 'cn' });
+    assert.deepEqual(groupSearch, {
+      base: 'ou=groups,dc=example,dc=com',
+      filter: '(&(objectClass=groupOfNames)(member={dn}))',
+      nameAttribute: 'cn',
+    });
   });
 
   test('exactly one password source, a valid URL, known keys, valid filters', () => {

@@ -21,7 +21,17 @@ import { foldUserName } from '../../src/auth/user-name.js';
 
 describe('foldUserName', () => {
   test('folds case, width, compatibility forms, invisible characters and white space runs', () => {
-    for (const spelling of ['carol', 'CAROL', 'Carol', 'ｃａｒｏｌ', 'ＣＡＲＯＬ', 'car\u00ADol', 'ca\u200Brol', 'caro\uFE0Fl', ' carol ']) {
+    for (const spelling of [
+      'carol',
+      'CAROL',
+      'Carol',
+      'ｃａｒｏｌ',
+      'ＣＡＲＯＬ',
+      'car\u00ADol',
+      'ca\u200Brol',
+      'caro\uFE0Fl',
+      ' carol ',
+    ]) {
       assert.equal(foldUserName(spelling), 'carol', JSON.stringify(spelling));
     }
     assert.equal(foldUserName('Straße'), foldUserName('STRASSE'));
@@ -54,7 +64,9 @@ class DirectoryLikeProvider implements AuthProvider {
     const folded = foldUserName(user);
     const name = Object.keys(this.users).find((candidate) => foldUserName(candidate) === folded) ?? this.byMail[folded];
     if (name === undefined) return { result: 'unknown' };
-    return this.users[name] === password ? { result: 'accepted', identity: { user: name, groups: ['from-directory'], via: 'ldap' } } : { result: 'rejected' };
+    return this.users[name] === password
+      ? { result: 'accepted', identity: { user: name, groups: ['from-directory'], via: 'ldap' } }
+      : { result: 'rejected' };
   }
 }
 
@@ -82,7 +94,8 @@ describe('ProviderChain: a name an earlier provider owns is never a later provid
   test('another spelling of an htpasswd name is refused without asking the directory', async () => {
     const directory = new DirectoryLikeProvider({ carol: 'directory-pw', bob: 'bob-pw' });
     const chain = new ProviderChain([robots, htpasswd, directory]);
-    for (const user of ['CAROL', 'Carol', 'ｃａｒｏｌ', 'car\u00ADol']) assert.equal(await chain.verify({ user, password: 'directory-pw' }), null, user);
+    for (const user of ['CAROL', 'Carol', 'ｃａｒｏｌ', 'car\u00ADol'])
+      assert.equal(await chain.verify({ user, password: 'directory-pw' }), null, user);
     assert.equal(directory.asked, 0);
     assert.equal((await chain.verify({ user: 'carol', password: 'local-pw' }))?.via, 'htpasswd');
   });
@@ -103,11 +116,12 @@ describe('ProviderChain: a name an earlier provider owns is never a later provid
   });
 
   test('robot names are the robots’ in every spelling, and a directory answering with one is refused', async () => {
-    const directory = new DirectoryLikeProvider({ 'robot$ci': 'directory-pw' });
+    const directory = new DirectoryLikeProvider({ robot$ci: 'directory-pw' });
     const chain = new ProviderChain([robots, htpasswd, directory]);
-    for (const user of ['robot$ci', 'ROBOT$ci', 'ｒｏｂｏｔ$ci']) assert.equal(await chain.verify({ user, password: 'directory-pw' }), null, user);
+    for (const user of ['robot$ci', 'ROBOT$ci', 'ｒｏｂｏｔ$ci'])
+      assert.equal(await chain.verify({ user, password: 'directory-pw' }), null, user);
     assert.equal(directory.asked, 0);
-    const renaming = new DirectoryLikeProvider({ 'robot$ci': 'directory-pw' }, { 'ci@example.test': 'robot$ci' });
+    const renaming = new DirectoryLikeProvider({ robot$ci: 'directory-pw' }, { 'ci@example.test': 'robot$ci' });
     assert.equal(await new ProviderChain([robots, htpasswd, renaming]).verify({ user: 'ci@example.test', password: 'directory-pw' }), null);
   });
 

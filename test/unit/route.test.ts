@@ -61,7 +61,13 @@ test('hostile paths are refused before any decision', () => {
   ]) {
     assert.equal(refused(url), 'NOT_FOUND', url);
   }
-  for (const url of ['/v2/Upper/manifests/latest', `/v2/${'a'.repeat(256)}/manifests/latest`, '/v2/a-/manifests/x', '/v2/_a/tags/list', '/v2/a__-b/tags/list']) {
+  for (const url of [
+    '/v2/Upper/manifests/latest',
+    `/v2/${'a'.repeat(256)}/manifests/latest`,
+    '/v2/a-/manifests/x',
+    '/v2/_a/tags/list',
+    '/v2/a__-b/tags/list',
+  ]) {
     assert.equal(refused(url), 'NAME_INVALID', url);
   }
   assert.equal(refused('/v2/a/blobs/notadigest'), 'DIGEST_INVALID');
@@ -71,8 +77,10 @@ test('hostile paths are refused before any decision', () => {
 // a manifest that is not found is 404); a write of such a reference stays a 400.
 test('a manifest reference that is neither a tag nor a digest: 404 to a read, 400 to a write', () => {
   for (const reference of ['.INVALID_MANIFEST_NAME', '-bad', 'a'.repeat(129), 'sha256:', 'x:y:z']) {
-    for (const method of ['GET', 'HEAD']) assert.equal(refused(`/v2/a/manifests/${reference}`, method), 'MANIFEST_UNKNOWN', `${method} ${reference}`);
-    for (const method of ['PUT', 'DELETE']) assert.equal(refused(`/v2/a/manifests/${reference}`, method), 'MANIFEST_INVALID', `${method} ${reference}`);
+    for (const method of ['GET', 'HEAD'])
+      assert.equal(refused(`/v2/a/manifests/${reference}`, method), 'MANIFEST_UNKNOWN', `${method} ${reference}`);
+    for (const method of ['PUT', 'DELETE'])
+      assert.equal(refused(`/v2/a/manifests/${reference}`, method), 'MANIFEST_INVALID', `${method} ${reference}`);
   }
   assert.equal(refused('/v2/Upper/manifests/.bad', 'GET'), 'NAME_INVALID', 'the name is checked first');
   assert.equal(refused('/v2/a/manifests/..', 'GET'), 'NOT_FOUND', 'dot segments are no reference');

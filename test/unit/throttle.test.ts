@@ -125,11 +125,17 @@ describe('ThrottledProvider', () => {
   }
 
   test('failures are counted, a 429 is thrown before the provider is asked', async () => {
-    const provider = new ScriptedProvider(async ({ password }) => (password === 'right' ? { user: 'alice', groups: [], via: 'ldap' } : null));
+    const provider = new ScriptedProvider(async ({ password }) =>
+      password === 'right' ? { user: 'alice', groups: [], via: 'ldap' } : null,
+    );
     const { throttle } = makeThrottle();
     const throttled = new ThrottledProvider(provider, throttle);
-    for (let i = 0; i < 5; i += 1) assert.equal(await throttled.verify({ user: 'alice', password: nextGuess(), clientIp: '10.0.0.1' }), null);
-    await assert.rejects(throttled.verify({ user: 'alice', password: nextGuess(), clientIp: '10.0.0.1' }), (error: unknown) => error instanceof RegistryError && error.code === 'TOOMANYREQUESTS');
+    for (let i = 0; i < 5; i += 1)
+      assert.equal(await throttled.verify({ user: 'alice', password: nextGuess(), clientIp: '10.0.0.1' }), null);
+    await assert.rejects(
+      throttled.verify({ user: 'alice', password: nextGuess(), clientIp: '10.0.0.1' }),
+      (error: unknown) => error instanceof RegistryError && error.code === 'TOOMANYREQUESTS',
+    );
     assert.equal(provider.calls, 5);
   });
 
@@ -140,7 +146,10 @@ describe('ThrottledProvider', () => {
     const { throttle } = makeThrottle();
     const throttled = new ThrottledProvider(provider, throttle);
     for (let i = 0; i < 20; i += 1) {
-      await assert.rejects(throttled.verify({ user: 'alice', password: nextGuess(), clientIp: '10.0.0.1' }), (error: unknown) => error instanceof RegistryError && error.code === 'UNAVAILABLE');
+      await assert.rejects(
+        throttled.verify({ user: 'alice', password: nextGuess(), clientIp: '10.0.0.1' }),
+        (error: unknown) => error instanceof RegistryError && error.code === 'UNAVAILABLE',
+      );
     }
     assert.equal(provider.calls, 20);
   });

@@ -109,14 +109,22 @@ describe('token endpoint', () => {
   async function get(query: string, authorization?: string) {
     const res = await request(`${base}${TOKEN_PATH}?${query}`, { headers: authorization ? { authorization } : {} });
     const text = await res.body.text();
-    return { status: res.statusCode, headers: res.headers, body: JSON.parse(text) as TokenBody & { errors?: Array<{ code: string; message: string }> } };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body: JSON.parse(text) as TokenBody & { errors?: Array<{ code: string; message: string }> },
+    };
   }
 
   async function post(form: Record<string, string> | string, contentType = 'application/x-www-form-urlencoded') {
     const body = typeof form === 'string' ? form : new URLSearchParams(form).toString();
     const res = await request(`${base}${TOKEN_PATH}`, { method: 'POST', headers: { 'content-type': contentType }, body });
     const text = await res.body.text();
-    return { status: res.statusCode, headers: res.headers, body: JSON.parse(text) as TokenBody & { errors?: Array<{ code: string; message: string }> } };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body: JSON.parse(text) as TokenBody & { errors?: Array<{ code: string; message: string }> },
+    };
   }
 
   it('knows its paths', () => {
@@ -179,7 +187,11 @@ describe('token endpoint', () => {
   });
 
   it('refuses a request for another service, or an ambiguous one, with 400', async () => {
-    for (const query of ['service=other&scope=repository:a:pull', 'service=gate.test&service=gate.test', 'service=gate.test&client_id=%01']) {
+    for (const query of [
+      'service=other&scope=repository:a:pull',
+      'service=gate.test&service=gate.test',
+      'service=gate.test&client_id=%01',
+    ]) {
       const { status, body } = await get(query);
       assert.equal(status, 400, query);
       assert.equal(body.errors?.[0]?.code, 'UNSUPPORTED');
@@ -213,16 +225,36 @@ describe('token endpoint', () => {
       ['ghost', 'x'],
       ['', ''],
     ]) {
-      const { status, body } = await post({ grant_type: 'password', username: username as string, password: password as string, service: 'gate.test', client_id: 'x' });
+      const { status, body } = await post({
+        grant_type: 'password',
+        username: username as string,
+        password: password as string,
+        service: 'gate.test',
+        client_id: 'x',
+      });
       assert.equal(status, 401);
       assert.equal(body.errors?.[0]?.code, 'UNAUTHORIZED');
     }
   });
 
   it('POST refresh grant: new access tokens for the same subject, the same refresh token back', async () => {
-    const login = await post({ grant_type: 'password', username: 'alice', password: 'alice-pw', service: 'gate.test', client_id: 'x', access_type: 'offline' });
+    const login = await post({
+      grant_type: 'password',
+      username: 'alice',
+      password: 'alice-pw',
+      service: 'gate.test',
+      client_id: 'x',
+      access_type: 'offline',
+    });
     const refreshToken = login.body.refresh_token as string;
-    const refreshed = await post({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'gate.test', client_id: 'x', scope: 'repository:team/new:push', access_type: 'offline' });
+    const refreshed = await post({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      service: 'gate.test',
+      client_id: 'x',
+      scope: 'repository:team/new:push',
+      access_type: 'offline',
+    });
     assert.equal(refreshed.status, 200);
     assert.equal(decodeJwt(refreshed.body.token).sub, 'alice');
     assert.equal(refreshed.body.scope, 'repository:team/new:push', 'groups were kept: pushers may push');
@@ -240,11 +272,25 @@ describe('token endpoint', () => {
   });
 
   it("a robot's refresh token stops working once the robot is revoked", async () => {
-    const login = await post({ grant_type: 'password', username: 'robot$ci', password: robotSecret, service: 'gate.test', client_id: 'ci', access_type: 'offline', scope: 'repository:team/app:pull,push repository:other/app:pull' });
+    const login = await post({
+      grant_type: 'password',
+      username: 'robot$ci',
+      password: robotSecret,
+      service: 'gate.test',
+      client_id: 'ci',
+      access_type: 'offline',
+      scope: 'repository:team/app:pull,push repository:other/app:pull',
+    });
     assert.equal(login.status, 200);
     assert.equal(login.body.scope, 'repository:team/app:pull,push', 'limited to its scopes');
     const refreshToken = login.body.refresh_token as string;
-    const ok = await post({ grant_type: 'refresh_token', refresh_token: refreshToken, service: 'gate.test', client_id: 'ci', scope: 'repository:team/app:pull repository:other/app:pull' });
+    const ok = await post({
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      service: 'gate.test',
+      client_id: 'ci',
+      scope: 'repository:team/app:pull repository:other/app:pull',
+    });
     assert.equal(ok.body.scope, 'repository:team/app:pull', 'a refresh keeps the robot limits');
     await revokeRobot(robots.path, 'ci');
     await robots.reload();
@@ -276,7 +322,11 @@ describe('token endpoint', () => {
     async function* chunks() {
       for (let i = 0; i < 10; i++) yield Buffer.from('x'.repeat(1000));
     }
-    const res = await request(`${base}${TOKEN_PATH}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Readable.from(chunks()) });
+    const res = await request(`${base}${TOKEN_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: Readable.from(chunks()),
+    });
     await res.body.dump();
     assert.equal(res.statusCode, 413);
     assert.equal(res.headers.connection, 'close');

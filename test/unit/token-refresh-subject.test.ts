@@ -14,7 +14,15 @@ import { after, before, describe, it } from 'node:test';
 import { ProviderChain } from '../../src/auth/chain.js';
 import { configGroups } from '../../src/auth/groups.js';
 import type { AuthOutcome, AuthProvider, Identity } from '../../src/auth/identity.js';
-import { createRefreshIdentity, createRobot, mayRefresh, revokeRobot, RobotProvider, SigningKeys, TokenService } from '../../src/auth/token/index.js';
+import {
+  createRefreshIdentity,
+  createRobot,
+  mayRefresh,
+  revokeRobot,
+  RobotProvider,
+  SigningKeys,
+  TokenService,
+} from '../../src/auth/token/index.js';
 import { RegistryError } from '../../src/errors.js';
 
 /** A provider whose users are a mutable map, as a reloaded file would be. */
@@ -76,9 +84,17 @@ describe('refresh token subjects are re-checked', () => {
   });
 
   it('a subject its provider still has gets the identity of now, with groups from every source', async () => {
-    assert.deepEqual(await refreshed({ user: 'alice', groups: ['stale-group'], via: 'htpasswd' }), { user: 'alice', groups: ['releasers'], via: 'htpasswd' });
+    assert.deepEqual(await refreshed({ user: 'alice', groups: ['stale-group'], via: 'htpasswd' }), {
+      user: 'alice',
+      groups: ['releasers'],
+      via: 'htpasswd',
+    });
     directory.set('lena', []);
-    assert.deepEqual(await refreshed({ user: 'lena', groups: ['pushers'], via: 'ldap' }), { user: 'lena', groups: [], via: 'ldap' }, 'a group left is a right lost');
+    assert.deepEqual(
+      await refreshed({ user: 'lena', groups: ['pushers'], via: 'ldap' }),
+      { user: 'lena', groups: [], via: 'ldap' },
+      'a group left is a right lost',
+    );
     directory.set('lena', ['pushers']);
   });
 

@@ -43,7 +43,10 @@ interface Run {
 async function run(args: string[]): Promise<Run> {
   let stdout = '';
   let stderr = '';
-  const command = tokenCommand({ stdout: { write: (text: string) => (stdout += text) }, stderr: { write: (text: string) => (stderr += text) } });
+  const command = tokenCommand({
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+  });
   for (const each of [command, ...command.commands]) each.exitOverride();
   try {
     await command.parseAsync(args, { from: 'user' });
@@ -70,7 +73,15 @@ describe('robot accounts', () => {
     assert.ok('access' in parseRobotScope('repository:team-a/*:pull,push'));
     assert.ok('access' in parseRobotScope('repository:**:pull'));
     assert.ok('access' in parseRobotScope('registry:catalog:*'));
-    for (const bad of ['repository:team:fly', 'repository:${user}/*:pull', 'repository:Team/*:pull', 'namespace:x:pull', 'registry:catalog:pull', 'nonsense', 'repository:a***:pull']) {
+    for (const bad of [
+      'repository:team:fly',
+      'repository:${user}/*:pull',
+      'repository:Team/*:pull',
+      'namespace:x:pull',
+      'registry:catalog:pull',
+      'nonsense',
+      'repository:a***:pull',
+    ]) {
       assert.ok('problem' in parseRobotScope(bad), bad);
     }
   });
@@ -87,13 +98,20 @@ describe('robot accounts', () => {
     await assert.rejects(createRobot(file, { name: 'ci', scopes: ['repository:x:pull'], expires: null }), /exists already/);
     await assert.rejects(createRobot(file, { name: 'ok', scopes: [], expires: null }), /at least one scope/);
     await assert.rejects(createRobot(file, { name: 'ok', scopes: ['repository:x:fly'], expires: null }), /unknown action/);
-    await assert.rejects(createRobot(file, { name: 'ok', scopes: ['repository:x:pull'], expires: new Date(Date.now() - 1000) }), /in the past/);
+    await assert.rejects(
+      createRobot(file, { name: 'ok', scopes: ['repository:x:pull'], expires: new Date(Date.now() - 1000) }),
+      /in the past/,
+    );
     assert.equal((await readRobots(file)).length, 1);
   });
 
   it('verifies the secret, carries the scopes, and refuses anything else', async () => {
     const file = join(dir, 'verify.json');
-    const { secret } = await createRobot(file, { name: 'ci', scopes: ['repository:team-a/*:pull,push', 'registry:catalog:*'], expires: null });
+    const { secret } = await createRobot(file, {
+      name: 'ci',
+      scopes: ['repository:team-a/*:pull,push', 'registry:catalog:*'],
+      expires: null,
+    });
     const provider = await RobotProvider.open({ file });
     try {
       const identity = await provider.verify({ user: 'robot$ci', password: secret });
@@ -195,7 +213,19 @@ describe('registry-gate token', () => {
 
   it('creates a robot, prints the secret once on stdout, lists it without the secret, and revokes it', async () => {
     const store = join(dir, 'robots.json');
-    const created = await run(['create', '--name', 'ci', '--scope', 'repository:team-a/*:pull,push', '--scope', 'registry:catalog:*', '--expires', '30d', '--store', store]);
+    const created = await run([
+      'create',
+      '--name',
+      'ci',
+      '--scope',
+      'repository:team-a/*:pull,push',
+      '--scope',
+      'registry:catalog:*',
+      '--expires',
+      '30d',
+      '--store',
+      store,
+    ]);
     assert.equal(created.code, 0, created.stderr);
     const secret = created.stdout.trim();
     assert.match(secret, /^rgr_/);
@@ -243,7 +273,10 @@ describe('registry-gate token', () => {
     const first = await SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: false });
     const rotated = await run(['rotate-key', '-c', config]);
     assert.equal(rotated.code, 0, rotated.stderr);
-    const stored = JSON.parse(await readFile(join(keyDir, KEY_FILE), 'utf8')) as { current: { kid: string }; previous: { kid: string; privateKey?: string } };
+    const stored = JSON.parse(await readFile(join(keyDir, KEY_FILE), 'utf8')) as {
+      current: { kid: string };
+      previous: { kid: string; privateKey?: string };
+    };
     assert.notEqual(stored.current.kid, first.current.kid);
     assert.equal(stored.previous.kid, first.current.kid);
     assert.equal(stored.previous.privateKey, undefined, 'the retired private key is not kept');

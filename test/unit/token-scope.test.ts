@@ -42,11 +42,19 @@ const policy = new AccessPolicy([
 
 describe('parseScope', () => {
   it('parses type, name and actions', () => {
-    assert.deepEqual(parseScope('repository:samalba/my-app:pull,push'), { type: 'repository', name: 'samalba/my-app', actions: ['pull', 'push'] });
+    assert.deepEqual(parseScope('repository:samalba/my-app:pull,push'), {
+      type: 'repository',
+      name: 'samalba/my-app',
+      actions: ['pull', 'push'],
+    });
   });
 
   it('takes actions after the last colon, so a name may hold a registry host and port', () => {
-    assert.deepEqual(parseScope('repository:localhost:5000/foo/bar:pull'), { type: 'repository', name: 'localhost:5000/foo/bar', actions: ['pull'] });
+    assert.deepEqual(parseScope('repository:localhost:5000/foo/bar:pull'), {
+      type: 'repository',
+      name: 'localhost:5000/foo/bar',
+      actions: ['pull'],
+    });
     assert.deepEqual(parseScope('repository:registry.example.com:443/team/app:push,pull'), {
       type: 'repository',
       name: 'registry.example.com:443/team/app',
@@ -55,7 +63,12 @@ describe('parseScope', () => {
   });
 
   it('reads a resource class and keeps it apart from the type', () => {
-    assert.deepEqual(parseScope('repository(plugin):vieux/sshfs:pull'), { type: 'repository', resourceClass: 'plugin', name: 'vieux/sshfs', actions: ['pull'] });
+    assert.deepEqual(parseScope('repository(plugin):vieux/sshfs:pull'), {
+      type: 'repository',
+      resourceClass: 'plugin',
+      name: 'vieux/sshfs',
+      actions: ['pull'],
+    });
   });
 
   it('parses the catalog scope', () => {
@@ -67,7 +80,20 @@ describe('parseScope', () => {
   });
 
   it('refuses what is not a scope', () => {
-    for (const text of ['', 'repository', 'repository:foo', ':foo:pull', 'repository::pull', 'repository:foo:', 'Repository:foo:pull', 'repo(x:foo:pull', 'repository:foo:PULL', 'repository:fo"o:pull', 'repository:fo\\o:pull', 'repository:foo:pu-ll']) {
+    for (const text of [
+      '',
+      'repository',
+      'repository:foo',
+      ':foo:pull',
+      'repository::pull',
+      'repository:foo:',
+      'Repository:foo:pull',
+      'repo(x:foo:pull',
+      'repository:foo:PULL',
+      'repository:fo"o:pull',
+      'repository:fo\\o:pull',
+      'repository:foo:pu-ll',
+    ]) {
       assert.equal(parseScope(text), undefined, text);
     }
   });
@@ -75,7 +101,12 @@ describe('parseScope', () => {
 
 describe('parseScopeList', () => {
   it('accepts several parameters and space-separated scopes, skipping invalid ones', () => {
-    const scopes = parseScopeList(['repository:a:pull repository:b:push', 'nonsense', 'repository:localhost:5000/c:pull', '  registry:catalog:*  ']);
+    const scopes = parseScopeList([
+      'repository:a:pull repository:b:push',
+      'nonsense',
+      'repository:localhost:5000/c:pull',
+      '  registry:catalog:*  ',
+    ]);
     assert.deepEqual(
       scopes.map((scope) => scope.name),
       ['a', 'b', 'localhost:5000/c', 'catalog'],
@@ -106,33 +137,56 @@ describe('grantAccess', () => {
   });
 
   it('reads * as every action, and merges scopes for the same repository', () => {
-    assert.deepEqual(grantAccess(policy, alice, parseScopeList(['repository:alice/x:*'])), [{ type: 'repository', name: 'alice/x', actions: ['pull', 'push', 'delete'] }]);
+    assert.deepEqual(grantAccess(policy, alice, parseScopeList(['repository:alice/x:*'])), [
+      { type: 'repository', name: 'alice/x', actions: ['pull', 'push', 'delete'] },
+    ]);
     assert.deepEqual(grantAccess(policy, alice, parseScopeList(['repository:alice/x:push', 'repository:alice/x:pull'])), [
       { type: 'repository', name: 'alice/x', actions: ['pull', 'push'] },
     ]);
   });
 
   it('drops the resource class (repository(plugin) is a repository)', () => {
-    assert.deepEqual(grantAccess(policy, alice, parseScopeList(['repository(plugin):team/plug:pull'])), [{ type: 'repository', name: 'team/plug', actions: ['pull'] }]);
+    assert.deepEqual(grantAccess(policy, alice, parseScopeList(['repository(plugin):team/plug:pull'])), [
+      { type: 'repository', name: 'team/plug', actions: ['pull'] },
+    ]);
   });
 
   it('grants nothing for a name that is not a repository name, such as one with a registry host and port', () => {
-    assert.deepEqual(grantAccess(policy, alice, parseScopeList(['repository:localhost:5000/team/app:pull', 'repository:Team/App:pull', 'repository:a//b:pull'])), []);
+    assert.deepEqual(
+      grantAccess(
+        policy,
+        alice,
+        parseScopeList(['repository:localhost:5000/team/app:pull', 'repository:Team/App:pull', 'repository:a//b:pull']),
+      ),
+      [],
+    );
   });
 
   it('grants registry:catalog:* to callers who may pull anything, and ignores other types', () => {
-    assert.deepEqual(grantAccess(policy, bob, parseScopeList([CATALOG_SCOPE, 'namespace:team:pull'])), [{ type: 'registry', name: 'catalog', actions: ['*'] }]);
+    assert.deepEqual(grantAccess(policy, bob, parseScopeList([CATALOG_SCOPE, 'namespace:team:pull'])), [
+      { type: 'registry', name: 'catalog', actions: ['*'] },
+    ]);
     const nobody = new AccessPolicy([{ repository: 'x', actions: ['push'], subjects: ['*'] }]);
     assert.deepEqual(grantAccess(nobody, bob, parseScopeList([CATALOG_SCOPE])), []);
     assert.deepEqual(grantAccess(policy, bob, parseScopeList(['registry:catalog:search'])), []);
   });
 
   it('limits a scoped caller (a robot) to its own scopes as well as the policy', () => {
-    const robot: ScopedIdentity = { user: 'robot$ci', groups: [], via: 'robot', tokenAccess: [repositoryPatternAccess('team/*', ['pull', 'push'])] };
+    const robot: ScopedIdentity = {
+      user: 'robot$ci',
+      groups: [],
+      via: 'robot',
+      tokenAccess: [repositoryPatternAccess('team/*', ['pull', 'push'])],
+    };
     const open = new AccessPolicy([{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }]);
-    assert.deepEqual(grantAccess(open, robot, parseScopeList(['repository:team/app:pull,push,delete', 'repository:other/app:pull', 'repository:team/a/b:pull', CATALOG_SCOPE])), [
-      { type: 'repository', name: 'team/app', actions: ['pull', 'push'] },
-    ]);
+    assert.deepEqual(
+      grantAccess(
+        open,
+        robot,
+        parseScopeList(['repository:team/app:pull,push,delete', 'repository:other/app:pull', 'repository:team/a/b:pull', CATALOG_SCOPE]),
+      ),
+      [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }],
+    );
   });
 });
 
@@ -159,7 +213,11 @@ describe('what access covers', () => {
   });
 
   it('needs the policy and the scopes together at the gateway', () => {
-    const scoped: ScopedIdentity = { ...bob, via: 'token', tokenAccess: [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }] };
+    const scoped: ScopedIdentity = {
+      ...bob,
+      via: 'token',
+      tokenAccess: [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }],
+    };
     assert.equal(isAuthorized(policy, scoped, 'team/app', 'pull'), true);
     assert.equal(isAuthorized(policy, scoped, 'team/app', 'push'), false, 'the policy does not let bob push');
     assert.equal(isAuthorized(policy, scoped, 'team/other', 'pull'), false, 'the token does not name it');
@@ -185,16 +243,31 @@ describe('what access covers', () => {
 describe('bearer challenge and header', () => {
   it('words the challenge as Distribution does', () => {
     assert.equal(
-      bearerChallenge({ realm: 'https://gate.example/auth/token', service: 'registry-gate', scope: scopeForRequest('samalba/my-app', 'push') }),
+      bearerChallenge({
+        realm: 'https://gate.example/auth/token',
+        service: 'registry-gate',
+        scope: scopeForRequest('samalba/my-app', 'push'),
+      }),
       'Bearer realm="https://gate.example/auth/token",service="registry-gate",scope="repository:samalba/my-app:pull,push"',
     );
     assert.equal(
-      bearerChallenge({ realm: 'https://r/t', service: 's', scope: [scopeForRequest('a', 'pull'), scopeForRequest('b', 'delete')], error: 'insufficient_scope' }),
+      bearerChallenge({
+        realm: 'https://r/t',
+        service: 's',
+        scope: [scopeForRequest('a', 'pull'), scopeForRequest('b', 'delete')],
+        error: 'insufficient_scope',
+      }),
       'Bearer realm="https://r/t",service="s",scope="repository:a:pull repository:b:delete",error="insufficient_scope"',
     );
     assert.equal(bearerChallenge({ realm: 'https://r/t', service: 's' }), 'Bearer realm="https://r/t",service="s"');
     assert.equal(CATALOG_SCOPE, 'registry:catalog:*');
-    assert.equal(formatScopeList([{ type: 'repository', name: 'a', actions: ['pull', 'push'] }, { type: 'registry', name: 'catalog', actions: ['*'] }]), 'repository:a:pull,push registry:catalog:*');
+    assert.equal(
+      formatScopeList([
+        { type: 'repository', name: 'a', actions: ['pull', 'push'] },
+        { type: 'registry', name: 'catalog', actions: ['*'] },
+      ]),
+      'repository:a:pull,push registry:catalog:*',
+    );
   });
 
   it('reads a bearer header, and tells other schemes and junk apart', () => {

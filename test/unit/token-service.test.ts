@@ -91,7 +91,10 @@ describe('token signing keys', () => {
   it('refuses to start on a key of another algorithm than configured', async () => {
     const keyDir = join(dir, 'switch');
     await SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: false });
-    await assert.rejects(SigningKeys.open({ dir: keyDir, algorithm: 'RS256', watch: false }), /holds an ES256 key but RS256 is configured.*rotate-key --algorithm RS256/);
+    await assert.rejects(
+      SigningKeys.open({ dir: keyDir, algorithm: 'RS256', watch: false }),
+      /holds an ES256 key but RS256 is configured.*rotate-key --algorithm RS256/,
+    );
     await rotateSigningKey(keyDir, 'RS256');
     const keys = await SigningKeys.open({ dir: keyDir, algorithm: 'RS256', watch: false });
     assert.equal(keys.current.algorithm, 'RS256');
@@ -153,7 +156,9 @@ describe('access and refresh tokens', () => {
     const claims = await service.verifyAccessToken((await service.issueAccessToken(alice, ACCESS)).token);
     assert.deepEqual(claims.access, ACCESS);
     assert.deepEqual(identityFromToken(claims), { user: 'alice', groups: ['pushers'], via: 'token', tokenAccess: ACCESS });
-    const anonymous = await service.verifyAccessToken((await service.issueAccessToken({ user: null, groups: [], via: 'anonymous' }, [])).token);
+    const anonymous = await service.verifyAccessToken(
+      (await service.issueAccessToken({ user: null, groups: [], via: 'anonymous' }, [])).token,
+    );
     assert.equal(identityFromToken(anonymous).user, null);
   });
 
@@ -186,7 +191,9 @@ describe('access and refresh tokens', () => {
     const unsigned = `${b64url({ alg: 'none', typ: 'JWT', kid: keys.current.kid })}.${b64url(claims)}.`;
     await refused(service.verifyAccessToken(unsigned), 'alg none');
     const publicPem = keys.current.publicKey.export({ type: 'spki', format: 'pem' });
-    const confused = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: keys.current.kid }).sign(new TextEncoder().encode(String(publicPem)));
+    const confused = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: keys.current.kid })
+      .sign(new TextEncoder().encode(String(publicPem)));
     await refused(service.verifyAccessToken(confused), 'HS256 with the public key');
   });
 
@@ -233,10 +240,17 @@ describe('access and refresh tokens', () => {
     assert.equal(rotating.jwks().keys.length, 2);
 
     // A token the retired key signs after its retirement is refused even within its exp.
-    const afterRetirement = await new SignJWT({ ...decodeJwt(before.token), iat: Math.floor(Date.now() / 1000) + 120, nbf: Math.floor(Date.now() / 1000) })
+    const afterRetirement = await new SignJWT({
+      ...decodeJwt(before.token),
+      iat: Math.floor(Date.now() / 1000) + 120,
+      nbf: Math.floor(Date.now() / 1000),
+    })
       .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: oldKid })
       .sign(oldPrivate);
-    await refused(new TokenService({ ...options(), keys: rotating, now: () => Date.now() + 120_000 }).verifyAccessToken(afterRetirement), 'signed after retirement');
+    await refused(
+      new TokenService({ ...options(), keys: rotating, now: () => Date.now() + 120_000 }).verifyAccessToken(afterRetirement),
+      'signed after retirement',
+    );
 
     // A second rotation forgets the first key entirely.
     await rotating.rotate();

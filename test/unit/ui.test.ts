@@ -16,9 +16,13 @@ import { makeTempDir, removeDir } from '../helpers/process.js';
 describe('html', () => {
   test('escapes every interpolated value, joins arrays, keeps Html as it is', () => {
     const name = '<script>alert("x")</script>&\'';
-    const page = html`<p title="${name}">${name}</p>${[html`<b>${'1<2'}</b>`, 'a&b']}${null}${undefined}${false}${0}`;
+    const page = html`<p title="${name}">${name}</p>
+      ${[html`<b>${'1<2'}</b>`, 'a&b']}${null}${undefined}${false}${0}`;
     assert.ok(page instanceof Html);
-    assert.equal(page.text, '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;</p><b>1&lt;2</b>a&amp;b0');
+    assert.equal(
+      page.text,
+      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;</p><b>1&lt;2</b>a&amp;b0',
+    );
   });
 });
 
@@ -28,7 +32,11 @@ describe('UI paths', () => {
     assert.deepEqual(uiPageFromPath('/'), { kind: 'root-redirect' });
     assert.deepEqual(uiPageFromPath('/ui/r/team-a/app'), { kind: 'repository', repository: 'team-a/app' });
     assert.deepEqual(uiPageFromPath('/ui/r/a/b/c/-/manifest/v1.0'), { kind: 'manifest', repository: 'a/b/c', reference: 'v1.0' });
-    assert.deepEqual(uiPageFromPath(`/ui/r/a/-/manifest/sha256:${'a'.repeat(64)}`), { kind: 'manifest', repository: 'a', reference: `sha256:${'a'.repeat(64)}` });
+    assert.deepEqual(uiPageFromPath(`/ui/r/a/-/manifest/sha256:${'a'.repeat(64)}`), {
+      kind: 'manifest',
+      repository: 'a',
+      reference: `sha256:${'a'.repeat(64)}`,
+    });
     assert.deepEqual(uiPageFromPath('/ui/r/a/-/delete'), { kind: 'delete', repository: 'a' });
     assert.deepEqual(uiPageFromPath('/ui/static/ui.css'), { kind: 'static', name: 'ui.css' });
     assert.ok(isUiPath('/ui/anything') && isUiPath('/?x') && isUiPath('/ui') && !isUiPath('/v2/') && !isUiPath('/uix'));
@@ -100,9 +108,11 @@ describe('UI sessions and CSRF tokens', () => {
     }
   });
 
-
   test('cookies: HttpOnly and SameSite=Strict always, Secure with the __Host- prefix over https', () => {
-    assert.equal(setCookie('session', 'v', true, 60).replace(/Expires=[^;]+/, 'Expires=X'), '__Host-rg_session=v; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=60; Expires=X');
+    assert.equal(
+      setCookie('session', 'v', true, 60).replace(/Expires=[^;]+/, 'Expires=X'),
+      '__Host-rg_session=v; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age=60; Expires=X',
+    );
     assert.equal(setCookie('csrf', 'n', false), 'rg_csrf=n; Path=/; HttpOnly; SameSite=Strict');
     assert.equal(readCookie({ cookie: 'a=1; __Host-rg_session=xyz; rg_session=no' }, '__Host-rg_session'), 'xyz');
     assert.equal(readCookie({}, 'rg_csrf'), undefined);

@@ -63,7 +63,9 @@ export function classifyHash(hash: string): HashClassification {
   if (SHA1.test(hash)) return { format: 'sha1', hash, cost: 0 };
   const ssha = SSHA.exec(hash);
   if (ssha) {
-    return Buffer.from(ssha[1] as string, 'base64').length > 20 ? { format: 'ssha', hash, cost: 0 } : { unsupported: '{SSHA} hash without a salt' };
+    return Buffer.from(ssha[1] as string, 'base64').length > 20
+      ? { format: 'ssha', hash, cost: 0 }
+      : { unsupported: '{SSHA} hash without a salt' };
   }
   for (const [prefix, reason] of KNOWN_UNSUPPORTED) {
     if (hash.startsWith(prefix)) return { unsupported: reason };

@@ -78,7 +78,12 @@ export class HtpasswdProvider implements AuthProvider {
         const parsed = parseHtpasswd(content.toString('utf8'));
         report(parsed, path, logger);
         const users = buildUsers(parsed, groups);
-        const snapshot: Snapshot = { users, folded: new Set([...users.keys()].map(foldUserName)), readable: true, decoy: typicalCost(parsed) };
+        const snapshot: Snapshot = {
+          users,
+          folded: new Set([...users.keys()].map(foldUserName)),
+          readable: true,
+          decoy: typicalCost(parsed),
+        };
         logger.info({ file: path, users: snapshot.users.size }, first ? 'htpasswd loaded' : 'htpasswd reloaded');
         return snapshot;
       },

@@ -28,7 +28,10 @@ export class ReconnectRefused extends Error {
   }
 }
 
-export function tlsOptionsFor(url: string, options: { ca?: string | Buffer; rejectUnauthorized: boolean; servername?: string }): ConnectionOptions {
+export function tlsOptionsFor(
+  url: string,
+  options: { ca?: string | Buffer; rejectUnauthorized: boolean; servername?: string },
+): ConnectionOptions {
   const host = new URL(url).hostname.replace(/^\[(.*)\]$/, '$1');
   const name = options.servername ?? host;
   return {
@@ -56,7 +59,11 @@ export interface DirectoryConnection {
  * A connection, upgraded with StartTLS where configured, then bound as `bind` if given. Closed
  * again if any step fails or `signal` aborts before it is ready.
  */
-export async function openConnection(endpoint: DirectoryEndpoint, signal: AbortSignal, bind?: { dn: string; password: string }): Promise<DirectoryConnection> {
+export async function openConnection(
+  endpoint: DirectoryEndpoint,
+  signal: AbortSignal,
+  bind?: { dn: string; password: string },
+): Promise<DirectoryConnection> {
   const secure = endpoint.url.toLowerCase().startsWith('ldaps:');
   let connected = false;
   let alive = true;
@@ -80,7 +87,10 @@ export async function openConnection(endpoint: DirectoryEndpoint, signal: AbortS
     connectTimeout: endpoint.timeoutMs,
     // ldapts connects with TLS at once whenever tlsOptions is set, even for ldap:// URLs.
     ...(secure
-      ? { tlsOptions: endpoint.tls, createSecureConnection: connectOnce(tlsConnect as (...args: never[]) => TLSSocket) as unknown as typeof tlsConnect }
+      ? {
+          tlsOptions: endpoint.tls,
+          createSecureConnection: connectOnce(tlsConnect as (...args: never[]) => TLSSocket) as unknown as typeof tlsConnect,
+        }
       : {
           createConnection: connectOnce(netConnect as (...args: never[]) => Socket) as unknown as typeof netConnect,
           // Used by ldapts only for the StartTLS upgrade of the connection above.

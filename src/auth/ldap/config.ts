@@ -46,7 +46,10 @@ export const ldapConfigSchema = z
     /** File holding the service account's password (one trailing newline is ignored). */
     bindPasswordFile: z.string().min(1).optional(),
     /** Or the name of an environment variable holding it. */
-    bindPasswordEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'not an environment variable name' }).optional(),
+    bindPasswordEnv: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'not an environment variable name' })
+      .optional(),
     /** Where users are searched (whole subtree). */
     userBase: dn,
     /** `{user}` is replaced by the user name, escaped per RFC 4515. Exactly one entry must match. */

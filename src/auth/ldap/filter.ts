@@ -66,7 +66,8 @@ export function filterTemplateProblem(
 ): string | undefined {
   const names = [...template.matchAll(PLACEHOLDER)].map((match) => match[1] as string);
   const unknown = names.filter((name) => !(allowed as readonly string[]).includes(name));
-  if (unknown.length > 0) return `unknown placeholder(s): ${[...new Set(unknown)].map((name) => `{${name}}`).join(', ')} (use ${allowed.map((name) => `{${name}}`).join(' or ')})`;
+  if (unknown.length > 0)
+    return `unknown placeholder(s): ${[...new Set(unknown)].map((name) => `{${name}}`).join(', ')} (use ${allowed.map((name) => `{${name}}`).join(' or ')})`;
   if (!required.some((name) => names.includes(name))) return `must contain ${required.map((name) => `{${name}}`).join(' or ')}`;
   const probe = fillFilterTemplate(template, { user: 'probe', dn: 'cn=probe,dc=example' });
   if (!isOneParenthesizedFilter(probe)) return 'must be one filter in balanced parentheses, e.g. (uid={user})';

@@ -130,7 +130,9 @@ export class LdapProvider implements AuthProvider {
       config.poolSize,
       (error) => error instanceof ResultCodeError,
     );
-    const attributes = [config.groupSearch ? undefined : config.groupAttribute, config.userNameAttribute].filter((name): name is string => name !== undefined);
+    const attributes = [config.groupSearch ? undefined : config.groupAttribute, config.userNameAttribute].filter(
+      (name): name is string => name !== undefined,
+    );
     // "1.1" asks for no attributes at all (RFC 4511 §4.5.1.8); an empty list would mean all of them.
     this.userAttributes = attributes.length > 0 ? attributes : ['1.1'];
   }
@@ -232,7 +234,10 @@ export class LdapProvider implements AuthProvider {
     if (values.length <= 1) return values[0] ?? typed;
     const matching = values.filter((value) => foldUserName(value) === foldUserName(typed));
     if (matching.length === 1) return matching[0];
-    this.logger.warn({ dn: entry.dn, attribute }, 'LDAP entry has several names (userNameAttribute values) and the typed name picks none of them; refusing the login');
+    this.logger.warn(
+      { dn: entry.dn, attribute },
+      'LDAP entry has several names (userNameAttribute values) and the typed name picks none of them; refusing the login',
+    );
     return undefined;
   }
 
@@ -345,7 +350,9 @@ async function readBindPassword(config: LdapConfig, env: NodeJS.ProcessEnv): Pro
     try {
       text = await readFile(config.bindPasswordFile, 'utf8');
     } catch (error) {
-      throw new Error(`cannot read the LDAP bind password file ${config.bindPasswordFile}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+      throw new Error(
+        `cannot read the LDAP bind password file ${config.bindPasswordFile}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+      );
     }
     const password = text.replace(/\r?\n$/, '');
     if (password === '') throw new Error(`the LDAP bind password file ${config.bindPasswordFile} is empty`);

@@ -12,7 +12,10 @@ export function normalizeAccount(user: string): string {
 
 /** IPv4 as is (also when IPv4-mapped), IPv6 reduced to its /prefix, anything else as given. */
 export function normalizeAddress(ip: string, ipv6Prefix = 64): string {
-  const bare = ip.trim().replace(/^\[(.*)\]$/, '$1').replace(/%.*$/, '');
+  const bare = ip
+    .trim()
+    .replace(/^\[(.*)\]$/, '$1')
+    .replace(/%.*$/, '');
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
   if (mapped) return mapped[1] as string;
   if (isIPv4(bare)) return bare;

@@ -26,7 +26,8 @@ export const throttleConfigSchema = z
     maxTrackedKeys: z.number().int().min(10).max(10_000_000).default(10_000),
   })
   .superRefine((value, ctx) => {
-    if (value.maxDelay < value.baseDelay) ctx.addIssue({ code: 'custom', path: ['maxDelay'], message: 'must not be shorter than baseDelay' });
+    if (value.maxDelay < value.baseDelay)
+      ctx.addIssue({ code: 'custom', path: ['maxDelay'], message: 'must not be shorter than baseDelay' });
   });
 
 export type ThrottleConfigInput = z.input<typeof throttleConfigSchema>;

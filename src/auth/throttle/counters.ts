@@ -138,7 +138,14 @@ function settlePending(counter: Counter, token: string, failed: boolean): boolea
  * Ends an attempt admitted with `token`. Identical pairs in flight together were one password
  * check: their failure counts once.
  */
-export function settle(counters: ThrottleCounters, token: string, outcome: 'success' | 'failure' | 'cancel', digest: string | undefined, now: number, config: ThrottleConfig): void {
+export function settle(
+  counters: ThrottleCounters,
+  token: string,
+  outcome: 'success' | 'failure' | 'cancel',
+  digest: string | undefined,
+  now: number,
+  config: ThrottleConfig,
+): void {
   const failed = outcome === 'failure';
   const newFailure = settlePending(counters.pair, token, failed);
   settlePending(counters.address, token, failed);

@@ -159,7 +159,8 @@ export class LoginThrottle {
     try {
       return await this.store.update(keys, now, change);
     } catch (error) {
-      if (this.fallback && error instanceof CounterStoreUnavailable && error.reason === 'unavailable') return this.fallback.update(keys, now, change);
+      if (this.fallback && error instanceof CounterStoreUnavailable && error.reason === 'unavailable')
+        return this.fallback.update(keys, now, change);
       throw error;
     }
   }

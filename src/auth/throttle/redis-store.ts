@@ -26,7 +26,16 @@ import type { Redis } from 'ioredis';
 import { isRedisUnavailable, type RedisConnection } from '../../redis/connection.js';
 import { RedisScript } from '../../redis/script.js';
 import type { ThrottleConfig } from './config.js';
-import { CounterStoreUnavailable, HOUR_MS, isExpired, newCounter, type Counter, type CounterKeys, type CounterStore, type ThrottleCounters } from './counters.js';
+import {
+  CounterStoreUnavailable,
+  HOUR_MS,
+  isExpired,
+  newCounter,
+  type Counter,
+  type CounterKeys,
+  type CounterStore,
+  type ThrottleCounters,
+} from './counters.js';
 
 /** Writes the counters only if each still has the version read; a TTL of 0 deletes. */
 const COMPARE_AND_SET = new RedisScript(`

@@ -17,7 +17,12 @@ export class RememberedSuccesses {
 
   /** Length-prefixed, so that no two (user, password) pairs share an input. */
   digestOf(user: string, password: string): string {
-    return createHmac('sha256', this.secret).update(`${Buffer.byteLength(user)}:`).update(user).update(password).digest('base64url').slice(0, 22);
+    return createHmac('sha256', this.secret)
+      .update(`${Buffer.byteLength(user)}:`)
+      .update(user)
+      .update(password)
+      .digest('base64url')
+      .slice(0, 22);
   }
 
   has(digest: string, now: number): boolean {

@@ -112,7 +112,11 @@ export function grantAccess(policy: AccessPolicy, identity: ScopedIdentity, requ
   for (const scope of requested) {
     if (scope.type === REPOSITORY) {
       if (!isValidRepositoryName(scope.name)) continue;
-      add(REPOSITORY, scope.name, requestedActions(scope.actions).filter((action) => isAuthorized(policy, identity, scope.name, action)));
+      add(
+        REPOSITORY,
+        scope.name,
+        requestedActions(scope.actions).filter((action) => isAuthorized(policy, identity, scope.name, action)),
+      );
     } else if (scope.type === CATALOG.type && scope.name === CATALOG.name && scope.actions.includes('*')) {
       const ownScopesAllow = identity.tokenAccess === undefined || accessCoversCatalog(identity.tokenAccess);
       if (ownScopesAllow && mayListCatalog(policy, identity)) add(CATALOG.type, CATALOG.name, ['*']);

@@ -121,7 +121,9 @@ const VERIFIED_TOKENS_MAX = 10_000;
  * An authenticator for bearer mode: a bearer token that verifies is its identity, one that does
  * not is 'invalid'; anything else goes to `basic` (or is the anonymous caller without a header).
  */
-export function createBearerAuthenticator<R extends BearerAuthRequest>(options: BearerAuthenticatorOptions<R>): (request: R) => Promise<Identity | 'invalid'> {
+export function createBearerAuthenticator<R extends BearerAuthRequest>(
+  options: BearerAuthenticatorOptions<R>,
+): (request: R) => Promise<Identity | 'invalid'> {
   const verified = new VerifiedTokens();
   return async (request) => {
     const parsed = request.ssoUser === undefined ? parseBearerAuthorization(request.authorization) : 'other-scheme';

@@ -68,7 +68,11 @@ export interface TokenConfig {
 }
 
 /** Paths made absolute (`at` resolves against the config file's folder), defaults under dataDir/token. */
-export function resolveTokenConfig(parsed: ParsedTokenConfig | TokenConfig | undefined, at: (path: string) => string, dataDir: string): TokenConfig {
+export function resolveTokenConfig(
+  parsed: ParsedTokenConfig | TokenConfig | undefined,
+  at: (path: string) => string,
+  dataDir: string,
+): TokenConfig {
   const value = parsed ?? tokenConfigSchema.parse({});
   const keyDir = value.keyDir ? at(value.keyDir) : resolve(dataDir, 'token');
   return {
@@ -87,7 +91,11 @@ export function resolveTokenConfig(parsed: ParsedTokenConfig | TokenConfig | und
  * The token settings of a loaded config, for the `token` command: `config.auth.token` as the
  * loader left it (resolved with resolveTokenConfig, or only parsed), or the defaults without it.
  */
-export function tokenConfigFrom(config: { readonly dataDir: string; readonly source?: string | undefined; readonly auth: object }): TokenConfig {
+export function tokenConfigFrom(config: {
+  readonly dataDir: string;
+  readonly source?: string | undefined;
+  readonly auth: object;
+}): TokenConfig {
   const value = (config.auth as { token?: ParsedTokenConfig | TokenConfig }).token;
   const baseDir = config.source ? dirname(config.source) : process.cwd();
   return resolveTokenConfig(value, (path) => resolve(baseDir, path), config.dataDir);

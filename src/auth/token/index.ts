@@ -26,7 +26,14 @@ export {
   TokenService,
 } from './service.js';
 export type { AccessTokenClaims, IssuedToken, RefreshTokenClaims, TokenServiceOptions } from './service.js';
-export { bearerChallenge, CATALOG_SCOPE, createBearerAuthenticator, identityFromToken, parseBearerAuthorization, scopeForRequest } from './bearer.js';
+export {
+  bearerChallenge,
+  CATALOG_SCOPE,
+  createBearerAuthenticator,
+  identityFromToken,
+  parseBearerAuthorization,
+  scopeForRequest,
+} from './bearer.js';
 export type { BearerAuthenticatorOptions, BearerChallengeOptions } from './bearer.js';
 export { createRobot, parseRobotScope, readRobots, revokeRobot, ROBOT_PREFIX, RobotProvider, robotUserName } from './robots.js';
 export type { CreateRobotOptions, RobotProviderOptions, RobotRecord } from './robots.js';

@@ -130,7 +130,8 @@ async function publicKeyOf(stored: z.infer<typeof storedKey>, retired?: string):
 async function keySetOf(file: KeyFile): Promise<KeySet> {
   const current = await publicKeyOf(file.current);
   const privateKey = createPrivateKey(file.current.privateKey);
-  if (!createPublicKey(privateKey).equals(current.publicKey)) throw new Error(`key ${file.current.kid}: the private key does not match its certificate`);
+  if (!createPublicKey(privateKey).equals(current.publicKey))
+    throw new Error(`key ${file.current.kid}: the private key does not match its certificate`);
   const previous = file.previous ? await publicKeyOf(file.previous, file.previous.retired) : undefined;
   return { current: { ...current, privateKey }, previous };
 }
@@ -187,7 +188,10 @@ async function loadOrCreate(dir: string, algorithm: SigningAlgorithm): Promise<{
  * private key is dropped; its certificate stays in the bundle and the JWKS), and any older key is
  * forgotten. Returns the new and the retired key ids.
  */
-export async function rotateSigningKey(dir: string, algorithm: SigningAlgorithm): Promise<{ kid: string; previousKid: string | undefined }> {
+export async function rotateSigningKey(
+  dir: string,
+  algorithm: SigningAlgorithm,
+): Promise<{ kid: string; previousKid: string | undefined }> {
   const path = join(dir, KEY_FILE);
   const existing = await readKeyFile(path);
   const now = new Date();
@@ -255,9 +259,14 @@ export class SigningKeys {
     const keys = await keySetOf(file);
     await writeDerivedFiles(options.dir, keys);
     const signingKeys = new SigningKeys(options.dir, keys, options.logger, options.algorithm);
-    if (created) options.logger?.info({ kid: keys.current.kid, algorithm: options.algorithm, dir: options.dir }, 'token signing key created');
+    if (created)
+      options.logger?.info({ kid: keys.current.kid, algorithm: options.algorithm, dir: options.dir }, 'token signing key created');
     if (options.watch !== false) {
-      signingKeys.watcher = new FileWatch(signingKeys.keyFile, () => signingKeys.load(), options.watch === true || options.watch === undefined ? {} : options.watch);
+      signingKeys.watcher = new FileWatch(
+        signingKeys.keyFile,
+        () => signingKeys.load(),
+        options.watch === true || options.watch === undefined ? {} : options.watch,
+      );
       await signingKeys.watcher.prime();
     }
     return signingKeys;
@@ -325,12 +334,16 @@ export class SigningKeys {
       if (rotated) this.logger?.info({ kid: keys.current.kid, previousKid: keys.previous?.kid }, 'token signing key rotated');
       if (changed) for (const listener of this.listeners) listener();
       if (keys.current.algorithm !== this.algorithm) {
-        this.logger?.warn({ algorithm: keys.current.algorithm, configured: this.algorithm }, 'the signing key is not of the configured algorithm');
+        this.logger?.warn(
+          { algorithm: keys.current.algorithm, configured: this.algorithm },
+          'the signing key is not of the configured algorithm',
+        );
       }
       this.lastFailure = undefined;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      if (reason !== this.lastFailure) this.logger?.error({ file: this.keyFile, err: reason }, 'token key reload failed; keeping the last good keys');
+      if (reason !== this.lastFailure)
+        this.logger?.error({ file: this.keyFile, err: reason }, 'token key reload failed; keeping the last good keys');
       this.lastFailure = reason;
     }
   }

@@ -39,7 +39,10 @@ export function mayRefresh(identity: Identity): boolean {
  * The re-check: `lookup` is the provider chain's (first owner of the name decides), `groupSources`
  * the config's groups and the group file, as for a login.
  */
-export function createRefreshIdentity(lookup: (user: string) => Promise<AuthOutcome>, groupSources: readonly GroupSource[]): RefreshIdentity {
+export function createRefreshIdentity(
+  lookup: (user: string) => Promise<AuthOutcome>,
+  groupSources: readonly GroupSource[],
+): RefreshIdentity {
   return async (subject) => {
     const outcome = await lookup(subject.user);
     if (outcome.result !== 'accepted') return null;

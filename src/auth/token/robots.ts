@@ -71,7 +71,8 @@ export function parseRobotScope(text: string): { access: TokenAccess } | { probl
   if (scope.name.includes('$')) return { problem: `placeholders are not allowed in robot scopes: ${text}` };
   const problem = repositoryPatternProblem(scope.name);
   if (problem) return { problem: `${text}: ${problem}` };
-  if (!/^[a-z0-9._\-/*]+$/.test(scope.name)) return { problem: `${text}: a repository pattern has lower-case letters, digits, . _ - / and * only` };
+  if (!/^[a-z0-9._\-/*]+$/.test(scope.name))
+    return { problem: `${text}: a repository pattern has lower-case letters, digits, . _ - / and * only` };
   return { access: repositoryPatternAccess(scope.name, scope.actions) };
 }
 
@@ -118,7 +119,10 @@ export interface CreateRobotOptions {
 /** Adds a robot to the store; the secret is returned here and nowhere else. */
 export async function createRobot(file: string, options: CreateRobotOptions): Promise<{ robot: RobotRecord; secret: string }> {
   const name = robotUserName(options.name);
-  if (!name) throw new Error(`invalid robot name ${JSON.stringify(options.name)} (lower-case letters and digits, separated by . _ or -; at most ${MAX_NAME_LENGTH})`);
+  if (!name)
+    throw new Error(
+      `invalid robot name ${JSON.stringify(options.name)} (lower-case letters and digits, separated by . _ or -; at most ${MAX_NAME_LENGTH})`,
+    );
   if (options.scopes.length === 0) throw new Error('a robot needs at least one scope');
   for (const scope of options.scopes) {
     const parsed = parseRobotScope(scope);
@@ -293,7 +297,13 @@ export class RobotProvider implements AuthProvider {
       robots.set(record.name, {
         digest: Buffer.from(record.hash.slice('sha256:'.length), 'hex'),
         expiresAt: record.expires === null ? null : Date.parse(record.expires),
-        identity: Object.freeze({ user: record.name, groups: Object.freeze([]), via: 'robot' as const, tokenAccess: Object.freeze(tokenAccess), subjectId: record.id }),
+        identity: Object.freeze({
+          user: record.name,
+          groups: Object.freeze([]),
+          via: 'robot' as const,
+          tokenAccess: Object.freeze(tokenAccess),
+          subjectId: record.id,
+        }),
       });
     }
     return robots;
@@ -310,7 +320,8 @@ export class RobotProvider implements AuthProvider {
       this.notify();
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      if (reason !== this.lastFailure) this.logger?.warn({ file: this.path, err: reason }, 'robot store reload failed; keeping the last good copy');
+      if (reason !== this.lastFailure)
+        this.logger?.warn({ file: this.path, err: reason }, 'robot store reload failed; keeping the last good copy');
       this.lastFailure = reason;
     }
   }

@@ -32,7 +32,14 @@ export function parseScope(text: string): ResourceScope | undefined {
   const type = RESOURCE_TYPE.exec(text.slice(0, first));
   const name = text.slice(first + 1, last);
   if (!type || name.length === 0 || name.length > MAX_NAME_LENGTH || !NAME.test(name)) return undefined;
-  const actions = [...new Set(text.slice(last + 1).split(',').filter((action) => action !== ''))];
+  const actions = [
+    ...new Set(
+      text
+        .slice(last + 1)
+        .split(',')
+        .filter((action) => action !== ''),
+    ),
+  ];
   if (actions.length === 0 || !actions.every((action) => ACTION.test(action))) return undefined;
   const scope: ResourceScope = { type: type[1] as string, name, actions };
   return type[2] === undefined ? scope : { ...scope, resourceClass: type[2] };

@@ -93,7 +93,8 @@ function accessClaim(value: unknown): TokenAccess[] {
   if (!Array.isArray(value) || value.length > MAX_ACCESS_ENTRIES) throw new InvalidTokenError('access claim is not a list');
   return value.map((entry: unknown) => {
     const { type, name, actions } = (entry ?? {}) as Record<string, unknown>;
-    if (typeof type !== 'string' || typeof name !== 'string' || !isStringArray(actions, 16)) throw new InvalidTokenError('malformed access entry');
+    if (typeof type !== 'string' || typeof name !== 'string' || !isStringArray(actions, 16))
+      throw new InvalidTokenError('malformed access entry');
     return Object.freeze({ type, name, actions: Object.freeze([...actions]) });
   });
 }

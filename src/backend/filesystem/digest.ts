@@ -46,7 +46,9 @@ export function parseDigest(text: string): Digest {
   if (digest) return digest;
   const match = GRAMMAR.exec(text);
   if (match && !isSupported(match[1] as string)) {
-    throw new RegistryError('DIGEST_INVALID', 'unsupported digest algorithm', { detail: { digest: text, supported: ['sha256', 'sha512'] } });
+    throw new RegistryError('DIGEST_INVALID', 'unsupported digest algorithm', {
+      detail: { digest: text, supported: ['sha256', 'sha512'] },
+    });
   }
   throw new RegistryError('DIGEST_INVALID', 'invalid digest', { detail: { digest: text } });
 }

@@ -8,7 +8,14 @@ import { deleteManifest, getManifest, putManifest } from './manifest-handlers.js
 import type { Stores } from './stores.js';
 import { cancelUpload, completeUpload, patchUpload, startUpload, uploadStatus } from './upload-handlers.js';
 
-type Handler = (stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route, body?: Buffer, tagMustNotMove?: boolean) => Promise<void>;
+type Handler = (
+  stores: Stores,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  body?: Buffer,
+  tagMustNotMove?: boolean,
+) => Promise<void>;
 
 const HANDLERS: Partial<Record<RouteKind, Record<string, Handler>>> = {
   tags: { GET: listTags, HEAD: listTags },
@@ -19,7 +26,14 @@ const HANDLERS: Partial<Record<RouteKind, Record<string, Handler>>> = {
   upload: { GET: uploadStatus, HEAD: uploadStatus, PATCH: patchUpload, PUT: completeUpload, DELETE: cancelUpload },
 };
 
-export function dispatch(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route, body?: Buffer, tagMustNotMove?: boolean): Promise<void> {
+export function dispatch(
+  stores: Stores,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  body?: Buffer,
+  tagMustNotMove?: boolean,
+): Promise<void> {
   const methods = HANDLERS[route.kind];
   if (!methods) throw new RegistryError('NOT_FOUND', 'not served by the registry backend');
   const method = req.method ?? 'GET';

@@ -43,7 +43,6 @@ export interface GcReport {
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 const ALGORITHMS: DigestAlgorithm[] = ['sha256', 'sha512'];
 
-
 async function names(path: string): Promise<string[]> {
   return readdir(path).catch(() => [] as string[]);
 }
@@ -185,7 +184,12 @@ async function unmarkedBlobs(layout: StorageLayout, kept: ReadonlySet<string>): 
 }
 
 /** Drops the repository links of deleted blobs, except links refreshed by a re-push of the same content. */
-async function removeLayerLinks(layout: StorageLayout, repositories: readonly string[], removed: ReadonlySet<string>, freshSince: number): Promise<void> {
+async function removeLayerLinks(
+  layout: StorageLayout,
+  repositories: readonly string[],
+  removed: ReadonlySet<string>,
+  freshSince: number,
+): Promise<void> {
   for (const repository of repositories) {
     for (const algorithm of ALGORITHMS) {
       for (const hex of await names(join(layout.layersDir(repository), algorithm))) {

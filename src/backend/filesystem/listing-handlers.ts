@@ -11,7 +11,13 @@ export async function listTags(stores: Stores, req: IncomingMessage, res: Server
   const page = await stores.manifests.tagsPage(route.repository, parsePageRequest(new URLSearchParams(route.rawQuery)));
   if (!page) throw new RegistryError('NAME_UNKNOWN', undefined, { detail: { name: route.repository } });
   const link = nextLinkHeader(`/v2/${route.repository}/tags/list`, page);
-  respondJson(res, req.method ?? 'GET', 'application/json; charset=utf-8', { name: route.repository, tags: page.items }, link ? { Link: link } : {});
+  respondJson(
+    res,
+    req.method ?? 'GET',
+    'application/json; charset=utf-8',
+    { name: route.repository, tags: page.items },
+    link ? { Link: link } : {},
+  );
 }
 
 /**

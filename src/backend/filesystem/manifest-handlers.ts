@@ -7,7 +7,6 @@ import { parseManifest } from './manifest-validation.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../../read-body.js';
 import { notModified, respond, type Stores } from './stores.js';
 
-
 function manifestUnknown(reference: string): RegistryError {
   return new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
 }
@@ -32,7 +31,14 @@ export async function getManifest(stores: Stores, req: IncomingMessage, res: Ser
 }
 
 /** `body`: the manifest, when the gateway already read it (for a protected-tag check). */
-export async function putManifest(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route, body?: Buffer, tagMustNotMove?: boolean): Promise<void> {
+export async function putManifest(
+  stores: Stores,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  body?: Buffer,
+  tagMustNotMove?: boolean,
+): Promise<void> {
   const expected = referenceDigest(route.reference);
   const bytes = body ?? (await readBodyWithLimit(req, MAX_MANIFEST_BYTES));
   const manifest = parseManifest(bytes, req.headers['content-type']);

@@ -11,7 +11,14 @@ import type { BlobStore } from './blob-store.js';
 import { tryParseDigest, type Digest } from './digest.js';
 import { createFileAtomic, isNotFound, readTextIfExists, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
 import { REPOSITORY_MARKERS, type StorageLayout } from './layout.js';
-import { parseManifest, referencedBlobs, referrerDescriptor, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest-validation.js';
+import {
+  parseManifest,
+  referencedBlobs,
+  referrerDescriptor,
+  requiredBlobs,
+  type Descriptor,
+  type ParsedManifest,
+} from './manifest-validation.js';
 import { compareNames, firstIndexAfter, MAX_PAGE_SIZE, type Page, type PageRequest } from './paging.js';
 import { isDigest } from '../../gateway/route.js';
 
@@ -116,7 +123,14 @@ export class ManifestStore {
    * `tagMustNotMove`, the tag is only created, or left as it is when it names this manifest already:
    * a tag naming another manifest makes it throw DENIED (the manifest stays stored, untagged).
    */
-  async put(repository: string, manifest: ParsedManifest, bytes: Buffer, digest: Digest, tag: string | undefined, tagMustNotMove = false): Promise<void> {
+  async put(
+    repository: string,
+    manifest: ParsedManifest,
+    bytes: Buffer,
+    digest: Digest,
+    tag: string | undefined,
+    tagMustNotMove = false,
+  ): Promise<void> {
     await this.blobs.commitBytes(bytes, digest);
     await writeFileAtomic(this.layout.tmpDir, this.layout.manifestLink(repository, digest), manifest.mediaType);
     if (manifest.subject) {

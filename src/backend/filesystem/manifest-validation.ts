@@ -85,7 +85,8 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
   if (!parsed) throw invalid(`${where}.digest is not a valid sha256 or sha512 digest`, { digest });
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw invalid(`${where}.size must be a non-negative integer`);
   const urls = value.urls;
-  if (urls !== undefined && !(Array.isArray(urls) && urls.every((u) => typeof u === 'string'))) throw invalid(`${where}.urls must be an array of strings`);
+  if (urls !== undefined && !(Array.isArray(urls) && urls.every((u) => typeof u === 'string')))
+    throw invalid(`${where}.urls must be an array of strings`);
   const artifactType = optionalString(value.artifactType, `${where}.artifactType`);
   const annotations = stringMap(value.annotations, `${where}.annotations`);
   return {
@@ -125,9 +126,11 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
     throw invalid('manifest is not valid JSON');
   }
   if (!isObject(body)) throw invalid('manifest must be a JSON object');
-  if (body.schemaVersion !== 2) throw invalid('unsupported schemaVersion (only 2 is supported)', { schemaVersion: body.schemaVersion ?? null });
+  if (body.schemaVersion !== 2)
+    throw invalid('unsupported schemaVersion (only 2 is supported)', { schemaVersion: body.schemaVersion ?? null });
   const mediaType = declaredType(body, bareMediaType(contentType));
-  if (!MANIFEST_MEDIA_TYPES.has(mediaType)) throw invalid('unsupported manifest media type', { mediaType, supported: [...MANIFEST_MEDIA_TYPES] });
+  if (!MANIFEST_MEDIA_TYPES.has(mediaType))
+    throw invalid('unsupported manifest media type', { mediaType, supported: [...MANIFEST_MEDIA_TYPES] });
   const isOci = mediaType === OCI_MANIFEST || mediaType === OCI_INDEX;
   const subject = isOci && body.subject !== undefined ? parseDescriptor(body.subject, 'subject') : undefined;
   const artifactType = isOci ? optionalString(body.artifactType, 'artifactType') : undefined;

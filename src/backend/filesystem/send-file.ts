@@ -50,7 +50,7 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
   };
   res.once('close', onClose);
   try {
-    for (let position = start; position <= end; ) {
+    for (let position = start; position <= end;) {
       if (gone) throw new ResponseGone('the response closed before its end');
       if (free.length === 0 && owned < BUFFERS_PER_RESPONSE) {
         free.push(take());

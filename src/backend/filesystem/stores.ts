@@ -29,7 +29,13 @@ export function respond(
   res.end(method === 'HEAD' || status === 204 || status === 304 ? undefined : body);
 }
 
-export function respondJson(res: ServerResponse, method: string, contentType: string, value: unknown, headers: Record<string, string> = {}): void {
+export function respondJson(
+  res: ServerResponse,
+  method: string,
+  contentType: string,
+  value: unknown,
+  headers: Record<string, string> = {},
+): void {
   respond(res, method, 200, { 'Content-Type': contentType, ...headers }, JSON.stringify(value));
 }
 

@@ -119,7 +119,9 @@ export class UploadStore {
           : (await digestFile(digest.algorithm, data, state.offset)).hex;
       if (actual !== digest.hex) {
         await this.discard(id);
-        throw new RegistryError('DIGEST_INVALID', undefined, { detail: { expected: digest.value, actual: `${digest.algorithm}:${actual}` } });
+        throw new RegistryError('DIGEST_INVALID', undefined, {
+          detail: { expected: digest.value, actual: `${digest.algorithm}:${actual}` },
+        });
       }
       // The data was fsynced when its chunk was acknowledged (writeChunk), so it can go in place now.
       await this.blobs.commitFile(data, digest);
@@ -270,7 +272,7 @@ export class UploadStore {
     try {
       for await (const piece of chunk.body) {
         const buffer = piece as Buffer;
-        for (let copied = 0; copied < buffer.length; ) {
+        for (let copied = 0; copied < buffer.length;) {
           const n = buffer.copy(batch, batched, copied);
           copied += n;
           batched += n;

@@ -4,7 +4,12 @@ import { RegistryError } from '../../errors.js';
 
 const MAX_CATALOG_BYTES = 8 * 1024 * 1024;
 
-export async function fetchCatalogPage(pool: Pool, after: string | undefined, limit: number, headers: Record<string, string>): Promise<string[]> {
+export async function fetchCatalogPage(
+  pool: Pool,
+  after: string | undefined,
+  limit: number,
+  headers: Record<string, string>,
+): Promise<string[]> {
   const query = new URLSearchParams({ n: String(limit) });
   if (after !== undefined) query.set('last', after);
   const response = await pool.request({ path: `/v2/_catalog?${query}`, method: 'GET', headers });

@@ -55,7 +55,11 @@ function upstreamAnswered(status: number, what: string): RegistryError {
   return new RegistryError('UPSTREAM_ERROR', `the upstream answered ${status} to ${what}`);
 }
 
-export function upstreamContentReader(pool: Pool, ownHeaders: OwnHeaders, failure: (error: unknown, path: string) => RegistryError): ContentReader {
+export function upstreamContentReader(
+  pool: Pool,
+  ownHeaders: OwnHeaders,
+  failure: (error: unknown, path: string) => RegistryError,
+): ContentReader {
   const send = (options: Dispatcher.RequestOptions) =>
     pool.request(options).catch((error: unknown) => {
       throw error instanceof RegistryError ? error : failure(error, options.path);
@@ -73,10 +77,16 @@ export function upstreamContentReader(pool: Pool, ownHeaders: OwnHeaders, failur
       await response.body.dump();
       throw upstreamAnswered(response.statusCode, 'a manifest read');
     }
-    const bytes = await readCapped(response.body, MAX_MANIFEST_BYTES, () => new RegistryError('MANIFEST_INVALID', 'the manifest is too large', { status: 413 }));
+    const bytes = await readCapped(
+      response.body,
+      MAX_MANIFEST_BYTES,
+      () => new RegistryError('MANIFEST_INVALID', 'the manifest is too large', { status: 413 }),
+    );
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     const stated = response.headers['docker-content-digest'];
-    const contentType = String(response.headers['content-type'] ?? '').split(';', 1)[0]!.trim();
+    const contentType = String(response.headers['content-type'] ?? '')
+      .split(';', 1)[0]!
+      .trim();
     return { digest: typeof stated === 'string' && stated.startsWith('sha') ? stated : digest, mediaType: contentType, bytes };
   }
 
@@ -95,7 +105,9 @@ export function upstreamContentReader(pool: Pool, ownHeaders: OwnHeaders, failur
         await response.body.dump();
         throw upstreamAnswered(response.statusCode, 'a tag list');
       }
-      const parsed = parseJson(await readCapped(response.body, MAX_LIST_BYTES, () => new RegistryError('UPSTREAM_ERROR', 'the tag list is too large'))) as { tags?: unknown };
+      const parsed = parseJson(
+        await readCapped(response.body, MAX_LIST_BYTES, () => new RegistryError('UPSTREAM_ERROR', 'the tag list is too large')),
+      ) as { tags?: unknown };
       const tags = Array.isArray(parsed.tags) ? parsed.tags.filter((tag): tag is string => typeof tag === 'string').sort() : [];
       return { tags: tags.slice(0, size), more: tags.length > size };
     },
@@ -127,7 +139,9 @@ export function upstreamContentReader(pool: Pool, ownHeaders: OwnHeaders, failur
       const response = await send({ path: `/v2/${repository}/referrers/${digest}`, method: 'GET', headers });
       let index: unknown;
       if (response.statusCode === 200) {
-        index = parseJson(await readCapped(response.body, MAX_MANIFEST_BYTES, () => new RegistryError('UPSTREAM_ERROR', 'the referrers list is too large')));
+        index = parseJson(
+          await readCapped(response.body, MAX_MANIFEST_BYTES, () => new RegistryError('UPSTREAM_ERROR', 'the referrers list is too large')),
+        );
       } else {
         await response.body.dump();
         if (response.statusCode !== 404) throw upstreamAnswered(response.statusCode, 'a referrers list');
@@ -135,7 +149,11 @@ export function upstreamContentReader(pool: Pool, ownHeaders: OwnHeaders, failur
         index = fallback && fallback.mediaType === OCI_INDEX ? parseJson(fallback.bytes) : undefined;
       }
       const manifests = (index as { manifests?: unknown } | undefined)?.manifests;
-      return Array.isArray(manifests) ? manifests.filter((entry): entry is Record<string, unknown> => typeof entry === 'object' && entry !== null && !Array.isArray(entry)) : [];
+      return Array.isArray(manifests)
+        ? manifests.filter(
+            (entry): entry is Record<string, unknown> => typeof entry === 'object' && entry !== null && !Array.isArray(entry),
+          )
+        : [];
     },
 
     async deleteManifest(repository, reference) {
@@ -146,7 +164,10 @@ export function upstreamContentReader(pool: Pool, ownHeaders: OwnHeaders, failur
       if (response.statusCode === 404) throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { reference } });
       if (response.statusCode === 405 || response.statusCode === 400) {
         // Distribution 2.8 answers a delete by tag 400 DIGEST_INVALID, and 405 when deletes are off.
-        throw new RegistryError('UNSUPPORTED', 'The registry behind this gateway does not delete this (deletes by tag, or deletes at all, are off there).');
+        throw new RegistryError(
+          'UNSUPPORTED',
+          'The registry behind this gateway does not delete this (deletes by tag, or deletes at all, are off there).',
+        );
       }
       throw upstreamAnswered(response.statusCode, 'a delete');
     },

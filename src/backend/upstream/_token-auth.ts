@@ -23,7 +23,10 @@ export interface UpstreamAccess {
 }
 
 /** Signs an access token for the upstream; `subject` null for an anonymous caller. */
-export type MintUpstreamToken = (subject: string | null, access: readonly UpstreamAccess[]) => Promise<{ token: string; expiresInMs: number }>;
+export type MintUpstreamToken = (
+  subject: string | null,
+  access: readonly UpstreamAccess[],
+) => Promise<{ token: string; expiresInMs: number }>;
 
 const MAX_CACHED = 1024;
 const PROBE_TIMEOUT_MS = 10_000;
@@ -86,7 +89,12 @@ export class UpstreamTokens {
   }
 
   async #probe(): Promise<boolean> {
-    const response = await this.#pool.request({ path: '/v2/', method: 'GET', headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS });
+    const response = await this.#pool.request({
+      path: '/v2/',
+      method: 'GET',
+      headersTimeout: PROBE_TIMEOUT_MS,
+      bodyTimeout: PROBE_TIMEOUT_MS,
+    });
     await response.body.dump();
     return response.statusCode === 401 && isBearerChallenge(response.headers['www-authenticate']);
   }

@@ -63,7 +63,11 @@ function hasBody(req: IncomingMessage): boolean {
  * very parameters Distribution reads from uploads (`mount`, `from`, `digest`, `_state`), and folds
  * Unicode case when it reads the media type: so an upload's body is only ever declared as bytes.
  */
-function upstreamBody(req: IncomingMessage, context: RequestContext, headers: Record<string, string | string[]>): Buffer | IncomingMessage | null {
+function upstreamBody(
+  req: IncomingMessage,
+  context: RequestContext,
+  headers: Record<string, string | string[]>,
+): Buffer | IncomingMessage | null {
   const body = context.body ?? (hasBody(req) ? req : null);
   if (Buffer.isBuffer(body)) headers['content-length'] = String(body.length);
   if (context.route.kind === 'upload-start' || context.route.kind === 'upload') {
@@ -100,8 +104,18 @@ export class UpstreamBackend implements Backend {
       connect: { timeout: CONNECT_TIMEOUT_MS, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) },
     });
     this.#tokens = new UpstreamTokens(this.#pool, options.auth ?? 'none', options.mintToken);
-    const content = upstreamContentReader(this.#pool, (access, accept) => this.#ownHeaders(access, accept), (error, path) => upstreamFailure(error, this.#logger, path));
-    ({ listTags: this.listTags, readManifest: this.readManifest, readBlob: this.readBlob, listReferrers: this.listReferrers, deleteManifest: this.deleteManifest } = content);
+    const content = upstreamContentReader(
+      this.#pool,
+      (access, accept) => this.#ownHeaders(access, accept),
+      (error, path) => upstreamFailure(error, this.#logger, path),
+    );
+    ({
+      listTags: this.listTags,
+      readManifest: this.readManifest,
+      readBlob: this.readBlob,
+      listReferrers: this.listReferrers,
+      deleteManifest: this.deleteManifest,
+    } = content);
   }
 
   /** An upstream failure as the client's error; logged and counted. */
@@ -152,7 +166,8 @@ export class UpstreamBackend implements Backend {
           this.#observer?.responded(method, (performance.now() - asked) / 1000);
           this.#tokens.observe(statusCode, upstreamHeaders['www-authenticate'], authorization !== undefined);
           // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
-          for (const [name, value] of Object.entries(clientResponseHeaders(upstreamHeaders))) if (value !== undefined) res.setHeader(name, value);
+          for (const [name, value] of Object.entries(clientResponseHeaders(upstreamHeaders)))
+            if (value !== undefined) res.setHeader(name, value);
           res.writeHead(statusCode);
           answered = true;
           return res;
@@ -193,7 +208,13 @@ export class UpstreamBackend implements Backend {
   /** Any HTTP answer to `GET /v2/` means the upstream is there (401 included); no answer in time means it is not. */
   async ready(): Promise<boolean> {
     try {
-      const response = await this.#pool.request({ path: '/v2/', method: 'GET', signal: AbortSignal.timeout(READY_TIMEOUT_MS), headersTimeout: READY_TIMEOUT_MS, bodyTimeout: READY_TIMEOUT_MS });
+      const response = await this.#pool.request({
+        path: '/v2/',
+        method: 'GET',
+        signal: AbortSignal.timeout(READY_TIMEOUT_MS),
+        headersTimeout: READY_TIMEOUT_MS,
+        bodyTimeout: READY_TIMEOUT_MS,
+      });
       await response.body.dump();
       return true;
     } catch {
