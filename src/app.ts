@@ -85,7 +85,10 @@ async function startMetrics(config: Config, metrics: GateMetrics, loggers: Logge
   if (!config.metrics) return undefined;
   metrics.collectProcessMetrics();
   // With several workers the primary serves the sum of theirs (src/metrics/cluster.ts).
-  if (isWorkerProcess()) return void shareWithPrimary(metrics.registry);
+  if (isWorkerProcess()) {
+    shareWithPrimary(metrics.registry);
+    return undefined;
+  }
   const { host, port } = splitHostPort(config.metrics.listen);
   return serveMetrics(host, port, metrics, (error) => loggers.app.error({ err: error }, 'collecting metrics failed'));
 }
@@ -154,7 +157,8 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     try {
       next = await options.loadConfig();
     } catch (error) {
-      return refused(error);
+      refused(error);
+      return;
     }
     // The watcher often sees again what a SIGHUP already applied: that is no reload.
     if (!countUnchanged && sameSettings(next, lastApplied)) return;
@@ -173,7 +177,8 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
           throttle: keepThrottle ? running.auth.throttle : undefined,
         });
       } catch (error) {
-        return refused(error);
+        refused(error);
+        return;
       }
       if (keepAudit) running.releaseAudit();
       stages = fresh;

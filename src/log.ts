@@ -64,9 +64,13 @@ function prettyStream(): pino.DestinationStream {
   return {
     write(line: string) {
       try {
-        const { time, level, msg, log, pid: _pid, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        // pid is left out: the terminal shows one process's lines.
+        const { time, level, msg, log, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        delete rest.pid;
         const extra = Object.keys(rest).length > 0 ? ' ' + JSON.stringify(rest) : '';
-        out.write(`${String(time)} ${String(level).toUpperCase().padEnd(5)} [${String(log)}] ${String(msg ?? '')}${extra}\n`);
+        out.write(
+          `${String(time)} ${String(level).toUpperCase().padEnd(5)} [${String(log)}] ${typeof msg === 'string' ? msg : ''}${extra}\n`,
+        );
       } catch {
         out.write(line);
       }

@@ -39,7 +39,7 @@ function requiredFiles(config: Config): Array<{ key: string; path: string }> {
   if (config.upstream?.ca) files.push({ key: 'upstream.ca', path: config.upstream.ca });
   const ldap = config.auth.ldap;
   if (ldap?.bindPasswordFile) files.push({ key: 'auth.ldap.bindPasswordFile', path: ldap.bindPasswordFile });
-  if (ldap?.tls?.ca) files.push({ key: 'auth.ldap.tls.ca', path: ldap.tls.ca });
+  if (ldap?.tls.ca) files.push({ key: 'auth.ldap.tls.ca', path: ldap.tls.ca });
   return files;
 }
 

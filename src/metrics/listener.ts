@@ -40,10 +40,14 @@ export async function serveMetrics(
 ): Promise<MetricsListener> {
   const server: Server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
     const path = (req.url ?? '').split('?', 1)[0];
-    if (path !== METRICS_PATH) return answer(res, 404, 'not found; metrics are at /metrics\n');
+    if (path !== METRICS_PATH) {
+      answer(res, 404, 'not found; metrics are at /metrics\n');
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD');
-      return answer(res, 405, 'method not allowed\n');
+      answer(res, 405, 'method not allowed\n');
+      return;
     }
     source.text().then(
       (text) => answer(res, 200, text, source.contentType, req.method === 'HEAD'),
