@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type ParsedConfig } from './schema.js';
-import { resolveTokenConfig, type TokenConfig } from '../auth/token/config.js';
+import { resolveTokenConfig, type TokenConfig } from './token.js';
 import { CONFIG_FILE_VARIABLE, ENV_VARIABLES, type ConfigOverrides } from './env.js';
 
 export type { ConfigOverrides } from './env.js';

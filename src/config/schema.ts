@@ -6,11 +6,11 @@
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
 import { parseCidr } from '../gateway/cidr.js';
-import { repositoryPatternProblem } from '../access/pattern.js';
-import { ldapConfigSchema } from '../auth/ldap/config.js';
-import { throttleConfigSchema } from '../auth/throttle/config.js';
-import { authSchemeSchema, tokenConfigSchema } from '../auth/token/config.js';
-import { redisConfigSchema } from '../redis/config.js';
+import { repositoryPatternProblem } from './schema/repository-pattern.js';
+import { ldapConfigSchema } from './schema/ldap.js';
+import { throttleConfigSchema } from './schema/throttle.js';
+import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
+import { redisConfigSchema } from './schema/redis.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 

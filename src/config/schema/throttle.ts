@@ -1,6 +1,6 @@
 /** The `auth.throttle` configuration section: brute-force protection for password checks (see login-throttle.ts). */
 import { z } from 'zod';
-import { durationSchema } from '../../config/duration.js';
+import { durationSchema } from '../duration.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 

@@ -11,7 +11,7 @@
  * The URL may carry a password; it is never logged nor echoed in an error (see `describeRedis`).
  */
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationSchema } from '../duration.js';
 
 function isRedisUrl(value: string): boolean {
   try {

@@ -19,8 +19,8 @@
  * ```
  */
 import { z } from 'zod';
-import { durationSchema } from '../../config/duration.js';
-import { filterTemplateProblem } from './filter.js';
+import { durationSchema } from '../duration.js';
+import { filterTemplateProblem } from './ldap-filter.js';
 
 const duration = (fallback: string) => durationSchema(fallback, { positive: true });
 

@@ -1,6 +1,5 @@
 /**
- * The token service's configuration keys, as a schema fragment for `config/schema.ts` to include
- * under `auth` (the lead wires it in):
+ * The token service's configuration keys, `auth.scheme` and the `auth.token` section:
  *
  *   auth:
  *     scheme: bearer              # basic (default): Basic challenges, as the nginx recipe; bearer: Docker token auth
@@ -15,12 +14,14 @@
  *       robots: ./data/token/robots.json
  *
  * Durations become milliseconds, like every other duration in the config; paths are resolved
- * against the config file's folder by `resolveTokenConfig`.
+ * against the config file's folder by `resolveTokenConfig` (config/token.ts).
  */
-import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { durationSchema } from '../../config/duration.js';
-import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
+import { durationSchema } from '../duration.js';
+
+/** JWS algorithms the token service signs with: ES256 by default, RS256 where a client needs RSA. */
+export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 const duration = (fallback: string, minMs: number, maxMs: number) =>
   durationSchema(fallback).refine((ms) => ms >= minMs && ms <= maxMs, { message: `must be from ${minMs / 1000}s to ${maxMs / 1000}s` });
@@ -53,50 +54,3 @@ export const tokenConfigSchema = z.strictObject({
 
 export type TokenConfigInput = z.input<typeof tokenConfigSchema>;
 export type ParsedTokenConfig = z.output<typeof tokenConfigSchema>;
-
-export interface TokenConfig {
-  readonly issuer: string;
-  readonly service: string;
-  readonly realm: string | undefined;
-  /** Absolute. */
-  readonly keyDir: string;
-  readonly algorithm: SigningAlgorithm;
-  readonly expiresIn: number;
-  readonly refreshExpiresIn: number;
-  /** Absolute. */
-  readonly robots: string;
-}
-
-/** Paths made absolute (`at` resolves against the config file's folder), defaults under dataDir/token. */
-export function resolveTokenConfig(
-  parsed: ParsedTokenConfig | TokenConfig | undefined,
-  at: (path: string) => string,
-  dataDir: string,
-): TokenConfig {
-  const value = parsed ?? tokenConfigSchema.parse({});
-  const keyDir = value.keyDir ? at(value.keyDir) : resolve(dataDir, 'token');
-  return {
-    issuer: value.issuer,
-    service: value.service,
-    realm: value.realm,
-    keyDir,
-    algorithm: value.algorithm,
-    expiresIn: value.expiresIn,
-    refreshExpiresIn: value.refreshExpiresIn,
-    robots: value.robots ? at(value.robots) : resolve(keyDir, 'robots.json'),
-  };
-}
-
-/**
- * The token settings of a loaded config, for the `token` command: `config.auth.token` as the
- * loader left it (resolved with resolveTokenConfig, or only parsed), or the defaults without it.
- */
-export function tokenConfigFrom(config: {
-  readonly dataDir: string;
-  readonly source?: string | undefined;
-  readonly auth: object;
-}): TokenConfig {
-  const value = (config.auth as { token?: ParsedTokenConfig | TokenConfig }).token;
-  const baseDir = config.source ? dirname(config.source) : process.cwd();
-  return resolveTokenConfig(value, (path) => resolve(baseDir, path), config.dataDir);
-}
