@@ -14,8 +14,8 @@ import { FILTER_PLACEHOLDER, type FilterPlaceholder } from '../../config/schema/
 /** Longest user name sent to a directory; longer ones are refused without asking. */
 export const MAX_USER_NAME_LENGTH = 256;
 
-// C0 controls, DEL and C1 controls: no one types them in a user name, and NUL truncates C strings.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+// C0 controls, DEL and C1 controls (Unicode's Cc): no one types them in a user name, and NUL truncates C strings.
+const CONTROL = /\p{Cc}/u;
 
 /**
  * Whether a user name may be looked up at all: non-empty, at most MAX_USER_NAME_LENGTH characters,
