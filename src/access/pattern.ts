@@ -3,7 +3,8 @@
  * components, `${user}` and `${group}` stand for the caller's user name or one of the caller's
  * groups. A pattern with a placeholder is matched with the caller's own values put in its place
  * (so `home/${user}-*` matches `home/alice-dev-x` for alice, whatever else the name contains); those
- * compiled forms are cached, so matching compiles nothing per request after the first.
+ * compiled forms are cached, so matching compiles nothing per request after the first. Which
+ * patterns are acceptable is checked with the config (config/schema/repository-pattern.ts).
  */
 export interface RepositoryPattern {
   readonly source: string;
@@ -17,6 +18,7 @@ const TOKEN = /\*\*|\*|\$\{(user|group)\}|[^*$]+|\$/g;
 const MAX_CACHED = 4096;
 const MAX_COMBINATIONS = 256;
 /** A value put in for a placeholder is one path-component part: no slash, no control characters. */
+// eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const PLACEHOLDER_VALUE = /^[^/\x00-\x1f\x7f]+$/;
 
 function escapeRegExp(text: string): string {
@@ -75,13 +77,4 @@ export function compileRepositoryPattern(source: string): RepositoryPattern {
       return assignments(names, user, groups).some((values) => regexFor(values).test(repository));
     },
   };
-}
-
-/** Errors in a pattern, or undefined when it is usable. */
-export function repositoryPatternProblem(source: string): string | undefined {
-  const unknown = /\$\{(?!user\}|group\})[^}]*\}?/.exec(source);
-  if (unknown) return `unknown placeholder ${unknown[0]} (use \${user} or \${group})`;
-  if (/\*{3,}/.test(source)) return 'use * or **, not ***';
-  if (/[A-Z]/.test(source)) return 'repository names are lower case';
-  return undefined;
 }

@@ -17,7 +17,7 @@
  * `registry-gate token revoke` and `token rotate-key` publish too when the config names Redis.
  */
 import pino, { type Logger } from 'pino';
-import type { RedisConfig } from '../redis/config.js';
+import type { RedisConfig } from '../config/schema/redis.js';
 import { isRedisUnavailable, RedisConnection } from '../redis/connection.js';
 
 const CHANNEL = 'revocations';

@@ -13,7 +13,7 @@ import { CliFailure, guard } from './_failure.js';
 import { CONFIG_FILE_VARIABLE } from '../config/env.js';
 import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
-import { tokenConfigFrom, type TokenConfig } from '../auth/token/config.js';
+import { tokenConfigFrom, type TokenConfig } from '../config/token.js';
 import { rotateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../auth/token/keys.js';
 import { createRobot, readRobots, removeRobot } from '../auth/token/robots.js';
 import { publishFilesChanged, publishFromCommand, publishRobotRevocation } from '../auth/revocations.js';

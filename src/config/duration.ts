@@ -27,5 +27,6 @@ export function durationSchema(fallback: string, options: { positive?: boolean }
         return z.NEVER;
       }
       return ms;
-    });
+    })
+    .meta({ docType: 'duration' });
 }

@@ -10,7 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type ParsedConfig } from './schema.js';
-import { resolveTokenConfig, type TokenConfig } from '../auth/token/config.js';
+import { resolveTokenConfig, type TokenConfig } from './token.js';
 import { CONFIG_FILE_VARIABLE, ENV_VARIABLES, type ConfigOverrides } from './env.js';
 
 export type { ConfigOverrides } from './env.js';
@@ -92,7 +92,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export async function parseConfigText(text: string, source: string): Promise<Record<string, unknown>> {
+export function parseConfigText(text: string, source: string): Record<string, unknown> {
   const document = parseDocument(text, { uniqueKeys: true });
   if (document.errors.length > 0) {
     // The parser's whole message: it quotes the offending line and points at the column.
@@ -145,7 +145,7 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
       ldap: value.auth.ldap && {
         ...value.auth.ldap,
         bindPasswordFile: value.auth.ldap.bindPasswordFile && at(value.auth.ldap.bindPasswordFile),
-        tls: value.auth.ldap.tls && { ...value.auth.ldap.tls, ca: value.auth.ldap.tls.ca && at(value.auth.ldap.tls.ca) },
+        tls: { ...value.auth.ldap.tls, ca: value.auth.ldap.tls.ca && at(value.auth.ldap.tls.ca) },
       },
       htpasswd: value.auth.htpasswd ? at(value.auth.htpasswd) : resolve(dataDir, 'htpasswd'),
       htpasswdIsDefault: value.auth.htpasswd === undefined,
@@ -185,7 +185,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     } catch (error) {
       throw new ConfigError(`${source}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
     }
-    raw = await parseConfigText(text, source);
+    raw = parseConfigText(text, source);
     baseDir = dirname(source);
   }
   const fromEnv: ConfigOverrides = {};

@@ -1,31 +1,40 @@
 /**
- * The configuration schema: the one source of truth for keys, defaults and their meaning.
+ * The configuration schema: the one source of truth for keys, defaults and their meaning. Every
+ * key carries its description here, and docs/config.md is rendered from it (config/docs.ts).
  * Every object is strict (unknown keys are errors); durations become milliseconds, CIDRs and
  * rules are checked here so that a bad value is reported with its key path at start-up.
  */
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
 import { parseCidr } from '../gateway/cidr.js';
-import { repositoryPatternProblem } from '../access/pattern.js';
-import { ldapConfigSchema } from '../auth/ldap/config.js';
-import { throttleConfigSchema } from '../auth/throttle/config.js';
-import { authSchemeSchema, tokenConfigSchema } from '../auth/token/config.js';
-import { redisConfigSchema } from '../redis/config.js';
+import { repositoryPatternProblem } from './schema/repository-pattern.js';
+import { ldapConfigSchema } from './schema/ldap.js';
+import { throttleConfigSchema } from './schema/throttle.js';
+import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
+import { redisConfigSchema } from './schema/redis.js';
+import { filePath } from './schema/file-path.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 
 const hostPort = z
   .string()
   .refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), {
-    message: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
+    error: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
   })
-  .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, { message: 'the port must be from 0 to 65535' });
+  .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, { error: 'the port must be from 0 to 65535' })
+  .meta({ docType: 'HOST:PORT' });
 
-const cidr = z.string().refine((value) => parseCidr(value) !== undefined, { message: 'not an IP address or CIDR' });
+const cidr = z
+  .string()
+  .refine((value) => parseCidr(value) !== undefined, { error: 'not an IP address or CIDR' })
+  .meta({ docType: 'IP address or CIDR' });
 
-const subject = z.string().refine((value) => /^(anonymous|authenticated|\*|user:.+|group:.+)$/.test(value), {
-  message: 'expected anonymous, authenticated, *, user:NAME or group:NAME',
-});
+const subject = z
+  .string()
+  .refine((value) => /^(anonymous|authenticated|\*|user:.+|group:.+)$/.test(value), {
+    error: 'expected anonymous, authenticated, *, user:NAME or group:NAME',
+  })
+  .meta({ docType: 'subject' });
 
 export const ACTIONS = ['pull', 'push', 'delete'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -33,9 +42,12 @@ export type Action = (typeof ACTIONS)[number];
 export const GRANTS = [...ACTIONS, 'overwrite'] as const;
 export type Grant = (typeof GRANTS)[number];
 
-const tagPattern = z.string().refine((value) => /^[\w*?][\w.*?-]{0,127}$/.test(value), {
-  message: 'expected a tag pattern such as v*, latest or release-?',
-});
+const tagPattern = z
+  .string()
+  .refine((value) => /^[\w*?][\w.*?-]{0,127}$/.test(value), {
+    error: 'expected a tag pattern such as v*, latest or release-?',
+  })
+  .meta({ docType: 'tag pattern' });
 
 const accessRule = z.strictObject({
   repository: z
@@ -44,155 +56,252 @@ const accessRule = z.strictObject({
     .superRefine((value, ctx) => {
       const problem = repositoryPatternProblem(value);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .meta({
+      docType: 'repository pattern',
+      description:
+        "Repositories the rule covers: `*` matches within one path component, `**` across components; `${user}` and `${group}` stand for the caller's user name or one of its groups. Lower case.",
     }),
-  actions: z.array(z.enum(GRANTS)).min(1),
-  subjects: z.array(subject).min(1),
-  /** Tags that a push through this rule may create but not move, and a delete may not remove, unless it grants `overwrite`. */
-  protectedTags: z.array(tagPattern).optional(),
+  actions: z
+    .array(z.enum(GRANTS))
+    .min(1)
+    .describe("What the rule grants. `overwrite` lets a push move, and a delete remove, the rule's protected tags."),
+  subjects: z
+    .array(subject)
+    .min(1)
+    .describe('Who the rule applies to: `anonymous`, `authenticated`, `*` (everyone), `user:NAME` or `group:NAME`.'),
+  protectedTags: z
+    .array(tagPattern)
+    .optional()
+    .describe(
+      'Tags (globs with `*` and `?`) that a push through this rule may create but not move to another manifest, and a delete may not remove, unless `actions` includes `overwrite`.',
+    ),
 });
 
-const tlsFiles = z.strictObject({ cert: z.string().min(1), key: z.string().min(1) });
+const tlsFiles = z.strictObject({
+  cert: filePath.describe('PEM file with the certificate (and its chain); re-read when it changes.'),
+  key: filePath.describe('PEM file with the private key; re-read when it changes.'),
+});
 
 export const configSchema = z.strictObject({
-  /** Worker processes sharing the listening socket; `auto`: one per core on 3+ cores, else one (see autoWorkers). */
-  workers: z.union([z.literal('auto'), z.number().int().min(1).max(64)]).default('auto'),
-  /** Address to listen on. */
-  listen: hostPort.default('0.0.0.0:5043'),
-  /** `{cert, key}` PEM files; `off` for plain HTTP behind a TLS load balancer; `auto` generates a self-signed pair once under dataDir/tls. */
+  workers: z
+    .union([z.literal('auto'), z.number().int().min(1).max(64)])
+    .default('auto')
+    .describe('Worker processes sharing the listening socket; `auto`: one per core on 3 or more cores, else one.'),
+  listen: hostPort.default('0.0.0.0:5043').describe('Address and port the registry listener binds.'),
   tls: z
     .union([
       tlsFiles,
       z.literal('off'),
       z.literal(false).transform(() => 'off' as const),
       z.literal('auto'),
-      /** `auto` with more names (host names or IP addresses) than this machine's own in the certificate. */
       z.strictObject({
-        auto: z.strictObject({
-          names: z.array(z.string().regex(/^[A-Za-z0-9.:*-]{1,253}$/, 'expected a host name or an IP address')).default([]),
-        }),
+        auto: z
+          .strictObject({
+            names: z
+              .array(z.string().regex(/^[A-Za-z0-9.:*-]{1,253}$/, 'expected a host name or an IP address'))
+              .default([])
+              .describe("Host names or IP addresses the generated certificate names besides this machine's own."),
+          })
+          .describe('`auto`, with more names in the certificate.'),
       }),
     ])
-    .default('auto'),
-  /** Where first-run files (TLS pair, htpasswd) and, by default, the built-in registry live. */
-  dataDir: z.string().min(1).default('./data'),
-  /** Forward to this registry; without it the built-in registry serves from storage.root. */
+    .default('auto')
+    // zod's JSON Schema leaves out the default of a union with a transform in it.
+    .meta({ docDefault: '`auto`' })
+    .describe(
+      'TLS of the registry listener: `{cert, key}` PEM files; `off` (or `false`) for plain HTTP behind a TLS load balancer; `auto` generates a self-signed pair once under `dataDir/tls`.',
+    ),
+  dataDir: filePath
+    .default('./data')
+    .describe('Where first-run files (the TLS pair, htpasswd, token keys, UI session key) and, by default, the built-in registry live.'),
   upstream: z
     .strictObject({
-      url: z.string().refine((value) => /^https?:\/\/[^/?#]+\/?$/.test(value), { message: 'expected http(s)://HOST[:PORT]' }),
-      /** Idle timeout for the upstream connection (no whole-request timeout). */
-      timeout: duration('900s'),
-      /** Keep-alive connections per upstream. */
-      connections: z.number().int().min(1).max(1024).default(64),
-      /** Verify the upstream's TLS certificate against this CA file (PEM). */
-      ca: z.string().optional(),
-      /**
-       * `token`: the upstream checks tokens (Distribution `auth: token` trusting auth.token's key), and
-       * gets the gateway's own for each request; `none`: it checks nothing; `auto`: ask it (GET /v2/).
-       * Client credentials are never forwarded.
-       */
-      auth: z.enum(['auto', 'none', 'token']).default('auto'),
+      url: z
+        .string()
+        .refine((value) => /^https?:\/\/[^/?#]+\/?$/.test(value), { error: 'expected http(s)://HOST[:PORT]' })
+        .meta({ docType: 'URL', description: 'The registry to forward to: `http(s)://HOST[:PORT]`.' }),
+      timeout: duration('900s').describe('Idle timeout of the upstream connection (there is no whole-request timeout).'),
+      connections: z.number().int().min(1).max(1024).default(64).describe('Keep-alive connections to the upstream, at most.'),
+      ca: z
+        .string()
+        .optional()
+        .meta({ docType: 'path' })
+        .describe("PEM file with the CA(s) to verify the upstream's TLS certificate against; default: the system's."),
+      auth: z
+        .enum(['auto', 'none', 'token'])
+        .default('auto')
+        .describe(
+          "Whether the upstream checks tokens: `token` (Distribution `auth: token` trusting `auth.token`'s key) gets a token of the gateway's own with each request; `none` checks nothing; `auto` asks it (`GET /v2/`). Client credentials are never forwarded.",
+        ),
     })
-    .optional(),
+    .optional()
+    .meta({
+      description: 'Forward requests to this registry; without this section the built-in registry serves from `storage.root`.',
+      docDefault: 'none: the built-in registry',
+    }),
   storage: z
     .strictObject({
-      root: z.string().min(1).optional(),
-      /** Unfinished uploads older than this are deleted. */
-      uploadMaxAge: duration('24h'),
+      root: filePath.optional().meta({ description: 'Where the built-in registry stores images.', docDefault: '`dataDir/registry`' }),
+      uploadMaxAge: duration('24h').describe('Unfinished uploads idle for this long are deleted.'),
     })
-    .prefault({}),
-  /** Peers whose forwarding headers (X-Forwarded-*, Forwarded, X-Real-IP, …) are kept; everyone else's are dropped. */
-  trustedProxies: z.array(cidr).default([]),
-  /** State replicas share (login throttle, protected-tag locks, revocations); without it, each process keeps its own. */
-  redis: redisConfigSchema.optional(),
+    .prefault({})
+    .describe('The built-in registry (used without `upstream`).'),
+  trustedProxies: z
+    .array(cidr)
+    .default([])
+    .describe(
+      "Peers whose forwarding headers (`X-Forwarded-*`, `Forwarded`, `X-Real-IP`, …) and SSO headers are believed; everyone else's are dropped.",
+    ),
+  redis: redisConfigSchema.optional().meta({
+    description:
+      'State replicas share (login throttle, protected-tag locks, revocations); without this section each process keeps its own.',
+    docDefault: 'none: state in each process',
+  }),
   auth: z
     .strictObject({
       realm: z
         .string()
         .min(1)
         .max(200)
-        .refine((value) => !/["\\\r\n]/.test(value), { message: 'must not contain quotes, backslashes or newlines' })
-        .default('Registry realm'),
-      /** `basic`: Basic credentials on every request; `bearer`: clients get tokens from /auth/token (the Docker token flow). */
+        .refine((value) => !/["\\\r\n]/.test(value), { error: 'must not contain quotes, backslashes or newlines' })
+        .default('Registry realm')
+        .describe('The realm of Basic challenges; no quotes, backslashes or newlines.'),
       scheme: authSchemeSchema,
-      /** The token service (/auth/token, /auth/jwks); on in bearer mode or when this section is present. */
-      token: tokenConfigSchema.optional(),
-      /** Password providers, asked in order; the first that knows the user decides. Default: htpasswd, then ldap when configured. */
+      token: tokenConfigSchema.optional().meta({
+        description: 'The token service (`/auth/token`, `/auth/jwks`); on in bearer mode or when this section is present.',
+        docDefault: 'off in basic mode',
+      }),
       providers: z
         .array(z.enum(['htpasswd', 'ldap']))
         .min(1)
-        .optional(),
-      htpasswd: z.string().min(1).optional(),
-      ldap: ldapConfigSchema.optional(),
-      /** Users and groups from an SSO proxy, honoured only from trustedProxies. */
+        .optional()
+        .meta({
+          description: 'Password providers, asked in order; the first that knows the user decides.',
+          docDefault: '`[htpasswd]`, then `ldap` when `auth.ldap` is set',
+        }),
+      htpasswd: filePath.optional().meta({
+        description: 'The htpasswd file (bcrypt, MD5, SHA, SHA-crypt); watched, a change applies within 2 seconds.',
+        docDefault: '`dataDir/htpasswd`, created with an admin user on first start',
+      }),
+      ldap: ldapConfigSchema.optional().meta({ description: 'LDAP or Active Directory as a password provider.', docDefault: 'none' }),
       trustedHeader: z
         .strictObject({
-          user: z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'),
+          user: z
+            .string()
+            .regex(/^[A-Za-z0-9-]+$/, 'expected a header name')
+            .describe('Header that holds the user name.'),
           groups: z
             .string()
             .regex(/^[A-Za-z0-9-]+$/, 'expected a header name')
-            .optional(),
+            .optional()
+            .describe("Header that holds the user's groups, comma-separated."),
         })
-        .optional(),
-      /** Apache AuthGroupFile (`group: member member`), merged with `groups`, re-read on change. */
-      groupFile: z.string().min(1).optional(),
-      throttle: throttleConfigSchema.prefault({}),
-      /** How long a verified user+password pair is trusted without a new hash check. */
-      cacheTtl: duration('60s'),
-      cacheSize: z.number().int().min(0).max(1_000_000).default(10_000),
+        .optional()
+        .meta({
+          description: "Users and groups from a single sign-on proxy's headers, honoured only from `trustedProxies`.",
+          docDefault: 'none',
+        }),
+      groupFile: filePath
+        .optional()
+        .describe('Apache `AuthGroupFile` (`group: member member` lines), merged with `groups`; re-read when it changes.'),
+      throttle: throttleConfigSchema
+        .prefault({})
+        .describe(
+          'Brute-force protection: failed logins are counted per account and client address together, per client address and per account. Counters live in each process, or in Redis with `redis`.',
+        ),
+      cacheTtl: duration('60s').describe('How long a verified user and password pair is trusted without a new password check.'),
+      cacheSize: z.number().int().min(0).max(1_000_000).default(10_000).describe('Verified credentials kept in the cache, at most.'),
     })
-    .prefault({}),
-  groups: z.record(z.string().min(1), z.array(z.string().min(1))).default({}),
-  /** Grant-only rules; omitted: authenticated users may pull and push, nobody else anything. */
-  access: z.array(accessRule).optional(),
-  clients: z.strictObject({ rejectLegacyDocker: z.boolean().default(true) }).prefault({}),
-  /** The filtered catalog (GET /v2/_catalog). */
+    .prefault({})
+    .describe('Who the caller is: password providers, tokens, SSO headers, groups, brute-force protection.'),
+  groups: z
+    .record(z.string().min(1), z.array(z.string().min(1)))
+    .default({})
+    .meta({
+      docType: 'map: group → list of user names',
+      description: 'Groups defined in the config, merged with those of `auth.groupFile`, LDAP and SSO headers.',
+    }),
+  access: z.array(accessRule).optional().meta({
+    docType: 'list of rules',
+    description: 'Grant-only rules: a request is allowed when any rule that matches it grants its action.',
+    docDefault: 'authenticated users may pull and push, nobody else anything',
+  }),
+  clients: z
+    .strictObject({
+      rejectLegacyDocker: z
+        .boolean()
+        .default(true)
+        .describe("Refuse Docker clients older than 1.6 (and Go's default User-Agent), as the nginx recipe does, with 404."),
+    })
+    .prefault({})
+    .describe('Which clients are served.'),
   catalog: z
     .strictObject({
-      /** Repository names one request looks at, at most; past it the page is answered short, with a Link to go on. */
-      scanLimit: z.number().int().min(1).max(1_000_000).default(10_000),
+      scanLimit: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .default(10_000)
+        .describe('Repository names one request looks at, at most; past it the page is answered short, with a `Link` to go on.'),
     })
-    .prefault({}),
-  /** The web UI at /ui/ on the main listener (`/` redirects there): browse and act through the same rules as /v2/. */
+    .prefault({})
+    .describe('The filtered catalog (`GET /v2/_catalog`).'),
   ui: z
     .strictObject({
-      enabled: z.boolean().default(true),
-      /** Members of this group manage robot accounts in the UI; without it nobody does. */
-      adminGroup: z.string().min(1).optional(),
-      /** How long a UI login lasts (the session cookie's expiry). */
-      sessionTtl: duration('12h'),
+      enabled: z.boolean().default(true).describe('Serve the web UI; `false`: no UI, and `/` is a 404.'),
+      adminGroup: z
+        .string()
+        .min(1)
+        .optional()
+        .meta({ description: 'Members of this group manage robot accounts in the UI.', docDefault: 'none: nobody does' }),
+      sessionTtl: duration('12h').describe("How long a UI login lasts (the session cookie's expiry)."),
     })
-    .prefault({}),
-  /**
-   * Prometheus metrics (`GET /metrics`) on a listener of their own, plain HTTP; off without this
-   * section. The default address is loopback: to scrape from elsewhere, listen on a reachable one.
-   */
-  metrics: z.strictObject({ listen: hostPort.default('127.0.0.1:5044') }).optional(),
-  /** One JSON line per state-changing or denied request: `stdout`, or a file (reopened on SIGHUP for rotation). */
+    .prefault({})
+    .describe('The web UI at `/ui/` on the registry listener (`/` redirects there): browse and act through the same rules as `/v2/`.'),
+  metrics: z
+    .strictObject({
+      listen: hostPort
+        .default('127.0.0.1:5044')
+        .describe('Address of the metrics listener; loopback by default: to scrape from elsewhere, listen on a reachable one.'),
+    })
+    .optional()
+    .meta({
+      description: 'Prometheus metrics (`GET /metrics`) on a listener of their own, plain HTTP.',
+      docDefault: 'none: metrics off',
+    }),
   audit: z
     .strictObject({
-      enabled: z.boolean().default(true),
-      file: z.string().min(1).default('stdout'),
+      enabled: z.boolean().default(true).describe('Write the audit trail.'),
+      file: z
+        .string()
+        .min(1)
+        .default('stdout')
+        .meta({ docType: 'path or `stdout`', description: '`stdout`, or a file (reopened on SIGHUP, for rotation).' }),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('One JSON line per state-changing or refused request.'),
   log: z
     .strictObject({
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      format: z.enum(['json', 'pretty']).optional(),
-      /** Access log on/off. */
-      access: z.boolean().default(true),
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('Least severe level logged.'),
+      format: z
+        .enum(['json', 'pretty'])
+        .optional()
+        .meta({ description: 'How log lines are written.', docDefault: '`pretty` when stdout is a terminal, else `json`' }),
+      access: z.boolean().default(true).describe('Write the access log (one line per request, health probes aside).'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Logs on stdout: the app, access and audit streams.'),
   server: z
     .strictObject({
-      /** How long in-flight requests may run after SIGTERM. */
-      shutdownGrace: duration('30s'),
-      /** Time allowed for a client to send request headers (slow-header attacks). */
-      headersTimeout: duration('20s'),
-      /** Idle socket timeout while a request is in progress (no whole-request limit). */
-      idleTimeout: duration('900s'),
-      keepAliveTimeout: duration('65s'),
+      shutdownGrace: duration('30s').describe('How long requests in flight may run on after SIGTERM.'),
+      headersTimeout: duration('20s').describe('Time a client has to send its request headers (against slow-header attacks).'),
+      idleTimeout: duration('900s').describe('Idle socket timeout while a request is in progress (there is no whole-request limit).'),
+      keepAliveTimeout: duration('65s').describe('How long an idle keep-alive connection is kept open.'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('Timeouts of the registry listener.'),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

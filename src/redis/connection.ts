@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { describeRedis, type RedisConfig } from './config.js';
+import { describeRedis, type RedisConfig } from '../config/schema/redis.js';
 
 /** Thrown by `RedisConnection.run` when Redis did not answer; callers fall back or refuse. */
 export class RedisUnavailableError extends Error {

@@ -14,7 +14,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { RegistryError } from '../../src/errors.js';
-import { normalizeAccount, type LoginAttempt, type LoginThrottle, type ThrottleConfigInput } from '../../src/auth/throttle/index.js';
+import { normalizeAccount, type LoginAttempt, type LoginThrottle } from '../../src/auth/throttle/index.js';
+import type { ThrottleConfigInput } from '../../src/config/schema/throttle.js';
 
 export interface ThrottleUnderTest {
   /** The replica that takes the next attempt (always the same one when there is one). */

@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLoggers } from '../../src/log.js';
 import { RegistryError } from '../../src/errors.js';
 import { RedisConnection } from '../../src/redis/connection.js';
-import { redisConfigSchema } from '../../src/redis/config.js';
+import { redisConfigSchema } from '../../src/config/schema/redis.js';
 import { RedisLock } from '../../src/server/redis-lock.js';
 import { freePort } from '../helpers/process.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';

@@ -26,7 +26,7 @@ import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';
 import { createRobot } from '../../src/auth/token/robots.js';
 import { RedisConnection } from '../../src/redis/connection.js';
-import { redisConfigSchema } from '../../src/redis/config.js';
+import { redisConfigSchema } from '../../src/config/schema/redis.js';
 import { RevocationChannel, publishRobotRevocation } from '../../src/auth/revocations.js';
 import { silentLoggers } from '../../src/log.js';
 

@@ -16,15 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { silentLoggers } from '../../src/log.js';
 import { RegistryError } from '../../src/errors.js';
 import { RedisConnection } from '../../src/redis/connection.js';
-import { redisConfigSchema } from '../../src/redis/config.js';
-import {
-  LoginThrottle,
-  MemoryCounterStore,
-  RedisCounterStore,
-  throttleConfigSchema,
-  type LoginAttempt,
-  type ThrottleConfigInput,
-} from '../../src/auth/throttle/index.js';
+import { redisConfigSchema } from '../../src/config/schema/redis.js';
+import { LoginThrottle, MemoryCounterStore, RedisCounterStore, type LoginAttempt } from '../../src/auth/throttle/index.js';
+import { throttleConfigSchema, type ThrottleConfigInput } from '../../src/config/schema/throttle.js';
 import { retryAfter, throttleContract, type ThrottleUnderTest } from '../helpers/throttle-contract.js';
 import { freePort } from '../helpers/process.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';

@@ -13,12 +13,12 @@ import { AndFilter, EqualityFilter, FilterParser, SubstringFilter, type Filter }
 import {
   escapeFilterValue,
   fillFilterTemplate,
-  filterTemplateProblem,
   isAcceptableUserName,
-  ldapConfigSchema,
   leadingRdnValue,
   MAX_USER_NAME_LENGTH,
 } from '../../src/auth/ldap/index.js';
+import { filterTemplateProblem } from '../../src/config/schema/ldap-filter.js';
+import { ldapConfigSchema } from '../../src/config/schema/ldap.js';
 
 const OPENLDAP = '(&(objectClass=inetOrgPerson)(uid={user}))';
 const ACTIVE_DIRECTORY = '(&(objectClass=user)(sAMAccountName={user}))';

@@ -7,13 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { RegistryError } from '../../src/errors.js';
 import type { AuthProvider, Credentials, Identity } from '../../src/auth/identity.js';
-import {
-  LoginThrottle,
-  normalizeAddress,
-  throttleConfigSchema,
-  ThrottledProvider,
-  type ThrottleConfigInput,
-} from '../../src/auth/throttle/index.js';
+import { LoginThrottle, normalizeAddress, ThrottledProvider } from '../../src/auth/throttle/index.js';
+import { throttleConfigSchema, type ThrottleConfigInput } from '../../src/config/schema/throttle.js';
 import { retryAfter, throttleContract } from '../helpers/throttle-contract.js';
 
 function makeThrottle(overrides: ThrottleConfigInput = {}) {

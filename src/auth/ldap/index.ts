@@ -1,7 +1,5 @@
-/** The LDAP / Active Directory provider: config schema, filter escaping, group names from DNs. */
-export { ldapConfigSchema } from './config.js';
-export type { LdapConfig, LdapConfigInput } from './config.js';
+/** The LDAP / Active Directory provider: filter escaping, group names from DNs (its config schema is config/schema/ldap.ts). */
 export { directoryUnavailable, LdapProvider } from './provider.js';
 export type { LdapOutcome, LdapProviderOptions } from './provider.js';
-export { escapeFilterValue, fillFilterTemplate, filterTemplateProblem, isAcceptableUserName, MAX_USER_NAME_LENGTH } from './filter.js';
+export { escapeFilterValue, fillFilterTemplate, isAcceptableUserName, MAX_USER_NAME_LENGTH } from './filter.js';
 export { leadingRdnValue } from './dn.js';

@@ -28,7 +28,7 @@ import { ResultCodeError, type Entry } from 'ldapts';
 import { RegistryError } from '../../errors.js';
 import type { AuthProvider, Credentials, Identity } from '../identity.js';
 import { openConnection, ServiceConnectionPool, tlsOptionsFor, type DirectoryConnection, type DirectoryEndpoint } from './_connection.js';
-import type { LdapConfig } from './config.js';
+import type { LdapConfig } from '../../config/schema/ldap.js';
 import { leadingRdnValue } from './dn.js';
 import { fillFilterTemplate, isAcceptableUserName } from './filter.js';
 import { foldUserName } from '../user-name.js';

@@ -4,7 +4,7 @@
  * sharing Redis (redis-store.ts).
  */
 import { RegistryError } from '../../errors.js';
-import type { ThrottleConfig } from './config.js';
+import type { ThrottleConfig } from '../../config/schema/throttle.js';
 
 export const HOUR_MS = 3_600_000;
 const RECENT_WRONG_PASSWORDS = 8;

@@ -1,6 +1,4 @@
-/** Brute-force protection for password checks: the config section, the counters and where they live, and the provider wrapper. */
-export { throttleConfigSchema } from './config.js';
-export type { ThrottleConfig, ThrottleConfigInput } from './config.js';
+/** Brute-force protection for password checks: the counters and where they live, and the provider wrapper (its config section is config/schema/throttle.ts). */
 export { normalizeAccount, normalizeAddress } from './client-keys.js';
 export { LoginThrottle } from './login-throttle.js';
 export type { LoginAttempt, LoginThrottleOptions } from './login-throttle.js';

@@ -33,7 +33,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { normalizeAccount, normalizeAddress } from './client-keys.js';
-import type { ThrottleConfig } from './config.js';
+import type { ThrottleConfig } from '../../config/schema/throttle.js';
 import {
   addPending,
   CounterStoreUnavailable,

@@ -4,7 +4,7 @@
  * first out (preferring entries that block nothing), and entries whose windows have passed are
  * dropped as the oldest ones are visited.
  */
-import type { ThrottleConfig } from './config.js';
+import type { ThrottleConfig } from '../../config/schema/throttle.js';
 import { isExpired, newCounter, type Counter, type CounterKeys, type CounterStore, type ThrottleCounters } from './counters.js';
 
 const EVICTION_SCAN = 64;

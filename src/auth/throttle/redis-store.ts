@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { isRedisUnavailable, type RedisConnection } from '../../redis/connection.js';
 import { RedisScript } from '../../redis/script.js';
-import type { ThrottleConfig } from './config.js';
+import type { ThrottleConfig } from '../../config/schema/throttle.js';
 import {
   CounterStoreUnavailable,
   HOUR_MS,

@@ -39,5 +39,3 @@ export { createRobot, parseRobotScope, readRobots, revokeRobot, ROBOT_PREFIX, Ro
 export type { CreateRobotOptions, RobotProviderOptions, RobotRecord } from './robots.js';
 export { createRefreshIdentity, mayRefresh } from './refresh-subject.js';
 export type { RefreshIdentity, RefreshSubject } from './refresh-subject.js';
-export { authSchemeSchema, resolveTokenConfig, tokenConfigFrom, tokenConfigSchema } from './config.js';
-export type { AuthScheme, ParsedTokenConfig, TokenConfig, TokenConfigInput } from './config.js';

@@ -20,7 +20,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { repositoryPatternProblem } from '../../access/pattern.js';
+import { repositoryPatternProblem } from '../../config/schema/repository-pattern.js';
 import type { AuthOutcome, AuthProvider, Credentials } from '../identity.js';
 import { foldUserName } from '../user-name.js';
 import { replaceFile } from './_files.js';

@@ -7,9 +7,7 @@
  */
 import type { Identity } from '../identity.js';
 
-/** JWS algorithms the token service signs with: ES256 by default, RS256 where a client needs RSA. */
-export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
-export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+export { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../config/schema/token.js';
 
 export interface TokenAccess {
   /** `repository` or `registry` (a resource class such as `repository(plugin)` is dropped, as Distribution does). */

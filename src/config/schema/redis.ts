@@ -11,7 +11,8 @@
  * The URL may carry a password; it is never logged nor echoed in an error (see `describeRedis`).
  */
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationSchema } from '../duration.js';
+import { filePath } from './file-path.js';
 
 function isRedisUrl(value: string): boolean {
   try {
@@ -24,18 +25,28 @@ function isRedisUrl(value: string): boolean {
 
 export const redisConfigSchema = z.strictObject({
   // The message never repeats the value: it may hold a password.
-  url: z.string().refine(isRedisUrl, { message: 'expected redis://[USER:PASSWORD@]HOST[:PORT][/DB] or rediss://…' }),
-  /** TLS to Redis (also implied by rediss://): `true`, or the CA file that signed Redis's certificate. */
+  url: z.string().refine(isRedisUrl, { error: 'expected redis://[USER:PASSWORD@]HOST[:PORT][/DB] or rediss://…' }).meta({
+    docType: 'URL',
+    description: '`redis://[USER:PASSWORD@]HOST[:PORT][/DB]`, or `rediss://…` for TLS. The password is never logged.',
+  }),
   tls: z
-    .union([z.literal(true), z.strictObject({ ca: z.string().min(1).optional(), servername: z.string().min(1).optional() })])
-    .optional(),
-  /** Prefix of every key and channel, so that several gateways (or other programs) can share one Redis. */
+    .union([
+      z.literal(true),
+      z.strictObject({
+        ca: filePath.optional().describe("PEM file with the CA that signed Redis's certificate; default: the system's CAs."),
+        servername: z.string().min(1).optional().describe("Name to verify the certificate against when it differs from the URL's host."),
+      }),
+    ])
+    .optional()
+    .meta({ description: 'TLS to Redis (also implied by `rediss://`): `true`, or its settings.', docDefault: 'as the URL says' }),
   keyPrefix: z
     .string()
     .regex(/^[A-Za-z0-9_.:/-]{1,100}$/, 'letters, digits and _ . : / - only')
-    .default('registry-gate:'),
-  /** Longest wait for one Redis command; past it (or on any connection failure) Redis counts as unavailable. */
-  commandTimeout: durationSchema('1s', { positive: true }),
+    .default('registry-gate:')
+    .describe('Prefix of every key and channel, so that several gateways (or other programs) can share one Redis.'),
+  commandTimeout: durationSchema('1s', { positive: true }).describe(
+    'Longest wait for one Redis command; past it (or on any connection failure) Redis counts as unavailable.',
+  ),
 });
 
 export type RedisConfigInput = z.input<typeof redisConfigSchema>;
