@@ -56,8 +56,7 @@ export async function deleteReference(request: UiRequest, repository: string): P
       ? undefined
       : await services.options.backend.manifestDigest(repository, reference).catch(() => undefined);
     const text = digest
-      ? html`The registry behind this gateway cannot delete a tag alone.
-          <a href="${manifestPath(repository, digest)}">Delete its manifest</a> instead; that removes every tag naming it.`
+      ? html`The registry behind this gateway cannot delete a tag alone. <a href="${manifestPath(repository, digest)}">Delete its manifest</a> instead; that removes every tag naming it.`
       : error.message;
     request.page(error.status, messagePage(request.frame, 'Not deleted', text));
     return;

@@ -16,8 +16,7 @@ import { makeTempDir, removeDir } from '../helpers/process.js';
 describe('html', () => {
   test('escapes every interpolated value, joins arrays, keeps Html as it is', () => {
     const name = '<script>alert("x")</script>&\'';
-    const page = html`<p title="${name}">${name}</p>
-      ${[html`<b>${'1<2'}</b>`, 'a&b']}${null}${undefined}${false}${0}`;
+    const page = html`<p title="${name}">${name}</p>${[html`<b>${'1<2'}</b>`, 'a&b']}${null}${undefined}${false}${0}`;
     assert.ok(page instanceof Html);
     assert.equal(
       page.text,

@@ -19,7 +19,7 @@ export interface Crumb {
 }
 
 export function csrfField(frame: Frame): Html {
-  return html`<input type="hidden" name="csrf" value="${frame.csrf}" />`;
+  return html`<input type="hidden" name="csrf" value="${frame.csrf}">`;
 }
 
 function account(frame: Frame): Html {
@@ -28,45 +28,41 @@ function account(frame: Frame): Html {
   const logout =
     identity.via === 'header'
       ? html``
-      : html`<form method="post" action="/ui/logout" class="inline">
-          ${csrfField(frame)}<button type="submit" class="link">Log out</button>
-        </form>`;
+      : html`<form method="post" action="/ui/logout" class="inline">${csrfField(frame)}<button type="submit" class="link">Log out</button></form>`;
   return html`${frame.isAdmin ? html`<a href="/ui/robots">Robot accounts</a>` : ''}
-    <span class="who">Signed in as <strong>${identity.user}</strong></span
-    >${logout}`;
+    <span class="who">Signed in as <strong>${identity.user}</strong></span>${logout}`;
 }
 
 export function layout(frame: Frame, title: string, crumbs: readonly Crumb[], body: Html): Html {
   const trail = crumbs.length
-    ? html`<nav aria-label="Breadcrumb" class="crumbs">
-        <ol>
-          ${crumbs.map((crumb, index) =>
-            crumb.href && index < crumbs.length - 1
-              ? html`<li><a href="${crumb.href}">${crumb.label}</a></li>`
-              : html`<li><span aria-current="page">${crumb.label}</span></li>`,
-          )}
-        </ol>
-      </nav>`
+    ? html`<nav aria-label="Breadcrumb" class="crumbs"><ol>${crumbs.map((crumb, index) =>
+        crumb.href && index < crumbs.length - 1
+          ? html`<li><a href="${crumb.href}">${crumb.label}</a></li>`
+          : html`<li><span aria-current="page">${crumb.label}</span></li>`,
+      )}</ol></nav>`
     : '';
   return html`<html lang="en">
-    <head>
-      <meta charset="utf-8" />
-      <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <title>${title} · registry-gate</title>
-      <link rel="icon" href="${frame.assets.url('icon.svg')}" type="image/svg+xml" />
-      <link rel="stylesheet" href="${frame.assets.url('ui.css')}" />
-      <script type="module" src="${frame.assets.url('ui.js')}"></script>
-    </head>
-    <body>
-      <a class="skip" href="#main">Skip to content</a>
-      <header class="top">
-        <a class="brand" href="/ui/">registry-gate</a>
-        <nav class="account" aria-label="Account">${account(frame)}</nav>
-      </header>
-      <main id="main" tabindex="-1">${trail} ${body}</main>
-      <p class="sr-only" role="status" aria-live="polite" id="announce"></p>
-    </body>
-  </html>`;
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · registry-gate</title>
+<link rel="icon" href="${frame.assets.url('icon.svg')}" type="image/svg+xml">
+<link rel="stylesheet" href="${frame.assets.url('ui.css')}">
+<script type="module" src="${frame.assets.url('ui.js')}"></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="top">
+<a class="brand" href="/ui/">registry-gate</a>
+<nav class="account" aria-label="Account">${account(frame)}</nav>
+</header>
+<main id="main" tabindex="-1">
+${trail}
+${body}
+</main>
+<p class="sr-only" role="status" aria-live="polite" id="announce"></p>
+</body>
+</html>`;
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -85,7 +81,7 @@ export function formatBytes(bytes: number | undefined): string {
 export function time(date: Date | undefined, title?: string): Html {
   if (!date || Number.isNaN(date.getTime())) return html`—`;
   const iso = date.toISOString();
-  return html`<time datetime="${iso}" ${title ? html` title="${title}"` : ''}>${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
+  return html`<time datetime="${iso}"${title ? html` title="${title}"` : ''}>${iso.slice(0, 16).replace('T', ' ')} UTC</time>`;
 }
 
 /** `sha256:0123456789ab`: enough of a digest to tell it apart on a page. */
@@ -113,40 +109,20 @@ export function pullCommands(host: string, repository: string, reference: string
     ['podman', `podman pull ${image}`],
     ['skopeo', `skopeo copy docker://${image} oci:${local}${byDigest ? '' : `:${reference}`}`],
   ];
-  return html`<ul class="commands">
-    ${lines.map(([tool, line]) => html`<li><code>${line}</code>${copyButton(line, `Copy the ${tool} command`)}</li>`)}
-  </ul>`;
+  return html`<ul class="commands">${lines.map(
+    ([tool, line]) => html`<li><code>${line}</code>${copyButton(line, `Copy the ${tool} command`)}</li>`,
+  )}</ul>`;
 }
 
 export function table(caption: string, headings: readonly string[], rows: readonly Html[], className = ''): Html {
-  return html`<div class="table-wrap">
-    <table class="${className}">
-      <caption>
-        ${caption}
-      </caption>
-      <thead>
-        <tr>
-          ${headings.map((heading) => html`<th scope="col">${heading}</th>`)}
-        </tr>
-      </thead>
-      <tbody>
-        ${rows}
-      </tbody>
-    </table>
-  </div>`;
+  return html`<div class="table-wrap"><table class="${className}"><caption>${caption}</caption>
+<thead><tr>${headings.map((heading) => html`<th scope="col">${heading}</th>`)}</tr></thead>
+<tbody>${rows}</tbody></table></div>`;
 }
 
 export function keyValues(caption: string, entries: ReadonlyArray<readonly [string, string | Html]>): Html {
   if (entries.length === 0) return html``;
-  return html`<dl class="pairs" aria-label="${caption}">
-    ${entries.map(
-      ([key, value]) =>
-        html`<div>
-          <dt>${key}</dt>
-          <dd>${value}</dd>
-        </div>`,
-    )}
-  </dl>`;
+  return html`<dl class="pairs" aria-label="${caption}">${entries.map(([key, value]) => html`<div><dt>${key}</dt><dd>${value}</dd></div>`)}</dl>`;
 }
 
 export function notice(kind: 'error' | 'ok' | 'info', message: string | Html): Html {

@@ -27,56 +27,38 @@ function digestLink(repository: string, digest: string): Html {
 
 function annotations(caption: string, values: Record<string, string>): Html {
   const entries = Object.entries(values);
-  return entries.length
-    ? html`<h3>${caption}</h3>
-        ${keyValues(caption, entries)}`
-    : html``;
+  return entries.length ? html`<h3>${caption}</h3>${keyValues(caption, entries)}` : html``;
 }
 
 function platformsSection(view: ManifestPageView): Html {
   const rows = view.manifest.manifests.map(
-    (child) =>
-      html`<tr>
-        <th scope="row">${child.platform ?? child.artifactType ?? 'unknown'}</th>
-        <td data-label="Manifest">${digestLink(view.repository, child.digest)}</td>
-        <td data-label="Size">${formatBytes(view.platformSizes.get(child.digest))}</td>
-        <td data-label="Media type"><code>${child.mediaType}</code></td>
-      </tr>`,
+    (child) => html`<tr><th scope="row">${child.platform ?? child.artifactType ?? 'unknown'}</th>
+<td data-label="Manifest">${digestLink(view.repository, child.digest)}</td>
+<td data-label="Size">${formatBytes(view.platformSizes.get(child.digest))}</td>
+<td data-label="Media type"><code>${child.mediaType}</code></td></tr>`,
   );
-  return html`<section aria-labelledby="platforms">
-    <h2 id="platforms">Platforms</h2>
-    ${rows.length ? table(`${rows.length} ${rows.length === 1 ? 'platform' : 'platforms'}`, ['Platform', 'Manifest', 'Size', 'Media type'], rows) : notice('info', 'This index lists no manifests.')}
-  </section>`;
+  return html`<section aria-labelledby="platforms"><h2 id="platforms">Platforms</h2>
+${rows.length ? table(`${rows.length} ${rows.length === 1 ? 'platform' : 'platforms'}`, ['Platform', 'Manifest', 'Size', 'Media type'], rows) : notice('info', 'This index lists no manifests.')}</section>`;
 }
 
 function layersSection(manifest: ManifestView): Html {
   const rows = manifest.layers.map(
-    (layer, index) =>
-      html`<tr>
-        <th scope="row">${index + 1}</th>
-        <td data-label="Digest">${shortDigest(layer.digest)}</td>
-        <td data-label="Size">${formatBytes(layer.size)}</td>
-        <td data-label="Media type"><code>${layer.mediaType}</code></td>
-      </tr>`,
+    (layer, index) => html`<tr><th scope="row">${index + 1}</th><td data-label="Digest">${shortDigest(layer.digest)}</td>
+<td data-label="Size">${formatBytes(layer.size)}</td><td data-label="Media type"><code>${layer.mediaType}</code></td></tr>`,
   );
   const total = manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
-  return html`<section aria-labelledby="layers">
-    <h2 id="layers">Layers</h2>
-    ${rows.length ? table(`${rows.length} ${rows.length === 1 ? 'layer' : 'layers'}, ${formatBytes(total)} in all`, ['#', 'Digest', 'Size', 'Media type'], rows, 'layers') : notice('info', 'No layers.')}
-  </section>`;
+  return html`<section aria-labelledby="layers"><h2 id="layers">Layers</h2>
+${rows.length ? table(`${rows.length} ${rows.length === 1 ? 'layer' : 'layers'}, ${formatBytes(total)} in all`, ['#', 'Digest', 'Size', 'Media type'], rows, 'layers') : notice('info', 'No layers.')}</section>`;
 }
 
 function configSection(manifest: ManifestView, config: ConfigView | undefined): Html {
   if (!manifest.config) return html``;
   if (!config) {
-    return html`<section aria-labelledby="config">
-      <h2 id="config">Config</h2>
-      ${keyValues('Config', [
-        ['Digest', shortDigest(manifest.config.digest)],
-        ['Media type', html`<code>${manifest.config.mediaType}</code>`],
-        ['Size', formatBytes(manifest.config.size)],
-      ])}
-    </section>`;
+    return html`<section aria-labelledby="config"><h2 id="config">Config</h2>${keyValues('Config', [
+      ['Digest', shortDigest(manifest.config.digest)],
+      ['Media type', html`<code>${manifest.config.mediaType}</code>`],
+      ['Size', formatBytes(manifest.config.size)],
+    ])}</section>`;
   }
   const command = (parts: readonly string[]) => html`<code>${JSON.stringify(parts)}</code>`;
   const facts: Array<readonly [string, string | Html]> = [];
@@ -94,26 +76,15 @@ function configSection(manifest: ManifestView, config: ConfigView | undefined): 
         step.created ? html` <span class="muted">${step.created}</span>` : ''
       }</li>`,
   );
-  return html`<section aria-labelledby="config">
-    <h2 id="config">Config</h2>
-    ${keyValues('Config', facts)} ${annotations('Labels', config.labels)}
-    ${
-      history.length
-        ? html`<h3>History</h3>
-            <ol class="history">
-              ${history}
-            </ol>`
-        : ''
-    }
-  </section>`;
+  return html`<section aria-labelledby="config"><h2 id="config">Config</h2>
+${keyValues('Config', facts)}
+${annotations('Labels', config.labels)}
+${history.length ? html`<h3>History</h3><ol class="history">${history}</ol>` : ''}</section>`;
 }
 
 function referrersSection(view: ManifestPageView): Html {
   if (view.referrersFailed)
-    return html`<section aria-labelledby="referrers">
-      <h2 id="referrers">Referrers</h2>
-      ${notice('error', 'The referrers could not be read.')}
-    </section>`;
+    return html`<section aria-labelledby="referrers"><h2 id="referrers">Referrers</h2>${notice('error', 'The referrers could not be read.')}</section>`;
   const groups = new Map<string, DescriptorView[]>();
   for (const referrer of view.referrers) {
     const type = referrer.artifactType || referrer.mediaType || 'unknown';
@@ -121,24 +92,17 @@ function referrersSection(view: ManifestPageView): Html {
   }
   const sections = [...groups].map(
     ([type, entries]) =>
-      html`<h3><code>${type}</code></h3>
-        <ul class="referrers">
-          ${entries.map(
-            (entry) =>
-              html`<li>
-                ${digestLink(view.repository, entry.digest)} <span class="muted">${formatBytes(entry.size)}</span>${
-                  entry.annotations['org.opencontainers.image.created']
-                    ? html` <span class="muted">${entry.annotations['org.opencontainers.image.created']}</span>`
-                    : ''
-                }
-              </li>`,
-          )}
-        </ul>`,
+      html`<h3><code>${type}</code></h3><ul class="referrers">${entries.map(
+        (entry) =>
+          html`<li>${digestLink(view.repository, entry.digest)} <span class="muted">${formatBytes(entry.size)}</span>${
+            entry.annotations['org.opencontainers.image.created']
+              ? html` <span class="muted">${entry.annotations['org.opencontainers.image.created']}</span>`
+              : ''
+          }</li>`,
+      )}</ul>`,
   );
-  return html`<section aria-labelledby="referrers">
-    <h2 id="referrers">Referrers</h2>
-    ${sections.length ? sections : notice('info', 'No signatures, SBOMs or attestations refer to this manifest.')}
-  </section>`;
+  return html`<section aria-labelledby="referrers"><h2 id="referrers">Referrers</h2>
+${sections.length ? sections : notice('info', 'No signatures, SBOMs or attestations refer to this manifest.')}</section>`;
 }
 
 export function manifestPage(frame: Frame, view: ManifestPageView): Html {
@@ -153,25 +117,20 @@ export function manifestPage(frame: Frame, view: ManifestPageView): Html {
   if (manifest.pushedAt) facts.push(['Pushed', time(manifest.pushedAt)]);
   if (manifest.subject) facts.push(['Refers to', digestLink(repository, manifest.subject.digest)]);
   const body = html`<h1><span class="muted">${repository}${reference.includes(':') ? '@' : ':'}</span>${label}</h1>
-    ${keyValues('Manifest', facts)}
-    <section aria-labelledby="pull">
-      <h2 id="pull">Pull</h2>
-      ${pullCommands(frame.registryHost, repository, reference)}
-    </section>
-    ${manifest.kind === 'index' ? platformsSection(view) : ''} ${manifest.kind === 'image' ? layersSection(manifest) : ''}
-    ${manifest.kind === 'image' ? configSection(manifest, view.config) : ''} ${annotations('Annotations', manifest.annotations)}
-    ${referrersSection(view)}
-    ${
-      view.mayDelete
-        ? html`<section aria-labelledby="danger">
-            <h2 id="danger">Delete</h2>
-            <p>
-              ${reference.includes(':') ? 'Deleting a manifest by digest also removes every tag that names it.' : 'Deleting a tag leaves its manifest in place under its digest.'}
-            </p>
-            ${deleteForm(frame, repository, reference, reference.includes(':') ? `the manifest ${manifest.digest}` : `the tag ${reference}`)}
-          </section>`
-        : ''
-    }`;
+${keyValues('Manifest', facts)}
+<section aria-labelledby="pull"><h2 id="pull">Pull</h2>${pullCommands(frame.registryHost, repository, reference)}</section>
+${manifest.kind === 'index' ? platformsSection(view) : ''}
+${manifest.kind === 'image' ? layersSection(manifest) : ''}
+${manifest.kind === 'image' ? configSection(manifest, view.config) : ''}
+${annotations('Annotations', manifest.annotations)}
+${referrersSection(view)}
+${
+  view.mayDelete
+    ? html`<section aria-labelledby="danger"><h2 id="danger">Delete</h2>
+<p>${reference.includes(':') ? 'Deleting a manifest by digest also removes every tag that names it.' : 'Deleting a tag leaves its manifest in place under its digest.'}</p>
+${deleteForm(frame, repository, reference, reference.includes(':') ? `the manifest ${manifest.digest}` : `the tag ${reference}`)}</section>`
+    : ''
+}`;
   return layout(
     frame,
     `${repository}${reference.includes(':') ? '@' : ':'}${label}`,

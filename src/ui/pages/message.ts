@@ -8,8 +8,6 @@ export function messagePage(frame: Frame, title: string, message: string | Html,
     frame,
     title,
     [{ label: 'Repositories', href: '/ui/' }, { label: title }],
-    html`<h1>${title}</h1>
-      ${notice(kind, message)}${hint}
-      <p><a href="/ui/">All repositories</a></p>`,
+    html`<h1>${title}</h1>${notice(kind, message)}${hint}<p><a href="/ui/">All repositories</a></p>`,
   );
 }

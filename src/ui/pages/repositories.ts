@@ -35,28 +35,21 @@ export function repositoriesPage(frame: Frame, listing: RepositoryListing): Html
   } else if (repositories.length === 0) {
     content = notice('info', query ? html`No repository you may pull matches “${query}”.` : 'There are no repositories you may pull yet.');
   } else {
-    content = html`<ul class="repositories">
-      ${repositories.map((name) => html`<li><a href="${repositoryPath(name)}">${name}</a></li>`)}
-    </ul>`;
+    content = html`<ul class="repositories">${repositories.map((name) => html`<li><a href="${repositoryPath(name)}">${name}</a></li>`)}</ul>`;
   }
   const paging =
     listing.after || listing.next
-      ? html`<nav class="paging" aria-label="Pages">
-          ${listing.after ? html`<a href="${pageLink(query, undefined)}">First page</a>` : ''}${
-            listing.next ? html`<a href="${pageLink(query, listing.next)}" rel="next">Next page</a>` : ''
-          }
-        </nav>`
+      ? html`<nav class="paging" aria-label="Pages">${listing.after ? html`<a href="${pageLink(query, undefined)}">First page</a>` : ''}${
+          listing.next ? html`<a href="${pageLink(query, listing.next)}" rel="next">Next page</a>` : ''
+        }</nav>`
       : '';
   const body = html`<h1>Repositories</h1>
-    <form class="search" role="search" method="get" action="/ui/">
-      <label for="q">Search repositories</label>
-      <div class="row">
-        <input id="q" name="q" type="search" value="${query}" maxlength="255" autocomplete="off" spellcheck="false" /><button type="submit">
-          Search
-        </button>
-      </div>
-    </form>
-    ${anonymous && listing.mayList ? notice('info', html`You see what anyone may pull. <a href="/ui/login">Log in</a> to see more.`) : ''}
-    ${content} ${paging}`;
+<form class="search" role="search" method="get" action="/ui/">
+<label for="q">Search repositories</label>
+<div class="row"><input id="q" name="q" type="search" value="${query}" maxlength="255" autocomplete="off" spellcheck="false"><button type="submit">Search</button></div>
+</form>
+${anonymous && listing.mayList ? notice('info', html`You see what anyone may pull. <a href="/ui/login">Log in</a> to see more.`) : ''}
+${content}
+${paging}`;
   return layout(frame, 'Repositories', [], body);
 }

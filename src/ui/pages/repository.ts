@@ -15,15 +15,9 @@ export interface RepositoryView {
 }
 
 export function deleteForm(frame: Frame, repository: string, reference: string, label: string): Html {
-  return html`<form
-    method="post"
-    action="${deletePath(repository)}"
-    class="inline"
-    data-confirm="${`Delete ${label}? This cannot be undone.`}"
-  >
-    ${csrfField(frame)}<input type="hidden" name="reference" value="${reference}" />
-    <button type="submit" class="danger" aria-label="${`Delete ${label}`}">Delete</button>
-  </form>`;
+  return html`<form method="post" action="${deletePath(repository)}" class="inline" data-confirm="${`Delete ${label}? This cannot be undone.`}">
+${csrfField(frame)}<input type="hidden" name="reference" value="${reference}">
+<button type="submit" class="danger" aria-label="${`Delete ${label}`}">Delete</button></form>`;
 }
 
 function kindText(row: TagRow): string {
@@ -37,15 +31,13 @@ function tagRowHtml(frame: Frame, repository: string, row: TagRow, mayDelete: bo
   const when =
     row.whenSource === 'created' ? time(row.when, 'the image’s creation date (this registry does not record push times)') : time(row.when);
   return html`<tr>
-    <th scope="row"><a href="${manifestPath(repository, row.tag)}">${row.tag}</a></th>
-    <td data-label="Digest">${row.digest ? shortDigest(row.digest) : '—'}</td>
-    <td data-label="Size">${formatBytes(row.size)}</td>
-    <td data-label="${row.whenSource === 'created' ? 'Created' : 'Pushed'}">${when}</td>
-    <td data-label="Kind">${kindText(row)}</td>
-    <td data-label="Actions" class="actions">
-      ${copyButton(pull, `Copy docker pull for ${row.tag}`)}${mayDelete ? deleteForm(frame, repository, row.tag, `the tag ${row.tag}`) : ''}
-    </td>
-  </tr>`;
+<th scope="row"><a href="${manifestPath(repository, row.tag)}">${row.tag}</a></th>
+<td data-label="Digest">${row.digest ? shortDigest(row.digest) : '—'}</td>
+<td data-label="Size">${formatBytes(row.size)}</td>
+<td data-label="${row.whenSource === 'created' ? 'Created' : 'Pushed'}">${when}</td>
+<td data-label="Kind">${kindText(row)}</td>
+<td data-label="Actions" class="actions">${copyButton(pull, `Copy docker pull for ${row.tag}`)}${mayDelete ? deleteForm(frame, repository, row.tag, `the tag ${row.tag}`) : ''}</td>
+</tr>`;
 }
 
 export function repositoryPage(frame: Frame, view: RepositoryView): Html {
@@ -60,17 +52,16 @@ export function repositoryPage(frame: Frame, view: RepositoryView): Html {
     : notice('info', 'This repository has no tags.');
   const paging =
     view.after || view.next
-      ? html`<nav class="paging" aria-label="Pages">
-          ${view.after ? html`<a href="${repositoryPath(repository)}">First page</a>` : ''}${
-            view.next
-              ? html`<a href="${`${repositoryPath(repository)}?after=${encodeURIComponent(view.next)}`}" rel="next">Next page</a>`
-              : ''
-          }
-        </nav>`
+      ? html`<nav class="paging" aria-label="Pages">${view.after ? html`<a href="${repositoryPath(repository)}">First page</a>` : ''}${
+          view.next
+            ? html`<a href="${`${repositoryPath(repository)}?after=${encodeURIComponent(view.next)}`}" rel="next">Next page</a>`
+            : ''
+        }</nav>`
       : '';
   const body = html`<h1>${repository}</h1>
-    ${view.message ?? ''}
-    <p class="lead"><code>${frame.registryHost}/${repository}</code></p>
-    ${tags} ${paging}`;
+${view.message ?? ''}
+<p class="lead"><code>${frame.registryHost}/${repository}</code></p>
+${tags}
+${paging}`;
   return layout(frame, repository, [{ label: 'Repositories', href: '/ui/' }, { label: repository }], body);
 }
