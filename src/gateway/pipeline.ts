@@ -8,11 +8,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Loggers } from '../log.js';
 import type { Authenticate } from '../auth/authenticate.js';
 import type { Identity } from '../auth/identity.js';
-import type { AccessPolicy, Decision } from '../access/policy.js';
+import { decide, type DecisionReason } from '../access/decide.js';
+import type { AccessPolicy } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
 import { isRegistryError, RegistryError, toRegistryError } from '../errors.js';
-import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import { CATALOG_SCOPE } from '../auth/token/bearer.js';
 import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
@@ -177,7 +177,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (bearer && identity.via === 'anonymous') throw unauthorized(scopes());
     const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
       audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
-    const refuse = (action: AuditFacts['action'], reason?: Decision['reason'], message?: string) => {
+    const refuse = (action: AuditFacts['action'], reason?: DecisionReason, message?: string) => {
       const error =
         identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message, { detail: refusalDetail(action) });
       audited({ action, decision: 'deny', rule: -1, status: error.status, reason: reason ?? 'policy' });
@@ -195,23 +195,24 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       return;
     }
     if (needed.kind === 'catalog') {
-      if (!mayListCatalog(policy, identity)) throw refuse('catalog');
-      const visible = (repository: string) => showsInCatalog(policy, identity, repository);
+      // Audited as a refusal by the rules, as it always was, whatever limited it.
+      if (!decide(policy, identity, { kind: 'catalog' }).allowed) throw refuse('catalog');
+      const visible = (repository: string) => decide(policy, identity, { kind: 'catalog-entry', repository }).allowed;
       await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery), options.catalog));
       return;
     }
 
     const decideAndServe = async (): Promise<void> => {
       const authorized = await authorizeRequest(route, needed.action, req, identity, policy, backend);
-      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason, authorized.refusal);
-      if (!scopesAllow(identity, route.repository, needed.action)) {
-        // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
+      if (authorized.decision.reason === 'scope') {
+        // The rules allow it but the token (or robot) was not given this scope: a bearer client asks again.
         const asksAgain = bearer && identity.via === 'token';
         audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason: 'scope' });
         throw asksAgain
           ? unauthorized(scopes(), 'insufficient_scope')
           : new RegistryError('DENIED', undefined, { detail: refusalDetail(needed.action) });
       }
+      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason, authorized.refusal);
       if (authorized.mountSourceScopeMissing && bearer && identity.via === 'token') {
         // The policy lets the caller read the mount's source but the token does not say so: ask for both scopes.
         audited({ action: 'mount', decision: 'deny', rule: -1, status: 401, reason: 'scope' });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { request } from 'undici';
+import { decide } from '../../src/access/decide.js';
 import { AccessPolicy } from '../../src/access/policy.js';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { ProviderChain } from '../../src/auth/chain.js';
@@ -23,12 +24,10 @@ import {
   createBearerAuthenticator,
   createRefreshIdentity,
   createRobot,
-  isAuthorized,
   revokeRobot,
   RobotProvider,
   SigningKeys,
   TokenService,
-  type ScopedIdentity,
 } from '../../src/auth/token/index.js';
 import { createTokenEndpoint, isTokenPath, JWKS_PATH, realmFromRequest, TOKEN_PATH } from '../../src/gateway/token-endpoint.js';
 
@@ -352,11 +351,15 @@ describe('token endpoint', () => {
     const basicMode = createAuthenticator(users, []);
     const bearerMode = createBearerAuthenticator({ tokens, basic: basicMode });
     const authenticate = (authorization: string | undefined) => bearerMode({ authorization, clientIp: '127.0.0.1' });
-    const identity = (await authenticate(`Bearer ${body.token}`)) as ScopedIdentity;
+    const identity = (await authenticate(`Bearer ${body.token}`)) as Identity;
     assert.equal(identity.user, 'alice');
     assert.equal(identity.via, 'token');
-    assert.equal(isAuthorized(policy, identity, 'team/app', 'pull'), true);
-    assert.equal(isAuthorized(policy, identity, 'team/app', 'push'), false, 'not in the token');
+    assert.equal(decide(policy, identity, { kind: 'repository', repository: 'team/app', action: 'pull' }).allowed, true);
+    assert.deepEqual(
+      decide(policy, identity, { kind: 'repository', repository: 'team/app', action: 'push' }),
+      { allowed: false, ruleIndex: -1, reason: 'scope' },
+      'not in the token',
+    );
     assert.equal(await authenticate(`Bearer ${body.token}x`), 'invalid');
     assert.equal(await authenticate(`Bearer ${body.refresh_token ?? 'none'}`), 'invalid');
     assert.equal(((await authenticate(basic('bob', 'bob-pw'))) as Identity).user, 'bob');
