@@ -17,6 +17,7 @@ const TOKEN = /\*\*|\*|\$\{(user|group)\}|[^*$]+|\$/g;
 const MAX_CACHED = 4096;
 const MAX_COMBINATIONS = 256;
 /** A value put in for a placeholder is one path-component part: no slash, no control characters. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it excludes
 const PLACEHOLDER_VALUE = /^[^/\x00-\x1f\x7f]+$/;
 
 function escapeRegExp(text: string): string {

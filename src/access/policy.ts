@@ -234,8 +234,8 @@ export class AccessPolicy {
     const moves = request === 'overwrite';
     const target: ManifestTarget = { tag };
     const decision = await this.decideContent(identity, repository, action, target, {
-      tagMoves: async () => moves,
-      blobProtected: async () => true,
+      tagMoves: () => Promise.resolve(moves),
+      blobProtected: () => Promise.resolve(true),
     });
     const matched = this.#matched(identity, repository, (rule) => {
       if (!rule.grants.has(action)) return { grants: false, held: false };

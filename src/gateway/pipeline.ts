@@ -262,7 +262,7 @@ async function serveCatalog(exchange: Identified): Promise<void> {
   if (!decision.allowed) throw refusal(exchange, 'catalog', 'policy');
   const visible = (repository: string) => decide(policy, identity, { kind: 'catalog-entry', repository }).allowed;
   const query = new URLSearchParams(route.rawQuery);
-  await sendCatalog(res, method, await listVisibleRepositories(options.backend, visible, query, options.catalog));
+  sendCatalog(res, method, await listVisibleRepositories(options.backend, visible, query, options.catalog));
 }
 
 /** The decision on the action the request needs, as access/ makes it; a refusal is thrown. */
