@@ -48,9 +48,10 @@ export interface AuditSink {
   close(): Promise<void>;
 }
 
-export const NO_AUDIT: AuditSink = { record: () => undefined, reopen: () => undefined, close: async () => undefined };
+export const NO_AUDIT: AuditSink = { record: () => undefined, reopen: () => undefined, close: () => Promise.resolve() };
 
-export function openAuditSink(target: 'stdout' | string): AuditSink {
+/** `target`: a file path, or `stdout`. */
+export function openAuditSink(target: string): AuditSink {
   if (target !== 'stdout') mkdirSync(dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE });
   const destination =
     target === 'stdout'
@@ -67,7 +68,7 @@ export function openAuditSink(target: 'stdout' | string): AuditSink {
     },
     close() {
       return new Promise((resolve) => {
-        destination.flush?.();
+        destination.flush();
         if (target === 'stdout') resolve();
         else {
           destination.once('close', () => resolve());

@@ -170,17 +170,6 @@ export class AccessPolicy {
     return guarded ? PROTECTED : DENIED;
   }
 
-  /** decideContent for a manifest push or delete, where only `tagMoves` can be asked. */
-  decideManifest(
-    identity: Identity,
-    repository: string,
-    action: Action,
-    target: ManifestTarget,
-    tagMoves: () => Promise<boolean>,
-  ): Promise<Decision> {
-    return this.decideContent(identity, repository, action, target, { tagMoves, blobProtected: async () => true });
-  }
-
   decide(identity: Identity, repository: string, action: Action): Decision {
     for (const rule of this.#rules) {
       if (rule.grants.has(action) && this.#appliesTo(rule, identity, repository)) return { allowed: true, ruleIndex: rule.index };
@@ -188,7 +177,7 @@ export class AccessPolicy {
     return DENIED;
   }
 
-  /** True when some rule for this caller protects tags on this repository (so manifest writes need decideManifest). */
+  /** True when some rule for this caller protects tags on this repository: the pipeline then pushes a tag under the tag lock. */
   hasProtectedTags(identity: Identity, repository: string): boolean {
     return this.#rules.some((rule) => rule.protectedTag !== undefined && this.#appliesTo(rule, identity, repository));
   }
@@ -245,8 +234,8 @@ export class AccessPolicy {
     const moves = request === 'overwrite';
     const target: ManifestTarget = { tag };
     const decision = await this.decideContent(identity, repository, action, target, {
-      tagMoves: async () => moves,
-      blobProtected: async () => true,
+      tagMoves: () => Promise.resolve(moves),
+      blobProtected: () => Promise.resolve(true),
     });
     const matched = this.#matched(identity, repository, (rule) => {
       if (!rule.grants.has(action)) return { grants: false, held: false };

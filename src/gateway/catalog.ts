@@ -63,7 +63,7 @@ export async function listVisibleRepositories(
   }
 }
 
-export async function sendCatalog(res: ServerResponse, method: string, page: CatalogPage): Promise<void> {
+export function sendCatalog(res: ServerResponse, method: string, page: CatalogPage): void {
   const body = JSON.stringify({ repositories: page.repositories });
   res.statusCode = 200;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');

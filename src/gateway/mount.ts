@@ -9,8 +9,8 @@
  * for the target's and the source's scopes together, and comes back with a token that can mount.
  */
 import type { Identity } from '../auth/identity.js';
+import { decide } from '../access/decide.js';
 import type { AccessPolicy } from '../access/policy.js';
-import { scopesAllow } from '../auth/token/access.js';
 import { isValidRepositoryName, type Route } from './route.js';
 
 /** The source repository of a well-formed mount request (`mount` and `from` each given once), else undefined. */
@@ -34,10 +34,9 @@ export function authorizeMount(route: Route, identity: Identity, policy: AccessP
   const query = new URLSearchParams(route.rawQuery);
   if (!query.has('mount') && !query.has('from')) return { route, sourceScopeMissing: false };
   const from = mountSource(route);
-  const policyAllows = from !== undefined && policy.decide(identity, from, 'pull').allowed;
-  const scopeAllows = from !== undefined && scopesAllow(identity, from, 'pull');
-  if (policyAllows && scopeAllows) return { route, sourceScopeMissing: false };
+  const source = from === undefined ? undefined : decide(policy, identity, { kind: 'repository', repository: from, action: 'pull' });
+  if (source?.allowed === true) return { route, sourceScopeMissing: false };
   query.delete('mount');
   query.delete('from');
-  return { route: { ...route, rawQuery: query.toString() }, sourceScopeMissing: policyAllows };
+  return { route: { ...route, rawQuery: query.toString() }, sourceScopeMissing: source?.reason === 'scope' };
 }

@@ -1,23 +1,27 @@
 /**
- * One request, end to end: route → identity → decision → backend. Each stage is a plain call;
- * every failure is a RegistryError answered as OCI error JSON; every response under /v2/ carries
- * exactly one Docker-Distribution-Api-Version header; every state change and every refusal leaves
- * one audit record.
+ * One request, end to end, as an ordered list of named steps (`serveRegistryRequest` reads as it):
+ *
+ *   refuse a legacy client → route → identity → decision → backend
+ *
+ * Paths that are not the registry API (health, the token endpoint, the web UI) are answered before
+ * the first step. Every failure is a RegistryError answered as OCI error JSON; every response under
+ * /v2/ carries exactly one Docker-Distribution-Api-Version header; every state change and every
+ * refusal leaves one audit record. What may be done is decided in access/ (`decide`), never here.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Loggers } from '../log.js';
 import type { Authenticate } from '../auth/authenticate.js';
 import type { Identity } from '../auth/identity.js';
-import type { AccessPolicy, Decision } from '../access/policy.js';
+import { decide, type DecisionReason } from '../access/decide.js';
+import type { AccessPolicy, Action } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
 import { isRegistryError, RegistryError, toRegistryError } from '../errors.js';
-import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import { CATALOG_SCOPE } from '../auth/token/bearer.js';
 import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
-import { requiredAccess } from './actions.js';
-import { authorizeRequest } from './authorize.js';
+import { requiredAccess, type RequiredAccess } from './actions.js';
+import { authorizeRequest, type Authorized } from './authorize.js';
 import {
   auditRecord,
   loginRefusalRecord,
@@ -101,9 +105,267 @@ function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? undefined : value;
 }
 
-export function createGateway(options: GatewayOptions): RequestHandler {
-  const { policy, backend, audit } = options;
+type Caller = CallerFacts & { readonly clientIp: string };
+
+/** One registry API request as the steps see it, growing as they run: routed, then identified. */
+interface Exchange {
+  readonly options: GatewayOptions;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly method: string;
+  readonly facts: ForwardingFacts;
+  readonly state: RequestState;
+  readonly caller: Caller;
+  readonly proto: string;
+}
+
+interface Routed extends Exchange {
+  readonly route: Route;
+  readonly needed: Exclude<RequiredAccess, { kind: 'unsupported' }>;
+}
+
+interface Identified extends Routed {
+  readonly identity: Identity;
+}
+
+type AuditedFacts = Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>;
+
+/** The 401 that sends the client for credentials (or, in bearer mode, a token with `scopes`). */
+function unauthorized(exchange: Exchange, scopes: readonly string[], error?: 'invalid_token' | 'insufficient_scope'): RegistryError {
+  const challenge = exchange.options.challenge({ proto: exchange.proto, host: exchange.req.headers.host, scopes, error });
+  return new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': challenge } });
+}
+
+/** The scope a bearer client must ask for; built only when a challenge is sent. */
+function challengedScopes({ route, needed }: Routed): string[] {
+  if (needed.kind === 'catalog') return [CATALOG_SCOPE];
+  return needed.kind === 'action' ? challengeScopes(route, needed.action) : [];
+}
+
+function isBearerToken(exchange: Identified): boolean {
+  return exchange.options.scheme === 'bearer' && exchange.identity.via === 'token';
+}
+
+function audited(exchange: Identified, facts: AuditedFacts): void {
+  const { identity, state, method, route } = exchange;
+  exchange.options.audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
+}
+
+/**
+ * A refusal, audited: an anonymous caller is challenged (it may have credentials to send); anyone
+ * else gets DENIED. A refusal by scope alone sends a bearer client back for a token with that scope.
+ */
+function refusal(exchange: Identified, action: Action | 'catalog', reason: DecisionReason, message?: string): RegistryError {
+  if (reason === 'scope' && action !== 'catalog') {
+    const asksAgain = isBearerToken(exchange);
+    audited(exchange, { action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason });
+    return asksAgain
+      ? unauthorized(exchange, challengedScopes(exchange), 'insufficient_scope')
+      : new RegistryError('DENIED', undefined, { detail: refusalDetail(action) });
+  }
+  const error =
+    exchange.identity.user === null
+      ? unauthorized(exchange, challengedScopes(exchange))
+      : new RegistryError('DENIED', message, { detail: refusalDetail(action) });
+  audited(exchange, { action, decision: 'deny', rule: -1, status: error.status, reason });
+  return error;
+}
+
+/** Health, the token endpoint and the web UI answer their own paths; true when one did. */
+async function serveOwnPaths(exchange: Exchange): Promise<boolean> {
+  const { options, req, res, state, caller } = exchange;
+  const url = req.url ?? '/';
+  if (options.health && healthPath(url)) {
+    state.kind = 'health';
+    await options.health(req, res);
+  } else if (options.tokenEndpoint && isTokenPath(url)) {
+    state.kind = 'token';
+    await options.tokenEndpoint(req, res, caller);
+  } else if (options.ui?.matches(url)) {
+    state.kind = 'ui';
+    state.user = await options.ui.handle(req, res, { ...caller, proto: exchange.proto });
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/** Docker before 1.6 speaks a protocol this gateway does not, when the operator asks to turn it away. */
+function refuseLegacyClient({ options, req }: Exchange): void {
+  if (options.rejectLegacyDocker && isLegacyDockerClient(req.headers['user-agent'])) {
+    throw new RegistryError('NOT_FOUND', 'this client is too old (docker < 1.6)');
+  }
+}
+
+/** Which route the path names and what it needs (an action, the catalog, or only an identity). */
+function routeRequest(exchange: Exchange): Routed {
+  const route = routeFromUrl(exchange.req.url ?? '/', exchange.method);
+  exchange.state.kind = route.kind;
+  const needed = requiredAccess(route, exchange.method);
+  if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${exchange.method} is not supported here`);
+  return { ...exchange, route, needed };
+}
+
+/** Who is asking. Failed logins are audited; in bearer mode a request without a token is sent for one. */
+async function identify(exchange: Routed): Promise<Identified> {
+  const { options, req, state, caller, method, route } = exchange;
+  const loginRefused = (status: number, reason: LoginRefusalReason) =>
+    options.audit.record(
+      loginRefusalRecord({
+        user: triedUserName(req.headers.authorization, caller.ssoUser),
+        client: state.client,
+        method,
+        route,
+        status,
+        reason,
+      }),
+    );
+  let identity: Identity | 'invalid';
+  try {
+    identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
+  } catch (error) {
+    if (isRegistryError(error) && error.code === 'TOOMANYREQUESTS') loginRefused(error.status, 'throttled');
+    throw error;
+  }
   const bearer = options.scheme === 'bearer';
+  if (identity === 'invalid') {
+    const badToken = bearer && /^bearer /i.test(req.headers.authorization ?? '');
+    const refused = unauthorized(exchange, challengedScopes(exchange), badToken ? 'invalid_token' : undefined);
+    loginRefused(refused.status, badToken ? 'invalid-token' : 'invalid-credentials');
+    throw refused;
+  }
+  state.user = identity.user;
+  // In bearer mode every request carries a token (an anonymous one at least): the challenge sends the client for it.
+  if (bearer && identity.via === 'anonymous') throw unauthorized(exchange, challengedScopes(exchange));
+  return { ...exchange, identity };
+}
+
+/**
+ * `GET /v2/`: a caller who sent nothing is always challenged, even where anonymous callers may pull:
+ * clients learn here whether to send credentials at all. One who answered with empty credentials
+ * (`Basic Og==`) or an anonymous token has nothing more to send.
+ */
+function answerBase(exchange: Identified): void {
+  const { req, res, method, identity } = exchange;
+  if (identity.user === null && req.headers.authorization === undefined) throw unauthorized(exchange, challengedScopes(exchange));
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', 2);
+  res.end(method === 'HEAD' ? undefined : '{}');
+}
+
+/** `GET /v2/_catalog`: the decision on listing at all, then on each name the backend lists. */
+async function serveCatalog(exchange: Identified): Promise<void> {
+  const { options, res, method, identity, route } = exchange;
+  const { policy } = options;
+  const decision = decide(policy, identity, { kind: 'catalog' });
+  // Audited as a refusal by the rules, as it always was, whatever limited it.
+  if (!decision.allowed) throw refusal(exchange, 'catalog', 'policy');
+  const visible = (repository: string) => decide(policy, identity, { kind: 'catalog-entry', repository }).allowed;
+  const query = new URLSearchParams(route.rawQuery);
+  sendCatalog(res, method, await listVisibleRepositories(options.backend, visible, query, options.catalog));
+}
+
+/** The decision on the action the request needs, as access/ makes it; a refusal is thrown. */
+async function decideAccess(exchange: Identified, action: Action): Promise<Authorized> {
+  const { options, req, identity, route } = exchange;
+  const authorized = await authorizeRequest(route, action, req, identity, options.policy, options.backend);
+  const { decision } = authorized;
+  if (!decision.allowed) throw refusal(exchange, action, decision.reason, authorized.refusal);
+  if (authorized.mountSourceScopeMissing && isBearerToken(exchange)) {
+    // The rules let the caller read the mount's source but the token does not say so: ask for both scopes.
+    audited(exchange, { action: 'mount', decision: 'deny', rule: -1, status: 401, reason: 'scope' });
+    throw unauthorized(exchange, challengedScopes(exchange), 'insufficient_scope');
+  }
+  return authorized;
+}
+
+/** The backend serves what was decided; a state change is audited once the response is done. */
+async function forwardToBackend(exchange: Identified, authorized: Authorized): Promise<void> {
+  const { options, req, res, method, identity, state, route, facts } = exchange;
+  const change = stateChange(authorized.route, method);
+  if (change) {
+    res.once('finish', () => {
+      const rule = authorized.decision.ruleIndex;
+      options.audit.record(
+        auditRecord({
+          ...{ identity, client: state.client, method, route: authorized.route },
+          ...{ action: change, decision: 'allow', rule, status: res.statusCode, responseDigest: responseDigest(res) },
+        }),
+      );
+    });
+  }
+  const context: RequestContext = {
+    route: authorized.route,
+    identity,
+    clientIp: state.client,
+    proto: exchange.proto,
+    ...facts,
+    body: authorized.body,
+    tagMustNotMove: authorized.tagMustNotMove,
+  };
+  const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
+  try {
+    await options.backend.handle(req, res, context);
+  } finally {
+    uploadDone?.();
+  }
+  if (authorized.tagMustNotMove) await checkTagStayed(exchange);
+}
+
+/**
+ * After a conditional push to a protected tag: the tag must name what was pushed. Only a writer
+ * outside this server's lock (another replica sharing the upstream without a shared Redis, or a
+ * writer that bypasses the gateway) can have moved it; that is logged and audited, as it cannot
+ * be undone here.
+ */
+async function checkTagStayed(exchange: Identified): Promise<void> {
+  const { options, res, route } = exchange;
+  const pushed = responseDigest(res);
+  if (res.statusCode !== 201 || pushed === undefined) return;
+  const current = await options.backend.manifestDigest(route.repository, route.reference).catch(() => undefined);
+  if (current === pushed) return;
+  options.loggers.app.error(
+    { repository: route.repository, tag: route.reference, pushed, current },
+    'a protected tag was moved by a concurrent push outside this server',
+  );
+  audited(exchange, { action: 'push', decision: 'deny', rule: -1, status: 409, reason: 'protected-tag-race' });
+}
+
+/** The first push of a protected tag: decision and write as one step, or two pushes could both create it. */
+function needsTagLock({ options, method, route, identity }: Identified): boolean {
+  return (
+    route.kind === 'manifest' &&
+    method === 'PUT' &&
+    !isDigest(route.reference) &&
+    options.policy.hasProtectedTags(identity, route.repository)
+  );
+}
+
+/** The registry API, step by step. */
+async function serveRegistryRequest(exchange: Exchange): Promise<void> {
+  exchange.res.setHeader(API_VERSION_HEADER, API_VERSION);
+  refuseLegacyClient(exchange);
+  const routed = routeRequest(exchange);
+  const identified = await identify(routed);
+  const { needed } = routed;
+  if (needed.kind === 'authenticate-only') {
+    answerBase(identified);
+    return;
+  }
+  if (needed.kind === 'catalog') {
+    await serveCatalog(identified);
+    return;
+  }
+  const decideAndServe = async () => forwardToBackend(identified, await decideAccess(identified, needed.action));
+  if (needsTagLock(identified)) {
+    const { route } = identified;
+    await identified.options.tagLock.run(`${route.repository}:${route.reference}`, decideAndServe);
+  } else {
+    await decideAndServe();
+  }
+}
+
+export function createGateway(options: GatewayOptions): RequestHandler {
   const sso = options.trustedHeader && {
     user: options.trustedHeader.user.toLowerCase(),
     groups: options.trustedHeader.groups?.toLowerCase(),
@@ -112,179 +374,23 @@ export function createGateway(options: GatewayOptions): RequestHandler {
   const ssoNames = sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [];
 
   async function serve(req: IncomingMessage, res: ServerResponse, facts: ForwardingFacts, state: RequestState): Promise<void> {
-    const method = req.method ?? 'GET';
-    const caller = {
+    const caller: Caller = {
       clientIp: state.client,
       ssoUser: sso && facts.peerTrusted ? single(req.headers[sso.user]) : undefined,
       ssoGroups: sso?.groups && facts.peerTrusted ? single(req.headers[sso.groups]) : undefined,
     };
-    if (options.health && healthPath(req.url ?? '')) {
-      state.kind = 'health';
-      return options.health(req, res);
-    }
-    if (options.tokenEndpoint && isTokenPath(req.url ?? '')) {
-      state.kind = 'token';
-      return options.tokenEndpoint(req, res, caller);
-    }
-    if (options.ui?.matches(req.url ?? '/')) {
-      state.kind = 'ui';
-      state.user = await options.ui.handle(req, res, { ...caller, proto: clientProto(req.headers, facts) });
-      return;
-    }
-    res.setHeader(API_VERSION_HEADER, API_VERSION);
-    const proto = clientProto(req.headers, facts);
-    const unauthorized = (scopes: readonly string[], error?: 'invalid_token' | 'insufficient_scope') =>
-      new RegistryError('UNAUTHORIZED', undefined, {
-        headers: { 'WWW-Authenticate': options.challenge({ proto, host: req.headers.host, scopes, error }) },
-      });
-    if (options.rejectLegacyDocker && isLegacyDockerClient(req.headers['user-agent'])) {
-      throw new RegistryError('NOT_FOUND', 'this client is too old (docker < 1.6)');
-    }
-    const route = routeFromUrl(req.url ?? '/', method);
-    state.kind = route.kind;
-    const needed = requiredAccess(route, method);
-    if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${method} is not supported here`);
-
-    const loginRefused = (status: number, reason: LoginRefusalReason) =>
-      audit.record(
-        loginRefusalRecord({
-          user: triedUserName(req.headers.authorization, caller.ssoUser),
-          client: state.client,
-          method,
-          route,
-          status,
-          reason,
-        }),
-      );
-    let identity: Identity | 'invalid';
-    try {
-      identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
-    } catch (error) {
-      if (isRegistryError(error) && error.code === 'TOOMANYREQUESTS') loginRefused(error.status, 'throttled');
-      throw error;
-    }
-    // The scope a bearer client must ask for; built only when a challenge is sent.
-    const scopes = () =>
-      route.kind === 'catalog' ? [CATALOG_SCOPE] : needed.kind === 'action' ? challengeScopes(route, needed.action) : [];
-    if (identity === 'invalid') {
-      const badToken = bearer && /^bearer /i.test(req.headers.authorization ?? '');
-      const refused = unauthorized(scopes(), badToken ? 'invalid_token' : undefined);
-      loginRefused(refused.status, badToken ? 'invalid-token' : 'invalid-credentials');
-      throw refused;
-    }
-    state.user = identity.user;
-    // In bearer mode every request carries a token (an anonymous one at least): the challenge sends the client for it.
-    if (bearer && identity.via === 'anonymous') throw unauthorized(scopes());
-    const audited = (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) =>
-      audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
-    const refuse = (action: AuditFacts['action'], reason?: Decision['reason'], message?: string) => {
-      const error =
-        identity.user === null ? unauthorized(scopes()) : new RegistryError('DENIED', message, { detail: refusalDetail(action) });
-      audited({ action, decision: 'deny', rule: -1, status: error.status, reason: reason ?? 'policy' });
-      return error;
+    const exchange: Exchange = {
+      options,
+      req,
+      res,
+      method: req.method ?? 'GET',
+      facts,
+      state,
+      caller,
+      proto: clientProto(req.headers, facts),
     };
-
-    if (needed.kind === 'authenticate-only') {
-      // A caller who sent nothing is always challenged, even where anonymous callers may pull: clients
-      // learn here whether to send credentials at all. One who answered with empty credentials
-      // (`Basic Og==`) or an anonymous token has nothing more to send.
-      if (identity.user === null && req.headers.authorization === undefined) throw unauthorized(scopes());
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Content-Length', 2);
-      res.end(method === 'HEAD' ? undefined : '{}');
-      return;
-    }
-    if (needed.kind === 'catalog') {
-      if (!mayListCatalog(policy, identity)) throw refuse('catalog');
-      const visible = (repository: string) => showsInCatalog(policy, identity, repository);
-      await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery), options.catalog));
-      return;
-    }
-
-    const decideAndServe = async (): Promise<void> => {
-      const authorized = await authorizeRequest(route, needed.action, req, identity, policy, backend);
-      if (!authorized.decision.allowed) throw refuse(needed.action, authorized.decision.reason, authorized.refusal);
-      if (!scopesAllow(identity, route.repository, needed.action)) {
-        // The policy allows it but the token (or robot) was not given this scope: a bearer client asks again.
-        const asksAgain = bearer && identity.via === 'token';
-        audited({ action: needed.action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason: 'scope' });
-        throw asksAgain
-          ? unauthorized(scopes(), 'insufficient_scope')
-          : new RegistryError('DENIED', undefined, { detail: refusalDetail(needed.action) });
-      }
-      if (authorized.mountSourceScopeMissing && bearer && identity.via === 'token') {
-        // The policy lets the caller read the mount's source but the token does not say so: ask for both scopes.
-        audited({ action: 'mount', decision: 'deny', rule: -1, status: 401, reason: 'scope' });
-        throw unauthorized(scopes(), 'insufficient_scope');
-      }
-      const change = stateChange(authorized.route, method);
-      if (change) {
-        res.once('finish', () =>
-          audit.record(
-            auditRecord({
-              identity,
-              client: state.client,
-              method,
-              route: authorized.route,
-              action: change,
-              decision: 'allow',
-              rule: authorized.decision.ruleIndex,
-              status: res.statusCode,
-              responseDigest: responseDigest(res),
-            }),
-          ),
-        );
-      }
-      const context: RequestContext = {
-        route: authorized.route,
-        identity,
-        clientIp: state.client,
-        proto,
-        ...facts,
-        body: authorized.body,
-        tagMustNotMove: authorized.tagMustNotMove,
-      };
-      const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
-      try {
-        await backend.handle(req, res, context);
-      } finally {
-        uploadDone?.();
-      }
-      if (authorized.tagMustNotMove) await checkTagStayed(route, res, audited);
-    };
-    // The first push of a protected tag: check and write as one step, or two pushes could both create it.
-    if (
-      route.kind === 'manifest' &&
-      method === 'PUT' &&
-      !isDigest(route.reference) &&
-      policy.hasProtectedTags(identity, route.repository)
-    ) {
-      await options.tagLock.run(`${route.repository}:${route.reference}`, decideAndServe);
-    } else {
-      await decideAndServe();
-    }
-  }
-
-  /**
-   * After a conditional push to a protected tag: the tag must name what was pushed. Only a writer
-   * outside this server's lock (another replica sharing the upstream without a shared Redis, or a
-   * writer that bypasses the gateway) can have moved it; that is logged and audited, as it cannot
-   * be undone here.
-   */
-  async function checkTagStayed(
-    route: Route,
-    res: ServerResponse,
-    audited: (facts: Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>) => void,
-  ): Promise<void> {
-    const pushed = responseDigest(res);
-    if (res.statusCode !== 201 || pushed === undefined) return;
-    const current = await backend.manifestDigest(route.repository, route.reference).catch(() => undefined);
-    if (current === pushed) return;
-    options.loggers.app.error(
-      { repository: route.repository, tag: route.reference, pushed, current },
-      'a protected tag was moved by a concurrent push outside this server',
-    );
-    audited({ action: 'push', decision: 'deny', rule: -1, status: 409, reason: 'protected-tag-race' });
+    if (await serveOwnPaths(exchange)) return;
+    await serveRegistryRequest(exchange);
   }
 
   return (req, res) => {
@@ -294,7 +400,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     const state: RequestState = { user: null, client: clientAddress(req.headers, facts), kind: 'unknown' };
     if (sso && !facts.peerTrusted) {
       // Nobody but a trusted SSO proxy may say who the user is; nothing after this point sees the claim.
-      for (const name of ssoNames) delete req.headers[name];
+      for (const name of ssoNames) Reflect.deleteProperty(req.headers, name);
     }
     const { metrics, accessLog } = options;
     if (accessLog || metrics) {

@@ -27,11 +27,11 @@ import type { AuditSink } from '../access/audit.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { AuthRequest } from '../auth/authenticate.js';
 import type { Credentials, Identity } from '../auth/identity.js';
-import { grantAccess } from '../auth/token/access.js';
+import { grantAccess } from '../access/grant.js';
 import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.js';
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
-import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
+import { InvalidTokenError } from '../auth/token/types.js';
 import { RegistryError, toRegistryError } from '../errors.js';
 import { readBodyWithLimit } from '../read-body.js';
 import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
@@ -154,7 +154,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   async function respond(
     res: ServerResponse,
     method: string,
-    identity: ScopedIdentity,
+    identity: Identity,
     params: URLSearchParams,
     refresh: { issue: true } | { echo: string } | undefined,
   ): Promise<void> {
@@ -186,7 +186,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   ): Promise<void> {
     checkCommon(params, false);
     attempt.user = triedUserName(req.headers.authorization, caller.ssoUser);
-    const identity: ScopedIdentity | 'invalid' = await deps.authenticate({ ...caller, authorization: req.headers.authorization });
+    const identity: Identity | 'invalid' = await deps.authenticate({ ...caller, authorization: req.headers.authorization });
     if (identity === 'invalid') throw refuse(attempt, 'invalid-credentials', true);
     // Docker sends its user name as `account`; a different one than the credentials' is refused.
     const account = single(params, 'account');
@@ -197,7 +197,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   }
 
   /** The identity a refresh token may still get tokens for; throws the generic 401 when none. */
-  async function refreshSubject(refreshToken: string, attempt: Attempt): Promise<ScopedIdentity> {
+  async function refreshSubject(refreshToken: string, attempt: Attempt): Promise<Identity> {
     let claims;
     try {
       claims = await tokens.verifyRefreshToken(refreshToken);

@@ -1,27 +1,23 @@
 /**
- * Every decision the web UI needs, asked of the same functions as the /v2/ requests it stands for,
- * with the caller's Identity (a robot's scopes included); no rule is restated here:
+ * Every decision the web UI needs, asked of access/'s `decide` as the /v2/ request it stands for
+ * would be, with the caller's Identity (a robot's scopes included); no rule is restated here:
  *
- * - a repository page, a manifest, a config, referrers: what `GET /v2/<name>/manifests/…` needs,
- *   pull by the policy and the caller's scopes (`isAuthorized`);
- * - the repository list: what `GET /v2/_catalog` shows (`mayListCatalog`, `showsInCatalog`);
- * - a delete: `DELETE /v2/<name>/manifests/<reference>` as the gateway decides it, protected tags
- *   included (`decideRequest`), then the caller's scopes (`scopesAllow`).
+ * - a repository page, a manifest, a config, referrers: pull on the repository, as
+ *   `GET /v2/<name>/manifests/…` needs;
+ * - the repository list: what `GET /v2/_catalog` shows (the catalog, then each name in it);
+ * - a delete: `DELETE /v2/<name>/manifests/<reference>`, protected tags included (the backend is
+ *   asked where a protected tag points, as the gateway asks it).
  *
  * Managing robots is not a registry request: it needs membership of `ui.adminGroup`.
  */
+import { contentProbe, manifestTarget } from '../access/content.js';
+import { decide, type AccessDecision } from '../access/decide.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { Identity } from '../auth/identity.js';
-import { isAuthorized, mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import type { Backend } from '../backend/backend.js';
-import { decideRequest } from '../gateway/authorize.js';
-import { routeFromUrl } from '../gateway/route.js';
 
-export interface DeleteDecision {
-  readonly allowed: boolean;
-  readonly ruleIndex: number;
-  readonly reason?: 'policy' | 'protected-tag' | 'scope';
-}
+/** A delete's decision, as `DELETE /v2/<name>/manifests/<reference>` would get it. */
+export type DeleteDecision = AccessDecision;
 
 export class UiDecisions {
   readonly #policy: AccessPolicy;
@@ -35,28 +31,25 @@ export class UiDecisions {
   }
 
   mayPull(identity: Identity, repository: string): boolean {
-    return isAuthorized(this.#policy, identity, repository, 'pull');
+    return decide(this.#policy, identity, { kind: 'repository', repository, action: 'pull' }).allowed;
   }
 
   mayListRepositories(identity: Identity): boolean {
-    return mayListCatalog(this.#policy, identity);
+    return decide(this.#policy, identity, { kind: 'catalog' }).allowed;
   }
 
   listsRepository(identity: Identity, repository: string): boolean {
-    return showsInCatalog(this.#policy, identity, repository);
+    return decide(this.#policy, identity, { kind: 'catalog-entry', repository }).allowed;
   }
 
   /** Whether to offer deletes in this repository; protected tags are decided on the delete itself. */
   mayOfferDelete(identity: Identity, repository: string): boolean {
-    return isAuthorized(this.#policy, identity, repository, 'delete');
+    return decide(this.#policy, identity, { kind: 'repository', repository, action: 'delete' }).allowed;
   }
 
-  async decideDelete(identity: Identity, repository: string, reference: string): Promise<DeleteDecision> {
-    const route = routeFromUrl(`/v2/${repository}/manifests/${reference}`);
-    const { decision } = await decideRequest(route, 'DELETE', 'delete', identity, this.#policy, this.#backend);
-    if (!decision.allowed) return { allowed: false, ruleIndex: -1, reason: decision.reason ?? 'policy' };
-    if (!scopesAllow(identity, repository, 'delete')) return { allowed: false, ruleIndex: -1, reason: 'scope' };
-    return { allowed: true, ruleIndex: decision.ruleIndex };
+  decideDelete(identity: Identity, repository: string, reference: string): Promise<DeleteDecision> {
+    const probe = contentProbe(this.#backend, { repository, reference }, 'DELETE', () => Promise.resolve(Buffer.alloc(0)));
+    return decide(this.#policy, identity, { kind: 'content', repository, action: 'delete', target: manifestTarget(reference), probe });
   }
 
   isAdmin(identity: Identity): boolean {

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { request } from 'undici';
+import { decide } from '../../src/access/decide.js';
 import { AccessPolicy } from '../../src/access/policy.js';
 import { createAuthenticator } from '../../src/auth/authenticate.js';
 import { ProviderChain } from '../../src/auth/chain.js';
@@ -23,26 +24,24 @@ import {
   createBearerAuthenticator,
   createRefreshIdentity,
   createRobot,
-  isAuthorized,
   revokeRobot,
   RobotProvider,
   SigningKeys,
   TokenService,
-  type ScopedIdentity,
 } from '../../src/auth/token/index.js';
 import { createTokenEndpoint, isTokenPath, JWKS_PATH, realmFromRequest, TOKEN_PATH } from '../../src/gateway/token-endpoint.js';
 
 const users: AuthProvider = {
   name: 'test',
-  async verify({ user, password }: Credentials): Promise<Identity | null> {
-    if (user === 'alice' && password === 'alice-pw') return { user, groups: ['pushers'], via: 'htpasswd' };
-    if (user === 'bob' && password === 'bob-pw') return { user, groups: [], via: 'htpasswd' };
-    return null;
+  verify({ user, password }: Credentials): Promise<Identity | null> {
+    if (user === 'alice' && password === 'alice-pw') return Promise.resolve({ user, groups: ['pushers'], via: 'htpasswd' });
+    if (user === 'bob' && password === 'bob-pw') return Promise.resolve({ user, groups: [], via: 'htpasswd' });
+    return Promise.resolve(null);
   },
-  async lookup(user: string): Promise<AuthOutcome> {
-    if (user === 'alice') return { result: 'accepted', identity: { user, groups: ['pushers'], via: 'htpasswd' } };
-    if (user === 'bob') return { result: 'accepted', identity: { user, groups: [], via: 'htpasswd' } };
-    return { result: 'unknown' };
+  lookup(user: string): Promise<AuthOutcome> {
+    if (user === 'alice') return Promise.resolve({ result: 'accepted', identity: { user, groups: ['pushers'], via: 'htpasswd' } });
+    if (user === 'bob') return Promise.resolve({ result: 'accepted', identity: { user, groups: [], via: 'htpasswd' } });
+    return Promise.resolve({ result: 'unknown' });
   },
 };
 
@@ -319,7 +318,7 @@ describe('token endpoint', () => {
     const big = `grant_type=password&service=gate.test&username=alice&password=${'x'.repeat(10_000)}`;
     const declared = await post(big);
     assert.equal(declared.status, 413);
-    async function* chunks() {
+    function* chunks() {
       for (let i = 0; i < 10; i++) yield Buffer.from('x'.repeat(1000));
     }
     const res = await request(`${base}${TOKEN_PATH}`, {
@@ -352,11 +351,15 @@ describe('token endpoint', () => {
     const basicMode = createAuthenticator(users, []);
     const bearerMode = createBearerAuthenticator({ tokens, basic: basicMode });
     const authenticate = (authorization: string | undefined) => bearerMode({ authorization, clientIp: '127.0.0.1' });
-    const identity = (await authenticate(`Bearer ${body.token}`)) as ScopedIdentity;
+    const identity = (await authenticate(`Bearer ${body.token}`)) as Identity;
     assert.equal(identity.user, 'alice');
     assert.equal(identity.via, 'token');
-    assert.equal(isAuthorized(policy, identity, 'team/app', 'pull'), true);
-    assert.equal(isAuthorized(policy, identity, 'team/app', 'push'), false, 'not in the token');
+    assert.equal(decide(policy, identity, { kind: 'repository', repository: 'team/app', action: 'pull' }).allowed, true);
+    assert.deepEqual(
+      decide(policy, identity, { kind: 'repository', repository: 'team/app', action: 'push' }),
+      { allowed: false, ruleIndex: -1, reason: 'scope' },
+      'not in the token',
+    );
     assert.equal(await authenticate(`Bearer ${body.token}x`), 'invalid');
     assert.equal(await authenticate(`Bearer ${body.refresh_token ?? 'none'}`), 'invalid');
     assert.equal(((await authenticate(basic('bob', 'bob-pw'))) as Identity).user, 'bob');

@@ -13,8 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { CommanderError } from 'commander';
 import { tokenCommand } from '../../src/cli/token.js';
+import { accessCovers } from '../../src/access/scopes.js';
 import {
-  accessCovers,
   createRobot,
   KEY_FILE,
   parseRobotScope,

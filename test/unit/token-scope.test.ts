@@ -7,28 +7,32 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { decide } from '../../src/access/decide.js';
+import { grantAccess } from '../../src/access/grant.js';
 import { AccessPolicy } from '../../src/access/policy.js';
+import { accessCovers, accessCoversCatalog } from '../../src/access/scopes.js';
 import type { Identity } from '../../src/auth/identity.js';
 import { ANONYMOUS } from '../../src/auth/identity.js';
 import {
-  accessCovers,
-  accessCoversCatalog,
   bearerChallenge,
   CATALOG_SCOPE,
   formatScopeList,
-  grantAccess,
-  isAuthorized,
   MAX_SCOPES,
-  mayListCatalog,
   parseBearerAuthorization,
+  parseRobotScope,
   parseScope,
   parseScopeList,
-  repositoryPatternAccess,
   scopeForRequest,
-  scopesAllow,
-  showsInCatalog,
-  type ScopedIdentity,
+  type TokenAccess,
 } from '../../src/auth/token/index.js';
+import type { Action } from '../../src/config/schema.js';
+
+/** A robot's scope entry, made as robots.ts makes it (the name a repository pattern). */
+function robotScope(text: string): TokenAccess {
+  const parsed = parseRobotScope(text);
+  assert.ok('access' in parsed, text);
+  return parsed.access;
+}
 
 const alice: Identity = { user: 'alice', groups: ['pushers'], via: 'htpasswd' };
 const bob: Identity = { user: 'bob', groups: [], via: 'htpasswd' };
@@ -172,11 +176,11 @@ describe('grantAccess', () => {
   });
 
   it('limits a scoped caller (a robot) to its own scopes as well as the policy', () => {
-    const robot: ScopedIdentity = {
+    const robot: Identity = {
       user: 'robot$ci',
       groups: [],
       via: 'robot',
-      tokenAccess: [repositoryPatternAccess('team/*', ['pull', 'push'])],
+      tokenAccess: [robotScope('repository:team/*:pull,push')],
     };
     const open = new AccessPolicy([{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }]);
     assert.deepEqual(
@@ -208,12 +212,16 @@ describe('what access covers', () => {
 
   it('compares names in a token literally: a pattern-looking name never matches as a pattern', () => {
     assert.equal(accessCovers([{ type: 'repository', name: 'team/*', actions: ['pull'] }], 'team/app', 'pull'), false);
-    assert.equal(accessCovers([repositoryPatternAccess('team/*', ['pull'])], 'team/app', 'pull'), true);
-    assert.equal(accessCovers([repositoryPatternAccess('team/**', ['pull'])], 'team/a/b', 'pull'), true);
+    assert.equal(accessCovers([robotScope('repository:team/*:pull')], 'team/app', 'pull'), true);
+    assert.equal(accessCovers([robotScope('repository:team/**:pull')], 'team/a/b', 'pull'), true);
   });
 
   it('needs the policy and the scopes together at the gateway', () => {
-    const scoped: ScopedIdentity = {
+    const open = new AccessPolicy([{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }]);
+    const isAuthorized = (rules: AccessPolicy, identity: Identity, repository: string, action: Action) =>
+      decide(rules, identity, { kind: 'repository', repository, action }).allowed;
+    const scopesAllow = (identity: Identity, repository: string, action: Action) => isAuthorized(open, identity, repository, action);
+    const scoped: Identity = {
       ...bob,
       via: 'token',
       tokenAccess: [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }],
@@ -225,12 +233,25 @@ describe('what access covers', () => {
     assert.equal(scopesAllow(bob, 'anything', 'delete'), true);
     assert.equal(scopesAllow(scoped, 'team/app', 'push'), true);
     assert.equal(scopesAllow({ ...bob, tokenAccess: [] }, 'team/app', 'pull'), false, 'an empty access claim allows nothing');
+    assert.deepEqual(decide(policy, scoped, { kind: 'repository', repository: 'team/other', action: 'pull' }), {
+      allowed: false,
+      ruleIndex: -1,
+      reason: 'scope',
+    });
+    assert.deepEqual(decide(policy, scoped, { kind: 'repository', repository: 'team/app', action: 'push' }), {
+      allowed: false,
+      ruleIndex: -1,
+      reason: 'policy',
+    });
   });
 
   it('lists the catalog by policy with registry:catalog:*, else by the scopes', () => {
-    const catalog: ScopedIdentity = { ...bob, via: 'token', tokenAccess: [{ type: 'registry', name: 'catalog', actions: ['*'] }] };
-    const one: ScopedIdentity = { ...bob, via: 'token', tokenAccess: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] };
-    const none: ScopedIdentity = { ...bob, via: 'token', tokenAccess: [] };
+    const catalog: Identity = { ...bob, via: 'token', tokenAccess: [{ type: 'registry', name: 'catalog', actions: ['*'] }] };
+    const one: Identity = { ...bob, via: 'token', tokenAccess: [{ type: 'repository', name: 'team/app', actions: ['pull'] }] };
+    const none: Identity = { ...bob, via: 'token', tokenAccess: [] };
+    const mayListCatalog = (rules: AccessPolicy, identity: Identity) => decide(rules, identity, { kind: 'catalog' }).allowed;
+    const showsInCatalog = (rules: AccessPolicy, identity: Identity, repository: string) =>
+      decide(rules, identity, { kind: 'catalog-entry', repository }).allowed;
     assert.equal(mayListCatalog(policy, catalog), true);
     assert.equal(showsInCatalog(policy, catalog, 'anything/else'), true);
     assert.equal(mayListCatalog(policy, one), true);

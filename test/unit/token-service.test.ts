@@ -24,10 +24,10 @@ import {
   rotateSigningKey,
   SigningKeys,
   TokenService,
-  type ScopedIdentity,
 } from '../../src/auth/token/index.js';
+import type { Identity } from '../../src/auth/identity.js';
 
-const alice: ScopedIdentity = { user: 'alice', groups: ['pushers'], via: 'htpasswd' };
+const alice: Identity = { user: 'alice', groups: ['pushers'], via: 'htpasswd' };
 const ACCESS = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];
 
 function b64url(value: unknown): string {

@@ -13,9 +13,8 @@ import { ANONYMOUS, type Identity } from '../identity.js';
 import { authorizationScheme, MAX_AUTHORIZATION_HEADER_LENGTH } from '../authorization-header.js';
 import type { Action } from '../../config/schema.js';
 import type { AccessTokenClaims, TokenService } from './service.js';
-import { formatScope } from './scope.js';
-import { CATALOG, REPOSITORY } from './access.js';
-import { InvalidTokenError, type ScopedIdentity } from './types.js';
+import { CATALOG, formatScope, REPOSITORY } from './scope.js';
+import { InvalidTokenError } from './types.js';
 
 export interface BearerChallengeOptions {
   /** The token endpoint's absolute URL. */
@@ -69,7 +68,7 @@ export function parseBearerAuthorization(header: string | undefined): { token: s
  * The caller a verified access token stands for: its subject (null when anonymous) and groups,
  * limited to the token's access claim.
  */
-export function identityFromToken(claims: AccessTokenClaims): ScopedIdentity {
+export function identityFromToken(claims: AccessTokenClaims): Identity {
   return Object.freeze({
     user: claims.sub === '' ? null : claims.sub,
     groups: Object.freeze([...claims.groups]),

@@ -1,19 +1,7 @@
 /** The Docker token service: scopes, signing keys, tokens, bearer-mode helpers, robot accounts. */
 export { InvalidTokenError } from './types.js';
-export type { ResourceScope, ScopedIdentity, TokenAccess } from './types.js';
-export { formatScope, formatScopeList, MAX_SCOPES, parseScope, parseScopeList } from './scope.js';
-export {
-  accessCovers,
-  accessCoversCatalog,
-  CATALOG,
-  grantAccess,
-  isAuthorized,
-  mayListCatalog,
-  REPOSITORY,
-  repositoryPatternAccess,
-  scopesAllow,
-  showsInCatalog,
-} from './access.js';
+export type { ResourceScope, TokenAccess } from './types.js';
+export { CATALOG, formatScope, formatScopeList, MAX_SCOPES, parseScope, parseScopeList, REPOSITORY } from './scope.js';
 export { CERT_BUNDLE_FILE, JWKS_FILE, KEY_FILE, rotateSigningKey, SIGNING_ALGORITHMS, SigningKeys } from './keys.js';
 export type { CurrentSigningKey, SigningAlgorithm, SigningKey, SigningKeysOptions } from './keys.js';
 export {

@@ -21,13 +21,12 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { repositoryPatternProblem } from '../../config/schema/repository-pattern.js';
-import type { AuthOutcome, AuthProvider, Credentials } from '../identity.js';
+import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
 import { foldUserName } from '../user-name.js';
 import { replaceFile } from './_files.js';
 import { FileWatch, type FileWatchOptions } from '../file-watch.js';
-import { CATALOG, REPOSITORY, repositoryPatternAccess } from './access.js';
-import { parseScope } from './scope.js';
-import type { ScopedIdentity, TokenAccess } from './types.js';
+import { CATALOG, parseScope, REPOSITORY } from './scope.js';
+import type { TokenAccess } from './types.js';
 
 export const ROBOT_PREFIX = 'robot$';
 const NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -73,7 +72,7 @@ export function parseRobotScope(text: string): { access: TokenAccess } | { probl
   if (problem) return { problem: `${text}: ${problem}` };
   if (!/^[a-z0-9._\-/*]+$/.test(scope.name))
     return { problem: `${text}: a repository pattern has lower-case letters, digits, . _ - / and * only` };
-  return { access: repositoryPatternAccess(scope.name, scope.actions) };
+  return { access: Object.freeze({ type: REPOSITORY, name: scope.name, actions: Object.freeze([...scope.actions]), pattern: true }) };
 }
 
 function hashSecret(secret: string): Buffer {
@@ -163,7 +162,7 @@ export async function removeRobot(file: string, name: string): Promise<RobotReco
 interface LoadedRobot {
   readonly digest: Buffer;
   readonly expiresAt: number | null;
-  readonly identity: ScopedIdentity;
+  readonly identity: Identity;
 }
 
 export interface RobotProviderOptions {
@@ -211,7 +210,7 @@ export class RobotProvider implements AuthProvider {
     return this.robots.size;
   }
 
-  async verify(credentials: Credentials): Promise<ScopedIdentity | null> {
+  async verify(credentials: Credentials): Promise<Identity | null> {
     const outcome = this.check(credentials);
     return typeof outcome === 'object' ? outcome : null;
   }
@@ -231,7 +230,7 @@ export class RobotProvider implements AuthProvider {
     return foldUserName(user).startsWith(ROBOT_PREFIX);
   }
 
-  private check(credentials: Credentials): ScopedIdentity | 'unknown' | 'rejected' {
+  private check(credentials: Credentials): Identity | 'unknown' | 'rejected' {
     if (!this.owns(credentials.user)) return 'unknown';
     const robot = this.robots.get(credentials.user);
     const matches = timingSafeEqual(hashSecret(credentials.password), robot?.digest ?? DECOY);

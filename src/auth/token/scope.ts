@@ -15,6 +15,9 @@
  */
 import type { ResourceScope, TokenAccess } from './types.js';
 
+export const REPOSITORY = 'repository';
+export const CATALOG: TokenAccess = Object.freeze({ type: 'registry', name: 'catalog', actions: Object.freeze(['*']) });
+
 /** More scopes than this in one request are ignored (each costs a policy decision per action). */
 export const MAX_SCOPES = 64;
 const MAX_NAME_LENGTH = 512;

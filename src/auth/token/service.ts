@@ -20,7 +20,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTHeaderParameters, type JWTPayload } from 'jose';
-import type { ScopedIdentity, TokenAccess } from './types.js';
+import type { Identity } from '../identity.js';
+import type { TokenAccess } from './types.js';
 import { InvalidTokenError } from './types.js';
 import type { SigningKey, SigningKeys } from './keys.js';
 
@@ -136,7 +137,7 @@ export class TokenService {
   }
 
   /** Signs an access token for `identity` carrying exactly `access`. */
-  async issueAccessToken(identity: ScopedIdentity, access: readonly TokenAccess[]): Promise<IssuedToken> {
+  async issueAccessToken(identity: Identity, access: readonly TokenAccess[]): Promise<IssuedToken> {
     const issuedAtMs = this.now();
     const iat = Math.floor(issuedAtMs / 1000);
     const expiresIn = Math.floor(this.expiresInMs / 1000);
@@ -159,7 +160,7 @@ export class TokenService {
    * Signs a refresh token bound to `identity`'s user, the provider that verified it and the
    * account's id if it has one (none for an anonymous caller).
    */
-  async issueRefreshToken(identity: ScopedIdentity): Promise<string> {
+  async issueRefreshToken(identity: Identity): Promise<string> {
     if (identity.user === null) throw new Error('no refresh token for an anonymous caller');
     const iat = Math.floor(this.now() / 1000);
     const claims: JWTPayload = {

@@ -2,11 +2,10 @@
  * The values the token service passes around. `TokenAccess` is one entry of a token's `access`
  * claim (docs/spec/auth/jwt.md in distribution/distribution): a resource type, a name and the
  * actions granted on it. A robot account's scopes use the same shape, with a repository pattern
- * (`team-a/*`) as the name; only entries made by `repositoryPatternAccess` match as patterns, so a
- * name inside a signed token is always compared literally.
+ * (`team-a/*`) as the name, marked `pattern`; a token's claims are parsed without that mark, so a
+ * name inside a signed token is always compared literally. What these entries allow is decided in
+ * access/ (access/scopes.ts).
  */
-import type { Identity } from '../identity.js';
-
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../config/schema/token.js';
 
 export interface TokenAccess {
@@ -16,15 +15,8 @@ export interface TokenAccess {
   readonly name: string;
   /** `pull`, `push`, `delete`, or `*` (all of them; what `registry:catalog:*` uses). */
   readonly actions: readonly string[];
-}
-
-/**
- * An identity whose rights are also limited by scopes: a bearer token's access claim, or a robot
- * account's scopes. `tokenAccess` undefined means "only the policy decides"; an empty array means
- * "nothing at all". (Integration: this is the one optional field to add to `Identity`.)
- */
-export interface ScopedIdentity extends Identity {
-  readonly tokenAccess?: readonly TokenAccess[];
+  /** The name is a repository pattern (`*` within a component, `**` across): a robot's scopes only. */
+  readonly pattern?: true;
 }
 
 /** One parsed resource scope from a `scope` parameter or a challenge. */
