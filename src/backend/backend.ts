@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Identity } from '../auth/identity.js';
-import type { Route } from '../gateway/route.js';
+import type { Route } from '../oci/route.js';
 
 /** What the gateway knows about the request beyond its route, for backends that need it. */
 export interface RequestContext {

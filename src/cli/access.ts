@@ -11,7 +11,7 @@ import { ANONYMOUS, type Identity } from '../auth/identity.js';
 import { GroupFile } from '../auth/group-file.js';
 import { configGroups, withGroups } from '../auth/groups.js';
 import { silentLoggers } from '../log.js';
-import { isTag, isValidRepositoryName } from '../gateway/route.js';
+import { isTag, isValidRepositoryName } from '../oci/names.js';
 
 interface ExplainFlags {
   config?: string;

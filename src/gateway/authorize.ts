@@ -17,9 +17,10 @@ import {
   type ManifestTarget,
 } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
-import { isDigest, type Route } from './route.js';
+import { isDigest } from '../oci/names.js';
+import { type Route } from '../oci/route.js';
 import { authorizeMount } from './mount.js';
 
 export interface Authorized {

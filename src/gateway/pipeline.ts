@@ -11,7 +11,7 @@ import type { Identity } from '../auth/identity.js';
 import type { AccessPolicy, Decision } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
-import { isRegistryError, RegistryError, toRegistryError } from '../errors.js';
+import { isRegistryError, RegistryError, toRegistryError } from '../oci/errors.js';
 import { mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import { CATALOG_SCOPE } from '../auth/token/bearer.js';
 import { challengeScopes, type Challenge } from './challenge.js';
@@ -28,8 +28,12 @@ import {
   type LoginRefusalReason,
 } from './audit-events.js';
 import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './catalog.js';
-import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
-import { isDigest, routeFromUrl, type Route } from './route.js';
+import { API_VERSION, API_VERSION_HEADER } from '../oci/api-version.js';
+import type { ForwardingFacts } from '../backend/upstream/forwarding-headers.js';
+import { clientAddress, clientProto, isLegacyDockerClient } from './headers.js';
+import { isDigest } from '../oci/names.js';
+import { routeFromUrl, type Route } from '../oci/route.js';
+import { sendJson } from '../oci/respond.js';
 import type { SectionLock } from '../server/keyed-lock.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess, onRequestDone } from './access-log.js';
@@ -189,9 +193,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       // learn here whether to send credentials at all. One who answered with empty credentials
       // (`Basic Og==`) or an anonymous token has nothing more to send.
       if (identity.user === null && req.headers.authorization === undefined) throw unauthorized(scopes());
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      res.setHeader('Content-Length', 2);
-      res.end(method === 'HEAD' ? undefined : '{}');
+      sendJson(res, method, 200, {});
       return;
     }
     if (needed.kind === 'catalog') {

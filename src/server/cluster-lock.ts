@@ -10,7 +10,7 @@
  *   worker → primary  {type: 'registry-gate:lock', op: 'release', id}   (also cancels a wait)
  */
 import cluster, { type Worker } from 'node:cluster';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
 import { KeyedLock, type SectionLock } from './keyed-lock.js';
 
 const MESSAGE_TYPE = 'registry-gate:lock';

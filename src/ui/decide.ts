@@ -15,7 +15,7 @@ import type { Identity } from '../auth/identity.js';
 import { isAuthorized, mayListCatalog, scopesAllow, showsInCatalog } from '../auth/token/access.js';
 import type { Backend } from '../backend/backend.js';
 import { decideRequest } from '../gateway/authorize.js';
-import { routeFromUrl } from '../gateway/route.js';
+import { routeFromUrl } from '../oci/route.js';
 
 export interface DeleteDecision {
   readonly allowed: boolean;

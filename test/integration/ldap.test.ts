@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { ldapConfigSchema, LdapProvider, type LdapConfigInput } from '../../src/auth/ldap/index.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { freePort } from '../helpers/process.js';
 import { startSlapd, type RunningSlapd } from '../helpers/slapd.js';
 

@@ -13,7 +13,7 @@
 import type { AccessPolicy } from '../../access/policy.js';
 import { compileRepositoryPattern, type RepositoryPattern } from '../../access/pattern.js';
 import { ACTIONS, type Action } from '../../config/schema.js';
-import { isValidRepositoryName } from '../../gateway/route.js';
+import { isValidRepositoryName } from '../../oci/names.js';
 import type { ResourceScope, ScopedIdentity, TokenAccess } from './types.js';
 
 export const REPOSITORY = 'repository';

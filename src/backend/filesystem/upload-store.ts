@@ -21,7 +21,7 @@ import type { Hash } from 'node:crypto';
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 import { PRIVATE_FILE_MODE } from '../../file-modes.js';
 import type { BlobStore } from './blob-store.js';
 import { CANONICAL_ALGORITHM, digestFile, hashFileInto, newHash, type Digest } from './digest.js';
@@ -238,8 +238,7 @@ export class UploadStore {
     const { range, declaredLength } = chunk;
     if (range !== undefined) {
       if (range.start !== state.offset) {
-        throw new RegistryError('BLOB_UPLOAD_INVALID', 'chunk does not start where the upload ends', {
-          status: 416,
+        throw new RegistryError('BLOB_UPLOAD_RANGE_INVALID', 'chunk does not start where the upload ends', {
           detail: { expectedStart: state.offset, start: range.start },
           headers: { Location: uploadLocation(state.repository, id), Range: uploadRangeHeader(state.offset), 'Docker-Upload-UUID': id },
         });
