@@ -6,7 +6,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { Command, InvalidArgumentError } from 'commander';
-import { CliFailure, guard } from './_failure.js';
+import { CliFailure, guard, TOOL_FAILURE } from './_failure.js';
 import {
   BCRYPT_MAX_PASSWORD_BYTES,
   classifyHash,
@@ -61,28 +61,23 @@ Examples:
     .option('--cost <n>', `bcrypt cost, ${MIN_BCRYPT_COST}-${MAX_BCRYPT_COST}`, parseCost, 10)
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
     .action(
-      guard(
-        'registry-gate.htpasswd',
-        async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
-          if (!isValidUserName(user)) {
-            throw new CliFailure(
-              "error: invalid user name (it must be non-empty, without ':', control characters or surrounding spaces, and not start with '#')",
-              2,
-            );
-          }
-          await readHtpasswdText(file); // fail on an unreadable file before asking for a password
-          const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptNewPassword(streams);
-          checkNewPassword(password);
-          const hash = await hashPasswordBcrypt(password, options.cost);
-          const text = await readHtpasswdText(file);
-          const document = HtpasswdDocument.parse(text ?? '');
-          const outcome = document.setHash(user, hash);
-          await writeFileAtomic(file, document.toString());
-          say(
-            `${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`,
+      guard(TOOL_FAILURE, async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
+        if (!isValidUserName(user)) {
+          throw new CliFailure(
+            "error: invalid user name (it must be non-empty, without ':', control characters or surrounding spaces, and not start with '#')",
+            2,
           );
-        },
-      ),
+        }
+        await readHtpasswdText(file); // fail on an unreadable file before asking for a password
+        const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptNewPassword(streams);
+        checkNewPassword(password);
+        const hash = await hashPasswordBcrypt(password, options.cost);
+        const text = await readHtpasswdText(file);
+        const document = HtpasswdDocument.parse(text ?? '');
+        const outcome = document.setHash(user, hash);
+        await writeFileAtomic(file, document.toString());
+        say(`${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`);
+      }),
     );
 
   root
@@ -91,7 +86,7 @@ Examples:
     .argument('<file>', 'htpasswd file')
     .argument('<user>', 'user name')
     .action(
-      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string) {
+      guard(TOOL_FAILURE, async function (this: Command, file: string, user: string) {
         const document = HtpasswdDocument.parse(await readExisting(file));
         const removed = document.remove(user);
         if (removed === 0) throw new CliFailure(`User ${user} not found in ${file}`, 1);
@@ -107,7 +102,7 @@ Examples:
     .argument('<user>', 'user name')
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
     .action(
-      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string, options: { passwordStdin?: boolean }) {
+      guard(TOOL_FAILURE, async function (this: Command, file: string, user: string, options: { passwordStdin?: boolean }) {
         const text = await readExisting(file);
         const line = HtpasswdDocument.parse(text)
           .users()
@@ -130,7 +125,7 @@ Examples:
     .description('List the users and the format of their password hashes')
     .argument('<file>', 'htpasswd file')
     .action(
-      guard('registry-gate.htpasswd', async function (this: Command, file: string) {
+      guard(TOOL_FAILURE, async function (this: Command, file: string) {
         const seen = new Set<string>();
         for (const { user, hash } of HtpasswdDocument.parse(await readExisting(file)).users()) {
           const classification = classifyHash(hash);

@@ -157,7 +157,7 @@ export class UploadStore {
           return true;
         })
         .catch((error: unknown) => {
-          this.logger.warn({ upload: id, problem: (error as Error).message }, 'could not sweep an abandoned upload');
+          this.logger.warn({ upload: id, err: error }, 'could not sweep an abandoned upload');
           return false;
         });
       if (stale) removed += 1;
