@@ -4,13 +4,13 @@
  * in front of either.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Identity } from '../auth/identity.js';
 import type { Route } from '../oci/route.js';
 
 /** What the gateway knows about the request beyond its route, for backends that need it. */
 export interface RequestContext {
   readonly route: Route;
-  readonly identity: Identity;
+  /** Who asks (the identity stage's Identity): an upstream in token mode names the user in its own token. */
+  readonly identity: { readonly user: string | null };
   /** The client's address after applying trustedProxies. */
   readonly clientIp: string;
   /** 'https' or 'http', as the client sees it. */
