@@ -49,7 +49,11 @@ module.exports = {
     folderRule('redis', BELOW_CONFIG, 'Infrastructure: the shared Redis connection.'),
     folderRule('metrics', BELOW_CONFIG, 'Infrastructure: the Prometheus registry and listener.'),
     folderRule('server', [...BELOW_CONFIG, 'redis', 'metrics'], 'The listener knows nothing about registries beyond src/oci/.'),
-    folderRule('auth', [...BELOW_CONFIG, 'redis'], 'Identity: never the pipeline (gateway/), the decision (access/), a backend, the listener or the UI.'),
+    folderRule(
+      'auth',
+      [...BELOW_CONFIG, 'redis'],
+      'Identity: never the pipeline (gateway/), the decision (access/), a backend, the listener or the UI.',
+    ),
     folderRule('access', [...BELOW_CONFIG, 'redis', 'auth'], 'The decision: auth/ only for its types (next rule).'),
     {
       name: 'access-imports-auth-types-only',

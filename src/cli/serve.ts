@@ -23,7 +23,8 @@ interface ServeFlags {
 }
 
 /** First-run facts go where `announce` writes; the admin password itself only to a terminal. */
-const firstRun = { announce, terminal: process.stderr.isTTY === true };
+// isTTY is undefined, not false, when stderr is not a terminal, whatever its type says.
+const firstRun = { announce, terminal: (process.stderr.isTTY as boolean | undefined) === true };
 
 function describeBackend(config: Config): string {
   return config.upstream ? `upstream ${config.upstream.url}` : `built-in registry in ${config.storage.root}`;

@@ -15,7 +15,7 @@ import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { tokenConfigFrom, type TokenConfig } from '../auth/token/config.js';
 import { rotateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../auth/token/keys.js';
-import { createRobot, readRobots, removeRobot } from '../auth/token/robots.js';
+import { createRobot, readRobots, removeRobot, type RobotRecord } from '../auth/token/robots.js';
 import { publishFilesChanged, publishFromCommand, publishRobotRevocation } from '../auth/revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
 
@@ -75,6 +75,11 @@ function parseExpiry(value: string): Date | 'never' {
   const ms = parseDuration(value);
   if (ms === undefined || ms === 0) throw new InvalidArgumentError('expected a duration such as 30d, 12h or 90m, or "never"');
   return new Date(Date.now() + ms);
+}
+
+/** What `token list` shows of a robot: named fields only, so neither the secret's hash nor a field added later is printed. */
+function listed({ name, id, scopes, created, expires }: RobotRecord): Omit<RobotRecord, 'hash'> {
+  return { name, id, scopes, created, expires };
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -139,7 +144,7 @@ Examples:
     .action(
       guard(TOOL_FAILURE, async function (flags: FileFlags & { json?: boolean }) {
         const store = await robotStore(flags);
-        const robots = (await readRobots(store.file)).map(({ hash: _hash, ...robot }) => robot);
+        const robots = (await readRobots(store.file)).map(listed);
         // On standard error: standard output stays one line per robot (or the JSON) for scripts.
         say(
           robots.length === 0

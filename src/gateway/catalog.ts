@@ -58,7 +58,7 @@ export async function listVisibleRepositories(
   }
 }
 
-export async function sendCatalog(res: ServerResponse, method: string, page: CatalogPage): Promise<void> {
+export function sendCatalog(res: ServerResponse, method: string, page: CatalogPage): void {
   const query = page.next === undefined ? undefined : new URLSearchParams({ last: page.next, n: String(page.n) });
   sendJson(res, method, 200, { repositories: page.repositories }, query ? { Link: `</v2/_catalog?${query.toString()}>; rel="next"` } : {});
 }

@@ -14,7 +14,8 @@ export function isLegacyDockerClient(userAgent: string | undefined): boolean {
   if (minor === '3' || minor === '4') return true;
   if (minor !== '5') return false;
   const rest = userAgent.slice('docker/1.5'.length);
-  const isDev = rest[0] === '.' && rest[1]! >= '0' && rest[1]! <= '9' && rest.startsWith('-dev', 2);
+  const digit = rest.charAt(1);
+  const isDev = rest.startsWith('.') && digit >= '0' && digit <= '9' && rest.startsWith('-dev', 2);
   return !isDev;
 }
 

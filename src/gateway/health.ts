@@ -77,7 +77,10 @@ export function createHealthEndpoint(
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD')
       throw new RegistryError('UNSUPPORTED', `${method} is not supported here`, { headers: { Allow: 'GET, HEAD' } });
-    if (healthPath(req.url ?? '') === HEALTH_PATH) return sendStatus(res, method, 200, { status: 'ok' });
+    if (healthPath(req.url ?? '') === HEALTH_PATH) {
+      sendStatus(res, method, 200, { status: 'ok' });
+      return;
+    }
     const answers = await Promise.all(checks.map(async (check) => ({ name: check.name, ok: await check.ready() })));
     const failing = answers.filter((answer) => !answer.ok).map((answer) => answer.name);
     const redis = shared.redis?.health();

@@ -199,7 +199,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     if (needed.kind === 'catalog') {
       if (!mayListCatalog(policy, identity)) throw refuse('catalog');
       const visible = (repository: string) => showsInCatalog(policy, identity, repository);
-      await sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery), options.catalog));
+      sendCatalog(res, method, await listVisibleRepositories(backend, visible, new URLSearchParams(route.rawQuery), options.catalog));
       return;
     }
 

@@ -45,7 +45,8 @@ export class LockBroker {
     const queue = this.#queues.get(key) ?? [];
     queue.push({ worker, id });
     this.#queues.set(key, queue);
-    if (queue.length === 1) this.#grant(queue[0]!);
+    const [first] = queue;
+    if (queue.length === 1 && first) this.#grant(first);
   }
 
   #remove(matches: (entry: { worker: Worker; id: number }) => boolean): void {

@@ -33,7 +33,7 @@ const WORKER_SECRET_ENV = 'REGISTRY_GATE_WORKER_SECRET';
 /** In a worker: the secret the primary shared with all its workers; undefined in a single process. */
 export function takeWorkerSecret(): Buffer | undefined {
   const value = process.env[WORKER_SECRET_ENV];
-  delete process.env[WORKER_SECRET_ENV];
+  Reflect.deleteProperty(process.env, WORKER_SECRET_ENV);
   return cluster.isWorker && value ? Buffer.from(value, 'base64') : undefined;
 }
 
@@ -103,7 +103,10 @@ export async function startWorkers(count: number, logger: Logger, startTimeoutMs
         [...live].map(
           (worker) =>
             new Promise<void>((resolve) => {
-              if (worker.isDead()) return resolve();
+              if (worker.isDead()) {
+                resolve();
+                return;
+              }
               worker.once('exit', () => resolve());
               worker.process.kill('SIGTERM');
             }),

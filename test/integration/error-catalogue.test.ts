@@ -40,7 +40,7 @@ describe('the error catalogue', () => {
 
 describe('errors over the wire', () => {
   let dir: string;
-  let gate: TestGate;
+  let gate: TestGate | undefined;
   let ca: string;
 
   before(async () => {
@@ -61,7 +61,7 @@ describe('errors over the wire', () => {
   });
 
   test('a request Node cannot parse: 400 OCI error JSON from the listener, with the API version header', async () => {
-    const reply = await rawExchange(gate.url, `GET /v2/ HTTP/1.1\r\nHost: ${gate.host}\r\nBad Header Without Colon`, { ca });
+    const reply = await rawExchange(gate!.url, `GET /v2/ HTTP/1.1\r\nHost: ${gate!.host}\r\nBad Header Without Colon`, { ca });
     assert.equal(reply.status, 400);
     assert.equal(reply.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(reply.headers['docker-distribution-api-version'], 'registry/2.0');
@@ -69,7 +69,7 @@ describe('errors over the wire', () => {
   });
 
   test('a malformed n: 400 UNSUPPORTED from the one paging parser, for tags and catalog alike', async () => {
-    const client = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: basic('alice', 'alice-pw') }));
+    const client = new RegistryClient(() => ({ baseUrl: gate!.url, dispatcher: gate!.dispatcher, authHeader: basic('alice', 'alice-pw') }));
     await client.pushImage('team/app', 'v1');
     for (const path of ['/v2/team/app/tags/list', '/v2/_catalog']) {
       for (const n of ['-1', 'ten', '1e3', '1234567890']) {

@@ -87,7 +87,7 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
     size,
     ...(artifactType !== undefined ? { artifactType } : {}),
     ...(annotations !== undefined ? { annotations } : {}),
-    ...(urls !== undefined ? { urls: urls as string[] } : {}),
+    ...(urls !== undefined ? { urls } : {}),
   };
 }
 

@@ -52,6 +52,7 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
   res.once('close', onClose);
   try {
     for (let position = start; position <= end;) {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the close listener between reads
       if (gone) throw new ResponseGone('the response closed before its end');
       if (free.length === 0 && owned < BUFFERS_PER_RESPONSE) {
         free.push(take());
@@ -71,6 +72,7 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
         wake?.();
       });
     }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the close listener between reads
     if (gone) throw new ResponseGone('the response closed before its end');
     await new Promise<void>((resolve, reject) => {
       res.end(() => resolve());

@@ -224,8 +224,9 @@ export class UploadStore {
   private async runningHash(id: string, state: UploadState): Promise<RunningHash> {
     const cached = this.hashes.get(id);
     if (cached && cached.offset === state.offset) return cached;
-    const from = cached && cached.offset < state.offset ? cached.offset : 0;
-    const hash = from > 0 ? cached!.hash : newHash(CANONICAL_ALGORITHM);
+    const resumed = cached && cached.offset < state.offset ? cached : undefined;
+    const from = resumed?.offset ?? 0;
+    const hash = resumed && from > 0 ? resumed.hash : newHash(CANONICAL_ALGORITHM);
     this.hashes.delete(id); // until it covers `state.offset` again: a read that fails half-way leaves no wrong entry
     await hashFileInto(hash, this.layout.uploadData(id), state.offset, from);
     const caughtUp = { hash, offset: state.offset };

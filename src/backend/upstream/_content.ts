@@ -79,9 +79,7 @@ export function upstreamContentReader(
     );
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     const stated = response.headers['docker-content-digest'];
-    const contentType = String(response.headers['content-type'] ?? '')
-      .split(';', 1)[0]!
-      .trim();
+    const contentType = (String(response.headers['content-type'] ?? '').split(';', 1)[0] ?? '').trim();
     return { digest: typeof stated === 'string' && stated.startsWith('sha') ? stated : digest, mediaType: contentType, bytes };
   }
 
