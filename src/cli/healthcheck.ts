@@ -12,7 +12,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Command } from 'commander';
 import { loadConfig, splitHostPort } from '../config/load.js';
-import { COMMAND_FAILURE, guard } from './_failure.js';
+import { CliFailure, COMMAND_FAILURE, guard } from './_failure.js';
 
 const PROBE = { path: '/healthz', healthy: [200] } as const;
 
@@ -34,7 +34,7 @@ function probe(url: URL, timeoutMs: number): Promise<number> {
       resolve(res.statusCode ?? 0);
     };
     const req = url.protocol === 'https:' ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
-    req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.once('timeout', () => req.destroy(new CliFailure(`no answer within ${timeoutMs} ms`, 1)));
     req.once('error', reject);
     req.end();
   });
