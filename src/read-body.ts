@@ -6,7 +6,7 @@
  * closed.
  */
 import type { IncomingMessage } from 'node:http';
-import { RegistryError } from './errors.js';
+import { RegistryError } from './oci/errors.js';
 
 /** How far past the cap a body is still read (and discarded) to answer cleanly. */
 const DISCARD_ALLOWANCE = 1024 * 1024;
@@ -15,8 +15,7 @@ const DISCARD_ALLOWANCE = 1024 * 1024;
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export function tooLarge(limit: number, closeConnection: boolean): RegistryError {
-  return new RegistryError('MANIFEST_INVALID', `manifest is larger than ${limit} bytes`, {
-    status: 413,
+  return new RegistryError('MANIFEST_TOO_LARGE', `manifest is larger than ${limit} bytes`, {
     detail: { limit },
     ...(closeConnection ? { headers: { Connection: 'close' } } : {}),
   });

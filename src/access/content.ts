@@ -5,7 +5,8 @@
  * rule needs to know (access/policy.ts asks each question at most once).
  */
 import { createHash } from 'node:crypto';
-import { isDigest, type Route } from '../gateway/route.js';
+import { isDigest } from '../oci/names.js';
+import type { Route } from '../oci/route.js';
 import type { ContentProbe, ManifestTarget } from './policy.js';
 
 /** The two questions the probe asks; the Backend interface answers them. */

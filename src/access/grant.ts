@@ -11,7 +11,7 @@
 import type { Identity } from '../auth/identity.js';
 import type { ResourceScope, TokenAccess } from '../auth/token/types.js';
 import { ACTIONS, type Action } from '../config/schema.js';
-import { isValidRepositoryName } from '../gateway/route.js';
+import { isValidRepositoryName } from '../oci/names.js';
 import { decide } from './decide.js';
 import type { AccessPolicy } from './policy.js';
 import { CATALOG_ENTRY, REPOSITORY_SCOPE } from './scopes.js';

@@ -9,7 +9,7 @@
  * file changed) drops everything, and a verification that started before a flush is not cached.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { isRegistryError } from '../errors.js';
+import { isRegistryError } from '../oci/errors.js';
 import type { AuthProvider, Credentials, Identity } from './identity.js';
 
 /** How one verification ended: from the cache, by a provider's check, refused, throttled (429), or no provider could answer (503). */

@@ -4,13 +4,13 @@
  * in front of either.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Identity } from '../auth/identity.js';
-import type { Route } from '../gateway/route.js';
+import type { Route } from '../oci/route.js';
 
 /** What the gateway knows about the request beyond its route, for backends that need it. */
 export interface RequestContext {
   readonly route: Route;
-  readonly identity: Identity;
+  /** Who asks (the identity stage's Identity): an upstream in token mode names the user in its own token. */
+  readonly identity: { readonly user: string | null };
   /** The client's address after applying trustedProxies. */
   readonly clientIp: string;
   /** 'https' or 'http', as the client sees it. */
@@ -52,21 +52,22 @@ export interface TagPage {
 /**
  * Programmatic reads (and the one write) the web UI needs, beside the HTTP seam. Every size is
  * capped; every failure is a RegistryError. The caller has decided already that they are allowed.
+ * Function properties, not methods: the upstream backend hands out closures that need no `this`.
  */
 export interface ContentReader {
   /** Tags strictly after `after`, at most `limit` (≤ 1000); undefined for an unknown repository. */
-  listTags(repository: string, after: string | undefined, limit: number): Promise<TagPage | undefined>;
+  readonly listTags: (repository: string, after: string | undefined, limit: number) => Promise<TagPage | undefined>;
   /** The manifest a tag or digest names, or undefined. */
-  readManifest(repository: string, reference: string): Promise<ManifestContent | undefined>;
+  readonly readManifest: (repository: string, reference: string) => Promise<ManifestContent | undefined>;
   /** A small blob (an image config): undefined when absent, a 413 RegistryError when over `maxBytes`. */
-  readBlob(repository: string, digest: string, maxBytes: number): Promise<Buffer | undefined>;
+  readonly readBlob: (repository: string, digest: string, maxBytes: number) => Promise<Buffer | undefined>;
   /**
    * Descriptors of the manifests whose subject is `digest`: the referrers API, or where the
    * registry has none, the referrers tag `<alg>-<hex>` (OCI distribution spec, its fallback).
    */
-  listReferrers(repository: string, digest: string): Promise<Record<string, unknown>[]>;
+  readonly listReferrers: (repository: string, digest: string) => Promise<Record<string, unknown>[]>;
   /** Deletes a tag, or a manifest by digest; MANIFEST_UNKNOWN when there is none, UNSUPPORTED when the registry refuses. */
-  deleteManifest(repository: string, reference: string): Promise<void>;
+  readonly deleteManifest: (repository: string, reference: string) => Promise<void>;
 }
 
 export interface Backend extends ContentReader {

@@ -11,7 +11,8 @@ import { ANONYMOUS, type Identity } from '../auth/identity.js';
 import { GroupFile } from '../auth/group-file.js';
 import { configGroups, withGroups } from '../auth/groups.js';
 import { silentLoggers } from '../log.js';
-import { isTag, isValidRepositoryName } from '../gateway/route.js';
+import { isTag, isValidRepositoryName } from '../oci/names.js';
+import { commandFailure, COMMAND_FAILURE, guard } from './_failure.js';
 
 interface ExplainFlags {
   config?: string;
@@ -58,51 +59,54 @@ export function accessCommand(): Command {
         .choices([...ACTIONS, 'overwrite'])
         .makeOptionMandatory(),
     )
-    .action(async (flags: ExplainFlags) => {
-      if ((flags.user === undefined) === (flags.anonymous !== true)) throw new Error('give exactly one of --user NAME or --anonymous');
-      if (!isValidRepositoryName(flags.repository)) throw new Error(`not a valid repository name: ${flags.repository}`);
-      if (flags.tag !== undefined && !isTag(flags.tag)) throw new Error(`not a valid tag: ${flags.tag}`);
-      const config = await loadConfig({ file: flags.config });
-      // The same group sources as the server: --group as the provider's, then config groups and the group file.
-      const groupFile = config.auth.groupFile
-        ? await GroupFile.open({ file: config.auth.groupFile, logger: silentLoggers().app, watch: false })
-        : undefined;
-      const identity: Identity =
-        flags.user === undefined
-          ? ANONYMOUS
-          : withGroups({ user: flags.user, via: 'htpasswd', groups: flags.group }, [
-              configGroups(config.groups),
-              ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : []),
-            ]);
-      await groupFile?.close();
-      const policy = new AccessPolicy(config.access);
-      const explanation: Explanation =
-        flags.tag === undefined
-          ? policy.explain(identity, flags.repository, flags.action)
-          : await policy.explainTag(identity, flags.repository, flags.action, flags.tag);
-      const who =
-        identity.user === null
-          ? 'anonymous'
-          : `user ${identity.user}${identity.groups.length ? ` (groups: ${identity.groups.join(', ')})` : ''}`;
-      process.stdout.write(
-        `${explanation.allowed ? 'ALLOW' : 'DENY'}: ${who} ${describeRequest(flags.action, flags.repository, flags.tag)}\n`,
-      );
-      if (explanation.matched.length === 0) process.stdout.write('no rule matched this caller and repository\n');
-      for (const rule of explanation.matched) process.stdout.write(describeRule(rule, flags.action, flags.tag));
-      if (explanation.tagMustNotMove)
-        process.stdout.write(
-          `note: ${flags.tag} is protected; a push that moves it to another manifest needs overwrite (--action overwrite)\n`,
-        );
-      if (explanation.reason === 'protected-tag') {
-        // What the server tells the client, word for word.
-        const action: Action = flags.action === 'overwrite' ? 'push' : flags.action;
-        const message =
+    .action(
+      guard(COMMAND_FAILURE, async (flags: ExplainFlags) => {
+        if ((flags.user === undefined) === (flags.anonymous !== true))
+          throw commandFailure('give exactly one of --user NAME or --anonymous');
+        if (!isValidRepositoryName(flags.repository)) throw commandFailure(`not a valid repository name: ${flags.repository}`);
+        if (flags.tag !== undefined && !isTag(flags.tag)) throw commandFailure(`not a valid tag: ${flags.tag}`);
+        const config = await loadConfig({ file: flags.config });
+        // The same group sources as the server: --group as the provider's, then config groups and the group file.
+        const groupFile = config.auth.groupFile
+          ? await GroupFile.open({ file: config.auth.groupFile, logger: silentLoggers().app, watch: false })
+          : undefined;
+        const identity: Identity =
+          flags.user === undefined
+            ? ANONYMOUS
+            : withGroups({ user: flags.user, via: 'htpasswd', groups: flags.group }, [
+                configGroups(config.groups),
+                ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : []),
+              ]);
+        await groupFile?.close();
+        const policy = new AccessPolicy(config.access);
+        const explanation: Explanation =
           flags.tag === undefined
-            ? 'this repository has protected tags; moving one needs overwrite'
-            : protectedTagRefusal({ tag: flags.tag }, action);
-        process.stdout.write(`refused (protected-tag): ${message}\n`);
-      }
-      if (!explanation.allowed) process.exitCode = 2;
-    });
+            ? policy.explain(identity, flags.repository, flags.action)
+            : await policy.explainTag(identity, flags.repository, flags.action, flags.tag);
+        const who =
+          identity.user === null
+            ? 'anonymous'
+            : `user ${identity.user}${identity.groups.length ? ` (groups: ${identity.groups.join(', ')})` : ''}`;
+        process.stdout.write(
+          `${explanation.allowed ? 'ALLOW' : 'DENY'}: ${who} ${describeRequest(flags.action, flags.repository, flags.tag)}\n`,
+        );
+        if (explanation.matched.length === 0) process.stdout.write('no rule matched this caller and repository\n');
+        for (const rule of explanation.matched) process.stdout.write(describeRule(rule, flags.action, flags.tag));
+        if (explanation.tagMustNotMove)
+          process.stdout.write(
+            `note: ${flags.tag} is protected; a push that moves it to another manifest needs overwrite (--action overwrite)\n`,
+          );
+        if (explanation.reason === 'protected-tag') {
+          // What the server tells the client, word for word.
+          const action: Action = flags.action === 'overwrite' ? 'push' : flags.action;
+          const message =
+            flags.tag === undefined
+              ? 'this repository has protected tags; moving one needs overwrite'
+              : protectedTagRefusal({ tag: flags.tag }, action);
+          process.stdout.write(`refused (protected-tag): ${message}\n`);
+        }
+        if (!explanation.allowed) process.exitCode = 2;
+      }),
+    );
   return new Command('access').description('inspect access rules').addCommand(explain);
 }

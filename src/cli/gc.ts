@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { runGc } from '../backend/filesystem/index.js';
+import { commandFailure, COMMAND_FAILURE, guard } from './_failure.js';
 
 interface GcFlags {
   config?: string;
@@ -18,19 +19,21 @@ export function gcCommand(): Command {
     .option('-c, --config <file>', 'the YAML configuration file (its storage.root is collected)')
     .option('-n, --dry-run', 'only report what would be removed')
     .option('--keep-untagged', 'keep manifests that no tag reaches (only remove unreferenced blobs)')
-    .action(async (flags: GcFlags) => {
-      const config = await loadConfig({ file: flags.config });
-      if (config.upstream) {
-        throw new Error('gc works on the built-in registry; this configuration forwards to an upstream registry');
-      }
-      const dryRun = flags.dryRun === true;
-      const report = await runGc({ root: config.storage.root, dryRun, removeUntagged: flags.keepUntagged !== true });
-      const verb = dryRun ? 'would remove' : 'removed';
-      for (const manifest of report.removedManifests) process.stdout.write(`${verb} manifest ${manifest}\n`);
-      for (const blob of report.removedBlobs) process.stdout.write(`${verb} blob ${blob}\n`);
-      process.stdout.write(
-        `${config.storage.root}: ${verb} ${report.removedManifests.length} manifest(s) and ${report.removedBlobs.length} blob(s), ` +
-          `${report.bytesFreed} bytes${dryRun ? ' (dry run: nothing was removed)' : ' freed'}\n`,
-      );
-    });
+    .action(
+      guard(COMMAND_FAILURE, async (flags: GcFlags) => {
+        const config = await loadConfig({ file: flags.config });
+        if (config.upstream) {
+          throw commandFailure('gc works on the built-in registry; this configuration forwards to an upstream registry');
+        }
+        const dryRun = flags.dryRun === true;
+        const report = await runGc({ root: config.storage.root, dryRun, removeUntagged: flags.keepUntagged !== true });
+        const verb = dryRun ? 'would remove' : 'removed';
+        for (const manifest of report.removedManifests) process.stdout.write(`${verb} manifest ${manifest}\n`);
+        for (const blob of report.removedBlobs) process.stdout.write(`${verb} blob ${blob}\n`);
+        process.stdout.write(
+          `${config.storage.root}: ${verb} ${report.removedManifests.length} manifest(s) and ${report.removedBlobs.length} blob(s), ` +
+            `${report.bytesFreed} bytes${dryRun ? ' (dry run: nothing was removed)' : ' freed'}\n`,
+        );
+      }),
+    );
 }

@@ -12,6 +12,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Command } from 'commander';
 import { loadConfig, splitHostPort } from '../config/load.js';
+import { CliFailure, COMMAND_FAILURE, guard } from './_failure.js';
 
 const PROBE = { path: '/healthz', healthy: [200] } as const;
 
@@ -33,7 +34,7 @@ function probe(url: URL, timeoutMs: number): Promise<number> {
       resolve(res.statusCode ?? 0);
     };
     const req = url.protocol === 'https:' ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
-    req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.once('timeout', () => req.destroy(new CliFailure(`no answer within ${timeoutMs} ms`, 1)));
     req.once('error', reject);
     req.end();
   });
@@ -44,20 +45,22 @@ export function healthcheckCommand(): Command {
     .description(`exit 0 when the server this config describes answers GET ${PROBE.path} with ${PROBE.healthy.join(' or ')}, else 1`)
     .option('-c, --config <file>', 'YAML configuration file (default: $REGISTRY_GATE_CONFIG, else none)')
     .option('--timeout <ms>', 'how long to wait for the answer', '5000')
-    .action(async (flags: { config?: string; timeout: string }) => {
-      const config = await loadConfig({ file: flags.config });
-      const { host, port } = loopbackTarget(config.listen);
-      const scheme = config.tls.mode === 'off' ? 'http' : 'https';
-      const url = new URL(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${PROBE.path}`);
-      try {
-        const status = await probe(url, Number(flags.timeout));
-        const healthy = (PROBE.healthy as readonly number[]).includes(status);
-        process.stdout.write(`${healthy ? 'healthy' : 'unhealthy'}: GET ${url.href} answered ${status}\n`);
-        process.exitCode = healthy ? 0 : 1;
-      } catch (error) {
-        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-        process.stdout.write(`unhealthy: GET ${url.href} failed: ${reason}\n`);
-        process.exitCode = 1;
-      }
-    });
+    .action(
+      guard(COMMAND_FAILURE, async (flags: { config?: string; timeout: string }) => {
+        const config = await loadConfig({ file: flags.config });
+        const { host, port } = loopbackTarget(config.listen);
+        const scheme = config.tls.mode === 'off' ? 'http' : 'https';
+        const url = new URL(`${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}${PROBE.path}`);
+        try {
+          const status = await probe(url, Number(flags.timeout));
+          const healthy = (PROBE.healthy as readonly number[]).includes(status);
+          process.stdout.write(`${healthy ? 'healthy' : 'unhealthy'}: GET ${url.href} answered ${status}\n`);
+          process.exitCode = healthy ? 0 : 1;
+        } catch (error) {
+          const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+          process.stdout.write(`unhealthy: GET ${url.href} failed: ${reason}\n`);
+          process.exitCode = 1;
+        }
+      }),
+    );
 }

@@ -6,7 +6,7 @@
  */
 import { StringDecoder } from 'node:string_decoder';
 import { Command, InvalidArgumentError } from 'commander';
-import { CliFailure, guard } from './_failure.js';
+import { CliFailure, commandFailure, guard, TOOL_FAILURE } from './_failure.js';
 import {
   BCRYPT_MAX_PASSWORD_BYTES,
   classifyHash,
@@ -61,28 +61,23 @@ Examples:
     .option('--cost <n>', `bcrypt cost, ${MIN_BCRYPT_COST}-${MAX_BCRYPT_COST}`, parseCost, 10)
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
     .action(
-      guard(
-        'registry-gate.htpasswd',
-        async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
-          if (!isValidUserName(user)) {
-            throw new CliFailure(
-              "error: invalid user name (it must be non-empty, without ':', control characters or surrounding spaces, and not start with '#')",
-              2,
-            );
-          }
-          await readHtpasswdText(file); // fail on an unreadable file before asking for a password
-          const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptNewPassword(streams);
-          checkNewPassword(password);
-          const hash = await hashPasswordBcrypt(password, options.cost);
-          const text = await readHtpasswdText(file);
-          const document = HtpasswdDocument.parse(text ?? '');
-          const outcome = document.setHash(user, hash);
-          await writeFileAtomic(file, document.toString());
-          say(
-            `${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`,
+      guard(TOOL_FAILURE, async function (this: Command, file: string, user: string, options: { cost: number; passwordStdin?: boolean }) {
+        if (!isValidUserName(user)) {
+          throw new CliFailure(
+            "error: invalid user name (it must be non-empty, without ':', control characters or surrounding spaces, and not start with '#')",
+            2,
           );
-        },
-      ),
+        }
+        await readHtpasswdText(file); // fail on an unreadable file before asking for a password
+        const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptNewPassword(streams);
+        checkNewPassword(password);
+        const hash = await hashPasswordBcrypt(password, options.cost);
+        const text = await readHtpasswdText(file);
+        const document = HtpasswdDocument.parse(text ?? '');
+        const outcome = document.setHash(user, hash);
+        await writeFileAtomic(file, document.toString());
+        say(`${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`);
+      }),
     );
 
   root
@@ -91,7 +86,7 @@ Examples:
     .argument('<file>', 'htpasswd file')
     .argument('<user>', 'user name')
     .action(
-      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string) {
+      guard(TOOL_FAILURE, async function (this: Command, file: string, user: string) {
         const document = HtpasswdDocument.parse(await readExisting(file));
         const removed = document.remove(user);
         if (removed === 0) throw new CliFailure(`User ${user} not found in ${file}`, 1);
@@ -107,7 +102,7 @@ Examples:
     .argument('<user>', 'user name')
     .option('--password-stdin', 'read the password from standard input (one trailing newline is removed)')
     .action(
-      guard('registry-gate.htpasswd', async function (this: Command, file: string, user: string, options: { passwordStdin?: boolean }) {
+      guard(TOOL_FAILURE, async function (this: Command, file: string, user: string, options: { passwordStdin?: boolean }) {
         const text = await readExisting(file);
         const line = HtpasswdDocument.parse(text)
           .users()
@@ -130,7 +125,7 @@ Examples:
     .description('List the users and the format of their password hashes')
     .argument('<file>', 'htpasswd file')
     .action(
-      guard('registry-gate.htpasswd', async function (this: Command, file: string) {
+      guard(TOOL_FAILURE, async function (this: Command, file: string) {
         const seen = new Set<string>();
         for (const { user, hash } of HtpasswdDocument.parse(await readExisting(file)).users()) {
           const classification = classifyHash(hash);
@@ -155,15 +150,15 @@ function parseCost(value: string): number {
 
 async function readExisting(file: string): Promise<string> {
   const text = await readHtpasswdText(file);
-  if (text === undefined) throw new CliFailure(`error: ${file} does not exist`, 2);
+  if (text === undefined) throw commandFailure(`${file} does not exist`, TOOL_FAILURE);
   return text;
 }
 
 function checkNewPassword(password: string): void {
-  if (password === '') throw new CliFailure('error: empty password', 2);
-  if (password.includes('\0')) throw new CliFailure('error: the password contains a NUL character', 2);
+  if (password === '') throw commandFailure('empty password', TOOL_FAILURE);
+  if (password.includes('\0')) throw commandFailure('the password contains a NUL character', TOOL_FAILURE);
   if (Buffer.byteLength(password) > BCRYPT_MAX_PASSWORD_BYTES) {
-    throw new CliFailure(`error: the password is longer than ${BCRYPT_MAX_PASSWORD_BYTES} bytes, and bcrypt would ignore the rest`, 2);
+    throw commandFailure(`the password is longer than ${BCRYPT_MAX_PASSWORD_BYTES} bytes, and bcrypt would ignore the rest`, TOOL_FAILURE);
   }
 }
 
@@ -172,26 +167,26 @@ async function readPasswordFromStdin(input: Input): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of input) {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     size += bytes.length;
-    if (size > MAX_STDIN_BYTES) throw new CliFailure('error: standard input is too long for a password', 2);
+    if (size > MAX_STDIN_BYTES) throw commandFailure('standard input is too long for a password', TOOL_FAILURE);
     chunks.push(bytes);
   }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks));
   } catch {
-    throw new CliFailure('error: the password on standard input is not UTF-8', 2);
+    throw commandFailure('the password on standard input is not UTF-8', TOOL_FAILURE);
   }
   const password = text.replace(/\r?\n$/, '');
-  if (/[\r\n]/.test(password)) throw new CliFailure('error: standard input has more than one line; expected only the password', 2);
+  if (/[\r\n]/.test(password)) throw commandFailure('standard input has more than one line; expected only the password', TOOL_FAILURE);
   return password;
 }
 
 async function promptNewPassword(io: HtpasswdCliIo): Promise<string> {
   const first = await promptHidden(io, 'New password: ');
   const second = await promptHidden(io, 'Re-type new password: ');
-  if (first !== second) throw new CliFailure('error: the passwords do not match', 2);
+  if (first !== second) throw commandFailure('the passwords do not match', TOOL_FAILURE);
   return first;
 }
 
@@ -199,7 +194,7 @@ async function promptNewPassword(io: HtpasswdCliIo): Promise<string> {
 function promptHidden(io: HtpasswdCliIo, prompt: string): Promise<string> {
   const input = io.stdin;
   if (!input.isTTY || typeof input.setRawMode !== 'function') {
-    return Promise.reject(new CliFailure('error: no terminal to ask for the password on; use --password-stdin', 2));
+    return Promise.reject(commandFailure('no terminal to ask for the password on; use --password-stdin', TOOL_FAILURE));
   }
   const setRawMode = input.setRawMode.bind(input);
   io.stderr.write(prompt);
@@ -225,8 +220,14 @@ function promptHidden(io: HtpasswdCliIo, prompt: string): Promise<string> {
           if (char >= '@' && char <= '~') escape = 'none';
           continue;
         }
-        if (char === '\r' || char === '\n') return finish(() => resolve(value));
-        if (char === '\u0003' || (char === '\u0004' && value === '')) return finish(() => reject(new CliFailure('cancelled', 130)));
+        if (char === '\r' || char === '\n') {
+          finish(() => resolve(value));
+          return;
+        }
+        if (char === '\u0003' || (char === '\u0004' && value === '')) {
+          finish(() => reject(new CliFailure('cancelled', 130)));
+          return;
+        }
         if (char === '\u007f' || char === '\b') value = Array.from(value).slice(0, -1).join('');
         else if (char === '\u0015') value = '';
         else if (char === '\u001b') escape = 'start';

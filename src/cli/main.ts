@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { environmentHelp } from '../config/env.js';
+import { reportFailure } from './_failure.js';
 import { packageVersion } from './version.js';
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -29,7 +30,4 @@ async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv);
 }
 
-main(process.argv).catch((error: unknown) => {
-  process.stderr.write(`registry-gate: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+main(process.argv).catch(reportFailure);

@@ -11,6 +11,7 @@ import { loadConfig, splitHostPort, type Config } from '../config/load.js';
 import { otherListeningUrls } from '../server/self-signed.js';
 import { announce, createLoggers } from '../log.js';
 import { isWorkerProcess, reportListening, startWorkers } from '../server/cluster.js';
+import { COMMAND_FAILURE, guard } from './_failure.js';
 
 interface ServeFlags {
   config?: string;
@@ -22,7 +23,8 @@ interface ServeFlags {
 }
 
 /** First-run facts go where `announce` writes; the admin password itself only to a terminal. */
-const firstRun = { announce, terminal: process.stderr.isTTY === true };
+// isTTY is undefined, not false, when stderr is not a terminal, whatever its type says.
+const firstRun = { announce, terminal: (process.stderr.isTTY as boolean | undefined) === true };
 
 function describeBackend(config: Config): string {
   return config.upstream ? `upstream ${config.upstream.url}` : `built-in registry in ${config.storage.root}`;
@@ -73,44 +75,46 @@ export function serveCommand(): Command {
     .option('--tls-cert <file>', 'PEM certificate or chain (overrides tls.cert)')
     .option('--tls-key <file>', 'PEM private key (overrides tls.key)')
     .addHelpText('after', `\n${environmentHelp()}`)
-    .action(async (flags: ServeFlags) => {
-      const load = () =>
-        loadConfig({
-          file: flags.config,
-          overrides: {
-            listen: flags.listen,
-            upstream: flags.upstream,
-            htpasswd: flags.htpasswd,
-            tlsCert: flags.tlsCert,
-            tlsKey: flags.tlsKey,
-          },
-        });
-      const config = await load();
-      const loggers = createLoggers({ level: config.log.level, format: config.log.format });
-      const log = (message: string, error?: unknown) => (error ? loggers.app.error({ err: error }, message) : loggers.app.info(message));
+    .action(
+      guard(COMMAND_FAILURE, async (flags: ServeFlags) => {
+        const load = () =>
+          loadConfig({
+            file: flags.config,
+            overrides: {
+              listen: flags.listen,
+              upstream: flags.upstream,
+              htpasswd: flags.htpasswd,
+              tlsCert: flags.tlsCert,
+              tlsKey: flags.tlsKey,
+            },
+          });
+        const config = await load();
+        const loggers = createLoggers({ level: config.log.level, format: config.log.format });
+        const log = (message: string, error?: unknown) => (error ? loggers.app.error({ err: error }, message) : loggers.app.info(message));
 
-      if (config.workers > 1 && !isWorkerProcess()) {
-        // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
-        await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
-        const workers = await startWorkers(config.workers, loggers.app);
-        const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
-        // Printed whatever the log level: scripts and supervisors wait for this line.
-        announce(listeningBanner(config, workers.url, `${describeBackend(config)}, ${config.workers} workers`));
+        if (config.workers > 1 && !isWorkerProcess()) {
+          // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
+          await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
+          const workers = await startWorkers(config.workers, loggers.app);
+          const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
+          // Printed whatever the log level: scripts and supervisors wait for this line.
+          announce(listeningBanner(config, workers.url, `${describeBackend(config)}, ${config.workers} workers`));
+          onSignals(
+            () => Promise.all([workers.close(), metrics?.close()]).then(() => undefined),
+            () => workers.reload(),
+            log,
+          );
+          return;
+        }
+
+        const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
+        if (isWorkerProcess()) reportListening(gate.url);
+        else announce(listeningBanner(config, gate.url, describeBackend(config)));
         onSignals(
-          () => Promise.all([workers.close(), metrics?.close()]).then(() => undefined),
-          () => workers.reload(),
+          () => gate.close(config.server.shutdownGrace),
+          () => void gate.reload('SIGHUP'),
           log,
         );
-        return;
-      }
-
-      const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
-      if (isWorkerProcess()) reportListening(gate.url);
-      else announce(listeningBanner(config, gate.url, describeBackend(config)));
-      onSignals(
-        () => gate.close(config.server.shutdownGrace),
-        () => void gate.reload('SIGHUP'),
-        log,
-      );
-    });
+      }),
+    );
 }

@@ -9,13 +9,13 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CliFailure, guard } from './_failure.js';
+import { CliFailure, guard, TOOL_FAILURE } from './_failure.js';
 import { CONFIG_FILE_VARIABLE } from '../config/env.js';
 import { loadConfig } from '../config/load.js';
 import { parseDuration } from '../config/duration.js';
 import { tokenConfigFrom, type TokenConfig } from '../config/token.js';
 import { rotateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../auth/token/keys.js';
-import { createRobot, readRobots, removeRobot } from '../auth/token/robots.js';
+import { createRobot, readRobots, removeRobot, type RobotRecord } from '../auth/token/robots.js';
 import { publishFilesChanged, publishFromCommand, publishRobotRevocation } from '../auth/revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
 
@@ -77,6 +77,11 @@ function parseExpiry(value: string): Date | 'never' {
   return new Date(Date.now() + ms);
 }
 
+/** What `token list` shows of a robot: named fields only, so neither the secret's hash nor a field added later is printed. */
+function listed({ name, id, scopes, created, expires }: RobotRecord): Omit<RobotRecord, 'hash'> {
+  return { name, id, scopes, created, expires };
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -118,7 +123,7 @@ Examples:
     .addOption(storeOption())
     .addOption(configOption())
     .action(
-      guard('registry-gate.token', async function (flags: FileFlags & { name: string; scope: string[]; expires?: Date | 'never' }) {
+      guard(TOOL_FAILURE, async function (flags: FileFlags & { name: string; scope: string[]; expires?: Date | 'never' }) {
         const store = await robotStore(flags);
         const expires =
           flags.expires === undefined ? new Date(Date.now() + DEFAULT_ROBOT_LIFETIME_MS) : flags.expires === 'never' ? null : flags.expires;
@@ -137,9 +142,9 @@ Examples:
     .addOption(configOption())
     .option('--json', 'one JSON array')
     .action(
-      guard('registry-gate.token', async function (flags: FileFlags & { json?: boolean }) {
+      guard(TOOL_FAILURE, async function (flags: FileFlags & { json?: boolean }) {
         const store = await robotStore(flags);
-        const robots = (await readRobots(store.file)).map(({ hash: _hash, ...robot }) => robot);
+        const robots = (await readRobots(store.file)).map(listed);
         // On standard error: standard output stays one line per robot (or the JSON) for scripts.
         say(
           robots.length === 0
@@ -170,7 +175,7 @@ Examples:
     .addOption(storeOption())
     .addOption(configOption())
     .action(
-      guard('registry-gate.token', async function (name: string, flags: FileFlags) {
+      guard(TOOL_FAILURE, async function (name: string, flags: FileFlags) {
         const store = await robotStore(flags);
         const revoked = await removeRobot(store.file, name);
         if (!revoked) throw new CliFailure(`no robot ${name} in ${where(store)}`, 1);
@@ -186,7 +191,7 @@ Examples:
     .addOption(new Option('--algorithm <alg>', 'algorithm of the new key (default: auth.token.algorithm)').choices([...SIGNING_ALGORITHMS]))
     .addOption(configOption())
     .action(
-      guard('registry-gate.token', async function (flags: FileFlags & { algorithm?: SigningAlgorithm }) {
+      guard(TOOL_FAILURE, async function (flags: FileFlags & { algorithm?: SigningAlgorithm }) {
         const config = flags.keyDir !== undefined && flags.algorithm !== undefined ? undefined : await settings(flags);
         const dir = flags.keyDir ?? (config as TokenConfig).keyDir;
         const algorithm = flags.algorithm ?? (config as TokenConfig).algorithm;

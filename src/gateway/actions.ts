@@ -1,6 +1,6 @@
 /** Which action a request needs, from its route and method. */
 import type { Action } from '../access/policy.js';
-import type { Route } from './route.js';
+import type { Route } from '../oci/route.js';
 
 export type RequiredAccess =
   { kind: 'authenticate-only' } | { kind: 'catalog' } | { kind: 'action'; action: Action } | { kind: 'unsupported' };

@@ -7,7 +7,8 @@ import type { AuditRecord } from '../access/audit.js';
 import { parseBasicAuthorization } from '../auth/authorization-header.js';
 import type { Identity } from '../auth/identity.js';
 import type { Action } from '../access/policy.js';
-import { isDigest, type Route } from './route.js';
+import { isDigest } from '../oci/names.js';
+import { type Route } from '../oci/route.js';
 
 /** The audited action for a state-changing request, or undefined for reads and intermediate upload steps. */
 export function stateChange(route: Route, method: string): 'push' | 'delete' | 'mount' | undefined {

@@ -11,9 +11,9 @@ import { contentProbe, contentTarget } from '../access/content.js';
 import { decide, type AccessDecision } from '../access/decide.js';
 import { protectedTagRefusal, type AccessPolicy, type Action } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
-import type { Route } from './route.js';
+import type { Route } from '../oci/route.js';
 import { authorizeMount } from './mount.js';
 
 export interface Authorized {

@@ -12,7 +12,7 @@
  * `~` never starts a repository name, so a token is never taken for a name or the reverse.
  */
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
 
 const PREFIX = '~';
 const BLOCK = 256;
@@ -28,9 +28,10 @@ export interface CatalogCursors {
 }
 
 function invalidCursor(): RegistryError {
-  return new RegistryError('UNSUPPORTED', 'last is not a catalog cursor this registry gave out; start again from the first page', {
-    status: 400,
-  });
+  return new RegistryError(
+    'PAGINATION_CURSOR_INVALID',
+    'last is not a catalog cursor this registry gave out; start again from the first page',
+  );
 }
 
 /** `secret`: shared by every process that must accept the same tokens; without it, a random per-process key. */

@@ -8,7 +8,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Backend } from '../backend/backend.js';
-import { RegistryError } from '../errors.js';
+import { parsePageRequest } from '../oci/paging.js';
+import { sendJson } from '../oci/respond.js';
 import type { CatalogCursors } from './catalog-cursor.js';
 
 export interface CatalogPaging {
@@ -27,13 +28,6 @@ export interface CatalogPage {
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
-export function pageSize(query: URLSearchParams): number {
-  const n = query.get('n');
-  if (n === null || n === '') return DEFAULT_PAGE;
-  if (!/^\d{1,9}$/.test(n)) throw new RegistryError('UNSUPPORTED', 'n must be a non-negative integer', { status: 400 });
-  return Math.min(Number(n), MAX_PAGE);
-}
-
 /** `visible(name)` says whether the caller may see a repository (pull allowed, and within its token's scopes). */
 export async function listVisibleRepositories(
   backend: Backend,
@@ -41,9 +35,10 @@ export async function listVisibleRepositories(
   query: URLSearchParams,
   paging: CatalogPaging,
 ): Promise<CatalogPage> {
-  const n = pageSize(query);
+  const request = parsePageRequest(query, MAX_PAGE);
+  const n = request.n ?? DEFAULT_PAGE;
   const repositories: string[] = [];
-  const last = query.get('last');
+  const last = request.last;
   let cursor = last ? paging.cursors.open(last) : undefined;
   let scanned = 0;
   if (n === 0) return { repositories, next: undefined, n };
@@ -64,13 +59,6 @@ export async function listVisibleRepositories(
 }
 
 export function sendCatalog(res: ServerResponse, method: string, page: CatalogPage): void {
-  const body = JSON.stringify({ repositories: page.repositories });
-  res.statusCode = 200;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  if (page.next !== undefined) {
-    const query = new URLSearchParams({ last: page.next, n: String(page.n) });
-    res.setHeader('Link', `</v2/_catalog?${query}>; rel="next"`);
-  }
-  res.end(method === 'HEAD' ? undefined : body);
+  const query = page.next === undefined ? undefined : new URLSearchParams({ last: page.next, n: String(page.n) });
+  sendJson(res, method, 200, { repositories: page.repositories }, query ? { Link: `</v2/_catalog?${query.toString()}>; rel="next"` } : {});
 }

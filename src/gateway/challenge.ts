@@ -7,7 +7,7 @@ import type { Action } from '../access/policy.js';
 import { bearerChallenge, scopeForRequest } from '../auth/token/bearer.js';
 import { realmFromRequest } from './token-endpoint.js';
 import { mountSource } from './mount.js';
-import type { Route } from './route.js';
+import type { Route } from '../oci/route.js';
 
 export interface ChallengeFacts {
   /** How the client reached us ('https' or 'http') and the Host it used: the token realm's default. */

@@ -1,78 +1,6 @@
-/** Header policy: hop-by-hop stripping, forwarded headers, the legacy-client rule. */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-
-export const API_VERSION_HEADER = 'docker-distribution-api-version';
-export const API_VERSION = 'registry/2.0';
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'http2-settings',
-]);
-
-/**
- * Headers that say where a request came from or what it asked for, as proxies set them (and as
- * registries read them to build absolute URLs: Distribution takes `X-Forwarded-Host`, `Forwarded`
- * and `X-Forwarded-Port` for the host of a Location). Only a trusted proxy's are believed; from
- * anyone else they are dropped, in every spelling (CGI-style servers read `_` as `-`).
- */
-const FORWARDING = new Set([
-  'forwarded',
-  'x-real-ip',
-  'x-original-url',
-  'x-original-uri',
-  'x-original-host',
-  'x-original-forwarded-for',
-  'x-rewrite-url',
-  'x-host',
-  'x-client-ip',
-  'x-cluster-client-ip',
-  'x-proxyuser-ip',
-  'true-client-ip',
-  'client-ip',
-  'cf-connecting-ip',
-  'fastly-client-ip',
-  'front-end-https',
-  'x-url-scheme',
-]);
-
-export function isForwardingHeader(name: string): boolean {
-  const dashed = name.toLowerCase().replace(/_/g, '-');
-  return dashed.startsWith('x-forwarded-') || FORWARDING.has(dashed);
-}
-
-/** The forwarding headers the gateway itself sets on every upstream request. */
-const SET_BY_GATEWAY = new Set(['x-forwarded-for', 'x-real-ip', 'x-forwarded-proto']);
-
-/**
- * Headers a `Connection` list may not remove: the request is decided on them (Host for the
- * registry's URLs, the body's framing and type, the credentials forwarded in bearer mode) or the
- * gateway sets them, so a client must not be able to take them away from the registry behind.
- */
-const NEVER_CONNECTION_OPTIONS = new Set(['host', 'content-length', 'content-type', 'content-range', 'content-encoding', 'authorization']);
-
-/** Names listed in `Connection:` are hop-by-hop too (RFC 9110 §7.6.1), except those above and forwarding headers. */
-function connectionOptions(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
-  const value = headers['connection'];
-  const names = new Set<string>();
-  if (typeof value !== 'string') return names;
-  for (const raw of value.split(',')) {
-    const name = raw.trim().toLowerCase();
-    if (name !== '' && !NEVER_CONNECTION_OPTIONS.has(name) && !isForwardingHeader(name)) names.add(name);
-  }
-  return names;
-}
-
-export function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
-  return HOP_BY_HOP.has(name) || listed.has(name);
-}
+/** Header policy of the gateway itself: the legacy-client rule, and who the client is. */
+import type { IncomingHttpHeaders } from 'node:http';
+import { oneHeaderValue, type ForwardingFacts } from '../backend/upstream/forwarding-headers.js';
 
 /**
  * The recipe's user-agent rule, `^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$`, without a regex:
@@ -86,73 +14,22 @@ export function isLegacyDockerClient(userAgent: string | undefined): boolean {
   if (minor === '3' || minor === '4') return true;
   if (minor !== '5') return false;
   const rest = userAgent.slice('docker/1.5'.length);
-  const isDev = rest[0] === '.' && rest[1]! >= '0' && rest[1]! <= '9' && rest.startsWith('-dev', 2);
+  const digit = rest.charAt(1);
+  const isDev = rest.startsWith('.') && digit >= '0' && digit <= '9' && rest.startsWith('-dev', 2);
   return !isDev;
-}
-
-export interface ForwardingFacts {
-  /** The direct peer's address. */
-  readonly peer: string;
-  /** Whether the direct peer is a trusted proxy whose forwarded headers are kept. */
-  readonly peerTrusted: boolean;
-  /** 'https' or 'http' on the listener. */
-  readonly scheme: string;
-}
-
-function single(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /** The client's address as logged and audited: the trusted proxy's word for it, else the peer. */
 export function clientAddress(headers: IncomingHttpHeaders, facts: ForwardingFacts): string {
   if (!facts.peerTrusted) return facts.peer;
-  const realIp = single(headers['x-real-ip'])?.trim();
+  const realIp = oneHeaderValue(headers['x-real-ip'])?.trim();
   if (realIp) return realIp;
-  const forwardedFor = single(headers['x-forwarded-for']);
+  const forwardedFor = oneHeaderValue(headers['x-forwarded-for']);
   const first = forwardedFor?.split(',')[0]?.trim();
   return first || facts.peer;
 }
 
 export function clientProto(headers: IncomingHttpHeaders, facts: ForwardingFacts): string {
-  const proto = facts.peerTrusted ? single(headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase() : undefined;
+  const proto = facts.peerTrusted ? oneHeaderValue(headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase() : undefined;
   return proto === 'http' || proto === 'https' ? proto : facts.scheme;
-}
-
-/**
- * Request headers for the upstream: the client's own minus hop-by-hop and `dropped` ones, with
- * the recipe's `Host`, `X-Real-IP`, `X-Forwarded-For` and `X-Forwarded-Proto`. Incoming forwarding
- * headers survive only from a trusted proxy (the load-balancer case); from anyone else every one
- * of them is dropped and only the gateway's own are set.
- */
-export function upstreamRequestHeaders(
-  headers: IncomingHttpHeaders,
-  facts: ForwardingFacts,
-  dropped: ReadonlySet<string>,
-): Record<string, string | string[]> {
-  const listed = connectionOptions(headers);
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || isHopByHop(name, listed) || dropped.has(name) || SET_BY_GATEWAY.has(name)) continue;
-    if (!facts.peerTrusted && isForwardingHeader(name)) continue;
-    out[name] = value;
-  }
-  const incomingFor = facts.peerTrusted ? single(headers['x-forwarded-for'])?.trim() : undefined;
-  out['x-forwarded-for'] = incomingFor ? `${incomingFor}, ${facts.peer}` : facts.peer;
-  const realIp = facts.peerTrusted ? single(headers['x-real-ip'])?.trim() : undefined;
-  out['x-real-ip'] = realIp || facts.peer;
-  const proto = facts.peerTrusted ? single(headers['x-forwarded-proto'])?.trim() : undefined;
-  out['x-forwarded-proto'] = proto || facts.scheme;
-  return out;
-}
-
-/** Response headers from the upstream, hop-by-hop removed, exactly one API version header. */
-export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
-  const listed = connectionOptions(headers);
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || isHopByHop(name, listed) || name === API_VERSION_HEADER) continue;
-    out[name] = value;
-  }
-  out[API_VERSION_HEADER] = API_VERSION;
-  return out;
 }

@@ -16,7 +16,8 @@
  * costs at most one storage access, one upstream request and one directory bind per check period.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
+import { sendJson } from '../oci/respond.js';
 import type { RedisHealth } from '../redis/connection.js';
 
 export const HEALTH_PATH = '/healthz';
@@ -65,12 +66,7 @@ export function cachedCheck(check: ReadinessCheck, ttlMs: number, timeoutMs: num
 }
 
 function sendStatus(res: ServerResponse, method: string, status: number, body: object): void {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.setHeader('Cache-Control', 'no-store');
-  res.end(method === 'HEAD' ? undefined : text);
+  sendJson(res, method, status, body, { 'Cache-Control': 'no-store' });
 }
 
 export function createHealthEndpoint(

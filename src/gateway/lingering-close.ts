@@ -10,7 +10,8 @@
  * cannot hold the gateway reading.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendError, writeError, type RegistryError } from '../errors.js';
+import { sendError, writeError } from '../oci/respond.js';
+import { type RegistryError } from '../oci/errors.js';
 
 export const LINGER_MAX_BYTES = 1024 * 1024;
 export const LINGER_MAX_MS = 2000;

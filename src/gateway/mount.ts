@@ -11,7 +11,8 @@
 import type { Identity } from '../auth/identity.js';
 import { decide } from '../access/decide.js';
 import type { AccessPolicy } from '../access/policy.js';
-import { isValidRepositoryName, type Route } from './route.js';
+import { isValidRepositoryName } from '../oci/names.js';
+import type { Route } from '../oci/route.js';
 
 /** The source repository of a well-formed mount request (`mount` and `from` each given once), else undefined. */
 export function mountSource(route: Route): string | undefined {

@@ -16,7 +16,7 @@ import { decide, type DecisionReason } from '../access/decide.js';
 import type { AccessPolicy, Action } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, RequestContext } from '../backend/backend.js';
-import { isRegistryError, RegistryError, toRegistryError } from '../errors.js';
+import { isRegistryError, RegistryError, toRegistryError } from '../oci/errors.js';
 import { CATALOG_SCOPE } from '../auth/token/bearer.js';
 import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
@@ -32,8 +32,12 @@ import {
   type LoginRefusalReason,
 } from './audit-events.js';
 import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './catalog.js';
-import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
-import { isDigest, routeFromUrl, type Route } from './route.js';
+import { API_VERSION, API_VERSION_HEADER } from '../oci/api-version.js';
+import { clientAddress, clientProto, isLegacyDockerClient } from './headers.js';
+import type { ForwardingFacts } from '../backend/upstream/forwarding-headers.js';
+import { isDigest } from '../oci/names.js';
+import { sendJson } from '../oci/respond.js';
+import { routeFromUrl, type Route } from '../oci/route.js';
 import type { SectionLock } from '../server/keyed-lock.js';
 import { normalizeIp, type AddressMatcher } from './cidr.js';
 import { logAccess, onRequestDone } from './access-log.js';
@@ -248,9 +252,7 @@ async function identify(exchange: Routed): Promise<Identified> {
 function answerBase(exchange: Identified): void {
   const { req, res, method, identity } = exchange;
   if (identity.user === null && req.headers.authorization === undefined) throw unauthorized(exchange, challengedScopes(exchange));
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', 2);
-  res.end(method === 'HEAD' ? undefined : '{}');
+  sendJson(res, method, 200, {});
 }
 
 /** `GET /v2/_catalog`: the decision on listing at all, then on each name the backend lists. */

@@ -32,7 +32,8 @@ import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError } from '../auth/token/types.js';
-import { RegistryError, toRegistryError } from '../errors.js';
+import { RegistryError, toRegistryError } from '../oci/errors.js';
+import { sendJson } from '../oci/respond.js';
 import { readBodyWithLimit } from '../read-body.js';
 import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
 import { sendErrorWithLingeringClose } from './lingering-close.js';
@@ -93,8 +94,8 @@ const FORM = 'application/x-www-form-urlencoded';
 // RFC 6749 Appendix A.1: client_id = *VSCHAR.
 const CLIENT_ID = /^[\x20-\x7e]{0,256}$/;
 
-function badRequest(message: string, status = 400): RegistryError {
-  return new RegistryError('UNSUPPORTED', message, { status });
+function badRequest(message: string): RegistryError {
+  return new RegistryError('REQUEST_INVALID', message);
 }
 
 /** The one value of a parameter that may appear at most once. */
@@ -107,8 +108,7 @@ function single(params: URLSearchParams, name: string): string | undefined {
 /** The form body, capped: an oversized one is refused and the connection closed, nothing more is read. */
 async function readForm(req: IncomingMessage, limit: number): Promise<string> {
   const tooLarge = (max: number, closeConnection: boolean) =>
-    new RegistryError('UNSUPPORTED', `the request body is larger than ${max} bytes`, {
-      status: 413,
+    new RegistryError('TOO_LARGE', `the request body is larger than ${max} bytes`, {
       ...(closeConnection ? { headers: { Connection: 'close' } } : {}),
     });
   return (await readBodyWithLimit(req, limit, { discardUpTo: 0, tooLarge })).toString('utf8');
@@ -120,15 +120,8 @@ interface Attempt {
   refused?: LoginRefusalReason;
 }
 
-function sendJson(res: ServerResponse, method: string, status: number, body: unknown, cacheControl = 'no-store'): void {
-  const text = JSON.stringify(body);
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.setHeader('Cache-Control', cacheControl);
-  if (cacheControl === 'no-store') res.setHeader('Pragma', 'no-cache');
-  res.end(method === 'HEAD' ? undefined : text);
-}
+/** Token responses must not be cached (RFC 6749 §5.1); the public keys may be, briefly. */
+const NOT_CACHED = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   const { tokens } = deps;
@@ -174,7 +167,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       deps.onIssued?.('refresh');
     }
     deps.logger?.debug({ user: identity.user, scope: body.scope }, 'token issued');
-    sendJson(res, method, 200, body);
+    sendJson(res, method, 200, body, NOT_CACHED);
   }
 
   async function tokenFromQuery(
@@ -219,7 +212,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
 
   async function tokenFromForm(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, attempt: Attempt): Promise<void> {
     const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
-    if (mediaType !== FORM) throw badRequest(`the body must be ${FORM}`, 415);
+    if (mediaType !== FORM) throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `the body must be ${FORM}`);
     const params = new URLSearchParams(await readForm(req, limit));
     checkCommon(params, true);
     const offline = single(params, 'access_type') === 'offline';
@@ -252,7 +245,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     const method = req.method ?? 'GET';
     if (pathname === JWKS_PATH) {
       if (method !== 'GET' && method !== 'HEAD') throw new RegistryError('UNSUPPORTED', undefined, { headers: { Allow: 'GET, HEAD' } });
-      sendJson(res, method, 200, tokens.keys.jwks(), 'public, max-age=60');
+      sendJson(res, method, 200, tokens.keys.jwks(), { 'Cache-Control': 'public, max-age=60' });
       return;
     }
     if (pathname !== TOKEN_PATH) throw new RegistryError('NOT_FOUND');

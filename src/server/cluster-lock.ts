@@ -10,7 +10,7 @@
  *   worker → primary  {type: 'registry-gate:lock', op: 'release', id}   (also cancels a wait)
  */
 import cluster, { type Worker } from 'node:cluster';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
 import { KeyedLock, type SectionLock } from './keyed-lock.js';
 
 const MESSAGE_TYPE = 'registry-gate:lock';
@@ -45,7 +45,8 @@ export class LockBroker {
     const queue = this.#queues.get(key) ?? [];
     queue.push({ worker, id });
     this.#queues.set(key, queue);
-    if (queue.length === 1) this.#grant(queue[0]!);
+    const [first] = queue;
+    if (queue.length === 1 && first) this.#grant(first);
   }
 
   #remove(matches: (entry: { worker: Worker; id: number }) => boolean): void {

@@ -33,7 +33,7 @@ const WORKER_SECRET_ENV = 'REGISTRY_GATE_WORKER_SECRET';
 /** In a worker: the secret the primary shared with all its workers; undefined in a single process. */
 export function takeWorkerSecret(): Buffer | undefined {
   const value = process.env[WORKER_SECRET_ENV];
-  delete process.env[WORKER_SECRET_ENV];
+  Reflect.deleteProperty(process.env, WORKER_SECRET_ENV);
   return cluster.isWorker && value ? Buffer.from(value, 'base64') : undefined;
 }
 
@@ -42,6 +42,11 @@ export function isWorkerProcess(): boolean {
 }
 
 /** In a worker: tell the primary where this worker listens. */
+/** A worker that did not come up: the server cannot start as configured. */
+export class WorkerStartFailure extends Error {
+  override name = 'WorkerStartFailure';
+}
+
 export function reportListening(url: string): void {
   const message: ListeningMessage = { type: 'registry-gate:listening', url };
   process.send?.(message);
@@ -56,7 +61,7 @@ export async function startWorkers(count: number, logger: Logger, startTimeoutMs
       const worker = cluster.fork({ [WORKER_SECRET_ENV]: secret });
       locks.attach(worker);
       const timer = setTimeout(
-        () => reject(new Error(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)),
+        () => reject(new WorkerStartFailure(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)),
         startTimeoutMs,
       );
       worker.on('message', (message: unknown) => {
@@ -66,7 +71,7 @@ export async function startWorkers(count: number, logger: Logger, startTimeoutMs
       });
       worker.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new Error(`worker ${worker.process.pid} exited during start-up (code ${code}, signal ${signal})`));
+        reject(new WorkerStartFailure(`worker ${worker.process.pid} exited during start-up (code ${code}, signal ${signal})`));
       });
     });
 
@@ -82,7 +87,7 @@ export async function startWorkers(count: number, logger: Logger, startTimeoutMs
           live.add(next);
           watch(next);
         },
-        (error: unknown) => logger.error({ problem: (error as Error).message }, 'could not replace a worker'),
+        (error: unknown) => logger.error({ err: error }, 'could not replace a worker'),
       );
     });
   for (const worker of live) watch(worker);
@@ -98,7 +103,10 @@ export async function startWorkers(count: number, logger: Logger, startTimeoutMs
         [...live].map(
           (worker) =>
             new Promise<void>((resolve) => {
-              if (worker.isDead()) return resolve();
+              if (worker.isDead()) {
+                resolve();
+                return;
+              }
               worker.once('exit', () => resolve());
               worker.process.kill('SIGTERM');
             }),

@@ -3,18 +3,23 @@
  * attacks but never a slow multi-GB upload, and a graceful shutdown that lets in-flight transfers
  * finish within a grace period.
  */
-import { createServer as createHttpServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, STATUS_CODES, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
+import { API_VERSION, API_VERSION_HEADER } from '../oci/api-version.js';
+import { errorBody, RegistryError } from '../oci/errors.js';
+import { JSON_CONTENT_TYPE } from '../oci/respond.js';
 import { TLS_OPTIONS } from './tls.js';
 
-const PARSE_ERROR_BODY = JSON.stringify({ errors: [{ code: 'UNSUPPORTED', message: 'malformed HTTP request' }] });
+/** Node's parser refused the request, so there is no ServerResponse: the answer is written to the socket. */
+const PARSE_ERROR = new RegistryError('REQUEST_INVALID', 'malformed HTTP request');
+const PARSE_ERROR_BODY = errorBody(PARSE_ERROR);
 const PARSE_ERROR_RESPONSE = [
-  'HTTP/1.1 400 Bad Request',
+  `HTTP/1.1 ${PARSE_ERROR.status} ${STATUS_CODES[PARSE_ERROR.status] ?? ''}`,
   'Connection: close',
-  'Content-Type: application/json; charset=utf-8',
-  'Docker-Distribution-Api-Version: registry/2.0',
+  `Content-Type: ${JSON_CONTENT_TYPE}`,
+  `${API_VERSION_HEADER}: ${API_VERSION}`,
   `Content-Length: ${Buffer.byteLength(PARSE_ERROR_BODY)}`,
   '',
   PARSE_ERROR_BODY,

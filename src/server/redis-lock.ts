@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
 import { isRedisUnavailable, type RedisConnection } from '../redis/connection.js';
 import { RedisScript } from '../redis/script.js';
 import { KeyedLock, type SectionLock } from './keyed-lock.js';

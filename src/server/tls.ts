@@ -55,7 +55,7 @@ export class TlsReloader {
       this.#logger.info({ reason }, 'TLS certificate reloaded');
       return true;
     } catch (error) {
-      this.#logger.error({ reason, problem: (error as Error).message }, 'TLS certificate reload failed; keeping the previous certificate');
+      this.#logger.error({ reason, err: error }, 'TLS certificate reload failed; keeping the previous certificate');
       return false;
     }
   }

@@ -6,7 +6,7 @@
  * Behind a trusted SSO proxy the user is logged in by its headers and there is nothing to do here.
  */
 import { loginRefusalRecord, type LoginRefusalReason } from '../gateway/audit-events.js';
-import { isRegistryError } from '../errors.js';
+import { isRegistryError } from '../oci/errors.js';
 import { mayRefresh } from '../auth/token/refresh-subject.js';
 import type { UiRequest } from './context.js';
 import { setCookie } from './cookies.js';

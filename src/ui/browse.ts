@@ -4,7 +4,7 @@
  * not exist (404, the same page), so the UI reveals no name the caller could not pull.
  */
 import { listVisibleRepositories } from '../gateway/catalog.js';
-import { isDigest, isTag, isValidRepositoryName } from '../gateway/route.js';
+import { isDigest, isTag } from '../oci/names.js';
 import { imageSize, indexSize, manifestView, mapLimited, readConfig, tagRow, descriptor, type DescriptorView } from './content.js';
 import type { UiRequest } from './context.js';
 import { html } from './html.js';

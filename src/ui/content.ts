@@ -4,7 +4,8 @@
  * page escapes them). Sizes are what a pull transfers: the manifest, its config and its layers; an
  * index adds up its platforms' images.
  */
-import { isDigest } from '../gateway/route.js';
+import { IMAGE_CONFIG_TYPES, IMAGE_MANIFEST_TYPES, INDEX_MANIFEST_TYPES } from '../oci/media-types.js';
+import { isDigest } from '../oci/names.js';
 import type { ContentReader, ManifestContent } from '../backend/backend.js';
 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -12,9 +13,6 @@ export const MAX_CONFIG_BYTES = 1024 * 1024;
 const MAX_CHILDREN_READ = 16;
 const CONCURRENCY = 8;
 
-const IMAGE_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
-const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
-const CONFIG_TYPES = new Set(['application/vnd.oci.image.config.v1+json', 'application/vnd.docker.container.image.v1+json']);
 const CREATED = 'org.opencontainers.image.created';
 
 export interface DescriptorView {
@@ -131,13 +129,13 @@ function parseJson(bytes: Buffer): Json | undefined {
 export function manifestView(content: ManifestContent): ManifestView {
   const json = parseJson(content.bytes) ?? {};
   const mediaType = content.mediaType || text(json.mediaType) || '';
-  const kind = IMAGE_TYPES.has(mediaType) ? 'image' : INDEX_TYPES.has(mediaType) ? 'index' : 'other';
+  const kind = IMAGE_MANIFEST_TYPES.has(mediaType) ? 'image' : INDEX_MANIFEST_TYPES.has(mediaType) ? 'index' : 'other';
   const config = descriptor(json.config);
   return {
     digest: content.digest,
     mediaType,
     kind,
-    artifactType: text(json.artifactType) ?? (config && !CONFIG_TYPES.has(config.mediaType) ? config.mediaType : undefined),
+    artifactType: text(json.artifactType) ?? (config && !IMAGE_CONFIG_TYPES.has(config.mediaType) ? config.mediaType : undefined),
     bytes: content.bytes.length,
     config,
     layers: descriptors(json.layers),
@@ -150,7 +148,7 @@ export function manifestView(content: ManifestContent): ManifestView {
 
 /** The image config, when the manifest has one of an image config type and it is small enough. */
 export async function readConfig(reader: ContentReader, repository: string, view: ManifestView): Promise<ConfigView | undefined> {
-  if (!view.config || !CONFIG_TYPES.has(view.config.mediaType) || view.config.size > MAX_CONFIG_BYTES) return undefined;
+  if (!view.config || !IMAGE_CONFIG_TYPES.has(view.config.mediaType) || view.config.size > MAX_CONFIG_BYTES) return undefined;
   const bytes = await reader.readBlob(repository, view.config.digest, MAX_CONFIG_BYTES);
   const json = bytes && parseJson(bytes);
   if (!json) return undefined;

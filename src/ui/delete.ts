@@ -5,8 +5,9 @@
  * caller's scopes.
  */
 import { auditRecord } from '../gateway/audit-events.js';
-import { isRegistryError } from '../errors.js';
-import { isDigest, isTag, routeFromUrl } from '../gateway/route.js';
+import { isRegistryError } from '../oci/errors.js';
+import { isDigest, isTag } from '../oci/names.js';
+import { routeFromUrl } from '../oci/route.js';
 import type { UiRequest } from './context.js';
 import type { DeleteDecision } from './decide.js';
 import { messagePage } from './pages/message.js';

@@ -1,6 +1,6 @@
 /** The body of a UI form: application/x-www-form-urlencoded, at most MAX_FORM_BYTES. */
 import type { IncomingMessage } from 'node:http';
-import { RegistryError } from '../errors.js';
+import { RegistryError } from '../oci/errors.js';
 import { readBodyWithLimit } from '../read-body.js';
 
 export const MAX_FORM_BYTES = 16 * 1024;
@@ -8,10 +8,9 @@ export const MAX_FORM_BYTES = 16 * 1024;
 export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
   if (mediaType !== 'application/x-www-form-urlencoded')
-    throw new RegistryError('UNSUPPORTED', 'a form must be application/x-www-form-urlencoded', { status: 415 });
+    throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', 'a form must be application/x-www-form-urlencoded');
   const tooLarge = (limit: number, closeConnection: boolean) =>
-    new RegistryError('UNSUPPORTED', `a form is at most ${limit} bytes`, {
-      status: 413,
+    new RegistryError('TOO_LARGE', `a form is at most ${limit} bytes`, {
       ...(closeConnection ? { headers: { Connection: 'close' } } : {}),
     });
   const body = await readBodyWithLimit(req, MAX_FORM_BYTES, { discardUpTo: 0, tooLarge });

@@ -11,7 +11,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
-import { RegistryError, isRegistryError } from '../errors.js';
+import { RegistryError, isRegistryError } from '../oci/errors.js';
 import { loginRefusalRecord } from '../gateway/audit-events.js';
 import { logIn, logOut, showLogin } from './account.js';
 import { notFound, showManifest, showRepositories, showRepository } from './browse.js';

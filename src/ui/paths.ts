@@ -4,7 +4,7 @@
  * else is not a UI page. A repository's pages sit under `/ui/r/<name>/-/…`: `-` can never be a
  * name component, so a name and a page never run together.
  */
-import { isDigest, isTag, isValidRepositoryName } from '../gateway/route.js';
+import { isDigest, isTag, isValidRepositoryName } from '../oci/names.js';
 
 export const UI_ROOT = '/ui/';
 

@@ -9,8 +9,9 @@ import pino from 'pino';
 import type { Backend, RequestContext } from '../../src/backend/backend.js';
 import { createFilesystemBackend } from '../../src/backend/filesystem/index.js';
 import { ANONYMOUS } from '../../src/auth/identity.js';
-import { sendError, toRegistryError } from '../../src/errors.js';
-import { routeFromUrl } from '../../src/gateway/route.js';
+import { sendError } from '../../src/oci/respond.js';
+import { toRegistryError } from '../../src/oci/errors.js';
+import { routeFromUrl } from '../../src/oci/route.js';
 
 export interface BuiltinServer {
   baseUrl: string;

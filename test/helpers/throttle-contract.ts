@@ -13,7 +13,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { normalizeAccount, type LoginAttempt, type LoginThrottle } from '../../src/auth/throttle/index.js';
 import type { ThrottleConfigInput } from '../../src/config/schema/throttle.js';
 

@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { LdapProvider } from '../../src/auth/ldap/index.js';
 import { ldapConfigSchema, type LdapConfigInput } from '../../src/config/schema/ldap.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { freePort } from '../helpers/process.js';
 import { startSlapd, type RunningSlapd } from '../helpers/slapd.js';
 

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLoggers } from '../../src/log.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import { redisConfigSchema } from '../../src/config/schema/redis.js';
 import { RedisLock } from '../../src/server/redis-lock.js';

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import { silentLoggers } from '../../src/log.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import { redisConfigSchema } from '../../src/config/schema/redis.js';
 import { LoginThrottle, MemoryCounterStore, RedisCounterStore, type LoginAttempt } from '../../src/auth/throttle/index.js';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { catalogCursors } from '../../src/gateway/catalog-cursor.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 
 test('a token opens to its name, and plain names pass through', () => {
   const cursors = catalogCursors();

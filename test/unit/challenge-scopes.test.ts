@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { challengeScopes } from '../../src/gateway/challenge.js';
-import { routeFromUrl } from '../../src/gateway/route.js';
+import { routeFromUrl } from '../../src/oci/route.js';
 
 const DIGEST = 'sha256:' + 'a'.repeat(64);
 const scopesOf = (url: string, method: string, action: 'pull' | 'push' | 'delete') => challengeScopes(routeFromUrl(url, method), action);

@@ -2,17 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { digestBytes } from '../../src/backend/filesystem/digest.js';
-import {
-  DOCKER_MANIFEST,
-  DOCKER_MANIFEST_LIST,
-  OCI_INDEX,
-  OCI_MANIFEST,
-  parseManifest,
-  referencedBlobs,
-  referrerDescriptor,
-  requiredBlobs,
-} from '../../src/backend/filesystem/manifest-validation.js';
-import { RegistryError } from '../../src/errors.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../src/oci/media-types.js';
+import { parseManifest, referencedBlobs, referrerDescriptor, requiredBlobs } from '../../src/backend/filesystem/manifest-validation.js';
+import { RegistryError } from '../../src/oci/errors.js';
 
 const d = (seed: string) => digestBytes('sha256', Buffer.from(seed)).value;
 const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: d('config'), size: 10 };

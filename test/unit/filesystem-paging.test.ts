@@ -11,11 +11,15 @@ import { digestBytes } from '../../src/backend/filesystem/digest.js';
 import { mkdirDurable } from '../../src/backend/filesystem/durable-fs.js';
 import { StorageLayout } from '../../src/backend/filesystem/layout.js';
 import { ManifestStore } from '../../src/backend/filesystem/manifest-store.js';
-import { OCI_INDEX, parseManifest } from '../../src/backend/filesystem/manifest-validation.js';
-import { firstIndexAfter, MAX_PAGE_SIZE, nextLinkHeader, parsePageRequest } from '../../src/backend/filesystem/paging.js';
+import { parseManifest } from '../../src/backend/filesystem/manifest-validation.js';
+import { OCI_INDEX } from '../../src/oci/media-types.js';
+import { firstIndexAfter, MAX_PAGE_SIZE, nextLinkHeader } from '../../src/backend/filesystem/paging.js';
+import { parsePageRequest as parsePaging } from '../../src/oci/paging.js';
 import { listRepositoryNames } from '../../src/backend/filesystem/repositories.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
+
+const parsePageRequest = (query: URLSearchParams) => parsePaging(query, MAX_PAGE_SIZE);
 
 describe('parsePageRequest', () => {
   test('n is optional, capped, and never trusted as a size', () => {
@@ -29,7 +33,7 @@ describe('parsePageRequest', () => {
     for (const bad of ['-1', '1.5', 'ten', '1e3', '9999999999']) {
       assert.throws(
         () => parsePageRequest(new URLSearchParams(`n=${bad}`)),
-        (error: unknown) => error instanceof RegistryError && error.status === 400,
+        (error: unknown) => error instanceof RegistryError && error.status === 400 && error.code === 'PAGINATION_NUMBER_INVALID',
         bad,
       );
     }

@@ -15,7 +15,7 @@ import { parseDigest } from '../../src/backend/filesystem/digest.js';
 import { mkdirDurable } from '../../src/backend/filesystem/durable-fs.js';
 import { StorageLayout } from '../../src/backend/filesystem/layout.js';
 import { UploadStore, type ChunkInput } from '../../src/backend/filesystem/upload-store.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import { KeyedLock } from '../../src/server/keyed-lock.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { randomBlob, sha256, sha512 } from '../helpers/registry-client.js';

@@ -1,12 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  isForwardingHeader,
-  isLegacyDockerClient,
-  upstreamRequestHeaders,
-  clientResponseHeaders,
-  clientAddress,
-} from '../../src/gateway/headers.js';
+import { isForwardingHeader, upstreamRequestHeaders, clientResponseHeaders } from '../../src/backend/upstream/forwarding-headers.js';
+import { isLegacyDockerClient, clientAddress } from '../../src/gateway/headers.js';
 
 test('the recipe user-agent rule: docker 1.3-1.5 and Go clients are legacy, 1.5.x-dev is not', () => {
   const recipe = /^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$/;

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { routeFromUrl, isValidRepositoryName } from '../../src/gateway/route.js';
-import { RegistryError } from '../../src/errors.js';
+import { routeFromUrl } from '../../src/oci/route.js';
+import { isValidRepositoryName } from '../../src/oci/names.js';
+import { RegistryError } from '../../src/oci/errors.js';
 
 const DIGEST = 'sha256:' + 'a'.repeat(64);
 

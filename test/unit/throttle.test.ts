@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 import type { AuthProvider, Credentials, Identity } from '../../src/auth/identity.js';
 import { LoginThrottle, normalizeAddress, ThrottledProvider } from '../../src/auth/throttle/index.js';
 import { throttleConfigSchema, type ThrottleConfigInput } from '../../src/config/schema/throttle.js';

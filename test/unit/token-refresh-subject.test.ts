@@ -23,7 +23,7 @@ import {
   SigningKeys,
   TokenService,
 } from '../../src/auth/token/index.js';
-import { RegistryError } from '../../src/errors.js';
+import { RegistryError } from '../../src/oci/errors.js';
 
 /** A provider whose users are a mutable map, as a reloaded file would be. */
 function usersProvider(name: 'htpasswd' | 'ldap', users: Map<string, readonly string[]>): AuthProvider {

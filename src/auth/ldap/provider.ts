@@ -25,7 +25,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ResultCodeError, type Entry } from 'ldapts';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 import type { AuthProvider, Credentials, Identity } from '../identity.js';
 import { openConnection, ServiceConnectionPool, tlsOptionsFor, type DirectoryConnection, type DirectoryEndpoint } from './_connection.js';
 import type { LdapConfig } from '../../config/schema/ldap.js';

@@ -3,7 +3,7 @@
  * CounterStore): the same functions decide for one process (memory-store.ts) and for replicas
  * sharing Redis (redis-store.ts).
  */
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 import type { ThrottleConfig } from '../../config/schema/throttle.js';
 
 export const HOUR_MS = 3_600_000;

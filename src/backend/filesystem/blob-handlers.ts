@@ -1,8 +1,8 @@
 /** GET/HEAD/DELETE `/v2/<name>/blobs/<digest>`: downloads (whole or one range) and unlinking. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { open } from 'node:fs/promises';
-import { RegistryError } from '../../errors.js';
-import type { Route } from '../../gateway/route.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { Route } from '../../oci/route.js';
 import { parseDigest } from './digest.js';
 import { isNotFound } from './durable-fs.js';
 import { parseRangeHeader } from './http-range.js';

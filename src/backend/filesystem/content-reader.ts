@@ -4,8 +4,8 @@
  * `DELETE /v2/<name>/manifests/<reference>`.
  */
 import { stat } from 'node:fs/promises';
-import { RegistryError } from '../../errors.js';
-import { isDigest } from '../../gateway/route.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isDigest } from '../../oci/names.js';
 import type { ContentReader, ManifestContent } from '../backend.js';
 import { parseDigest, tryParseDigest } from './digest.js';
 import { MAX_PAGE_SIZE } from './paging.js';
@@ -37,7 +37,7 @@ export function filesystemContentReader(stores: Stores): ContentReader {
       const parsed = tryParseDigest(digest);
       const info = parsed && (await blobs.statInRepository(repository, parsed, { includeManifests: true }));
       if (!parsed || !info) return undefined;
-      if (info.size > maxBytes) throw new RegistryError('SIZE_INVALID', `the blob is larger than ${maxBytes} bytes`, { status: 413 });
+      if (info.size > maxBytes) throw new RegistryError('BLOB_TOO_LARGE', `the blob is larger than ${maxBytes} bytes`);
       return blobs.readBytes(parsed);
     },
 

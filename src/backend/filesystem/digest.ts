@@ -1,10 +1,11 @@
 /**
- * Content digests (`algorithm:hex`). sha256 and sha512 are supported, as the OCI image spec
+ * Content digests (`algorithm:hex`, in the one digest grammar of src/oci/names.ts). sha256 and sha512 are supported, as the OCI image spec
  * registers them; the hex part must be lower case and of the algorithm's exact length.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
+import { splitDigest } from '../../oci/names.js';
 
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
@@ -16,8 +17,7 @@ export interface Digest {
 }
 
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
-/** The OCI grammar: `algorithm ":" encoded`. */
-const GRAMMAR = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+const LOWER_HEX = /^[a-f0-9]+$/;
 
 /** The digest algorithm used when the client does not choose one (manifests pushed by tag). */
 export const CANONICAL_ALGORITHM: DigestAlgorithm = 'sha256';
@@ -28,12 +28,11 @@ function isSupported(algorithm: string): algorithm is DigestAlgorithm {
 
 /** The digest, or undefined when the text is not a well-formed digest of a supported algorithm. */
 export function tryParseDigest(text: string): Digest | undefined {
-  const match = GRAMMAR.exec(text);
-  if (!match) return undefined;
-  const algorithm = match[1] as string;
-  const hex = match[2] as string;
+  const parts = splitDigest(text);
+  if (!parts) return undefined;
+  const { algorithm, encoded: hex } = parts;
   if (!isSupported(algorithm)) return undefined;
-  if (hex.length !== HEX_LENGTH[algorithm] || !/^[a-f0-9]+$/.test(hex)) return undefined;
+  if (hex.length !== HEX_LENGTH[algorithm] || !LOWER_HEX.test(hex)) return undefined;
   return { algorithm, hex, value: `${algorithm}:${hex}` };
 }
 
@@ -44,8 +43,8 @@ export function tryParseDigest(text: string): Digest | undefined {
 export function parseDigest(text: string): Digest {
   const digest = tryParseDigest(text);
   if (digest) return digest;
-  const match = GRAMMAR.exec(text);
-  if (match && !isSupported(match[1] as string)) {
+  const parts = splitDigest(text);
+  if (parts && !isSupported(parts.algorithm)) {
     throw new RegistryError('DIGEST_INVALID', 'unsupported digest algorithm', {
       detail: { digest: text, supported: ['sha256', 'sha512'] },
     });

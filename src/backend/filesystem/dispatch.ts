@@ -1,7 +1,7 @@
 /** Which handler answers a (route kind, method) pair; anything else is 405 with an Allow header. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryError } from '../../errors.js';
-import type { Route, RouteKind } from '../../gateway/route.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { Route, RouteKind } from '../../oci/route.js';
 import { deleteBlob, getBlob } from './blob-handlers.js';
 import { listReferrers, listTags } from './listing-handlers.js';
 import { deleteManifest, getManifest, putManifest } from './manifest-handlers.js';

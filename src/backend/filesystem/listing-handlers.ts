@@ -1,23 +1,19 @@
 /** GET `/v2/<name>/tags/list` (paged) and GET `/v2/<name>/referrers/<digest>` (filterable). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryError } from '../../errors.js';
-import type { Route } from '../../gateway/route.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { Route } from '../../oci/route.js';
 import { parseDigest } from './digest.js';
-import { OCI_INDEX } from './manifest-validation.js';
-import { nextLinkHeader, parsePageRequest } from './paging.js';
-import { respondJson, type Stores } from './stores.js';
+import { OCI_INDEX } from '../../oci/media-types.js';
+import { parsePageRequest } from '../../oci/paging.js';
+import { MAX_PAGE_SIZE, nextLinkHeader } from './paging.js';
+import type { Stores } from './stores.js';
+import { sendJson } from '../../oci/respond.js';
 
 export async function listTags(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
-  const page = await stores.manifests.tagsPage(route.repository, parsePageRequest(new URLSearchParams(route.rawQuery)));
+  const page = await stores.manifests.tagsPage(route.repository, parsePageRequest(new URLSearchParams(route.rawQuery), MAX_PAGE_SIZE));
   if (!page) throw new RegistryError('NAME_UNKNOWN', undefined, { detail: { name: route.repository } });
   const link = nextLinkHeader(`/v2/${route.repository}/tags/list`, page);
-  respondJson(
-    res,
-    req.method ?? 'GET',
-    'application/json; charset=utf-8',
-    { name: route.repository, tags: page.items },
-    link ? { Link: link } : {},
-  );
+  sendJson(res, req.method ?? 'GET', 200, { name: route.repository, tags: page.items }, link ? { Link: link } : {});
 }
 
 /**
@@ -29,5 +25,5 @@ export async function listReferrers(stores: Stores, req: IncomingMessage, res: S
   const artifactType = new URLSearchParams(route.rawQuery).get('artifactType') || undefined;
   const manifests = await stores.manifests.referrers(route.repository, subject, artifactType);
   const headers: Record<string, string> = artifactType !== undefined ? { 'OCI-Filters-Applied': 'artifactType' } : {};
-  respondJson(res, req.method ?? 'GET', OCI_INDEX, { schemaVersion: 2, mediaType: OCI_INDEX, manifests }, headers);
+  sendJson(res, req.method ?? 'GET', 200, { schemaVersion: 2, mediaType: OCI_INDEX, manifests }, { 'Content-Type': OCI_INDEX, ...headers });
 }

@@ -1,7 +1,8 @@
 /** GET/HEAD/PUT/DELETE `/v2/<name>/manifests/<tag|digest>`. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryError } from '../../errors.js';
-import { isDigest, type Route } from '../../gateway/route.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isDigest } from '../../oci/names.js';
+import { type Route } from '../../oci/route.js';
 import { CANONICAL_ALGORITHM, digestBytes, parseDigest, type Digest } from './digest.js';
 import { parseManifest } from './manifest-validation.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../../read-body.js';

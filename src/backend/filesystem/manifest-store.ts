@@ -6,7 +6,7 @@
  * atomic, so a crash leaves at worst an unreferenced manifest, never a tag pointing at nothing.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 import type { BlobStore } from './blob-store.js';
 import { tryParseDigest, type Digest } from './digest.js';
 import { createFileAtomic, isNotFound, readTextIfExists, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
@@ -19,8 +19,9 @@ import {
   type Descriptor,
   type ParsedManifest,
 } from './manifest-validation.js';
-import { compareNames, firstIndexAfter, MAX_PAGE_SIZE, type Page, type PageRequest } from './paging.js';
-import { isDigest } from '../../gateway/route.js';
+import type { PageRequest } from '../../oci/paging.js';
+import { compareNames, firstIndexAfter, MAX_PAGE_SIZE, type Page } from './paging.js';
+import { isDigest } from '../../oci/names.js';
 
 export interface ManifestRecord {
   readonly digest: Digest;

@@ -5,17 +5,9 @@
  * descriptors. Whether the referenced content exists is checked by the caller, against the
  * repository, with the references this returns.
  */
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
+import { DOCKER_MANIFEST, IMAGE_MANIFEST_TYPES, MANIFEST_MEDIA_TYPES, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.js';
 import { tryParseDigest, type Digest } from './digest.js';
-
-export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
-export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
-export const DOCKER_MANIFEST = 'application/vnd.docker.distribution.manifest.v2+json';
-export const DOCKER_MANIFEST_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
-
-const IMAGE_TYPES = new Set([OCI_MANIFEST, DOCKER_MANIFEST]);
-const INDEX_TYPES = new Set([OCI_INDEX, DOCKER_MANIFEST_LIST]);
-export const MANIFEST_MEDIA_TYPES: ReadonlySet<string> = new Set([...IMAGE_TYPES, ...INDEX_TYPES]);
 
 /** Layers a client downloads from their `urls`, never from the registry: they need not be pushed. */
 const NON_DISTRIBUTABLE_LAYERS = new Set([
@@ -95,7 +87,7 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
     size,
     ...(artifactType !== undefined ? { artifactType } : {}),
     ...(annotations !== undefined ? { annotations } : {}),
-    ...(urls !== undefined ? { urls: urls as string[] } : {}),
+    ...(urls !== undefined ? { urls } : {}),
   };
 }
 
@@ -136,7 +128,7 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined): P
   const artifactType = isOci ? optionalString(body.artifactType, 'artifactType') : undefined;
   const annotations = stringMap(body.annotations, 'annotations');
 
-  if (IMAGE_TYPES.has(mediaType)) {
+  if (IMAGE_MANIFEST_TYPES.has(mediaType)) {
     if (body.manifests !== undefined) throw invalid('an image manifest must not have a manifests field');
     return {
       mediaType,

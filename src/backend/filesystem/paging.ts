@@ -1,28 +1,10 @@
 /**
- * `n`/`last` paging of sorted name lists (tags), with the RFC 8288 `Link` header of the
- * distribution spec. The page size is capped, so no allocation is ever sized by the client.
+ * Paging of sorted name lists (tags), with the RFC 8288 `Link` header of the distribution spec.
+ * `n` and `last` are read by src/oci/paging.ts, which caps the page size, so no allocation is ever
+ * sized by the client.
  */
-import { RegistryError } from '../../errors.js';
-
 /** The most entries one page returns, whatever `n` asks for. */
 export const MAX_PAGE_SIZE = 1000;
-
-export interface PageRequest {
-  /** undefined: the client did not ask for a page size. */
-  readonly n: number | undefined;
-  readonly last: string | undefined;
-}
-
-export function parsePageRequest(query: URLSearchParams): PageRequest {
-  const rawN = query.get('n');
-  let n: number | undefined;
-  if (rawN !== null && rawN !== '') {
-    if (!/^\d{1,9}$/.test(rawN)) throw new RegistryError('UNSUPPORTED', 'n must be a non-negative integer', { status: 400 });
-    n = Math.min(Number(rawN), MAX_PAGE_SIZE);
-  }
-  const last = query.get('last');
-  return { n, last: last === null || last === '' ? undefined : last };
-}
 
 export interface Page {
   readonly items: string[];

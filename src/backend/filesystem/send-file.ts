@@ -14,6 +14,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
+import { RegistryError } from '../../oci/errors.js';
 
 /** Bytes per read and per socket write: large writes keep TLS busy with few calls into it. */
 export const SEND_CHUNK_BYTES = 512 * 1024;
@@ -51,6 +52,7 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
   res.once('close', onClose);
   try {
     for (let position = start; position <= end;) {
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the close listener between reads
       if (gone) throw new ResponseGone('the response closed before its end');
       if (free.length === 0 && owned < BUFFERS_PER_RESPONSE) {
         free.push(take());
@@ -62,7 +64,7 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
         continue;
       }
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position + 1), position);
-      if (bytesRead === 0) throw new Error('the file ended before the range did');
+      if (bytesRead === 0) throw new RegistryError('INTERNAL_ERROR', 'the blob file ended before the range did');
       position += bytesRead;
       res.write(buffer.subarray(0, bytesRead), (error) => {
         if (error) return;
@@ -70,6 +72,7 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
         wake?.();
       });
     }
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the close listener between reads
     if (gone) throw new ResponseGone('the response closed before its end');
     await new Promise<void>((resolve, reject) => {
       res.end(() => resolve());

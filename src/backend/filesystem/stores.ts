@@ -29,16 +29,6 @@ export function respond(
   res.end(method === 'HEAD' || status === 204 || status === 304 ? undefined : body);
 }
 
-export function respondJson(
-  res: ServerResponse,
-  method: string,
-  contentType: string,
-  value: unknown,
-  headers: Record<string, string> = {},
-): void {
-  respond(res, method, 200, { 'Content-Type': contentType, ...headers }, JSON.stringify(value));
-}
-
 /** True when the request's If-None-Match names `etag` (or `*`): the client's copy is current. */
 export function notModified(ifNoneMatch: string | undefined, etag: string): boolean {
   if (ifNoneMatch === undefined) return false;

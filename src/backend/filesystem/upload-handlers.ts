@@ -4,8 +4,9 @@
  * (status), PATCH (chunk), PUT (close, with an optional last chunk) and DELETE (cancel).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RegistryError } from '../../errors.js';
-import { isValidRepositoryName, type Route } from '../../gateway/route.js';
+import { RegistryError } from '../../oci/errors.js';
+import { isValidRepositoryName } from '../../oci/names.js';
+import { type Route } from '../../oci/route.js';
 import { parseDigest, type Digest } from './digest.js';
 import { parseContentRange, uploadRangeHeader } from './http-range.js';
 import { respond, type Stores } from './stores.js';

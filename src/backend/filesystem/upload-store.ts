@@ -21,7 +21,7 @@ import type { Hash } from 'node:crypto';
 import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 import { PRIVATE_FILE_MODE } from '../../file-modes.js';
 import type { BlobStore } from './blob-store.js';
 import { CANONICAL_ALGORITHM, digestFile, hashFileInto, newHash, type Digest } from './digest.js';
@@ -157,7 +157,7 @@ export class UploadStore {
           return true;
         })
         .catch((error: unknown) => {
-          this.logger.warn({ upload: id, problem: (error as Error).message }, 'could not sweep an abandoned upload');
+          this.logger.warn({ upload: id, err: error }, 'could not sweep an abandoned upload');
           return false;
         });
       if (stale) removed += 1;
@@ -224,8 +224,9 @@ export class UploadStore {
   private async runningHash(id: string, state: UploadState): Promise<RunningHash> {
     const cached = this.hashes.get(id);
     if (cached && cached.offset === state.offset) return cached;
-    const from = cached && cached.offset < state.offset ? cached.offset : 0;
-    const hash = from > 0 ? cached!.hash : newHash(CANONICAL_ALGORITHM);
+    const resumed = cached && cached.offset < state.offset ? cached : undefined;
+    const from = resumed?.offset ?? 0;
+    const hash = resumed && from > 0 ? resumed.hash : newHash(CANONICAL_ALGORITHM);
     this.hashes.delete(id); // until it covers `state.offset` again: a read that fails half-way leaves no wrong entry
     await hashFileInto(hash, this.layout.uploadData(id), state.offset, from);
     const caughtUp = { hash, offset: state.offset };
@@ -238,8 +239,7 @@ export class UploadStore {
     const { range, declaredLength } = chunk;
     if (range !== undefined) {
       if (range.start !== state.offset) {
-        throw new RegistryError('BLOB_UPLOAD_INVALID', 'chunk does not start where the upload ends', {
-          status: 416,
+        throw new RegistryError('BLOB_UPLOAD_RANGE_INVALID', 'chunk does not start where the upload ends', {
           detail: { expectedStart: state.offset, start: range.start },
           headers: { Location: uploadLocation(state.repository, id), Range: uploadRangeHeader(state.offset), 'Docker-Upload-UUID': id },
         });

@@ -1,6 +1,6 @@
 /** One page of the upstream's catalog, read with a hard size cap. */
 import type { Pool } from 'undici';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 
 const MAX_CATALOG_BYTES = 8 * 1024 * 1024;
 

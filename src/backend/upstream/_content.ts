@@ -6,18 +6,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { Dispatcher, Pool } from 'undici';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.js';
 import { MAX_MANIFEST_BYTES } from '../../read-body.js';
 import type { ContentReader, ManifestContent, TagPage } from '../backend.js';
 import type { UpstreamAccess } from './_token-auth.js';
 
-export const MANIFEST_TYPES = [
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-].join(', ');
-const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+export const MANIFEST_TYPES = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(', ');
 const MAX_LIST_BYTES = 4 * 1024 * 1024;
 const MAX_TAGS_PAGE = 999;
 
@@ -80,13 +75,11 @@ export function upstreamContentReader(
     const bytes = await readCapped(
       response.body,
       MAX_MANIFEST_BYTES,
-      () => new RegistryError('MANIFEST_INVALID', 'the manifest is too large', { status: 413 }),
+      () => new RegistryError('MANIFEST_TOO_LARGE', 'the manifest is too large'),
     );
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     const stated = response.headers['docker-content-digest'];
-    const contentType = String(response.headers['content-type'] ?? '')
-      .split(';', 1)[0]!
-      .trim();
+    const contentType = (String(response.headers['content-type'] ?? '').split(';', 1)[0] ?? '').trim();
     return { digest: typeof stated === 'string' && stated.startsWith('sha') ? stated : digest, mediaType: contentType, bytes };
   }
 
@@ -126,7 +119,7 @@ export function upstreamContentReader(
         await response.body.dump();
         throw upstreamAnswered(response.statusCode, 'a blob read');
       }
-      const tooLarge = () => new RegistryError('SIZE_INVALID', `the blob is larger than ${maxBytes} bytes`, { status: 413 });
+      const tooLarge = () => new RegistryError('BLOB_TOO_LARGE', `the blob is larger than ${maxBytes} bytes`);
       if (Number(response.headers['content-length'] ?? 0) > maxBytes) {
         response.body.destroy();
         throw tooLarge();

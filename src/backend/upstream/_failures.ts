@@ -1,6 +1,6 @@
 /** Upstream transport failures as OCI errors, without leaking internal addresses to the client. */
 import type { Logger } from 'pino';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 
 const UNREACHABLE = new Set([
   'ECONNREFUSED',
@@ -28,6 +28,6 @@ export function upstreamFailure(error: unknown, logger: Logger, path: string): R
   if (UNREACHABLE.has(code)) {
     return new RegistryError('UNAVAILABLE', 'the upstream registry is unavailable', { headers: { 'Retry-After': '5' } });
   }
-  if (TIMEOUT.has(code)) return new RegistryError('UPSTREAM_ERROR', 'the upstream registry timed out', { status: 504 });
+  if (TIMEOUT.has(code)) return new RegistryError('UPSTREAM_TIMEOUT');
   return new RegistryError('UPSTREAM_ERROR');
 }

@@ -12,7 +12,7 @@
  * Tokens are cached per subject and access for half their lifetime.
  */
 import type { Pool } from 'undici';
-import type { Route } from '../../gateway/route.js';
+import type { Route } from '../../oci/route.js';
 
 export type UpstreamAuthMode = 'auto' | 'none' | 'token';
 

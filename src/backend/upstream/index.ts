@@ -8,11 +8,11 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Pool, type Dispatcher } from 'undici';
+import { Pool } from 'undici';
 import type { Logger } from 'pino';
-import { RegistryError } from '../../errors.js';
+import { RegistryError } from '../../oci/errors.js';
 import type { Backend, ContentReader, RequestContext } from '../backend.js';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../gateway/headers.js';
+import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding-headers.js';
 import { upstreamFailure, upstreamFailureReason } from './_failures.js';
 import { fetchCatalogPage } from './_catalog.js';
 import { MANIFEST_TYPES, upstreamContentReader } from './_content.js';
@@ -155,7 +155,7 @@ export class UpstreamBackend implements Backend {
       await this.#pool.stream(
         {
           path: route.rawQuery ? `${route.path}?${route.rawQuery}` : route.path,
-          method: method as Dispatcher.HttpMethod,
+          method,
           headers,
           body: upstreamBody(req, context, headers),
           signal: abort.signal,
@@ -175,6 +175,7 @@ export class UpstreamBackend implements Backend {
       );
     } catch (error) {
       if (abort.signal.aborted) return;
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set in the response factory above
       if (!answered) throw this.#failure(error, route.path);
       // undici destroyed `res`: the client sees a broken connection, not a short body.
       this.#observer?.failed('broken_body');

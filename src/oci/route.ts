@@ -6,7 +6,8 @@
  * What is authorized is `Route.path`, which is exactly the bytes of the path the client sent and
  * exactly what is forwarded upstream.
  */
-import { RegistryError } from '../errors.js';
+import { RegistryError } from './errors.js';
+import { isDigest, isTag, isUploadId, isValidRepositoryName } from './names.js';
 
 export type RouteKind =
   | 'base' // GET /v2/
@@ -28,25 +29,6 @@ export interface Route {
   readonly path: string;
   /** The raw query string without `?`, or ''. */
   readonly rawQuery: string;
-}
-
-export const MAX_NAME_LENGTH = 255;
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const UPLOAD_ID = /^[A-Za-z0-9_=-][A-Za-z0-9._=-]{0,255}$/;
-
-export function isValidRepositoryName(name: string): boolean {
-  if (name.length === 0 || name.length > MAX_NAME_LENGTH) return false;
-  return name.split('/').every((component) => COMPONENT.test(component));
-}
-
-export function isTag(reference: string): boolean {
-  return TAG.test(reference);
-}
-
-export function isDigest(reference: string): boolean {
-  return reference.length <= 256 && DIGEST.test(reference);
 }
 
 function notFound(): RegistryError {
@@ -98,7 +80,7 @@ export function routeFromUrl(url: string, method = 'GET'): Route {
     throw new RegistryError('MANIFEST_INVALID', 'invalid manifest reference: neither a tag nor a digest');
   }
   if (n >= 4 && third === 'blobs' && second === 'uploads') {
-    if (!UPLOAD_ID.test(last)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
+    if (!isUploadId(last)) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
     return named('upload', segments.slice(0, -3), last, path, rawQuery);
   }
   if (n >= 3 && second === 'blobs' && last === 'uploads') return named('upload-start', segments.slice(0, -2), '', path, rawQuery);
