@@ -9,6 +9,7 @@
  * the upstream is down, whereas a container should not be restarted for it).
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { errnoCode } from '../lib/errno.js';
 import { request as httpsRequest } from 'node:https';
 import { Command } from 'commander';
 import { loadConfig, splitHostPort } from '../config/load.js';
@@ -55,7 +56,7 @@ export function healthcheckCommand(): Command {
         process.stdout.write(`${healthy ? 'healthy' : 'unhealthy'}: GET ${url.href} answered ${status}\n`);
         process.exitCode = healthy ? 0 : 1;
       } catch (error) {
-        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        const reason = errnoCode(error) ?? (error as Error).message;
         process.stdout.write(`unhealthy: GET ${url.href} failed: ${reason}\n`);
         process.exitCode = 1;
       }

@@ -18,7 +18,7 @@ import {
 } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../errors.js';
-import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
+import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../lib/read-body.js';
 import { isDigest, type Route } from './route.js';
 import { authorizeMount } from './mount.js';
 

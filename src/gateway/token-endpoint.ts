@@ -33,7 +33,7 @@ import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError, type ScopedIdentity } from '../auth/token/types.js';
 import { RegistryError, toRegistryError } from '../errors.js';
-import { readBodyWithLimit } from '../read-body.js';
+import { readBodyWithLimit } from '../lib/read-body.js';
 import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
 import { sendErrorWithLingeringClose } from './lingering-close.js';
 

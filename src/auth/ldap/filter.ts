@@ -45,7 +45,7 @@ export function escapeFilterValue(value: string): string {
 
 export type FilterPlaceholder = 'user' | 'dn';
 
-const PLACEHOLDER = /\{([A-Za-z]+)\}/g;
+const PLACEHOLDER = /\{(?<name>[A-Za-z]+)\}/g;
 
 /** Replaces `{user}` and `{dn}` in a template with the escaped values. */
 export function fillFilterTemplate(template: string, values: Partial<Record<FilterPlaceholder, string>>): string {
@@ -64,7 +64,7 @@ export function filterTemplateProblem(
   allowed: readonly FilterPlaceholder[],
   required: readonly FilterPlaceholder[],
 ): string | undefined {
-  const names = [...template.matchAll(PLACEHOLDER)].map((match) => match[1] as string);
+  const names = [...template.matchAll(PLACEHOLDER)].map((match) => match.groups?.name ?? '');
   const unknown = names.filter((name) => !(allowed as readonly string[]).includes(name));
   if (unknown.length > 0)
     return `unknown placeholder(s): ${[...new Set(unknown)].map((name) => `{${name}}`).join(', ')} (use ${allowed.map((name) => `{${name}}`).join(' or ')})`;

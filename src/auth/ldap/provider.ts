@@ -23,6 +23,7 @@
  * from any directory error text before that text is logged. Thrown errors carry fixed messages.
  */
 import { readFile } from 'node:fs/promises';
+import { errnoCode } from '../../lib/errno.js';
 import type { Logger } from 'pino';
 import { ResultCodeError, type Entry } from 'ldapts';
 import { RegistryError } from '../../errors.js';
@@ -99,7 +100,7 @@ export class LdapProvider implements AuthProvider {
       try {
         ca = await readFile(config.tls.ca);
       } catch (error) {
-        throw new Error(`cannot read the LDAP CA file ${config.tls.ca}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+        throw new Error(`cannot read the LDAP CA file ${config.tls.ca}: ${errnoCode(error) ?? String(error)}`);
       }
     }
     if (config.url.toLowerCase().startsWith('ldap:') && !config.startTls) {
@@ -350,9 +351,7 @@ async function readBindPassword(config: LdapConfig, env: NodeJS.ProcessEnv): Pro
     try {
       text = await readFile(config.bindPasswordFile, 'utf8');
     } catch (error) {
-      throw new Error(
-        `cannot read the LDAP bind password file ${config.bindPasswordFile}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
-      );
+      throw new Error(`cannot read the LDAP bind password file ${config.bindPasswordFile}: ${errnoCode(error) ?? 'unreadable'}`);
     }
     const password = text.replace(/\r?\n$/, '');
     if (password === '') throw new Error(`the LDAP bind password file ${config.bindPasswordFile} is empty`);

@@ -16,6 +16,7 @@
  * rewritten from token-keys.json whenever they differ from it.
  */
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, type KeyObject } from 'node:crypto';
+import { errnoCode } from '../../lib/errno.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -23,7 +24,8 @@ import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import type { Logger } from 'pino';
 import { generate } from 'selfsigned';
 import { z } from 'zod';
-import { createFileExclusive, replaceFile } from './_files.js';
+import { createFileAtomic, writeFileAtomic } from '../../lib/atomic-write.js';
+import { PRIVATE_FILE_MODE, PUBLIC_FILE_MODE } from '../../lib/file-modes.js';
 import { FileWatch, type FileWatchOptions } from '../file-watch.js';
 
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
@@ -145,7 +147,7 @@ async function readKeyFile(path: string): Promise<KeyFile | undefined> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
   }
   let json: unknown;
@@ -161,7 +163,7 @@ async function readKeyFile(path: string): Promise<KeyFile | undefined> {
 
 async function rewriteIfChanged(path: string, content: string): Promise<void> {
   const existing = await readFile(path, 'utf8').catch(() => undefined);
-  if (existing !== content) await replaceFile(path, content, 0o644);
+  if (existing !== content) await writeFileAtomic(path, content, { mode: PUBLIC_FILE_MODE });
 }
 
 async function writeDerivedFiles(dir: string, keys: KeySet): Promise<void> {
@@ -176,7 +178,7 @@ async function loadOrCreate(dir: string, algorithm: SigningAlgorithm): Promise<{
   const existing = await readKeyFile(path);
   if (existing) return { file: existing, created: false };
   const file: KeyFile = { version: 1, current: await newStoredKey(algorithm, new Date()) };
-  if (await createFileExclusive(path, serialize(file))) return { file, created: true };
+  if (await createFileAtomic(path, serialize(file))) return { file, created: true };
   // Another process made one first; use theirs.
   const theirs = await readKeyFile(path);
   if (!theirs) throw new Error(`${path} vanished while it was being created`);
@@ -209,7 +211,7 @@ export async function rotateSigningKey(
         },
       }
     : { version: 1, current: next };
-  await replaceFile(path, serialize(file));
+  await writeFileAtomic(path, serialize(file), { mode: PRIVATE_FILE_MODE });
   await writeDerivedFiles(dir, await keySetOf(file));
   return { kid: next.kid, previousKid: existing?.current.kid };
 }

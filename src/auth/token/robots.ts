@@ -16,6 +16,7 @@
  * within 2 seconds without a restart; expiry is checked on every use.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { errnoCode } from '../../lib/errno.js';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -23,7 +24,8 @@ import { z } from 'zod';
 import { repositoryPatternProblem } from '../../access/pattern.js';
 import type { AuthOutcome, AuthProvider, Credentials } from '../identity.js';
 import { foldUserName } from '../user-name.js';
-import { replaceFile } from './_files.js';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
+import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import { FileWatch, type FileWatchOptions } from '../file-watch.js';
 import { CATALOG, REPOSITORY, repositoryPatternAccess } from './access.js';
 import { parseScope } from './scope.js';
@@ -90,7 +92,7 @@ export async function readRobots(file: string): Promise<RobotRecord[]> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (errnoCode(error) === 'ENOENT') return [];
     throw error;
   }
   let json: unknown;
@@ -141,7 +143,7 @@ export async function createRobot(file: string, options: CreateRobotOptions): Pr
     created: now.toISOString(),
     expires: options.expires === null ? null : options.expires.toISOString(),
   };
-  await replaceFile(file, serialize([...robots, robot]));
+  await writeFileAtomic(file, serialize([...robots, robot]), { mode: PRIVATE_FILE_MODE });
   return { robot, secret };
 }
 
@@ -156,7 +158,7 @@ export async function removeRobot(file: string, name: string): Promise<RobotReco
   const robots = await readRobots(file);
   const revoked = robots.find((robot) => robot.name === user);
   if (!revoked) return undefined;
-  await replaceFile(file, serialize(robots.filter((robot) => robot !== revoked)));
+  await writeFileAtomic(file, serialize(robots.filter((robot) => robot !== revoked)), { mode: PRIVATE_FILE_MODE });
   return revoked;
 }
 

@@ -4,7 +4,7 @@ import { RegistryError } from '../../errors.js';
 import { isDigest, type Route } from '../../gateway/route.js';
 import { CANONICAL_ALGORITHM, digestBytes, parseDigest, type Digest } from './digest.js';
 import { parseManifest } from './manifest-validation.js';
-import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../../read-body.js';
+import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../../lib/read-body.js';
 import { notModified, respond, type Stores } from './stores.js';
 
 function manifestUnknown(reference: string): RegistryError {
