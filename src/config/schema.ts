@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
-import { parseCidr } from '../gateway/cidr.js';
+import { parseCidr } from '../lib/ip.js';
 import { repositoryPatternProblem } from '../access/pattern.js';
 import { ldapConfigSchema } from '../auth/ldap/config.js';
 import { throttleConfigSchema } from '../auth/throttle/config.js';

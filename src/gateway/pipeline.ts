@@ -31,7 +31,7 @@ import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './cata
 import { API_VERSION, API_VERSION_HEADER, clientAddress, clientProto, isLegacyDockerClient, type ForwardingFacts } from './headers.js';
 import { isDigest, routeFromUrl, type Route } from './route.js';
 import type { SectionLock } from '../server/keyed-lock.js';
-import { normalizeIp, type AddressMatcher } from './cidr.js';
+import { normalizeIp, type AddressMatcher } from '../lib/ip.js';
 import { logAccess, onRequestDone } from './access-log.js';
 import { healthPath, type HealthEndpoint } from './health.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
