@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { errnoCode } from '../lib/errno.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FileWatch } from '../auth/file-watch.js';
+import { FileWatch } from '../lib/watched-file.js';
 import { writeFileAtomic } from '../lib/atomic-write.js';
 import type { SectionLock } from '../server/keyed-lock.js';
 

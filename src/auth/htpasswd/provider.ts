@@ -19,7 +19,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WatchedFile } from '../file-watch.js';
+import { WatchedFile } from '../../lib/watched-file.js';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
 import { foldUserName } from '../user-name.js';
 import { parseHtpasswd, type ParsedHtpasswd } from './file.js';
