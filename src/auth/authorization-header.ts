@@ -11,7 +11,7 @@ export const MAX_AUTHORIZATION_HEADER_LENGTH = 8192;
 const SCHEME = /^(?<scheme>[!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:[ \t]+|$)/;
 // Padded standard base64 (as Go's net/http, curl and browsers send it).
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = /\p{Cc}/u;
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The header's auth scheme in lower case (`basic`, `bearer`…), or undefined when absent or unparsable. */

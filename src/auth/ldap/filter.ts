@@ -14,7 +14,7 @@ import { FilterParser } from 'ldapts';
 export const MAX_USER_NAME_LENGTH = 256;
 
 // C0 controls, DEL and C1 controls: no one types them in a user name, and NUL truncates C strings.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = /\p{Cc}/u;
 
 /**
  * Whether a user name may be looked up at all: non-empty, at most MAX_USER_NAME_LENGTH characters,
