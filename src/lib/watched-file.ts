@@ -200,13 +200,7 @@ export class WatchedFile<T> {
     let loaded: { value: T; digest: string };
     try {
       const read = await readContent(paths, options.whenMissing !== undefined);
-      loaded =
-        read === MISSING
-          ? { value: (options.whenMissing as () => T)(), digest: MISSING }
-          : {
-              value: await options.parse(read.content, { first: true, mode: read.mode, companions: read.companions }),
-              digest: read.digest,
-            };
+      loaded = { value: await valueOf(read, options, true), digest: read === MISSING ? MISSING : read.digest };
     } catch (error) {
       throw new Error(`cannot load ${options.what} ${path}: ${describeError(error)}`, { cause: error });
     }
@@ -270,10 +264,7 @@ export class WatchedFile<T> {
     }
     let value: T;
     try {
-      value =
-        read === MISSING
-          ? (this.#options.whenMissing as () => T)()
-          : await this.#options.parse(read.content, { first: false, mode: read.mode, companions: read.companions });
+      value = await valueOf(read, this.#options, false);
     } catch (error) {
       // Unusable content changes nothing: what is in force (the last good copy, or nobody while it was unreadable) stays.
       this.#unreadable = wasUnreadable;
@@ -347,6 +338,14 @@ async function readContent(paths: readonly string[], missingAllowed: boolean): P
   }
   const [content = Buffer.alloc(0), ...companions] = contents;
   return { content, companions, digest: hash.digest('hex'), mode };
+}
+
+/** What the file's content, or its absence, stands for. */
+function valueOf<T>(read: FileContent | typeof MISSING, options: WatchedFileOptions<T>, first: boolean): T | Promise<T> {
+  if (read !== MISSING) return options.parse(read.content, { first, mode: read.mode, companions: read.companions });
+  // readContent answers MISSING only when whenMissing is given.
+  if (!options.whenMissing) throw new Error('the file does not exist');
+  return options.whenMissing();
 }
 
 function describeError(error: unknown): string {
