@@ -12,7 +12,7 @@ import type { Config } from './config/load.js';
 import { splitHostPort } from './config/load.js';
 import { planReload, sameSettings } from './config/changes.js';
 import type { Loggers } from './log.js';
-import { FileWatch } from './auth/file-watch.js';
+import { FileWatch } from './lib/watched-file.js';
 import { prepareFirstRun, type FirstRunOutput } from './first-run.js';
 import type { Backend } from './backend/backend.js';
 import { createFilesystemBackend } from './backend/filesystem/index.js';
@@ -138,7 +138,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     handlers.handle,
   );
   const metricsListener = await startMetrics(config, metrics, loggers);
-  const reloader = tls.files ? new TlsReloader(tls.files, (next) => listener.setTls(next), loggers.app) : undefined;
+  const reloader = tls.files ? await TlsReloader.open(tls.files, (next) => listener.setTls(next), loggers.app) : undefined;
 
   /** The config as last read and applied (restart-only keys included), to tell the watcher's repeats from changes. */
   let lastApplied = config;

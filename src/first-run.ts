@@ -12,7 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from './config/load.js';
 import { FIRST_RUN_USER, createFirstRunAdmin, firstRunAdminMissing } from './auth/first-run.js';
-import { writeFileAtomic } from './auth/htpasswd/edit.js';
+import { writeFileAtomic } from './lib/atomic-write.js';
 import { ensureSelfSignedPair } from './server/self-signed.js';
 
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
@@ -31,7 +31,7 @@ async function createAdmin(config: Config, output: FirstRunOutput): Promise<void
   const passwordFile = join(config.dataDir, INITIAL_PASSWORD_FILE);
   // The default htpasswd file lives in dataDir, beside the password file.
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(passwordFile, `${password}\n`);
+  await writeFileAtomic(passwordFile, `${password}\n`, { mode: 0o600 });
   await createFirstRunAdmin(htpasswd, password);
   const shown = output.terminal ? ` Its password is ${password} (shown on this terminal only).` : '';
   output.announce(

@@ -5,6 +5,7 @@
  * files only to see that they can be read (and the group file, for its group names).
  */
 import { access, constants, readFile, stat } from 'node:fs/promises';
+import { errnoCode } from './lib/errno.js';
 import type { Config } from './config/load.js';
 import { parseGroupFile } from './auth/group-file.js';
 
@@ -21,7 +22,7 @@ async function unreadable(path: string): Promise<string | undefined> {
     await access(path, constants.R_OK);
     return undefined;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+    const code = errnoCode(error);
     return code === 'ENOENT'
       ? 'does not exist'
       : code === 'EACCES'

@@ -18,7 +18,7 @@ import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/inde
 import { createGateway, type RequestHandler } from './gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
 import { createTokenEndpoint } from './gateway/token-endpoint.js';
-import { compileAddressMatcher } from './gateway/cidr.js';
+import { compileAddressMatcher } from './lib/ip.js';
 import type { CatalogPaging } from './gateway/catalog.js';
 import { cachedCheck, createHealthEndpoint, type ReadinessCheck } from './gateway/health.js';
 import type { SectionLock } from './server/keyed-lock.js';

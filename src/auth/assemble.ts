@@ -89,7 +89,11 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   }
   const stores = [htpasswd, robots, groupFile, keys];
   const reload = async (force = false): Promise<void> => {
-    await Promise.all(stores.map((store) => store?.reload(force)));
+    await Promise.all(
+      stores.map(async (store) => {
+        await store?.reload(force);
+      }),
+    );
   };
   const onCredentialsChange = (listener: () => void): void => {
     for (const store of stores) store?.onChange(listener);

@@ -8,10 +8,10 @@ import type { Credentials } from './identity.js';
 /** Longer headers are refused before any decoding (nginx's default header buffer is 8 KiB). */
 export const MAX_AUTHORIZATION_HEADER_LENGTH = 8192;
 
-const SCHEME = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:[ \t]+|$)/;
+const SCHEME = /^(?<scheme>[!#$%&'*+.^_`|~0-9A-Za-z-]+)(?:[ \t]+|$)/;
 // Padded standard base64 (as Go's net/http, curl and browsers send it).
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = /\p{Cc}/u;
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The header's auth scheme in lower case (`basic`, `bearer`…), or undefined when absent or unparsable. */
@@ -31,7 +31,7 @@ export function parseBasicAuthorization(header: string | undefined): Credentials
   if (header.length > MAX_AUTHORIZATION_HEADER_LENGTH) return 'malformed';
   const value = header.trim();
   const scheme = SCHEME.exec(value);
-  if (!scheme || (scheme[1] as string).toLowerCase() !== 'basic') return 'malformed';
+  if (!scheme || scheme.groups?.scheme?.toLowerCase() !== 'basic') return 'malformed';
   const token = value.slice(scheme[0].length);
   if (token === '' || !BASE64.test(token)) return 'malformed';
   let decoded: string;

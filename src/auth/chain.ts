@@ -63,7 +63,11 @@ export class ProviderChain implements AuthProvider {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#providers.map((provider) => provider.close?.()));
+    await Promise.all(
+      this.#providers.map(async (provider) => {
+        await provider.close?.();
+      }),
+    );
   }
 
   #unlessOwnedEarlier(index: number, credentials: Credentials, identity: Identity): Identity | null {

@@ -3,7 +3,7 @@
  * caller has put where the operator will find it (src/first-run.ts) before this file exists, so a
  * crash in between never leaves an admin nobody knows the password of. The file is mode 0600.
  */
-import { HtpasswdDocument, hashPasswordBcrypt, readHtpasswdText, writeFileAtomic } from './htpasswd/edit.js';
+import { HtpasswdDocument, hashPasswordBcrypt, readHtpasswdText, writeHtpasswdFile } from './htpasswd/edit.js';
 
 export const FIRST_RUN_USER = 'admin';
 
@@ -14,5 +14,5 @@ export async function firstRunAdminMissing(file: string): Promise<boolean> {
 export async function createFirstRunAdmin(file: string, password: string): Promise<void> {
   const document = HtpasswdDocument.parse('');
   document.setHash(FIRST_RUN_USER, await hashPasswordBcrypt(password, 10));
-  await writeFileAtomic(file, document.toString());
+  await writeHtpasswdFile(file, document.toString());
 }

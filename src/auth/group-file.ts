@@ -16,7 +16,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WatchedFile } from './file-watch.js';
+import { WatchedFile } from '../lib/watched-file.js';
 
 export interface ParsedGroupFile {
   /** Group → members, in file order, without duplicates. */
@@ -25,7 +25,7 @@ export interface ParsedGroupFile {
 }
 
 // C0 controls, DEL and C1 controls.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = /\p{Cc}/u;
 
 export function parseGroupFile(text: string): ParsedGroupFile {
   const groups = new Map<string, string[]>();
@@ -75,9 +75,9 @@ function splitWords(text: string): string[] | undefined {
       index += 1;
       let closed = false;
       while (index < text.length) {
-        const char = text[index] as string;
+        const char = text.charAt(index);
         if (char === '\\' && index + 1 < text.length) {
-          word += text[index + 1];
+          word += text.charAt(index + 1);
           index += 2;
         } else if (char === quote) {
           index += 1;
@@ -90,8 +90,8 @@ function splitWords(text: string): string[] | undefined {
       }
       if (!closed) return undefined;
     } else {
-      while (index < text.length && !/\s/.test(text[index] as string)) {
-        word += text[index];
+      while (index < text.length && !/\s/.test(text.charAt(index))) {
+        word += text.charAt(index);
         index += 1;
       }
     }

@@ -120,15 +120,22 @@ export class RevocationChannel {
     }
   }
 
+  /** Whether another re-read was asked for (and forgets that it was). */
+  #takeAgain(): boolean {
+    const again = this.#again;
+    this.#again = false;
+    return again;
+  }
+
   /** One re-read at a time; messages arriving meanwhile make one more. */
   #reload(): void {
     if (this.#reloading) {
       this.#again = true;
       return;
     }
+    this.#again = true;
     this.#reloading = (async () => {
-      do {
-        this.#again = false;
+      while (this.#takeAgain() && !this.#closed) {
         this.#applying += 1;
         try {
           await this.#targets.reloadFiles();
@@ -137,7 +144,7 @@ export class RevocationChannel {
         } finally {
           this.#applying -= 1;
         }
-      } while (this.#again && !this.#closed);
+      }
     })().finally(() => {
       this.#reloading = undefined;
     });

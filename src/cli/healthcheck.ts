@@ -8,6 +8,7 @@
  * src/gateway/health.ts; `/readyz` is for load balancers, which should stop sending traffic while
  * the upstream is down, whereas a container should not be restarted for it).
  */
+import { errnoCode } from '../lib/errno.js';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Command } from 'commander';
@@ -57,7 +58,7 @@ export function healthcheckCommand(): Command {
           process.stdout.write(`${healthy ? 'healthy' : 'unhealthy'}: GET ${url.href} answered ${status}\n`);
           process.exitCode = healthy ? 0 : 1;
         } catch (error) {
-          const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+          const reason = errnoCode(error) ?? (error as Error).message;
           process.stdout.write(`unhealthy: GET ${url.href} failed: ${reason}\n`);
           process.exitCode = 1;
         }

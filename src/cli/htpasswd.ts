@@ -20,7 +20,7 @@ import {
   parseHtpasswd,
   readHtpasswdText,
   verifyPassword,
-  writeFileAtomic,
+  writeHtpasswdFile,
 } from '../auth/htpasswd/index.js';
 
 type Input = NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?(mode: boolean): unknown };
@@ -75,7 +75,7 @@ Examples:
         const text = await readHtpasswdText(file);
         const document = HtpasswdDocument.parse(text ?? '');
         const outcome = document.setHash(user, hash);
-        await writeFileAtomic(file, document.toString());
+        await writeHtpasswdFile(file, document.toString());
         say(`${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`);
       }),
     );
@@ -90,7 +90,7 @@ Examples:
         const document = HtpasswdDocument.parse(await readExisting(file));
         const removed = document.remove(user);
         if (removed === 0) throw new CliFailure(`User ${user} not found in ${file}`, 1);
-        await writeFileAtomic(file, document.toString());
+        await writeHtpasswdFile(file, document.toString());
         say(`Deleted user ${user} from ${file}`);
       }),
     );

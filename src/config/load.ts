@@ -5,6 +5,7 @@
  * this way, so `serve` and the commands that edit its files (`token`, `gc`, …) find the same files.
  */
 import { readFile } from 'node:fs/promises';
+import { errnoCode } from '../lib/errno.js';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -183,7 +184,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     try {
       text = await readFile(source, 'utf8');
     } catch (error) {
-      throw new ConfigError(`${source}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      throw new ConfigError(`${source}: cannot read: ${errnoCode(error) ?? String(error)}`);
     }
     raw = parseConfigText(text, source);
     baseDir = dirname(source);

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { durationSchema } from './duration.js';
-import { parseCidr } from '../gateway/cidr.js';
+import { parseCidr } from '../lib/ip.js';
 import { repositoryPatternProblem } from './schema/repository-pattern.js';
 import { ldapConfigSchema } from './schema/ldap.js';
 import { throttleConfigSchema } from './schema/throttle.js';

@@ -12,7 +12,7 @@ import { decide, type AccessDecision } from '../access/decide.js';
 import { protectedTagRefusal, type AccessPolicy, type Action } from '../access/policy.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../oci/errors.js';
-import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../read-body.js';
+import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../lib/read-body.js';
 import type { Route } from '../oci/route.js';
 import { authorizeMount } from './mount.js';
 

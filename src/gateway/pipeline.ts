@@ -39,7 +39,7 @@ import { isDigest } from '../oci/names.js';
 import { sendJson } from '../oci/respond.js';
 import { routeFromUrl, type Route } from '../oci/route.js';
 import type { SectionLock } from '../server/keyed-lock.js';
-import { normalizeIp, type AddressMatcher } from './cidr.js';
+import { normalizeIp, type AddressMatcher } from '../lib/ip.js';
 import { logAccess, onRequestDone } from './access-log.js';
 import { healthPath, type HealthEndpoint } from './health.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';

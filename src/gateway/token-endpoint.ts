@@ -34,7 +34,7 @@ import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError } from '../auth/token/types.js';
 import { RegistryError, toRegistryError } from '../oci/errors.js';
 import { sendJson } from '../oci/respond.js';
-import { readBodyWithLimit } from '../read-body.js';
+import { readBodyWithLimit } from '../lib/read-body.js';
 import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
 import { sendErrorWithLingeringClose } from './lingering-close.js';
 

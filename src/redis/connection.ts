@@ -6,6 +6,7 @@
  * are logged once each, without the URL's credentials.
  */
 import { readFileSync } from 'node:fs';
+import { errnoCode } from '../lib/errno.js';
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
@@ -35,8 +36,8 @@ const RECONNECT_MAX_MS = 1000;
 const CONNECT_TIMEOUT_MS = 2000;
 
 function reasonOf(error: unknown): string {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && /^[A-Z0-9_]{1,40}$/.test(code)) return code;
+  const code = errnoCode(error);
+  if (code !== undefined && /^[A-Z0-9_]{1,40}$/.test(code)) return code;
   const message = error instanceof Error ? error.message : '';
   // Redis reply errors start with an upper-case code (NOAUTH, LOADING, READONLY); timeouts are ioredis's own.
   const reply = /^([A-Z]{3,20})\b/.exec(message);

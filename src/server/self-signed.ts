@@ -8,13 +8,14 @@
  *   trustDir/ca.crt                    the certificate again, for clients' certificate folders
  *                                      (`skopeo --dest-cert-dir`, /etc/docker/certs.d/HOST:PORT/)
  */
-import { X509Certificate, createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'selfsigned';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../file-modes.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
+import { PRIVATE_DIR_MODE } from '../lib/file-modes.js';
 import type { TlsFiles } from './tls.js';
 
 const VALID_DAYS = 825;
@@ -139,10 +140,7 @@ async function generatePair(dir: string, files: TlsFiles, names: { dns: string[]
       },
     ],
   });
-  const suffix = `.${process.pid}.${createHash('sha256').update(pair.cert).digest('hex').slice(0, 8)}.tmp`;
-  await writeFile(files.key + suffix, pair.private, { mode: PRIVATE_FILE_MODE });
-  await writeFile(files.cert + suffix, pair.cert, { mode: PRIVATE_FILE_MODE });
-  await rename(files.key + suffix, files.key);
-  await rename(files.cert + suffix, files.cert);
+  await writeFileAtomic(files.key, pair.private);
+  await writeFileAtomic(files.cert, pair.cert);
   return Buffer.from(pair.cert);
 }

@@ -1,12 +1,12 @@
 /**
  * TLS contexts: loaded from PEM files (a chain file works as the cert), re-read on SIGHUP and when
- * the files change, without dropping open connections. A new pair that does not load keeps the
- * old one and the log says why.
+ * the files change, without dropping open connections (the one watched-file mechanism of
+ * lib/watched-file.ts). A new pair that does not load keeps the old one and the log says why.
  */
 import { readFile } from 'node:fs/promises';
-import { watchFile, unwatchFile } from 'node:fs';
 import { createSecureContext, DEFAULT_CIPHERS, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { WatchedFile } from '../lib/watched-file.js';
 
 /**
  * Node's cipher list with TLS_AES_128_GCM_SHA256 moved to the front. Node's server picks by its own
@@ -27,42 +27,55 @@ export interface TlsFiles {
 
 export async function readTlsPair(files: TlsFiles): Promise<SecureContextOptions> {
   const [cert, key] = await Promise.all([readFile(files.cert), readFile(files.key)]);
+  return contextOptions(cert, key);
+}
+
+function contextOptions(cert: Buffer, key: Buffer): SecureContextOptions {
   const options: SecureContextOptions = { cert, key, ...TLS_OPTIONS };
   createSecureContext(options); // throws when the pair is unusable or mismatched
   return options;
 }
 
-/** Re-reads the pair on demand and on file change; `apply` installs a good one. */
+/**
+ * The pair in force, re-read on demand (SIGHUP) and when either file changes (lib/watched-file.ts);
+ * `apply` installs a good new pair, a pair that does not load keeps the previous one.
+ */
 export class TlsReloader {
-  readonly #files: TlsFiles;
-  readonly #apply: (options: SecureContextOptions) => void;
-  readonly #logger: Logger;
-  #closed = false;
+  readonly #file: WatchedFile<SecureContextOptions>;
+  #reason: string | undefined;
 
-  constructor(files: TlsFiles, apply: (options: SecureContextOptions) => void, logger: Logger) {
-    this.#files = files;
-    this.#apply = apply;
-    this.#logger = logger;
-    const onChange = () => void this.reload('file change');
-    watchFile(files.cert, { interval: 1000 }, onChange);
-    watchFile(files.key, { interval: 1000 }, onChange);
+  private constructor(file: WatchedFile<SecureContextOptions>, apply: (options: SecureContextOptions) => void, logger: Logger) {
+    this.#file = file;
+    file.onChange(() => {
+      apply(file.current);
+      logger.info({ reason: this.#reason ?? 'file change' }, 'TLS certificate reloaded');
+    });
   }
 
-  async reload(reason: string): Promise<boolean> {
-    if (this.#closed) return false;
+  static async open(files: TlsFiles, apply: (options: SecureContextOptions) => void, logger: Logger): Promise<TlsReloader> {
+    const file = await WatchedFile.open<SecureContextOptions>({
+      file: files.cert,
+      companions: [files.key],
+      what: 'TLS certificate',
+      logger,
+      lastGoodName: 'the previous certificate',
+      failureLevel: 'error',
+      parse: (cert, { companions: [key] }) => contextOptions(cert, key ?? Buffer.alloc(0)),
+    });
+    return new TlsReloader(file, apply, logger);
+  }
+
+  /** Re-reads the pair now, whatever the files' stat says; `reason` is logged with the outcome. */
+  async reload(reason: string): Promise<void> {
+    this.#reason = reason;
     try {
-      this.#apply(await readTlsPair(this.#files));
-      this.#logger.info({ reason }, 'TLS certificate reloaded');
-      return true;
-    } catch (error) {
-      this.#logger.error({ reason, err: error }, 'TLS certificate reload failed; keeping the previous certificate');
-      return false;
+      await this.#file.reload(true);
+    } finally {
+      this.#reason = undefined;
     }
   }
 
   close(): void {
-    this.#closed = true;
-    unwatchFile(this.#files.cert);
-    unwatchFile(this.#files.key);
+    void this.#file.close();
   }
 }

@@ -1,7 +1,7 @@
 /** The body of a UI form: application/x-www-form-urlencoded, at most MAX_FORM_BYTES. */
 import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../oci/errors.js';
-import { readBodyWithLimit } from '../read-body.js';
+import { readBodyWithLimit } from '../lib/read-body.js';
 
 export const MAX_FORM_BYTES = 16 * 1024;
 

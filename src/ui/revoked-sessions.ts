@@ -8,10 +8,11 @@
  *   {"version":1,"revoked":{"<sid>":<expiry ms>,…}}
  */
 import { readFile } from 'node:fs/promises';
+import { errnoCode } from '../lib/errno.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { FileWatch } from '../auth/file-watch.js';
-import { replaceFile } from '../auth/token/_files.js';
+import { FileWatch } from '../lib/watched-file.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
 import type { SectionLock } from '../server/keyed-lock.js';
 
 const FILE = 'revoked-sessions.json';
@@ -21,7 +22,7 @@ async function readRevoked(file: string): Promise<Map<string, number>> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    if (errnoCode(error) === 'ENOENT') return new Map();
     throw error;
   }
   const parsed = JSON.parse(text) as { version?: unknown; revoked?: unknown };
@@ -65,7 +66,7 @@ export class RevokedSessions {
     await this.#lock.run(`ui-sessions:${this.#file}`, async () => {
       const current = await readRevoked(this.#file).catch(() => new Map<string, number>());
       current.set(sid, expiresAt);
-      await replaceFile(this.#file, JSON.stringify({ version: 1, revoked: Object.fromEntries(current) }) + '\n');
+      await writeFileAtomic(this.#file, JSON.stringify({ version: 1, revoked: Object.fromEntries(current) }) + '\n');
       for (const [id, at] of current) this.#revoked.set(id, at);
     });
   }

@@ -15,7 +15,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFileExclusive } from '../auth/token/_files.js';
+import { createFileAtomic } from '../lib/atomic-write.js';
 import type { RefreshSubject } from '../auth/token/refresh-subject.js';
 
 export interface Session extends RefreshSubject {
@@ -40,7 +40,7 @@ export class SessionKeys {
   /** Loads the key from `dir`, making it first if there is none. */
   static async open(dir: string): Promise<SessionKeys> {
     const file = join(dir, KEY_FILE);
-    await createFileExclusive(file, randomBytes(32).toString('hex') + '\n');
+    await createFileAtomic(file, randomBytes(32).toString('hex') + '\n');
     const text = (await readFile(file, 'utf8')).trim();
     if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`${file} is not a UI session key (64 hex digits); delete it to make a new one`);
     return new SessionKeys(Buffer.from(text, 'hex'));

@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { HtpasswdProvider } from '../../src/auth/htpasswd/index.js';
+import { configGroups, withGroups } from '../../src/auth/groups.js';
 
 function bcryptLine(user: string, password: string, cost = 4): string {
   return execFileSync('htpasswd', ['-nbB', '-C', String(cost), user, password], { encoding: 'utf8' }).trim();
@@ -48,28 +49,30 @@ describe('HtpasswdProvider', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function open(name: string, content: string, groups?: Record<string, string[]>, watch = true) {
+  async function open(name: string, content: string, watch = true) {
     const file = join(dir, name);
     await writeFile(file, content, { mode: 0o600 });
     const { logger, records } = capturingLogger();
-    const provider = await HtpasswdProvider.open({ file, logger, groups, watch });
+    const provider = await HtpasswdProvider.open({ file, logger, watch });
     return { file, provider, records };
   }
 
   it('verifies users and attaches their groups', async () => {
-    const { provider } = await open('basic', `${aliceLine}\n${bobLine}\n`, {
-      pushers: ['alice', 'ghost'],
-      admins: ['alice'],
-      readers: ['bob'],
-    });
+    const { provider } = await open('basic', `${aliceLine}\n${bobLine}\n`);
+    // Groups are joined after the provider, from every source (auth/groups.ts), as auth/assemble.ts does.
+    const groups = configGroups({ pushers: ['alice', 'ghost'], admins: ['alice'], readers: ['bob'] });
+    const verify = async (credentials: { user: string; password: string }) => {
+      const identity = await provider.verify(credentials);
+      return identity && withGroups(identity, [groups]);
+    };
     try {
       assert.equal(provider.name, 'htpasswd');
-      assert.deepEqual(await provider.verify({ user: 'alice', password: 'alice-pw' }), {
+      assert.deepEqual(await verify({ user: 'alice', password: 'alice-pw' }), {
         user: 'alice',
         groups: ['pushers', 'admins'],
         via: 'htpasswd',
       });
-      assert.deepEqual((await provider.verify({ user: 'bob', password: 'bob-pw' }))?.groups, ['readers']);
+      assert.deepEqual((await verify({ user: 'bob', password: 'bob-pw' }))?.groups, ['readers']);
       assert.equal(await provider.verify({ user: 'alice', password: 'bob-pw' }), null);
       assert.equal(await provider.verify({ user: 'ghost', password: 'anything' }), null);
       assert.equal(provider.userCount, 2);
@@ -136,7 +139,7 @@ describe('HtpasswdProvider', () => {
   });
 
   it('notices a replaced file by polling alone (filesystems where fs.watch is silent)', async () => {
-    const { file, provider } = await open('poll', `${aliceLine}\n`, undefined, false);
+    const { file, provider } = await open('poll', `${aliceLine}\n`, false);
     try {
       await writeFile(`${file}.tmp`, `${bobLine}\n`);
       await rename(`${file}.tmp`, file);

@@ -3,10 +3,11 @@
  * byte (comments, unknown formats, its own line terminator), and the file is replaced atomically,
  * never readable by other users.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import bcrypt from 'bcrypt';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
+import { errnoCode } from '../../lib/errno.js';
+import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import { parseHtpasswdLine } from './file.js';
 
 export const MIN_BCRYPT_COST = 4;
@@ -32,10 +33,11 @@ export class HtpasswdDocument {
 
   static parse(text: string): HtpasswdDocument {
     const lines: Line[] = [];
-    const pattern = /([^\n]*?)(\r?\n|$)/gy;
+    const pattern = /(?<text>[^\n]*?)(?<eol>\r?\n|$)/gy;
     let match: RegExpExecArray | null;
     while (pattern.lastIndex < text.length && (match = pattern.exec(text)) !== null) {
-      lines.push({ text: match[1] as string, eol: match[2] as string });
+      const { text: lineText = '', eol = '' } = match.groups ?? {};
+      lines.push({ text: lineText, eol });
     }
     return new HtpasswdDocument(lines);
   }
@@ -96,7 +98,7 @@ export async function readHtpasswdText(path: string): Promise<string | undefined
   try {
     bytes = await readFile(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
   }
   try {
@@ -107,37 +109,11 @@ export async function readHtpasswdText(path: string): Promise<string | undefined
 }
 
 /**
- * Replaces `path` with `content` atomically: temporary file in the same directory, fsync, rename
- * over the target (following a symlink to the real file), fsync of the directory. The file is always
- * mode 0600: a password file is for its owner only. When run as root it keeps its owner and group,
- * so a server running as that owner can still read what root wrote.
+ * Replaces the htpasswd file at `path` with `content` atomically (lib/atomic-write.ts), following a
+ * symlink to the real file. The file is always mode 0600: a password file is for its owner only.
+ * When run as root it keeps its owner and group, so a server running as that owner can still read
+ * what root wrote.
  */
-export async function writeFileAtomic(path: string, content: string): Promise<void> {
-  const target = await realpath(path).catch(() => path);
-  const existing = await stat(target).catch(() => undefined);
-  const mode = 0o600;
-  const temporary = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temporary, 'wx', 0o600);
-  try {
-    try {
-      await handle.writeFile(content, 'utf8');
-      if (existing && process.getuid?.() === 0) await handle.chown(existing.uid, existing.gid);
-      await handle.chmod(mode);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, target);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  const directory = await open(dirname(target), 'r');
-  try {
-    await directory.sync();
-  } catch {
-    // Some filesystems refuse fsync on a directory; the rename itself has happened.
-  } finally {
-    await directory.close();
-  }
+export function writeHtpasswdFile(path: string, content: string): Promise<void> {
+  return writeFileAtomic(path, content, { mode: PRIVATE_FILE_MODE, followSymlink: true, keepOwner: true });
 }

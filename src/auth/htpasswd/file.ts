@@ -29,7 +29,7 @@ export type HtpasswdLine =
   | { readonly kind: 'user'; readonly user: string; readonly hash: string };
 
 // C0 controls and DEL, and the C1 range: never part of a user name anyone can type.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+const CONTROL = /\p{Cc}/u;
 
 /** Whether `user` can be written to and found in an htpasswd file and sent by Basic auth. */
 export function isValidUserName(user: string): boolean {

@@ -25,11 +25,11 @@ export type HashClassification = ParsedHash | { readonly unsupported: string };
 export const MAX_SHA_CRYPT_ROUNDS = 1_000_000;
 const SHA_CRYPT_DEFAULT_ROUNDS = 5000;
 
-const BCRYPT = /^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$/;
-const MD5_CRYPT = /^\$(apr1|1)\$[./0-9A-Za-z]{0,8}\$[./0-9A-Za-z]{22}$/;
-const SHA_CRYPT = /^\$([56])\$(?:rounds=(\d{1,10})\$)?[./0-9A-Za-z]{0,16}\$([./0-9A-Za-z]+)$/;
+const BCRYPT = /^\$2[aby]\$(?<cost>\d\d)\$[./A-Za-z0-9]{53}$/;
+const MD5_CRYPT = /^\$(?<variant>apr1|1)\$[./0-9A-Za-z]{0,8}\$[./0-9A-Za-z]{22}$/;
+const SHA_CRYPT = /^\$(?<variant>[56])\$(?:rounds=(?<rounds>\d{1,10})\$)?[./0-9A-Za-z]{0,16}\$(?<checksum>[./0-9A-Za-z]+)$/;
 const SHA1 = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
-const SSHA = /^\{SSHA\}((?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/;
+const SSHA = /^\{SSHA\}(?<digestAndSalt>(?:[A-Za-z0-9+/]{4})+(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?)$/;
 const DES = /^[./0-9A-Za-z]{13}$/;
 
 const KNOWN_UNSUPPORTED: ReadonlyArray<readonly [prefix: string, name: string]> = [
@@ -47,23 +47,24 @@ export function classifyHash(hash: string): HashClassification {
   if (hash === '') return { unsupported: 'empty hash' };
   const bcrypt = BCRYPT.exec(hash);
   if (bcrypt) {
-    const cost = Number(bcrypt[1]);
+    const cost = Number(bcrypt.groups?.cost);
     return cost >= 4 && cost <= 31 ? { format: 'bcrypt', hash, cost } : { unsupported: `bcrypt cost ${cost} out of range 4-31` };
   }
   const md5 = MD5_CRYPT.exec(hash);
-  if (md5) return { format: md5[1] === 'apr1' ? 'apr1' : 'md5-crypt', hash, cost: 0 };
+  if (md5) return { format: md5.groups?.variant === 'apr1' ? 'apr1' : 'md5-crypt', hash, cost: 0 };
   const sha = SHA_CRYPT.exec(hash);
   if (sha) {
-    const rounds = sha[2] === undefined ? SHA_CRYPT_DEFAULT_ROUNDS : Number(sha[2]);
-    const expectedLength = sha[1] === '5' ? 43 : 86;
-    if ((sha[3] as string).length !== expectedLength) return { unsupported: 'SHA-crypt hash of the wrong length' };
+    const { variant, rounds: roundsText, checksum = '' } = sha.groups ?? {};
+    const rounds = roundsText === undefined ? SHA_CRYPT_DEFAULT_ROUNDS : Number(roundsText);
+    const expectedLength = variant === '5' ? 43 : 86;
+    if (checksum.length !== expectedLength) return { unsupported: 'SHA-crypt hash of the wrong length' };
     if (rounds > MAX_SHA_CRYPT_ROUNDS) return { unsupported: `SHA-crypt rounds above ${MAX_SHA_CRYPT_ROUNDS}` };
-    return { format: sha[1] === '5' ? 'sha256-crypt' : 'sha512-crypt', hash, cost: rounds };
+    return { format: variant === '5' ? 'sha256-crypt' : 'sha512-crypt', hash, cost: rounds };
   }
   if (SHA1.test(hash)) return { format: 'sha1', hash, cost: 0 };
   const ssha = SSHA.exec(hash);
   if (ssha) {
-    return Buffer.from(ssha[1] as string, 'base64').length > 20
+    return Buffer.from(ssha.groups?.digestAndSalt ?? '', 'base64').length > 20
       ? { format: 'ssha', hash, cost: 0 }
       : { unsupported: '{SSHA} hash without a salt' };
   }

@@ -13,6 +13,6 @@ export {
   MAX_BCRYPT_COST,
   MIN_BCRYPT_COST,
   readHtpasswdText,
-  writeFileAtomic,
+  writeHtpasswdFile,
 } from './edit.js';
 export type { DocumentUser } from './edit.js';

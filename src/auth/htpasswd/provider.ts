@@ -19,7 +19,7 @@
  */
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WatchedFile } from '../file-watch.js';
+import { WatchedFile } from '../../lib/watched-file.js';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
 import { foldUserName } from '../user-name.js';
 import { parseHtpasswd, type ParsedHtpasswd } from './file.js';
@@ -30,8 +30,6 @@ export interface HtpasswdProviderOptions {
   /** The htpasswd file. */
   readonly file: string;
   readonly logger: Logger;
-  /** Group name → member user names (the config's `groups`). */
-  readonly groups?: Readonly<Record<string, readonly string[]>>;
   /** Stat poll interval; default 1000 ms. */
   readonly pollIntervalMs?: number;
   /** Also watch the directory for instant reloads; default true (false leaves the poll alone). */
@@ -43,6 +41,7 @@ interface UserRecord {
   readonly identity: Identity;
 }
 
+const NO_GROUPS: readonly string[] = Object.freeze([]);
 const UNKNOWN: AuthOutcome = Object.freeze({ result: 'unknown' });
 const REJECTED: AuthOutcome = Object.freeze({ result: 'rejected' });
 
@@ -65,7 +64,6 @@ export class HtpasswdProvider implements AuthProvider {
   /** Loads the file (throwing a clear error if it cannot be read) and starts watching it. */
   static async open(options: HtpasswdProviderOptions): Promise<HtpasswdProvider> {
     const { logger } = options;
-    const groups = options.groups ?? {};
     const file = await WatchedFile.open<Snapshot>({
       file: options.file,
       what: 'htpasswd file',
@@ -77,7 +75,7 @@ export class HtpasswdProvider implements AuthProvider {
         if (first && (mode & 0o004) !== 0) logger.warn({ file: path }, 'htpasswd file is readable by every local user; chmod 600 it');
         const parsed = parseHtpasswd(content.toString('utf8'));
         report(parsed, path, logger);
-        const users = buildUsers(parsed, groups);
+        const users = buildUsers(parsed);
         const snapshot: Snapshot = {
           users,
           folded: new Set([...users.keys()].map(foldUserName)),
@@ -133,9 +131,9 @@ export class HtpasswdProvider implements AuthProvider {
   }
 
   /** The user's identity while the file (as last read) has the user; no password is checked. */
-  async lookup(user: string): Promise<AuthOutcome> {
+  lookup(user: string): Promise<AuthOutcome> {
     const record = this.#file.current.users.get(user);
-    return record ? { result: 'accepted', identity: record.identity } : UNKNOWN;
+    return Promise.resolve(record ? { result: 'accepted', identity: record.identity } : UNKNOWN);
   }
 
   /** Called after the users changed (so that caches of verified credentials can be flushed). */
@@ -153,20 +151,11 @@ export class HtpasswdProvider implements AuthProvider {
   }
 }
 
-function buildUsers(parsed: ParsedHtpasswd, groups: Readonly<Record<string, readonly string[]>>): Map<string, UserRecord> {
-  const membership = new Map<string, string[]>();
-  for (const [group, members] of Object.entries(groups)) {
-    for (const member of members) {
-      if (!parsed.entries.has(member)) continue;
-      const list = membership.get(member) ?? [];
-      if (!list.includes(group)) list.push(group);
-      membership.set(member, list);
-    }
-  }
+/** The users of the file; their groups come from every source later (../groups.ts), not from here. */
+function buildUsers(parsed: ParsedHtpasswd): Map<string, UserRecord> {
   const users = new Map<string, UserRecord>();
   for (const [user, entry] of parsed.entries) {
-    const userGroups = Object.freeze(membership.get(user) ?? []);
-    users.set(user, { hash: entry.hash, identity: Object.freeze({ user, groups: userGroups, via: 'htpasswd' as const }) });
+    users.set(user, { hash: entry.hash, identity: Object.freeze({ user, groups: NO_GROUPS, via: 'htpasswd' as const }) });
   }
   return users;
 }

@@ -28,6 +28,12 @@ export class ReconnectRefused extends Error {
   }
 }
 
+/** Why a signal aborted, as an Error (an abort without a reason of its own is an AbortError). */
+export function abortReason(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new DOMException('This operation was aborted', 'AbortError');
+}
+
 export function tlsOptionsFor(
   url: string,
   options: { ca?: string | Buffer; rejectUnauthorized: boolean; servername?: string },
@@ -129,7 +135,7 @@ function closeClient(client: Client): void {
 
 interface Waiter {
   readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
+  readonly reject: (error: Error) => void;
 }
 
 /**
@@ -170,11 +176,6 @@ export class ServiceConnectionPool {
         this.release(connection, reusable);
       }
     }
-  }
-
-  /** Connections currently open (idle or in use). */
-  get openCount(): number {
-    return this.open;
   }
 
   close(): void {
@@ -236,7 +237,7 @@ export class ServiceConnectionPool {
       const onAbort = () => {
         const index = this.waiters.indexOf(waiter);
         if (index >= 0) this.waiters.splice(index, 1);
-        reject(signal.reason);
+        reject(abortReason(signal));
       };
       const waiter: Waiter = {
         resolve: () => {

@@ -23,11 +23,19 @@
  * from any directory error text before that text is logged. Thrown errors carry fixed messages.
  */
 import { readFile } from 'node:fs/promises';
+import { errnoCode } from '../../lib/errno.js';
 import type { Logger } from 'pino';
 import { ResultCodeError, type Entry } from 'ldapts';
 import { RegistryError } from '../../oci/errors.js';
 import type { AuthProvider, Credentials, Identity } from '../identity.js';
-import { openConnection, ServiceConnectionPool, tlsOptionsFor, type DirectoryConnection, type DirectoryEndpoint } from './_connection.js';
+import {
+  abortReason,
+  openConnection,
+  ServiceConnectionPool,
+  tlsOptionsFor,
+  type DirectoryConnection,
+  type DirectoryEndpoint,
+} from './_connection.js';
 import type { LdapConfig } from '../../config/schema/ldap.js';
 import { leadingRdnValue } from './dn.js';
 import { fillFilterTemplate, isAcceptableUserName } from './filter.js';
@@ -99,7 +107,7 @@ export class LdapProvider implements AuthProvider {
       try {
         ca = await readFile(config.tls.ca);
       } catch (error) {
-        throw new Error(`cannot read the LDAP CA file ${config.tls.ca}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+        throw new Error(`cannot read the LDAP CA file ${config.tls.ca}: ${errnoCode(error) ?? String(error)}`, { cause: error });
       }
     }
     if (config.url.toLowerCase().startsWith('ldap:') && !config.startTls) {
@@ -180,12 +188,13 @@ export class LdapProvider implements AuthProvider {
 
   /** Connects and binds as the service account now (start-up check, check-config). Throws UNAVAILABLE on failure, after logging why. */
   async probe(): Promise<void> {
-    await this.ask('probe', (signal) => this.pool.use(signal, async () => undefined));
+    await this.ask('probe', (signal) => this.pool.use(signal, () => Promise.resolve(undefined)));
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     this.pool.close();
+    return Promise.resolve();
   }
 
   /** Runs one exchange with the directory under the overall deadline; any failure becomes UNAVAILABLE. */
@@ -194,7 +203,7 @@ export class LdapProvider implements AuthProvider {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new DirectoryTimeout(this.config.timeout)), this.config.timeout);
     const deadline = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      controller.signal.addEventListener('abort', () => reject(abortReason(controller.signal)), { once: true });
     });
     try {
       const result = await Promise.race([work(controller.signal), deadline]);
@@ -339,7 +348,7 @@ function attributeValues(entry: Entry, attribute: string): string[] {
   for (const [key, value] of Object.entries(entry)) {
     if (key === 'dn' || key.toLowerCase() !== wanted) continue;
     const values = Array.isArray(value) ? value : [value];
-    return values.map((item) => (Buffer.isBuffer(item) ? item.toString('utf8') : String(item)));
+    return values.map((item) => (Buffer.isBuffer(item) ? item.toString('utf8') : item));
   }
   return [];
 }
@@ -350,9 +359,9 @@ async function readBindPassword(config: LdapConfig, env: NodeJS.ProcessEnv): Pro
     try {
       text = await readFile(config.bindPasswordFile, 'utf8');
     } catch (error) {
-      throw new Error(
-        `cannot read the LDAP bind password file ${config.bindPasswordFile}: ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}`,
-      );
+      throw new Error(`cannot read the LDAP bind password file ${config.bindPasswordFile}: ${errnoCode(error) ?? 'unreadable'}`, {
+        cause: error,
+      });
     }
     const password = text.replace(/\r?\n$/, '');
     if (password === '') throw new Error(`the LDAP bind password file ${config.bindPasswordFile} is empty`);

@@ -179,10 +179,10 @@ export class LoginThrottle {
   private trustedAttempt(user: string, ip: string, digest: string): LoginAttempt {
     let settled = false;
     return {
-      success: async () => {
-        if (settled) return;
+      success: () => {
+        if (!settled) this.remembered.remember(digest, this.now());
         settled = true;
-        this.remembered.remember(digest, this.now());
+        return Promise.resolve();
       },
       failure: async () => {
         if (settled) return;
@@ -194,8 +194,9 @@ export class LoginThrottle {
           recordFailure(counters, now, digest, this.config);
         });
       },
-      cancel: async () => {
+      cancel: () => {
         settled = true;
+        return Promise.resolve();
       },
     };
   }

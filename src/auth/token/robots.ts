@@ -16,6 +16,7 @@
  * within 2 seconds without a restart; expiry is checked on every use.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { errnoCode } from '../../lib/errno.js';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -23,8 +24,9 @@ import { z } from 'zod';
 import { repositoryPatternProblem } from '../../config/schema/repository-pattern.js';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
 import { foldUserName } from '../user-name.js';
-import { replaceFile } from './_files.js';
-import { FileWatch, type FileWatchOptions } from '../file-watch.js';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
+import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
+import { WatchedFile, type FileWatchOptions } from '../../lib/watched-file.js';
 import { CATALOG, parseScope, REPOSITORY } from './scope.js';
 import type { TokenAccess } from './types.js';
 
@@ -89,9 +91,14 @@ export async function readRobots(file: string): Promise<RobotRecord[]> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (errnoCode(error) === 'ENOENT') return [];
     throw error;
   }
+  return parseRobots(text, file);
+}
+
+/** The robots in a store's text. Throws on text that is not a robot store. */
+function parseRobots(text: string, file: string): RobotRecord[] {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -140,7 +147,7 @@ export async function createRobot(file: string, options: CreateRobotOptions): Pr
     created: now.toISOString(),
     expires: options.expires === null ? null : options.expires.toISOString(),
   };
-  await replaceFile(file, serialize([...robots, robot]));
+  await writeFileAtomic(file, serialize([...robots, robot]), { mode: PRIVATE_FILE_MODE });
   return { robot, secret };
 }
 
@@ -155,7 +162,7 @@ export async function removeRobot(file: string, name: string): Promise<RobotReco
   const robots = await readRobots(file);
   const revoked = robots.find((robot) => robot.name === user);
   if (!revoked) return undefined;
-  await replaceFile(file, serialize(robots.filter((robot) => robot !== revoked)));
+  await writeFileAtomic(file, serialize(robots.filter((robot) => robot !== revoked)), { mode: PRIVATE_FILE_MODE });
   return revoked;
 }
 
@@ -163,6 +170,12 @@ interface LoadedRobot {
   readonly digest: Buffer;
   readonly expiresAt: number | null;
   readonly identity: Identity;
+}
+
+/** The robots as last read, and a digest of their records (a rewrite of the same robots is no change). */
+interface LoadedStore {
+  readonly robots: ReadonlyMap<string, LoadedRobot>;
+  readonly digest: string;
 }
 
 export interface RobotProviderOptions {
@@ -180,23 +193,33 @@ const DECOY = hashSecret(randomBytes(32).toString('base64url'));
 export class RobotProvider implements AuthProvider {
   readonly name = 'robot';
   readonly path: string;
-  private robots = new Map<string, LoadedRobot>();
   private readonly listeners = new Set<() => void>();
   private readonly logger: Logger | undefined;
   private readonly now: () => number;
-  private watcher: FileWatch | undefined;
-  private lastFailure: string | undefined;
-  /** What the store held when last read, so that a re-read without a change tells nobody. */
-  private loadedDigest = '';
+  private store!: WatchedFile<LoadedStore>;
   /** Ids revoked elsewhere (published through Redis by `token revoke`), refused even while this replica's file still lists them. */
   private revokedIds = new Set<string>();
 
   /** Loads the store (a missing file is an empty store, watched until it appears). */
   static async open(options: RobotProviderOptions): Promise<RobotProvider> {
     const provider = new RobotProvider(options);
-    provider.robots = await provider.read();
-    provider.watcher = new FileWatch(provider.path, () => provider.load(), options.watch);
-    await provider.watcher.prime();
+    provider.store = await WatchedFile.open<LoadedStore>({
+      file: provider.path,
+      what: 'robot store',
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...options.watch,
+      parse: (content) => provider.loadRecords(parseRobots(content.toString('utf8'), provider.path)),
+      whenMissing: () => provider.loadRecords([]),
+    });
+    let loaded = provider.store.current;
+    provider.store.onChange(() => {
+      const before = loaded;
+      loaded = provider.store.current;
+      // A re-read that finds the same robots (a rewrite, a missing file still missing) tells nobody.
+      if (loaded.digest === before.digest) return;
+      provider.logger?.info({ file: provider.path, robots: loaded.robots.size }, 'robot store reloaded');
+      provider.notify();
+    });
     return provider;
   }
 
@@ -210,9 +233,13 @@ export class RobotProvider implements AuthProvider {
     return this.robots.size;
   }
 
-  async verify(credentials: Credentials): Promise<Identity | null> {
+  private get robots(): ReadonlyMap<string, LoadedRobot> {
+    return this.store.current.robots;
+  }
+
+  verify(credentials: Credentials): Promise<Identity | null> {
     const outcome = this.check(credentials);
-    return typeof outcome === 'object' ? outcome : null;
+    return Promise.resolve(typeof outcome === 'object' ? outcome : null);
   }
 
   /**
@@ -220,9 +247,9 @@ export class RobotProvider implements AuthProvider {
    * provider is asked); a `robot$` name is ours to accept or reject, existing or not, and so is any
    * other spelling of one (`ROBOT$ci`): no later provider may decide a robot's name.
    */
-  async authenticate(credentials: Credentials): Promise<AuthOutcome> {
+  authenticate(credentials: Credentials): Promise<AuthOutcome> {
     const outcome = this.check(credentials);
-    return typeof outcome === 'object' ? { result: 'accepted', identity: outcome } : { result: outcome };
+    return Promise.resolve(typeof outcome === 'object' ? { result: 'accepted', identity: outcome } : { result: outcome });
   }
 
   /** Every `robot$` name is a robot's, in any spelling, whether such a robot exists or not. */
@@ -242,10 +269,10 @@ export class RobotProvider implements AuthProvider {
    * while the robot exists and has not expired (its identity carries the robot's id as
    * `subjectId`, which tells a re-created robot from the one it replaced), rejected otherwise.
    */
-  async lookup(user: string): Promise<AuthOutcome> {
-    if (!user.startsWith(ROBOT_PREFIX)) return { result: 'unknown' };
+  lookup(user: string): Promise<AuthOutcome> {
+    if (!user.startsWith(ROBOT_PREFIX)) return Promise.resolve({ result: 'unknown' });
     const robot = this.robots.get(user);
-    return robot && this.usable(robot) ? { result: 'accepted', identity: robot.identity } : { result: 'rejected' };
+    return Promise.resolve(robot && this.usable(robot) ? { result: 'accepted', identity: robot.identity } : { result: 'rejected' });
   }
 
   /** Called after the robots changed (so caches of verified credentials can be flushed). */
@@ -256,7 +283,7 @@ export class RobotProvider implements AuthProvider {
 
   /** Re-reads the store now if it changed, or whatever its stat says with `force`. */
   reload(force = false): Promise<void> {
-    return this.watcher ? this.watcher.check(force) : Promise.resolve();
+    return this.store.reload(force);
   }
 
   /**
@@ -274,7 +301,7 @@ export class RobotProvider implements AuthProvider {
 
   async close(): Promise<void> {
     this.listeners.clear();
-    await this.watcher?.close();
+    await this.store.close();
   }
 
   private usable(robot: LoadedRobot): boolean {
@@ -282,10 +309,9 @@ export class RobotProvider implements AuthProvider {
     return !expired && !this.revokedIds.has(robot.identity.subjectId as string);
   }
 
-  private async read(): Promise<Map<string, LoadedRobot>> {
+  private loadRecords(records: readonly RobotRecord[]): LoadedStore {
     const robots = new Map<string, LoadedRobot>();
-    const records = await readRobots(this.path);
-    this.loadedDigest = createHash('sha256').update(JSON.stringify(records)).digest('hex');
+    const digest = createHash('sha256').update(JSON.stringify(records)).digest('hex');
     for (const record of records) {
       const tokenAccess: TokenAccess[] = [];
       for (const scope of record.scopes) {
@@ -305,24 +331,7 @@ export class RobotProvider implements AuthProvider {
         }),
       });
     }
-    return robots;
-  }
-
-  private async load(): Promise<void> {
-    try {
-      const before = this.loadedDigest;
-      this.robots = await this.read();
-      if (this.lastFailure !== undefined) this.logger?.info({ file: this.path }, 'robot store readable again');
-      this.lastFailure = undefined;
-      if (this.loadedDigest === before) return;
-      this.logger?.info({ file: this.path, robots: this.robots.size }, 'robot store reloaded');
-      this.notify();
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      if (reason !== this.lastFailure)
-        this.logger?.warn({ file: this.path, err: reason }, 'robot store reload failed; keeping the last good copy');
-      this.lastFailure = reason;
-    }
+    return { robots, digest };
   }
 
   private notify(): void {

@@ -22,7 +22,7 @@ export const CATALOG: TokenAccess = Object.freeze({ type: 'registry', name: 'cat
 export const MAX_SCOPES = 64;
 const MAX_NAME_LENGTH = 512;
 
-const RESOURCE_TYPE = /^([a-z0-9]+)(?:\(([a-z0-9]+)\))?$/;
+const RESOURCE_TYPE = /^(?<type>[a-z0-9]+)(?:\((?<resourceClass>[a-z0-9]+)\))?$/;
 const ACTION = /^[a-z*]+$/;
 // Printable ASCII other than space, `"` and `\` (a name is echoed into quoted challenge strings).
 const NAME = /^[!#-[\]-~]+$/;
@@ -44,8 +44,9 @@ export function parseScope(text: string): ResourceScope | undefined {
     ),
   ];
   if (actions.length === 0 || !actions.every((action) => ACTION.test(action))) return undefined;
-  const scope: ResourceScope = { type: type[1] as string, name, actions };
-  return type[2] === undefined ? scope : { ...scope, resourceClass: type[2] };
+  const { type: resourceType = '', resourceClass } = type.groups ?? {};
+  const scope: ResourceScope = { type: resourceType, name, actions };
+  return resourceClass === undefined ? scope : { ...scope, resourceClass };
 }
 
 /**

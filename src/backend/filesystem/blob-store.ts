@@ -4,6 +4,7 @@
  * through its own link, so nothing leaks across repositories.
  */
 import { stat, unlink, readFile } from 'node:fs/promises';
+import { errnoCode } from '../../lib/errno.js';
 import type { Digest } from './digest.js';
 import { isNotFound, moveIntoPlace, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
 import type { StorageLayout } from './layout.js';
@@ -18,7 +19,7 @@ async function exists(path: string): Promise<boolean> {
     await stat(path);
     return true;
   } catch (error) {
-    if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+    if (isNotFound(error) || errnoCode(error) === 'ENOTDIR') return false;
     throw error;
   }
 }

@@ -16,7 +16,7 @@
  */
 import { mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { PRIVATE_DIR_MODE } from '../../file-modes.js';
+import { PRIVATE_DIR_MODE } from '../../lib/file-modes.js';
 import { digestOf, tryParseDigest, type Digest, type DigestAlgorithm } from './digest.js';
 import { fsyncDir, mkdirDurable, removeDurable } from './durable-fs.js';
 import { listManifestLinks, manifestFacts, markRepository, type ManifestFacts } from './gc-reachability.js';

@@ -5,7 +5,7 @@ import { isDigest } from '../../oci/names.js';
 import { type Route } from '../../oci/route.js';
 import { CANONICAL_ALGORITHM, digestBytes, parseDigest, type Digest } from './digest.js';
 import { parseManifest } from './manifest-validation.js';
-import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../../read-body.js';
+import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../../lib/read-body.js';
 import { notModified, respond, type Stores } from './stores.js';
 
 function manifestUnknown(reference: string): RegistryError {

@@ -6,6 +6,7 @@
  * atomic, so a crash leaves at worst an unreferenced manifest, never a tag pointing at nothing.
  */
 import { readdir, stat } from 'node:fs/promises';
+import { errnoCode } from '../../lib/errno.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { BlobStore } from './blob-store.js';
 import { tryParseDigest, type Digest } from './digest.js';
@@ -36,7 +37,7 @@ async function listDir(path: string): Promise<string[] | undefined> {
   try {
     return await readdir(path);
   } catch (error) {
-    if (isNotFound(error) || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    if (isNotFound(error) || errnoCode(error) === 'ENOTDIR') return undefined;
     throw error;
   }
 }

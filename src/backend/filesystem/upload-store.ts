@@ -22,7 +22,7 @@ import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { RegistryError } from '../../oci/errors.js';
-import { PRIVATE_FILE_MODE } from '../../file-modes.js';
+import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import type { BlobStore } from './blob-store.js';
 import { CANONICAL_ALGORITHM, digestFile, hashFileInto, newHash, type Digest } from './digest.js';
 import { fsyncDir, isNotFound, mkdirDurable, readTextIfExists, writeFileAtomic } from './durable-fs.js';

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Dispatcher, Pool } from 'undici';
 import { RegistryError } from '../../oci/errors.js';
 import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST } from '../../oci/media-types.js';
-import { MAX_MANIFEST_BYTES } from '../../read-body.js';
+import { MAX_MANIFEST_BYTES } from '../../lib/read-body.js';
 import type { ContentReader, ManifestContent, TagPage } from '../backend.js';
 import type { UpstreamAccess } from './_token-auth.js';
 

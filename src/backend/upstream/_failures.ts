@@ -1,5 +1,6 @@
 /** Upstream transport failures as OCI errors, without leaking internal addresses to the client. */
 import type { Logger } from 'pino';
+import { errnoCode } from '../../lib/errno.js';
 import { RegistryError } from '../../oci/errors.js';
 
 const UNREACHABLE = new Set([
@@ -17,13 +18,13 @@ const TIMEOUT = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
 /** What kind of failure this was, for the upstream error counter. */
 export function upstreamFailureReason(error: unknown): 'unreachable' | 'timeout' | 'other' {
-  const code = (error as { code?: string }).code ?? 'UNKNOWN';
+  const code = errnoCode(error) ?? 'UNKNOWN';
   return UNREACHABLE.has(code) ? 'unreachable' : TIMEOUT.has(code) ? 'timeout' : 'other';
 }
 
 /** `logger` carries the upstream's URL (UpstreamBackend binds it); `path` is the request path, without its query. */
 export function upstreamFailure(error: unknown, logger: Logger, path: string): RegistryError {
-  const code = (error as { code?: string }).code ?? 'UNKNOWN';
+  const code = errnoCode(error) ?? 'UNKNOWN';
   logger.warn({ upstreamError: code, path }, 'upstream request failed');
   if (UNREACHABLE.has(code)) {
     return new RegistryError('UNAVAILABLE', 'the upstream registry is unavailable', { headers: { 'Retry-After': '5' } });

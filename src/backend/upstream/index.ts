@@ -7,6 +7,7 @@
  * that cannot be reached is answered quickly with an OCI error.
  */
 import { readFileSync } from 'node:fs';
+import { errnoCode } from '../../lib/errno.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
@@ -179,7 +180,7 @@ export class UpstreamBackend implements Backend {
       if (!answered) throw this.#failure(error, route.path);
       // undici destroyed `res`: the client sees a broken connection, not a short body.
       this.#observer?.failed('broken_body');
-      this.#logger.warn({ err: { code: (error as NodeJS.ErrnoException).code }, path: route.path }, 'upstream response broke mid-body');
+      this.#logger.warn({ err: { code: errnoCode(error) }, path: route.path }, 'upstream response broke mid-body');
       res.destroy();
     } finally {
       res.off('close', onClose);

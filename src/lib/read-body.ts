@@ -6,7 +6,7 @@
  * closed.
  */
 import type { IncomingMessage } from 'node:http';
-import { RegistryError } from './oci/errors.js';
+import { RegistryError } from '../oci/errors.js';
 
 /** How far past the cap a body is still read (and discarded) to answer cleanly. */
 const DISCARD_ALLOWANCE = 1024 * 1024;
