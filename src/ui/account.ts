@@ -30,7 +30,10 @@ export async function logIn(request: UiRequest): Promise<void> {
   const { form, services } = request;
   const user = (form.get('user') ?? '').slice(0, 256);
   const password = form.get('password') ?? '';
-  if (request.identity.via === 'header') return request.redirect('/ui/');
+  if (request.identity.via === 'header') {
+    request.redirect('/ui/');
+    return;
+  }
   let identity;
   try {
     identity =

@@ -42,12 +42,18 @@ export async function showRepositories(request: UiRequest): Promise<void> {
 
 export async function showRepository(request: UiRequest, repository: string): Promise<void> {
   const { identity, query, services } = request;
-  if (!services.decisions.mayPull(identity, repository)) return notFound(request);
+  if (!services.decisions.mayPull(identity, repository)) {
+    notFound(request);
+    return;
+  }
   const after = query.get('after') ?? undefined;
   const cursor = after !== undefined && isTag(after) ? after : undefined;
   const backend = services.options.backend;
   const page = await backend.listTags(repository, cursor, TAGS_PER_PAGE);
-  if (!page) return notFound(request);
+  if (!page) {
+    notFound(request);
+    return;
+  }
   const rows = await mapLimited(page.tags, (tag) => tagRow(backend, repository, tag));
   const deleted = query.get('deleted');
   const message = deleted && (isTag(deleted) || isDigest(deleted)) ? notice('ok', html`Deleted <code>${deleted}</code>.`) : undefined;
@@ -66,10 +72,16 @@ export async function showRepository(request: UiRequest, repository: string): Pr
 
 export async function showManifest(request: UiRequest, repository: string, reference: string): Promise<void> {
   const { identity, services } = request;
-  if (!services.decisions.mayPull(identity, repository)) return notFound(request);
+  if (!services.decisions.mayPull(identity, repository)) {
+    notFound(request);
+    return;
+  }
   const backend = services.options.backend;
   const content = await backend.readManifest(repository, reference);
-  if (!content) return notFound(request, 'tag or manifest');
+  if (!content) {
+    notFound(request, 'tag or manifest');
+    return;
+  }
   const manifest = manifestView(content);
   const config = manifest.kind === 'image' ? await readConfig(backend, repository, manifest).catch(() => undefined) : undefined;
   const platformSizes = new Map<string, number>();

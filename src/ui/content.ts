@@ -173,7 +173,7 @@ export async function readConfig(reader: ContentReader, repository: string, view
 
 /** Runs `work` over `items`, at most CONCURRENCY at a time, keeping order. */
 export async function mapLimited<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
+  const results = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
     while (next < items.length) {

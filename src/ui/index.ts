@@ -9,7 +9,6 @@
  * or changes anything. Answers are server-rendered HTML under a strict CSP.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
 import { RegistryError, isRegistryError } from '../oci/errors.js';
 import { loginRefusalRecord } from '../gateway/audit-events.js';
@@ -108,7 +107,10 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
     const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
     const method = req.method ?? 'GET';
     const page = uiPageFromPath(path);
-    if (page?.kind === 'root-redirect') return redirect(res, '/ui/');
+    if (page?.kind === 'root-redirect') {
+      redirect(res, '/ui/');
+      return;
+    }
     if (page?.kind === 'static' && (method === 'GET' || method === 'HEAD') && services.assets.serve(res, method, page.name, query)) return;
 
     const secure = caller.proto === 'https';
@@ -173,10 +175,14 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
           source: 'ui',
         }),
     };
-    if (!page) return notFound(request, 'page');
+    if (!page) {
+      notFound(request, 'page');
+      return;
+    }
     if (!allowed) {
       res.setHeader('Allow', METHODS[page.kind].join(', '));
-      return request.page(405, messagePage(frame, 'Not allowed', `${method} is not allowed here.`));
+      request.page(405, messagePage(frame, 'Not allowed', `${method} is not allowed here.`));
+      return;
     }
     // A form from another site: no same-origin fetch metadata, or no token made for this browser and session.
     const site = req.headers['sec-fetch-site'];
@@ -193,10 +199,11 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
         status: 403,
         reason: 'csrf',
       });
-      return request.page(
+      request.page(
         403,
         messagePage(frame, 'Form expired', 'This form has expired or did not come from this site. Reload the page and try again.'),
       );
+      return;
     }
     switch (page.kind) {
       case 'repositories':
@@ -206,7 +213,9 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
       case 'manifest':
         return showManifest(request, page.repository, page.reference);
       case 'login':
-        return method === 'POST' ? logIn(request) : showLogin(request);
+        if (method === 'POST') return logIn(request);
+        showLogin(request);
+        return;
       case 'logout':
         return logOut(request);
       case 'delete':
@@ -215,8 +224,10 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
         return method === 'POST' ? createRobotAccount(request) : showRobots(request);
       case 'robot-revoke':
         return revokeRobotAccount(request);
-      case 'static':
-        return notFound(request, 'file');
+      case 'static': {
+        notFound(request, 'file');
+        return;
+      }
     }
   }
 

@@ -15,7 +15,7 @@ import { EXPIRY_CHOICES, robotsPage, type RobotsView } from './pages/robots.js';
 const DAY_MS = 86_400_000;
 
 async function listRobots(request: UiRequest): Promise<RobotsView['robots']> {
-  return (await readRobots(request.services.options.robots.file)).map(({ hash: _hash, ...robot }) => robot);
+  return (await readRobots(request.services.options.robots.file)).map(({ hash, ...robot }) => robot); // the secret's hash never leaves the server
 }
 
 /** False (after answering) when the caller is not an admin. */

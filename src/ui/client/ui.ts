@@ -15,8 +15,10 @@ function copyWithSelection(text: string): boolean {
   area.className = 'offscreen';
   document.body.appendChild(area);
   area.select();
-  let copied = false;
+  let copied: boolean;
   try {
+    // The one way to copy where navigator.clipboard is missing (a page not served over https).
+    // eslint-disable-next-line @typescript-eslint/no-deprecated
     copied = document.execCommand('copy');
   } catch {
     copied = false;
@@ -26,6 +28,8 @@ function copyWithSelection(text: string): boolean {
 }
 
 async function copy(text: string): Promise<boolean> {
+  // navigator.clipboard is missing outside secure contexts, whatever the DOM types say.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
   if (navigator.clipboard && window.isSecureContext) {
     try {
       await navigator.clipboard.writeText(text);
