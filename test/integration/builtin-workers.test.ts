@@ -9,16 +9,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { basic, writeHtpasswd } from '../helpers/gate.js';
-import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
-import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
+import { basic } from '../helpers/gate.js';
+import { startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { RegistryClient, randomBlob, sha256, type Reply } from '../helpers/registry-client.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
 import { makeOciImage, readOciLayoutDigests } from '../helpers/oci-image.js';
 import { dockerRef, skopeoCopy } from '../helpers/skopeo.js';
+import { waitFor } from '../helpers/wait.js';
 
 const USER = { user: 'alice', password: 'alice-secret-1' };
 
@@ -32,19 +32,18 @@ describe('the built-in registry with two worker processes', () => {
   before(async () => {
     dir = await makeTempDir('rg-builtin-workers-');
     tls = await makeTlsPair(join(dir, 'tls'));
-    await writeHtpasswd(join(dir, 'htpasswd'), { [USER.user]: USER.password }, 4);
-    const port = await freePort();
-    const config = {
-      listen: `127.0.0.1:${port}`,
-      tls: { cert: tls.certFile, key: tls.keyFile },
-      dataDir: 'data',
-      auth: { htpasswd: 'htpasswd' },
-      workers: 2,
-      log: { level: 'info', format: 'json', access: true },
-      audit: { enabled: false },
-    };
-    await writeFile(join(dir, 'gate.yaml'), JSON.stringify(config));
-    gate = await startGateProcess(['--config', join(dir, 'gate.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    gate = await startConfiguredGateProcess({
+      dir,
+      users: { [USER.user]: USER.password },
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        dataDir: 'data',
+        auth: { htpasswd: 'htpasswd' },
+        workers: 2,
+        log: { level: 'info', format: 'json', access: true },
+        audit: { enabled: false },
+      },
+    });
     // A new connection for every request: the primary gives each to the next worker in turn.
     client = new RegistryClient(() => {
       const dispatcher = new Agent({ connect: { ca: tls.caPem }, pipelining: 0 });
@@ -72,14 +71,13 @@ describe('the built-in registry with two worker processes', () => {
   }
 
   async function waitForAccessLines(part: string, count: number): Promise<void> {
-    for (let i = 0; i < 100; i++) {
+    await waitFor(`${count} access lines with ${part}`, () => {
       const lines = gate
         .streamOutput('stdout')
         .split('\n')
         .filter((line) => line.includes('"log":"access"') && line.includes(part));
-      if (lines.length >= count) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+      return lines.length >= count;
+    });
   }
 
   function patch(location: string, data: Buffer, range?: [number, number]): Promise<Reply> {

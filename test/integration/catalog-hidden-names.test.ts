@@ -14,14 +14,13 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { startGate, basic, writeHtpasswd, type TestGate } from '../helpers/gate.js';
+import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
-import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
-import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { RegistryClient, assertError } from '../helpers/registry-client.js';
 
 const PASSWORDS = { admin: 'admin-catalog-1', alice: 'alice-catalog-2' };
@@ -167,21 +166,20 @@ describe('catalog links over hidden repositories (Distribution, two workers)', (
     tls = await makeTlsPair(join(dir, 'tls'));
     registry = await startDistribution({ dir: join(dir, 'distribution') });
     await pushRepositories(new RegistryClient(() => ({ baseUrl: registry.url })), ALL);
-    await writeHtpasswd(join(dir, 'htpasswd'), PASSWORDS, 4);
-    const port = await freePort();
-    const config = {
-      listen: `127.0.0.1:${port}`,
-      tls: { cert: tls.certFile, key: tls.keyFile },
-      upstream: { url: registry.url },
-      auth: { htpasswd: 'htpasswd' },
-      access: RULES,
-      catalog: { scanLimit: 3 },
-      workers: 2,
-      log: { level: 'warn' },
-      audit: { enabled: false },
-    };
-    await writeFile(join(dir, 'gate.yaml'), JSON.stringify(config));
-    gate = await startGateProcess(['--config', 'gate.yaml'], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    gate = await startConfiguredGateProcess({
+      dir,
+      users: PASSWORDS,
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        upstream: { url: registry.url },
+        auth: { htpasswd: 'htpasswd' },
+        access: RULES,
+        catalog: { scanLimit: 3 },
+        workers: 2,
+        log: { level: 'warn' },
+        audit: { enabled: false },
+      },
+    });
   });
 
   after(async () => {

@@ -16,7 +16,7 @@ import { makeOciImage, readOciLayoutDigests } from '../helpers/oci-image.js';
 import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
 import { startHeaderCapture, type HeaderCapture } from '../helpers/header-capture.js';
 import { writeHtpasswd, basic } from '../helpers/gate.js';
-import { CLI, startGateProcess } from '../helpers/gate-process.js';
+import { CLI, startGateProcess, startConfiguredGateProcess } from '../helpers/gate-process.js';
 
 describe('first run with no config', () => {
   let dir: string;
@@ -137,12 +137,18 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
     await mkdir(live);
     await copyFile(first.certFile, join(live, 'cert.pem'));
     await copyFile(first.keyFile, join(live, 'key.pem'));
-    const port = await freePort();
-    await writeFile(
-      join(dir, 'reload.yaml'),
-      `listen: "127.0.0.1:${port}"\ntls: { cert: live/cert.pem, key: live/key.pem }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: info, format: json }\nworkers: 2\n`,
-    );
-    const gate = await startGateProcess(['--config', join(dir, 'reload.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    const gate = await startConfiguredGateProcess({
+      dir,
+      file: 'reload.yaml',
+      config: {
+        tls: { cert: 'live/cert.pem', key: 'live/key.pem' },
+        upstream: { url: capture.url },
+        auth: { htpasswd: 'htpasswd' },
+        log: { level: 'info', format: 'json' },
+        workers: 2,
+      },
+    });
+    const { port } = gate;
     try {
       const before = await fingerprintOf(port, first.caPem);
       await copyFile(second.keyFile, join(live, 'key.pem'));
@@ -166,12 +172,19 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
 
   test('SIGTERM lets an in-flight upload finish, then exits 0', async () => {
     const tls = await makeTlsPair(join(dir, 'tls3'));
-    const port = await freePort();
-    await writeFile(
-      join(dir, 'term.yaml'),
-      `listen: "127.0.0.1:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nserver: { shutdownGrace: 10s }\nlog: { level: warn }\nworkers: 2\n`,
-    );
-    const gate = await startGateProcess(['--config', join(dir, 'term.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    const gate = await startConfiguredGateProcess({
+      dir,
+      file: 'term.yaml',
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        upstream: { url: capture.url },
+        auth: { htpasswd: 'htpasswd' },
+        server: { shutdownGrace: '10s' },
+        log: { level: 'warn' },
+        workers: 2,
+      },
+    });
+    const { port } = gate;
     capture.clear();
     const upload = httpsRequest({
       host: '127.0.0.1',

@@ -17,11 +17,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { basic, startGate, writeHtpasswd, type TestGate } from '../helpers/gate.js';
-import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
-import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
+import { basic, startGate, type TestGate } from '../helpers/gate.js';
+import { startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, randomBlob, sha256, type Reply } from '../helpers/registry-client.js';
 import { BACKEND_KINDS, startBackend, type BackendUnderTest } from '../helpers/access-http.js';
 import { makeTlsPair, trustingAgent, type TlsPair } from '../helpers/tls.js';
@@ -165,20 +164,19 @@ describe('protected tags under concurrency, two worker processes in front of Dis
     dir = await makeTempDir();
     const tls = await makeTlsPair(join(dir, 'tls'));
     distribution = await startDistribution({ dir: join(dir, 'distribution') });
-    await writeHtpasswd(join(dir, 'htpasswd'), PASSWORDS, 4);
-    const port = await freePort();
-    const config = {
-      listen: `127.0.0.1:${port}`,
-      tls: { cert: tls.certFile, key: tls.keyFile },
-      upstream: { url: distribution.url },
-      auth: { htpasswd: 'htpasswd' },
-      access: RULES,
-      workers: 2,
-      log: { level: 'warn' },
-      audit: { enabled: false },
-    };
-    await writeFile(join(dir, 'gate.yaml'), JSON.stringify(config));
-    gate = await startGateProcess(['--config', join(dir, 'gate.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    gate = await startConfiguredGateProcess({
+      dir,
+      users: PASSWORDS,
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        upstream: { url: distribution.url },
+        auth: { htpasswd: 'htpasswd' },
+        access: RULES,
+        workers: 2,
+        log: { level: 'warn' },
+        audit: { enabled: false },
+      },
+    });
     const dispatcher = trustingAgent(tls.caPem);
     alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher, authHeader: basic('alice', PASSWORDS.alice) }));
   });

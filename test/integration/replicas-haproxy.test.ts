@@ -17,13 +17,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { basic, writeHtpasswd } from '../helpers/gate.js';
-import { CLI, startGateProcess, type GateProcess } from '../helpers/gate-process.js';
-import { freePort, makeTempDir, removeDir, runProcess } from '../helpers/process.js';
+import { CLI, startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';
 import { startHaproxy, type RunningHaproxy } from '../helpers/haproxy.js';
@@ -109,12 +109,11 @@ async function timeUntilEverywhere(holds: (replica: Replica) => Promise<boolean>
 
 async function startReplica(index: number): Promise<Replica> {
   const name = `g${index + 1}`;
-  const port = await freePort();
-  const config = join(dir, `${name}.yaml`);
-  await writeFile(
-    config,
-    JSON.stringify({
-      listen: `127.0.0.1:${port}`,
+  const gate = await startConfiguredGateProcess({
+    dir,
+    file: `${name}.yaml`,
+    timeoutMs: 30_000,
+    config: {
       tls: 'off',
       dataDir: join(dir, name),
       upstream: { url: distribution.url },
@@ -131,10 +130,9 @@ async function startReplica(index: number): Promise<Replica> {
       workers: 1,
       log: { level: 'info', access: false },
       audit: { enabled: false },
-    }),
-  );
-  const gate = await startGateProcess(['--config', config], { cwd: dir, url: `http://127.0.0.1:${port}`, timeoutMs: 30_000 });
-  return { name, url: `http://127.0.0.1:${port}`, config, process: gate };
+    },
+  });
+  return { name, url: gate.url, config: gate.configFile, process: gate };
 }
 
 before(async () => {
