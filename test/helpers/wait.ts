@@ -54,3 +54,19 @@ export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => b
     await pause(intervalMs);
   }
 }
+
+/**
+ * `work`'s result, or a failure `"<what>: not within N ms"` once `timeoutMs` have passed first: for
+ * a promise of the code under test to settle "at once" or "within its timeout".
+ */
+export async function within<T>(timeoutMs: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -17,6 +17,7 @@ import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
 import { startHeaderCapture, type HeaderCapture } from '../helpers/header-capture.js';
 import { writeHtpasswd, basic } from '../helpers/gate.js';
 import { CLI, startGateProcess, startConfiguredGateProcess } from '../helpers/gate-process.js';
+import { pollUntil, waitFor } from '../helpers/wait.js';
 
 describe('first run with no config', () => {
   let dir: string;
@@ -154,17 +155,21 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
       await copyFile(second.keyFile, join(live, 'key.pem'));
       await copyFile(second.certFile, join(live, 'cert.pem'));
       gate.child.kill('SIGHUP');
-      let after = before;
-      for (let i = 0; i < 40 && after === before; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        after = await fingerprintOf(port, second.caPem).catch(() => before);
-      }
+      const after = await pollUntil(
+        () => fingerprintOf(port, second.caPem).catch(() => before),
+        (seen) => seen !== before,
+        { timeoutMs: 4000, intervalMs: 100 },
+      );
       assert.notEqual(after, before, 'the new certificate is served');
       await writeFile(join(live, 'cert.pem'), 'not a certificate');
       gate.child.kill('SIGHUP');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Every worker that reloaded the good certificate says so about the broken one too.
+      const reloaded = gate.output().match(/TLS certificate reloaded/g)?.length ?? 0;
+      await waitFor(`the failed reload logged ${reloaded} times`, () => {
+        const failures = gate.output().match(/TLS certificate reload failed; keeping the previous certificate/g)?.length ?? 0;
+        return reloaded > 0 && failures >= reloaded;
+      });
       assert.equal(await fingerprintOf(port, second.caPem), after, 'a broken certificate does not replace a good one');
-      assert.match(gate.output(), /TLS certificate reload failed; keeping the previous certificate/);
     } finally {
       await gate.stop();
     }
@@ -197,11 +202,18 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
     });
     const response = once(upload, 'response');
     upload.write(Buffer.alloc(64 * 1024));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor('the upload in flight at the upstream', () => capture.started.includes('PATCH /v2/app/blobs/uploads/abc'));
     const exited = once(gate.child, 'exit');
     gate.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await assert.rejects(request(`https://127.0.0.1:${port}/v2/`), 'no new connections after SIGTERM');
+    await waitFor('no new connections after SIGTERM', () =>
+      request(`https://127.0.0.1:${port}/v2/`).then(
+        async (answer) => {
+          await answer.body.dump();
+          return false;
+        },
+        () => true,
+      ),
+    );
     upload.end(Buffer.alloc(64 * 1024));
     const [res] = (await response) as [import('node:http').IncomingMessage];
     res.resume();

@@ -16,12 +16,12 @@ import assert from 'node:assert/strict';
 import { rename, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
 import { basic, writeHtpasswd } from '../helpers/gate.js';
 import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const ALICE = { user: 'alice', password: 'alice-Reload-secret-1' };
 const BOB = { user: 'bob', password: 'bob-Reload-secret-2' };
@@ -47,13 +47,8 @@ async function uploadStart(url: string, user: { user: string; password: string }
 }
 
 /** Polls until `probe` returns `expected` (bounded); returns the last answer. */
-async function eventually<T>(probe: () => Promise<T>, expected: T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value === expected || Date.now() > deadline) return value;
-    await sleep(100);
-  }
+function eventually<T>(probe: () => Promise<T>, expected: T, timeoutMs = 10_000): Promise<T> {
+  return pollUntil(probe, (value) => value === expected, { timeoutMs, intervalMs: 100 });
 }
 
 async function untilLogged(gate: GateProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
@@ -208,7 +203,9 @@ describe('config reload of a running server', () => {
     await replaceFile(configFile, configText(pushRules(BOB.user)).replace(`127.0.0.1:${port}`, `127.0.0.1:${otherPort}`));
     gate.child.kill('SIGHUP');
     assert.equal(await eventually(() => uploadStart(url, BOB), 202), 202, 'the rules applied, on the running listener');
-    await sleep(1500); // the watcher polls every second: give it time to see the file too
+    // The watcher sees the replaced file too; a later change it applies shows it has looked since.
+    await writeFile(configFile, configText(pushRules(ALICE.user)));
+    assert.equal(await eventually(() => uploadStart(url, ALICE), 202), 202, 'the watcher applied a later change');
     const restart = logLines(gate).filter(
       (line) => line.msg === 'config change needs a restart to apply; the rest of the config is applied',
     );

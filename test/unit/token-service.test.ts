@@ -12,7 +12,6 @@ import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } fro
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import {
@@ -26,6 +25,7 @@ import {
   TokenService,
   type ScopedIdentity,
 } from '../../src/auth/token/index.js';
+import { waitFor } from '../helpers/wait.js';
 
 const alice: ScopedIdentity = { user: 'alice', groups: ['pushers'], via: 'htpasswd' };
 const ACCESS = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];
@@ -273,11 +273,7 @@ describe('access and refresh tokens', () => {
     const watched = await SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: { pollIntervalMs: 200 } });
     const before = watched.current.kid;
     const { kid } = await rotateSigningKey(keyDir, 'ES256');
-    const start = Date.now();
-    while (watched.current.kid !== kid) {
-      if (Date.now() - start > 2000) assert.fail('rotation not seen within 2 s');
-      await sleep(25);
-    }
+    await waitFor('the rotation seen', () => watched.current.kid === kid, { timeoutMs: 2000 });
     assert.equal(watched.previous?.kid, before);
     await writeFile(join(keyDir, KEY_FILE), 'garbage');
     await watched.reload();
