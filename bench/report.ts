@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { TARGET_KINDS, TARGET_WORKLOADS, WORKLOADS, type BenchOptions } from './options.js';
 import { replicasSection, type ReplicaResults } from './replicas.js';
+import { ldapSection, type LdapResults } from './ldap.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
@@ -42,6 +43,8 @@ export interface ReportInput {
   results: Results;
   /** Issue 16's measurements, when the `replicas` workload ran. */
   replicas?: ReplicaResults | undefined;
+  /** LDAP logins, when the `ldap` workload ran. */
+  ldap?: LdapResults | undefined;
   startFailures: Array<{ label: string; error: string }>;
   elapsedSeconds: number;
   /** 1-minute load average when the run ended. */
@@ -420,6 +423,7 @@ export function renderReport(input: ReportInput): string {
         ]
       : []),
     input.replicas && replicasSection(input.replicas, input.options),
+    input.ldap && ldapSection(input.ldap),
     problemsSection(input),
     findingsSection(),
   ]

@@ -18,6 +18,7 @@ import { seedPullBlob, skopeoRound, smallRequestsRound, transfersRound, type Ben
 import { writeWrkScript } from './wrk.js';
 import { formatSize } from './table.js';
 import { ReplicaResults, replicasRound, startReplicaFleet, type ReplicasRun } from './replicas.js';
+import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js';
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -66,6 +67,9 @@ async function main(): Promise<number> {
     const replicas: ReplicasRun | undefined = options.only.has('replicas')
       ? { fleet: await startReplicaFleet(ws, log), results: new ReplicaResults(), options, wrkScript, workDir: ws.dir, log }
       : undefined;
+    const ldap: LdapRun | undefined = options.only.has('ldap')
+      ? { fleet: await startLdapFleet(ws, log), results: new LdapResults(), options, log }
+      : undefined;
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
@@ -73,6 +77,7 @@ async function main(): Promise<number> {
       if (ctx && transfers) await transfersRound(ctx, round);
       if (ctx && options.only.has('skopeo')) await skopeoRound(ctx, round);
       if (replicas) await replicasRound(replicas, round);
+      if (ldap) await ldapRound(ldap, round);
     }
 
     const report = renderReport({
@@ -80,6 +85,7 @@ async function main(): Promise<number> {
       machine,
       results,
       replicas: replicas?.results,
+      ldap: ldap?.results,
       startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
       loadAverageAfter: loadavg()[0]!,
