@@ -18,7 +18,7 @@ import { RegistryClient, randomBlob, sha256, type Reply } from '../helpers/regis
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
 import { makeOciImage, readOciLayoutDigests } from '../helpers/oci-image.js';
 import { dockerRef, skopeoCopy } from '../helpers/skopeo.js';
-import { waitFor } from '../helpers/wait.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const USER = { user: 'alice', password: 'alice-secret-1' };
 
@@ -54,7 +54,7 @@ describe('the built-in registry with two worker processes', () => {
 
   after(async () => {
     await Promise.all(agents.map((agent) => agent.close()));
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -70,14 +70,18 @@ describe('the built-in registry with two worker processes', () => {
     return pids;
   }
 
+  /** Waits (at most 5 s) until `count` access lines name `part`; the assertion on them follows. */
   async function waitForAccessLines(part: string, count: number): Promise<void> {
-    await waitFor(`${count} access lines with ${part}`, () => {
-      const lines = gate
+    const accessLines = () =>
+      gate
         .streamOutput('stdout')
         .split('\n')
-        .filter((line) => line.includes('"log":"access"') && line.includes(part));
-      return lines.length >= count;
-    });
+        .filter((line) => line.includes('"log":"access"') && line.includes(part)).length;
+    await pollUntil(
+      () => Promise.resolve(accessLines()),
+      (seen) => seen >= count,
+      { timeoutMs: 5000, intervalMs: 50 },
+    );
   }
 
   function patch(location: string, data: Buffer, range?: [number, number]): Promise<Reply> {
@@ -143,7 +147,7 @@ describe('the built-in registry with two worker processes', () => {
       const b = randomBlob(4 * 1024 * 1024);
       const replies = await Promise.all([patch(location, a, [0, a.length - 1]), patch(location, b, [0, b.length - 1])]);
       assert.deepEqual(replies.map((reply) => reply.status).sort(), [202, 416], replies.map((reply) => reply.text()).join(' | '));
-      const winner = replies[0]!.status === 202 ? a : b;
+      const winner = replies[0].status === 202 ? a : b;
       const done = await client.call(
         'PUT',
         RegistryClient.withQuery(RegistryClient.pathOf(replies.find((reply) => reply.status === 202)!.headers.location), {
