@@ -17,7 +17,7 @@ import { stringify } from 'yaml';
 import { Agent, request } from 'undici';
 import { freePort, startProcess } from '../test/helpers/process.js';
 import { startSlapd, type RunningSlapd } from '../test/helpers/slapd.js';
-import { stopWithTree } from './memory.js';
+import { childPid, stopWithTree } from './memory.js';
 import { median } from './results.js';
 import { formatNumber, markdownTable, speedup, formatRatio } from './table.js';
 import type { BenchOptions } from './options.js';
@@ -99,8 +99,8 @@ async function startLdapGate(ws: Workspace, name: LdapGateName, slapd: RunningSl
     readyUrl: `http://127.0.0.1:${port}/readyz`,
     timeoutMs: 30_000,
   });
-  const pid = proc.child.pid;
-  ws.defer(() => (pid === undefined ? proc.stop() : stopWithTree(pid, proc.stop)));
+  const pid = childPid(proc);
+  ws.defer(() => stopWithTree(pid, () => proc.stop()));
   const dispatcher = new Agent({ connections: 1 });
   ws.defer(() => dispatcher.close());
   return { name, url: `http://127.0.0.1:${port}`, dispatcher };

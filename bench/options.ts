@@ -1,5 +1,6 @@
 /** The two sizes of a benchmark run (full and `--quick`) and the command-line flags. */
 import { parseArgs } from 'node:util';
+import { required } from './required.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -78,7 +79,7 @@ function parseList<T extends string>(flag: string, text: string, known: readonly
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean)) {
-    if (name in groups) for (const member of groups[name]!) chosen.add(member);
+    if (name in groups) for (const member of required(groups[name], `the group ${name}`)) chosen.add(member);
     else if ((known as readonly string[]).includes(name)) chosen.add(name as T);
     else throw new Error(`${flag}: unknown name ${name} (use ${[...known, ...Object.keys(groups)].join(', ')})`);
   }
@@ -114,7 +115,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
   if (values['blob-size'] !== undefined) {
     const match = SIZE.exec(values['blob-size']);
     if (!match) throw new Error(`--blob-size must look like 256MiB or 1GiB, got ${values['blob-size']}`);
-    blobBytes = Number(match[1]) * UNIT[match[2]!]!;
+    blobBytes = Number(match[1]) * required(UNIT[required(match[2], 'the unit')], 'the unit');
   }
   if (values.cache !== 'warm' && values.cache !== 'cold') throw new Error(`--cache must be warm or cold, got ${values.cache}`);
   return {

@@ -24,6 +24,7 @@ import {
   timeSpeedup,
   type Verdict,
 } from './table.js';
+import { required } from './required.js';
 
 export interface Machine {
   date: string;
@@ -92,7 +93,7 @@ function goals14(input: ReportInput): Goal[] {
     );
   }
   for (const kind of ['gate', 'gate-builtin'] as const) {
-    const ceiling = CEILING[kind]!;
+    const ceiling = required(CEILING[kind], `the ceiling of ${kind}`);
     for (const workload of TRANSFERS) {
       list.push(
         ratioGoal(
@@ -179,9 +180,7 @@ function goalsSection(input: ReportInput): string {
   return [
     '## Goals (issue 14: pulls at line rate)',
     '',
-    'MB/s ratios of blob transfers (1 and ' +
-      input.options.streams +
-      ' streams); the Node ceilings are `node-proxy` for the gateway and `node-file` for the built-in registry.',
+    `MB/s ratios of blob transfers (1 and ${input.options.streams} streams); the Node ceilings are \`node-proxy\` for the gateway and \`node-file\` for the built-in registry.`,
     '',
     table(goals14(input)),
     '',
@@ -256,7 +255,7 @@ function transfersSection(input: ReportInput): string {
       const ceiling = CEILING[kind];
       const [direction, n] = workload.split(' ');
       rows.push([
-        direction!,
+        direction ?? workload,
         n === '1' ? '1' : String(o.streams),
         kind,
         formatNumber(mbps),

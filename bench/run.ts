@@ -19,6 +19,7 @@ import { writeWrkScript } from './wrk.js';
 import { formatSize } from './table.js';
 import { ReplicaResults, replicasRound, startReplicaFleet, type ReplicasRun } from './replicas.js';
 import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js';
+import { required } from './required.js';
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -59,7 +60,7 @@ async function main(): Promise<number> {
         wrkScript,
         authHeaderFile: await writeCurlAuth(ws.dir, fleet.registry.authorization),
         pushFiles,
-        pullFile: pullFile!,
+        pullFile: required(pullFile, 'the pull blob file'),
         log,
       };
       if (options.only.has('pull')) await seedPullBlob(ctx);
@@ -88,7 +89,7 @@ async function main(): Promise<number> {
       ldap: ldap?.results,
       startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
-      loadAverageAfter: loadavg()[0]!,
+      loadAverageAfter: loadavg()[0] ?? 0,
     });
     const out = resolve(options.out);
     await mkdir(dirname(out), { recursive: true });

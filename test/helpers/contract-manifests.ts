@@ -263,7 +263,7 @@ export function tagsAndDeletesSection({ client, repo, isBuiltin }: SuiteContext)
     }
     assert.deepEqual(first.json<{ tags: string[] }>().tags, ['t0', 't1']);
     assert.equal(first.headers.link, `</v2/${name}/tags/list?last=t1&n=2>; rel="next"`);
-    const next = /^<([^>]+)>/.exec(first.headers.link ?? '')?.[1] as string;
+    const next = /^<([^>]+)>/.exec(first.headers.link)?.[1] ?? assert.fail(`no next link in ${first.headers.link}`);
     const second = await client.call('GET', next);
     assert.deepEqual(second.json<{ tags: string[] }>().tags, ['t2', 't3']);
     const third = await client.call('GET', `/v2/${name}/tags/list?n=2&last=t3`);

@@ -81,7 +81,7 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
     });
 
     after(async () => {
-      await gate?.stop();
+      await gate.stop();
       await distribution?.stop();
       await removeDir(dir);
     });
@@ -160,7 +160,7 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
       assert.match(String(upload.headers['www-authenticate']), /error="insufficient_scope"/);
 
       const [header, payload, signature] = token.split('.') as [string, string, string];
-      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
       claims.access = [{ type: 'repository', name: 'public/base', actions: ['pull', 'push'] }];
       const tampered = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
       assert.equal((await statusOf(gate, '/v2/public/base/manifests/v1', `Bearer ${tampered}`)).status, 401);

@@ -101,7 +101,7 @@ describe('catalog links over hidden repositories (built-in registry)', () => {
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -144,7 +144,7 @@ describe('catalog links over hidden repositories (built-in registry)', () => {
     const first = await catalogPage(gate.url, gate.dispatcher, alice, '/v2/_catalog');
     const token = first.last;
     assert.ok(token !== undefined && !VISIBLE.includes(token), 'the first page ends on a hidden name');
-    const flipped = token.slice(0, -2) + (token.at(-2) === 'A' ? 'B' : 'A') + token.at(-1);
+    const flipped = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.slice(-1)}`;
     const client = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: alice }));
     for (const last of [flipped, token.slice(0, 20), `${token}x`]) {
       const reply = await client.call('GET', `/v2/_catalog?${new URLSearchParams({ last })}`);
@@ -183,8 +183,8 @@ describe('catalog links over hidden repositories (Distribution, two workers)', (
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 

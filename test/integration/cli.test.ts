@@ -219,7 +219,7 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
     res.resume();
     assert.equal(res.statusCode, 404, 'the upstream answered the finished upload');
     assert.equal(capture.requests.at(-1)?.bodyLength, 128 * 1024);
-    const [code] = await exited;
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
   });
 });

@@ -52,7 +52,7 @@ function eventually<T>(probe: () => Promise<T>, expected: T, timeoutMs = 10_000)
 }
 
 async function untilLogged(gate: GateProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  const found = await eventually(async () => pattern.test(gate.output()), true, timeoutMs);
+  const found = await eventually(() => Promise.resolve(pattern.test(gate.output())), true, timeoutMs);
   assert.ok(found, `no log line matching ${pattern}; output:\n${gate.output()}`);
   return gate.output();
 }
@@ -99,8 +99,8 @@ describe('config reload of a running server', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -145,7 +145,7 @@ describe('config reload of a running server', () => {
       answer.resume();
       assert.equal(answer.statusCode, 202, 'the upload that started under the old rules completed');
       assert.equal(answer.headers.range, `0-${64 * MIB - 1}`, 'with its whole body');
-      assert.equal(await eventually(async () => released(), true), true, 'and are closed once it is done');
+      assert.equal(await eventually(() => Promise.resolve(released()), true), true, 'and are closed once it is done');
 
       const finish = await request(`${location.href}&digest=sha256:${'0'.repeat(64)}`, {
         method: 'PUT',
@@ -235,8 +235,8 @@ describe('config reload with two workers', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -252,7 +252,11 @@ describe('config reload with two workers', () => {
 
     await replaceFile(configFile, text(BOB.user));
     gate.child.kill('SIGHUP');
-    const reloads = await eventually(async () => logLines(gate).filter((line) => line.msg === 'config reloaded').length, 2, 20_000);
+    const reloads = await eventually(
+      () => Promise.resolve(logLines(gate).filter((line) => line.msg === 'config reloaded').length),
+      2,
+      20_000,
+    );
     assert.equal(reloads, 2, `one reload per worker; output:\n${gate.output()}`);
     // Connections are spread over the workers: every one of them answers under the new rules.
     const answers: number[] = [];

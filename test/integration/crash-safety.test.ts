@@ -90,7 +90,7 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
   );
 
   // Chaos: streamed chunks, monolithic blob pushes and manifest pushes, all in flight at the kill.
-  let stop = false;
+  const chaos = { stop: false };
   let killed!: () => void;
   const whenKilled = new Promise<void>((resolve) => (killed = resolve));
   const inFlight: Promise<unknown>[] = streaming.map(({ data, location }, i) =>
@@ -98,7 +98,7 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
   );
   inFlight.push(
     (async () => {
-      for (let i = 0; !stop; i++) {
+      for (let i = 0; !chaos.stop; i++) {
         try {
           const image = await client.pushImage('chaos/images', `c${i}`);
           acknowledgedTags.set(`chaos/images:c${i}`, image.digest);
@@ -113,7 +113,7 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
       }
     })(),
     (async () => {
-      while (!stop) {
+      while (!chaos.stop) {
         const data = randomBlob(40_000 + Math.floor(Math.random() * 40_000));
         try {
           const digest = await client.pushBlob('chaos/blobs', data);
@@ -131,7 +131,7 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
   await waitFor('more acknowledged blobs', () => acknowledgedBlobs.size >= blobsAtKill, { timeoutMs: 10_000, intervalMs: 1 });
   await killServer();
   killed();
-  stop = true;
+  chaos.stop = true;
   await Promise.all(inFlight);
   assert.ok(acknowledgedTags.size > 3, 'some chaos pushes were acknowledged before the kill');
 

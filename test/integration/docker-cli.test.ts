@@ -79,8 +79,8 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
   });
 
   after(async () => {
-    await dockerd?.stop();
-    await distribution?.stop();
+    await dockerd.stop();
+    await distribution.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -134,8 +134,8 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
         });
 
         after(async () => {
-          await dockerd?.logout(gate.host);
-          await gate?.stop();
+          await dockerd.logout(gate.host);
+          await gate.stop();
         });
 
         test('anonymous: skopeo copies base/*; docker pulls it in bearer mode, and in Basic mode gives up on the challenge', async () => {

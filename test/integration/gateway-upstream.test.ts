@@ -46,8 +46,8 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     await removeDir(dir);
   });
 
@@ -95,7 +95,10 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
       raw: true,
     });
     assert.equal(inspected.code, 0, inspected.stderr);
-    assert.equal(JSON.parse(inspected.stdout).mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.equal(
+      (JSON.parse(inspected.stdout) as { mediaType?: string }).mediaType,
+      'application/vnd.docker.distribution.manifest.v2+json',
+    );
   });
 
   test('a pull-only user cannot push', async () => {

@@ -106,9 +106,9 @@ describe('health and metrics in front of Distribution', () => {
   });
 
   after(async () => {
-    await prometheus?.stop();
-    await gate?.stop();
-    await registry?.stop();
+    await prometheus.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -315,7 +315,7 @@ describe('readiness of the built-in registry and of LDAP', () => {
   });
 
   after(async () => {
-    await slapd?.close();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

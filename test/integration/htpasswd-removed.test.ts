@@ -57,7 +57,7 @@ describe('a deleted or unreadable htpasswd file refuses logins (no fail-open)', 
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 

@@ -39,8 +39,8 @@ before(async () => {
 });
 
 after(async () => {
-  await gate?.stop();
-  await registry?.stop();
+  await gate.stop();
+  await registry.stop();
   await removeDir(dir);
 });
 

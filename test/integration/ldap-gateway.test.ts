@@ -103,8 +103,8 @@ describe('the gateway with htpasswd and LDAP providers', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 
@@ -258,8 +258,8 @@ describe('the gateway with an LDAP directory on a closed port', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

@@ -86,7 +86,7 @@ describe('LDAP provider against OpenLDAP', () => {
   });
   after(async () => {
     await Promise.all(providers.map((provider) => provider.close()));
-    await slapd?.close();
+    await slapd.close();
   });
 
   test('right password: the identity with groups from memberOf (StartTLS)', async () => {

@@ -79,7 +79,7 @@ async function assertOneWinner(
   for (const reply of replies[loser]) {
     const error = reply.json<{ errors: Array<{ code: string; message: string }> }>().errors[0];
     assert.equal(error?.code, 'DENIED');
-    assert.match(error?.message ?? '', new RegExp(`protected tag.*${tag}|${tag}.*protected`), 'the refusal names the protected tag');
+    assert.match(error.message, new RegExp(`protected tag.*${tag}|${tag}.*protected`), 'the refusal names the protected tag');
   }
   const current = await client.call('HEAD', `/v2/${repository}/manifests/${tag}`);
   assert.equal(current.headers['docker-content-digest'], digests[winner], 'the tag names the manifest whose push was acknowledged');
@@ -104,8 +104,8 @@ for (const kind of BACKEND_KINDS) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 
@@ -182,8 +182,8 @@ describe('protected tags under concurrency, two worker processes in front of Dis
   });
 
   after(async () => {
-    await gate?.stop();
-    await distribution?.stop();
+    await gate.stop();
+    await distribution.stop();
     if (dir) await removeDir(dir);
   });
 

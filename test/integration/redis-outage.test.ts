@@ -86,8 +86,8 @@ before(async () => {
 });
 
 after(async () => {
-  await gate?.stop();
-  await Promise.all([distribution?.stop(), redis?.close()]);
+  await gate.stop();
+  await Promise.all([distribution.stop(), redis.close()]);
   if (dir) await removeDir(dir);
 });
 

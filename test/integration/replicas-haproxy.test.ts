@@ -150,10 +150,10 @@ before(async () => {
 });
 
 after(async () => {
-  await haproxy?.stop();
+  await haproxy.stop();
   await Promise.all(replicas.map((replica) => replica.process.stop()));
-  await Promise.all([distribution?.stop(), redis?.close()]);
-  await lbAgent?.close();
+  await Promise.all([distribution.stop(), redis.close()]);
+  await lbAgent.close();
   if (dir) await removeDir(dir);
 });
 
@@ -260,7 +260,7 @@ describe('three replicas behind HAProxy, sharing Redis and one Distribution', ()
     assert.equal(new Set(replies.map((reply) => reply.servedBy)).size, 3, 'the guesses reached all three replicas');
     assert.deepEqual(
       replies.map((reply) => reply.status),
-      [...Array(5).fill(401), ...Array(7).fill(429)],
+      [...Array<number>(5).fill(401), ...Array<number>(7).fill(429)],
       'five guesses in all, not five per replica',
     );
     for (const reply of replies.slice(5)) {

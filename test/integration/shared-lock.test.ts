@@ -49,7 +49,7 @@ before(async () => {
 
 after(async () => {
   for (const connection of connections) connection.close();
-  await redis?.close();
+  await redis.close();
 });
 
 describe('a lock shared through Redis', () => {
@@ -138,8 +138,9 @@ describe('a lock shared through Redis', () => {
       inA = false;
     });
     await inside;
-    await b.run('release/app:v1', async () => {
+    await b.run('release/app:v1', () => {
       overlapped = inA;
+      return Promise.resolve();
     });
     await first;
     assert.equal(overlapped, false);
@@ -150,8 +151,9 @@ describe('a lock shared through Redis', () => {
     const lock = new RedisLock({ redis: nowhere, logger: silentLoggers().app });
     let ran = false;
     await assert.rejects(
-      lock.run('release/app:v1', async () => {
+      lock.run('release/app:v1', () => {
         ran = true;
+        return Promise.resolve();
       }),
       (error: unknown) => error instanceof RegistryError && error.status === 503 && error.headers['Retry-After'] !== undefined,
     );
@@ -173,7 +175,7 @@ describe('a lock shared through Redis', () => {
     );
     await inside;
     await assert.rejects(
-      b.run('release/app:v1', async () => undefined),
+      b.run('release/app:v1', () => Promise.resolve()),
       (error: unknown) => error instanceof RegistryError && error.status === 503,
     );
     release();

@@ -39,7 +39,7 @@ before(async () => {
 });
 
 after(async () => {
-  await redis?.close();
+  await redis.close();
   if (dir) await removeDir(dir);
 });
 
@@ -178,9 +178,10 @@ describe('the revocation channel', () => {
     self.channel = await RevocationChannel.open(
       connection,
       {
-        reloadFiles: async () => {
+        reloadFiles: () => {
           self.reloads += 1;
           onReload?.(self);
+          return Promise.resolve();
         },
         refuseRobots: (ids) => {
           for (const id of ids) self.refused.add(id);
@@ -251,7 +252,7 @@ describe('the revocation channel', () => {
       await RevocationChannel.open(
         connection,
         {
-          reloadFiles: async () => undefined,
+          reloadFiles: () => Promise.resolve(),
           refuseRobots: (ids) => [...ids].forEach((id) => refused.add(id)),
           onFilesChange: () => undefined,
         },
@@ -295,10 +296,13 @@ describe('the revocation channel', () => {
       await RevocationChannel.open(
         connection,
         {
-          reloadFiles: async () => {
+          reloadFiles: () => {
             replica.reloads += 1;
+            return Promise.resolve();
           },
-          refuseRobots: (ids) => ids && [...ids].forEach((id) => replica.refused.add(id)),
+          refuseRobots: (ids) => {
+            for (const id of ids) replica.refused.add(id);
+          },
           onFilesChange: () => undefined,
         },
         silentLoggers().app,

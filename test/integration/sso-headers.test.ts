@@ -83,8 +83,8 @@ describe('SSO headers from a trusted proxy', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await capture?.stop();
+    await gate.stop();
+    await capture.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -98,7 +98,7 @@ describe('SSO headers from a trusted proxy', () => {
     assert.equal(push.status, 404, 'the upstream’s own answer (it does not implement uploads)');
     assert.equal(capture.requests.length, 1);
     assert.equal(capture.requests[0]?.method, 'POST');
-    assert.equal(capture.requests[0]?.url, PUSH_PATH);
+    assert.equal(capture.requests[0].url, PUSH_PATH);
     assertNoSsoHeadersUpstream(capture);
   });
 
@@ -190,8 +190,8 @@ describe('SSO headers from an untrusted peer', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await capture?.stop();
+    await gate.stop();
+    await capture.stop();
     if (dir) await removeDir(dir);
   });
 

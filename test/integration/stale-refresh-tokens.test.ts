@@ -127,7 +127,7 @@ describe('refresh tokens of htpasswd users, group-file groups and robots', () =>
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -233,8 +233,8 @@ describe('refresh tokens of LDAP users', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

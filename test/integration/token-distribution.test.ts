@@ -87,7 +87,7 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
     });
 
     after(async () => {
-      await setup?.close();
+      await setup.close();
       await removeDir(dir);
     });
 

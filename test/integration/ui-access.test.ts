@@ -142,8 +142,8 @@ for (const kind of BACKEND_KINDS) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 
@@ -289,7 +289,7 @@ for (const kind of BACKEND_KINDS) {
         const client = ui();
         await client.logIn('dave', PASSWORDS.dave);
         assert.equal(signedInAs((await client.get('/ui/')).body), 'dave');
-        const { dave: _dave, ...others } = PASSWORDS;
+        const others = Object.fromEntries(Object.entries(PASSWORDS).filter(([user]) => user !== 'dave'));
         await writeHtpasswd(gate.htpasswdFile, others, 4);
         const who = await pollUntil(
           async () => signedInAs((await client.get('/ui/')).body),
@@ -435,9 +435,9 @@ describe('the web UI behind a trusted SSO proxy, with LDAP, and turned off', () 
   });
 
   after(async () => {
-    await gate?.stop();
-    await off?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await off.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

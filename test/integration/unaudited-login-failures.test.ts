@@ -102,7 +102,7 @@ describe('failed logins at /auth/token and throttled logins at /v2/ are audited'
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 

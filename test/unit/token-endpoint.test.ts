@@ -34,15 +34,15 @@ import { createTokenEndpoint, isTokenPath, JWKS_PATH, realmFromRequest, TOKEN_PA
 
 const users: AuthProvider = {
   name: 'test',
-  async verify({ user, password }: Credentials): Promise<Identity | null> {
-    if (user === 'alice' && password === 'alice-pw') return { user, groups: ['pushers'], via: 'htpasswd' };
-    if (user === 'bob' && password === 'bob-pw') return { user, groups: [], via: 'htpasswd' };
-    return null;
+  verify({ user, password }: Credentials): Promise<Identity | null> {
+    if (user === 'alice' && password === 'alice-pw') return Promise.resolve({ user, groups: ['pushers'], via: 'htpasswd' });
+    if (user === 'bob' && password === 'bob-pw') return Promise.resolve({ user, groups: [], via: 'htpasswd' });
+    return Promise.resolve(null);
   },
-  async lookup(user: string): Promise<AuthOutcome> {
-    if (user === 'alice') return { result: 'accepted', identity: { user, groups: ['pushers'], via: 'htpasswd' } };
-    if (user === 'bob') return { result: 'accepted', identity: { user, groups: [], via: 'htpasswd' } };
-    return { result: 'unknown' };
+  lookup(user: string): Promise<AuthOutcome> {
+    if (user === 'alice') return Promise.resolve({ result: 'accepted', identity: { user, groups: ['pushers'], via: 'htpasswd' } });
+    if (user === 'bob') return Promise.resolve({ result: 'accepted', identity: { user, groups: [], via: 'htpasswd' } });
+    return Promise.resolve({ result: 'unknown' });
   },
 };
 
@@ -319,7 +319,7 @@ describe('token endpoint', () => {
     const big = `grant_type=password&service=gate.test&username=alice&password=${'x'.repeat(10_000)}`;
     const declared = await post(big);
     assert.equal(declared.status, 413);
-    async function* chunks() {
+    function* chunks() {
       for (let i = 0; i < 10; i++) yield Buffer.from('x'.repeat(1000));
     }
     const res = await request(`${base}${TOKEN_PATH}`, {

@@ -232,8 +232,8 @@ describe('registry-gate token', () => {
     assert.ok(!listed.stdout.includes(secret) && !listed.stdout.includes('sha256:'));
     const json = JSON.parse((await run(['list', '--json', '--store', store])).stdout) as Array<Record<string, unknown>>;
     assert.equal(json[0]?.name, 'robot$ci');
-    assert.equal(json[0]?.hash, undefined);
-    const expires = Date.parse(json[0]?.expires as string);
+    assert.equal(json[0].hash, undefined);
+    const expires = Date.parse(json[0].expires as string);
     assert.ok(Math.abs(expires - (Date.now() + 30 * 86_400_000)) < 60_000);
 
     assert.equal((await run(['revoke', 'robot$ci', '--store', store])).code, 0);

@@ -62,7 +62,7 @@ describe('token signing keys', () => {
     assert.equal((await stat(join(keyDir, KEY_FILE))).mode & 0o777, 0o600);
     assert.equal((await stat(keyDir)).mode & 0o777, 0o700);
     assert.equal((await stat(join(keyDir, CERT_BUNDLE_FILE))).mode & 0o777, 0o644);
-    const stored = JSON.parse(await readFile(join(keyDir, KEY_FILE), 'utf8'));
+    const stored = JSON.parse(await readFile(join(keyDir, KEY_FILE), 'utf8')) as { current: { privateKey: string } };
     assert.match(stored.current.privateKey, /^-----BEGIN PRIVATE KEY-----/);
   });
 
@@ -83,8 +83,8 @@ describe('token signing keys', () => {
     const jwks = JSON.parse(await readFile(keys.jwksFile, 'utf8')) as { keys: Array<Record<string, unknown>> };
     assert.deepEqual(jwks, keys.jwks());
     assert.equal(jwks.keys[0]?.kid, keys.current.kid);
-    assert.equal(jwks.keys[0]?.alg, 'ES256');
-    assert.equal(jwks.keys[0]?.d, undefined, 'no private part');
+    assert.equal(jwks.keys[0].alg, 'ES256');
+    assert.equal(jwks.keys[0].d, undefined, 'no private part');
     assert.equal(JWKS_FILE, 'token-jwks.json');
   });
 
