@@ -21,6 +21,8 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { runProcess } from '../test/helpers/process.js';
 import { openUpload, withDigest } from './registry-api.js';
 import type { StorageLayout, Target } from './targets.js';
@@ -165,9 +167,11 @@ export async function reclaimBlobs(storage: StorageLayout, repositories: string[
  */
 export async function setPageCache(path: string, mode: 'warm' | 'cold'): Promise<void> {
   if (mode === 'warm') {
-    for await (const _ of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) {
-      // reading is the point
-    }
+    // Reading is the point: every chunk is dropped.
+    await pipeline(
+      createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }),
+      new Writable({ write: (_chunk, _encoding, done) => done() }),
+    );
     return;
   }
   for (const [cmd, args] of [

@@ -33,8 +33,10 @@ if ((mode !== 'file' && mode !== 'proxy') || !listen || !certFile || !keyFile ||
   process.stderr.write('usage: ceiling-server.js file|proxy HOST:PORT CERT KEY AUTH_FILE ROOT|UPSTREAM_URL\n');
   process.exit(2);
 }
+/** The blob directory (file mode) or the upstream URL (proxy mode), checked above. */
+const targetArg: string = target;
 const authorization = (await readFile(authFile, 'utf8')).trim().replace(/^Authorization:\s*/i, '');
-const BLOB = /^\/v2\/.+\/blobs\/sha256:([a-f0-9]{64})$/;
+const BLOB = /^\/v2\/.+\/blobs\/sha256:(?<hex>[a-f0-9]{64})$/;
 const UPLOAD = /^\/v2\/(.+)\/blobs\/uploads\/([^/?]*)(?:\?(.*))?$/;
 
 function answer(res: ServerResponse, status: number, headers: Record<string, string | number> = {}): void {
@@ -43,9 +45,9 @@ function answer(res: ServerResponse, status: number, headers: Record<string, str
 
 async function serveFile(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = req.url ?? '/';
-  const blob = BLOB.exec(url);
-  if (blob && (req.method === 'GET' || req.method === 'HEAD')) {
-    const path = join(target!, blob[1]!);
+  const blobHex = BLOB.exec(url)?.groups?.hex;
+  if (blobHex !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+    const path = join(targetArg, blobHex);
     const size = (await stat(path)).size;
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
     if (req.method === 'HEAD') return void res.end();
@@ -53,36 +55,48 @@ async function serveFile(req: IncomingMessage, res: ServerResponse): Promise<voi
     return;
   }
   const upload = UPLOAD.exec(url);
-  if (upload && req.method === 'POST') return answer(res, 202, { Location: `/v2/${upload[1]}/blobs/uploads/${randomUUID()}` });
+  if (upload && req.method === 'POST') {
+    answer(res, 202, { Location: `/v2/${upload[1]}/blobs/uploads/${randomUUID()}` });
+    return;
+  }
   const digest = new URLSearchParams(upload?.[3] ?? '').get('digest');
   if (upload && req.method === 'PUT' && digest?.startsWith('sha256:')) {
-    const temp = join(target!, `${upload[2]}.upload`);
+    const temp = join(targetArg, `${upload[2]}.upload`);
     const hash = createHash('sha256');
     req.on('data', (chunk: Buffer) => hash.update(chunk));
     await pipeline(req, createWriteStream(temp, { mode: 0o600 }));
     const handle = await open(temp, 'r');
     await handle.sync();
     await handle.close();
-    if (`sha256:${hash.digest('hex')}` !== digest) return answer(res, 400);
-    await rename(temp, join(target!, digest.slice('sha256:'.length)));
-    return answer(res, 201, { Location: `/v2/${upload[1]}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+    if (`sha256:${hash.digest('hex')}` !== digest) {
+      answer(res, 400);
+      return;
+    }
+    await rename(temp, join(targetArg, digest.slice('sha256:'.length)));
+    answer(res, 201, { Location: `/v2/${upload[1]}/blobs/${digest}`, 'Docker-Content-Digest': digest });
+    return;
   }
-  if (url === '/v2/' || url === '/v2') return answer(res, 200);
+  if (url === '/v2/' || url === '/v2') {
+    answer(res, 200);
+    return;
+  }
   answer(res, 404);
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-const upstream = mode === 'proxy' ? new URL(target) : undefined;
+const upstream = new URL(mode === 'proxy' ? targetArg : 'http://127.0.0.1/');
 
 async function serveProxy(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const headers = { ...req.headers, 'x-forwarded-proto': 'https' };
   delete headers.authorization;
   delete headers.connection;
-  const forwarded = httpRequest({ host: upstream!.hostname, port: upstream!.port, method: req.method, path: req.url, headers, agent });
+  const forwarded = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent });
   const response = new Promise<IncomingMessage>((resolve, reject) => forwarded.once('response', resolve).once('error', reject));
   await pipeline(req, forwarded);
   const upstreamRes = await response;
-  const { connection: _connection, 'keep-alive': _keepAlive, ...responseHeaders } = upstreamRes.headers;
+  const responseHeaders = { ...upstreamRes.headers };
+  delete responseHeaders.connection;
+  delete responseHeaders['keep-alive'];
   res.writeHead(upstreamRes.statusCode ?? 502, responseHeaders);
   await pipeline(upstreamRes, res);
 }
@@ -92,7 +106,10 @@ const serve = mode === 'file' ? serveFile : serveProxy;
 const server = createServer(
   { cert: await readFile(certFile), key: await readFile(keyFile), ...TLS_OPTIONS, highWaterMark: 1024 * 1024 },
   (req, res) => {
-    if (req.headers.authorization !== authorization) return answer(res, 401, { 'WWW-Authenticate': 'Basic realm="ceiling"' });
+    if (req.headers.authorization !== authorization) {
+      answer(res, 401, { 'WWW-Authenticate': 'Basic realm="ceiling"' });
+      return;
+    }
     serve(req, res).catch(() => res.destroy());
   },
 );

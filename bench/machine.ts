@@ -45,7 +45,7 @@ export async function describeMachine(): Promise<Machine> {
     cores: availableParallelism(),
     memory: `${Math.round(totalmem() / 1024 ** 3)} GiB`,
     kernel: release(),
-    loadAverage: loadavg()[0]!,
+    loadAverage: loadavg()[0] ?? 0,
     tools: { nginx, 'Distribution (docker-registry)': distribution, wrk, ab, curl, skopeo },
   };
 }

@@ -78,9 +78,9 @@ export async function measurePeakMemory<T>(pid: number, workload: () => Promise<
     sampledPss = Math.max(sampledPss, pss);
   };
   await sample();
-  let sampling = true;
+  const sampling = { on: true };
   const sampler = (async () => {
-    while (sampling) {
+    while (sampling.on) {
       await sample();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -98,7 +98,7 @@ export async function measurePeakMemory<T>(pid: number, workload: () => Promise<
       },
     };
   } finally {
-    sampling = false;
+    sampling.on = false;
     await sampler;
   }
 }
@@ -111,6 +111,13 @@ async function startTime(pid: number): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+/** The pid of a process that started (a started child always has one). */
+export function childPid(proc: { readonly child: { readonly pid?: number | undefined } }): number {
+  const { pid } = proc.child;
+  if (pid === undefined) throw new Error('the started process has no pid');
+  return pid;
 }
 
 /**

@@ -16,7 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent } from 'undici';
 import { freePort, runProcess, startProcess } from '../test/helpers/process.js';
-import { stopWithTree } from './memory.js';
+import { childPid, stopWithTree } from './memory.js';
 import type { TlsPair } from '../test/helpers/tls.js';
 
 export const NGINX_BIN = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
@@ -153,13 +153,13 @@ export async function startRecipeNginx(options: {
           readyDispatcher,
           timeoutMs: 15_000,
         });
-        const pid = proc.child.pid!;
+        const pid = childPid(proc);
         return {
           url: `https://127.0.0.1:${port}`,
           pid,
           dir,
-          output: proc.output,
-          stop: () => stopWithTree(pid, proc.stop),
+          output: () => proc.output(),
+          stop: () => stopWithTree(pid, () => proc.stop()),
         };
       } catch (err) {
         if (attempt < 3 && /in use/.test(String(err))) continue;

@@ -1,5 +1,6 @@
 /** The two sizes of a benchmark run (full and `--quick`) and the command-line flags. */
 import { parseArgs } from 'node:util';
+import { required } from './required.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -29,10 +30,12 @@ export interface BenchOptions {
   keepTemp: boolean;
 }
 
-export const WORKLOADS = ['get', 'head', 'pull', 'push', 'skopeo', 'replicas'] as const;
+export const WORKLOADS = ['get', 'head', 'pull', 'push', 'skopeo', 'replicas', 'ldap'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 /** The workloads measured on the targets of bench/targets.ts (`replicas` starts its own, bench/replicas.ts). */
 export const TARGET_WORKLOADS: readonly WorkloadName[] = ['get', 'head', 'pull', 'push', 'skopeo'];
+/** What runs without `--only`: every workload but `ldap`, which needs slapd. */
+export const DEFAULT_WORKLOADS: readonly WorkloadName[] = WORKLOADS.filter((workload) => workload !== 'ldap');
 /** Names that stand for several workloads. */
 const WORKLOAD_GROUPS: Record<string, WorkloadName[]> = { small: ['get', 'head'], transfers: ['pull', 'push'] };
 
@@ -55,8 +58,8 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--only LIS
 
   --quick          short run (< 3 min): 64 MiB blobs, 2 s wrk/ab runs, bcrypt costs 5 and 10, one round
   --rounds N       round-robin rounds (default 3, quick 1); the table shows the median of the rounds
-  --only LIST      run only these workloads, comma-separated: get, head, pull, push, skopeo, replicas
-                   (small = get,head; transfers = pull,push)
+  --only LIST      run only these workloads, comma-separated: get, head, pull, push, skopeo, replicas, ldap
+                   (small = get,head; transfers = pull,push; default: all but ldap, which needs slapd)
   --targets LIST   measure only these targets, comma-separated: ${TARGET_KINDS.join(', ')}
   --blob-size SIZE blob size of the transfers, e.g. 256MiB or 1GiB (default 1 GiB, quick 64 MiB)
   --cache MODE     before each pull the stored blob is read once (warm, the default: served from the
@@ -76,7 +79,7 @@ function parseList<T extends string>(flag: string, text: string, known: readonly
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean)) {
-    if (name in groups) for (const member of groups[name]!) chosen.add(member);
+    if (name in groups) for (const member of required(groups[name], `the group ${name}`)) chosen.add(member);
     else if ((known as readonly string[]).includes(name)) chosen.add(name as T);
     else throw new Error(`${flag}: unknown name ${name} (use ${[...known, ...Object.keys(groups)].join(', ')})`);
   }
@@ -91,7 +94,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
       quick: { type: 'boolean', default: false },
       rounds: { type: 'string' },
       out: { type: 'string', default: 'docs/benchmarks.md' },
-      only: { type: 'string', default: WORKLOADS.join(',') },
+      only: { type: 'string', default: DEFAULT_WORKLOADS.join(',') },
       targets: { type: 'string', default: TARGET_KINDS.join(',') },
       'blob-size': { type: 'string' },
       cache: { type: 'string', default: 'warm' },
@@ -112,7 +115,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
   if (values['blob-size'] !== undefined) {
     const match = SIZE.exec(values['blob-size']);
     if (!match) throw new Error(`--blob-size must look like 256MiB or 1GiB, got ${values['blob-size']}`);
-    blobBytes = Number(match[1]) * UNIT[match[2]!]!;
+    blobBytes = Number(match[1]) * required(UNIT[required(match[2], 'the unit')], 'the unit');
   }
   if (values.cache !== 'warm' && values.cache !== 'cold') throw new Error(`--cache must be warm or cold, got ${values.cache}`);
   return {

@@ -14,6 +14,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { markdownTable } from './table.js';
+import { required } from './required.js';
 
 interface CallFrame {
   functionName: string;
@@ -95,7 +96,7 @@ export function summarize(profile: CpuProfile): Summary {
     areas.set(area, (areas.get(area) ?? 0) + us / 1000);
     const stack: string[] = [];
     for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
-      const frame = byId.get(at)!.callFrame;
+      const frame = required(byId.get(at), `profile node ${at}`).callFrame;
       if (frame.functionName !== '(root)') stack.push((frame.functionName || '(anonymous)').replace(/[; ]/g, '_'));
     }
     const key = stack.reverse().join(';');

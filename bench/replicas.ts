@@ -31,7 +31,7 @@ import { makeTlsPair } from '../test/helpers/tls.js';
 import { runAbHead } from './ab.js';
 import { runWrk } from './wrk.js';
 import { median } from './results.js';
-import { stopWithTree } from './memory.js';
+import { childPid, stopWithTree } from './memory.js';
 import { formatNumber, formatRatio, markdownTable, MISSING, speedup } from './table.js';
 import { MANIFEST_ACCEPT, OCI_MANIFEST, sha256Digest } from './registry-api.js';
 import type { BenchOptions } from './options.js';
@@ -102,8 +102,8 @@ async function startBenchGate(ws: Workspace, name: string, settings: Record<stri
         readyUrl: `http://127.0.0.1:${port}/readyz`,
         timeoutMs: 30_000,
       });
-      const pid = proc.child.pid!;
-      ws.defer(() => stopWithTree(pid, proc.stop));
+      const pid = childPid(proc);
+      ws.defer(() => stopWithTree(pid, () => proc.stop()));
       return `http://127.0.0.1:${port}`;
     } catch (error) {
       if (attempt < 3 && /EADDRINUSE|in use/.test(String(error))) continue;

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { TARGET_KINDS, TARGET_WORKLOADS, WORKLOADS, type BenchOptions } from './options.js';
 import { replicasSection, type ReplicaResults } from './replicas.js';
+import { ldapSection, type LdapResults } from './ldap.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
@@ -23,6 +24,7 @@ import {
   timeSpeedup,
   type Verdict,
 } from './table.js';
+import { required } from './required.js';
 
 export interface Machine {
   date: string;
@@ -42,6 +44,8 @@ export interface ReportInput {
   results: Results;
   /** Issue 16's measurements, when the `replicas` workload ran. */
   replicas?: ReplicaResults | undefined;
+  /** LDAP logins, when the `ldap` workload ran. */
+  ldap?: LdapResults | undefined;
   startFailures: Array<{ label: string; error: string }>;
   elapsedSeconds: number;
   /** 1-minute load average when the run ended. */
@@ -89,7 +93,7 @@ function goals14(input: ReportInput): Goal[] {
     );
   }
   for (const kind of ['gate', 'gate-builtin'] as const) {
-    const ceiling = CEILING[kind]!;
+    const ceiling = required(CEILING[kind], `the ceiling of ${kind}`);
     for (const workload of TRANSFERS) {
       list.push(
         ratioGoal(
@@ -176,9 +180,7 @@ function goalsSection(input: ReportInput): string {
   return [
     '## Goals (issue 14: pulls at line rate)',
     '',
-    'MB/s ratios of blob transfers (1 and ' +
-      input.options.streams +
-      ' streams); the Node ceilings are `node-proxy` for the gateway and `node-file` for the built-in registry.',
+    `MB/s ratios of blob transfers (1 and ${input.options.streams} streams); the Node ceilings are \`node-proxy\` for the gateway and \`node-file\` for the built-in registry.`,
     '',
     table(goals14(input)),
     '',
@@ -253,7 +255,7 @@ function transfersSection(input: ReportInput): string {
       const ceiling = CEILING[kind];
       const [direction, n] = workload.split(' ');
       rows.push([
-        direction!,
+        direction ?? workload,
         n === '1' ? '1' : String(o.streams),
         kind,
         formatNumber(mbps),
@@ -420,6 +422,7 @@ export function renderReport(input: ReportInput): string {
         ]
       : []),
     input.replicas && replicasSection(input.replicas, input.options),
+    input.ldap && ldapSection(input.ldap),
     problemsSection(input),
     findingsSection(),
   ]

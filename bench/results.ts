@@ -27,7 +27,7 @@ export function median(values: number[]): number | undefined {
   if (values.length === 0) return undefined;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 === 1 ? sorted[mid] : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
 export class Results {
@@ -39,7 +39,7 @@ export class Results {
   add(workload: Workload, target: Target | TargetRef, metrics: Record<string, number>): void {
     const key = keyOf(workload, target);
     let byMetric = this.samples.get(key);
-    if (!byMetric) this.samples.set(key, (byMetric = new Map()));
+    if (!byMetric) this.samples.set(key, (byMetric = new Map<string, number[]>()));
     for (const [metric, value] of Object.entries(metrics)) {
       if (!Number.isFinite(value)) continue; // not known this round (e.g. a percentile of too few requests)
       const list = byMetric.get(metric) ?? [];

@@ -18,6 +18,8 @@ import { seedPullBlob, skopeoRound, smallRequestsRound, transfersRound, type Ben
 import { writeWrkScript } from './wrk.js';
 import { formatSize } from './table.js';
 import { ReplicaResults, replicasRound, startReplicaFleet, type ReplicasRun } from './replicas.js';
+import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js';
+import { required } from './required.js';
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -58,13 +60,16 @@ async function main(): Promise<number> {
         wrkScript,
         authHeaderFile: await writeCurlAuth(ws.dir, fleet.registry.authorization),
         pushFiles,
-        pullFile: pullFile!,
+        pullFile: required(pullFile, 'the pull blob file'),
         log,
       };
       if (options.only.has('pull')) await seedPullBlob(ctx);
     }
     const replicas: ReplicasRun | undefined = options.only.has('replicas')
       ? { fleet: await startReplicaFleet(ws, log), results: new ReplicaResults(), options, wrkScript, workDir: ws.dir, log }
+      : undefined;
+    const ldap: LdapRun | undefined = options.only.has('ldap')
+      ? { fleet: await startLdapFleet(ws, log), results: new LdapResults(), options, log }
       : undefined;
 
     for (let round = 0; round < options.rounds; round++) {
@@ -73,6 +78,7 @@ async function main(): Promise<number> {
       if (ctx && transfers) await transfersRound(ctx, round);
       if (ctx && options.only.has('skopeo')) await skopeoRound(ctx, round);
       if (replicas) await replicasRound(replicas, round);
+      if (ldap) await ldapRound(ldap, round);
     }
 
     const report = renderReport({
@@ -80,9 +86,10 @@ async function main(): Promise<number> {
       machine,
       results,
       replicas: replicas?.results,
+      ldap: ldap?.results,
       startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
-      loadAverageAfter: loadavg()[0]!,
+      loadAverageAfter: loadavg()[0] ?? 0,
     });
     const out = resolve(options.out);
     await mkdir(dirname(out), { recursive: true });

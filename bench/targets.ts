@@ -30,10 +30,11 @@ import { freePort, runProcess, startProcess } from '../test/helpers/process.js';
 import { startDistribution } from '../test/helpers/distribution.js';
 import { makeTlsPair, type TlsPair } from '../test/helpers/tls.js';
 import { startRecipeNginx } from './nginx.js';
-import { stopWithTree } from './memory.js';
+import { childPid, stopWithTree } from './memory.js';
 import { expectWrongPasswordRefused, ping, pushSmallImage } from './registry-api.js';
 import type { BenchOptions, TargetKind } from './options.js';
 import type { Workspace } from './workspace.js';
+import { required } from './required.js';
 
 export type { TargetKind } from './options.js';
 
@@ -165,9 +166,9 @@ async function startGate(options: {
         timeoutMs: 30_000,
         killAfterMs: killAfterMs(options.profileDir),
       });
-      const pid = proc.child.pid!;
-      options.ws.defer(() => stopWithTree(pid, proc.stop));
-      return { pid, url: `https://127.0.0.1:${port}`, output: proc.output, storageRoot };
+      const pid = childPid(proc);
+      options.ws.defer(() => stopWithTree(pid, () => proc.stop()));
+      return { pid, url: `https://127.0.0.1:${port}`, output: () => proc.output(), storageRoot };
     } catch (err) {
       if (attempt < 3 && /EADDRINUSE|in use/.test(String(err))) continue;
       throw err;
@@ -208,8 +209,8 @@ async function startCeiling(options: {
         timeoutMs: 30_000,
         killAfterMs: killAfterMs(options.profileDir),
       });
-      const pid = proc.child.pid!;
-      options.ws.defer(() => stopWithTree(pid, proc.stop));
+      const pid = childPid(proc);
+      options.ws.defer(() => stopWithTree(pid, () => proc.stop()));
       return { pid, url: `https://127.0.0.1:${port}`, root };
     } catch (err) {
       if (attempt < 3 && /EADDRINUSE|in use/.test(String(err))) continue;
@@ -279,7 +280,7 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
         dir: join(ws.dir, 'distribution-tls'),
         logLevel: 'error',
         tls: { certFile: tls.certFile, keyFile: tls.keyFile, caPem: tls.caPem },
-        auth: { htpasswd: { realm: 'Registry realm', path: htpasswd.get(transferCost)! } },
+        auth: { htpasswd: { realm: 'Registry realm', path: required(htpasswd.get(transferCost), 'the htpasswd file') } },
       });
       ws.defer(() => dist.stop());
       fleet.distributionTls = {
@@ -294,7 +295,7 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
     });
 
   for (const cost of costs) {
-    const htpasswdFile = htpasswd.get(cost)!;
+    const htpasswdFile = required(htpasswd.get(cost), 'the htpasswd file');
     if (wanted.has('nginx'))
       attempt(label('nginx', cost), async () => {
         const nginx = await startRecipeNginx({ dir: join(ws.dir, `nginx-cost-${cost}`), upstreamPort: registry.port, tls, htpasswdFile });
@@ -341,7 +342,7 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
       const gate = await startGate({
         dir: join(ws.dir, `gate-bearer-cost-${BEARER_COST}`),
         tls,
-        htpasswdFile: htpasswd.get(BEARER_COST)!,
+        htpasswdFile: required(htpasswd.get(BEARER_COST), 'the htpasswd file'),
         upstreamUrl: registry.url,
         bearer: true,
         dispatcher,

@@ -23,8 +23,7 @@ export async function openWorkspace(options: { keep: boolean; log: (line: string
 
   const cleanup = (): Promise<void> => {
     running ??= (async () => {
-      while (steps.length > 0) {
-        const step = steps.pop()!;
+      for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
         try {
           await step();
         } catch (err) {

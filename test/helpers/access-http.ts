@@ -101,7 +101,7 @@ export const BACKEND_KINDS = ['builtin', 'distribution'] as const;
 export type BackendKind = (typeof BACKEND_KINDS)[number];
 
 export async function startBackend(kind: BackendKind, dir: string): Promise<BackendUnderTest> {
-  if (kind === 'builtin') return { name: 'built-in registry', gateConfig: {}, stop: async () => undefined };
+  if (kind === 'builtin') return { name: 'built-in registry', gateConfig: {}, stop: () => Promise.resolve() };
   const distribution: RunningDistribution = await startDistribution({ dir });
   return { name: 'Distribution 2.8', gateConfig: { upstream: { url: distribution.url } }, stop: () => distribution.stop() };
 }

@@ -52,6 +52,12 @@ export function interpolate(text: string, env: Readonly<Record<string, string | 
   );
 }
 
+/** A compose `command:` given as one string: its words. */
+function commandWords(command: unknown, service: string): string[] {
+  if (typeof command !== 'string') throw new Error(`${service}: command must be a string or a list`);
+  return command.split(/\s+/);
+}
+
 function deepInterpolate(value: unknown, env: Readonly<Record<string, string | undefined>>): unknown {
   if (typeof value === 'string') return interpolate(value, env);
   if (Array.isArray(value)) return value.map((item) => deepInterpolate(item, env));
@@ -102,7 +108,7 @@ export async function loadCompose(
       ports: ((spec.ports as string[] | undefined) ?? []).map((port) => portOf(port, name)),
       dependsOn: (spec.depends_on as string[] | undefined) ?? [],
       command:
-        spec.command === undefined ? undefined : Array.isArray(spec.command) ? spec.command.map(String) : String(spec.command).split(/\s+/),
+        spec.command === undefined ? undefined : Array.isArray(spec.command) ? spec.command.map(String) : commandWords(spec.command, name),
       build: build && { context: resolve(folder, build.context), args: build.args ?? {} },
     };
   });

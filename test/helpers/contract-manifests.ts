@@ -221,9 +221,12 @@ export function referrersSection({ client, repo, isBuiltin }: SuiteContext): voi
     );
   });
 
-  test('a referrer may be pushed before its subject exists', async () => {
+  test('a referrer may be pushed before its subject exists', async (t) => {
+    if (!isBuiltin()) {
+      t.skip('Distribution 2.8 has no referrers API (checked by the test above)');
+      return;
+    }
     const name = repo('referrer-first');
-    if (!isBuiltin()) return; // Distribution 2.8 has no referrers API: see the test above.
     const absent = { mediaType: OCI_MANIFEST, digest: sha256('not yet pushed'), size: 123 };
     const artifact = await client.pushImage(name, 'early', { extra: { subject: absent, artifactType: 'application/vnd.example.sig' } });
     const list = await client.call('GET', `/v2/${name}/referrers/${absent.digest}`);
@@ -260,7 +263,7 @@ export function tagsAndDeletesSection({ client, repo, isBuiltin }: SuiteContext)
     }
     assert.deepEqual(first.json<{ tags: string[] }>().tags, ['t0', 't1']);
     assert.equal(first.headers.link, `</v2/${name}/tags/list?last=t1&n=2>; rel="next"`);
-    const next = /^<([^>]+)>/.exec(first.headers.link ?? '')?.[1] as string;
+    const next = /^<([^>]+)>/.exec(first.headers.link)?.[1] ?? assert.fail(`no next link in ${first.headers.link}`);
     const second = await client.call('GET', next);
     assert.deepEqual(second.json<{ tags: string[] }>().tags, ['t2', 't3']);
     const third = await client.call('GET', `/v2/${name}/tags/list?n=2&last=t3`);

@@ -33,9 +33,9 @@ export interface ContractTarget {
 export interface SuiteContext {
   readonly client: RegistryClient;
   /** A repository name of this suite run: `<random prefix>/<name>`. */
-  repo(name: string): string;
+  readonly repo: (name: string) => string;
   /** Whether the target is the built-in registry (checked lazily: the target exists only once `before` ran). */
-  isBuiltin(): boolean;
+  readonly isBuiltin: () => boolean;
 }
 
 export function registerContractSuite(name: string, target: () => ContractTarget): void {

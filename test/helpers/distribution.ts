@@ -128,7 +128,7 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
         dir,
         dataDir,
         configFile,
-        output: proc.output,
+        output: () => proc.output(),
         async stop() {
           await proc.stop();
           if (ownsDir) await removeDir(dir);

@@ -1,6 +1,8 @@
-/** registry-gate as a separate process (the real CLI), for tests that need signals, RSS or first-run output. */
+/** registry-gate as a separate process (the real CLI), for tests that need signals, RSS, workers or first-run output. */
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startProcess, type RunningProcess } from './process.js';
+import { writeHtpasswd } from './gate.js';
+import { freePort, startProcess, type RunningProcess } from './process.js';
 
 export const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
@@ -21,9 +23,46 @@ export async function startGateProcess(
   return Object.assign(running, { url: options.url });
 }
 
+export interface ConfiguredGateOptions {
+  /** The working directory; the config file is written here and relative paths in it resolve here. */
+  dir: string;
+  /** The config's keys, as written; `listen` defaults to a free loopback port. */
+  config: Record<string, unknown>;
+  /** Written to `dir/htpasswd` (bcrypt cost 4) before the start, when given. */
+  users?: Record<string, string>;
+  /** The config file's name in `dir` (default `gate.yaml`). */
+  file?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ConfiguredGateProcess extends GateProcess {
+  configFile: string;
+  port: number;
+}
+
+/**
+ * The one way tests run `registry-gate serve --config FILE`: writes the config (JSON is YAML) with a
+ * free loopback port, starts the CLI and waits for its "listening" line. The URL's scheme follows `tls`.
+ */
+export async function startConfiguredGateProcess(options: ConfiguredGateOptions): Promise<ConfiguredGateProcess> {
+  if (options.users) await writeHtpasswd(join(options.dir, 'htpasswd'), options.users, 4);
+  const port = await freePort();
+  const config: Record<string, unknown> = { listen: `127.0.0.1:${port}`, ...options.config };
+  const configFile = join(options.dir, options.file ?? 'gate.yaml');
+  await writeFile(configFile, JSON.stringify(config, null, 2));
+  const scheme = config.tls === 'off' ? 'http' : 'https';
+  const gate = await startGateProcess(['--config', configFile], {
+    cwd: options.dir,
+    url: `${scheme}://127.0.0.1:${port}`,
+    timeoutMs: options.timeoutMs,
+    env: options.env,
+  });
+  return Object.assign(gate, { configFile, port });
+}
+
 /** Peak resident set size (VmHWM) of a process and its children (cluster workers), in bytes, from /proc. */
 export async function peakRss(pid: number): Promise<number> {
-  const { readFile } = await import('node:fs/promises');
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const match = /VmHWM:\s+(\d+) kB/.exec(status);
   if (!match) throw new Error('no VmHWM in /proc status');

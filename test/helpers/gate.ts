@@ -52,7 +52,7 @@ export async function startGate(options: GateOptions): Promise<TestGate> {
     audit: { enabled: false },
     ...options.config,
   };
-  if (options.config?.auth) raw.auth = { htpasswd: htpasswdFile, ...(options.config.auth as object) };
+  if (options.config?.auth) raw.auth = { htpasswd: htpasswdFile, ...options.config.auth };
   const config = buildConfig(raw, options.dir, undefined);
   const gate = await startRegistryGate(config, silentLoggers());
   const dispatcher = new Agent({ connect: options.tls ? { ca: options.tls.caPem } : {} });

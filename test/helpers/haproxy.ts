@@ -88,6 +88,6 @@ export async function startHaproxy(options: { dir: string; tls: TlsPair; servers
     } finally {
       await readyDispatcher.close();
     }
-    return { url: `https://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, output: proc.output, stop: proc.stop };
+    return { url: `https://127.0.0.1:${port}`, host: `127.0.0.1:${port}`, output: () => proc.output(), stop: () => proc.stop() };
   }
 }

@@ -36,6 +36,8 @@ export interface HeaderCapture {
   url: string;
   port: number;
   requests: CapturedRequest[];
+  /** `METHOD url` of each request whose headers arrived, before its body is read (a request in flight). */
+  started: string[];
   /** Forget recorded requests (between cases sharing one server). */
   clear(): void;
   stop(): Promise<void>;
@@ -63,7 +65,9 @@ function pairs(raw: string[]): Array<[string, string]> {
 
 export async function startHeaderCapture(options: HeaderCaptureOptions = {}): Promise<HeaderCapture> {
   const requests: CapturedRequest[] = [];
+  const started: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    started.push(`${req.method ?? ''} ${req.url ?? ''}`);
     let bodyLength = 0;
     req.on('data', (chunk: Buffer) => {
       bodyLength += chunk.length;
@@ -93,8 +97,10 @@ export async function startHeaderCapture(options: HeaderCaptureOptions = {}): Pr
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    started,
     clear: () => {
       requests.length = 0;
+      started.length = 0;
     },
     stop: () =>
       new Promise<void>((resolve, reject) => {

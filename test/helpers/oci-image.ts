@@ -158,7 +158,6 @@ async function readIndex(layoutDir: string): Promise<ImageIndex | undefined> {
  */
 export async function makeOciImage(layoutDir: string, options: MakeOciImageOptions): Promise<OciImage> {
   const tag = options.tag ?? 'latest';
-  if ((options.mediaType ?? 'oci') !== 'oci') throw new Error('makeOciImage: only mediaType "oci" is supported');
   await mkdir(join(layoutDir, 'blobs', 'sha256'), { recursive: true });
 
   const layers: Descriptor[] = [];

@@ -78,13 +78,14 @@ export async function startProcess(cmd: string, args: readonly string[], options
   const perStream = { stdout: '', stderr: '' };
   const streamOutput = (stream: 'stdout' | 'stderr'): string => redactAll(perStream[stream], redact);
 
-  let readyLine = false;
+  // An object, so that the wait loop below reads what the stream callbacks set.
+  const ready = { line: false };
   const onLine = (line: string): void => {
-    if (!readyLine && options.readyWhen?.(line)) readyLine = true;
+    if (!ready.line && options.readyWhen?.(line)) ready.line = true;
   };
   for (const [name, stream] of [
-    ['stdout', child.stdout!],
-    ['stderr', child.stderr!],
+    ['stdout', child.stdout],
+    ['stderr', child.stderr],
   ] as const) {
     let partial = '';
     stream.setEncoding('utf8');
@@ -143,7 +144,7 @@ export async function startProcess(cmd: string, args: readonly string[], options
     if (!urlReady && options.readyUrl !== undefined) {
       urlReady = await answersHttp(options.readyUrl, options.readyDispatcher);
     }
-    if (urlReady && (!needLine || readyLine)) {
+    if (urlReady && (!needLine || ready.line)) {
       // A process can answer and then die on a late config error; one more look catches most.
       if (hasExited(child)) continue;
       return running;

@@ -257,6 +257,7 @@ function groupOfNames(dn: string, cn: string, members: string[]): Array<[string,
 
 /** One LDIF record; values that are not RFC 2849 SAFE-STRINGs are base64 (`attr:: …`). */
 function toLdif(entry: Array<[string, string]>): string {
+  // eslint-disable-next-line no-control-regex -- RFC 2849's SAFE-STRING is defined by control-character ranges
   const safe = /^[\x01-\x09\x0b\x0c\x0e-\x1f\x21-\x39\x3b\x3d-\x7f][\x01-\x09\x0b\x0c\x0e-\x7f]*$/;
   return entry
     .map(([name, value]) =>

@@ -75,8 +75,8 @@ for (const kind of BACKEND_KINDS) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 
@@ -210,7 +210,7 @@ for (const kind of BACKEND_KINDS) {
           assert.equal(result.code, 0, `explain must agree with the server (ALLOW, exit 0):\n${result.stdout}${result.stderr}`);
         });
 
-        test('an invalid repository name is an error (exit 1), not a decision', async () => {
+        test('an invalid repository name is an error (exit 1), not a decision', () => {
           const result = invalid;
           assert.equal(result.code, 1, result.stdout + result.stderr);
           assert.match(result.stderr, /not a valid repository name/);

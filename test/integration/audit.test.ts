@@ -59,8 +59,8 @@ for (const kind of BACKEND_KINDS) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 
@@ -94,7 +94,7 @@ for (const kind of BACKEND_KINDS) {
       const manifestLines = pushes.filter((line) => line.tag !== undefined);
       assert.equal(manifestLines.length, 1, 'one line for the manifest');
       assert.equal(manifestLines[0]?.tag, 'v1');
-      assert.equal(manifestLines[0]?.digest, image.manifestDigest);
+      assert.equal(manifestLines[0].digest, image.manifestDigest);
       assert.equal(pushes.length, blobs.length + 1, 'nothing else is recorded as a push');
     });
 

@@ -15,6 +15,7 @@ import { skopeoCopy, skopeoInspect, dockerRef } from '../helpers/skopeo.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { SigningKeys } from '../../src/auth/token/keys.js';
 import { createRobot, revokeRobot } from '../../src/auth/token/robots.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const PUSHER = { user: 'alice', password: 'alice-secret-1' };
 const READER = { user: 'bob', password: 'bob-secret-2' };
@@ -80,7 +81,7 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
     });
 
     after(async () => {
-      await gate?.stop();
+      await gate.stop();
       await distribution?.stop();
       await removeDir(dir);
     });
@@ -159,7 +160,7 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
       assert.match(String(upload.headers['www-authenticate']), /error="insufficient_scope"/);
 
       const [header, payload, signature] = token.split('.') as [string, string, string];
-      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
       claims.access = [{ type: 'repository', name: 'public/base', actions: ['pull', 'push'] }];
       const tampered = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}`;
       assert.equal((await statusOf(gate, '/v2/public/base/manifests/v1', `Bearer ${tampered}`)).status, 401);
@@ -212,17 +213,18 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
       await before.body.dump();
       assert.equal(before.statusCode, 200);
       assert.ok(await revokeRobot(join(dir, 'robots.json'), 'ci'));
-      let status = 200;
-      const deadline = Date.now() + 2500;
-      while (status === 200 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        const after = await request(tokenUrl, {
-          dispatcher: gate.dispatcher,
-          headers: { authorization: basic(robot.user, robot.password) },
-        });
-        await after.body.dump();
-        status = after.statusCode;
-      }
+      const status = await pollUntil(
+        async () => {
+          const after = await request(tokenUrl, {
+            dispatcher: gate.dispatcher,
+            headers: { authorization: basic(robot.user, robot.password) },
+          });
+          await after.body.dump();
+          return after.statusCode;
+        },
+        (answer) => answer !== 200,
+        { timeoutMs: 2500, intervalMs: 100 },
+      );
       assert.equal(status, 401, 'a revoked robot gets no token');
     });
   });

@@ -95,7 +95,7 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
     });
 
     after(async () => {
-      await gate?.stop();
+      await gate.stop();
       await distribution?.stop();
       if (dir) await removeDir(dir);
     });
@@ -121,7 +121,7 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
       const scope = challengeScope(refused.headers['www-authenticate']);
       assert.equal(scope, 'repository:team-a/app:pull,push repository:base/image:pull');
 
-      const both = await tokenFor('alice', scope as string);
+      const both = await tokenFor('alice', scope);
       assert.equal(both.granted, 'repository:team-a/app:pull,push repository:base/image:pull');
       const mounted = await mount(as(both.header), 'team-a/app', baseLayer, 'base/image');
       assert.equal(mounted.status, 201, `a real mount: ${mounted.status} ${mounted.text()}`);
@@ -140,7 +140,7 @@ for (const backend of ['built-in registry', 'Distribution in token mode'] as con
       const first = await mount(as(), 'team-a/other', secretLayer, 'secret/x');
       const scope = challengeScope(first.headers['www-authenticate']);
       assert.equal(scope, 'repository:team-a/other:pull,push repository:secret/x:pull');
-      const token = await tokenFor('alice', scope as string);
+      const token = await tokenFor('alice', scope);
       assert.equal(token.granted, 'repository:team-a/other:pull,push', 'the token endpoint leaves the unreadable source out');
       const client = as(token.header);
       const reply = await mount(client, 'team-a/other', secretLayer, 'secret/x');

@@ -62,7 +62,7 @@ function assertTooManyRequests(reply: Reply, what: string, maxRetryAfter = 30): 
   const body = JSON.parse(reply.body) as { errors: Array<{ code: string; message: string }> };
   assert.equal(body.errors.length, 1, what);
   assert.equal(body.errors[0]?.code, 'TOOMANYREQUESTS', what);
-  assert.equal(typeof body.errors[0]?.message, 'string', what);
+  assert.equal(typeof body.errors[0].message, 'string', what);
 }
 
 function assertChallenge(reply: Reply, what: string): void {
@@ -91,7 +91,7 @@ describe('per-account lockout, with the credential cache', () => {
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -152,7 +152,7 @@ describe('per-address lockout, and remembered successes without the credential c
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -213,9 +213,9 @@ describe('failures from one address do not stop the right password from another 
   });
 
   after(async () => {
-    await attacker?.close();
-    await owner?.close();
-    await gate?.stop();
+    await attacker.close();
+    await owner.close();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 

@@ -9,16 +9,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent } from 'undici';
-import { basic, writeHtpasswd } from '../helpers/gate.js';
-import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
-import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
+import { basic } from '../helpers/gate.js';
+import { startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { RegistryClient, randomBlob, sha256, type Reply } from '../helpers/registry-client.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
 import { makeOciImage, readOciLayoutDigests } from '../helpers/oci-image.js';
 import { dockerRef, skopeoCopy } from '../helpers/skopeo.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const USER = { user: 'alice', password: 'alice-secret-1' };
 
@@ -32,19 +32,18 @@ describe('the built-in registry with two worker processes', () => {
   before(async () => {
     dir = await makeTempDir('rg-builtin-workers-');
     tls = await makeTlsPair(join(dir, 'tls'));
-    await writeHtpasswd(join(dir, 'htpasswd'), { [USER.user]: USER.password }, 4);
-    const port = await freePort();
-    const config = {
-      listen: `127.0.0.1:${port}`,
-      tls: { cert: tls.certFile, key: tls.keyFile },
-      dataDir: 'data',
-      auth: { htpasswd: 'htpasswd' },
-      workers: 2,
-      log: { level: 'info', format: 'json', access: true },
-      audit: { enabled: false },
-    };
-    await writeFile(join(dir, 'gate.yaml'), JSON.stringify(config));
-    gate = await startGateProcess(['--config', join(dir, 'gate.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    gate = await startConfiguredGateProcess({
+      dir,
+      users: { [USER.user]: USER.password },
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        dataDir: 'data',
+        auth: { htpasswd: 'htpasswd' },
+        workers: 2,
+        log: { level: 'info', format: 'json', access: true },
+        audit: { enabled: false },
+      },
+    });
     // A new connection for every request: the primary gives each to the next worker in turn.
     client = new RegistryClient(() => {
       const dispatcher = new Agent({ connect: { ca: tls.caPem }, pipelining: 0 });
@@ -55,7 +54,7 @@ describe('the built-in registry with two worker processes', () => {
 
   after(async () => {
     await Promise.all(agents.map((agent) => agent.close()));
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -71,15 +70,18 @@ describe('the built-in registry with two worker processes', () => {
     return pids;
   }
 
+  /** Waits (at most 5 s) until `count` access lines name `part`; the assertion on them follows. */
   async function waitForAccessLines(part: string, count: number): Promise<void> {
-    for (let i = 0; i < 100; i++) {
-      const lines = gate
+    const accessLines = () =>
+      gate
         .streamOutput('stdout')
         .split('\n')
-        .filter((line) => line.includes('"log":"access"') && line.includes(part));
-      if (lines.length >= count) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+        .filter((line) => line.includes('"log":"access"') && line.includes(part)).length;
+    await pollUntil(
+      () => Promise.resolve(accessLines()),
+      (seen) => seen >= count,
+      { timeoutMs: 5000, intervalMs: 50 },
+    );
   }
 
   function patch(location: string, data: Buffer, range?: [number, number]): Promise<Reply> {
@@ -145,7 +147,7 @@ describe('the built-in registry with two worker processes', () => {
       const b = randomBlob(4 * 1024 * 1024);
       const replies = await Promise.all([patch(location, a, [0, a.length - 1]), patch(location, b, [0, b.length - 1])]);
       assert.deepEqual(replies.map((reply) => reply.status).sort(), [202, 416], replies.map((reply) => reply.text()).join(' | '));
-      const winner = replies[0]!.status === 202 ? a : b;
+      const winner = replies[0].status === 202 ? a : b;
       const done = await client.call(
         'PUT',
         RegistryClient.withQuery(RegistryClient.pathOf(replies.find((reply) => reply.status === 202)!.headers.location), {

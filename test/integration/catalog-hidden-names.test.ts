@@ -14,14 +14,13 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
-import { startGate, basic, writeHtpasswd, type TestGate } from '../helpers/gate.js';
+import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
-import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
-import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { RegistryClient, assertError } from '../helpers/registry-client.js';
 
 const PASSWORDS = { admin: 'admin-catalog-1', alice: 'alice-catalog-2' };
@@ -102,7 +101,7 @@ describe('catalog links over hidden repositories (built-in registry)', () => {
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -145,7 +144,7 @@ describe('catalog links over hidden repositories (built-in registry)', () => {
     const first = await catalogPage(gate.url, gate.dispatcher, alice, '/v2/_catalog');
     const token = first.last;
     assert.ok(token !== undefined && !VISIBLE.includes(token), 'the first page ends on a hidden name');
-    const flipped = token.slice(0, -2) + (token.at(-2) === 'A' ? 'B' : 'A') + token.at(-1);
+    const flipped = `${token.slice(0, -2)}${token.at(-2) === 'A' ? 'B' : 'A'}${token.slice(-1)}`;
     const client = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher: gate.dispatcher, authHeader: alice }));
     for (const last of [flipped, token.slice(0, 20), `${token}x`]) {
       const reply = await client.call('GET', `/v2/_catalog?${new URLSearchParams({ last })}`);
@@ -167,26 +166,25 @@ describe('catalog links over hidden repositories (Distribution, two workers)', (
     tls = await makeTlsPair(join(dir, 'tls'));
     registry = await startDistribution({ dir: join(dir, 'distribution') });
     await pushRepositories(new RegistryClient(() => ({ baseUrl: registry.url })), ALL);
-    await writeHtpasswd(join(dir, 'htpasswd'), PASSWORDS, 4);
-    const port = await freePort();
-    const config = {
-      listen: `127.0.0.1:${port}`,
-      tls: { cert: tls.certFile, key: tls.keyFile },
-      upstream: { url: registry.url },
-      auth: { htpasswd: 'htpasswd' },
-      access: RULES,
-      catalog: { scanLimit: 3 },
-      workers: 2,
-      log: { level: 'warn' },
-      audit: { enabled: false },
-    };
-    await writeFile(join(dir, 'gate.yaml'), JSON.stringify(config));
-    gate = await startGateProcess(['--config', 'gate.yaml'], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    gate = await startConfiguredGateProcess({
+      dir,
+      users: PASSWORDS,
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        upstream: { url: registry.url },
+        auth: { htpasswd: 'htpasswd' },
+        access: RULES,
+        catalog: { scanLimit: 3 },
+        workers: 2,
+        log: { level: 'warn' },
+        audit: { enabled: false },
+      },
+    });
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 

@@ -16,7 +16,8 @@ import { makeOciImage, readOciLayoutDigests } from '../helpers/oci-image.js';
 import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
 import { startHeaderCapture, type HeaderCapture } from '../helpers/header-capture.js';
 import { writeHtpasswd, basic } from '../helpers/gate.js';
-import { CLI, startGateProcess } from '../helpers/gate-process.js';
+import { CLI, startGateProcess, startConfiguredGateProcess } from '../helpers/gate-process.js';
+import { pollUntil, waitFor } from '../helpers/wait.js';
 
 describe('first run with no config', () => {
   let dir: string;
@@ -137,28 +138,38 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
     await mkdir(live);
     await copyFile(first.certFile, join(live, 'cert.pem'));
     await copyFile(first.keyFile, join(live, 'key.pem'));
-    const port = await freePort();
-    await writeFile(
-      join(dir, 'reload.yaml'),
-      `listen: "127.0.0.1:${port}"\ntls: { cert: live/cert.pem, key: live/key.pem }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: info, format: json }\nworkers: 2\n`,
-    );
-    const gate = await startGateProcess(['--config', join(dir, 'reload.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    const gate = await startConfiguredGateProcess({
+      dir,
+      file: 'reload.yaml',
+      config: {
+        tls: { cert: 'live/cert.pem', key: 'live/key.pem' },
+        upstream: { url: capture.url },
+        auth: { htpasswd: 'htpasswd' },
+        log: { level: 'info', format: 'json' },
+        workers: 2,
+      },
+    });
+    const { port } = gate;
     try {
       const before = await fingerprintOf(port, first.caPem);
       await copyFile(second.keyFile, join(live, 'key.pem'));
       await copyFile(second.certFile, join(live, 'cert.pem'));
       gate.child.kill('SIGHUP');
-      let after = before;
-      for (let i = 0; i < 40 && after === before; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        after = await fingerprintOf(port, second.caPem).catch(() => before);
-      }
+      const after = await pollUntil(
+        () => fingerprintOf(port, second.caPem).catch(() => before),
+        (seen) => seen !== before,
+        { timeoutMs: 4000, intervalMs: 100 },
+      );
       assert.notEqual(after, before, 'the new certificate is served');
       await writeFile(join(live, 'cert.pem'), 'not a certificate');
       gate.child.kill('SIGHUP');
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Every worker that reloaded the good certificate says so about the broken one too.
+      const reloaded = gate.output().match(/TLS certificate reloaded/g)?.length ?? 0;
+      await waitFor(`the failed reload logged ${reloaded} times`, () => {
+        const failures = gate.output().match(/TLS certificate reload failed; keeping the previous certificate/g)?.length ?? 0;
+        return reloaded > 0 && failures >= reloaded;
+      });
       assert.equal(await fingerprintOf(port, second.caPem), after, 'a broken certificate does not replace a good one');
-      assert.match(gate.output(), /TLS certificate reload failed; keeping the previous certificate/);
     } finally {
       await gate.stop();
     }
@@ -166,12 +177,19 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
 
   test('SIGTERM lets an in-flight upload finish, then exits 0', async () => {
     const tls = await makeTlsPair(join(dir, 'tls3'));
-    const port = await freePort();
-    await writeFile(
-      join(dir, 'term.yaml'),
-      `listen: "127.0.0.1:${port}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${capture.url}" }\nauth: { htpasswd: htpasswd }\nserver: { shutdownGrace: 10s }\nlog: { level: warn }\nworkers: 2\n`,
-    );
-    const gate = await startGateProcess(['--config', join(dir, 'term.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    const gate = await startConfiguredGateProcess({
+      dir,
+      file: 'term.yaml',
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        upstream: { url: capture.url },
+        auth: { htpasswd: 'htpasswd' },
+        server: { shutdownGrace: '10s' },
+        log: { level: 'warn' },
+        workers: 2,
+      },
+    });
+    const { port } = gate;
     capture.clear();
     const upload = httpsRequest({
       host: '127.0.0.1',
@@ -184,17 +202,24 @@ describe('a running gate with two workers: TLS reload and graceful shutdown', ()
     });
     const response = once(upload, 'response');
     upload.write(Buffer.alloc(64 * 1024));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor('the upload in flight at the upstream', () => capture.started.includes('PATCH /v2/app/blobs/uploads/abc'));
     const exited = once(gate.child, 'exit');
     gate.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await assert.rejects(request(`https://127.0.0.1:${port}/v2/`), 'no new connections after SIGTERM');
+    await waitFor('no new connections after SIGTERM', () =>
+      request(`https://127.0.0.1:${port}/v2/`).then(
+        async (answer) => {
+          await answer.body.dump();
+          return false;
+        },
+        () => true,
+      ),
+    );
     upload.end(Buffer.alloc(64 * 1024));
     const [res] = (await response) as [import('node:http').IncomingMessage];
     res.resume();
     assert.equal(res.statusCode, 404, 'the upstream answered the finished upload');
     assert.equal(capture.requests.at(-1)?.bodyLength, 128 * 1024);
-    const [code] = await exited;
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
   });
 });

@@ -16,12 +16,12 @@ import assert from 'node:assert/strict';
 import { rename, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
 import { basic, writeHtpasswd } from '../helpers/gate.js';
 import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const ALICE = { user: 'alice', password: 'alice-Reload-secret-1' };
 const BOB = { user: 'bob', password: 'bob-Reload-secret-2' };
@@ -47,17 +47,12 @@ async function uploadStart(url: string, user: { user: string; password: string }
 }
 
 /** Polls until `probe` returns `expected` (bounded); returns the last answer. */
-async function eventually<T>(probe: () => Promise<T>, expected: T, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value === expected || Date.now() > deadline) return value;
-    await sleep(100);
-  }
+function eventually<T>(probe: () => Promise<T>, expected: T, timeoutMs = 10_000): Promise<T> {
+  return pollUntil(probe, (value) => value === expected, { timeoutMs, intervalMs: 100 });
 }
 
 async function untilLogged(gate: GateProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  const found = await eventually(async () => pattern.test(gate.output()), true, timeoutMs);
+  const found = await eventually(() => Promise.resolve(pattern.test(gate.output())), true, timeoutMs);
   assert.ok(found, `no log line matching ${pattern}; output:\n${gate.output()}`);
   return gate.output();
 }
@@ -104,8 +99,8 @@ describe('config reload of a running server', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -150,7 +145,7 @@ describe('config reload of a running server', () => {
       answer.resume();
       assert.equal(answer.statusCode, 202, 'the upload that started under the old rules completed');
       assert.equal(answer.headers.range, `0-${64 * MIB - 1}`, 'with its whole body');
-      assert.equal(await eventually(async () => released(), true), true, 'and are closed once it is done');
+      assert.equal(await eventually(() => Promise.resolve(released()), true), true, 'and are closed once it is done');
 
       const finish = await request(`${location.href}&digest=sha256:${'0'.repeat(64)}`, {
         method: 'PUT',
@@ -208,7 +203,9 @@ describe('config reload of a running server', () => {
     await replaceFile(configFile, configText(pushRules(BOB.user)).replace(`127.0.0.1:${port}`, `127.0.0.1:${otherPort}`));
     gate.child.kill('SIGHUP');
     assert.equal(await eventually(() => uploadStart(url, BOB), 202), 202, 'the rules applied, on the running listener');
-    await sleep(1500); // the watcher polls every second: give it time to see the file too
+    // The watcher sees the replaced file too; a later change it applies shows it has looked since.
+    await writeFile(configFile, configText(pushRules(ALICE.user)));
+    assert.equal(await eventually(() => uploadStart(url, ALICE), 202), 202, 'the watcher applied a later change');
     const restart = logLines(gate).filter(
       (line) => line.msg === 'config change needs a restart to apply; the rest of the config is applied',
     );
@@ -238,8 +235,8 @@ describe('config reload with two workers', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -255,7 +252,11 @@ describe('config reload with two workers', () => {
 
     await replaceFile(configFile, text(BOB.user));
     gate.child.kill('SIGHUP');
-    const reloads = await eventually(async () => logLines(gate).filter((line) => line.msg === 'config reloaded').length, 2, 20_000);
+    const reloads = await eventually(
+      () => Promise.resolve(logLines(gate).filter((line) => line.msg === 'config reloaded').length),
+      2,
+      20_000,
+    );
     assert.equal(reloads, 2, `one reload per worker; output:\n${gate.output()}`);
     // Connections are spread over the workers: every one of them answers under the new rules.
     const answers: number[] = [];

@@ -117,7 +117,7 @@ describe('container image and compose', () => {
   });
 
   after(async () => {
-    await podman?.cleanup();
+    await podman.cleanup();
     if (dir) await removeDir(dir);
   });
 
@@ -211,7 +211,7 @@ describe('container image and compose', () => {
       assert.equal(up.code, 0, up.stderr);
     });
     after(async () => {
-      await podman?.run(['rm', '--all', '--force', '--time', '2']);
+      await podman.run(['rm', '--all', '--force', '--time', '2']);
       await runProcess('ip', ['netns', 'delete', netns]);
     });
 

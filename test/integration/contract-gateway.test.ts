@@ -35,9 +35,9 @@ before(async () => {
 });
 
 after(async () => {
-  await builtinGate?.stop();
-  await distributionGate?.stop();
-  await distribution?.stop();
+  await builtinGate.stop();
+  await distributionGate.stop();
+  await distribution.stop();
   await removeDir(dir);
 });
 

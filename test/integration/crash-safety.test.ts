@@ -7,15 +7,15 @@
  * acknowledged byte.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { makeTempDir, removeDir, startProcess, type RunningProcess } from '../helpers/process.js';
 import { randomBlob, RegistryClient, sha256 } from '../helpers/registry-client.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SERVER_MAIN = fileURLToPath(new URL('../helpers/builtin-server-main.js', import.meta.url));
 
@@ -39,14 +39,13 @@ async function killServer(): Promise<void> {
   await exited;
 }
 
-/** A body that trickles out, so the server is killed while it is still arriving. */
-function trickle(data: Buffer, pieceSize: number, delayMs: number): Readable {
+/** A body that sends its first `sentBefore` bytes, then waits for `killed`: the server dies while it is still arriving. */
+function trickle(data: Buffer, pieceSize: number, sentBefore: number, killed: Promise<void>): Readable {
   return Readable.from(
     (async function* () {
-      for (let at = 0; at < data.length; at += pieceSize) {
-        yield data.subarray(at, at + pieceSize);
-        await sleep(delayMs);
-      }
+      for (let at = 0; at < Math.min(sentBefore, data.length); at += pieceSize) yield data.subarray(at, at + pieceSize);
+      await killed;
+      yield data.subarray(sentBefore, sentBefore + pieceSize); // the rest never arrives
     })(),
   );
 }
@@ -82,7 +81,7 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
   // Uploads whose second chunk is still streaming when the server dies.
   const streaming = await Promise.all(
     Array.from({ length: 3 }, async () => {
-      const data = randomBlob(4_000_000); // trickles for about two seconds: still arriving at the kill
+      const data = randomBlob(4_000_000); // its second chunk is still arriving at the kill
       const location = await client.startUpload('resume/streaming');
       const patch = await client.call('PATCH', location, { body: data.subarray(0, 10_000), headers: { 'content-range': '0-9999' } });
       assert.equal(patch.status, 202);
@@ -91,13 +90,15 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
   );
 
   // Chaos: streamed chunks, monolithic blob pushes and manifest pushes, all in flight at the kill.
-  let stop = false;
-  const inFlight: Promise<unknown>[] = streaming.map(({ data, location }) =>
-    client.call('PATCH', location, { body: trickle(data.subarray(10_000), 8192, 4) }).catch(() => undefined),
+  const chaos = { stop: false };
+  let killed!: () => void;
+  const whenKilled = new Promise<void>((resolve) => (killed = resolve));
+  const inFlight: Promise<unknown>[] = streaming.map(({ data, location }, i) =>
+    client.call('PATCH', location, { body: trickle(data.subarray(10_000), 8192, (i + 1) * 200_000, whenKilled) }).catch(() => undefined),
   );
   inFlight.push(
     (async () => {
-      for (let i = 0; !stop; i++) {
+      for (let i = 0; !chaos.stop; i++) {
         try {
           const image = await client.pushImage('chaos/images', `c${i}`);
           acknowledgedTags.set(`chaos/images:c${i}`, image.digest);
@@ -112,7 +113,7 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
       }
     })(),
     (async () => {
-      while (!stop) {
+      while (!chaos.stop) {
         const data = randomBlob(40_000 + Math.floor(Math.random() * 40_000));
         try {
           const digest = await client.pushBlob('chaos/blobs', data);
@@ -123,12 +124,14 @@ test('kill -9 during pushes leaves only verified content, keeps every acknowledg
       }
     })(),
   );
-  // Kill once a few chaos pushes went through, at a varying point inside the ones that follow.
-  const deadline = Date.now() + 1500;
-  while (acknowledgedTags.size < 5 && Date.now() < deadline) await sleep(5);
-  await sleep(Math.random() * 30);
+  // Kill once a few chaos pushes went through, at a varying point inside the ones that follow: after
+  // zero to two more acknowledged blobs.
+  await waitFor('five acknowledged chaos pushes', () => acknowledgedTags.size >= 5, { timeoutMs: 10_000, intervalMs: 5 });
+  const blobsAtKill = acknowledgedBlobs.size + randomInt(3);
+  await waitFor('more acknowledged blobs', () => acknowledgedBlobs.size >= blobsAtKill, { timeoutMs: 10_000, intervalMs: 1 });
   await killServer();
-  stop = true;
+  killed();
+  chaos.stop = true;
   await Promise.all(inFlight);
   assert.ok(acknowledgedTags.size > 3, 'some chaos pushes were acknowledged before the kill');
 

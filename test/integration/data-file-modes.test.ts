@@ -55,8 +55,8 @@ describe('modes of what registry-gate writes under dataDir', () => {
   });
 
   after(async () => {
-    await agent?.close();
-    await gate?.stop();
+    await agent.close();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -125,7 +125,7 @@ describe('modes of the token service files under dataDir', () => {
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 

@@ -70,14 +70,14 @@ async function uploadWhileReading(plan: UploadPlan): Promise<UploadOutcome> {
     : connectTcp({ host: target.hostname, port });
   const chunks: Buffer[] = [];
   let error: string | undefined;
-  let closed = false;
-  let closedAt: number | undefined;
+  // An object, so that the loop below reads what the 'close' listener sets.
+  const closing: { closed: boolean; at?: number } = { closed: false };
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
   socket.on('error', (failure: NodeJS.ErrnoException) => (error ??= failure.code ?? failure.message));
   const whenClosed = new Promise<void>((resolve) =>
     socket.once('close', () => {
-      closed = true;
-      closedAt = Date.now();
+      closing.closed = true;
+      closing.at = Date.now();
       resolve();
     }),
   );
@@ -89,7 +89,7 @@ async function uploadWhileReading(plan: UploadPlan): Promise<UploadOutcome> {
   const started = Date.now();
   const piece = Buffer.alloc(plan.chunk, 0x61);
   let written = 0;
-  while (written < plan.total && !closed && !socket.destroyed && Date.now() - started < plan.limitMs) {
+  while (written < plan.total && !closing.closed && !socket.destroyed && Date.now() - started < plan.limitMs) {
     const size = Math.min(plan.chunk, plan.total - written);
     const accepted = socket.write(size === plan.chunk ? piece : piece.subarray(0, size));
     written += size;
@@ -97,9 +97,9 @@ async function uploadWhileReading(plan: UploadPlan): Promise<UploadOutcome> {
     if (plan.intervalMs > 0) await Promise.race([sleep(plan.intervalMs), whenClosed]);
   }
   const left = plan.limitMs - (Date.now() - started);
-  if (!closed) await Promise.race([whenClosed, sleep(Math.max(left, 0))]);
-  const closedByServer = closed;
-  if (!closed) socket.destroy();
+  if (!closing.closed) await Promise.race([whenClosed, sleep(Math.max(left, 0))]);
+  const closedByServer = closing.closed;
+  if (!closing.closed) socket.destroy();
   const received = Buffer.concat(chunks).toString('latin1');
   const split = received.indexOf('\r\n\r\n');
   const [statusLine = '', ...lines] = (split === -1 ? received : received.slice(0, split)).split('\r\n');
@@ -116,7 +116,7 @@ async function uploadWhileReading(plan: UploadPlan): Promise<UploadOutcome> {
     body: split === -1 ? '' : received.slice(split + 4, split + 4 + length),
     written,
     error,
-    closedAfterMs: closedByServer && closedAt !== undefined ? closedAt - started : undefined,
+    closedAfterMs: closedByServer && closing.at !== undefined ? closing.at - started : undefined,
   };
 }
 
@@ -152,8 +152,8 @@ describe('an early refusal reaches the client, over a bounded drain', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await plain?.stop();
+    await gate.stop();
+    await plain.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -293,7 +293,7 @@ describe('an early refusal at the token endpoint reaches the client too', () => 
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 

@@ -13,6 +13,7 @@ import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 import { makeOciImage, readOciLayoutDigests, type OciImage } from '../helpers/oci-image.js';
 import { skopeoCopy, skopeoInspect, dockerRef } from '../helpers/skopeo.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const PUSHER = { user: 'alice', password: 'alice-secret-1' };
 const READER = { user: 'bob', password: 'bob-secret-2' };
@@ -45,8 +46,8 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
   });
 
   after(async () => {
-    await gate?.stop();
-    await registry?.stop();
+    await gate.stop();
+    await registry.stop();
     await removeDir(dir);
   });
 
@@ -94,7 +95,10 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
       raw: true,
     });
     assert.equal(inspected.code, 0, inspected.stderr);
-    assert.equal(JSON.parse(inspected.stdout).mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+    assert.equal(
+      (JSON.parse(inspected.stdout) as { mediaType?: string }).mediaType,
+      'application/vnd.docker.distribution.manifest.v2+json',
+    );
   });
 
   test('a pull-only user cannot push', async () => {
@@ -201,15 +205,14 @@ describe('registry-gate in front of Distribution, the recipe end to end', () => 
   });
 });
 
-async function eventuallyStatus(url: string, headers: Record<string, string>, want: number, gate: TestGate): Promise<number> {
-  const deadline = Date.now() + 2500;
-  let status = 0;
-  while (Date.now() < deadline) {
-    const response = await request(url, { dispatcher: gate.dispatcher, headers });
-    await response.body.dump();
-    status = response.statusCode;
-    if (status === want) return status;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return status;
+function eventuallyStatus(url: string, headers: Record<string, string>, want: number, gate: TestGate): Promise<number> {
+  return pollUntil(
+    async () => {
+      const response = await request(url, { dispatcher: gate.dispatcher, headers });
+      await response.body.dump();
+      return response.statusCode;
+    },
+    (status) => status === want,
+    { timeoutMs: 2500, intervalMs: 100 },
+  );
 }

@@ -16,7 +16,6 @@ import { rename } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
@@ -26,6 +25,7 @@ import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { startSlapd, type RunningSlapd } from '../helpers/slapd.js';
 import { startPrometheus, promtoolProblems, type RunningPrometheus } from '../helpers/prometheus.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const ALICE = { user: 'alice', password: 'alice-Metrics-secret-1' };
 const BOB = { user: 'bob', password: 'bob-Metrics-secret-2' };
@@ -53,12 +53,11 @@ async function call(
 
 /** Polls `path` until it answers `status` (bounded), then returns that answer. */
 async function until(gate: TestGate, path: string, status: number, timeoutMs = 10_000): Promise<Reply> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const reply = await call(gate, path);
-    if (reply.status === status || Date.now() > deadline) return reply;
-    await sleep(200);
-  }
+  return pollUntil(
+    () => call(gate, path),
+    (reply) => reply.status === status,
+    { timeoutMs, intervalMs: 200 },
+  );
 }
 
 function assertHealthAnswer(reply: Reply, status: number, body: object, what: string): void {
@@ -107,9 +106,9 @@ describe('health and metrics in front of Distribution', () => {
   });
 
   after(async () => {
-    await prometheus?.stop();
-    await gate?.stop();
-    await registry?.stop();
+    await prometheus.stop();
+    await gate.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -316,7 +315,7 @@ describe('readiness of the built-in registry and of LDAP', () => {
   });
 
   after(async () => {
-    await slapd?.close();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

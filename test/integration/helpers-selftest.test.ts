@@ -42,7 +42,7 @@ describe('Distribution over plain HTTP with skopeo and a generated OCI image', (
     ]);
   });
   after(async () => {
-    await registry?.stop();
+    await registry.stop();
     await removeDir(work);
   });
 
@@ -151,7 +151,7 @@ describe('Distribution over verified TLS with htpasswd, skopeo with certDir and 
     ]);
   });
   after(async () => {
-    await registry?.stop();
+    await registry.stop();
     await removeDir(work);
   });
 
@@ -225,7 +225,7 @@ describe('Distribution with token auth (rootcertbundle)', () => {
     });
   });
   after(async () => {
-    await registry?.stop();
+    await registry.stop();
     await removeDir(work);
   });
 

@@ -168,7 +168,7 @@ function assertOciError(reply: RawReply, status: number, code: string | undefine
   if (code !== undefined) assert.equal(found, code, `${what}: ${reply.body}`);
 }
 
-type Setup = { label: string; start(dir: string): Promise<{ gate: TestGate; capture?: HeaderCapture; stop(): Promise<void> }> };
+type Setup = { label: string; start(dir: string): Promise<{ gate: TestGate; capture?: HeaderCapture; stop: () => Promise<void> }> };
 
 const SETUPS: Setup[] = [
   {
@@ -187,7 +187,14 @@ const SETUPS: Setup[] = [
         bcryptCost: 4,
         config: { groups: GROUPS, access: RULES, upstream: { url: capture.url, auth: 'none' } },
       });
-      return { gate, capture, stop: async () => (await gate.stop(), await capture.stop()) };
+      return {
+        gate,
+        capture,
+        stop: async () => {
+          await gate.stop();
+          await capture.stop();
+        },
+      };
     },
   },
   ...(['builtin', 'distribution'] as const).map((kind): Setup => ({
@@ -200,7 +207,13 @@ const SETUPS: Setup[] = [
         bcryptCost: 4,
         config: { groups: GROUPS, access: RULES, ...backend.gateConfig },
       });
-      return { gate, stop: async () => (await gate.stop(), await backend.stop()) };
+      return {
+        gate,
+        stop: async () => {
+          await gate.stop();
+          await backend.stop();
+        },
+      };
     },
   })),
 ];
@@ -232,7 +245,7 @@ for (const setup of SETUPS) {
     });
 
     after(async () => {
-      await stop?.();
+      await stop();
       if (dir) await removeDir(dir);
     });
 

@@ -5,14 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
-import { makeTempDir, removeDir, freePort } from '../helpers/process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { makeOciImage, readOciLayoutDigests } from '../helpers/oci-image.js';
 import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
-import { writeHtpasswd } from '../helpers/gate.js';
-import { startGateProcess, peakRss, type GateProcess } from '../helpers/gate-process.js';
+import { startConfiguredGateProcess, peakRss, type ConfiguredGateProcess } from '../helpers/gate-process.js';
 
 const USER = { user: 'alice', password: 'alice-secret-1' };
 const GIB = 1024 * 1024 * 1024;
@@ -20,26 +18,29 @@ const GIB = 1024 * 1024 * 1024;
 let dir: string;
 let tls: TlsPair;
 let registry: RunningDistribution;
-let gate: GateProcess;
+let gate: ConfiguredGateProcess;
 let host: string;
 
 before(async () => {
   dir = await makeTempDir('rg-large-');
   tls = await makeTlsPair(join(dir, 'tls'));
   registry = await startDistribution({ dir: join(dir, 'distribution') });
-  await writeHtpasswd(join(dir, 'htpasswd'), { [USER.user]: USER.password });
-  const port = await freePort();
-  host = `127.0.0.1:${port}`;
-  await writeFile(
-    join(dir, 'registry-gate.yaml'),
-    `listen: "${host}"\ntls: { cert: ${tls.certFile}, key: ${tls.keyFile} }\nupstream: { url: "${registry.url}" }\nauth: { htpasswd: htpasswd }\nlog: { level: warn, format: json, access: false }\n`,
-  );
-  gate = await startGateProcess(['--config', join(dir, 'registry-gate.yaml')], { cwd: dir, url: `https://${host}` });
+  gate = await startConfiguredGateProcess({
+    dir,
+    users: { [USER.user]: USER.password },
+    config: {
+      tls: { cert: tls.certFile, key: tls.keyFile },
+      upstream: { url: registry.url },
+      auth: { htpasswd: 'htpasswd' },
+      log: { level: 'warn', format: 'json', access: false },
+    },
+  });
+  host = `127.0.0.1:${gate.port}`;
 });
 
 after(async () => {
-  await gate?.stop();
-  await registry?.stop();
+  await gate.stop();
+  await registry.stop();
   await removeDir(dir);
 });
 

@@ -14,8 +14,8 @@
  *   password is wrong, and never counted as a failed login — after a burst of such requests (more
  *   than the per-account and per-address thresholds) the user logs in at once when it is back.
  *
- * It also prints the throughput of `GET /v2/` with a cached LDAP login and with a cold one
- * (`auth.cacheTtl: 0`: every request searches and binds), for the record; nothing asserts on time.
+ * A cached LDAP login and a cold one (`auth.cacheTtl: 0`: every request searches and binds) both
+ * work; how many of each a second the gateway serves is measured by `npm run bench -- --only ldap`.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,6 +27,7 @@ import { makeTempDir, removeDir } from '../helpers/process.js';
 import { makeOciImage, readOciLayoutDigests, type OciImage } from '../helpers/oci-image.js';
 import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
+import { within } from '../helpers/wait.js';
 
 /** An htpasswd-only user. */
 const HANK = { user: 'hank', password: 'hank-local-secret-1' };
@@ -79,7 +80,6 @@ describe('the gateway with htpasswd and LDAP providers', () => {
   let tls: TlsPair;
   let slapd: RunningSlapd;
   let gate: TestGate;
-  let cold: TestGate | undefined;
   let image: OciImage;
 
   before(async () => {
@@ -103,9 +103,8 @@ describe('the gateway with htpasswd and LDAP providers', () => {
   });
 
   after(async () => {
-    await cold?.stop();
-    await gate?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 
@@ -200,35 +199,20 @@ describe('the gateway with htpasswd and LDAP providers', () => {
     }
   });
 
-  test('throughput of GET /v2/: a cached LDAP login vs cold logins (printed, not asserted)', async () => {
+  test('GET /v2/ with a cached LDAP login and with cold logins (every request searches and binds)', async () => {
     const authorization = basic('alice', slapd.users.alice.password);
-    const CACHED_N = 200;
-    const COLD_N = 20;
-
-    assert.equal((await call(gate, '/v2/', authorization)).status, 200); // warms the credential cache
-    let started = process.hrtime.bigint();
-    for (let i = 0; i < CACHED_N; i += 1) {
-      const reply = await call(gate, '/v2/', authorization);
-      assert.equal(reply.status, 200);
-    }
-    const cachedRate = CACHED_N / (Number(process.hrtime.bigint() - started) / 1e9);
-
-    cold = await startGate({
+    for (let i = 0; i < 3; i += 1) assert.equal((await call(gate, '/v2/', authorization)).status, 200, 'cached');
+    const cold = await startGate({
       dir: join(dir, 'cold'),
       tls,
       config: { auth: { providers: ['htpasswd', 'ldap'], ldap: ldapConfig(slapd), cacheTtl: 0 }, access: ACCESS },
     });
-    assert.equal((await call(cold, '/v2/', authorization)).status, 200); // opens the TLS connection and the service pool
-    started = process.hrtime.bigint();
-    for (let i = 0; i < COLD_N; i += 1) {
-      const reply = await call(cold, '/v2/', authorization);
-      assert.equal(reply.status, 200);
+    try {
+      for (let i = 0; i < 3; i += 1) assert.equal((await call(cold, '/v2/', authorization)).status, 200, 'cold');
+      assert.equal((await call(cold, '/v2/', basic('alice', 'wrong-password'))).status, 401, 'a cold login checks the password');
+    } finally {
+      await cold.stop();
     }
-    const coldRate = COLD_N / (Number(process.hrtime.bigint() - started) / 1e9);
-    await cold.stop();
-    cold = undefined;
-
-    console.log(`LDAP cached: ${cachedRate.toFixed(0)} req/s, cold: ${coldRate.toFixed(1)} req/s`);
   });
 
   test('the directory down: 503 UNAVAILABLE with Retry-After, not 401, and not counted towards lockout', async () => {
@@ -274,19 +258,17 @@ describe('the gateway with an LDAP directory on a closed port', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 
   test('503 UNAVAILABLE with Retry-After at once, for known and unknown names alike', async () => {
     for (const user of ['alice', 'mallory']) {
-      const started = Date.now();
-      const reply = await call(gate, '/v2/', basic(user, slapd.users.alice.password));
+      const reply = await within(2000, `the answer for ${user}`, call(gate, '/v2/', basic(user, slapd.users.alice.password)));
       assert.equal(reply.status, 503, reply.body);
       assert.equal(errorCode(reply), 'UNAVAILABLE');
       assert.equal(reply.headers['retry-after'], '10');
-      assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
     }
   });
 });

@@ -6,14 +6,14 @@
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jsonLines } from '../helpers/log-lines.js';
 import { request } from 'undici';
 import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
 import { makeTlsPair, trustingAgent, type TlsPair } from '../helpers/tls.js';
 import { basic, writeHtpasswd } from '../helpers/gate.js';
-import { startGateProcess } from '../helpers/gate-process.js';
+import { startConfiguredGateProcess } from '../helpers/gate-process.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const ALICE = { user: 'alice', password: 'alice-L0g-secret' };
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -24,12 +24,7 @@ async function waitForLines(
   read: () => string,
   done: (lines: Array<Record<string, unknown>>) => boolean,
 ): Promise<Array<Record<string, unknown>>> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const lines = jsonLines(read());
-    if (done(lines)) return lines;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return jsonLines(read());
+  return pollUntil(() => Promise.resolve(jsonLines(read())), done, { intervalMs: 50 });
 }
 
 describe('log lines', () => {
@@ -44,20 +39,16 @@ describe('log lines', () => {
   after(async () => removeDir(dir));
 
   test('app, access and audit lines share one JSON shape on stdout; the banner is on stderr', async () => {
-    const port = await freePort();
-    const config = join(dir, 'builtin.yaml');
-    await writeFile(
-      config,
-      [
-        `listen: "127.0.0.1:${port}"`,
-        `tls: { cert: ${tls.certFile}, key: ${tls.keyFile} }`,
-        'auth: { htpasswd: htpasswd }',
-        'access: [{ repository: "**", actions: [pull], subjects: [authenticated] }]',
-        'dataDir: data',
-        '',
-      ].join('\n'),
-    );
-    const gate = await startGateProcess(['--config', config], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    const gate = await startConfiguredGateProcess({
+      dir,
+      file: 'builtin.yaml',
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        auth: { htpasswd: 'htpasswd' },
+        access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }],
+        dataDir: 'data',
+      },
+    });
     const dispatcher = trustingAgent(tls.caPem);
     try {
       const authorization = basic(ALICE.user, ALICE.password);
@@ -86,7 +77,7 @@ describe('log lines', () => {
       assert.equal(audit.repository, 'team/app');
       assert.equal(audit.level, 'info');
 
-      assert.match(gate.streamOutput('stderr'), new RegExp(`registry-gate is listening on https://127\\.0\\.0\\.1:${port} `));
+      assert.match(gate.streamOutput('stderr'), new RegExp(`registry-gate is listening on https://127\\.0\\.0\\.1:${gate.port} `));
       assert.doesNotMatch(gate.streamOutput('stdout'), /is listening/, 'the banner is not in the log stream');
       assert.doesNotMatch(gate.output(), new RegExp(ALICE.password), 'no password in any output');
     } finally {
@@ -96,21 +87,17 @@ describe('log lines', () => {
   });
 
   test('an upstream failure is logged with the upstream URL and the request path', async () => {
-    const port = await freePort();
     const closed = await freePort();
-    const config = join(dir, 'upstream.yaml');
-    await writeFile(
-      config,
-      [
-        `listen: "127.0.0.1:${port}"`,
-        `tls: { cert: ${tls.certFile}, key: ${tls.keyFile} }`,
-        `upstream: { url: "http://127.0.0.1:${closed}" }`,
-        'auth: { htpasswd: htpasswd }',
-        'workers: 1',
-        '',
-      ].join('\n'),
-    );
-    const gate = await startGateProcess(['--config', config], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    const gate = await startConfiguredGateProcess({
+      dir,
+      file: 'upstream.yaml',
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        upstream: { url: `http://127.0.0.1:${closed}` },
+        auth: { htpasswd: 'htpasswd' },
+        workers: 1,
+      },
+    });
     const dispatcher = trustingAgent(tls.caPem);
     try {
       const response = await request(`${gate.url}/v2/team/app/manifests/v1?x=1`, {

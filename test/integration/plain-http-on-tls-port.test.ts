@@ -25,7 +25,7 @@ before(async () => {
 });
 
 after(async () => {
-  await gate?.stop();
+  await gate.stop();
   if (dir) await removeDir(dir);
 });
 

@@ -17,11 +17,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { basic, startGate, writeHtpasswd, type TestGate } from '../helpers/gate.js';
-import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
-import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
+import { basic, startGate, type TestGate } from '../helpers/gate.js';
+import { startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, randomBlob, sha256, type Reply } from '../helpers/registry-client.js';
 import { BACKEND_KINDS, startBackend, type BackendUnderTest } from '../helpers/access-http.js';
 import { makeTlsPair, trustingAgent, type TlsPair } from '../helpers/tls.js';
@@ -80,7 +79,7 @@ async function assertOneWinner(
   for (const reply of replies[loser]) {
     const error = reply.json<{ errors: Array<{ code: string; message: string }> }>().errors[0];
     assert.equal(error?.code, 'DENIED');
-    assert.match(error?.message ?? '', new RegExp(`protected tag.*${tag}|${tag}.*protected`), 'the refusal names the protected tag');
+    assert.match(error.message, new RegExp(`protected tag.*${tag}|${tag}.*protected`), 'the refusal names the protected tag');
   }
   const current = await client.call('HEAD', `/v2/${repository}/manifests/${tag}`);
   assert.equal(current.headers['docker-content-digest'], digests[winner], 'the tag names the manifest whose push was acknowledged');
@@ -105,8 +104,8 @@ for (const kind of BACKEND_KINDS) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 
@@ -165,27 +164,26 @@ describe('protected tags under concurrency, two worker processes in front of Dis
     dir = await makeTempDir();
     const tls = await makeTlsPair(join(dir, 'tls'));
     distribution = await startDistribution({ dir: join(dir, 'distribution') });
-    await writeHtpasswd(join(dir, 'htpasswd'), PASSWORDS, 4);
-    const port = await freePort();
-    const config = {
-      listen: `127.0.0.1:${port}`,
-      tls: { cert: tls.certFile, key: tls.keyFile },
-      upstream: { url: distribution.url },
-      auth: { htpasswd: 'htpasswd' },
-      access: RULES,
-      workers: 2,
-      log: { level: 'warn' },
-      audit: { enabled: false },
-    };
-    await writeFile(join(dir, 'gate.yaml'), JSON.stringify(config));
-    gate = await startGateProcess(['--config', join(dir, 'gate.yaml')], { cwd: dir, url: `https://127.0.0.1:${port}` });
+    gate = await startConfiguredGateProcess({
+      dir,
+      users: PASSWORDS,
+      config: {
+        tls: { cert: tls.certFile, key: tls.keyFile },
+        upstream: { url: distribution.url },
+        auth: { htpasswd: 'htpasswd' },
+        access: RULES,
+        workers: 2,
+        log: { level: 'warn' },
+        audit: { enabled: false },
+      },
+    });
     const dispatcher = trustingAgent(tls.caPem);
     alice = new RegistryClient(() => ({ baseUrl: gate.url, dispatcher, authHeader: basic('alice', PASSWORDS.alice) }));
   });
 
   after(async () => {
-    await gate?.stop();
-    await distribution?.stop();
+    await gate.stop();
+    await distribution.stop();
     if (dir) await removeDir(dir);
   });
 

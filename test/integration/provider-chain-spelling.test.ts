@@ -106,8 +106,8 @@ describe('no later provider decides a name an earlier one owns (spelling bypass)
 
   after(async () => {
     await Promise.all(agents.map((agent) => agent.close()));
-    await gate?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

@@ -11,16 +11,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { basic, writeHtpasswd } from '../helpers/gate.js';
-import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
-import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
+import { basic } from '../helpers/gate.js';
+import { startConfiguredGateProcess, type GateProcess } from '../helpers/gate-process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';
 import { OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, RegistryClient, randomBlob, type Reply } from '../helpers/registry-client.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const PASSWORDS = { alice: 'alice-Outage-pw-1', bob: 'bob-Outage-pw-2' };
 
@@ -36,13 +35,8 @@ async function readiness(): Promise<{ status: string; checks: { redis?: { state:
   return (await response.body.json()) as { status: string; checks: { redis?: { state: string; reason?: string } } };
 }
 
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 8000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(100);
-  }
+function until<T>(read: () => Promise<T>, done: (value: T) => boolean, ms = 8000): Promise<T> {
+  return pollUntil(read, done, { timeoutMs: ms, intervalMs: 100 });
 }
 
 async function login(user: string, password: string): Promise<number> {
@@ -72,12 +66,10 @@ function putManifest(repository: string, tag: string, manifest: Buffer): Promise
 before(async () => {
   dir = await makeTempDir('rg-redis-outage-');
   [distribution, redis] = await Promise.all([startDistribution({ dir: join(dir, 'distribution') }), startRedis()]);
-  await writeHtpasswd(join(dir, 'htpasswd'), PASSWORDS, 4);
-  const port = await freePort();
-  await writeFile(
-    join(dir, 'gate.yaml'),
-    JSON.stringify({
-      listen: `127.0.0.1:${port}`,
+  gate = await startConfiguredGateProcess({
+    dir,
+    users: PASSWORDS,
+    config: {
       tls: 'off',
       upstream: { url: distribution.url },
       auth: { htpasswd: 'htpasswd', throttle: { baseDelay: '30s', maxFailuresPerIp: 100_000 } },
@@ -88,15 +80,14 @@ before(async () => {
       ],
       log: { level: 'info', access: false },
       audit: { enabled: false },
-    }),
-  );
-  gate = await startGateProcess(['--config', join(dir, 'gate.yaml')], { cwd: dir, url: `http://127.0.0.1:${port}` });
+    },
+  });
   alice = new RegistryClient(() => ({ baseUrl: gate.url, authHeader: basic('alice', PASSWORDS.alice) }));
 });
 
 after(async () => {
-  await gate?.stop();
-  await Promise.all([distribution?.stop(), redis?.close()]);
+  await gate.stop();
+  await Promise.all([distribution.stop(), redis.close()]);
   if (dir) await removeDir(dir);
 });
 

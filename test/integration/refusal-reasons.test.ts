@@ -31,7 +31,7 @@ function deniedMessage(reply: Reply): string | undefined {
   assert.equal(reply.status, 403, reply.text());
   const error = reply.json<{ errors: Array<{ code: string; message: string }> }>().errors[0];
   assert.equal(error?.code, 'DENIED');
-  return error?.message;
+  return error.message;
 }
 
 for (const kind of BACKEND_KINDS) {
@@ -77,8 +77,8 @@ for (const kind of BACKEND_KINDS) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 

@@ -33,7 +33,7 @@ before(async () => {
 });
 
 after(async () => {
-  await gate?.stop();
+  await gate.stop();
   if (dir) await removeDir(dir);
 });
 
@@ -58,7 +58,7 @@ test('a refused upload start names the action refused', async () => {
   const { status, errors } = await refusal('POST', '/v2/team-b/app/blobs/uploads/');
   assert.equal(status, 403);
   assert.equal(errors[0]?.code, 'DENIED');
-  assert.deepEqual(errors[0]?.detail, { action: 'push' });
+  assert.deepEqual(errors[0].detail, { action: 'push' });
 });
 
 test('so does a refused pull, and a refused catalog', async () => {

@@ -102,8 +102,8 @@ describe('the setup matrix: every documented configuration with skopeo over TLS'
   });
 
   after(async () => {
-    await plain?.stop();
-    await tokenMode?.stop();
+    await plain.stop();
+    await tokenMode.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -164,7 +164,7 @@ describe('the setup matrix: every documented configuration with skopeo over TLS'
           });
 
           after(async () => {
-            await gate?.stop();
+            await gate.stop();
           });
 
           for (const protectedTags of [true, false]) {

@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { silentLoggers } from '../../src/log.js';
 import { RegistryError } from '../../src/oci/errors.js';
 import { RedisConnection } from '../../src/redis/connection.js';
@@ -19,6 +18,7 @@ import { redisConfigSchema } from '../../src/config/schema/redis.js';
 import { RedisLock } from '../../src/server/redis-lock.js';
 import { freePort } from '../helpers/process.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 
 let redis: RunningRedis;
 const connections: RedisConnection[] = [];
@@ -49,12 +49,12 @@ before(async () => {
 
 after(async () => {
   for (const connection of connections) connection.close();
-  await redis?.close();
+  await redis.close();
 });
 
 describe('a lock shared through Redis', () => {
   test('sections with one key never overlap, whichever replica runs them', async () => {
-    const [a, b] = await twoReplicas();
+    const [a, b, connectionA, connectionB] = await twoReplicas();
     let inside = 0;
     let most = 0;
     const order: number[] = [];
@@ -63,7 +63,8 @@ describe('a lock shared through Redis', () => {
         (i % 2 === 0 ? a : b).run('release/app:v1', async () => {
           inside += 1;
           most = Math.max(most, inside);
-          await sleep(5);
+          // A round trip to Redis inside the section: the other replica's attempts are answered meanwhile.
+          await (i % 2 === 0 ? connectionA : connectionB).client.ping();
           order.push(i);
           inside -= 1;
         }),
@@ -80,7 +81,7 @@ describe('a lock shared through Redis', () => {
     const section = async () => {
       inside += 1;
       most = Math.max(most, inside);
-      await sleep(100);
+      await waitFor('both sections inside at once', () => most === 2, { timeoutMs: 3000 });
       inside -= 1;
     };
     await Promise.all([a.run('release/app:v1', section), b.run('release/app:v2', section)]);
@@ -88,7 +89,7 @@ describe('a lock shared through Redis', () => {
   });
 
   test('the lock of a replica that died expires, and the next section goes ahead', async () => {
-    const [a, b, connectionA] = await twoReplicas({ ttlMs: 600 });
+    const [a, b, connectionA, connectionB] = await twoReplicas({ ttlMs: 600 });
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
     let entered!: () => void;
@@ -98,27 +99,48 @@ describe('a lock shared through Redis', () => {
       await held;
     });
     await inside;
+    const name = connectionA.key('lock:release/app:v1');
+    const deadHolder = await connectionA.client.get(name);
+    assert.ok(deadHolder, 'the dying replica holds the lock');
     connectionA.close(); // the replica is gone: no renewal, no release
-    const started = Date.now();
-    await b.run('release/app:v1', async () => undefined);
-    const waited = Date.now() - started;
-    assert.ok(waited >= 300 && waited < 3000, `waited ${waited} ms for the dead holder's lock to expire`);
+    let holderWhenEntering: string | null = deadHolder;
+    let ran = false;
+    const next = b.run('release/app:v1', async () => {
+      holderWhenEntering = await connectionB.client.get(name);
+      ran = true;
+    });
+    await waitFor("the next section goes ahead once the dead holder's lock expired", () => ran, { timeoutMs: 3000 });
+    await next;
+    assert.notEqual(holderWhenEntering, deadHolder, "the next section ran only after the dead holder's lock was gone");
     release();
     await dying.catch(() => undefined);
   });
 
   test('a lock held longer than its TTL stays held while its holder renews it', async () => {
-    const [a, b] = await twoReplicas({ ttlMs: 300 });
+    const [a, b, connectionA] = await twoReplicas({ ttlMs: 300 });
+    const name = connectionA.key('lock:release/app:v1');
     let overlapped = false;
     let inA = false;
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
     const first = a.run('release/app:v1', async () => {
       inA = true;
-      await sleep(1000);
+      entered();
+      // Held past its TTL: the key's remaining time went back up (a renewal) four times, 400 ms of a 300 ms TTL.
+      let renewals = 0;
+      let last = Infinity;
+      await waitFor('four renewals of the held lock', async () => {
+        const left = await connectionA.client.pttl(name);
+        if (left > last) renewals += 1;
+        last = left;
+        return renewals >= 4;
+      });
       inA = false;
     });
-    await sleep(50);
-    await b.run('release/app:v1', async () => {
+    await inside;
+    await b.run('release/app:v1', () => {
       overlapped = inA;
+      return Promise.resolve();
     });
     await first;
     assert.equal(overlapped, false);
@@ -129,8 +151,9 @@ describe('a lock shared through Redis', () => {
     const lock = new RedisLock({ redis: nowhere, logger: silentLoggers().app });
     let ran = false;
     await assert.rejects(
-      lock.run('release/app:v1', async () => {
+      lock.run('release/app:v1', () => {
         ran = true;
+        return Promise.resolve();
       }),
       (error: unknown) => error instanceof RegistryError && error.status === 503 && error.headers['Retry-After'] !== undefined,
     );
@@ -140,10 +163,19 @@ describe('a lock shared through Redis', () => {
   test('a section that waits too long for the lock is refused with 503', async () => {
     const [a, b] = await twoReplicas({ grantTimeoutMs: 300 });
     let release!: () => void;
-    const holding = a.run('release/app:v1', () => new Promise<void>((resolve) => (release = resolve)));
-    await sleep(50);
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const holding = a.run(
+      'release/app:v1',
+      () =>
+        new Promise<void>((resolve) => {
+          release = resolve;
+          entered();
+        }),
+    );
+    await inside;
     await assert.rejects(
-      b.run('release/app:v1', async () => undefined),
+      b.run('release/app:v1', () => Promise.resolve()),
       (error: unknown) => error instanceof RegistryError && error.status === 503,
     );
     release();

@@ -17,13 +17,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { basic, startGate, type TestGate } from '../helpers/gate.js';
 import { CLI } from '../helpers/gate-process.js';
 import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 import { startRedis, type RunningRedis } from '../helpers/redis.js';
+import { waitFor } from '../helpers/wait.js';
 import { createRobot } from '../../src/auth/token/robots.js';
 import { RedisConnection } from '../../src/redis/connection.js';
 import { redisConfigSchema } from '../../src/config/schema/redis.js';
@@ -39,18 +39,9 @@ before(async () => {
 });
 
 after(async () => {
-  await redis?.close();
+  await redis.close();
   if (dir) await removeDir(dir);
 });
-
-async function until(check: () => Promise<boolean>, ms = 4000): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    if (await check()) return Date.now() - started;
-    if (Date.now() - started > ms) return Infinity;
-    await sleep(50);
-  }
-}
 
 describe('a robot revoked on one machine, replicas with their own copies of the robot store', () => {
   const gates: TestGate[] = [];
@@ -125,12 +116,13 @@ describe('a robot revoked on one machine, replicas with their own copies of the 
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.match(revoked.stderr, /Published to every replica through Redis/);
 
-    const took = await until(
+    await waitFor(
+      'the robot and its refresh token refused there, though its file still lists the robot',
       async () =>
         (await robotLogin(there)) === 401 &&
         (await tokenRequest(there, { grant_type: 'refresh_token', refresh_token: login.refreshToken ?? '' })).status === 401,
+      { timeoutMs: 2000, intervalMs: 50 },
     );
-    assert.ok(took < 2000, `refused there within 2 s (took ${took} ms), though its file still lists the robot`);
     assert.equal(await robotLogin(here), 401);
   });
 
@@ -156,6 +148,18 @@ describe('the revocation channel', () => {
   }
   const connections: RedisConnection[] = [];
 
+  /** Publishes a revocation of `id` from a connection of its own and waits until every stand-in has refused it. */
+  async function heardByAll(prefix: string, replicas: StandIn[], id: string): Promise<void> {
+    const publisher = await RedisConnection.open({
+      config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
+      logger: silentLoggers().app,
+      connectWaitMs: 1000,
+    });
+    connections.push(publisher);
+    await publishRobotRevocation(publisher, { id, expires: null });
+    await waitFor(`every replica heard ${id}`, () => replicas.every((replica) => replica.refused.has(id)));
+  }
+
   async function standIn(prefix: string, onReload?: (self: StandIn) => void): Promise<StandIn> {
     const connection = await RedisConnection.open({
       config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
@@ -174,9 +178,10 @@ describe('the revocation channel', () => {
     self.channel = await RevocationChannel.open(
       connection,
       {
-        reloadFiles: async () => {
+        reloadFiles: () => {
           self.reloads += 1;
           onReload?.(self);
+          return Promise.resolve();
         },
         refuseRobots: (ids) => {
           for (const id of ids) self.refused.add(id);
@@ -196,23 +201,26 @@ describe('the revocation channel', () => {
     const prefix = `channel-${randomBytes(4).toString('hex')}:`;
     // Each re-read "finds the change" too, as a replica re-reading a changed shared file would.
     const replicas = await Promise.all([0, 1, 2].map(() => standIn(prefix, (self) => self.fileChanged())));
-    await sleep(300); // the subscriptions' first re-read
+    await waitFor("the subscriptions' first re-read", () => replicas.every((replica) => replica.reloads > 0));
+    await heardByAll(prefix, replicas, 'probe-after-subscribing');
     const published = async () => Number((await redis.cli('PUBSUB', 'NUMSUB', `${prefix}revocations`)).split('\n')[1]);
     assert.equal(await published(), 3, 'every replica listens');
     const before = replicas.map((replica) => replica.reloads);
     replicas[0]!.fileChanged();
-    const took = await until(async () => replicas.slice(1).every((replica, i) => replica.reloads > (before[i + 1] as number)));
-    assert.ok(took < 1000, `the others re-read within ${took} ms`);
-    await sleep(500);
-    assert.equal(replicas[0]!.reloads, before[0], 'the replica that noticed does not hear its own message');
+    await waitFor('the others re-read', () => replicas.slice(1).every((replica, i) => replica.reloads > (before[i + 1] as number)), {
+      timeoutMs: 1000,
+    });
+    // A later message every replica has heard (one re-read each): anything sent before it, an echo, has been heard too.
+    await heardByAll(prefix, replicas, 'probe-after-the-change');
+    assert.equal(replicas[0]!.reloads, (before[0] as number) + 1, 'the replica that noticed does not hear its own message');
     for (const [i, replica] of replicas.entries())
-      assert.equal(replica.reloads, (before[i] as number) + (i === 0 ? 0 : 1), `replica ${i} re-read once, no echo`);
+      assert.equal(replica.reloads, (before[i] as number) + (i === 0 ? 1 : 2), `replica ${i} re-read once, no echo`);
   });
 
   test('a revoked robot reaches every replica, also one that subscribes later', async () => {
     const prefix = `channel-${randomBytes(4).toString('hex')}:`;
     const first = await standIn(prefix);
-    await sleep(200);
+    await waitFor('subscribed', async () => Number((await redis.cli('PUBSUB', 'NUMSUB', `${prefix}revocations`)).split('\n')[1]) === 1);
     // The `token revoke` command's own connection.
     const publisher = await RedisConnection.open({
       config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
@@ -221,7 +229,7 @@ describe('the revocation channel', () => {
     });
     connections.push(publisher);
     await publishRobotRevocation(publisher, { id: 'robot-id-1', expires: null });
-    assert.ok((await until(async () => first.refused.has('robot-id-1'))) < 1000);
+    await waitFor('the revocation heard', () => first.refused.has('robot-id-1'), { timeoutMs: 1000 });
     const later = await standIn(prefix);
     assert.ok(later.refused.has('robot-id-1'));
   });
@@ -238,19 +246,21 @@ describe('the revocation channel', () => {
       });
       connections.push(connection);
       assert.equal(connection.health().state, 'down');
+      let reconnects = 0;
+      connection.client.on('reconnecting', () => (reconnects += 1));
       const refused = new Set<string>();
       await RevocationChannel.open(
         connection,
         {
-          reloadFiles: async () => undefined,
+          reloadFiles: () => Promise.resolve(),
           refuseRobots: (ids) => [...ids].forEach((id) => refused.add(id)),
           onFilesChange: () => undefined,
         },
         silentLoggers().app,
       );
-      await sleep(1500); // several failed reconnects
+      await waitFor('several failed reconnects', () => reconnects >= 3);
       await late.start();
-      assert.ok((await until(async () => connection.health().state === 'up', 6000)) < 6000, 'connected');
+      await waitFor('connected', () => connection.health().state === 'up', { timeoutMs: 6000 });
       const publisher = await RedisConnection.open({
         config: redisConfigSchema.parse({ url: late.url, keyPrefix: prefix }),
         logger: silentLoggers().app,
@@ -258,11 +268,14 @@ describe('the revocation channel', () => {
       });
       connections.push(publisher);
       // Published until heard: the subscription comes back a moment after the connection.
-      const took = await until(async () => {
-        await publishRobotRevocation(publisher, { id: 'robot-id-3', expires: null });
-        return refused.has('robot-id-3');
-      }, 6000);
-      assert.ok(took < 6000, 'the revocation was heard');
+      await waitFor(
+        'the revocation heard',
+        async () => {
+          await publishRobotRevocation(publisher, { id: 'robot-id-3', expires: null });
+          return refused.has('robot-id-3');
+        },
+        { timeoutMs: 6000, intervalMs: 50 },
+      );
       assert.equal(Number((await late.cli('PUBSUB', 'NUMSUB', `${prefix}revocations`)).split('\n')[1]), 1, 'subscribed');
     } finally {
       await late.close();
@@ -283,27 +296,28 @@ describe('the revocation channel', () => {
       await RevocationChannel.open(
         connection,
         {
-          reloadFiles: async () => {
+          reloadFiles: () => {
             replica.reloads += 1;
+            return Promise.resolve();
           },
-          refuseRobots: (ids) => ids && [...ids].forEach((id) => replica.refused.add(id)),
+          refuseRobots: (ids) => {
+            for (const id of ids) replica.refused.add(id);
+          },
           onFilesChange: () => undefined,
         },
         silentLoggers().app,
       );
-      await sleep(300);
+      await waitFor('the first re-read on subscribing', () => replica.reloads > 0);
       // A revocation this replica did not hear of (its message was lost with the connection).
       await durable.cli('ZADD', `${prefix}revoked-robots`, '+inf', 'robot-id-2');
       assert.equal(replica.refused.has('robot-id-2'), false);
       const reloads = replica.reloads;
       await durable.stop();
-      await sleep(300);
+      await waitFor('the replica sees the outage', () => connection.health().state === 'down');
       await durable.start();
-      const took = await until(async () => replica.reloads > reloads && replica.refused.has('robot-id-2'), 6000);
-      assert.ok(
-        took < 6000,
-        `caught up after the reconnect: ${JSON.stringify({ reloads: replica.reloads, before: reloads, refused: [...replica.refused] })}`,
-      );
+      await waitFor('caught up after the reconnect', () => replica.reloads > reloads && replica.refused.has('robot-id-2'), {
+        timeoutMs: 6000,
+      });
     } finally {
       await durable.close();
     }

@@ -69,7 +69,7 @@ async function replicas(count: number, overrides: ThrottleConfigInput = {}): Pro
 
 after(async () => {
   for (const connection of connections) connection.close();
-  await redis?.close();
+  await redis.close();
 });
 
 throttleContract('in Redis, one replica', (overrides) => replicas(1, overrides));

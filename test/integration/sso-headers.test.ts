@@ -14,11 +14,11 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request, type Dispatcher } from 'undici';
 import { startHeaderCapture, type HeaderCapture } from '../helpers/header-capture.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const BOB = { user: 'bob', password: 'bob-secret-1' };
 const SSO_HEADER = { user: 'X-Forwarded-User', groups: 'X-Forwarded-Groups' };
@@ -83,8 +83,8 @@ describe('SSO headers from a trusted proxy', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await capture?.stop();
+    await gate.stop();
+    await capture.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -98,7 +98,7 @@ describe('SSO headers from a trusted proxy', () => {
     assert.equal(push.status, 404, 'the upstream’s own answer (it does not implement uploads)');
     assert.equal(capture.requests.length, 1);
     assert.equal(capture.requests[0]?.method, 'POST');
-    assert.equal(capture.requests[0]?.url, PUSH_PATH);
+    assert.equal(capture.requests[0].url, PUSH_PATH);
     assertNoSsoHeadersUpstream(capture);
   });
 
@@ -146,17 +146,14 @@ describe('SSO headers from a trusted proxy', () => {
   });
 
   test('the SSO identity shows in the audit trail', async () => {
-    let records: Array<Record<string, unknown>> = [];
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const text = await readFile(auditFile, 'utf8').catch(() => '');
-      records = text
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .map((line) => JSON.parse(line) as Record<string, unknown>);
-      if (records.length >= 2 || Date.now() > deadline) break;
-      await sleep(50);
-    }
+    const records = await pollUntil(
+      async () =>
+        (await readFile(auditFile, 'utf8').catch(() => ''))
+          .split('\n')
+          .filter((line) => line.trim() !== '')
+          .map((line) => JSON.parse(line) as Record<string, unknown>),
+      (lines) => lines.length >= 2,
+    );
     const allowed = records.find((record) => record.user === 'alice' && record.decision === 'allow');
     assert.ok(allowed, `no allow record for alice in ${JSON.stringify(records)}`);
     assert.equal(allowed.via, 'header');
@@ -193,8 +190,8 @@ describe('SSO headers from an untrusted peer', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await capture?.stop();
+    await gate.stop();
+    await capture.stop();
     if (dir) await removeDir(dir);
   });
 

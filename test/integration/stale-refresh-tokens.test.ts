@@ -22,13 +22,13 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { CLI } from '../helpers/gate-process.js';
 import { startSlapd, type RunningSlapd } from '../helpers/slapd.js';
 import { createRobot, revokeRobot } from '../../src/auth/token/robots.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const SERVICE = 'registry-gate.test';
 const PUSH_SCOPE = 'repository:team/app:pull,push';
@@ -90,13 +90,8 @@ function refresh(gate: TestGate, refreshToken: string, scope = PUSH_SCOPE): Prom
 }
 
 /** Refreshes every 100 ms until `done` holds or `ms` have passed; the last reply. */
-async function refreshUntil(gate: TestGate, refreshToken: string, done: (reply: TokenReply) => boolean, ms = 2000): Promise<TokenReply> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const reply = await refresh(gate, refreshToken);
-    if (done(reply) || Date.now() > deadline) return reply;
-    await sleep(100);
-  }
+function refreshUntil(gate: TestGate, refreshToken: string, done: (reply: TokenReply) => boolean, ms = 2000): Promise<TokenReply> {
+  return pollUntil(() => refresh(gate, refreshToken), done, { timeoutMs: ms, intervalMs: 100 });
 }
 
 describe('refresh tokens of htpasswd users, group-file groups and robots', () => {
@@ -132,7 +127,7 @@ describe('refresh tokens of htpasswd users, group-file groups and robots', () =>
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -170,21 +165,20 @@ describe('refresh tokens of htpasswd users, group-file groups and robots', () =>
     assert.ok(await revokeRobot(robots, 'ci'));
     const recreated = await createRobot(robots, { name: 'ci', scopes: ['repository:ci/*:pull,push'], expires: null });
     // Wait until the gateway has read the new store: the new robot's secret works.
-    const deadline = Date.now() + 3000;
-    let fresh: TokenReply | undefined;
-    while (Date.now() < deadline) {
-      fresh = await postForm(gate, {
-        grant_type: 'password',
-        username: 'robot$ci',
-        password: recreated.secret,
-        access_type: 'offline',
-        scope: 'repository:ci/app:pull,push',
-      });
-      if (fresh.status === 200) break;
-      await sleep(100);
-    }
-    assert.equal(fresh?.status, 200, 'the new robot logs in');
-    assert.ok(fresh?.refreshToken);
+    const fresh = await pollUntil(
+      () =>
+        postForm(gate, {
+          grant_type: 'password',
+          username: 'robot$ci',
+          password: recreated.secret,
+          access_type: 'offline',
+          scope: 'repository:ci/app:pull,push',
+        }),
+      (reply) => reply.status === 200,
+      { timeoutMs: 3000, intervalMs: 100 },
+    );
+    assert.equal(fresh.status, 200, 'the new robot logs in');
+    assert.ok(fresh.refreshToken);
 
     const stale = await refresh(gate, old.refreshToken, 'repository:ci/app:pull,push');
     assert.equal(stale.status, 401, `the old robot's refresh token is refused (got ${stale.status} ${stale.scope ?? ''})`);
@@ -239,8 +233,8 @@ describe('refresh tokens of LDAP users', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

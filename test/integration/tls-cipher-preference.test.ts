@@ -22,7 +22,7 @@ before(async () => {
 });
 
 after(async () => {
-  await gate?.stop();
+  await gate.stop();
   await removeDir(dir);
 });
 

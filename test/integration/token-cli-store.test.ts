@@ -14,6 +14,7 @@ import { freePort, makeTempDir, removeDir, runProcess, startProcess, type RunRes
 import { basic } from '../helpers/gate.js';
 import { CLI } from '../helpers/gate-process.js';
 import { readRobots } from '../../src/auth/token/robots.js';
+import { pollUntil } from '../helpers/wait.js';
 
 /** The test runner's environment without any REGISTRY_GATE_* variable, plus `extra`. */
 function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -121,11 +122,11 @@ describe('token create|list|revoke use the store serve reads', () => {
     const revoked = await token(['revoke', 'ci'], { cwd: elsewhere, env });
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.ok(revoked.stderr.includes(`Revoked robot$ci in ${config.store} (from the config ${config.file})`), revoked.stderr);
-    let status = 200;
-    for (let attempt = 0; attempt < 30 && status === 200; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      status = await robotLogin(url, secret);
-    }
+    const status = await pollUntil(
+      () => robotLogin(url, secret),
+      (answer) => answer !== 200,
+      { timeoutMs: 3000, intervalMs: 100 },
+    );
     assert.equal(status, 401, 'the server stops accepting the revoked robot');
   });
 

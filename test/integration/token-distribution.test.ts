@@ -9,28 +9,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
-import pino from 'pino';
-import { AccessPolicy } from '../../src/access/policy.js';
-import { createAuthenticator } from '../../src/auth/authenticate.js';
-import { ProviderChain } from '../../src/auth/chain.js';
-import { configGroups } from '../../src/auth/groups.js';
-import { HtpasswdProvider } from '../../src/auth/htpasswd/provider.js';
-import {
-  createRefreshIdentity,
-  createRobot,
-  RobotProvider,
-  SigningKeys,
-  TokenService,
-  type SigningAlgorithm,
-} from '../../src/auth/token/index.js';
-import { createTokenEndpoint, TOKEN_PATH } from '../../src/gateway/token-endpoint.js';
+import type { SigningAlgorithm } from '../../src/auth/token/index.js';
+import { createRobot } from '../../src/auth/token/robots.js';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
-import { writeHtpasswd } from '../helpers/gate.js';
+import { startGate, type TestGate } from '../helpers/gate.js';
 import { makeOciImage, readOciLayoutDigests, type OciImage } from '../helpers/oci-image.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { dockerRef, skopeoCopy, skopeoInspect } from '../helpers/skopeo.js';
@@ -42,59 +26,50 @@ const SERVICE = 'distribution-under-test';
 const PLAIN_HTTP = { tlsVerify: false } as const;
 
 interface TokenSetup {
+  gate: TestGate;
   registry: RunningDistribution;
-  server: Server;
   realm: string;
   robotSecret: string;
   close(): Promise<void>;
 }
 
-/** Our token endpoint on 127.0.0.1 and a Distribution that trusts it, both torn down by close(). */
+/**
+ * registry-gate started from its config with the token service on (basic scheme, so only its
+ * /auth/token is used), and a Distribution that trusts its signing certificate; both torn down by close().
+ */
 async function startTokenAuth(dir: string, algorithm: SigningAlgorithm): Promise<TokenSetup> {
-  const logger = pino({ level: 'silent' });
-  const htpasswdFile = join(dir, 'htpasswd');
-  await writeHtpasswd(htpasswdFile, { [PUSHER.user]: PUSHER.password, [READER.user]: READER.password });
-  const htpasswd = await HtpasswdProvider.open({ file: htpasswdFile, logger });
-  const robotsFile = join(dir, 'robots.json');
-  const { secret: robotSecret } = await createRobot(robotsFile, { name: 'ci', scopes: ['repository:ci/*:pull,push'], expires: null });
-  const robots = await RobotProvider.open({ file: robotsFile, logger });
-  const chain = new ProviderChain([robots, htpasswd]);
-  const groupSources = [configGroups({ pushers: [PUSHER.user] })];
-  const authenticate = createAuthenticator(chain, groupSources);
-  const keys = await SigningKeys.open({ dir: join(dir, 'keys'), algorithm, logger });
-  const tokens = new TokenService({ issuer: ISSUER, service: SERVICE, keys });
-  const policy = new AccessPolicy([
-    { repository: '**', actions: ['pull'], subjects: ['authenticated'] },
-    { repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['group:pushers'] },
-    { repository: '**', actions: ['pull', 'push'], subjects: ['user:robot$ci'] },
-  ]);
-  const endpoint = createTokenEndpoint({
-    tokens,
-    policy,
-    authenticate,
-    verifyPassword: (credentials) => chain.verify(credentials),
-    realm: 'Registry realm',
-    refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
-    logger,
+  const keyDir = join(dir, 'keys');
+  const robots = join(dir, 'robots.json');
+  const { secret: robotSecret } = await createRobot(robots, { name: 'ci', scopes: ['repository:ci/*:pull,push'], expires: null });
+  const gate = await startGate({
+    dir,
+    users: { [PUSHER.user]: PUSHER.password, [READER.user]: READER.password },
+    config: {
+      groups: { pushers: [PUSHER.user] },
+      access: [
+        { repository: '**', actions: ['pull'], subjects: ['authenticated'] },
+        { repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['group:pushers'] },
+        { repository: '**', actions: ['pull', 'push'], subjects: ['user:robot$ci'] },
+      ],
+      auth: { token: { issuer: ISSUER, service: SERVICE, keyDir, algorithm, robots } },
+    },
   });
-  const server = createServer((req, res) => void endpoint(req, res, { clientIp: req.socket.remoteAddress ?? '' }));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const realm = `http://127.0.0.1:${(server.address() as AddressInfo).port}${TOKEN_PATH}`;
+  const realm = `${gate.url}/auth/token`;
   const registry = await startDistribution({
     dir: join(dir, 'distribution'),
-    auth: { token: { realm, service: SERVICE, issuer: ISSUER, rootcertbundle: keys.certBundleFile } },
+    auth: { token: { realm, service: SERVICE, issuer: ISSUER, rootcertbundle: join(keyDir, 'token-cert.pem') } },
+  }).catch(async (error: unknown) => {
+    await gate.stop();
+    throw error;
   });
   return {
+    gate,
     registry,
-    server,
     realm,
     robotSecret,
     async close() {
       await registry.stop();
-      server.closeAllConnections();
-      server.close();
-      await Promise.all([keys.close(), chain.close()]);
+      await gate.stop();
     },
   };
 }
@@ -112,7 +87,7 @@ for (const algorithm of ['ES256', 'RS256'] as const) {
     });
 
     after(async () => {
-      await setup?.close();
+      await setup.close();
       await removeDir(dir);
     });
 

@@ -20,7 +20,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent } from 'undici';
 import { AccessPolicy } from '../../src/access/policy.js';
 import type { AccessRuleConfig } from '../../src/config/schema.js';
@@ -31,6 +30,7 @@ import { RegistryClient } from '../helpers/registry-client.js';
 import { BACKEND_KINDS, rawExchange, startBackend, waitForAudit, type BackendUnderTest } from '../helpers/access-http.js';
 import { UiClient, listedRepositories } from '../helpers/ui-client.js';
 import { startSlapd, type RunningSlapd } from '../helpers/slapd.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const PASSWORDS = { alice: 'alice-pw-1', bob: 'bob-pw-2', carol: 'carol-pw-3', admin: 'admin-pw-4', dave: 'dave-pw-5' } as const;
 type User = keyof typeof PASSWORDS;
@@ -142,8 +142,8 @@ for (const kind of BACKEND_KINDS) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 
@@ -289,13 +289,13 @@ for (const kind of BACKEND_KINDS) {
         const client = ui();
         await client.logIn('dave', PASSWORDS.dave);
         assert.equal(signedInAs((await client.get('/ui/')).body), 'dave');
-        const { dave: _dave, ...others } = PASSWORDS;
+        const others = Object.fromEntries(Object.entries(PASSWORDS).filter(([user]) => user !== 'dave'));
         await writeHtpasswd(gate.htpasswdFile, others, 4);
-        let who: string | undefined = 'dave';
-        for (let tries = 0; tries < 60 && who !== undefined; tries++) {
-          await sleep(100);
-          who = signedInAs((await client.get('/ui/')).body);
-        }
+        const who = await pollUntil(
+          async () => signedInAs((await client.get('/ui/')).body),
+          (user) => user === undefined,
+          { timeoutMs: 6000, intervalMs: 100 },
+        );
         assert.equal(who, undefined, 'dave is anonymous within 6 seconds');
         assert.ok(!client.cookies.has('__Host-rg_session'), 'and the cookie was cleared');
         await writeHtpasswd(gate.htpasswdFile, PASSWORDS, 4);
@@ -435,9 +435,9 @@ describe('the web UI behind a trusted SSO proxy, with LDAP, and turned off', () 
   });
 
   after(async () => {
-    await gate?.stop();
-    await off?.stop();
-    await slapd?.close();
+    await gate.stop();
+    await off.stop();
+    await slapd.close();
     if (dir) await removeDir(dir);
   });
 

@@ -61,7 +61,7 @@ before(async () => {
   browser = await launchBrowser([tls.certPem]);
 });
 after(async () => {
-  await browser?.close();
+  await browser.close();
   if (tlsDir) await removeDir(tlsDir);
 });
 
@@ -191,8 +191,8 @@ for (const kind of BACKEND_KINDS) {
 
     after(async () => {
       for (const context of contexts.values()) await context.close();
-      await gate?.stop();
-      await backend?.stop();
+      await gate.stop();
+      await backend.stop();
       if (dir) await removeDir(dir);
     });
 

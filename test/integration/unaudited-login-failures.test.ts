@@ -12,12 +12,12 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { CLI } from '../helpers/gate-process.js';
 import { readAuditText, waitForAudit, type AuditLine } from '../helpers/access-http.js';
+import { pollUntil } from '../helpers/wait.js';
 
 const SERVICE = 'registry-gate.test';
 const USERS = { alice: 'alice-Audit-secret-1', bob: 'bob-Audit-secret-2', carol: 'carol-Audit-secret-3' };
@@ -102,7 +102,7 @@ describe('failed logins at /auth/token and throttled logins at /v2/ are audited'
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -139,12 +139,11 @@ describe('failed logins at /auth/token and throttled logins at /v2/ are audited'
     const deleted = await runProcess(process.execPath, [CLI, 'htpasswd', 'delete', gate.htpasswdFile, 'carol'], { timeoutMs: 30_000 });
     assert.equal(deleted.code, 0, deleted.stderr);
     // The file is watched: within 2 s the refresh is refused.
-    const deadline = Date.now() + 2500;
-    let status = await tokenPost({ grant_type: 'refresh_token', refresh_token: refreshToken });
-    while (status === 200 && Date.now() < deadline) {
-      await sleep(100);
-      status = await tokenPost({ grant_type: 'refresh_token', refresh_token: refreshToken });
-    }
+    const status = await pollUntil(
+      () => tokenPost({ grant_type: 'refresh_token', refresh_token: refreshToken }),
+      (answer) => answer !== 200,
+      { timeoutMs: 2500, intervalMs: 100 },
+    );
     assert.equal(status, 401);
     const line = await loginLine((l) => l.user === 'carol')();
     assertRefusal(line, { user: 'carol', status: 401, reason: 'refresh-subject-refused', method: 'POST', endpoint: '/auth/token' });

@@ -81,9 +81,9 @@ describe('upload Location against Distribution', () => {
   });
 
   after(async () => {
-    await untrusting?.stop();
-    await trusting?.stop();
-    await registry?.stop();
+    await untrusting.stop();
+    await trusting.stop();
+    await registry.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -177,9 +177,9 @@ describe('forwarding headers that reach the upstream', () => {
   });
 
   after(async () => {
-    await untrusting?.stop();
-    await trusting?.stop();
-    await capture?.stop();
+    await untrusting.stop();
+    await trusting.stop();
+    await capture.stop();
     if (dir) await removeDir(dir);
   });
 

@@ -74,8 +74,8 @@ for (const scheme of ['basic', 'bearer'] as const) {
     });
 
     after(async () => {
-      await gate?.stop();
-      await capture?.stop();
+      await gate.stop();
+      await capture.stop();
       if (dir) await removeDir(dir);
     });
 
@@ -140,8 +140,8 @@ describe('an upstream that checks nothing gets no Authorization at all', () => {
   });
 
   after(async () => {
-    await gate?.stop();
-    await capture?.stop();
+    await gate.stop();
+    await capture.stop();
     if (dir) await removeDir(dir);
   });
 
@@ -191,8 +191,8 @@ describe('Basic mode in front of Distribution in token mode, with skopeo over TL
   });
 
   after(async () => {
-    await gate?.stop();
-    await distribution?.stop();
+    await gate.stop();
+    await distribution.stop();
     if (dir) await removeDir(dir);
   });
 

@@ -25,8 +25,9 @@ class FakeProvider implements AuthProvider {
     return this.passwords[user] === password ? { user, groups: [], via: 'htpasswd' } : null;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
+    return Promise.resolve();
   }
 }
 
@@ -132,9 +133,7 @@ describe('CachedVerifier', () => {
   it('propagates a provider error to every waiter and caches nothing', async () => {
     const failing: AuthProvider = {
       name: 'failing',
-      verify: async () => {
-        throw new Error('backend down');
-      },
+      verify: () => Promise.reject(new Error('backend down')),
     };
     const verifier = new CachedVerifier(failing, { maxEntries: 10, ttlMs: 60_000 });
     await Promise.all([assert.rejects(verifier.verify(alice), /backend down/), assert.rejects(verifier.verify(alice), /backend down/)]);

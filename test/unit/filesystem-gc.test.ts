@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { runGc } from '../../src/backend/filesystem/index.js';
 import { startBuiltinServer, type BuiltinServer } from '../helpers/builtin-server.js';
@@ -22,6 +21,13 @@ import {
   RegistryClient,
   sha256,
 } from '../helpers/registry-client.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** With `gracePeriodMs: 0` a file counts as old once the clock has moved past its mtime: waits for that. */
+async function pastTheLastWrite(): Promise<void> {
+  const wrote = Date.now();
+  await waitFor('the clock past the last write', () => Date.now() > wrote, { intervalMs: 1 });
+}
 
 interface Pushed {
   digest: string;
@@ -129,7 +135,7 @@ describe('runGc', () => {
     const fresh = await runGc({ root, dryRun: false });
     assert.deepEqual(fresh, { removedBlobs: [], removedManifests: [], bytesFreed: 0 });
 
-    await sleep(20);
+    await pastTheLastWrite();
     const dry = await runGc({ root, dryRun: true, gracePeriodMs: 0 });
     assert.deepEqual([...dry.removedManifests].sort(), expectedManifests);
     assert.deepEqual([...dry.removedBlobs].sort(), expectedBlobs);
@@ -185,7 +191,7 @@ describe('runGc', () => {
 
   test('removeUntagged: false keeps untagged manifests and what they reference', async () => {
     const kept = await image('keep', undefined, [await blob('keep', randomBlob(700))]);
-    await sleep(20);
+    await pastTheLastWrite();
     const report = await runGc({ root, dryRun: false, removeUntagged: false, gracePeriodMs: 0 });
     assert.deepEqual(report.removedManifests, []);
     await ok(`/v2/keep/manifests/${kept.digest}`);

@@ -75,9 +75,9 @@ describe('tags and repositories on disk', () => {
 
     const first = await manifests.tagsPage('big/repo', parsePageRequest(new URLSearchParams('n=5000')));
     assert.equal(first?.items.length, MAX_PAGE_SIZE);
-    assert.equal(first?.next, 'v0999');
-    const collected = [...(first?.items ?? [])];
-    let next: string | undefined = first?.next;
+    assert.equal(first.next, 'v0999');
+    const collected = [...first.items];
+    let next: string | undefined = first.next;
     while (next !== undefined) {
       const page = await manifests.tagsPage('big/repo', { n: MAX_PAGE_SIZE, last: next });
       collected.push(...(page?.items ?? []));

@@ -93,7 +93,7 @@ describe('UploadStore', () => {
     const id = await store.create('repo');
     await store.appendChunk('repo', id, chunk(data.subarray(0, 20_000)));
     const broken = Readable.from(
-      (async function* () {
+      (function* () {
         yield data.subarray(20_000, 30_000);
         throw new Error('aborted');
       })(),

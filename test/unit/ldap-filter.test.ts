@@ -81,7 +81,11 @@ describe('RFC 4515 escaping', () => {
   }
 
   test('without escaping the same payloads would widen the filter (the test above means something)', () => {
-    const raw = (user: string) => FilterParser.parseString(OPENLDAP.replace('{user}', user)) as AndFilter;
+    const raw = (user: string): AndFilter => {
+      const parsed = FilterParser.parseString(OPENLDAP.replace('{user}', user));
+      assert.ok(parsed instanceof AndFilter, 'the template is an AND of its parts');
+      return parsed;
+    };
     assert.ok(raw('xav*').filters[1] instanceof SubstringFilter);
     assert.equal(raw('alice)(uid=*').filters.length, 3);
   });
@@ -172,7 +176,7 @@ describe('ldapConfigSchema', () => {
     const fails = (input: object, pattern: RegExp) => {
       const result = ldapConfigSchema.safeParse(input);
       assert.equal(result.success, false, JSON.stringify(input));
-      assert.match(JSON.stringify(result.error?.issues), pattern);
+      assert.match(JSON.stringify(result.error.issues), pattern);
     };
     fails({ ...minimal, bindPasswordFile: undefined }, /exactly one of bindPasswordFile and bindPasswordEnv/);
     fails({ ...minimal, bindPasswordEnv: 'LDAP_PASSWORD' }, /exactly one/);

@@ -29,9 +29,9 @@ async function fail(throttle: LoginThrottle, user: string, ip: string, password:
 let guess = 0;
 const nextGuess = () => `guess-${(guess += 1)}`;
 
-throttleContract('in memory', async (overrides) => {
+throttleContract('in memory', (overrides) => {
   const { throttle, advance } = makeThrottle(overrides);
-  return { next: () => throttle, one: throttle, advance };
+  return Promise.resolve({ next: () => throttle, one: throttle, advance });
 });
 
 test('addresses: IPv4 as is, IPv4-mapped as IPv4, IPv6 reduced to its prefix', () => {
@@ -120,8 +120,8 @@ describe('ThrottledProvider', () => {
   }
 
   test('failures are counted, a 429 is thrown before the provider is asked', async () => {
-    const provider = new ScriptedProvider(async ({ password }) =>
-      password === 'right' ? { user: 'alice', groups: [], via: 'ldap' } : null,
+    const provider = new ScriptedProvider(({ password }) =>
+      Promise.resolve(password === 'right' ? { user: 'alice', groups: [], via: 'ldap' } : null),
     );
     const { throttle } = makeThrottle();
     const throttled = new ThrottledProvider(provider, throttle);
@@ -135,9 +135,7 @@ describe('ThrottledProvider', () => {
   });
 
   test('a provider that throws (directory unavailable) is not a failed login', async () => {
-    const provider = new ScriptedProvider(async () => {
-      throw new RegistryError('UNAVAILABLE', 'the directory is unavailable');
-    });
+    const provider = new ScriptedProvider(() => Promise.reject(new RegistryError('UNAVAILABLE', 'the directory is unavailable')));
     const { throttle } = makeThrottle();
     const throttled = new ThrottledProvider(provider, throttle);
     for (let i = 0; i < 20; i += 1) {

@@ -29,12 +29,10 @@ import { RegistryError } from '../../src/oci/errors.js';
 function usersProvider(name: 'htpasswd' | 'ldap', users: Map<string, readonly string[]>): AuthProvider {
   return {
     name,
-    async verify() {
-      return null;
-    },
-    async lookup(user: string): Promise<AuthOutcome> {
+    verify: () => Promise.resolve(null),
+    lookup(user: string): Promise<AuthOutcome> {
       const groups = users.get(user);
-      return groups ? { result: 'accepted', identity: { user, groups, via: name } } : { result: 'unknown' };
+      return Promise.resolve(groups ? { result: 'accepted', identity: { user, groups, via: name } } : { result: 'unknown' });
     },
   };
 }
@@ -148,7 +146,7 @@ describe('refresh token subjects are re-checked', () => {
   });
 
   it('a provider that cannot look users up ends the search, refused', async () => {
-    const blind: AuthProvider = { name: 'blind', verify: async () => null };
+    const blind: AuthProvider = { name: 'blind', verify: () => Promise.resolve(null) };
     const check = createRefreshIdentity((user) => new ProviderChain([blind, usersProvider('htpasswd', local)]).lookup(user), []);
     assert.equal(await check({ user: 'alice', via: 'htpasswd' }), null);
   });
@@ -156,10 +154,8 @@ describe('refresh token subjects are re-checked', () => {
   it('a provider that cannot answer makes the refresh fail, never fall back on the token', async () => {
     const down: AuthProvider = {
       name: 'ldap',
-      verify: async () => null,
-      lookup: async () => {
-        throw new RegistryError('UNAVAILABLE');
-      },
+      verify: () => Promise.resolve(null),
+      lookup: () => Promise.reject(new RegistryError('UNAVAILABLE')),
     };
     const check = createRefreshIdentity((user) => new ProviderChain([down]).lookup(user), []);
     await assert.rejects(check({ user: 'lena', via: 'ldap' }), (error: unknown) => error instanceof RegistryError && error.status === 503);

@@ -12,7 +12,6 @@ import { createHash, createPublicKey, generateKeyPairSync, X509Certificate } fro
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import {
@@ -26,6 +25,7 @@ import {
   TokenService,
 } from '../../src/auth/token/index.js';
 import type { Identity } from '../../src/auth/identity.js';
+import { waitFor } from '../helpers/wait.js';
 
 const alice: Identity = { user: 'alice', groups: ['pushers'], via: 'htpasswd' };
 const ACCESS = [{ type: 'repository', name: 'team/app', actions: ['pull', 'push'] }];
@@ -62,7 +62,7 @@ describe('token signing keys', () => {
     assert.equal((await stat(join(keyDir, KEY_FILE))).mode & 0o777, 0o600);
     assert.equal((await stat(keyDir)).mode & 0o777, 0o700);
     assert.equal((await stat(join(keyDir, CERT_BUNDLE_FILE))).mode & 0o777, 0o644);
-    const stored = JSON.parse(await readFile(join(keyDir, KEY_FILE), 'utf8'));
+    const stored = JSON.parse(await readFile(join(keyDir, KEY_FILE), 'utf8')) as { current: { privateKey: string } };
     assert.match(stored.current.privateKey, /^-----BEGIN PRIVATE KEY-----/);
   });
 
@@ -83,8 +83,8 @@ describe('token signing keys', () => {
     const jwks = JSON.parse(await readFile(keys.jwksFile, 'utf8')) as { keys: Array<Record<string, unknown>> };
     assert.deepEqual(jwks, keys.jwks());
     assert.equal(jwks.keys[0]?.kid, keys.current.kid);
-    assert.equal(jwks.keys[0]?.alg, 'ES256');
-    assert.equal(jwks.keys[0]?.d, undefined, 'no private part');
+    assert.equal(jwks.keys[0].alg, 'ES256');
+    assert.equal(jwks.keys[0].d, undefined, 'no private part');
     assert.equal(JWKS_FILE, 'token-jwks.json');
   });
 
@@ -273,11 +273,7 @@ describe('access and refresh tokens', () => {
     const watched = await SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: { pollIntervalMs: 200 } });
     const before = watched.current.kid;
     const { kid } = await rotateSigningKey(keyDir, 'ES256');
-    const start = Date.now();
-    while (watched.current.kid !== kid) {
-      if (Date.now() - start > 2000) assert.fail('rotation not seen within 2 s');
-      await sleep(25);
-    }
+    await waitFor('the rotation seen', () => watched.current.kid === kid, { timeoutMs: 2000 });
     assert.equal(watched.previous?.kid, before);
     await writeFile(join(keyDir, KEY_FILE), 'garbage');
     await watched.reload();
