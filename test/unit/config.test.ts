@@ -100,8 +100,11 @@ test('REGISTRY_GATE_CONFIG names the file when no --config is given; the other v
       join(file, '..', 'from-file'),
       'an empty variable is unset',
     );
-    const flag = await loadConfig({ file: '/nonexistent/other.yaml', env }).catch((error: Error) => error.message);
-    assert.match(String(flag), /other\.yaml: cannot read/, '--config wins over REGISTRY_GATE_CONFIG');
+    const flag = await loadConfig({ file: '/nonexistent/other.yaml', env }).then(
+      () => 'loaded',
+      (error: unknown) => (error instanceof Error ? error.message : 'not an Error'),
+    );
+    assert.match(flag, /other\.yaml: cannot read/, '--config wins over REGISTRY_GATE_CONFIG');
   });
   await assert.rejects(loadConfig({ env: { REGISTRY_GATE_LOG_LEVEL: 'loud' } }), /log\.level/);
 });
@@ -142,10 +145,11 @@ test('REGISTRY_GATE_CONFIG names the config file when no --config is given; --co
 test('redis: optional; a bad URL is refused without repeating it (it may hold a password); tls.ca is resolved', async () => {
   await withConfig(`redis: { url: "rediss://:s3cret-pw@redis.internal:6380/2", tls: { ca: certs/redis-ca.pem } }\n`, async (file) => {
     const config = await loadConfig({ file, env: {} });
-    assert.equal(config.redis?.url, 'rediss://:s3cret-pw@redis.internal:6380/2');
-    assert.equal(config.redis?.keyPrefix, 'registry-gate:');
-    assert.equal(config.redis?.commandTimeout, 1000);
-    assert.deepEqual(config.redis?.tls, { ca: join(file, '..', 'certs', 'redis-ca.pem') });
+    assert.ok(config.redis);
+    assert.equal(config.redis.url, 'rediss://:s3cret-pw@redis.internal:6380/2');
+    assert.equal(config.redis.keyPrefix, 'registry-gate:');
+    assert.equal(config.redis.commandTimeout, 1000);
+    assert.deepEqual(config.redis.tls, { ca: join(file, '..', 'certs', 'redis-ca.pem') });
   });
   await withConfig('listen: "127.0.0.1:5043"\n', async (file) => {
     assert.equal((await loadConfig({ file, env: {} })).redis, undefined, 'without it, nothing is shared');
