@@ -6,7 +6,7 @@
  * the reference.
  */
 import { readFileSync } from 'node:fs';
-import { TARGET_KINDS, TARGET_WORKLOADS, WORKLOADS, type BenchOptions } from './options.js';
+import { DEFAULT_WORKLOADS, TARGET_KINDS, TARGET_WORKLOADS, type BenchOptions } from './options.js';
 import { replicasSection, type ReplicaResults } from './replicas.js';
 import { ldapSection, type LdapResults } from './ldap.js';
 import type { Results, TargetRef, Workload } from './results.js';
@@ -165,7 +165,8 @@ function header(input: ReportInput): string {
 /** Says which workloads and targets a partial run left out. */
 function selection(o: BenchOptions): string {
   const parts: string[] = [];
-  if (o.only.size < WORKLOADS.length) parts.push(`workloads ${[...o.only].join(', ')} only`);
+  const defaults = o.only.size === DEFAULT_WORKLOADS.length && DEFAULT_WORKLOADS.every((workload) => o.only.has(workload));
+  if (!defaults) parts.push(`workloads ${[...o.only].join(', ')} only`);
   if (o.targets.size < TARGET_KINDS.length) parts.push(`targets ${[...o.targets].join(', ')} only`);
   return parts.length > 0 ? ` Partial run: ${parts.join('; ')}.` : '';
 }
