@@ -107,7 +107,12 @@ describe('a replica whose Redis goes away', () => {
     const degraded = await until(readiness, (body) => body.status === 'degraded');
     assert.equal(degraded.status, 'degraded');
     assert.equal(degraded.checks.redis?.state, 'down');
-    assert.match(gate.output(), /Redis is unavailable/);
+    // Readiness can notice the outage before the connection's own log line is written: wait for the line.
+    const said = await pollUntil(
+      () => Promise.resolve(gate.output()),
+      (text) => /Redis is unavailable/.test(text),
+    );
+    assert.match(said, /Redis is unavailable/);
 
     assert.equal(await login('alice', PASSWORDS.alice), 200, 'a login the credential cache holds');
     const guesses: number[] = [];
