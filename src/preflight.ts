@@ -1,12 +1,15 @@
 /**
  * What `serve` would refuse or trip over, found without starting anything (`check-config`): files
- * the config names that cannot be read, groups that rules name and no source defines, and what a
- * public rule means for clients in Basic mode. Each finding names the key it is about. It reads
- * files only to see that they can be read (and the group file, for its group names).
+ * the config names that cannot be read, groups that rules name and no source defines, an LDAP
+ * filter that matches users by more than their name, and what a public rule means for clients in
+ * Basic mode. Each finding names the key it is about. It reads files only to see that they can be
+ * read (and the group file, for its group names).
  */
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import { errnoCode } from './lib/errno.js';
 import type { Config } from './config/load.js';
+import { namingAttributeOf, type LdapConfig } from './config/schema/ldap.js';
+import { userNameComparisons } from './config/schema/ldap-filter.js';
 import { parseGroupFile } from './auth/group-file.js';
 
 export interface Finding {
@@ -63,12 +66,45 @@ async function undefinedGroups(config: Config): Promise<Array<{ key: string; gro
   return found;
 }
 
+/**
+ * Warnings, not errors: the provider names every LDAP user by the naming attribute and refuses any
+ * other match, so these configs are safe; they refuse logins their authors may expect to work
+ * (by e-mail address), or name users by an attribute that a change of the filter would change.
+ */
+function ldapNamingFindings(ldap: LdapConfig): Finding[] {
+  const findings: Finding[] = [];
+  const naming = namingAttributeOf(ldap);
+  if (ldap.userNameAttribute === undefined) {
+    findings.push({
+      level: 'warning',
+      key: 'auth.ldap.userNameAttribute',
+      message: `not set: user names are the values of ${naming}, the attribute userFilter compares {user} with; set userNameAttribute: ${naming} so that editing the filter cannot rename users`,
+    });
+  }
+  const others = new Set(
+    userNameComparisons(ldap.userFilter)
+      .filter((comparison) => !comparison.exact || comparison.attribute.toLowerCase() !== naming.toLowerCase())
+      .map(({ attribute, exact }) => (exact ? attribute : `${attribute || 'any attribute'} (not as the whole value)`)),
+  );
+  if (others.size > 0) {
+    findings.push({
+      level: 'warning',
+      key: 'auth.ldap.userFilter',
+      message:
+        `compares {user} with ${[...others].join(', ')} besides ${naming}, the user name: logins under such a match are refused ` +
+        `(users log in with their ${naming}; a login by another attribute would let whoever has the value "carol" there log in as carol); remove those comparisons`,
+    });
+  }
+  return findings;
+}
+
 export async function preflight(config: Config): Promise<Finding[]> {
   const findings: Finding[] = [];
   for (const { key, path } of requiredFiles(config)) {
     const problem = await unreadable(path);
     if (problem) findings.push({ level: 'error', key, message: `${path} ${problem}` });
   }
+  if (config.auth.ldap) findings.push(...ldapNamingFindings(config.auth.ldap));
   for (const { key, group } of await undefinedGroups(config)) {
     findings.push({
       level: 'warning',

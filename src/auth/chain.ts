@@ -5,8 +5,10 @@
  * error reaches the client (503) instead of being mistaken for a wrong password.
  *
  * Providers do not spell names alike: htpasswd matches them byte for byte, a directory case- and
- * width-insensitively (and by whatever its filter names, e.g. an e-mail address), answering with
- * its own spelling. So a name an earlier provider owns in any spelling (`owns`, by foldUserName)
+ * width-insensitively, answering with its own spelling. (A directory entry that the user filter
+ * matches by anything but its name, an e-mail address say, is not the name's at all: the LDAP
+ * provider answers 'unknown' for it, so it never decides, nor blocks, a name another provider
+ * holds.) So a name an earlier provider owns in any spelling (`owns`, by foldUserName)
  * is never a later provider's to decide: the earlier provider rejects such spellings itself, and
  * an identity a later provider returns is refused — a failed login like any other — when an
  * earlier provider owns the name it was asked for or the name it answered with.

@@ -1,9 +1,10 @@
 /**
  * `check-config` catches what `serve` would refuse, naming the key: files that cannot be read, a
  * port out of range, YAML errors with the parser's whole message; and it warns about rules naming a
- * group no source defines, and notes what a public rule means for clients in Basic mode.
+ * group no source defines and LDAP user filters that match more than a user's name, and notes what
+ * a public rule means for clients in Basic mode.
  */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -93,4 +94,46 @@ test('a rule naming an undefined group is a warning; a public rule in Basic mode
   assert.doesNotMatch(result.stderr, /team-a is defined|from-file is defined/);
   assert.match(result.stdout, /access\.1: note: anonymous pulls in Basic mode: GET \/v2\/ still answers 401/);
   assert.match(result.stdout, /: ok \(built-in registry/);
+});
+
+describe('LDAP user names (a filter that matches more than the name would let one user log in as another)', () => {
+  const ldapSection = (bindPasswordFile: string, extra: string) =>
+    `auth:\n  ldap: { url: "ldaps://127.0.0.1", bindDN: "cn=svc", bindPasswordFile: ${bindPasswordFile}, userBase: "dc=x"${extra} }\n`;
+  let bindPasswordFile: string;
+
+  before(async () => {
+    bindPasswordFile = join(dir, 'ldap-bind-password');
+    await writeFile(bindPasswordFile, 'service-secret\n', { mode: 0o600 });
+  });
+
+  test('a filter that also compares {user} with mail: a warning naming userFilter, mail and the naming attribute', async () => {
+    const filter = ', userFilter: "(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))", userNameAttribute: uid';
+    const result = await check('ldap-by-mail.yaml', ldapSection(bindPasswordFile, filter));
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /auth\.ldap\.userFilter: warning: compares \{user\} with mail besides uid, the user name: .*refused/);
+    assert.doesNotMatch(result.stderr, /userNameAttribute/);
+    assert.match(result.stdout, /: ok /);
+  });
+
+  test('no userNameAttribute: a warning naming the attribute the filter implies', async () => {
+    const result = await check('ldap-no-name.yaml', ldapSection(bindPasswordFile, ''));
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /auth\.ldap\.userNameAttribute: warning: not set: user names are the values of uid/);
+    assert.doesNotMatch(result.stderr, /auth\.ldap\.userFilter/);
+  });
+
+  test('no userNameAttribute and a filter comparing {user} with two attributes: an error, nothing starts', async () => {
+    const filter = ', userFilter: "(|(uid={user})(mail={user}))"';
+    const result = await check('ldap-which-name.yaml', ldapSection(bindPasswordFile, filter));
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /auth\.ldap\.userNameAttribute: .*set userNameAttribute/);
+    assert.doesNotMatch(result.stdout, /: ok /);
+  });
+
+  test("the README's LDAP example passes without a warning about names", async () => {
+    const filter = ', userFilter: "(&(objectClass=inetOrgPerson)(uid={user}))", userNameAttribute: uid';
+    const result = await check('ldap-example.yaml', ldapSection(bindPasswordFile, filter));
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /auth\.ldap/);
+  });
 });

@@ -118,14 +118,18 @@ describe('LDAP provider against OpenLDAP', () => {
     assert.equal(await memberOf.verify({ user: 'zoë', password: zoe.password.slice(0, -1) }), null);
   });
 
-  test('userNameAttribute makes the name canonical (directories match uid case-insensitively)', async () => {
-    const canonical = await open(configFor(slapd, { userNameAttribute: 'uid' }));
-    providers.push(canonical);
-    assert.equal((await canonical.verify({ user: 'ALICE', password: slapd.users.alice.password }))?.user, 'alice');
-    assert.equal((await memberOf.verify({ user: 'ALICE', password: slapd.users.alice.password }))?.user, 'ALICE');
+  test("the name is always the directory's spelling of the naming attribute (uid, from the filter or userNameAttribute)", async () => {
+    const explicit = await open(configFor(slapd, { userNameAttribute: 'uid' }));
+    providers.push(explicit);
+    for (const provider of [memberOf, explicit]) {
+      assert.equal((await provider.verify({ user: 'ALICE', password: slapd.users.alice.password }))?.user, 'alice');
+      assert.equal((await provider.verify({ user: 'ａｌｉｃｅ', password: slapd.users.alice.password }))?.user, 'alice');
+    }
+    const looked = await memberOf.lookup('Alice');
+    assert.equal(looked.result === 'accepted' ? looked.identity.user : looked.result, 'alice', 'a refresh re-check names the user alike');
   });
 
-  test('an entry with several names (uid alice and alice.old) is named by the one typed; by e-mail address it is ambiguous and refused', async () => {
+  test('an entry with several names (uid alice and alice.old) is named by the one typed; another attribute of the filter names nobody', async () => {
     const byMail = await open(
       configFor(slapd, { userNameAttribute: 'uid', userFilter: '(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))' }),
     );
@@ -133,8 +137,15 @@ describe('LDAP provider against OpenLDAP', () => {
     const { alice, bob } = slapd.users;
     assert.equal((await byMail.verify({ user: 'Alice', password: alice.password }))?.user, 'alice');
     assert.equal((await byMail.verify({ user: 'ALICE.OLD', password: alice.password }))?.user, 'alice.old');
-    assert.equal(await byMail.verify({ user: 'alice@example.test', password: alice.password }), null);
-    assert.equal((await byMail.verify({ user: 'bob@example.test', password: bob.password }))?.user, 'bob', 'one name: that one');
+    // The filter matches these entries by mail, and mail is not what names a user: unknown users, for the next provider.
+    const before = logged.length;
+    assert.deepEqual(await byMail.authenticate({ user: 'bob@example.test', password: bob.password }), { result: 'unknown' });
+    assert.deepEqual(await byMail.authenticate({ user: 'alice@example.test', password: alice.password }), { result: 'unknown' });
+    assert.deepEqual(await byMail.lookup('bob@example.test'), { result: 'unknown' });
+    const explained = logged.slice(before).join('');
+    assert.match(explained, /matches this entry only through another attribute of userFilter than its name/);
+    assert.match(explained, new RegExp(`"dn":"${slapd.users.bob.dn}"`));
+    assert.doesNotMatch(explained, /bob@example\.test/, 'the name typed is not logged');
   });
 
   test('wrong password, unknown user, no password, and an entry without userPassword: null', async () => {

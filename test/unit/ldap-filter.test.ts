@@ -4,8 +4,9 @@
  * (`xav*` finds xavier, and his password then logs in as "xav*"), and `)(` closes the component
  * and adds new ones (`alice)(uid=*` or `*)(|(uid=*` widen the filter to anyone). These tests parse
  * the filled-in filters with ldapts' own parser — what goes on the wire — and check that each
- * payload stays one literal equality value. Also: which user names are never sent, the config
- * schema's checks, and group names read from DNs.
+ * payload stays one literal equality value. Also: which user names are never sent, which attribute
+ * names a user (a filter that also matches `mail` must not make an e-mail address a user name), the
+ * config schema's checks, and group names read from DNs.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -16,9 +17,10 @@ import {
   isAcceptableUserName,
   leadingRdnValue,
   MAX_USER_NAME_LENGTH,
+  userSearchFilter,
 } from '../../src/auth/ldap/index.js';
-import { filterTemplateProblem } from '../../src/config/schema/ldap-filter.js';
-import { ldapConfigSchema } from '../../src/config/schema/ldap.js';
+import { filterTemplateProblem, namingAttributeFromFilter, userNameComparisons } from '../../src/config/schema/ldap-filter.js';
+import { ldapConfigSchema, namingAttributeOf } from '../../src/config/schema/ldap.js';
 
 const OPENLDAP = '(&(objectClass=inetOrgPerson)(uid={user}))';
 const ACTIVE_DIRECTORY = '(&(objectClass=user)(sAMAccountName={user}))';
@@ -79,6 +81,20 @@ describe('RFC 4515 escaping', () => {
       }
     });
   }
+
+  test('the search for a user ANDs the naming attribute, and every payload stays a literal value in both places', () => {
+    const byMail = '(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))';
+    for (const payload of PAYLOADS) {
+      const filter = FilterParser.parseString(userSearchFilter(byMail, 'uid', payload));
+      assert.ok(filter instanceof AndFilter, `${JSON.stringify(payload)}: top level changed`);
+      assert.equal(filter.filters.length, 2, `${JSON.stringify(payload)}: components added`);
+      const [configured, named] = filter.filters as [Filter, Filter];
+      assert.equal(configured.toString(), parsed(byMail, payload).toString(), 'the configured filter, as filled in');
+      assert.ok(named instanceof EqualityFilter, `${JSON.stringify(payload)}: the name is not an equality`);
+      assert.equal(named.attribute, 'uid');
+      assert.equal(named.value, payload, `${JSON.stringify(payload)}: value changed`);
+    }
+  });
 
   test('without escaping the same payloads would widen the filter (the test above means something)', () => {
     const raw = (user: string): AndFilter => {
@@ -143,6 +159,53 @@ describe('filter templates', () => {
     assert.match(filterTemplateProblem('(uid={dn})', ['user'], ['user']) ?? '', /unknown placeholder/);
     assert.ok(filterTemplateProblem('(&(uid={user})', ['user'], ['user']));
     assert.ok(filterTemplateProblem('uid={user}', ['user'], ['user']));
+  });
+});
+
+describe('the attribute that names a user', () => {
+  test("where a user filter compares {user}: each attribute, and whether it is the whole name's equality; NOT left out", () => {
+    assert.deepEqual(userNameComparisons(OPENLDAP), [{ attribute: 'uid', exact: true }]);
+    assert.deepEqual(userNameComparisons('(&(objectClass=person)(|(uid={user})(mail={user}@example.com)(cn~={user})))'), [
+      { attribute: 'uid', exact: true },
+      { attribute: 'mail', exact: false },
+      { attribute: 'cn', exact: false },
+    ]);
+    assert.deepEqual(userNameComparisons('(|(uid={user}*)(uid:caseExactMatch:={user})(:dn:2.5.13.5:={user}))'), [
+      { attribute: 'uid', exact: false },
+      { attribute: 'uid', exact: false },
+      { attribute: '', exact: false },
+    ]);
+    assert.deepEqual(userNameComparisons('(&(uid={user})(!(mail={user})))'), [{ attribute: 'uid', exact: true }]);
+  });
+
+  test('the filter names users only by one attribute compared with the whole name', () => {
+    assert.equal(namingAttributeFromFilter(OPENLDAP), 'uid');
+    assert.equal(namingAttributeFromFilter(ACTIVE_DIRECTORY), 'sAMAccountName');
+    assert.equal(namingAttributeFromFilter('(|(uid={user})(UID={user}))'), 'UID', 'one attribute in two spellings');
+    assert.equal(namingAttributeFromFilter('(&(objectClass=person)(|(uid={user})(mail={user}@example.com)))'), 'uid');
+    assert.equal(namingAttributeFromFilter('(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))'), undefined);
+    assert.equal(namingAttributeFromFilter('(uid={user}*)'), undefined);
+    assert.equal(namingAttributeFromFilter('(mail={user}@example.com)'), undefined);
+  });
+
+  test('a config whose filter does not say which attribute names users needs userNameAttribute', () => {
+    const base = {
+      url: 'ldaps://ldap.example.com',
+      bindDN: 'cn=svc,dc=example,dc=com',
+      bindPasswordFile: '/run/secrets/ldap',
+      userBase: 'dc=example,dc=com',
+    };
+    const byMail = { ...base, userFilter: '(&(objectClass=inetOrgPerson)(|(uid={user})(mail={user})))' };
+    const refused = ldapConfigSchema.safeParse(byMail);
+    assert.equal(refused.success, false);
+    assert.deepEqual(
+      refused.error.issues.map((issue) => issue.path),
+      [['userNameAttribute']],
+    );
+    assert.match(JSON.stringify(refused.error.issues), /set userNameAttribute/);
+    assert.equal(namingAttributeOf(ldapConfigSchema.parse({ ...byMail, userNameAttribute: 'uid' })), 'uid');
+    assert.equal(namingAttributeOf(ldapConfigSchema.parse(base)), 'uid', 'the default filter names users by uid');
+    assert.equal(namingAttributeOf(ldapConfigSchema.parse({ ...base, userFilter: ACTIVE_DIRECTORY })), 'sAMAccountName');
   });
 });
 

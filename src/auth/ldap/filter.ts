@@ -51,3 +51,14 @@ export function fillFilterTemplate(template: string, values: Partial<Record<Filt
     return value === undefined ? whole : escapeFilterValue(value);
   });
 }
+
+/**
+ * The search for the entry named `user`: the configured user filter AND an equality on the naming
+ * attribute. However widely the filter matches (by e-mail address, say), the directory returns only
+ * entries whose name is the one typed, compared by the attribute's own matching rule; so another
+ * entry can neither lend its password to that name nor make it ambiguous. `namingAttribute` is a
+ * validated attribute name and the template a validated filter (config/schema/ldap.ts).
+ */
+export function userSearchFilter(template: string, namingAttribute: string, user: string): string {
+  return `(&${fillFilterTemplate(template, { user })}(${namingAttribute}=${escapeFilterValue(user)}))`;
+}

@@ -1,18 +1,21 @@
 /**
  * The LDAP / Active Directory auth provider: search-then-bind.
  *
- *   1. A pooled connection bound as the service account searches `userBase` with the configured
- *      filter, the typed user name escaped per RFC 4515. Exactly one entry must match.
+ *   1. A pooled connection bound as the service account searches `userBase` for the entry named
+ *      as typed: the configured filter AND `(NAMING_ATTRIBUTE=typed)`, the typed user name escaped
+ *      per RFC 4515. Exactly one entry must match.
  *   2. A fresh, short-lived connection binds as that entry's DN with the typed password. Only a bind
  *      the directory accepts proves the password; an empty password is never sent (it would be an
  *      unauthenticated bind, which directories accept as anonymous).
  *   3. Groups come from the entry's memberOf (the leading RDN of each DN) or from a group search.
- *   4. The identity's name is the entry's own spelling (`userNameAttribute`), or what was typed
- *      when that is not configured. The directory matches names its own way (case- and
- *      width-insensitively, or by e-mail address with such a filter), so the name that comes back
- *      may differ from the one typed: the provider chain refuses it when an earlier provider owns
- *      it (see chain.ts). An entry with several values of the attribute is named by the one that
- *      folds to the typed name; when none or several do, the login is refused.
+ *   4. The identity's name is the entry's own spelling of its naming attribute (`userNameAttribute`,
+ *      else the attribute the filter names users by; config/schema/ldap.ts), never the name as
+ *      typed: a filter that also matches `mail` must not let the user whose address is `carol` log
+ *      in as carol, nor make the directory answer for a carol another provider holds. The typed
+ *      name must be that value as directories compare names (entry.ts); an entry found otherwise
+ *      is not the user's (an unknown user, so a later provider of the chain may have the name).
+ *      The directory's spelling may still differ from the typed one (`CAROL` for `carol`): the
+ *      provider chain refuses it when an earlier provider owns it (see chain.ts).
  *
  * Every connection is TLS (ldaps:// or StartTLS) unless the config explicitly turns StartTLS off.
  * A directory that cannot be reached, or does not answer within `timeout`, makes verification
@@ -37,9 +40,11 @@ import {
   type DirectoryEndpoint,
 } from './_connection.js';
 import type { LdapConfig } from '../../config/schema/ldap.js';
+import { namingAttributeOf } from '../../config/schema/ldap.js';
+import { userNameComparisons } from '../../config/schema/ldap-filter.js';
 import { leadingRdnValue } from './dn.js';
-import { fillFilterTemplate, isAcceptableUserName } from './filter.js';
-import { foldUserName } from '../user-name.js';
+import { attributeValues, entryName } from './entry.js';
+import { fillFilterTemplate, isAcceptableUserName, userSearchFilter } from './filter.js';
 
 export interface LdapProviderOptions {
   readonly config: LdapConfig;
@@ -53,8 +58,17 @@ export type LdapOutcome =
   | { readonly result: 'accepted'; readonly identity: Identity }
   /** Exactly one entry has this name, and the password is wrong (or empty). */
   | { readonly result: 'rejected' }
-  /** No entry, more than one entry, or a name that is never looked up (control characters, too long). */
+  /**
+   * No entry named so (one matched by another attribute is not), more than one, an entry with
+   * several spellings of the name, or a name that is never looked up (control characters, too long).
+   */
   | { readonly result: 'unknown' };
+
+/** The one entry named as typed, and its own spelling of that name. */
+interface NamedEntry {
+  readonly entry: Entry;
+  readonly name: string;
+}
 
 const ACCEPTED = 'accepted';
 const REJECTED: LdapOutcome = Object.freeze({ result: 'rejected' });
@@ -89,6 +103,10 @@ export class LdapProvider implements AuthProvider {
   private readonly logger: Logger;
   private readonly endpoint: DirectoryEndpoint;
   private readonly pool: ServiceConnectionPool;
+  /** The attribute whose value is a user's name. */
+  private readonly namingAttribute: string;
+  /** Whether the user filter compares the typed name with more than the naming attribute (then a refusal is explained). */
+  private readonly filterMatchesOtherAttributes: boolean;
   private readonly userAttributes: string[];
   private lastFailure: string | undefined;
   private closed = false;
@@ -138,11 +156,12 @@ export class LdapProvider implements AuthProvider {
       config.poolSize,
       (error) => error instanceof ResultCodeError,
     );
-    const attributes = [config.groupSearch ? undefined : config.groupAttribute, config.userNameAttribute].filter(
-      (name): name is string => name !== undefined,
+    this.namingAttribute = namingAttributeOf(config);
+    const naming = this.namingAttribute.toLowerCase();
+    this.filterMatchesOtherAttributes = userNameComparisons(config.userFilter).some(
+      (comparison) => !comparison.exact || comparison.attribute.toLowerCase() !== naming,
     );
-    // "1.1" asks for no attributes at all (RFC 4511 §4.5.1.8); an empty list would mean all of them.
-    this.userAttributes = attributes.length > 0 ? attributes : ['1.1'];
+    this.userAttributes = config.groupSearch ? [this.namingAttribute] : [this.namingAttribute, config.groupAttribute];
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
@@ -159,15 +178,14 @@ export class LdapProvider implements AuthProvider {
     const { user, password } = credentials;
     if (!isAcceptableUserName(user)) return UNKNOWN;
     return this.ask('authentication', async (signal) => {
-      const entry = await this.findUser(user, signal);
-      if (!entry) {
+      const found = await this.findUser(user, signal);
+      if (!found) {
         // Cost about what a wrong password costs, so response times do not list the users.
         if (password !== '') await this.decoyBind(password, signal);
         return UNKNOWN;
       }
-      if (password === '' || !(await this.bindAsUser(entry.dn, password, signal))) return REJECTED;
-      const identity = await this.identityOf(entry, user, signal);
-      return identity ? { result: ACCEPTED, identity } : REJECTED;
+      if (password === '' || !(await this.bindAsUser(found.entry.dn, password, signal))) return REJECTED;
+      return { result: ACCEPTED, identity: await this.identityOf(found, signal) };
     });
   }
 
@@ -179,10 +197,8 @@ export class LdapProvider implements AuthProvider {
   async lookup(user: string): Promise<LdapOutcome> {
     if (!isAcceptableUserName(user)) return UNKNOWN;
     return this.ask('lookup', async (signal) => {
-      const entry = await this.findUser(user, signal);
-      if (!entry) return UNKNOWN;
-      const identity = await this.identityOf(entry, user, signal);
-      return identity ? { result: ACCEPTED, identity } : REJECTED;
+      const found = await this.findUser(user, signal);
+      return found ? { result: ACCEPTED, identity: await this.identityOf(found, signal) } : UNKNOWN;
     });
   }
 
@@ -217,37 +233,47 @@ export class LdapProvider implements AuthProvider {
     }
   }
 
-  private async findUser(user: string, signal: AbortSignal): Promise<Entry | undefined> {
-    const filter = fillFilterTemplate(this.config.userFilter, { user });
-    const { searchEntries } = await this.pool.use(signal, (client) =>
-      client.search(this.config.userBase, {
-        scope: 'sub',
-        filter,
-        // Two are enough to know that the name is ambiguous.
-        sizeLimit: 2,
-        timeLimit: this.timeLimitSeconds(),
-        attributes: this.userAttributes,
-      }),
-    );
-    if (searchEntries.length > 1) {
+  /** The one entry named `user` (its naming attribute, as the directory compares it), with its spelling of the name. */
+  private async findUser(user: string, signal: AbortSignal): Promise<NamedEntry | undefined> {
+    // Two are enough to know that the name is ambiguous.
+    const entries = await this.search(userSearchFilter(this.config.userFilter, this.namingAttribute, user), signal, 2);
+    if (entries.length === 0 && this.filterMatchesOtherAttributes) await this.explainNoEntry(user, signal);
+    if (entries.length > 1) {
       this.logger.warn({ user, base: this.config.userBase }, 'LDAP user filter matches more than one entry; refusing the login');
     }
-    return searchEntries.length === 1 ? searchEntries[0] : undefined;
-  }
-
-  /** The entry's spelling of its name (`userNameAttribute`; the typed name without one); undefined when ambiguous. */
-  private nameOf(entry: Entry, typed: string): string | undefined {
-    const attribute = this.config.userNameAttribute;
-    if (attribute === undefined) return typed;
-    const values = attributeValues(entry, attribute);
-    if (values.length <= 1) return values[0] ?? typed;
-    const matching = values.filter((value) => foldUserName(value) === foldUserName(typed));
-    if (matching.length === 1) return matching[0];
+    const entry = entries.length === 1 ? entries[0] : undefined;
+    if (!entry) return undefined;
+    const named = entryName(entry, this.namingAttribute, user);
+    if ('name' in named) return { entry, name: named.name };
     this.logger.warn(
-      { dn: entry.dn, attribute },
-      'LDAP entry has several names (userNameAttribute values) and the typed name picks none of them; refusing the login',
+      { dn: entry.dn, attribute: this.namingAttribute, why: named.refused },
+      'LDAP login refused: the entry has no single value of its naming attribute that is the name typed',
     );
     return undefined;
+  }
+
+  /**
+   * Says in the log why a name the user filter alone would match is refused (a login by e-mail
+   * address, or under someone else's address): one more search, only for names that found no
+   * entry, only with a filter that compares the name with another attribute. The name typed is not
+   * logged (it may be a password typed in the wrong field); the entry's DN is.
+   */
+  private async explainNoEntry(user: string, signal: AbortSignal): Promise<void> {
+    // "1.1" asks for no attributes at all (RFC 4511 §4.5.1.8): the DN is all the log needs.
+    const [entry] = await this.search(fillFilterTemplate(this.config.userFilter, { user }), signal, 1, ['1.1']);
+    if (!entry) return;
+    this.logger.warn(
+      { dn: entry.dn, attribute: this.namingAttribute },
+      'LDAP login refused: the name typed matches this entry only through another attribute of userFilter than its name; users log in with their name',
+    );
+  }
+
+  /** At most `sizeLimit` entries under userBase that `filter` matches, with `attributes` (by default what a login reads). */
+  private async search(filter: string, signal: AbortSignal, sizeLimit: number, attributes = this.userAttributes): Promise<Entry[]> {
+    const { searchEntries } = await this.pool.use(signal, (client) =>
+      client.search(this.config.userBase, { scope: 'sub', filter, sizeLimit, timeLimit: this.timeLimitSeconds(), attributes }),
+    );
+    return searchEntries;
   }
 
   /** True when the directory accepts the password for `dn`, false when it refuses it; throws when it cannot say. */
@@ -272,14 +298,12 @@ export class LdapProvider implements AuthProvider {
   }
 
   /** The identity an entry stands for: the directory's spelling of the name, and its groups now. */
-  /** The entry's identity: its name as nameOf spells it (undefined when none fits) and its groups now. */
-  private async identityOf(entry: Entry, user: string, signal: AbortSignal): Promise<Identity | undefined> {
-    const name = this.nameOf(entry, user);
-    if (name === undefined) return undefined;
-    const groups = await this.groupsOf(entry, user, signal);
+  private async identityOf({ entry, name }: NamedEntry, signal: AbortSignal): Promise<Identity> {
+    const groups = await this.groupsOf(entry, name, signal);
     return Object.freeze({ user: name, groups: Object.freeze(groups), via: 'ldap' as const });
   }
 
+  /** `user` is the entry's name, never the typed spelling: a group filter compares it too (`memberUid={user}`). */
   private async groupsOf(entry: Entry, user: string, signal: AbortSignal): Promise<string[]> {
     const names = new Set<string>();
     const search = this.config.groupSearch;
@@ -340,17 +364,6 @@ function describeDirectoryError(error: unknown): string {
   }
   if (error instanceof Error) return error.message.split('\n').join(' ');
   return String(error);
-}
-
-/** An attribute's values as strings, looked up case-insensitively (directories return their own spelling). */
-function attributeValues(entry: Entry, attribute: string): string[] {
-  const wanted = attribute.toLowerCase();
-  for (const [key, value] of Object.entries(entry)) {
-    if (key === 'dn' || key.toLowerCase() !== wanted) continue;
-    const values = Array.isArray(value) ? value : [value];
-    return values.map((item) => (Buffer.isBuffer(item) ? item.toString('utf8') : item));
-  }
-  return [];
 }
 
 async function readBindPassword(config: LdapConfig, env: NodeJS.ProcessEnv): Promise<string> {

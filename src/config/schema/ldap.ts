@@ -1,7 +1,9 @@
 /**
  * The `auth.ldap` configuration section. Validated strictly like the rest of the config: filter
  * templates are parsed at start-up, and the service account's password is named by a file or an
- * environment variable, never written in the config itself.
+ * environment variable, never written in the config itself. A user's name is always the value of
+ * one attribute of the entry (`namingAttributeOf`): `userNameAttribute`, or the one attribute the
+ * user filter compares the whole typed name with; a config where neither says which is refused.
  *
  * ```yaml
  * auth:
@@ -11,7 +13,8 @@
  *     bindPasswordFile: /run/secrets/ldap-bind-password
  *     userBase: ou=people,dc=example,dc=com
  *     userFilter: (&(objectClass=inetOrgPerson)(uid={user}))
- *     # Active Directory: (&(objectClass=user)(sAMAccountName={user}))
+ *     userNameAttribute: uid                # the attribute userFilter compares {user} with
+ *     # Active Directory: (&(objectClass=user)(sAMAccountName={user})) and sAMAccountName
  *     groupSearch:                          # or rely on memberOf (groupAttribute)
  *       base: ou=groups,dc=example,dc=com
  *       filter: (&(objectClass=groupOfNames)(member={dn}))
@@ -21,7 +24,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../duration.js';
 import { filePath } from './file-path.js';
-import { filterTemplateProblem } from './ldap-filter.js';
+import { filterTemplateProblem, namingAttributeFromFilter } from './ldap-filter.js';
 
 const duration = (fallback: string) => durationSchema(fallback, { positive: true });
 
@@ -64,10 +67,13 @@ export const ldapConfigSchema = z
     userBase: dn.describe('Where users are searched (the whole subtree).'),
     userFilter: template(['user'], ['user'])
       .default('(&(objectClass=inetOrgPerson)(uid={user}))')
-      .describe('Search filter for a user: `{user}` is the name typed, escaped per RFC 4515. Exactly one entry must match.'),
+      .describe(
+        'Search filter for a user: `{user}` is the name typed, escaped per RFC 4515. The search is this filter AND `(NAME={user})`, NAME being `userNameAttribute`, so only an entry whose name is what was typed can match, never one the filter matches by another attribute (an e-mail address: `check-config` warns of such filters). Exactly one entry must match.',
+      ),
     userNameAttribute: attributeName.optional().meta({
-      description: "Attribute of the user entry whose value is the identity's user name (e.g. `uid`, `sAMAccountName`).",
-      docDefault: 'none: the name as typed',
+      description:
+        "Attribute of the user entry whose value is the identity's user name (e.g. `uid`, `sAMAccountName`): a login is accepted only when the name typed is that value, as the directory compares names. Set it when `userFilter` compares `{user}` with more than one attribute.",
+      docDefault: 'the one attribute `userFilter` compares `{user}` with for equality',
     }),
     groupAttribute: attributeName
       .default('memberOf')
@@ -114,7 +120,26 @@ export const ldapConfigSchema = z
     if ((value.bindPasswordFile === undefined) === (value.bindPasswordEnv === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['bindPasswordFile'], message: 'set exactly one of bindPasswordFile and bindPasswordEnv' });
     }
+    // Guessing would make some attribute's values user names, perhaps one users can set themselves (mail).
+    // (A filter that is not valid has its own error already.)
+    const validFilter = filterTemplateProblem(value.userFilter, ['user'], ['user']) === undefined;
+    if (value.userNameAttribute === undefined && validFilter && namingAttributeFromFilter(value.userFilter) === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['userNameAttribute'],
+        message:
+          'userFilter does not compare {user} with exactly one attribute for equality, so it does not say which attribute is the user name: set userNameAttribute (e.g. uid, sAMAccountName)',
+      });
+    }
   });
 
 export type LdapConfigInput = z.input<typeof ldapConfigSchema>;
 export type LdapConfig = z.output<typeof ldapConfigSchema>;
+
+/** The attribute whose value is a user's name: `userNameAttribute`, else the one the user filter names users by. */
+export function namingAttributeOf(config: Pick<LdapConfig, 'userFilter' | 'userNameAttribute'>): string {
+  const attribute = config.userNameAttribute ?? namingAttributeFromFilter(config.userFilter);
+  // The schema refuses a config without one; reaching this is a config built around the schema.
+  if (attribute === undefined) throw new Error('auth.ldap: no attribute names the users; set userNameAttribute');
+  return attribute;
+}
