@@ -20,6 +20,7 @@ import { catalogCursors } from './gateway/catalog-cursor.js';
 import { listen, type Listener } from './server/listen.js';
 import { HandlerSwitch } from './server/handler-switch.js';
 import { processSharedLock } from './server/cluster-lock.js';
+import { workerSharedRecords } from './server/cluster-records.js';
 import { isWorkerProcess, takeWorkerSecret } from './server/cluster.js';
 import { TlsReloader, readTlsPair } from './server/tls.js';
 import { selfSignedFiles } from './server/self-signed.js';
@@ -119,6 +120,8 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     catalogCursors: catalogCursors(takeWorkerSecret()),
     builtin,
     redis,
+    // One instance per process, like the lock: its message ids are its own.
+    workerRecords: workerSharedRecords(),
   };
   let stages: Stages = await buildStages(config, long);
   const handlers = new HandlerSwitch(stages.handler);

@@ -24,6 +24,7 @@ import { cachedCheck, createHealthEndpoint, type ReadinessCheck } from './gatewa
 import type { SectionLock } from './server/keyed-lock.js';
 import type { GateMetrics } from './metrics/gate-metrics.js';
 import type { RedisConnection } from './redis/connection.js';
+import type { ClusterRecords } from './server/cluster-records.js';
 import { createWebUi } from './ui/index.js';
 
 /** What outlives a config reload. */
@@ -38,6 +39,8 @@ export interface LongLived {
   readonly builtin: Backend | undefined;
   /** The Redis replicas share, when `redis` is configured (a change needs a restart). */
   readonly redis: RedisConnection | undefined;
+  /** The records the primary keeps for its workers (the throttle's counters); undefined in a single process. */
+  readonly workerRecords: ClusterRecords | undefined;
 }
 
 /** What a new generation of stages may take over from the running one instead of making anew. */
@@ -136,6 +139,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
     onVerified: (outcome) => metrics.login(outcome),
     throttle: carried.throttle,
     redis: long.redis,
+    workerRecords: long.workerRecords,
   });
   const closers: Array<() => Promise<void>> = [() => auth.close()];
   const closeAll = () => Promise.all(closers.map((close) => close().catch(() => undefined))).then(() => undefined);

@@ -3,8 +3,8 @@
  * (robots first), login throttling behind one verified-credential cache, groups from every source,
  * and — when the token service is on — signing keys, the token service, the bearer authenticator
  * and the re-check of refresh token subjects (the same chain, asked without a password). With a
- * shared Redis, the throttle's counters live there (this process's memory while it is away) and
- * revocations reach every replica through it (revocations.ts).
+ * shared Redis, the throttle's counters live there (the workers' primary, or this process's memory,
+ * while it is away) and revocations reach every replica through it (revocations.ts).
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
@@ -16,7 +16,15 @@ import { configGroups, withGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
 import type { AuthProvider, Credentials, Identity } from './identity.js';
 import { LdapProvider } from './ldap/index.js';
-import { LoginThrottle, MemoryCounterStore, RedisCounterStore, ThrottledProvider } from './throttle/index.js';
+import {
+  LoginThrottle,
+  MemoryCounterStore,
+  RedisCounterStore,
+  SharedCounterStore,
+  ThrottledProvider,
+  type CounterStore,
+  type VersionedRecords,
+} from './throttle/index.js';
 import { RevocationChannel } from './revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { createBearerAuthenticator } from './token/bearer.js';
@@ -54,6 +62,8 @@ export interface AssembleOptions {
   readonly throttle?: LoginThrottle | undefined;
   /** Replicas' shared Redis: throttle counters and revocations live there. */
   readonly redis?: RedisConnection | undefined;
+  /** The records the primary keeps for the workers of this server: the throttle's counters without Redis, and while it is down. */
+  readonly workerRecords?: VersionedRecords | undefined;
 }
 
 export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<AuthStage> {
@@ -65,7 +75,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
   const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
-  const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options.redis)) : undefined;
+  const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options)) : undefined;
   const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
   const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
   htpasswd.onChange(() => verifier.flush());
@@ -142,9 +152,17 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   };
 }
 
-/** Counters in this process, or in the shared Redis with this process's memory as the fallback while it is away. */
-function loginThrottle(config: Config, redis: RedisConnection | undefined): LoginThrottle {
+/**
+ * Where failures are counted: in the Redis replicas share, else in the primary the workers share,
+ * else in this process's memory; each later one takes the attempts while those before it cannot be
+ * asked (Redis down), so `workers: N` never multiplies the limits by N.
+ */
+function loginThrottle(config: Config, { redis, workerRecords }: AssembleOptions): LoginThrottle {
   const settings = config.auth.throttle;
-  if (!redis) return new LoginThrottle(settings);
-  return new LoginThrottle(settings, { store: new RedisCounterStore(redis, settings), fallback: new MemoryCounterStore(settings) });
+  const [store, ...fallbacks]: CounterStore[] = [
+    ...(redis ? [new RedisCounterStore(redis, settings)] : []),
+    ...(workerRecords ? [new SharedCounterStore(workerRecords, settings)] : []),
+    new MemoryCounterStore(settings),
+  ];
+  return new LoginThrottle(settings, { store, fallbacks });
 }

@@ -95,7 +95,8 @@ export function serveCommand(): Command {
         if (config.workers > 1 && !isWorkerProcess()) {
           // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
           await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
-          const workers = await startWorkers(config.workers, loggers.app);
+          // Room for the throttle's three kinds of counters, as each process would keep them.
+          const workers = await startWorkers(config.workers, loggers.app, { maxSharedRecords: 3 * config.auth.throttle.maxTrackedKeys });
           const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
           // Printed whatever the log level: scripts and supervisors wait for this line.
           announce(listeningBanner(config, workers.url, `${describeBackend(config)}, ${config.workers} workers`));

@@ -43,7 +43,7 @@ import { normalizeIp, type AddressMatcher } from '../lib/ip.js';
 import { logAccess, onRequestDone } from './access-log.js';
 import { healthPath, type HealthEndpoint } from './health.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
-import { sendErrorWithLingeringClose } from './lingering-close.js';
+import { sendEarlyRefusal } from './early-refusal.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
@@ -422,7 +422,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     return serve(req, res, facts, state).catch((error: unknown) => {
       const failure = toRegistryError(error);
       if (failure.code === 'INTERNAL_ERROR') options.loggers.app.error({ err: error }, 'request failed');
-      sendErrorWithLingeringClose(req, res, failure);
+      sendEarlyRefusal(req, res, failure);
     });
   };
 }

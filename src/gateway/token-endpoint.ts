@@ -36,7 +36,7 @@ import { RegistryError, toRegistryError } from '../oci/errors.js';
 import { sendJson } from '../oci/respond.js';
 import { readBodyWithLimit } from '../lib/read-body.js';
 import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
-import { sendErrorWithLingeringClose } from './lingering-close.js';
+import { sendEarlyRefusal } from './early-refusal.js';
 
 export const TOKEN_PATH = '/auth/token';
 export const JWKS_PATH = '/auth/jwks';
@@ -279,7 +279,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
         res.setHeader('Cache-Control', 'no-store');
         res.setHeader('Pragma', 'no-cache');
       }
-      sendErrorWithLingeringClose(req, res, failure);
+      sendEarlyRefusal(req, res, failure);
     }
   };
 }

@@ -41,6 +41,8 @@ export interface ThrottleCounters {
   readonly account: Counter;
 }
 
+export type CounterKind = keyof ThrottleCounters;
+
 /** Their names: account and address together, the address, the account (normalized). */
 export interface CounterKeys {
   readonly pair: string;
@@ -193,6 +195,13 @@ function recordSuccess(pair: Counter): void {
 /** Holds nothing worth keeping: no failure within its windows, no block, nothing in flight. */
 export function isExpired(counter: Counter, now: number, config: ThrottleConfig): boolean {
   return counter.pending.size === 0 && counter.blockedUntil <= now && now - counter.lastFailureAt >= Math.max(config.forgetAfter, HOUR_MS);
+}
+
+/** Far from any limit: the first a bounded store lets go when it needs room. */
+export function isCold(kind: CounterKind, counter: Counter, now: number, config: ThrottleConfig): boolean {
+  if (kind === 'account') return counter.hourly.length < config.maxFailuresPerAccountPerHour / 2;
+  const threshold = kind === 'pair' ? config.maxFailuresPerAccount : config.maxFailuresPerIp;
+  return counter.blockedUntil <= now && counter.failures < threshold;
 }
 
 export function tooManyRequests(retryAfterMs: number): RegistryError {
