@@ -25,10 +25,6 @@ import {
 } from '../../src/auth/token/index.js';
 import { waitFor } from '../helpers/wait.js';
 
-async function eventually(condition: () => Promise<boolean> | boolean, ms = 2000): Promise<void> {
-  await waitFor('the condition', condition, { timeoutMs: ms });
-}
-
 interface Run {
   code: number;
   stdout: string;
@@ -164,10 +160,16 @@ describe('robot accounts', () => {
       assert.ok(await provider.verify({ user: 'robot$ci', password: secret }));
       assert.equal(await revokeRobot(file, 'ci'), true);
       assert.equal(await revokeRobot(file, 'ci'), false);
-      await eventually(async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null);
+      await waitFor('robot$ci refused', async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null, {
+        timeoutMs: 2000,
+      });
       assert.ok(changes >= 1, 'listeners hear of the change');
       const other = await createRobot(file, { name: 'deploy', scopes: ['repository:y:pull'], expires: null });
-      await eventually(async () => (await provider.verify({ user: 'robot$deploy', password: other.secret })) !== null);
+      await waitFor(
+        'robot$deploy accepted',
+        async () => (await provider.verify({ user: 'robot$deploy', password: other.secret })) !== null,
+        { timeoutMs: 2000 },
+      );
     } finally {
       await provider.close();
     }
@@ -183,7 +185,9 @@ describe('robot accounts', () => {
       assert.ok(await provider.verify({ user: 'robot$ci', password: secret }), 'still the last good copy');
       await revokeRobot(file, 'ci').catch(() => undefined);
       await writeFile(file, JSON.stringify({ version: 1, robots: [] }));
-      await eventually(async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null);
+      await waitFor('robot$ci refused', async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null, {
+        timeoutMs: 2000,
+      });
     } finally {
       await provider.close();
     }
