@@ -102,6 +102,7 @@ describe('npm run check:imports', () => {
       'backend/upstream/index.ts': "import { C } from './_content.js';\nexport const U = C;\n",
       'backend/upstream/deep/reader.ts': "import { C } from '../_content.js';\nexport const D = C;\n",
       'backend/backend.ts': "import { C } from './upstream/_content.js';\nexport const B = C;\n",
+      'backend/filesystem/index.ts': "import { C } from '../upstream/_content.js';\nexport const F = C;\n",
       'auth/ldap/_connection.ts': 'export const L = 1;\n',
       'auth/ldap/provider.ts': "import { L } from './_connection.js';\nexport const P = L;\n",
       'auth/assemble.ts': "import { L } from './ldap/_connection.js';\nexport const A = L;\n",
@@ -111,6 +112,7 @@ describe('npm run check:imports', () => {
     assert.deepEqual(found, [
       'underscore-files-are-folder-private: src/auth/assemble.ts → src/auth/ldap/_connection.ts',
       'underscore-files-are-folder-private: src/backend/backend.ts → src/backend/upstream/_content.ts',
+      'underscore-files-are-folder-private: src/backend/filesystem/index.ts → src/backend/upstream/_content.ts',
       'underscore-files-are-folder-private: src/backend/upstream/deep/reader.ts → src/backend/upstream/_content.ts',
     ]);
   });
