@@ -82,6 +82,14 @@ module.exports = {
       },
     },
     {
+      name: 'underscore-files-are-folder-private',
+      comment:
+        "A file whose name starts with `_` is a helper of its own folder's files (CONTRIBUTING.md, ARCHITECTURE.md): only a file in the same folder imports it.",
+      severity: 'error',
+      from: { path: '^(src/|src/.+/)[^/]+$' },
+      to: { path: '/_[^/]+$', pathNot: '^$1_[^/]+$' },
+    },
+    {
       name: 'only-cli-imports-cli',
       comment: 'The commands are a composition root: nothing else imports them.',
       severity: 'error',

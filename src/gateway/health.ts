@@ -9,7 +9,7 @@
  * With `redis` (state shared by replicas), /readyz also says how the shared Redis is; an outage is
  * `degraded`, not a failed check: every replica loses the same Redis at once, and a load balancer
  * that took them all out of rotation would refuse the logins, pulls and pushes that still work
- * (README, "More than one machine"). Alert on `degraded` instead.
+ * (docs/replicas.md, "When Redis is unavailable"). Alert on `degraded` instead.
  *
  * Nothing else is said: no address, version or error text (the app log has those). Each check's
  * answer is kept for a short while and concurrent probes share one run, so a busy orchestrator

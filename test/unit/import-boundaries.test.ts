@@ -97,6 +97,27 @@ describe('npm run check:imports', () => {
     ]);
   });
 
+  test('a `_` file is imported from its own folder only, not from a sibling, a parent or a subfolder', async () => {
+    const result = await check({
+      'backend/upstream/_content.ts': 'export const C = 1;\n',
+      'backend/upstream/index.ts': "import { C } from './_content.js';\nexport const U = C;\n",
+      'backend/upstream/deep/reader.ts': "import { C } from '../_content.js';\nexport const D = C;\n",
+      'backend/backend.ts': "import { C } from './upstream/_content.js';\nexport const B = C;\n",
+      'backend/filesystem/index.ts': "import { C } from '../upstream/_content.js';\nexport const F = C;\n",
+      'auth/ldap/_connection.ts': 'export const L = 1;\n',
+      'auth/ldap/provider.ts': "import { L } from './_connection.js';\nexport const P = L;\n",
+      'auth/assemble.ts': "import { L } from './ldap/_connection.js';\nexport const A = L;\n",
+    });
+    assert.notEqual(result.code, 0);
+    const found = result.violations.map((v) => `${v.rule}: ${v.from} → ${v.to}`).sort();
+    assert.deepEqual(found, [
+      'underscore-files-are-folder-private: src/auth/assemble.ts → src/auth/ldap/_connection.ts',
+      'underscore-files-are-folder-private: src/backend/backend.ts → src/backend/upstream/_content.ts',
+      'underscore-files-are-folder-private: src/backend/filesystem/index.ts → src/backend/upstream/_content.ts',
+      'underscore-files-are-folder-private: src/backend/upstream/deep/reader.ts → src/backend/upstream/_content.ts',
+    ]);
+  });
+
   test('a cycle fails the check, type-only imports included', async () => {
     const result = await check({
       'auth/identity.ts': "import type { Token } from './token.js';\nexport interface Identity { token?: Token }\n",
