@@ -66,7 +66,12 @@ export function handlerFor(backend: Backend, onInternalError: (error: unknown) =
 
 export async function startBuiltinServer(options: { root: string; uploadMaxAgeMs?: number; port?: number }): Promise<BuiltinServer> {
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const backend = await createFilesystemBackend({ root: options.root, uploadMaxAgeMs: options.uploadMaxAgeMs ?? 24 * 3600_000, logger });
+  const backend = await createFilesystemBackend({
+    root: options.root,
+    uploadMaxAgeMs: options.uploadMaxAgeMs ?? 24 * 3600_000,
+    bodyTimeoutMs: 10_000,
+    logger,
+  });
   const server = createServer(handlerFor(backend, (error) => logger.error({ err: error }, 'internal error')));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

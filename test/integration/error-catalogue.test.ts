@@ -25,6 +25,7 @@ const ON_THE_WIRE: Partial<Record<ErrorCode, readonly [number, string]>> = {
   UNSUPPORTED_MEDIA_TYPE: [415, 'UNSUPPORTED'],
   TOO_LARGE: [413, 'UNSUPPORTED'],
   UPSTREAM_TIMEOUT: [504, 'UPSTREAM_ERROR'],
+  TOO_MANY_CONNECTIONS: [503, 'TOOMANYREQUESTS'],
 };
 
 describe('the error catalogue', () => {
