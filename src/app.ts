@@ -109,6 +109,7 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
     : await createFilesystemBackend({
         root: config.storage.root,
         uploadMaxAgeMs: config.storage.uploadMaxAge,
+        bodyTimeoutMs: config.server.bodyTimeout,
         logger: loggers.app,
         uploadLock: sharedLock,
       });
@@ -137,6 +138,20 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
       headersTimeoutMs: config.server.headersTimeout,
       idleTimeoutMs: config.server.idleTimeout,
       keepAliveTimeoutMs: config.server.keepAliveTimeout,
+      handshakeTimeoutMs: config.server.handshakeTimeout,
+      requestTimeoutMs: config.server.requestTimeout,
+      caps: {
+        maxConnections: config.server.maxConnections,
+        maxConnectionsPerClient: config.server.maxConnectionsPerClient,
+        // Read at each connection: a reload may change who the trusted proxies are.
+        sharedPeer: (peer) => stages.trustedProxy(peer),
+      },
+      observer: {
+        opened: () => metrics.connectionOpened(),
+        closed: () => metrics.connectionClosed(),
+        refused: (limit) => metrics.connectionRefused(limit),
+        deadlineExpired: (deadline) => metrics.connectionTimedOut(deadline),
+      },
     },
     handlers.handle,
   );

@@ -18,7 +18,7 @@ import { UpstreamBackend, type MintUpstreamToken } from './backend/upstream/inde
 import { createGateway, type RequestHandler } from './gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
 import { createTokenEndpoint } from './gateway/token-endpoint.js';
-import { compileAddressMatcher } from './lib/ip.js';
+import { compileAddressMatcher, type AddressMatcher } from './lib/ip.js';
 import type { CatalogPaging } from './gateway/catalog.js';
 import { cachedCheck, createHealthEndpoint, type ReadinessCheck } from './gateway/health.js';
 import type { SectionLock } from './server/keyed-lock.js';
@@ -57,6 +57,8 @@ export interface Stages {
   readonly auth: AuthStage;
   readonly backend: Backend;
   readonly audit: AuditSink;
+  /** `trustedProxies`, compiled: the listener's connection caps count such a peer only toward the total. */
+  readonly trustedProxy: AddressMatcher;
   /** Hands the audit sink over to the next generation: this one's close then leaves it open. */
   releaseAudit(): void;
   /** Closes what this generation made (upstream pool, directory connections, watched files, keys); once. */
@@ -174,9 +176,11 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
         audit,
         logger: loggers.app,
         onIssued: (kind) => metrics.tokenIssued(kind),
+        bodyTimeoutMs: config.server.bodyTimeout,
       });
     // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
     const catalog: CatalogPaging = { scanLimit: config.catalog.scanLimit, cursors: long.catalogCursors };
+    const trustedProxy = compileAddressMatcher(config.trustedProxies);
     const ui =
       config.ui.enabled &&
       (await createWebUi({
@@ -192,6 +196,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
         stateDir: join(config.dataDir, 'ui'),
         lock: long.sharedLock,
         catalog,
+        bodyTimeoutMs: config.server.bodyTimeout,
         logger: loggers.app,
       }));
     if (ui) closers.push(() => ui.close());
@@ -202,7 +207,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
       tokenEndpoint,
       ui: ui || undefined,
       rejectLegacyDocker: config.clients.rejectLegacyDocker,
-      trustedProxy: compileAddressMatcher(config.trustedProxies),
+      trustedProxy,
       listenerScheme: long.listenerScheme,
       authenticate: auth.authenticate,
       trustedHeader: config.auth.trustedHeader,
@@ -213,6 +218,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
       loggers,
       accessLog: config.log.access,
       catalog,
+      bodyTimeoutMs: config.server.bodyTimeout,
       metrics,
     });
     let closing: Promise<void> | undefined;
@@ -222,6 +228,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
       auth,
       backend,
       audit,
+      trustedProxy,
       releaseAudit() {
         ownsAudit = false;
       },

@@ -12,6 +12,7 @@ import { ldapConfigSchema } from './schema/ldap.js';
 import { throttleConfigSchema } from './schema/throttle.js';
 import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
 import { redisConfigSchema } from './schema/redis.js';
+import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
@@ -293,15 +294,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('Logs on stdout: the app, access and audit streams.'),
-  server: z
-    .strictObject({
-      shutdownGrace: duration('30s').describe('How long requests in flight may run on after SIGTERM.'),
-      headersTimeout: duration('20s').describe('Time a client has to send its request headers (against slow-header attacks).'),
-      idleTimeout: duration('900s').describe('Idle socket timeout while a request is in progress (there is no whole-request limit).'),
-      keepAliveTimeout: duration('65s').describe('How long an idle keep-alive connection is kept open.'),
-    })
-    .prefault({})
-    .describe('Timeouts of the registry listener.'),
+  server: serverConfigSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -36,6 +36,19 @@ export interface Authorized {
 
 const NO_BODY = Buffer.alloc(0);
 
+/** A manifest PUT's body: capped at the manifest limit, under the body deadline. */
+export function readManifestBody(req: IncomingMessage, deadlineMs: number): Promise<Buffer> {
+  return readBodyWithLimit(req, MAX_MANIFEST_BYTES, { deadlineMs });
+}
+
+/** What the decision may read of the request body. */
+export interface BodyAccess {
+  /** How long the body may take to arrive, when the decision has to read it (`server.bodyTimeout`). */
+  readonly deadlineMs: number;
+  /** The manifest, when the pipeline read it already (before taking the protected-tag lock). */
+  readonly manifest?: Buffer | undefined;
+}
+
 /** Go's net/http (Distribution) reads POST form bodies as parameters: a `from` there would bypass our check. */
 function isFormBody(headers: IncomingHttpHeaders): boolean {
   const type = (headers['content-type'] ?? '').toLowerCase();
@@ -49,15 +62,19 @@ export async function authorizeRequest(
   identity: Identity,
   policy: AccessPolicy,
   backend: Backend,
+  bodyAccess: BodyAccess,
 ): Promise<Authorized> {
   const method = req.method ?? 'GET';
   const target = contentTarget(route, method);
   let body: Buffer | undefined;
   let decision: AccessDecision;
   if (target) {
-    const probe = contentProbe(backend, route, method, () => readBodyWithLimit(req, MAX_MANIFEST_BYTES));
+    const { manifest, deadlineMs } = bodyAccess;
+    const readBody = manifest ? () => Promise.resolve(manifest) : () => readManifestBody(req, deadlineMs);
+    const probe = contentProbe(backend, route, method, readBody);
     decision = await decide(policy, identity, { kind: 'content', repository: route.repository, action, target, probe });
-    body = probe.body();
+    // A body read before the decision goes to the backend whether or not the decision needed it: the request stream is spent.
+    body = manifest ?? probe.body();
   } else {
     decision = decide(policy, identity, { kind: 'repository', repository: route.repository, action });
   }

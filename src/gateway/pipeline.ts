@@ -20,8 +20,8 @@ import { isRegistryError, RegistryError, toRegistryError } from '../oci/errors.j
 import { CATALOG_SCOPE } from '../auth/token/bearer.js';
 import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
-import { requiredAccess, type RequiredAccess } from './actions.js';
-import { authorizeRequest, type Authorized } from './authorize.js';
+import { isBlobTransfer, isUpload, requiredAccess, type RequiredAccess } from './actions.js';
+import { authorizeRequest, readManifestBody, type Authorized } from './authorize.js';
 import {
   auditRecord,
   loginRefusalRecord,
@@ -44,6 +44,7 @@ import { logAccess, onRequestDone } from './access-log.js';
 import { healthPath, type HealthEndpoint } from './health.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
 import { sendEarlyRefusal } from './early-refusal.js';
+import { streamWithoutRequestDeadline } from '../server/request-deadline.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
@@ -75,6 +76,8 @@ export interface GatewayOptions {
   readonly accessLog: boolean;
   /** The filtered catalog's scan limit and page tokens. */
   readonly catalog: CatalogPaging;
+  /** How long a body the gateway reads itself (a manifest, for a protected-tag check) may take to arrive. */
+  readonly bodyTimeoutMs: number;
   /** Counts every request once it is done, and uploads while they run. */
   readonly metrics?: Pick<GateMetrics, 'requestFinished' | 'uploadStarted'> | undefined;
 }
@@ -98,11 +101,6 @@ interface RequestState {
   client: string;
   /** For metrics: the route kind, `token`, `ui` or `health` once known; `unknown` for what never parsed. */
   kind: string;
-}
-
-/** Requests that carry a blob upload's body (or start or finish one). */
-function isUpload(route: Route, method: string): boolean {
-  return (route.kind === 'upload' || route.kind === 'upload-start') && (method === 'POST' || method === 'PATCH' || method === 'PUT');
 }
 
 function single(value: string | string[] | undefined): string | undefined {
@@ -267,10 +265,14 @@ async function serveCatalog(exchange: Identified): Promise<void> {
   sendCatalog(res, method, await listVisibleRepositories(options.backend, visible, query, options.catalog));
 }
 
-/** The decision on the action the request needs, as access/ makes it; a refusal is thrown. */
-async function decideAccess(exchange: Identified, action: Action): Promise<Authorized> {
+/**
+ * The decision on the action the request needs, as access/ makes it; a refusal is thrown.
+ * `manifest`: the body, when it was read before the protected-tag lock.
+ */
+async function decideAccess(exchange: Identified, action: Action, manifest?: Buffer): Promise<Authorized> {
   const { options, req, identity, route } = exchange;
-  const authorized = await authorizeRequest(route, action, req, identity, options.policy, options.backend);
+  const bodyAccess = { deadlineMs: options.bodyTimeoutMs, manifest };
+  const authorized = await authorizeRequest(route, action, req, identity, options.policy, options.backend, bodyAccess);
   const { decision } = authorized;
   if (!decision.allowed) throw refusal(exchange, action, decision.reason, authorized.refusal);
   if (authorized.mountSourceScopeMissing && isBearerToken(exchange)) {
@@ -305,6 +307,7 @@ async function forwardToBackend(exchange: Identified, authorized: Authorized): P
     body: authorized.body,
     tagMustNotMove: authorized.tagMustNotMove,
   };
+  if (isBlobTransfer(route, method)) streamWithoutRequestDeadline(req);
   const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
   try {
     await options.backend.handle(req, res, context);
@@ -358,10 +361,13 @@ async function serveRegistryRequest(exchange: Exchange): Promise<void> {
     await serveCatalog(identified);
     return;
   }
-  const decideAndServe = async () => forwardToBackend(identified, await decideAccess(identified, needed.action));
+  const decideAndServe = async (manifest?: Buffer) => forwardToBackend(identified, await decideAccess(identified, needed.action, manifest));
   if (needsTagLock(identified)) {
-    const { route } = identified;
-    await identified.options.tagLock.run(`${route.repository}:${route.reference}`, decideAndServe);
+    const { options, req, route } = identified;
+    // Read whole, under its deadline, before the lock: a pusher who stalls mid-body then holds its own
+    // connection only, and the lock is held for the compare-and-write alone.
+    const manifest = await readManifestBody(req, options.bodyTimeoutMs);
+    await options.tagLock.run(`${route.repository}:${route.reference}`, () => decideAndServe(manifest));
   } else {
     await decideAndServe();
   }

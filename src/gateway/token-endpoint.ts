@@ -82,6 +82,8 @@ export interface TokenEndpointDeps {
   readonly onIssued?: (kind: 'access' | 'refresh') => void;
   /** Default MAX_TOKEN_REQUEST_BYTES. */
   readonly maxBodyBytes?: number;
+  /** How long a token request's form may take to arrive (`server.bodyTimeout`): it is read before anyone is authenticated. */
+  readonly bodyTimeoutMs: number;
   readonly logger?: Logger;
 }
 
@@ -106,12 +108,12 @@ function single(params: URLSearchParams, name: string): string | undefined {
 }
 
 /** The form body, capped: an oversized one is refused and the connection closed, nothing more is read. */
-async function readForm(req: IncomingMessage, limit: number): Promise<string> {
+async function readForm(req: IncomingMessage, limit: number, deadlineMs: number): Promise<string> {
   const tooLarge = (max: number, closeConnection: boolean) =>
     new RegistryError('TOO_LARGE', `the request body is larger than ${max} bytes`, {
       ...(closeConnection ? { headers: { Connection: 'close' } } : {}),
     });
-  return (await readBodyWithLimit(req, limit, { discardUpTo: 0, tooLarge })).toString('utf8');
+  return (await readBodyWithLimit(req, limit, { deadlineMs, discardUpTo: 0, tooLarge })).toString('utf8');
 }
 
 /** Who tried to get a token on this request and, once refused, why: for the audit record. */
@@ -213,7 +215,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   async function tokenFromForm(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, attempt: Attempt): Promise<void> {
     const mediaType = (req.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
     if (mediaType !== FORM) throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `the body must be ${FORM}`);
-    const params = new URLSearchParams(await readForm(req, limit));
+    const params = new URLSearchParams(await readForm(req, limit, deps.bodyTimeoutMs));
     checkCommon(params, true);
     const offline = single(params, 'access_type') === 'offline';
     const grantType = single(params, 'grant_type');

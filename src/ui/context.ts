@@ -36,6 +36,8 @@ export interface UiOptions {
   readonly lock: SectionLock;
   /** The filtered catalog's paging (scan limit, sealed cursors), shared with /v2/_catalog. */
   readonly catalog: CatalogPaging;
+  /** How long a form's body may take to arrive (`server.bodyTimeout`). */
+  readonly bodyTimeoutMs: number;
   readonly logger: Logger;
 }
 

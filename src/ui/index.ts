@@ -146,7 +146,7 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
       registryHost: host,
     };
     const allowed = page === undefined || METHODS[page.kind].includes(method);
-    const form = page && allowed && method === 'POST' ? await readForm(req) : new URLSearchParams();
+    const form = page && allowed && method === 'POST' ? await readForm(req, options.bodyTimeoutMs) : new URLSearchParams();
     const request: UiRequest = {
       req,
       res,

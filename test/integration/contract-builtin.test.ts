@@ -30,7 +30,12 @@ before(async () => {
     users: { [USER.user]: USER.password },
     config: { storage: { root }, access: [{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }] },
   });
-  backend = await createFilesystemBackend({ root, uploadMaxAgeMs: 24 * 3600_000, logger: pino({ level: 'silent' }) });
+  backend = await createFilesystemBackend({
+    root,
+    uploadMaxAgeMs: 24 * 3600_000,
+    bodyTimeoutMs: 10_000,
+    logger: pino({ level: 'silent' }),
+  });
 });
 
 after(async () => {

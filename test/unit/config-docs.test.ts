@@ -107,7 +107,16 @@ ui: { enabled: true, adminGroup: admins, sessionTtl: 12h }
 metrics: { listen: "127.0.0.1:5044" }
 audit: { enabled: true, file: stdout }
 log: { level: info, format: json, access: true }
-server: { shutdownGrace: 30s, headersTimeout: 20s, idleTimeout: 900s, keepAliveTimeout: 65s }
+server:
+  shutdownGrace: 30s
+  headersTimeout: 20s
+  handshakeTimeout: 10s
+  bodyTimeout: 10s
+  requestTimeout: 60s
+  idleTimeout: 900s
+  keepAliveTimeout: 65s
+  maxConnections: 4096
+  maxConnectionsPerClient: 256
 `;
 
 /** The other side of each choice FULL_EXAMPLE makes. */

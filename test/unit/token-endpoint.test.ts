@@ -91,6 +91,7 @@ describe('token endpoint', () => {
       realm: 'Registry realm',
       refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), []),
       maxBodyBytes: 4096,
+      bodyTimeoutMs: 10_000,
     });
     server = createServer((req, res) => void endpoint(req, res, { clientIp: req.socket.remoteAddress ?? '' }));
     server.listen(0, '127.0.0.1');

@@ -28,6 +28,8 @@ export interface FilesystemBackendOptions {
   readonly root: string;
   /** Upload sessions without activity for this long are deleted. */
   readonly uploadMaxAgeMs: number;
+  /** How long a manifest's body may take to arrive (`server.bodyTimeout`). */
+  readonly bodyTimeoutMs: number;
   readonly logger: Logger;
   /**
    * Orders the requests of one upload session. Under `workers` it must be shared by every worker
@@ -51,6 +53,7 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
     manifests: new ManifestStore(layout, blobs),
     uploads: new UploadStore(layout, blobs, logger, options.uploadLock),
     logger,
+    bodyTimeoutMs: options.bodyTimeoutMs,
   };
 
   let sweeping: Promise<void> = Promise.resolve();
