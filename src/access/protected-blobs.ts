@@ -12,6 +12,7 @@
  * because the walk gave up.
  */
 import { DECISION_LIMITS, WorkBudget } from '../lib/work-budget.js';
+import { isRegistryError } from '../oci/errors.js';
 import { manifestReferences } from '../oci/manifest-references.js';
 
 /** The backend's reads this walk needs (the Backend interface has them). */
@@ -28,6 +29,8 @@ export interface TaggedContent {
 export type BlobUse = 'used' | 'unused' | 'undecided';
 
 const TAGS_PER_READ = 1000;
+/** Stands for a manifest over MAX_MANIFEST_BYTES: it counts as read, and as not readable. */
+const TOO_LARGE = Object.freeze({ bytes: Buffer.alloc(0) });
 
 export class ProtectedBlobWalk {
   readonly #budget = new WorkBudget(DECISION_LIMITS);
@@ -75,6 +78,7 @@ export class ProtectedBlobWalk {
     }
   }
 
+  /** The digest a tag names; a lookup counts as a manifest read (in front of an upstream it is a request). */
   async #resolve(tag: string): Promise<string | undefined> {
     if (this.#tagDigests.has(tag)) return this.#tagDigests.get(tag);
     if (!this.#budget.readManifest()) return undefined;
@@ -83,17 +87,25 @@ export class ProtectedBlobWalk {
     return digest;
   }
 
+  /** A manifest's bytes; one larger than a read may take (an upstream may hold such) cannot be checked. */
+  async #read(digest: string): Promise<{ readonly bytes: Buffer } | undefined> {
+    return this.source.readManifest(this.repository, digest).catch((error: unknown) => {
+      if (isRegistryError(error) && error.code === 'MANIFEST_TOO_LARGE') return TOO_LARGE;
+      throw error;
+    });
+  }
+
   /** Whether the manifest `digest` (`depth` index levels below a tag) is, or leads to, the blob. */
   async #holds(digest: string, depth: number): Promise<boolean> {
     if (digest === this.blob) return true;
     const known = this.#found.get(digest);
     if (known !== undefined) return known;
     if (!this.#budget.follows(depth) || !this.#budget.readManifest()) return false;
-    const content = await this.source.readManifest(this.repository, digest);
+    const content = await this.#read(digest);
     // A manifest this repository does not hold leads nowhere here.
     if (content && !this.#budget.parseBytes(content.bytes.length)) return false;
     const references = content ? manifestReferences(content.bytes) : { blobs: [], children: [] };
-    if (!references) {
+    if (!references || content === TOO_LARGE) {
       this.#unreadable = true;
       return false;
     }
