@@ -247,8 +247,13 @@ export class AccessPolicy {
   }
 }
 
-/** What a client is told when protected tags refused its push or delete, and what `access explain` prints. */
-export function protectedTagRefusal(target: ManifestTarget, action: Action): string {
+/**
+ * What a client is told when protected tags refused its push or delete, and what `access explain`
+ * prints. `undecided`: the walk over the protected tags' content stopped at its limits.
+ */
+export function protectedTagRefusal(target: ManifestTarget, action: Action, undecided = false): string {
+  if (target.blob !== undefined && undecided)
+    return 'the protected tags of this repository hold more content than one request may check for this blob; deleting it needs overwrite';
   if (target.blob !== undefined) return 'this blob is used by a protected tag; deleting it needs overwrite';
   if (target.tag === undefined) return 'this repository has protected tags; deleting a manifest by digest needs overwrite';
   return action === 'push'

@@ -32,7 +32,7 @@ export interface RequestContext {
   readonly tagMustNotMove?: boolean;
 }
 
-/** A manifest as the registry holds it, for the web UI. */
+/** A manifest as the registry holds it, for the web UI and the protected-tag walk. */
 export interface ManifestContent {
   readonly digest: string;
   readonly mediaType: string;
@@ -50,8 +50,9 @@ export interface TagPage {
 }
 
 /**
- * Programmatic reads (and the one write) the web UI needs, beside the HTTP seam. Every size is
- * capped; every failure is a RegistryError. The caller has decided already that they are allowed.
+ * Programmatic reads (and the one write) beside the HTTP seam: for the web UI, and for the
+ * protected-tag walk of a blob delete (access/protected-blobs.ts). Every size is capped; every
+ * failure is a RegistryError. The caller has decided already that they are allowed.
  * Function properties, not methods: the upstream backend hands out closures that need no `this`.
  */
 export interface ContentReader {
@@ -85,11 +86,6 @@ export interface Backend extends ContentReader {
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
   /** The digest of the repository's manifest for this tag or digest, or undefined (for protected tags). */
   manifestDigest(repository: string, reference: string): Promise<string | undefined>;
-  /**
-   * Whether a tag that `selected` accepts uses the blob (as manifest, config, layer or index child),
-   * for protected tags. A backend that cannot tell leaves this out, and every blob counts as used.
-   */
-  tagReferencesBlob?(repository: string, digest: string, selected: (tag: string) => boolean): Promise<boolean>;
   /**
    * Whether this backend can serve now, for `/readyz`: the storage is writable, or the upstream
    * answers HTTP at all. Cheap enough to call every second or two; never throws.

@@ -68,6 +68,7 @@ export async function authorizeRequest(
   const target = contentTarget(route, method);
   let body: Buffer | undefined;
   let decision: AccessDecision;
+  let undecided = false;
   if (target) {
     const { manifest, deadlineMs } = bodyAccess;
     const readBody = manifest ? () => Promise.resolve(manifest) : () => readManifestBody(req, deadlineMs);
@@ -75,11 +76,12 @@ export async function authorizeRequest(
     decision = await decide(policy, identity, { kind: 'content', repository: route.repository, action, target, probe });
     // A body read before the decision goes to the backend whether or not the decision needed it: the request stream is spent.
     body = manifest ?? probe.body();
+    undecided = probe.blobUndecided();
   } else {
     decision = decide(policy, identity, { kind: 'repository', repository: route.repository, action });
   }
   const tagMustNotMove = decision.tagMustNotMove === true;
-  const refusal = decision.reason === 'protected-tag' && target ? protectedTagRefusal(target, action) : undefined;
+  const refusal = decision.reason === 'protected-tag' && target ? protectedTagRefusal(target, action, undecided) : undefined;
   if (!decision.allowed || route.kind !== 'upload-start') return { decision, refusal, route, body, tagMustNotMove };
   if (isFormBody(req.headers))
     throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');

@@ -18,7 +18,8 @@
  * users). Wrong credentials, an unusable refresh token or a refused subject are one generic 401
  * UNAUTHORIZED (with a Basic challenge on GET, the scheme GET uses), and each leaves a `login` /
  * `deny` audit record with the name tried and why, as does a 429 from the login throttle; a request
- * for another service, or a malformed one, is a 400. Bodies are read up to MAX_TOKEN_REQUEST_BYTES.
+ * for another service, a malformed one, or one naming more than MAX_SCOPES scopes is a 400 (before
+ * any credential is checked). Bodies are read up to MAX_TOKEN_REQUEST_BYTES.
  * Every answer is `Cache-Control: no-store` (RFC 6749 §5.1).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -31,7 +32,7 @@ import { grantAccess } from '../access/grant.js';
 import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.js';
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
 import type { TokenService } from '../auth/token/service.js';
-import { InvalidTokenError } from '../auth/token/types.js';
+import { InvalidTokenError, type ResourceScope } from '../auth/token/types.js';
 import { RegistryError, toRegistryError } from '../oci/errors.js';
 import { sendJson } from '../oci/respond.js';
 import { readBodyWithLimit } from '../lib/read-body.js';
@@ -150,10 +151,10 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     res: ServerResponse,
     method: string,
     identity: Identity,
-    params: URLSearchParams,
+    scopes: readonly ResourceScope[],
     refresh: { issue: true } | { echo: string } | undefined,
   ): Promise<void> {
-    const access = grantAccess(deps.policy, identity, parseScopeList(params.getAll('scope')));
+    const access = grantAccess(deps.policy, identity, scopes);
     const issued = await tokens.issueAccessToken(identity, access);
     deps.onIssued?.('access');
     const body: Record<string, unknown> = {
@@ -180,6 +181,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     attempt: Attempt,
   ): Promise<void> {
     checkCommon(params, false);
+    const scopes = parseScopeList(params.getAll('scope'));
     attempt.user = triedUserName(req.headers.authorization, caller.ssoUser);
     const identity: Identity | 'invalid' = await deps.authenticate({ ...caller, authorization: req.headers.authorization });
     if (identity === 'invalid') throw refuse(attempt, 'invalid-credentials', true);
@@ -188,7 +190,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     if (identity.user !== null && account !== undefined && account !== '' && account !== identity.user)
       throw refuse(attempt, 'account-mismatch', true);
     const offline = single(params, 'offline_token') === 'true';
-    await respond(res, req.method ?? 'GET', identity, params, offline ? { issue: true } : undefined);
+    await respond(res, req.method ?? 'GET', identity, scopes, offline ? { issue: true } : undefined);
   }
 
   /** The identity a refresh token may still get tokens for; throws the generic 401 when none. */
@@ -217,6 +219,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
     if (mediaType !== FORM) throw new RegistryError('UNSUPPORTED_MEDIA_TYPE', `the body must be ${FORM}`);
     const params = new URLSearchParams(await readForm(req, limit, deps.bodyTimeoutMs));
     checkCommon(params, true);
+    const scopes = parseScopeList(params.getAll('scope'));
     const offline = single(params, 'access_type') === 'offline';
     const grantType = single(params, 'grant_type');
     if (grantType === 'password') {
@@ -226,7 +229,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       attempt.user = user;
       const identity = user === '' ? null : await deps.verifyPassword({ user, password, clientIp: caller.clientIp });
       if (!identity) throw refuse(attempt, 'invalid-credentials', false);
-      await respond(res, 'POST', identity, params, offline ? { issue: true } : undefined);
+      await respond(res, 'POST', identity, scopes, offline ? { issue: true } : undefined);
       return;
     }
     if (grantType === 'refresh_token') {
@@ -234,7 +237,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       if (!refreshToken) throw badRequest('grant_type=refresh_token needs refresh_token');
       const identity = await refreshSubject(refreshToken, attempt);
       // oauth.md: a refresh grant returns the same refresh token, never a new one.
-      await respond(res, 'POST', identity, params, offline ? { echo: refreshToken } : undefined);
+      await respond(res, 'POST', identity, scopes, offline ? { echo: refreshToken } : undefined);
       return;
     }
     throw badRequest(grantType === undefined ? 'grant_type is required' : 'unsupported grant_type (use password or refresh_token)');

@@ -43,7 +43,7 @@ export function filesystemContentReader(stores: Stores): ContentReader {
 
     async listReferrers(repository, digest) {
       const subject = tryParseDigest(digest);
-      return subject ? manifests.referrers(repository, subject, undefined) : [];
+      return subject ? (await manifests.referrers(repository, subject)).descriptors : [];
     },
 
     async deleteManifest(repository, reference) {

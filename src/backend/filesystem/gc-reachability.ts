@@ -92,13 +92,24 @@ export async function markRepository(
     if (!options.removeUntagged || link.mtimeMs >= options.freshSince) roots.push(link.digest);
   }
   const reachable = new Map<string, ManifestFacts>();
-  const queue = [...roots];
-  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-    if (reachable.has(next.value)) continue;
+  // Each digest is queued once and read once, however many indexes list it: the mark is linear in
+  // the repository's manifests and their entries, whatever their nesting (no `shift()`, which is
+  // linear itself, and no queue of repeated entries).
+  const queued = new Set<string>();
+  const queue: Digest[] = [];
+  const enqueue = (digest: Digest): void => {
+    if (queued.has(digest.value)) return;
+    queued.add(digest.value);
+    queue.push(digest);
+  };
+  roots.forEach(enqueue);
+  for (let index = 0; index < queue.length; index += 1) {
+    const next = queue[index] as Digest;
     const facts = await manifestFacts(layout, repository, next);
     if (!facts) continue; // a tag or index entry naming a manifest this repository does not hold
     reachable.set(next.value, facts);
-    queue.push(...facts.children, ...(await referrersOf(layout, repository, next)));
+    facts.children.forEach(enqueue);
+    (await referrersOf(layout, repository, next)).forEach(enqueue);
   }
   return reachable;
 }

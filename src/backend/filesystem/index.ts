@@ -14,7 +14,6 @@ import type { Backend } from '../backend.js';
 import { BlobStore } from './blob-store.js';
 import { filesystemContentReader } from './content-reader.js';
 import { dispatch } from './dispatch.js';
-import { tryParseDigest } from './digest.js';
 import { mkdirDurable } from './durable-fs.js';
 import { StorageLayout } from './layout.js';
 import { ManifestStore } from './manifest-store.js';
@@ -80,10 +79,6 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
     listRepositories: (after, limit) => listRepositoryNames(layout.repositoriesDir, after, limit),
     async manifestDigest(repository, reference) {
       return (await stores.manifests.resolve(repository, reference))?.digest.value;
-    },
-    async tagReferencesBlob(repository, digest, selected) {
-      const parsed = tryParseDigest(digest);
-      return parsed ? stores.manifests.tagReferencesBlob(repository, parsed, selected) : false;
     },
     async ready() {
       // Every write starts in tmp/ (then fsync, rename): if it can be written to, pushes can land.
