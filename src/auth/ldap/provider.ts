@@ -37,6 +37,7 @@ import {
   type DirectoryEndpoint,
 } from './_connection.js';
 import type { LdapConfig } from '../../config/schema/ldap.js';
+import { CREDENTIAL_ATTRIBUTES, directoryCredential } from './credential.js';
 import { leadingRdnValue } from './dn.js';
 import { fillFilterTemplate, isAcceptableUserName } from './filter.js';
 import { foldUserName } from '../user-name.js';
@@ -50,7 +51,7 @@ export interface LdapProviderOptions {
 
 /** What the directory said about a user name and password, for chains that let the provider that knows the user decide. */
 export type LdapOutcome =
-  | { readonly result: 'accepted'; readonly identity: Identity }
+  | { readonly result: 'accepted'; readonly identity: Identity; readonly credential: string }
   /** Exactly one entry has this name, and the password is wrong (or empty). */
   | { readonly result: 'rejected' }
   /** No entry, more than one entry, or a name that is never looked up (control characters, too long). */
@@ -141,8 +142,8 @@ export class LdapProvider implements AuthProvider {
     const attributes = [config.groupSearch ? undefined : config.groupAttribute, config.userNameAttribute].filter(
       (name): name is string => name !== undefined,
     );
-    // "1.1" asks for no attributes at all (RFC 4511 §4.5.1.8); an empty list would mean all of them.
-    this.userAttributes = attributes.length > 0 ? attributes : ['1.1'];
+    // Operational attributes come only when named; a directory ignores names it does not know.
+    this.userAttributes = [...attributes, ...CREDENTIAL_ATTRIBUTES];
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
@@ -167,7 +168,7 @@ export class LdapProvider implements AuthProvider {
       }
       if (password === '' || !(await this.bindAsUser(entry.dn, password, signal))) return REJECTED;
       const identity = await this.identityOf(entry, user, signal);
-      return identity ? { result: ACCEPTED, identity } : REJECTED;
+      return identity ? accepted(entry, identity) : REJECTED;
     });
   }
 
@@ -182,7 +183,7 @@ export class LdapProvider implements AuthProvider {
       const entry = await this.findUser(user, signal);
       if (!entry) return UNKNOWN;
       const identity = await this.identityOf(entry, user, signal);
-      return identity ? { result: ACCEPTED, identity } : REJECTED;
+      return identity ? accepted(entry, identity) : REJECTED;
     });
   }
 
@@ -329,6 +330,10 @@ export class LdapProvider implements AuthProvider {
   private scrub(text: string): string {
     return this.#bindPassword === '' ? text : text.split(this.#bindPassword).join('[redacted]');
   }
+}
+
+function accepted(entry: Entry, identity: Identity): LdapOutcome {
+  return { result: ACCEPTED, identity, credential: directoryCredential(entry.dn, (attribute) => attributeValues(entry, attribute)) };
 }
 
 function describeDirectoryError(error: unknown): string {
