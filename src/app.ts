@@ -27,6 +27,7 @@ import { selfSignedFiles } from './server/self-signed.js';
 import type { SectionLock } from './server/keyed-lock.js';
 import { RedisLock } from './server/redis-lock.js';
 import { RedisConnection } from './redis/connection.js';
+import { sharedRedisConfig } from './auth/deployment-key.js';
 import { GateMetrics } from './metrics/gate-metrics.js';
 import { serveMetrics, type MetricsListener } from './metrics/listener.js';
 import { shareWithPrimary } from './metrics/cluster.js';
@@ -99,7 +100,8 @@ export async function startRegistryGate(config: Config, loggers: Loggers, option
   const tls = await tlsOptions(config);
   const metrics = new GateMetrics();
   // Shared by replicas when configured; a Redis that is down at start-up is an outage to ride out, not a reason not to start.
-  const redis = config.redis ? await RedisConnection.open({ config: config.redis, logger: loggers.app }) : undefined;
+  const redisConfig = await sharedRedisConfig(config);
+  const redis = redisConfig ? await RedisConnection.open({ config: redisConfig, logger: loggers.app }) : undefined;
   // One lock for the whole server (protected-tag pushes, upload sessions of the built-in registry,
   // the UI's robot edits): Redis when replicas share state, else in a worker it talks to the
   // primary (one instance, or ids would collide).

@@ -190,7 +190,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
         authenticate: auth.authenticateBasic,
         verifyPassword: (credentials) => auth.verifyPassword(credentials),
         refreshIdentity: auth.refreshIdentity,
-        robots: { file: config.auth.token.robots, reload: () => auth.robots.reload() },
+        robots: { file: config.auth.token.robots, reload: () => auth.robots.reload(), revoked: (robot) => auth.robotRevoked(robot) },
         adminGroup: config.ui.adminGroup,
         sessionTtlMs: config.ui.sessionTtl,
         stateDir: join(config.dataDir, 'ui'),

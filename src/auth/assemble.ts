@@ -2,9 +2,10 @@
  * Builds the identity stage from config, once: the password providers in their configured order
  * (robots first), login throttling behind one verified-credential cache, groups from every source,
  * and — when the token service is on — signing keys, the token service, the bearer authenticator
- * and the re-check of refresh token subjects (the same chain, asked without a password). With a
- * shared Redis, the throttle's counters live there (the workers' primary, or this process's memory,
- * while it is away) and revocations reach every replica through it (revocations.ts).
+ * and the re-check of refresh token and UI session subjects (the same chain, asked without a
+ * password, its identities stamped with their credential under the deployment key; the users whose
+ * sessions were revoked). With a shared Redis, the throttle's counters live there (the workers' primary, or this process's
+ * memory, while it is away) and revocations reach every replica through it (revocations.ts).
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
@@ -25,8 +26,10 @@ import {
   type CounterStore,
   type VersionedRecords,
 } from './throttle/index.js';
-import { RevocationChannel } from './revocations.js';
-import type { RedisConnection } from '../redis/connection.js';
+import { publishRobotRevocation, RevocationChannel } from './revocations.js';
+import { DeploymentKey } from './deployment-key.js';
+import { UserRevocations } from './user-revocations.js';
+import { isRedisUnavailable, type RedisConnection } from '../redis/connection.js';
 import { createBearerAuthenticator } from './token/bearer.js';
 import { SigningKeys } from './token/keys.js';
 import { createRefreshIdentity, type RefreshIdentity } from './token/refresh-subject.js';
@@ -44,6 +47,8 @@ export interface AuthStage {
   readonly refreshIdentity: RefreshIdentity;
   readonly tokens: TokenService | undefined;
   readonly robots: RobotProvider;
+  /** Tells every replica that a robot was revoked here (the UI's revocation), when they share a Redis. */
+  robotRevoked(robot: { readonly id: string; readonly expires: string | null }): Promise<void>;
   /** Re-reads the user, group, robot and key files now if they changed; with `force`, whatever their stat says. */
   reload(force?: boolean): Promise<void>;
   /** Called after users, groups, robots or keys changed (what another replica must re-read too). */
@@ -71,9 +76,15 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger }) : undefined;
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
   const robots = await RobotProvider.open({ file: config.auth.token.robots, logger });
+  const deployment = await DeploymentKey.open(config.auth.token.keyDir);
+  const revokedUsers = await UserRevocations.open(config.auth.token.keyDir, logger);
   const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap };
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
-  const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
+  const chain = new ProviderChain(
+    [robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)],
+    logger,
+    deployment.stampCredential,
+  );
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
   const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options)) : undefined;
   const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
@@ -97,7 +108,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
       refreshExpiresInMs: settings.refreshExpiresIn,
     });
   }
-  const stores = [htpasswd, robots, groupFile, keys];
+  const stores = [htpasswd, robots, groupFile, keys, revokedUsers];
   const reload = async (force = false): Promise<void> => {
     await Promise.all(
       stores.map(async (store) => {
@@ -112,7 +123,12 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     options.redis &&
     (await RevocationChannel.open(
       options.redis,
-      { reloadFiles: () => reload(true), refuseRobots: (ids) => robots.refuseIds(ids), onFilesChange: onCredentialsChange },
+      {
+        reloadFiles: () => reload(true),
+        refuseRobots: (ids) => robots.refuseIds(ids),
+        refuseUsers: (entries) => revokedUsers.refuse(entries),
+        onFilesChange: onCredentialsChange,
+      },
       logger,
     ));
 
@@ -132,9 +148,17 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
       const identity = await verifier.verify(credentials);
       return identity && withGroups(identity, groupSources);
     },
-    refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
+    refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources, revokedUsers),
     tokens,
     robots,
+    async robotRevoked(robot) {
+      if (!options.redis) return;
+      // The others re-read their robot stores when they hear of the change; one whose copy is behind refuses the id anyway.
+      await publishRobotRevocation(options.redis, robot).catch((error: unknown) => {
+        if (!isRedisUnavailable(error)) throw error;
+        logger.warn({ robotId: robot.id }, 'Redis is unavailable: replicas see the robot revoked when they re-read the robot store');
+      });
+    },
     reload,
     onCredentialsChange,
     throttle,
@@ -147,7 +171,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
         )),
     async close() {
       revocations?.close();
-      await Promise.all([chain.close(), groupFile?.close(), keys?.close()]);
+      await Promise.all([chain.close(), groupFile?.close(), keys?.close(), revokedUsers.close()]);
     },
   };
 }

@@ -13,8 +13,8 @@
  * The token carries what the caller asked for AND may do (partial or empty grants are not errors:
  * the registry refuses what the token does not cover). A refresh re-checks the refresh token's
  * subject with its provider and reads its groups afresh (`refreshIdentity`): a deleted user, a
- * revoked robot or one made anew under the old name gets no more tokens, and a group left is a
- * right lost. Refresh tokens go only to subjects that can be re-checked so (not to an SSO proxy's
+ * changed password, a user whose sessions were revoked, a revoked robot or one made anew under the
+ * old name gets no more tokens, and a group left is a right lost. Refresh tokens go only to subjects that can be re-checked so (not to an SSO proxy's
  * users). Wrong credentials, an unusable refresh token or a refused subject are one generic 401
  * UNAUTHORIZED (with a Basic challenge on GET, the scheme GET uses), and each leaves a `login` /
  * `deny` audit record with the name tried and why, as does a 429 from the login throttle; a request
@@ -206,7 +206,13 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       throw error;
     }
     attempt.user = claims.sub;
-    const identity = await deps.refreshIdentity({ user: claims.sub, via: claims.via, subjectId: claims.subjectId });
+    const identity = await deps.refreshIdentity({
+      user: claims.sub,
+      via: claims.via,
+      subjectId: claims.subjectId,
+      credentialStamp: claims.credentialStamp,
+      issuedAt: claims.issuedAtMs,
+    });
     if (!identity) {
       deps.logger?.debug({ user: claims.sub }, 'refresh token subject refused');
       throw refuse(attempt, 'refresh-subject-refused', false);

@@ -10,7 +10,7 @@ import { errnoCode } from '../lib/errno.js';
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { describeRedis, type RedisConfig } from '../config/schema/redis.js';
+import { describeRedis, type ResolvedRedisConfig } from '../config/schema/redis.js';
 
 /** Thrown by `RedisConnection.run` when Redis did not answer; callers fall back or refuse. */
 export class RedisUnavailableError extends Error {
@@ -47,7 +47,7 @@ function reasonOf(error: unknown): string {
   return error instanceof Error ? error.name : 'unknown';
 }
 
-function clientOptions(config: RedisConfig): RedisOptions {
+function clientOptions(config: ResolvedRedisConfig): RedisOptions {
   const tls =
     config.tls === true
       ? {}
@@ -67,7 +67,7 @@ function clientOptions(config: RedisConfig): RedisOptions {
 }
 
 export interface RedisConnectionOptions {
-  readonly config: RedisConfig;
+  readonly config: ResolvedRedisConfig;
   readonly logger: Logger;
   /** How long start-up waits for the first connection before going on without it (default 3 s). */
   readonly connectWaitMs?: number;
@@ -77,7 +77,7 @@ export class RedisConnection {
   readonly client: Redis;
   /** Tells this process's messages from other replicas' on shared channels. */
   readonly instanceId = randomBytes(9).toString('base64url');
-  readonly #config: RedisConfig;
+  readonly #config: ResolvedRedisConfig;
   readonly #logger: Logger;
   readonly #where: string;
   #health: RedisHealth = { state: 'down', since: new Date().toISOString(), reason: 'CONNECTING' };
@@ -166,7 +166,11 @@ export class RedisConnection {
     this.#announced = true;
     if (wasAnnounced)
       this.#logger.warn({ redis: this.#where }, 'Redis is available again: shared throttling, tag locks and revocations are back');
-    else this.#logger.info({ redis: this.#where }, 'connected to Redis: login throttling, protected-tag locks and revocations are shared');
+    else
+      this.#logger.info(
+        { redis: this.#where, keyPrefix: this.#config.keyPrefix },
+        'connected to Redis: login throttling, protected-tag locks and revocations are shared with every gateway using this key prefix',
+      );
     this.#tell();
   }
 

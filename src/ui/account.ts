@@ -54,7 +54,8 @@ export async function logIn(request: UiRequest): Promise<void> {
     return;
   }
   const ttl = services.options.sessionTtlMs;
-  const { value } = services.keys.issue({ user: identity.user, via: identity.via, subjectId: identity.subjectId }, ttl);
+  const subject = { user: identity.user, via: identity.via, subjectId: identity.subjectId, credentialStamp: identity.credentialStamp };
+  const { value } = services.keys.issue(subject, ttl);
   request.res.appendHeader('Set-Cookie', setCookie('session', value, request.secure, Math.floor(ttl / 1000)));
   // A new browser nonce with the new session: no form token from before the login stays valid.
   request.res.appendHeader('Set-Cookie', setCookie('csrf', SessionKeys.newNonce(), request.secure));

@@ -26,8 +26,15 @@ export interface UiOptions {
   readonly verifyPassword: (credentials: Credentials) => Promise<Identity | null>;
   /** A session's subject, asked of its provider again on every request. */
   readonly refreshIdentity: RefreshIdentity;
-  /** The robot store (auth.token.robots) and a way to make the running server see a change now. */
-  readonly robots: { readonly file: string; reload(): Promise<void> };
+  /**
+   * The robot store (auth.token.robots), a way to make the running server see a change now, and
+   * one to tell every replica of a revocation (through Redis, as `token revoke` does).
+   */
+  readonly robots: {
+    readonly file: string;
+    reload(): Promise<void>;
+    revoked(robot: { readonly id: string; readonly expires: string | null }): Promise<void>;
+  };
   readonly adminGroup?: string | undefined;
   readonly sessionTtlMs: number;
   /** Where the session key and revoked sessions live (dataDir/ui). */

@@ -2,10 +2,11 @@
  * Robot accounts in the UI, for members of `ui.adminGroup` only (anyone else gets the same 404 as
  * for a page that does not exist): list, create with the secret shown once on the response (never
  * in a URL, never stored in the browser), revoke. The store is the one `registry-gate token` edits;
- * the running server re-reads it at once. Every create and revoke, and every refused attempt, is
+ * the running server re-reads it at once, and a revocation is published to every replica as the
+ * command publishes it (refused there even where the replica's copy of the store is behind). Every create and revoke, and every refused attempt, is
  * audited with `"source":"ui"`.
  */
-import { createRobot, readRobots, revokeRobot, robotUserName } from '../auth/token/robots.js';
+import { createRobot, readRobots, removeRobot, robotUserName } from '../auth/token/robots.js';
 import type { UiRequest } from './context.js';
 import { html } from './html.js';
 import { notice } from './pages/layout.js';
@@ -84,7 +85,7 @@ export async function revokeRobotAccount(request: UiRequest): Promise<void> {
   const { services } = request;
   const name = robotUserName(request.form.get('name') ?? '');
   const file = services.options.robots.file;
-  const removed = name !== undefined && (await services.options.lock.run(`ui-robots:${file}`, () => revokeRobot(file, name)));
+  const removed = name === undefined ? undefined : await services.options.lock.run(`ui-robots:${file}`, () => removeRobot(file, name));
   if (!removed) {
     request.page(
       404,
@@ -92,7 +93,7 @@ export async function revokeRobotAccount(request: UiRequest): Promise<void> {
     );
     return;
   }
-  await services.options.robots.reload();
-  request.audit({ method: 'POST', action: 'robot-revoke', repository: '', decision: 'allow', rule: -1, status: 200, robot: name });
-  request.redirect(`/ui/robots?revoked=${encodeURIComponent(name)}`);
+  await Promise.all([services.options.robots.reload(), services.options.robots.revoked(removed)]);
+  request.audit({ method: 'POST', action: 'robot-revoke', repository: '', decision: 'allow', rule: -1, status: 200, robot: removed.name });
+  request.redirect(`/ui/robots?revoked=${encodeURIComponent(removed.name)}`);
 }

@@ -32,7 +32,7 @@ before(async () => {
 
 async function connect(url = redis.url, keyPrefix = `test-${randomBytes(6).toString('hex')}:`): Promise<RedisConnection> {
   const connection = await RedisConnection.open({
-    config: redisConfigSchema.parse({ url, keyPrefix }),
+    config: { ...redisConfigSchema.parse({ url }), keyPrefix },
     logger: silentLoggers().app,
     connectWaitMs: 1000,
   });

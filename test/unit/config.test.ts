@@ -147,7 +147,7 @@ test('redis: optional; a bad URL is refused without repeating it (it may hold a 
     const config = await loadConfig({ file, env: {} });
     assert.ok(config.redis);
     assert.equal(config.redis.url, 'rediss://:s3cret-pw@redis.internal:6380/2');
-    assert.equal(config.redis.keyPrefix, 'registry-gate:');
+    assert.equal(config.redis.keyPrefix, undefined, "none given: the deployment's own is derived at start (auth/deployment-key.ts)");
     assert.equal(config.redis.commandTimeout, 1000);
     assert.deepEqual(config.redis.tls, { ca: join(file, '..', 'certs', 'redis-ca.pem') });
   });

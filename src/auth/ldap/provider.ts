@@ -42,6 +42,7 @@ import {
 import type { LdapConfig } from '../../config/schema/ldap.js';
 import { namingAttributeOf } from '../../config/schema/ldap.js';
 import { userNameComparisons } from '../../config/schema/ldap-filter.js';
+import { CREDENTIAL_ATTRIBUTES, directoryCredential } from './credential.js';
 import { leadingRdnValue } from './dn.js';
 import { attributeValues, entryName } from './entry.js';
 import { fillFilterTemplate, isAcceptableUserName, userSearchFilter } from './filter.js';
@@ -55,7 +56,7 @@ export interface LdapProviderOptions {
 
 /** What the directory said about a user name and password, for chains that let the provider that knows the user decide. */
 export type LdapOutcome =
-  | { readonly result: 'accepted'; readonly identity: Identity }
+  | { readonly result: 'accepted'; readonly identity: Identity; readonly credential: string }
   /** Exactly one entry has this name, and the password is wrong (or empty). */
   | { readonly result: 'rejected' }
   /**
@@ -161,7 +162,11 @@ export class LdapProvider implements AuthProvider {
     this.filterMatchesOtherAttributes = userNameComparisons(config.userFilter).some(
       (comparison) => !comparison.exact || comparison.attribute.toLowerCase() !== naming,
     );
-    this.userAttributes = config.groupSearch ? [this.namingAttribute] : [this.namingAttribute, config.groupAttribute];
+    // Operational attributes come only when named; a directory ignores names it does not know.
+    this.userAttributes = [
+      ...(config.groupSearch ? [this.namingAttribute] : [this.namingAttribute, config.groupAttribute]),
+      ...CREDENTIAL_ATTRIBUTES,
+    ];
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
@@ -185,7 +190,7 @@ export class LdapProvider implements AuthProvider {
         return UNKNOWN;
       }
       if (password === '' || !(await this.bindAsUser(found.entry.dn, password, signal))) return REJECTED;
-      return { result: ACCEPTED, identity: await this.identityOf(found, signal) };
+      return accepted(found.entry, await this.identityOf(found, signal));
     });
   }
 
@@ -198,7 +203,7 @@ export class LdapProvider implements AuthProvider {
     if (!isAcceptableUserName(user)) return UNKNOWN;
     return this.ask('lookup', async (signal) => {
       const found = await this.findUser(user, signal);
-      return found ? { result: ACCEPTED, identity: await this.identityOf(found, signal) } : UNKNOWN;
+      return found ? accepted(found.entry, await this.identityOf(found, signal)) : UNKNOWN;
     });
   }
 
@@ -353,6 +358,10 @@ export class LdapProvider implements AuthProvider {
   private scrub(text: string): string {
     return this.#bindPassword === '' ? text : text.split(this.#bindPassword).join('[redacted]');
   }
+}
+
+function accepted(entry: Entry, identity: Identity): LdapOutcome {
+  return { result: ACCEPTED, identity, credential: directoryCredential(entry.dn, (attribute) => attributeValues(entry, attribute)) };
 }
 
 function describeDirectoryError(error: unknown): string {

@@ -168,6 +168,8 @@ export async function removeRobot(file: string, name: string): Promise<RobotReco
 
 interface LoadedRobot {
   readonly digest: Buffer;
+  /** What identifies the robot's credential: its id and its secret's hash. */
+  readonly credential: string;
   readonly expiresAt: number | null;
   readonly identity: Identity;
 }
@@ -239,7 +241,7 @@ export class RobotProvider implements AuthProvider {
 
   verify(credentials: Credentials): Promise<Identity | null> {
     const outcome = this.check(credentials);
-    return Promise.resolve(typeof outcome === 'object' ? outcome : null);
+    return Promise.resolve(typeof outcome === 'object' ? outcome.identity : null);
   }
 
   /**
@@ -249,7 +251,11 @@ export class RobotProvider implements AuthProvider {
    */
   authenticate(credentials: Credentials): Promise<AuthOutcome> {
     const outcome = this.check(credentials);
-    return Promise.resolve(typeof outcome === 'object' ? { result: 'accepted', identity: outcome } : { result: outcome });
+    return Promise.resolve(
+      typeof outcome === 'object'
+        ? { result: 'accepted', identity: outcome.identity, credential: outcome.credential }
+        : { result: outcome },
+    );
   }
 
   /** Every `robot$` name is a robot's, in any spelling, whether such a robot exists or not. */
@@ -257,11 +263,11 @@ export class RobotProvider implements AuthProvider {
     return foldUserName(user).startsWith(ROBOT_PREFIX);
   }
 
-  private check(credentials: Credentials): Identity | 'unknown' | 'rejected' {
+  private check(credentials: Credentials): LoadedRobot | 'unknown' | 'rejected' {
     if (!this.owns(credentials.user)) return 'unknown';
     const robot = this.robots.get(credentials.user);
     const matches = timingSafeEqual(hashSecret(credentials.password), robot?.digest ?? DECOY);
-    return robot && matches && this.usable(robot) ? robot.identity : 'rejected';
+    return robot && matches && this.usable(robot) ? robot : 'rejected';
   }
 
   /**
@@ -272,7 +278,9 @@ export class RobotProvider implements AuthProvider {
   lookup(user: string): Promise<AuthOutcome> {
     if (!user.startsWith(ROBOT_PREFIX)) return Promise.resolve({ result: 'unknown' });
     const robot = this.robots.get(user);
-    return Promise.resolve(robot && this.usable(robot) ? { result: 'accepted', identity: robot.identity } : { result: 'rejected' });
+    return Promise.resolve(
+      robot && this.usable(robot) ? { result: 'accepted', identity: robot.identity, credential: robot.credential } : { result: 'rejected' },
+    );
   }
 
   /** Called after the robots changed (so caches of verified credentials can be flushed). */
@@ -321,6 +329,7 @@ export class RobotProvider implements AuthProvider {
       }
       robots.set(record.name, {
         digest: Buffer.from(record.hash.slice('sha256:'.length), 'hex'),
+        credential: `${record.id}\n${record.hash}`,
         expiresAt: record.expires === null ? null : Date.parse(record.expires),
         identity: Object.freeze({
           user: record.name,
