@@ -68,7 +68,7 @@ module.exports = {
       comment: 'The pipeline may use every stage, but not the UI, the commands or what assembles it.',
       severity: 'error',
       from: { path: '^src/gateway/' },
-      to: { path: ['^src/ui/', '^src/cli/', '^src/app\\.ts$', '^src/stages\\.ts$'] },
+      to: { path: ['^src/ui/', '^src/cli/', '^src/assembly/'] },
     },
     {
       name: 'ui-is-a-sibling-of-gateway',
@@ -77,7 +77,7 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/ui/' },
       to: {
-        path: ['^src/gateway/', '^src/cli/', '^src/app\\.ts$', '^src/stages\\.ts$'],
+        path: ['^src/gateway/', '^src/cli/', '^src/assembly/'],
         pathNot: ['^src/gateway/audit-events\\.ts$', '^src/gateway/catalog\\.ts$'],
       },
     },
@@ -88,6 +88,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^(src/|src/.+/)[^/]+$' },
       to: { path: '/_[^/]+$', pathNot: '^$1_[^/]+$' },
+    },
+    {
+      name: 'only-cli-imports-the-assembly',
+      comment: 'src/assembly/ is the composition root (what the process holds, a generation, reload): only the commands start it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/cli/', '^src/assembly/'] },
+      to: { path: '^src/assembly/' },
     },
     {
       name: 'only-cli-imports-cli',

@@ -1,14 +1,20 @@
 /**
  * Builds the identity stage from config, once: the password providers in their configured order
  * (robots first), login throttling behind one verified-credential cache, groups from every source,
- * and — when the token service is on — signing keys, the token service, the bearer authenticator
- * and the re-check of refresh token and UI session subjects (the same chain, asked without a
- * password, its identities stamped with their credential under the deployment key; the users whose
- * sessions were revoked). With a shared Redis, the throttle's counters live there (the workers' primary, or this process's
- * memory, while it is away) and revocations reach every replica through it (revocations.ts).
+ * the bearer authenticator when the token service is on (the service itself is opened by the
+ * assembly, once, and handed in), and the re-check of refresh token and UI session subjects (the
+ * same chain, asked without a password, its identities stamped with their credential under the
+ * deployment key; the users whose sessions were revoked). With a shared Redis, the throttle's
+ * counters live there (the workers' primary, or this process's memory, while it is away) and
+ * revocations reach every replica through it (revocations.ts).
+ *
+ * Everything it opens — watched files, directory connections, the revocation channel — goes on the
+ * close stack it is handed, the moment it is opened: a build that fails half-way leaves nothing
+ * running, and the stage has no close of its own.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
+import type { CloseStack } from '../lib/close-stack.js';
 import { createAuthenticator, type Authenticate } from './authenticate.js';
 import { ProviderChain } from './chain.js';
 import { CachedVerifier, type VerifyOutcome } from './credential-cache.js';
@@ -31,10 +37,9 @@ import { DeploymentKey } from './deployment-key.js';
 import { UserRevocations } from './user-revocations.js';
 import { isRedisUnavailable, type RedisConnection } from '../redis/connection.js';
 import { createBearerAuthenticator } from './token/bearer.js';
-import { SigningKeys } from './token/keys.js';
 import { createRefreshIdentity, type RefreshIdentity } from './token/refresh-subject.js';
 import { RobotProvider } from './token/robots.js';
-import { TokenService } from './token/service.js';
+import type { TokenService } from './token/service.js';
 
 export interface AuthStage {
   /** What the pipeline calls for /v2/ requests (bearer tokens in bearer mode, Basic otherwise). */
@@ -57,10 +62,13 @@ export interface AuthStage {
   readonly throttle: LoginThrottle | undefined;
   /** Connects and binds to the directory as the service account (readiness); absent without LDAP. Resolves false when it cannot. */
   readonly directoryReady: (() => Promise<boolean>) | undefined;
-  close(): Promise<void>;
 }
 
 export interface AssembleOptions {
+  /** Where everything opened here is registered to be closed (the generation's stack). */
+  readonly stack: CloseStack;
+  /** The token service, when it is on: bearer tokens in bearer mode, refresh tokens (the assembly opens it once). */
+  readonly tokens?: TokenService | undefined;
   /** Told how each password verification ended (metrics). */
   readonly onVerified?: (outcome: VerifyOutcome) => void;
   /** A running throttle to keep (its failure counts survive a config reload); only when its settings are unchanged. */
@@ -71,14 +79,15 @@ export interface AssembleOptions {
   readonly workerRecords?: VersionedRecords | undefined;
 }
 
-export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<AuthStage> {
-  const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger });
-  const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger }) : undefined;
+export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions): Promise<AuthStage> {
+  const { stack, tokens } = options;
+  const htpasswd = stack.adopt(await HtpasswdProvider.open({ file: config.auth.htpasswd, logger }), (opened) => opened.close());
+  const ldap = config.auth.ldap && stack.adopt(await LdapProvider.open({ config: config.auth.ldap, logger }), (opened) => opened.close());
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
-  const robots = await RobotProvider.open({ file: config.auth.token.robots, logger });
+  const robots = stack.adopt(await RobotProvider.open({ file: config.auth.token.robots, logger }), (opened) => opened.close());
   const deployment = await DeploymentKey.open(config.auth.token.keyDir);
-  const revokedUsers = await UserRevocations.open(config.auth.token.keyDir, logger);
-  const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap };
+  const revokedUsers = stack.adopt(await UserRevocations.open(config.auth.token.keyDir, logger), (opened) => opened.close());
+  const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap: ldap || undefined };
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
   const chain = new ProviderChain(
     [robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)],
@@ -91,24 +100,12 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
   htpasswd.onChange(() => verifier.flush());
   robots.onChange(() => verifier.flush());
-  const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger }) : undefined;
+  const groupFile =
+    config.auth.groupFile && stack.adopt(await GroupFile.open({ file: config.auth.groupFile, logger }), (opened) => opened.close());
   const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
   const authenticateBasic = createAuthenticator(verifier, groupSources);
 
-  let keys: SigningKeys | undefined;
-  let tokens: TokenService | undefined;
-  if (config.auth.tokenEndpoint) {
-    const settings = config.auth.token;
-    keys = await SigningKeys.open({ dir: settings.keyDir, algorithm: settings.algorithm, logger });
-    tokens = new TokenService({
-      issuer: settings.issuer,
-      service: settings.service,
-      keys,
-      expiresInMs: settings.expiresIn,
-      refreshExpiresInMs: settings.refreshExpiresIn,
-    });
-  }
-  const stores = [htpasswd, robots, groupFile, keys, revokedUsers];
+  const stores = [htpasswd, robots, groupFile || undefined, tokens?.keys, revokedUsers];
   const reload = async (force = false): Promise<void> => {
     await Promise.all(
       stores.map(async (store) => {
@@ -119,9 +116,8 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   const onCredentialsChange = (listener: () => void): void => {
     for (const store of stores) store?.onChange(listener);
   };
-  const revocations =
-    options.redis &&
-    (await RevocationChannel.open(
+  if (options.redis) {
+    const channel = await RevocationChannel.open(
       options.redis,
       {
         reloadFiles: () => reload(true),
@@ -130,7 +126,9 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
         onFilesChange: onCredentialsChange,
       },
       logger,
-    ));
+    );
+    stack.defer(() => channel.close());
+  }
 
   const authenticate =
     tokens && config.auth.scheme === 'bearer'
@@ -162,17 +160,13 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     reload,
     onCredentialsChange,
     throttle,
-    directoryReady:
-      ldap &&
-      (() =>
-        ldap.probe().then(
-          () => true,
-          () => false,
-        )),
-    async close() {
-      revocations?.close();
-      await Promise.all([chain.close(), groupFile?.close(), keys?.close(), revokedUsers.close()]);
-    },
+    directoryReady: ldap
+      ? () =>
+          ldap.probe().then(
+            () => true,
+            () => false,
+          )
+      : undefined,
   };
 }
 

@@ -94,7 +94,7 @@ export function serveCommand(): Command {
 
         if (config.workers > 1 && !isWorkerProcess()) {
           // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
-          await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
+          await (await import('../assembly/first-run.js')).prepareFirstRun(config, firstRun);
           // Room for the throttle's three kinds of counters, as each process would keep them.
           const workers = await startWorkers(config.workers, loggers.app, { maxSharedRecords: 3 * config.auth.throttle.maxTrackedKeys });
           const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
@@ -108,7 +108,7 @@ export function serveCommand(): Command {
           return;
         }
 
-        const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
+        const gate = await (await import('../assembly/app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
         if (isWorkerProcess()) reportListening(gate.url);
         else announce(listeningBanner(config, gate.url, describeBackend(config)));
         onSignals(

@@ -81,7 +81,7 @@ describe('npm pack, global install, production install', () => {
     for (const needed of [
       'package/bin/registry-gate',
       'package/dist/src/cli/main.js',
-      'package/dist/src/app.js',
+      'package/dist/src/assembly/app.js',
       'package/LICENSE',
       'package/README.md',
       'package/CHANGELOG.md',
