@@ -10,6 +10,7 @@ import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
 import { NO_AUDIT, openAuditSink, type AuditSink } from './access/audit.js';
 import { assembleAuth, type AuthStage } from './auth/assemble.js';
+import { ssoHeaderNames } from './auth/sso-headers.js';
 import type { LoginThrottle } from './auth/throttle/index.js';
 import { SigningKeys } from './auth/token/keys.js';
 import { TokenService } from './auth/token/service.js';
@@ -19,9 +20,9 @@ import { createGateway, type RequestHandler } from './gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from './gateway/challenge.js';
 import { createTokenEndpoint } from './gateway/token-endpoint.js';
 import { compileAddressMatcher, type AddressMatcher } from './lib/ip.js';
-import type { CatalogPaging } from './gateway/catalog.js';
+import type { CatalogPaging } from './access/catalog.js';
 import { cachedCheck, createHealthEndpoint, type ReadinessCheck } from './gateway/health.js';
-import type { SectionLock } from './server/keyed-lock.js';
+import type { SectionLock } from './lib/section-lock.js';
 import type { GateMetrics } from './metrics/gate-metrics.js';
 import type { RedisConnection } from './redis/connection.js';
 import type { ClusterRecords } from './server/cluster-records.js';
@@ -112,7 +113,7 @@ function upstreamBackend(
     timeoutMs: upstream.timeout,
     connections: upstream.connections,
     caFile: upstream.ca,
-    dropHeaders: sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [],
+    dropHeaders: ssoHeaderNames(sso),
     auth: upstream.auth,
     mintToken,
     logger: long.loggers.app,

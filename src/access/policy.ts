@@ -13,10 +13,9 @@
  * (the probe is then consulted, at most once).
  */
 import type { Identity } from '../auth/identity.js';
-import type { AccessRuleConfig, Action, Grant } from '../config/schema.js';
+import type { AccessRuleConfig } from '../config/schema.js';
+import type { Action, Grant } from '../oci/actions.js';
 import { compileRepositoryPattern, type RepositoryPattern } from './pattern.js';
-
-export type { Action } from '../config/schema.js';
 
 type SubjectMatcher = (identity: Identity) => boolean;
 type TagMatcher = (tag: string) => boolean;

@@ -22,7 +22,8 @@
  * `registry-gate token revoke` (a robot, or `--user`), `token rotate-key` and the UI's robot
  * revocation publish too when the config names Redis.
  */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { silentLoggers } from '../log.js';
 import type { ResolvedRedisConfig } from '../config/schema/redis.js';
 import { isRedisUnavailable, RedisConnection } from '../redis/connection.js';
 
@@ -227,7 +228,8 @@ export async function publishFromCommand(
   publish: (redis: RedisConnection) => Promise<void>,
 ): Promise<'published' | 'no-redis' | 'unavailable'> {
   if (!config) return 'no-redis';
-  const redis = await RedisConnection.open({ config, logger: pino({ level: 'silent' }) });
+  // A command says what happened itself (the outcome); the connection's own log lines are for servers.
+  const redis = await RedisConnection.open({ config, logger: silentLoggers().app });
   try {
     await publish(redis);
     return 'published';

@@ -21,7 +21,7 @@ import { errnoCode } from '../lib/errno.js';
 import { FileWatch } from '../lib/watched-file.js';
 import { fsyncDir, writeFileAtomic } from '../lib/atomic-write.js';
 import { PRIVATE_FILE_MODE } from '../lib/file-modes.js';
-import type { SectionLock } from '../server/keyed-lock.js';
+import type { SectionLock } from '../lib/section-lock.js';
 
 const FILE = 'revoked-sessions.log';
 /** Where logouts were kept before the log (whole-file rewrites); its sessions were cookies of version 1, no longer accepted. */
