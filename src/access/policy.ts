@@ -16,6 +16,7 @@ import type { Identity } from '../auth/identity.js';
 import type { AccessRuleConfig } from '../config/schema.js';
 import type { Action, Grant } from '../oci/actions.js';
 import { compileRepositoryPattern, type RepositoryPattern } from './pattern.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 type SubjectMatcher = (identity: Identity) => boolean;
 type TagMatcher = (tag: string) => boolean;
@@ -97,7 +98,7 @@ function compileSubject(subject: string): SubjectMatcher {
     const name = subject.slice('group:'.length);
     return (identity) => identity.user !== null && identity.groups.includes(name);
   }
-  throw new Error(`unknown subject ${subject}`);
+  throw new InternalError('RG_ERR_CONFIG_INVALID', `unknown subject ${subject}`);
 }
 
 /** Tag globs: `*` any run of characters, `?` one character; everything else literal. */

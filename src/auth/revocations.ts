@@ -26,6 +26,7 @@ import type { Logger } from 'pino';
 import { silentLoggers } from '../log.js';
 import type { ResolvedRedisConfig } from '../config/schema/redis.js';
 import { isRedisUnavailable, RedisConnection } from '../redis/connection.js';
+import { internalErrorCode } from '../lib/internal-errors.js';
 
 const CHANNEL = 'revocations';
 const REVOKED_ROBOTS = 'revoked-robots';
@@ -162,7 +163,10 @@ export class RevocationChannel {
         try {
           await this.#targets.reloadFiles();
         } catch (error) {
-          this.#logger.error({ err: error instanceof Error ? error.message : String(error) }, 're-reading credential files failed');
+          this.#logger.error(
+            { err: error instanceof Error ? error.message : String(error), code: internalErrorCode(error) },
+            're-reading credential files failed',
+          );
         } finally {
           this.#applying -= 1;
         }
