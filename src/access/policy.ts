@@ -13,10 +13,10 @@
  * (the probe is then consulted, at most once).
  */
 import type { Identity } from '../auth/identity.js';
-import type { AccessRuleConfig, Action, Grant } from '../config/schema.js';
+import type { AccessRuleConfig } from '../config/schema.js';
+import type { Action, Grant } from '../oci/actions.js';
 import { compileRepositoryPattern, type RepositoryPattern } from './pattern.js';
-
-export type { Action } from '../config/schema.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 type SubjectMatcher = (identity: Identity) => boolean;
 type TagMatcher = (tag: string) => boolean;
@@ -98,7 +98,7 @@ function compileSubject(subject: string): SubjectMatcher {
     const name = subject.slice('group:'.length);
     return (identity) => identity.user !== null && identity.groups.includes(name);
   }
-  throw new Error(`unknown subject ${subject}`);
+  throw new InternalError('RG_ERR_CONFIG_INVALID', `unknown subject ${subject}`);
 }
 
 /** Tag globs: `*` any run of characters, `?` one character; everything else literal. */

@@ -16,10 +16,12 @@ import { join } from 'node:path';
 import type { Config } from '../config/load.js';
 import type { Loggers } from '../log.js';
 import { CloseStack } from '../lib/close-stack.js';
+import { InternalError } from '../lib/internal-errors.js';
 import { compileAddressMatcher, type AddressMatcher } from '../lib/ip.js';
 import { AccessPolicy } from '../access/policy.js';
 import { NO_AUDIT, openAuditSink, type AuditSink } from '../access/audit.js';
 import { assembleAuth, type AuthStage } from '../auth/assemble.js';
+import { ssoHeaderNames } from '../auth/sso-headers.js';
 import type { LoginThrottle } from '../auth/throttle/index.js';
 import { SigningKeys } from '../auth/token/keys.js';
 import { TokenService } from '../auth/token/service.js';
@@ -28,9 +30,9 @@ import { UpstreamBackend, type MintUpstreamToken } from '../backend/upstream/ind
 import { createGateway, type RequestHandler } from '../gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from '../gateway/challenge.js';
 import { createTokenEndpoint, type TokenEndpoint } from '../gateway/token-endpoint.js';
-import type { CatalogPaging } from '../gateway/catalog.js';
+import type { CatalogPaging } from '../access/catalog.js';
 import { cachedCheck, createHealthEndpoint, type ReadinessCheck } from '../gateway/health.js';
-import type { SectionLock } from '../server/keyed-lock.js';
+import type { SectionLock } from '../lib/section-lock.js';
 import type { ClusterRecords } from '../server/cluster-records.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
@@ -121,7 +123,8 @@ function upstreamTokenMinter(tokenService: () => Promise<TokenService>): MintUps
 function openBackend(config: Config, resources: ProcessResources, stack: CloseStack, mintToken: MintUpstreamToken): Backend {
   const { upstream } = config;
   if (!upstream) {
-    if (!resources.builtin) throw new Error('the built-in registry is not running: switching to it needs a restart');
+    if (!resources.builtin)
+      throw new InternalError('RG_ERR_NEEDS_RESTART', 'the built-in registry is not running: switching to it needs a restart');
     return resources.builtin;
   }
   const sso = config.auth.trustedHeader;
@@ -131,7 +134,7 @@ function openBackend(config: Config, resources: ProcessResources, stack: CloseSt
     timeoutMs: upstream.timeout,
     connections: upstream.connections,
     caFile: upstream.ca,
-    dropHeaders: sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [],
+    dropHeaders: ssoHeaderNames(sso),
     auth: upstream.auth,
     mintToken,
     logger: resources.loggers.app,

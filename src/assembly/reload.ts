@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/load.js';
 import { planReload, sameSettings } from '../config/changes.js';
 import { FileWatch } from '../lib/watched-file.js';
+import { internalErrorCode } from '../lib/internal-errors.js';
 import { HandlerSwitch } from '../server/handler-switch.js';
 import { buildGeneration, type Generation, type ProcessResources } from './generation.js';
 
@@ -108,7 +109,7 @@ export class Generations {
     const refused = (error: unknown) => {
       metrics.configReloaded('failed');
       loggers.app.error(
-        { reason, problem: error instanceof Error ? error.message : String(error) },
+        { reason, problem: error instanceof Error ? error.message : String(error), code: internalErrorCode(error) },
         'config reload failed; keeping the running config',
       );
     };

@@ -20,6 +20,7 @@
 import type { Logger } from 'pino';
 import type { StampCredential } from './deployment-key.js';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from './identity.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 async function ask(provider: AuthProvider, credentials: Credentials, final: boolean): Promise<AuthOutcome> {
   if (provider.authenticate) return provider.authenticate(credentials, final);
@@ -35,7 +36,7 @@ export class ProviderChain implements AuthProvider {
 
   /** Without `stamp` (tests of the chain alone) identities carry no credential stamp. */
   constructor(providers: readonly AuthProvider[], logger?: Logger, stamp?: StampCredential) {
-    if (providers.length === 0) throw new Error('the provider chain needs at least one provider');
+    if (providers.length === 0) throw new InternalError('RG_ERR_INVALID_ARGUMENT', 'the provider chain needs at least one provider');
     this.#providers = providers;
     this.#logger = logger;
     this.#stamp = stamp;

@@ -25,6 +25,7 @@ import type { Config } from '../config/load.js';
 import type { RedisConfig, ResolvedRedisConfig } from '../config/schema/redis.js';
 import { createFileAtomic } from '../lib/atomic-write.js';
 import type { Identity } from './identity.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 export const DEPLOYMENT_KEY_FILE = 'deployment.key';
 const DEFAULT_PREFIX_START = 'registry-gate:';
@@ -44,7 +45,9 @@ export class DeploymentKey {
     const file = join(keyDir, DEPLOYMENT_KEY_FILE);
     await createFileAtomic(file, randomBytes(32).toString('hex') + '\n');
     const text = (await readFile(file, 'utf8')).trim();
-    if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`${file} is not a deployment key (64 hex digits); delete it to make a new one`);
+    if (!/^[0-9a-f]{64}$/.test(text)) {
+      throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not a deployment key (64 hex digits); delete it to make a new one`);
+    }
     return new DeploymentKey(Buffer.from(text, 'hex'));
   }
 

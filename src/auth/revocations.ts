@@ -22,9 +22,11 @@
  * `registry-gate token revoke` (a robot, or `--user`), `token rotate-key` and the UI's robot
  * revocation publish too when the config names Redis.
  */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { silentLoggers } from '../log.js';
 import type { ResolvedRedisConfig } from '../config/schema/redis.js';
 import { isRedisUnavailable, RedisConnection } from '../redis/connection.js';
+import { internalErrorCode } from '../lib/internal-errors.js';
 
 const CHANNEL = 'revocations';
 const REVOKED_ROBOTS = 'revoked-robots';
@@ -161,7 +163,10 @@ export class RevocationChannel {
         try {
           await this.#targets.reloadFiles();
         } catch (error) {
-          this.#logger.error({ err: error instanceof Error ? error.message : String(error) }, 're-reading credential files failed');
+          this.#logger.error(
+            { err: error instanceof Error ? error.message : String(error), code: internalErrorCode(error) },
+            're-reading credential files failed',
+          );
         } finally {
           this.#applying -= 1;
         }
@@ -227,7 +232,8 @@ export async function publishFromCommand(
   publish: (redis: RedisConnection) => Promise<void>,
 ): Promise<'published' | 'no-redis' | 'unavailable'> {
   if (!config) return 'no-redis';
-  const redis = await RedisConnection.open({ config, logger: pino({ level: 'silent' }) });
+  // A command says what happened itself (the outcome); the connection's own log lines are for servers.
+  const redis = await RedisConnection.open({ config, logger: silentLoggers().app });
   try {
     await publish(redis);
     return 'published';

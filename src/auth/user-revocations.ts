@@ -21,6 +21,7 @@ import { writeFileAtomic } from '../lib/atomic-write.js';
 import { errnoCode } from '../lib/errno.js';
 import { WatchedFile } from '../lib/watched-file.js';
 import { foldUserName } from './user-name.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 export const USER_REVOCATIONS_FILE = 'revoked-users.json';
 
@@ -31,10 +32,10 @@ function parse(text: string, file: string): Map<string, number> {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new Error(`${file} is not JSON`);
+    throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not JSON`);
   }
   const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${file} is not a list of revoked users`);
+  if (!parsed.success) throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not a list of revoked users`);
   return new Map(Object.entries(parsed.data.users));
 }
 

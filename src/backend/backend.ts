@@ -6,8 +6,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../oci/route.js';
 
+/**
+ * Where a request came from, as the listener saw it: what the pipeline works out who the client is
+ * from, and what the upstream forwarder decides which forwarding headers to believe on.
+ */
+export interface ForwardingFacts {
+  /** The direct peer's address. */
+  readonly peer: string;
+  /** Whether the direct peer is one of trustedProxies, whose forwarded headers are kept. */
+  readonly peerTrusted: boolean;
+  /** 'https' or 'http' on our own listener. */
+  readonly scheme: string;
+}
+
 /** What the gateway knows about the request beyond its route, for backends that need it. */
-export interface RequestContext {
+export interface RequestContext extends ForwardingFacts {
   readonly route: Route;
   /** Who asks (the identity stage's Identity): an upstream in token mode names the user in its own token. */
   readonly identity: { readonly user: string | null };
@@ -15,12 +28,6 @@ export interface RequestContext {
   readonly clientIp: string;
   /** 'https' or 'http', as the client sees it. */
   readonly proto: string;
-  /** The direct peer's address. */
-  readonly peer: string;
-  /** Whether the direct peer is one of trustedProxies. */
-  readonly peerTrusted: boolean;
-  /** 'https' or 'http' on our own listener. */
-  readonly scheme: string;
   /** The request body, when the gateway had to read it already (a manifest, for a protected-tag check). */
   readonly body?: Buffer | undefined;
   /**

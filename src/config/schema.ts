@@ -14,6 +14,7 @@ import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
 import { redisConfigSchema } from './schema/redis.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
+import { GRANTS } from '../oci/actions.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 
@@ -36,12 +37,6 @@ const subject = z
     error: 'expected anonymous, authenticated, *, user:NAME or group:NAME',
   })
   .meta({ docType: 'subject' });
-
-export const ACTIONS = ['pull', 'push', 'delete'] as const;
-export type Action = (typeof ACTIONS)[number];
-/** What a rule may grant: the request actions, and `overwrite` for its protected tags. */
-export const GRANTS = [...ACTIONS, 'overwrite'] as const;
-export type Grant = (typeof GRANTS)[number];
 
 const tagPattern = z
   .string()

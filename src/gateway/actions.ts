@@ -1,5 +1,5 @@
 /** Which action a request needs, and what kind of transfer it is, from its route and method. */
-import type { Action } from '../access/policy.js';
+import type { Action } from '../oci/actions.js';
 import type { Route } from '../oci/route.js';
 
 export type RequiredAccess =

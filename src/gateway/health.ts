@@ -18,6 +18,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../oci/errors.js';
 import { sendJson } from '../oci/respond.js';
+import { splitRequestTarget } from '../oci/request-target.js';
 import type { RedisHealth } from '../redis/connection.js';
 
 export const HEALTH_PATH = '/healthz';
@@ -34,7 +35,7 @@ export type HealthEndpoint = (req: IncomingMessage, res: ServerResponse) => Prom
 
 /** The path of a health endpoint this request is for, or undefined. */
 export function healthPath(url: string): typeof HEALTH_PATH | typeof READY_PATH | undefined {
-  const path = url.split('?', 1)[0];
+  const { path } = splitRequestTarget(url);
   return path === HEALTH_PATH || path === READY_PATH ? path : undefined;
 }
 

@@ -12,33 +12,28 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Loggers } from '../log.js';
 import type { Authenticate } from '../auth/authenticate.js';
 import type { Identity } from '../auth/identity.js';
+import { ssoHeaderNames } from '../auth/sso-headers.js';
 import { decide, type DecisionReason } from '../access/decide.js';
-import type { AccessPolicy, Action } from '../access/policy.js';
+import type { AccessPolicy } from '../access/policy.js';
+import type { Action } from '../oci/actions.js';
 import type { AuditSink } from '../access/audit.js';
-import type { Backend, RequestContext } from '../backend/backend.js';
+import type { Backend, ForwardingFacts, RequestContext } from '../backend/backend.js';
 import { isRegistryError, RegistryError, toRegistryError } from '../oci/errors.js';
 import { CATALOG_SCOPE } from '../auth/token/bearer.js';
 import { challengeScopes, type Challenge } from './challenge.js';
 import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
 import { isBlobTransfer, isUpload, requiredAccess, type RequiredAccess } from './actions.js';
 import { authorizeRequest, readManifestBody, type Authorized } from './authorize.js';
-import {
-  auditRecord,
-  loginRefusalRecord,
-  responseDigest,
-  stateChange,
-  triedUserName,
-  type AuditFacts,
-  type LoginRefusalReason,
-} from './audit-events.js';
-import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './catalog.js';
+import { auditRecord, loginRefusalRecord, type AuditFacts, type LoginRefusalReason } from '../access/audit-records.js';
+import { responseDigest, stateChange, triedUserName } from './audit-events.js';
+import { listVisibleRepositories, type CatalogPaging } from '../access/catalog.js';
+import { sendCatalog } from './catalog.js';
 import { API_VERSION, API_VERSION_HEADER } from '../oci/api-version.js';
 import { clientAddress, clientProto, isLegacyDockerClient } from './headers.js';
-import type { ForwardingFacts } from '../backend/upstream/forwarding-headers.js';
 import { isDigest } from '../oci/names.js';
 import { sendJson } from '../oci/respond.js';
 import { routeFromUrl, type Route } from '../oci/route.js';
-import type { SectionLock } from '../server/keyed-lock.js';
+import type { SectionLock } from '../lib/section-lock.js';
 import { normalizeIp, type AddressMatcher } from '../lib/ip.js';
 import { logAccess, onRequestDone } from './access-log.js';
 import { healthPath, type HealthEndpoint } from './health.js';
@@ -378,8 +373,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     user: options.trustedHeader.user.toLowerCase(),
     groups: options.trustedHeader.groups?.toLowerCase(),
   };
-  // Also their underscore spellings, which CGI-style layers behind an upstream treat as the same header.
-  const ssoNames = sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [];
+  const ssoNames = ssoHeaderNames(options.trustedHeader);
 
   async function serve(req: IncomingMessage, res: ServerResponse, facts: ForwardingFacts, state: RequestState): Promise<void> {
     const caller: Caller = {

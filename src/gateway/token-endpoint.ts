@@ -27,6 +27,7 @@ import type { Logger } from 'pino';
 import type { AuditSink } from '../access/audit.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { AuthRequest } from '../auth/authenticate.js';
+import { basicChallengeHeader } from '../auth/authorization-header.js';
 import type { Credentials, Identity } from '../auth/identity.js';
 import { grantAccess } from '../access/grant.js';
 import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.js';
@@ -35,8 +36,10 @@ import type { TokenService } from '../auth/token/service.js';
 import { InvalidTokenError, type ResourceScope } from '../auth/token/types.js';
 import { RegistryError, toRegistryError } from '../oci/errors.js';
 import { sendJson } from '../oci/respond.js';
+import { splitRequestTarget } from '../oci/request-target.js';
 import { readBodyWithLimit } from '../lib/read-body.js';
-import { loginRefusalRecord, triedUserName, type LoginRefusalReason } from './audit-events.js';
+import { loginRefusalRecord, type LoginRefusalReason } from '../access/audit-records.js';
+import { triedUserName } from './audit-events.js';
 import { sendEarlyRefusal } from './early-refusal.js';
 
 export const TOKEN_PATH = '/auth/token';
@@ -45,7 +48,7 @@ export const MAX_TOKEN_REQUEST_BYTES = 64 * 1024;
 
 /** True for the paths this endpoint serves (a query string, if any, is ignored). */
 export function isTokenPath(pathname: string): boolean {
-  const path = pathname.split('?', 1)[0];
+  const { path } = splitRequestTarget(pathname);
   return path === TOKEN_PATH || path === JWKS_PATH;
 }
 
@@ -129,7 +132,7 @@ const NOT_CACHED = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   const { tokens } = deps;
   const limit = deps.maxBodyBytes ?? MAX_TOKEN_REQUEST_BYTES;
-  const basicChallenge = `Basic realm="${deps.realm.replace(/[\\"]/g, '\\$&')}"`;
+  const basicChallenge = basicChallengeHeader(deps.realm);
   const unauthorized = (challenge: boolean) =>
     new RegistryError('UNAUTHORIZED', undefined, challenge ? { headers: { 'WWW-Authenticate': basicChallenge } } : {});
   /** The one generic 401; the reason goes to the audit record only. */
@@ -250,9 +253,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse, caller: CallerFacts, attempt: Attempt): Promise<void> {
-    const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
-    const pathname = queryAt === -1 ? url : url.slice(0, queryAt);
+    const { path: pathname, query } = splitRequestTarget(req.url ?? '/');
     const method = req.method ?? 'GET';
     if (pathname === JWKS_PATH) {
       if (method !== 'GET' && method !== 'HEAD') throw new RegistryError('UNSUPPORTED', undefined, { headers: { Allow: 'GET, HEAD' } });
@@ -260,8 +261,7 @@ export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
       return;
     }
     if (pathname !== TOKEN_PATH) throw new RegistryError('NOT_FOUND');
-    if (method === 'GET')
-      return tokenFromQuery(req, res, caller, new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), attempt);
+    if (method === 'GET') return tokenFromQuery(req, res, caller, new URLSearchParams(query), attempt);
     if (method === 'POST') return tokenFromForm(req, res, caller, attempt);
     throw new RegistryError('UNSUPPORTED', undefined, { headers: { Allow: 'GET, POST' } });
   }

@@ -5,6 +5,8 @@
  * had opened (`openWith`), so a failed start or reload leaves no watcher, poll, socket or timer
  * behind. A close that fails is reported and the unwinding goes on.
  */
+import { InternalError } from './internal-errors.js';
+
 export type Close = () => void | Promise<void>;
 
 export class CloseStack {
@@ -15,7 +17,7 @@ export class CloseStack {
 
   /** Registers `close` to run when the stack closes (after everything registered later). */
   defer(close: Close): void {
-    if (this.#closing) throw new Error('a closed stack takes no more resources');
+    if (this.#closing) throw new InternalError('RG_ERR_CLOSED', 'a closed stack takes no more resources');
     this.#closes.push(close);
   }
 

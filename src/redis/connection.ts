@@ -11,11 +11,12 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import { describeRedis, type ResolvedRedisConfig } from '../config/schema/redis.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 /** Thrown by `RedisConnection.run` when Redis did not answer; callers fall back or refuse. */
-export class RedisUnavailableError extends Error {
+export class RedisUnavailableError extends InternalError {
   constructor(reason: string) {
-    super(`Redis is unavailable (${reason})`);
+    super('RG_ERR_REDIS_UNAVAILABLE', `Redis is unavailable (${reason})`);
     this.name = 'RedisUnavailableError';
   }
 }
@@ -179,7 +180,7 @@ export class RedisConnection {
     this.#health = { state: 'down', since: new Date().toISOString(), reason };
     this.#announced = true;
     this.#logger.error(
-      { redis: this.#where, reason },
+      { redis: this.#where, reason, code: 'RG_ERR_REDIS_UNAVAILABLE' },
       'Redis is unavailable: logins still work from the credential cache, new password checks are throttled by this replica alone, and protected-tag pushes are refused (503) until it is back',
     );
     this.#tell();

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LockBroker } from './cluster-lock.js';
 import { RecordBroker } from './cluster-records.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 interface ListeningMessage {
   readonly type: 'registry-gate:listening';
@@ -44,8 +45,12 @@ export function isWorkerProcess(): boolean {
 
 /** In a worker: tell the primary where this worker listens. */
 /** A worker that did not come up: the server cannot start as configured. */
-export class WorkerStartFailure extends Error {
+export class WorkerStartFailure extends InternalError {
   override name = 'WorkerStartFailure';
+
+  constructor(message: string) {
+    super('RG_ERR_WORKER_START_FAILED', message);
+  }
 }
 
 export function reportListening(url: string): void {

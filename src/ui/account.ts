@@ -5,7 +5,7 @@
  * wait. A session is issued only for subjects a later request can re-check with their provider.
  * Behind a trusted SSO proxy the user is logged in by its headers and there is nothing to do here.
  */
-import { loginRefusalRecord, type LoginRefusalReason } from '../gateway/audit-events.js';
+import { loginRefusalRecord, type LoginRefusalReason } from '../access/audit-records.js';
 import { isRegistryError } from '../oci/errors.js';
 import { mayRefresh } from '../auth/token/refresh-subject.js';
 import type { UiRequest } from './context.js';

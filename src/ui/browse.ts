@@ -3,7 +3,7 @@
  * decisions first; a repository the caller may not pull is answered exactly like one that does
  * not exist (404, the same page), so the UI reveals no name the caller could not pull.
  */
-import { listVisibleRepositories } from '../gateway/catalog.js';
+import { listVisibleRepositories } from '../access/catalog.js';
 import { DISPLAY_LIMITS } from '../lib/work-budget.js';
 import { isDigest, isTag } from '../oci/names.js';
 import { mapLimited, descriptor, type DescriptorView } from './content.js';

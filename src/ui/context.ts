@@ -1,14 +1,14 @@
 /** What every UI handler gets: the request, who is asking, and how to answer. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { CatalogPaging } from '../gateway/catalog.js';
+import type { CatalogPaging } from '../access/catalog.js';
 import type { AuditRecord, AuditSink } from '../access/audit.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { Authenticate } from '../auth/authenticate.js';
 import type { Credentials, Identity } from '../auth/identity.js';
 import type { RefreshIdentity } from '../auth/token/refresh-subject.js';
 import type { Backend } from '../backend/backend.js';
-import type { SectionLock } from '../server/keyed-lock.js';
+import type { SectionLock } from '../lib/section-lock.js';
 import type { UiDecisions } from './decide.js';
 import type { Html } from './html.js';
 import type { Frame } from './pages/layout.js';

@@ -11,7 +11,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
 import { RegistryError, isRegistryError } from '../oci/errors.js';
-import { loginRefusalRecord } from '../gateway/audit-events.js';
+import { splitRequestTarget } from '../oci/request-target.js';
+import { loginRefusalRecord } from '../access/audit-records.js';
 import { logIn, logOut, showLogin } from './account.js';
 import { notFound, showManifest, showRepositories, showRepository } from './browse.js';
 import type { UiCaller, UiOptions, UiRequest, UiServices } from './context.js';
@@ -101,10 +102,8 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse, caller: UiCaller, resolved: { user: string | null }): Promise<void> {
-    const url = req.url ?? '/';
-    const queryAt = url.indexOf('?');
-    const path = queryAt === -1 ? url : url.slice(0, queryAt);
-    const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
+    const { path, query: rawQuery } = splitRequestTarget(req.url ?? '/');
+    const query = new URLSearchParams(rawQuery);
     const method = req.method ?? 'GET';
     const page = uiPageFromPath(path);
     if (page?.kind === 'root-redirect') {

@@ -21,7 +21,8 @@ import { errnoCode } from '../lib/errno.js';
 import { FileWatch } from '../lib/watched-file.js';
 import { fsyncDir, writeFileAtomic } from '../lib/atomic-write.js';
 import { PRIVATE_FILE_MODE } from '../lib/file-modes.js';
-import type { SectionLock } from '../server/keyed-lock.js';
+import type { SectionLock } from '../lib/section-lock.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 const FILE = 'revoked-sessions.log';
 /** Where logouts were kept before the log (whole-file rewrites); its sessions were cookies of version 1, no longer accepted. */
@@ -71,7 +72,7 @@ export class RevokedSessions {
   }
 
   async revoke(sid: string, expiresAt: number): Promise<void> {
-    if (!LINE.test(`${sid} ${String(expiresAt)}`)) throw new Error('not a session id and expiry');
+    if (!LINE.test(`${sid} ${String(expiresAt)}`)) throw new InternalError('RG_ERR_INVALID_ARGUMENT', 'not a session id and expiry');
     this.#revoked.set(sid, expiresAt);
     await this.#lock.run(`ui-sessions:${this.#file}`, () =>
       this.#serially(async () => {

@@ -12,6 +12,7 @@ import { html } from './html.js';
 import { notice } from './pages/layout.js';
 import { messagePage } from './pages/message.js';
 import { EXPIRY_CHOICES, robotsPage, type RobotsView } from './pages/robots.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 const DAY_MS = 86_400_000;
 
@@ -48,7 +49,7 @@ export async function createRobotAccount(request: UiRequest): Promise<void> {
   const file = services.options.robots.file;
   let created;
   try {
-    if (days === undefined && choice !== 'never') throw new Error('choose one of the offered expiries');
+    if (days === undefined && choice !== 'never') throw new InternalError('RG_ERR_ROBOT_INVALID', 'choose one of the offered expiries');
     const expires = days === undefined || days === null ? null : new Date(Date.now() + days * DAY_MS);
     created = await services.options.lock.run(`ui-robots:${file}`, () => createRobot(file, { name, scopes, expires }));
   } catch (error) {

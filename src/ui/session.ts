@@ -19,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileAtomic } from '../lib/atomic-write.js';
 import type { RefreshSubject } from '../auth/token/refresh-subject.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 export interface Session extends RefreshSubject {
   readonly sid: string;
@@ -48,7 +49,9 @@ export class SessionKeys {
     const file = join(dir, KEY_FILE);
     await createFileAtomic(file, randomBytes(32).toString('hex') + '\n');
     const text = (await readFile(file, 'utf8')).trim();
-    if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`${file} is not a UI session key (64 hex digits); delete it to make a new one`);
+    if (!/^[0-9a-f]{64}$/.test(text)) {
+      throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not a UI session key (64 hex digits); delete it to make a new one`);
+    }
     return new SessionKeys(Buffer.from(text, 'hex'));
   }
 

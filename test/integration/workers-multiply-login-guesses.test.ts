@@ -28,6 +28,7 @@ const MAX_GUESSES = 10;
 interface LogRecord {
   log?: string;
   msg?: string;
+  code?: string;
   pid?: number;
   path?: string;
   status?: number;
@@ -115,7 +116,7 @@ describe('two workers, Redis configured and down', () => {
     // Each worker says so once its connection is gone: then both count in the fallback.
     const down = await pollUntil(
       () =>
-        Promise.resolve(new Set(logRecords(gate).flatMap((record) => (record.msg?.includes('Redis is unavailable') ? [record.pid] : [])))),
+        Promise.resolve(new Set(logRecords(gate).flatMap((record) => (record.code === 'RG_ERR_REDIS_UNAVAILABLE' ? [record.pid] : [])))),
       (pids) => pids.size >= 2,
       { timeoutMs: 8000, intervalMs: 50 },
     );

@@ -21,6 +21,7 @@ async function problem(text: string): Promise<string> {
   await withConfig(text, async (file) => {
     await assert.rejects(loadConfig({ file, env: {} }), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
+      assert.equal(error.code, 'RG_ERR_CONFIG_INVALID');
       message = error.message;
       return true;
     });
@@ -106,7 +107,7 @@ test('REGISTRY_GATE_CONFIG names the file when no --config is given; the other v
     );
     assert.match(flag, /other\.yaml: cannot read/, '--config wins over REGISTRY_GATE_CONFIG');
   });
-  await assert.rejects(loadConfig({ env: { REGISTRY_GATE_LOG_LEVEL: 'loud' } }), /log\.level/);
+  await assert.rejects(loadConfig({ env: { REGISTRY_GATE_LOG_LEVEL: 'loud' } }), { code: 'RG_ERR_CONFIG_INVALID', message: /log\.level/ });
 });
 
 test('no file: the embedded default under ./data', async () => {
@@ -138,7 +139,10 @@ test('REGISTRY_GATE_CONFIG names the config file when no --config is given; --co
       assert.equal((await loadConfig({ file: flagged, env: { REGISTRY_GATE_CONFIG: file } })).source, flagged);
     });
     assert.equal((await loadConfig({ env: { REGISTRY_GATE_CONFIG: '' } })).source, undefined);
-    await assert.rejects(loadConfig({ env: { REGISTRY_GATE_CONFIG: `${file}.missing` } }), /cannot read: ENOENT/);
+    await assert.rejects(loadConfig({ env: { REGISTRY_GATE_CONFIG: `${file}.missing` } }), {
+      code: 'RG_ERR_CONFIG_UNREADABLE',
+      message: /cannot read: ENOENT/,
+    });
   });
 });
 

@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { GroupFile, parseGroupFile } from '../../src/auth/group-file.js';
+import { isInternalError } from '../../src/lib/internal-errors.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -139,6 +140,7 @@ describe('GroupFile', () => {
       const failures = capture.lines().filter((line) => /keeping the last good copy/.test(String(line.msg)));
       assert.equal(failures.length, 1);
       assert.match(String(failures[0]?.err), /ENOENT/);
+      assert.equal(failures[0]?.code, 'RG_ERR_FILE_UNREADABLE');
 
       await mkdir(file);
       for (let poll = 0; poll < 3; poll++) await groups.reload();
@@ -170,7 +172,7 @@ describe('GroupFile', () => {
   test('a missing file at start is a clear error naming it', async () => {
     const file = join(dir, 'absent.groups');
     await assert.rejects(GroupFile.open({ file, logger: capturingLogger().logger }), (error: unknown) => {
-      assert.ok(error instanceof Error);
+      assert.ok(isInternalError(error, 'RG_ERR_FILE_LOAD_FAILED'), String(error));
       assert.ok(error.message.includes(file) && /ENOENT/.test(error.message));
       return true;
     });

@@ -94,7 +94,10 @@ describe('HtpasswdProvider', () => {
 
   it('refuses to start when the file cannot be read, naming the file', async () => {
     const { logger } = capturingLogger();
-    await assert.rejects(HtpasswdProvider.open({ file: join(dir, 'missing'), logger }), /cannot load htpasswd file .*missing/);
+    await assert.rejects(HtpasswdProvider.open({ file: join(dir, 'missing'), logger }), {
+      code: 'RG_ERR_FILE_LOAD_FAILED',
+      message: /htpasswd file .*missing/,
+    });
   });
 
   it('takes a changed password and a removed user within 2 s when the file is replaced by rename', async () => {

@@ -86,12 +86,14 @@ describe('robot accounts', () => {
     assert.ok(!text.includes(secret) && !text.includes(secret.slice(4)), 'the secret is not stored');
     assert.match(text, /"hash": "sha256:[0-9a-f]{64}"/);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
-    await assert.rejects(createRobot(file, { name: 'ci', scopes: ['repository:x:pull'], expires: null }), /exists already/);
-    await assert.rejects(createRobot(file, { name: 'ok', scopes: [], expires: null }), /at least one scope/);
-    await assert.rejects(createRobot(file, { name: 'ok', scopes: ['repository:x:fly'], expires: null }), /unknown action/);
+    await assert.rejects(createRobot(file, { name: 'ci', scopes: ['repository:x:pull'], expires: null }), { code: 'RG_ERR_ROBOT_EXISTS' });
+    // One code for what is wrong with the input; the message says which part (the UI shows it).
+    const invalid = (part: RegExp) => ({ code: 'RG_ERR_ROBOT_INVALID', message: part });
+    await assert.rejects(createRobot(file, { name: 'ok', scopes: [], expires: null }), invalid(/at least one scope/));
+    await assert.rejects(createRobot(file, { name: 'ok', scopes: ['repository:x:fly'], expires: null }), invalid(/unknown action/));
     await assert.rejects(
       createRobot(file, { name: 'ok', scopes: ['repository:x:pull'], expires: new Date(Date.now() - 1000) }),
-      /in the past/,
+      invalid(/in the past/),
     );
     assert.equal((await readRobots(file)).length, 1);
   });

@@ -25,7 +25,7 @@ import {
   scopeForRequest,
   type TokenAccess,
 } from '../../src/auth/token/index.js';
-import type { Action } from '../../src/config/schema.js';
+import type { Action } from '../../src/oci/actions.js';
 import { RegistryError } from '../../src/oci/errors.js';
 
 /** A robot's scope entry, made as robots.ts makes it (the name a repository pattern). */

@@ -14,7 +14,7 @@ import { uiPageFromPath, isUiPath } from '../../src/ui/paths.js';
 import { SessionKeys } from '../../src/ui/session.js';
 import { readCookie, setCookie } from '../../src/ui/cookies.js';
 import { RevokedSessions } from '../../src/ui/revoked-sessions.js';
-import { KeyedLock } from '../../src/server/keyed-lock.js';
+import { KeyedLock } from '../../src/lib/section-lock.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -46,6 +46,7 @@ import { CREDENTIAL_ATTRIBUTES, directoryCredential } from './credential.js';
 import { leadingRdnValue } from './dn.js';
 import { attributeValues, entryName } from './entry.js';
 import { fillFilterTemplate, isAcceptableUserName, userSearchFilter } from './filter.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export interface LdapProviderOptions {
   readonly config: LdapConfig;
@@ -90,9 +91,9 @@ export function directoryUnavailable(): RegistryError {
   return new RegistryError('UNAVAILABLE', 'the directory is unavailable', { headers: { 'Retry-After': RETRY_AFTER_SECONDS } });
 }
 
-class DirectoryTimeout extends Error {
+class DirectoryTimeout extends InternalError {
   constructor(ms: number) {
-    super(`no answer from the directory within ${ms} ms`);
+    super('RG_ERR_DIRECTORY_TIMEOUT', `no answer from the directory within ${ms} ms`);
     this.name = 'DirectoryTimeout';
   }
 }
@@ -126,7 +127,13 @@ export class LdapProvider implements AuthProvider {
       try {
         ca = await readFile(config.tls.ca);
       } catch (error) {
-        throw new Error(`cannot read the LDAP CA file ${config.tls.ca}: ${errnoCode(error) ?? String(error)}`, { cause: error });
+        throw new InternalError(
+          'RG_ERR_FILE_UNREADABLE',
+          `cannot read the LDAP CA file ${config.tls.ca}: ${errnoCode(error) ?? String(error)}`,
+          {
+            cause: error,
+          },
+        );
       }
     }
     if (config.url.toLowerCase().startsWith('ldap:') && !config.startTls) {
@@ -381,16 +388,21 @@ async function readBindPassword(config: LdapConfig, env: NodeJS.ProcessEnv): Pro
     try {
       text = await readFile(config.bindPasswordFile, 'utf8');
     } catch (error) {
-      throw new Error(`cannot read the LDAP bind password file ${config.bindPasswordFile}: ${errnoCode(error) ?? 'unreadable'}`, {
-        cause: error,
-      });
+      throw new InternalError(
+        'RG_ERR_FILE_UNREADABLE',
+        `cannot read the LDAP bind password file ${config.bindPasswordFile}: ${errnoCode(error) ?? 'unreadable'}`,
+        {
+          cause: error,
+        },
+      );
     }
     const password = text.replace(/\r?\n$/, '');
-    if (password === '') throw new Error(`the LDAP bind password file ${config.bindPasswordFile} is empty`);
+    if (password === '') throw new InternalError('RG_ERR_FILE_INVALID', `the LDAP bind password file ${config.bindPasswordFile} is empty`);
     return password;
   }
   const name = config.bindPasswordEnv as string;
   const value = env[name];
-  if (value === undefined || value === '') throw new Error(`the environment variable ${name} (auth.ldap.bindPasswordEnv) is not set`);
+  if (value === undefined || value === '')
+    throw new InternalError('RG_ERR_CONFIG_INVALID', `the environment variable ${name} (auth.ldap.bindPasswordEnv) is not set`);
   return value;
 }

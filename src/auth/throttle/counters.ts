@@ -5,6 +5,7 @@
  */
 import { RegistryError } from '../../oci/errors.js';
 import type { ThrottleConfig } from '../../config/schema/throttle.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export const HOUR_MS = 3_600_000;
 const RECENT_WRONG_PASSWORDS = 8;
@@ -60,9 +61,9 @@ export interface CounterStore {
 }
 
 /** A shared store could not answer: Redis is down, or too busy with these keys to agree in time. */
-export class CounterStoreUnavailable extends Error {
+export class CounterStoreUnavailable extends InternalError {
   constructor(readonly reason: 'unavailable' | 'contention') {
-    super(`the shared throttle store is ${reason === 'unavailable' ? 'unavailable' : 'contended'}`);
+    super('RG_ERR_SHARED_STORE_UNAVAILABLE', `the shared throttle store is ${reason === 'unavailable' ? 'unavailable' : 'contended'}`);
     this.name = 'CounterStoreUnavailable';
   }
 }

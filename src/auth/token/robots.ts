@@ -29,6 +29,7 @@ import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import { WatchedFile, type FileWatchOptions } from '../../lib/watched-file.js';
 import { CATALOG, parseScope, REPOSITORY } from './scope.js';
 import type { TokenAccess } from './types.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export const ROBOT_PREFIX = 'robot$';
 const NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -103,12 +104,15 @@ function parseRobots(text: string, file: string): RobotRecord[] {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new Error(`${file} is not JSON`);
+    throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not JSON`);
   }
   const parsed = robotFileSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`${file} is not a robot store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
+    throw new InternalError(
+      'RG_ERR_FILE_INVALID',
+      `${file} is not a robot store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
+    );
   }
   return parsed.data.robots;
 }
@@ -126,18 +130,21 @@ export interface CreateRobotOptions {
 export async function createRobot(file: string, options: CreateRobotOptions): Promise<{ robot: RobotRecord; secret: string }> {
   const name = robotUserName(options.name);
   if (!name)
-    throw new Error(
+    throw new InternalError(
+      'RG_ERR_ROBOT_INVALID',
       `invalid robot name ${JSON.stringify(options.name)} (lower-case letters and digits, separated by . _ or -; at most ${MAX_NAME_LENGTH})`,
     );
-  if (options.scopes.length === 0) throw new Error('a robot needs at least one scope');
+  if (options.scopes.length === 0) throw new InternalError('RG_ERR_ROBOT_INVALID', 'a robot needs at least one scope');
   for (const scope of options.scopes) {
     const parsed = parseRobotScope(scope);
-    if ('problem' in parsed) throw new Error(parsed.problem);
+    if ('problem' in parsed) throw new InternalError('RG_ERR_ROBOT_INVALID', parsed.problem);
   }
   const now = options.now ?? new Date();
-  if (options.expires !== null && options.expires.getTime() <= now.getTime()) throw new Error('the expiry is in the past');
+  if (options.expires !== null && options.expires.getTime() <= now.getTime())
+    throw new InternalError('RG_ERR_ROBOT_INVALID', 'the expiry is in the past');
   const robots = await readRobots(file);
-  if (robots.some((robot) => robot.name === name)) throw new Error(`robot ${name} exists already (revoke it first)`);
+  if (robots.some((robot) => robot.name === name))
+    throw new InternalError('RG_ERR_ROBOT_EXISTS', `robot ${name} exists already (revoke it first)`);
   const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
   const robot: RobotRecord = {
     name,

@@ -28,6 +28,7 @@ import type { Identity } from '../identity.js';
 import type { TokenAccess } from './types.js';
 import { InvalidTokenError } from './types.js';
 import type { SigningKey, SigningKeys } from './keys.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export const ACCESS_TOKEN_TYPE = 'JWT';
 export const REFRESH_TOKEN_TYPE = 'rg-refresh+jwt';
@@ -169,7 +170,7 @@ export class TokenService {
    * account's id if it has one (none for an anonymous caller).
    */
   async issueRefreshToken(identity: Identity): Promise<string> {
-    if (identity.user === null) throw new Error('no refresh token for an anonymous caller');
+    if (identity.user === null) throw new InternalError('RG_ERR_INVALID_ARGUMENT', 'no refresh token for an anonymous caller');
     const issuedAtMs = this.now();
     const iat = Math.floor(issuedAtMs / 1000);
     const claims: JWTPayload = {

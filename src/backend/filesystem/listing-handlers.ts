@@ -4,8 +4,8 @@ import { RegistryError } from '../../oci/errors.js';
 import type { Route } from '../../oci/route.js';
 import { parseDigest } from './digest.js';
 import { OCI_INDEX } from '../../oci/media-types.js';
-import { parsePageRequest } from '../../oci/paging.js';
-import { MAX_PAGE_SIZE, nextLinkHeader } from './paging.js';
+import { MAX_PAGE_SIZE, nextPageLink, parsePageRequest } from '../../oci/paging.js';
+import { nextLinkHeader } from './paging.js';
 import type { Stores } from './stores.js';
 import { sendJson } from '../../oci/respond.js';
 
@@ -29,8 +29,8 @@ export async function listReferrers(stores: Stores, req: IncomingMessage, res: S
   const page = await stores.manifests.referrers(route.repository, subject, { artifactType, last: query.get('last') || undefined });
   const headers: Record<string, string> = artifactType !== undefined ? { 'OCI-Filters-Applied': 'artifactType' } : {};
   if (page.next !== undefined) {
-    const next = new URLSearchParams({ ...(artifactType !== undefined ? { artifactType } : {}), last: page.next });
-    headers.Link = `</v2/${route.repository}/referrers/${subject.value}?${next.toString()}>; rel="next"`;
+    const next = { ...(artifactType !== undefined ? { artifactType } : {}), last: page.next };
+    headers.Link = nextPageLink(`/v2/${route.repository}/referrers/${subject.value}`, next);
   }
   const index = { schemaVersion: 2, mediaType: OCI_INDEX, manifests: page.descriptors };
   sendJson(res, req.method ?? 'GET', 200, index, { 'Content-Type': OCI_INDEX, ...headers });

@@ -5,16 +5,16 @@
  * `_referrers/<subject>/<digest>.json`. Writes go bytes → link → referrer entry → tag, each
  * atomic, so a crash leaves at worst an unreferenced manifest, never a tag pointing at nothing.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { errnoCode } from '../../lib/errno.js';
+import { stat } from 'node:fs/promises';
+import { createFileAtomic, writeFileAtomic } from '../../lib/atomic-write.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { BlobStore } from './blob-store.js';
 import { tryParseDigest, type Digest } from './digest.js';
-import { createFileAtomic, isNotFound, readTextIfExists, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
-import { REPOSITORY_MARKERS, type StorageLayout } from './layout.js';
+import { listDirectory, readTextIfExists, removeDurable, touch } from './durable-fs.js';
+import { referrerOfEntry, REPOSITORY_MARKERS, type StorageLayout } from './layout.js';
 import { parseManifest, referrerDescriptor, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest-validation.js';
-import type { PageRequest } from '../../oci/paging.js';
-import { compareNames, firstIndexAfter, MAX_PAGE_SIZE, type Page } from './paging.js';
+import { MAX_PAGE_SIZE, type PageRequest } from '../../oci/paging.js';
+import { compareNames, firstIndexAfter, type Page } from './paging.js';
 import { isDigest } from '../../oci/names.js';
 import { MAX_REFERRERS_PER_PAGE } from '../../lib/work-budget.js';
 
@@ -25,15 +25,6 @@ export interface ManifestRecord {
 
 export interface StoredManifest extends ManifestRecord {
   readonly bytes: Buffer;
-}
-
-async function listDir(path: string): Promise<string[] | undefined> {
-  try {
-    return await readdir(path);
-  } catch (error) {
-    if (isNotFound(error) || errnoCode(error) === 'ENOTDIR') return undefined;
-    throw error;
-  }
 }
 
 function parseObject(text: string): Record<string, unknown> | undefined {
@@ -134,21 +125,21 @@ export class ManifestStore {
     tagMustNotMove = false,
   ): Promise<void> {
     await this.blobs.commitBytes(bytes, digest);
-    await writeFileAtomic(this.layout.tmpDir, this.layout.manifestLink(repository, digest), manifest.mediaType);
+    await writeFileAtomic(this.layout.manifestLink(repository, digest), manifest.mediaType, { tmpDir: this.layout.tmpDir });
     if (manifest.subject) {
       const entry = JSON.stringify(referrerDescriptor(manifest, digest, bytes.length));
-      await writeFileAtomic(this.layout.tmpDir, this.layout.referrerEntry(repository, manifest.subject.digest, digest), entry);
+      await writeFileAtomic(this.layout.referrerEntry(repository, manifest.subject.digest, digest), entry, { tmpDir: this.layout.tmpDir });
     }
     if (tag === undefined) return;
     const tagFile = this.layout.tag(repository, tag);
-    if (!tagMustNotMove) return writeFileAtomic(this.layout.tmpDir, tagFile, digest.value);
-    if (await createFileAtomic(this.layout.tmpDir, tagFile, digest.value)) return;
+    if (!tagMustNotMove) return writeFileAtomic(tagFile, digest.value, { tmpDir: this.layout.tmpDir });
+    if (await createFileAtomic(tagFile, digest.value, { tmpDir: this.layout.tmpDir })) return;
     const current = await this.resolve(repository, tag);
     if (current && current.digest.value !== digest.value) {
       throw new RegistryError('DENIED', `the tag ${tag} is protected and already names another manifest`);
     }
     // The tag names this manifest already, or a manifest that is gone: (re)point it.
-    if (!current) await writeFileAtomic(this.layout.tmpDir, tagFile, digest.value);
+    if (!current) await writeFileAtomic(tagFile, digest.value, { tmpDir: this.layout.tmpDir });
   }
 
   /** Removes the tag only; false when there was no such tag. */
@@ -160,7 +151,7 @@ export class ManifestStore {
   async deleteManifest(repository: string, digest: Digest): Promise<boolean> {
     const record = await this.record(repository, digest);
     if (!record) return false;
-    for (const tag of (await listDir(this.layout.tagsDir(repository))) ?? []) {
+    for (const tag of (await listDirectory(this.layout.tagsDir(repository))) ?? []) {
       const target = await readTextIfExists(this.layout.tag(repository, tag));
       if (target?.trim() === digest.value) await removeDurable(this.layout.tag(repository, tag));
     }
@@ -183,7 +174,7 @@ export class ManifestStore {
   /** One page of the repository's tags (only tags whose manifest exists); undefined for an unknown repository. */
   async tagsPage(repository: string, request: PageRequest): Promise<Page | undefined> {
     const size = request.n ?? MAX_PAGE_SIZE;
-    const names = await listDir(this.layout.tagsDir(repository));
+    const names = await listDirectory(this.layout.tagsDir(repository));
     if (names === undefined) return (await this.repositoryExists(repository)) ? { items: [], next: undefined, size } : undefined;
     if (size === 0) return { items: [], next: undefined, size };
     names.sort(compareNames);
@@ -212,7 +203,7 @@ export class ManifestStore {
     subject: Digest,
     filter: { readonly artifactType?: string | undefined; readonly last?: string | undefined } = {},
   ): Promise<{ readonly descriptors: Record<string, unknown>[]; readonly next: string | undefined }> {
-    const entries = ((await listDir(this.layout.referrersDir(repository, subject))) ?? []).sort(compareNames);
+    const entries = ((await listDirectory(this.layout.referrersDir(repository, subject))) ?? []).sort(compareNames);
     const page = entries.slice(firstIndexAfter(entries, filter.last));
     const descriptors: Record<string, unknown>[] = [];
     for (const entry of page.slice(0, MAX_REFERRERS_PER_PAGE)) {
@@ -226,8 +217,7 @@ export class ManifestStore {
 
   /** The descriptor of one referrer entry (`<alg>-<hex>.json`), if its manifest is still here. */
   async #referrer(repository: string, subject: Digest, entry: string): Promise<Record<string, unknown> | undefined> {
-    const match = /^(sha256|sha512)-([a-f0-9]+)\.json$/.exec(entry);
-    const digest = match ? tryParseDigest(`${match[1]}:${match[2]}`) : undefined;
+    const digest = referrerOfEntry(entry);
     if (!digest || !(await this.record(repository, digest))) return undefined;
     const text = await readTextIfExists(this.layout.referrerEntry(repository, subject, digest));
     return text === undefined ? undefined : parseObject(text);
