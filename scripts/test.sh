@@ -2,7 +2,7 @@
 # The README's test command, in two tiers; CI runs both (`bash scripts/test.sh`).
 #
 #   bash scripts/test.sh              both tiers, as CI runs them
-#   bash scripts/test.sh fast         build, import boundaries, lint + format, unit tests (in parallel): before every commit
+#   bash scripts/test.sh fast         build, import boundaries, sizes, lint + format, unit tests (in parallel): before every commit
 #   bash scripts/test.sh integration  the integration tests, which start the real servers (Distribution, skopeo, slapd,
 #                                     Redis, dockerd, containerd, chromium…) on loopback, one file at a time
 #
@@ -32,14 +32,16 @@ fast_tier() {
   local started=$SECONDS logs status=0
   npm run build
   logs="$(mktemp -d)"
-  # Three independent checks of the same build, side by side; each one's output is shown whole, in order.
+  # Four independent checks of the same build, side by side; each one's output is shown whole, in order.
   npm run check:imports >"$logs/imports" 2>&1 &
   local imports=$!
+  npm run check:sizes >"$logs/sizes" 2>&1 &
+  local sizes=$!
   npm run lint >"$logs/lint" 2>&1 &
   local lint=$!
   node --test --test-concurrency=2 "${reporters[@]}" dist/test/unit/*.test.js >"$logs/unit" 2>&1 &
   local unit=$!
-  for check in imports:$imports lint:$lint unit:$unit; do
+  for check in imports:$imports sizes:$sizes lint:$lint unit:$unit; do
     if wait "${check#*:}"; then
       echo "== ${check%%:*}: passed"
     else

@@ -79,14 +79,17 @@ export interface AssembleOptions {
   readonly workerRecords?: VersionedRecords | undefined;
 }
 
-export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions): Promise<AuthStage> {
-  const { stack, tokens } = options;
+/** The credential stores, each watched until the stack closes, and the chain that asks them in order. */
+async function openProviders(config: Config, logger: Logger, stack: CloseStack) {
   const htpasswd = stack.adopt(await HtpasswdProvider.open({ file: config.auth.htpasswd, logger }), (opened) => opened.close());
   const ldap = config.auth.ldap && stack.adopt(await LdapProvider.open({ config: config.auth.ldap, logger }), (opened) => opened.close());
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
   const robots = stack.adopt(await RobotProvider.open({ file: config.auth.token.robots, logger }), (opened) => opened.close());
   const deployment = await DeploymentKey.open(config.auth.token.keyDir);
   const revokedUsers = stack.adopt(await UserRevocations.open(config.auth.token.keyDir, logger), (opened) => opened.close());
+  const groupFile =
+    (config.auth.groupFile && stack.adopt(await GroupFile.open({ file: config.auth.groupFile, logger }), (opened) => opened.close())) ||
+    undefined;
   const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap: ldap || undefined };
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
   const chain = new ProviderChain(
@@ -94,18 +97,15 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     logger,
     deployment.stampCredential,
   );
-  // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
-  const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options)) : undefined;
-  const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
-  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
-  htpasswd.onChange(() => verifier.flush());
-  robots.onChange(() => verifier.flush());
-  const groupFile =
-    config.auth.groupFile && stack.adopt(await GroupFile.open({ file: config.auth.groupFile, logger }), (opened) => opened.close());
-  const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
-  const authenticateBasic = createAuthenticator(verifier, groupSources);
+  return { htpasswd, ldap: ldap || undefined, robots, revokedUsers, groupFile, chain };
+}
 
-  const stores = [htpasswd, robots, groupFile || undefined, tokens?.keys, revokedUsers];
+type Providers = Awaited<ReturnType<typeof openProviders>>;
+
+/** Re-reading the stores, and hearing of their changes; with Redis, the changes other replicas announce. */
+async function watchStores(providers: Providers, tokens: TokenService | undefined, options: AssembleOptions, logger: Logger) {
+  const { htpasswd, robots, groupFile, revokedUsers } = providers;
+  const stores = [htpasswd, robots, groupFile, tokens?.keys, revokedUsers];
   const reload = async (force = false): Promise<void> => {
     await Promise.all(
       stores.map(async (store) => {
@@ -127,8 +127,24 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
       },
       logger,
     );
-    stack.defer(() => channel.close());
+    options.stack.defer(() => channel.close());
   }
+  return { reload, onCredentialsChange };
+}
+
+export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions): Promise<AuthStage> {
+  const { tokens } = options;
+  const providers = await openProviders(config, logger, options.stack);
+  const { htpasswd, ldap, robots, revokedUsers, groupFile, chain } = providers;
+  // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
+  const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options)) : undefined;
+  const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
+  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
+  htpasswd.onChange(() => verifier.flush());
+  robots.onChange(() => verifier.flush());
+  const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
+  const authenticateBasic = createAuthenticator(verifier, groupSources);
+  const { reload, onCredentialsChange } = await watchStores(providers, tokens, options, logger);
 
   const authenticate =
     tokens && config.auth.scheme === 'bearer'

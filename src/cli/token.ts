@@ -106,14 +106,20 @@ async function revokeUser(user: string, flags: FileFlags, say: (text: string) =>
   await tellReplicas(flags, say, (redis) => publishUserRevocation(redis, revokedUserKey(user), notBefore, keepMs));
 }
 
+/** Where a command writes: standard output for what scripts read, `say` (standard error) for people. */
+interface Terminal {
+  readonly stdout: TokenCliIo['stdout'];
+  readonly say: (text: string) => void;
+}
+
+const configOption = () =>
+  new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
+const storeOption = () =>
+  new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
+
 export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
   const { stdout = process.stdout, stderr = process.stderr } = io;
-  const say = (text: string): void => void stderr.write(text + '\n');
-  const configOption = () =>
-    new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
-  const storeOption = () =>
-    new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
-
+  const terminal: Terminal = { stdout, say: (text) => void stderr.write(text + '\n') };
   const root = new Command('token')
     .description('Robot accounts and the token signing key of the Docker token service')
     .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
@@ -129,7 +135,14 @@ Examples:
   registry-gate token revoke --user alice -c registry-gate.yaml
   registry-gate token rotate-key -c registry-gate.yaml`,
     );
+  addCreateCommand(root, terminal);
+  addListCommand(root, terminal);
+  addRevokeCommand(root, terminal);
+  addRotateKeyCommand(root, terminal);
+  return root;
+}
 
+function addCreateCommand(root: Command, { stdout, say }: Terminal): void {
   root
     .command('create')
     .description('Create a robot account; its secret is printed once on standard output')
@@ -155,7 +168,9 @@ Examples:
         );
       }),
     );
+}
 
+function addListCommand(root: Command, { stdout, say }: Terminal): void {
   root
     .command('list')
     .description('List robot accounts (never their secrets)')
@@ -188,7 +203,9 @@ Examples:
         }
       }),
     );
+}
 
+function addRevokeCommand(root: Command, { say }: Terminal): void {
   root
     .command('revoke')
     .description(
@@ -216,7 +233,9 @@ Examples:
         await tellReplicas(flags, say, (redis) => publishRobotRevocation(redis, revoked));
       }),
     );
+}
 
+function addRotateKeyCommand(root: Command, { say }: Terminal): void {
   root
     .command('rotate-key')
     .description('Make a new token signing key; the previous one still verifies the tokens it signed until they expire')
@@ -234,6 +253,4 @@ Examples:
         await tellReplicas(flags, say, publishFilesChanged);
       }),
     );
-
-  return root;
 }

@@ -40,6 +40,7 @@ import {
   type DirectoryEndpoint,
 } from './_connection.js';
 import type { LdapConfig } from '../../config/schema/ldap.js';
+import { readBindPassword } from './bind-password.js';
 import { namingAttributeOf } from '../../config/schema/ldap.js';
 import { userNameComparisons } from '../../config/schema/ldap-filter.js';
 import { CREDENTIAL_ATTRIBUTES, directoryCredential } from './credential.js';
@@ -380,29 +381,4 @@ function describeDirectoryError(error: unknown): string {
   }
   if (error instanceof Error) return error.message.split('\n').join(' ');
   return String(error);
-}
-
-async function readBindPassword(config: LdapConfig, env: NodeJS.ProcessEnv): Promise<string> {
-  if (config.bindPasswordFile !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(config.bindPasswordFile, 'utf8');
-    } catch (error) {
-      throw new InternalError(
-        'RG_ERR_FILE_UNREADABLE',
-        `cannot read the LDAP bind password file ${config.bindPasswordFile}: ${errnoCode(error) ?? 'unreadable'}`,
-        {
-          cause: error,
-        },
-      );
-    }
-    const password = text.replace(/\r?\n$/, '');
-    if (password === '') throw new InternalError('RG_ERR_FILE_INVALID', `the LDAP bind password file ${config.bindPasswordFile} is empty`);
-    return password;
-  }
-  const name = config.bindPasswordEnv as string;
-  const value = env[name];
-  if (value === undefined || value === '')
-    throw new InternalError('RG_ERR_CONFIG_INVALID', `the environment variable ${name} (auth.ldap.bindPasswordEnv) is not set`);
-  return value;
 }
