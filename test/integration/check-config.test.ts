@@ -137,3 +137,16 @@ describe('LDAP user names (a filter that matches more than the name would let on
     assert.doesNotMatch(result.stderr, /auth\.ldap/);
   });
 });
+
+test('check-config takes -c FILE like every other command, or REGISTRY_GATE_CONFIG; with none it says what to give', async () => {
+  const file = join(dir, 'dash-c.yaml');
+  await writeFile(file, 'access: []\n');
+  const withFlag = await runProcess(process.execPath, [CLI, 'check-config', '-c', file]);
+  assert.equal(withFlag.code, 0, withFlag.stderr);
+  assert.match(withFlag.stdout, /dash-c\.yaml: ok/);
+  const fromEnv = await runProcess(process.execPath, [CLI, 'check-config'], { env: { ...process.env, REGISTRY_GATE_CONFIG: file } });
+  assert.equal(fromEnv.code, 0, fromEnv.stderr);
+  const none = await runProcess(process.execPath, [CLI, 'check-config'], { env: { ...process.env, REGISTRY_GATE_CONFIG: '' } });
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /name the file to check: check-config FILE, -c FILE or \$REGISTRY_GATE_CONFIG/);
+});
