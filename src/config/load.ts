@@ -61,6 +61,7 @@ const OVERRIDE_PATHS: Record<keyof ConfigOverrides, string> = {
   htpasswd: 'auth.htpasswd',
   tlsCert: 'tls.cert',
   tlsKey: 'tls.key',
+  tlsNames: 'tls.auto.names',
   dataDir: 'dataDir',
   logLevel: 'log.level',
   logFormat: 'log.format',
@@ -72,8 +73,9 @@ function formatIssues(error: z.ZodError, source: string, origins: ValueOrigins):
     .map((issue) => {
       const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
       const message = issue.code === 'unrecognized_keys' ? `unknown key(s): ${issue.keys.join(', ')}` : issue.message;
-      // `tls` with a cert from the environment fails as `tls.cert` or as `tls` itself.
-      const origin = origins.get(path) ?? [...origins].find(([key]) => key.startsWith(`${path}.`))?.[1];
+      // A value set from outside fails at its own path, inside it (`tls.auto.names.0`) or at the
+      // section holding it (`tls`, when a cert came without its key).
+      const origin = [...origins].find(([key]) => key === path || path.startsWith(`${key}.`) || key.startsWith(`${path}.`))?.[1];
       return origin ? `${origin} (${path}): ${message}` : `${source}: ${path}: ${message}`;
     })
     .join('\n');
@@ -84,7 +86,22 @@ function section(raw: Record<string, unknown>, key: string): Record<string, unkn
   return typeof current === 'object' && current !== null ? (current as Record<string, unknown>) : {};
 }
 
+/**
+ * More names for the generated certificate (`tls.auto.names`), as `tls: auto` is the default: with
+ * `tls` set to files or `off` there is no generated certificate to name them, which is an error.
+ */
+function withTlsNames(tls: unknown, names: string): unknown {
+  const list = names
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (tls === undefined || tls === 'auto') return { auto: { names: list } };
+  if (typeof tls === 'object' && tls !== null && 'auto' in tls) return { auto: { ...(tls.auto as object), names: list } };
+  throw new ConfigError('REGISTRY_GATE_TLS_NAMES names the generated certificate, but tls is not auto here (it is a cert and key, or off)');
+}
+
 function applyOverrides(raw: Record<string, unknown>, overrides: ConfigOverrides): void {
+  if (overrides.tlsNames !== undefined) raw.tls = withTlsNames(raw.tls, overrides.tlsNames);
   if (overrides.listen !== undefined) raw.listen = overrides.listen;
   if (overrides.dataDir !== undefined) raw.dataDir = overrides.dataDir;
   if (overrides.logLevel !== undefined) raw.log = { ...section(raw, 'log'), level: overrides.logLevel };

@@ -212,3 +212,23 @@ test('a bad value from the environment or a flag names the variable or flag, not
     });
   });
 });
+
+test('REGISTRY_GATE_TLS_NAMES adds names to the generated certificate; with a cert and key of its own it is an error', async () => {
+  const named = await loadConfig({ env: { REGISTRY_GATE_TLS_NAMES: 'registry.example.test, 192.0.2.10,' } });
+  assert.equal(named.tls.mode, 'auto');
+  assert.deepEqual(named.tls.mode === 'auto' && named.tls.names, ['registry.example.test', '192.0.2.10']);
+  await withConfig('tls: { auto: { names: [old.example.test] } }\n', async (file) => {
+    const config = await loadConfig({ file, env: { REGISTRY_GATE_TLS_NAMES: 'new.example.test' } });
+    assert.deepEqual(config.tls.mode === 'auto' && config.tls.names, ['new.example.test'], 'the variable overrides the file');
+  });
+  await withConfig('tls: { cert: a.pem, key: a.key }\n', async (file) => {
+    await assert.rejects(
+      loadConfig({ file, env: { REGISTRY_GATE_TLS_NAMES: 'x.example.test' } }),
+      /REGISTRY_GATE_TLS_NAMES .*tls is not auto/,
+    );
+  });
+  await assert.rejects(
+    loadConfig({ env: { REGISTRY_GATE_TLS_NAMES: 'bad name!' } }),
+    /the environment variable REGISTRY_GATE_TLS_NAMES \(tls\.auto\.names\.0\): expected a host name/,
+  );
+});
