@@ -249,14 +249,10 @@ export const configSchema = z.strictObject({
   ui: z
     .strictObject({
       enabled: z.boolean().default(true).describe('Serve the web UI; `false`: no UI, and `/` is a 404.'),
-      adminGroup: z
-        .string()
-        .min(1)
-        .optional()
-        .meta({
-          description: 'Members of this group manage robot accounts in the UI.',
-          docDefault: '`admins` (holding the first-run `admin`) when `auth.htpasswd` is not set; else none: nobody does',
-        }),
+      adminGroup: z.string().min(1).optional().meta({
+        description: 'Members of this group manage robot accounts in the UI.',
+        docDefault: '`admins` (holding the first-run `admin`) when `auth.htpasswd` is not set; else none: nobody does',
+      }),
       sessionTtl: duration('12h').describe("How long a UI login lasts (the session cookie's expiry)."),
     })
     .prefault({})
