@@ -78,3 +78,21 @@ export function compileRepositoryPattern(source: string): RepositoryPattern {
     },
   };
 }
+
+/**
+ * Repository names a pattern covers, one per assignment of the caller's values to its placeholders
+ * (bounded), with every wildcard standing for one component `x`: examples to ask the decision about
+ * ("does any rule grant anything within this robot's scope?"), not the whole set.
+ */
+export function exampleNames(source: string, user: string | null, groups: readonly string[]): string[] {
+  const pieces = parse(source);
+  const names = pieces.flatMap((piece) => (piece.kind === 'placeholder' ? [piece.name] : []));
+  return assignments(names, user, groups).map((values) => {
+    let index = 0;
+    return source.replace(TOKEN, (token) => {
+      if (token === '**' || token === '*') return 'x';
+      if (token === '${user}' || token === '${group}') return values[index++] as string;
+      return token;
+    });
+  });
+}

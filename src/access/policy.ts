@@ -15,7 +15,7 @@
 import type { Identity } from '../auth/identity.js';
 import type { AccessRuleConfig } from '../config/schema.js';
 import type { Action, Grant } from '../oci/actions.js';
-import { compileRepositoryPattern, type RepositoryPattern } from './pattern.js';
+import { compileRepositoryPattern, exampleNames, type RepositoryPattern } from './pattern.js';
 import { InternalError } from '../lib/internal-errors.js';
 
 type SubjectMatcher = (identity: Identity) => boolean;
@@ -180,6 +180,23 @@ export class AccessPolicy {
   /** True when some rule for this caller protects tags on this repository: the pipeline then pushes a tag under the tag lock. */
   hasProtectedTags(identity: Identity, repository: string): boolean {
     return this.#rules.some((rule) => rule.protectedTag !== undefined && this.#appliesTo(rule, identity, repository));
+  }
+
+  /**
+   * Whether some rule grants the caller `action` on a repository `pattern` covers, as far as
+   * examples tell: names drawn from the pattern and from each granting rule's own pattern (its
+   * placeholders filled with the caller's values), each asked of the decision. A `false` means no
+   * rule grants it on any such example — `token create` warns that the robot's scope is useless.
+   */
+  mayWithin(identity: Identity, pattern: string, action: Action): boolean {
+    const scope = compileRepositoryPattern(pattern);
+    const candidates = [
+      ...exampleNames(pattern, null, []),
+      ...this.#rules
+        .filter((rule) => rule.grants.has(action) && rule.subjects.some((subject) => subject(identity)))
+        .flatMap((rule) => exampleNames(rule.repository.source, identity.user, identity.groups)),
+    ];
+    return candidates.some((name) => scope.matches(name, null, []) && this.decide(identity, name, action).allowed);
   }
 
   /** True when the caller may perform `action` on at least one repository (used by `GET /v2/` callers, catalogs). */

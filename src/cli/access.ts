@@ -2,9 +2,12 @@
  * `registry-gate access explain`: the server's own access decision, printed with the rules that
  * matched. With `--tag`, the decision for a push or delete naming that tag, protected tags included;
  * `--action overwrite` asks about a push that moves a tag (any tag, without `--tag`) to another manifest.
+ * A user is looked up as the server would (the providers of `auth.providers`, in their order, as a
+ * refresh re-checks a subject): a directory user gets the directory's spelling and groups, unless
+ * `--no-lookup`; groups only an SSO proxy sends are named as not known here.
  */
 import { Command, Option } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, type Config } from '../config/load.js';
 import { AccessPolicy, protectedTagRefusal, type Explanation, type ExplainedRequest, type RuleMatch } from '../access/policy.js';
 import { ACTIONS, type Action } from '../oci/actions.js';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
@@ -13,12 +16,15 @@ import { configGroups, withGroups } from '../auth/groups.js';
 import { silentLoggers } from '../log.js';
 import { isTag, isValidRepositoryName } from '../oci/names.js';
 import { commandFailure, COMMAND_FAILURE, guard } from './_failure.js';
+import { lookUpUser } from './_user-lookup.js';
 
 interface ExplainFlags {
   config?: string;
   user?: string;
   group: string[];
   anonymous?: boolean;
+  /** false with --no-lookup. */
+  lookup: boolean;
   repository: string;
   tag?: string;
   action: ExplainedRequest;
@@ -40,6 +46,42 @@ function describeRule(rule: RuleMatch, action: ExplainedRequest, tag: string | u
   return `  rule ${rule.index}: repository ${rule.repository} subjects [${rule.subjects.join(', ')}] actions [${rule.actions.join(', ')}]${protects} ${verdict}\n`;
 }
 
+/**
+ * The caller as the server would see them: the providers' name and groups (unless --no-lookup), --group,
+ * config groups and the group file. What could not be consulted is written to stderr as a note.
+ */
+async function explainedIdentity(config: Config, flags: ExplainFlags): Promise<Identity> {
+  // The same group sources as the server: --group as the provider's, then config groups and the group file.
+  const groupFile = config.auth.groupFile
+    ? await GroupFile.open({ file: config.auth.groupFile, logger: silentLoggers().app, watch: false })
+    : undefined;
+  const notes: string[] = [];
+  let known: Identity | undefined;
+  if (flags.user !== undefined && flags.lookup) {
+    const found = await lookUpUser(config, flags.user);
+    known = found.identity;
+    if (found.note) notes.push(found.note);
+  } else if (flags.user !== undefined && config.auth.ldap) {
+    notes.push(`the directory was not asked for the groups of ${flags.user} (--no-lookup): pass them with --group`);
+  }
+  if (flags.user !== undefined && config.auth.trustedHeader?.groups)
+    notes.push(`groups a single sign-on proxy sends in ${config.auth.trustedHeader.groups} are not known here: pass them with --group`);
+  const identity: Identity =
+    flags.user === undefined
+      ? ANONYMOUS
+      : withGroups(
+          {
+            user: known?.user ?? flags.user,
+            via: known?.via ?? 'htpasswd',
+            groups: [...new Set([...(known?.groups ?? []), ...flags.group])],
+          },
+          [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])],
+        );
+  await groupFile?.close();
+  for (const note of notes) process.stderr.write(`note: ${note}\n`);
+  return identity;
+}
+
 export function accessCommand(): Command {
   const explain = new Command('explain')
     .description('print allow/deny for a user, repository and action, and the rules that matched')
@@ -52,6 +94,7 @@ export function accessCommand(): Command {
       [],
     )
     .option('--anonymous', 'ask as an anonymous caller')
+    .option('--no-lookup', "don't ask the providers (htpasswd, the directory) for the user's name and groups")
     .requiredOption('--repository <name>', 'repository name, e.g. team-a/app')
     .option('--tag <tag>', 'a tag the push or delete names (protected tags apply to it)')
     .addOption(
@@ -66,18 +109,7 @@ export function accessCommand(): Command {
         if (!isValidRepositoryName(flags.repository)) throw commandFailure(`not a valid repository name: ${flags.repository}`);
         if (flags.tag !== undefined && !isTag(flags.tag)) throw commandFailure(`not a valid tag: ${flags.tag}`);
         const config = await loadConfig({ file: flags.config });
-        // The same group sources as the server: --group as the provider's, then config groups and the group file.
-        const groupFile = config.auth.groupFile
-          ? await GroupFile.open({ file: config.auth.groupFile, logger: silentLoggers().app, watch: false })
-          : undefined;
-        const identity: Identity =
-          flags.user === undefined
-            ? ANONYMOUS
-            : withGroups({ user: flags.user, via: 'htpasswd', groups: flags.group }, [
-                configGroups(config.groups),
-                ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : []),
-              ]);
-        await groupFile?.close();
+        const identity = await explainedIdentity(config, flags);
         const policy = new AccessPolicy(config.access);
         const explanation: Explanation =
           flags.tag === undefined

@@ -1,9 +1,10 @@
 /**
- * `registry-gate check-config FILE`: validates a config file without starting anything: the schema
+ * `registry-gate check-config [-c] FILE`: validates a config file without starting anything: the schema
  * (each bad key named), then what serve would trip over (unreadable files, undefined groups) and
  * notes on what the settings mean for clients. Exit 1 on any error; warnings and notes exit 0.
  */
 import { Command } from 'commander';
+import { CONFIG_FILE_VARIABLE } from '../config/env.js';
 import { loadConfig } from '../config/load.js';
 import { preflight } from '../assembly/preflight.js';
 import { CliFailure, COMMAND_FAILURE, guard } from './_failure.js';
@@ -11,9 +12,14 @@ import { CliFailure, COMMAND_FAILURE, guard } from './_failure.js';
 export function checkConfigCommand(): Command {
   return new Command('check-config')
     .description('validate a configuration file; exits non-zero naming each bad key and why')
-    .argument('<file>', 'the YAML configuration file')
+    .argument('[file]', 'the YAML configuration file (or -c FILE, as every other command takes it)')
+    .option('-c, --config <file>', `the YAML configuration file (default: $${CONFIG_FILE_VARIABLE})`)
     .action(
-      guard(COMMAND_FAILURE, async (file: string) => {
+      guard(COMMAND_FAILURE, async (positional: string | undefined, flags: { config?: string }) => {
+        const file = positional ?? flags.config ?? (process.env[CONFIG_FILE_VARIABLE] || undefined);
+        if (file === undefined) throw new CliFailure(`name the file to check: check-config FILE, -c FILE or $${CONFIG_FILE_VARIABLE}`, 2);
+        if (positional !== undefined && flags.config !== undefined && positional !== flags.config)
+          throw new CliFailure('two different files named: give the file once', 2);
         let config;
         try {
           config = await loadConfig({ file, env: {} });

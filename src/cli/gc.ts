@@ -34,6 +34,10 @@ export function gcCommand(): Command {
           `${config.storage.root}: ${verb} ${report.removedManifests.length} manifest(s) and ${report.removedBlobs.length} blob(s), ` +
             `${report.bytesFreed} bytes${dryRun ? ' (dry run: nothing was removed)' : ' freed'}\n`,
         );
+        process.stdout.write(
+          `content pushed or used within the last hour is kept on purpose (a push in progress may still need it)` +
+            `${report.keptYoungBlobs > 0 ? `: ${report.keptYoungBlobs} unreferenced blob(s) kept for now` : ''}; a later gc removes what is still unreferenced\n`,
+        );
       }),
     );
 }

@@ -33,7 +33,14 @@ function describeBackend(config: Config): string {
 /** The banner: the first URL, what serves, and every other address a wildcard listener answers on. */
 function listeningBanner(config: Config, url: string, detail: string): string {
   const others = otherListeningUrls(url, splitHostPort(config.listen).host);
-  return `registry-gate is listening on ${url} (${detail})${others.length > 0 ? `, also on ${others.join(', ')}` : ''}`;
+  const metrics = config.metrics ? `; metrics on ${metricsUrl(config.metrics.listen)}` : '';
+  return `registry-gate is listening on ${url} (${detail})${others.length > 0 ? `, also on ${others.join(', ')}` : ''}${metrics}`;
+}
+
+/** The plain-HTTP address Prometheus scrapes (the metrics listener has no TLS). */
+function metricsUrl(listen: string): string {
+  const { host, port } = splitHostPort(listen);
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}/metrics`;
 }
 
 /** Runs `close` once on SIGTERM/SIGINT and exits 0 when it settles; SIGHUP calls `reload`. */

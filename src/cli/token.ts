@@ -21,6 +21,33 @@ import { publishFilesChanged, publishFromCommand, publishRobotRevocation, publis
 import { sharedRedisConfig } from '../auth/deployment-key.js';
 import { recordUserRevocation, revokedUserKey, userRevocationsFile } from '../auth/user-revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { AccessPolicy } from '../access/policy.js';
+import { exampleNames } from '../access/pattern.js';
+import { ACTIONS, type Action } from '../oci/actions.js';
+
+/**
+ * The scopes of a new robot that the access rules let it use nowhere: a robot's scopes only narrow
+ * what the rules grant it (as `robot$NAME`, with no groups), so such a scope needs a rule of its own,
+ * e.g. `{ repository: "team-a/**", actions: [pull, push], subjects: ["user:robot$ci"] }`.
+ */
+async function uselessScopes(name: string, scopes: readonly string[], flags: FileFlags): Promise<string[]> {
+  const config = await loadConfig({ file: flags.config });
+  const policy = new AccessPolicy(config.access);
+  const robot = { user: name, groups: [], via: 'robot' as const };
+  const warnings: string[] = [];
+  for (const scope of scopes) {
+    // Validated by createRobot: TYPE:PATTERN:ACTIONS, and repository names hold no colon.
+    const [type, pattern = '', actionList = ''] = scope.split(':');
+    if (type !== 'repository') continue;
+    const actions: readonly Action[] = actionList === '*' ? ACTIONS : (actionList.split(',') as Action[]);
+    const refused = actions.filter((action) => !policy.mayWithin(robot, pattern, action));
+    if (refused.length > 0)
+      warnings.push(
+        `Warning: the access rules${config.source ? ` of ${config.source}` : ''} grant ${name} no ${refused.join(', ')} on ${pattern}: a robot's scopes only narrow what the rules give it. Add a rule for it, e.g. { repository: "${pattern}", actions: [${refused.join(', ')}], subjects: ["user:${name}"] }, then check with: registry-gate access explain --user '${name}' --repository ${exampleNames(pattern, null, [])[0] ?? pattern} --action ${refused[0] ?? 'pull'}`,
+      );
+  }
+  return warnings;
+}
 
 export interface TokenCliIo {
   readonly stdout: { write(text: string): unknown };
@@ -166,6 +193,10 @@ function addCreateCommand(root: Command, { stdout, say }: Terminal): void {
         say(
           `Created ${robot.name} in ${where(store)}; ${robot.expires ? `expires ${robot.expires}` : 'never expires'}. Log in as ${robot.name} with the secret above, shown this once.`,
         );
+        // Servers see the new store when they next look at the file (at most about a second), or at once through Redis.
+        await tellReplicas(flags, say, (redis) => publishFilesChanged(redis));
+        say('Running servers accept it within 2 seconds (they re-read the store when it changes).');
+        for (const warning of await uselessScopes(robot.name, robot.scopes, flags)) say(warning);
       }),
     );
 }

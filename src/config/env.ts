@@ -11,6 +11,7 @@ export interface ConfigOverrides {
   htpasswd?: string | undefined;
   tlsCert?: string | undefined;
   tlsKey?: string | undefined;
+  tlsNames?: string | undefined;
   dataDir?: string | undefined;
   logLevel?: string | undefined;
   logFormat?: string | undefined;
@@ -39,6 +40,12 @@ export const ENV_VARIABLES: readonly EnvVariable[] = [
   },
   { name: 'REGISTRY_GATE_TLS_CERT', key: 'tlsCert', sets: 'tls.cert', fallback: 'tls: auto, a self-signed pair in dataDir/tls' },
   { name: 'REGISTRY_GATE_TLS_KEY', key: 'tlsKey', sets: 'tls.key', fallback: 'tls: auto' },
+  {
+    name: 'REGISTRY_GATE_TLS_NAMES',
+    key: 'tlsNames',
+    sets: 'tls.auto.names (comma-separated host names and IP addresses, for the generated certificate)',
+    fallback: "this machine's own names and addresses only",
+  },
   { name: 'REGISTRY_GATE_DATA_DIR', key: 'dataDir', sets: 'dataDir', fallback: './data' },
   { name: 'REGISTRY_GATE_LOG_LEVEL', key: 'logLevel', sets: 'log.level', fallback: 'info' },
   { name: 'REGISTRY_GATE_LOG_FORMAT', key: 'logFormat', sets: 'log.format', fallback: 'pretty on a terminal, else json' },

@@ -48,12 +48,35 @@ export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 
   };
 }
 
-function formatIssues(error: z.ZodError, source: string): string {
+/**
+ * Where a key's value came from when not from the file: config path → what set it (an environment
+ * variable or a `serve` flag), so that an error names what the user must fix.
+ */
+export type ValueOrigins = ReadonlyMap<string, string>;
+
+/** The config path each override sets. */
+const OVERRIDE_PATHS: Record<keyof ConfigOverrides, string> = {
+  listen: 'listen',
+  upstream: 'upstream.url',
+  htpasswd: 'auth.htpasswd',
+  tlsCert: 'tls.cert',
+  tlsKey: 'tls.key',
+  tlsNames: 'tls.auto.names',
+  dataDir: 'dataDir',
+  logLevel: 'log.level',
+  logFormat: 'log.format',
+  metricsListen: 'metrics.listen',
+};
+
+function formatIssues(error: z.ZodError, source: string, origins: ValueOrigins): string {
   return error.issues
     .map((issue) => {
       const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
       const message = issue.code === 'unrecognized_keys' ? `unknown key(s): ${issue.keys.join(', ')}` : issue.message;
-      return `${source}: ${path}: ${message}`;
+      // A value set from outside fails at its own path, inside it (`tls.auto.names.0`) or at the
+      // section holding it (`tls`, when a cert came without its key).
+      const origin = [...origins].find(([key]) => key === path || path.startsWith(`${key}.`) || key.startsWith(`${path}.`))?.[1];
+      return origin ? `${origin} (${path}): ${message}` : `${source}: ${path}: ${message}`;
     })
     .join('\n');
 }
@@ -63,7 +86,22 @@ function section(raw: Record<string, unknown>, key: string): Record<string, unkn
   return typeof current === 'object' && current !== null ? (current as Record<string, unknown>) : {};
 }
 
+/**
+ * More names for the generated certificate (`tls.auto.names`), as `tls: auto` is the default: with
+ * `tls` set to files or `off` there is no generated certificate to name them, which is an error.
+ */
+function withTlsNames(tls: unknown, names: string): unknown {
+  const list = names
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  if (tls === undefined || tls === 'auto') return { auto: { names: list } };
+  if (typeof tls === 'object' && tls !== null && 'auto' in tls) return { auto: { ...(tls.auto as object), names: list } };
+  throw new ConfigError('REGISTRY_GATE_TLS_NAMES names the generated certificate, but tls is not auto here (it is a cert and key, or off)');
+}
+
 function applyOverrides(raw: Record<string, unknown>, overrides: ConfigOverrides): void {
+  if (overrides.tlsNames !== undefined) raw.tls = withTlsNames(raw.tls, overrides.tlsNames);
   if (overrides.listen !== undefined) raw.listen = overrides.listen;
   if (overrides.dataDir !== undefined) raw.dataDir = overrides.dataDir;
   if (overrides.logLevel !== undefined) raw.log = { ...section(raw, 'log'), level: overrides.logLevel };
@@ -107,9 +145,14 @@ export function parseConfigText(text: string, source: string): Record<string, un
 }
 
 /** Validates raw values; `baseDir` anchors relative paths. Throws ConfigError naming each bad key. */
-export function buildConfig(raw: Record<string, unknown>, baseDir: string, source: string | undefined): Config {
+export function buildConfig(
+  raw: Record<string, unknown>,
+  baseDir: string,
+  source: string | undefined,
+  origins: ValueOrigins = new Map(),
+): Config {
   const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config'));
+  if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config', origins));
   const value = parsed.data;
   if (value.auth.providers?.includes('ldap') && !value.auth.ldap)
     throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
@@ -122,8 +165,10 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
     tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: value.tls.auto.names, trustDir: resolve(dataDir, 'tls-trust') };
   else tls = { mode: 'files', cert: at(value.tls.cert), key: at(value.tls.key) };
 
+  const firstRunAdmins = firstRunUiAdmins(value);
   const config: Config = {
     ...value,
+    ...firstRunAdmins,
     source,
     workers: value.workers === 'auto' ? autoWorkers() : value.workers,
     dataDir,
@@ -155,6 +200,25 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
     },
   };
   return deepFreeze(config);
+}
+
+/** The user a first start creates in the first-run htpasswd file (src/assembly/first-run.ts). */
+export const FIRST_RUN_USER = 'admin';
+/** The group of the first-run user, when nothing else names the UI's administrators. */
+export const FIRST_RUN_ADMIN_GROUP = 'admins';
+
+/**
+ * With the first-run htpasswd file (no `auth.htpasswd`) and no `ui.adminGroup`, the first-run user
+ * `admin` administers the UI too: `ui.adminGroup` is `admins`, and the config group `admins` holds
+ * `admin` unless `groups` defines that group itself. A deployment with its own users names its own
+ * administrators.
+ */
+function firstRunUiAdmins(value: z.output<typeof configSchema>): Pick<Config, 'ui' | 'groups'> {
+  if (value.auth.htpasswd !== undefined || value.ui.adminGroup !== undefined) return { ui: value.ui, groups: value.groups };
+  return {
+    ui: { ...value.ui, adminGroup: FIRST_RUN_ADMIN_GROUP },
+    groups: { [FIRST_RUN_ADMIN_GROUP]: [FIRST_RUN_USER], ...value.groups },
+  };
 }
 
 /**
@@ -192,12 +256,20 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     baseDir = dirname(source);
   }
   const fromEnv: ConfigOverrides = {};
+  const origins = new Map<string, string>();
   for (const { name, key } of ENV_VARIABLES) {
-    if (key !== undefined && env[name] !== undefined && env[name] !== '') fromEnv[key] = env[name];
+    if (key === undefined || env[name] === undefined || env[name] === '') continue;
+    fromEnv[key] = env[name];
+    origins.set(OVERRIDE_PATHS[key], `the environment variable ${name}`);
   }
   applyOverrides(raw, fromEnv);
-  applyOverrides(raw, options.overrides ?? {});
-  return buildConfig(raw, baseDir, source);
+  const flags = options.overrides ?? {};
+  for (const key of Object.keys(OVERRIDE_PATHS) as Array<keyof ConfigOverrides>) {
+    if (flags[key] !== undefined)
+      origins.set(OVERRIDE_PATHS[key], `the flag --${key.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`);
+  }
+  applyOverrides(raw, flags);
+  return buildConfig(raw, baseDir, source, origins);
 }
 
 export function splitHostPort(listen: string): { host: string; port: number } {

@@ -22,6 +22,8 @@ const hostPort = z
   .string()
   .refine((value) => /^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$/.test(value), {
     error: 'expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
+    // A value that is no HOST:PORT has no port to range-check.
+    abort: true,
   })
   .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, { error: 'the port must be from 0 to 65535' })
   .meta({ docType: 'HOST:PORT' });
@@ -247,11 +249,10 @@ export const configSchema = z.strictObject({
   ui: z
     .strictObject({
       enabled: z.boolean().default(true).describe('Serve the web UI; `false`: no UI, and `/` is a 404.'),
-      adminGroup: z
-        .string()
-        .min(1)
-        .optional()
-        .meta({ description: 'Members of this group manage robot accounts in the UI.', docDefault: 'none: nobody does' }),
+      adminGroup: z.string().min(1).optional().meta({
+        description: 'Members of this group manage robot accounts in the UI.',
+        docDefault: '`admins` (holding the first-run `admin`) when `auth.htpasswd` is not set; else none: nobody does',
+      }),
       sessionTtl: duration('12h').describe("How long a UI login lasts (the session cookie's expiry)."),
     })
     .prefault({})

@@ -124,9 +124,15 @@ export class GateMetrics {
     for (const deadline of ['handshake', 'request'] as const) this.#connectionsTimedOut.inc({ deadline }, 0);
   }
 
-  /** Adds the process metrics (CPU, memory, event loop, handles): only for a gate whose metrics are served. */
+  /**
+   * Adds the process metrics (CPU, memory, event loop, handles): only for a gate whose metrics are served.
+   * prom-client's `nodejs_active_{handles,requests,resources}_total` are gauges with a counter's
+   * suffix, which `promtool check metrics` rejects; they are dropped, as each equals the sum over
+   * `type` of `nodejs_active_handles`, `nodejs_active_requests`, `nodejs_active_resources`.
+   */
   collectProcessMetrics(): void {
     collectDefaultMetrics({ register: this.registry });
+    for (const kind of ['handles', 'requests', 'resources']) this.registry.removeSingleMetric(`nodejs_active_${kind}_total`);
   }
 
   requestFinished(request: FinishedRequest): void {

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI } from '../helpers/gate-process.js';
 import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
@@ -136,4 +136,28 @@ describe('LDAP user names (a filter that matches more than the name would let on
     assert.equal(result.code, 0, result.stderr);
     assert.doesNotMatch(result.stderr, /auth\.ldap/);
   });
+});
+
+test('check-config takes -c FILE like every other command, or REGISTRY_GATE_CONFIG; with none it says what to give', async () => {
+  const file = join(dir, 'dash-c.yaml');
+  await writeFile(file, 'access: []\n');
+  const withFlag = await runProcess(process.execPath, [CLI, 'check-config', '-c', file]);
+  assert.equal(withFlag.code, 0, withFlag.stderr);
+  assert.match(withFlag.stdout, /dash-c\.yaml: ok/);
+  const fromEnv = await runProcess(process.execPath, [CLI, 'check-config'], { env: { ...process.env, REGISTRY_GATE_CONFIG: file } });
+  assert.equal(fromEnv.code, 0, fromEnv.stderr);
+  const none = await runProcess(process.execPath, [CLI, 'check-config'], { env: { ...process.env, REGISTRY_GATE_CONFIG: '' } });
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /name the file to check: check-config FILE, -c FILE or \$REGISTRY_GATE_CONFIG/);
+});
+
+test("the starter config the systemd unit's steps install is valid as shipped, with the unit's data folder", async () => {
+  const root = join(import.meta.dirname, '..', '..', '..');
+  const starter = join(root, 'contrib', 'registry-gate.yaml');
+  const unit = await readFile(join(root, 'contrib', 'registry-gate.service'), 'utf8');
+  assert.match(unit, /install -m 0640 -g registry-gate contrib\/registry-gate\.yaml \/etc\/registry-gate\/registry-gate\.yaml/);
+  assert.match(unit, /^Environment=REGISTRY_GATE_DATA_DIR=\/var\/lib\/registry-gate$/m);
+  const checked = await runProcess(process.execPath, [CLI, 'check-config', '-c', starter]);
+  assert.equal(checked.code, 0, checked.stdout + checked.stderr);
+  assert.match(checked.stdout, /ok \(built-in registry at \/var\/lib\/registry-gate\/registry\)/);
 });

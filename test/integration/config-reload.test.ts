@@ -102,6 +102,13 @@ describe('config reload of a running server', () => {
     if (dir) await removeDir(dir);
   });
 
+  test('the start-up banner names the metrics listener', () => {
+    assert.match(
+      gate.streamOutput('stderr'),
+      new RegExp(`listening on ${url.replace(/\./g, '\\.')} .*; metrics on http://127\\.0\\.0\\.1:${metricsPort}/metrics`),
+    );
+  });
+
   test(
     'SIGHUP applies a rule change to new requests while an upload started under the old rules completes',
     { timeout: 120_000 },
@@ -247,6 +254,7 @@ describe('config reload with two workers', () => {
       `metrics: { listen: "127.0.0.1:${metricsPort}" }\nlog: { level: info, format: json, access: false }\naudit: { enabled: false }\n${pushRules(pusher)}`;
     await writeFile(configFile, text(ALICE.user));
     gate = await startGateProcess(['--config', configFile], { cwd: dir, url });
+    assert.match(gate.streamOutput('stderr'), new RegExp(`2 workers\\); metrics on http://127\\.0\\.0\\.1:${metricsPort}/metrics`));
 
     await replaceFile(configFile, text(BOB.user));
     gate.child.kill('SIGHUP');

@@ -16,6 +16,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chown, copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { jsonLines } from '../helpers/log-lines.js';
 import { freePort, makeTempDir, removeDir, runProcess } from '../helpers/process.js';
@@ -215,8 +216,13 @@ describe('container image and compose', () => {
       await runProcess('ip', ['netns', 'delete', netns]);
     });
 
-    async function startProject(file: string, folder: string, project: string): Promise<ComposeProject> {
-      const compose = await loadCompose(file, project, { REGISTRY_GATE_IMAGE: GATE_IMAGE, REGISTRY_IMAGE });
+    async function startProject(
+      file: string,
+      folder: string,
+      project: string,
+      variables: Record<string, string> = {},
+    ): Promise<ComposeProject> {
+      const compose = await loadCompose(file, project, { REGISTRY_GATE_IMAGE: GATE_IMAGE, REGISTRY_IMAGE, ...variables });
       const gate = compose.services.find((service) => service.name === 'registry-gate');
       assert.ok(gate, 'the compose file has a registry-gate service');
       assert.deepEqual(
@@ -289,8 +295,14 @@ describe('container image and compose', () => {
       const folder = join(dir, 'builtin');
       await mkdir(folder);
       await copyFile(join(ROOT, 'compose.builtin.yaml'), join(folder, 'compose.builtin.yaml'));
-      await startProject(join(folder, 'compose.builtin.yaml'), folder, 'builtin');
+      // As a user reaching the host by name would set it: the certificate must carry these names.
+      await startProject(join(folder, 'compose.builtin.yaml'), folder, 'builtin', {
+        REGISTRY_GATE_TLS_NAMES: 'registry.example.test,192.0.2.10',
+      });
       const volume = (await podman.ok(['volume', 'inspect', '--format', '{{.Mountpoint}}', 'builtin_registry-gate-data'])).trim();
+      const names = new X509Certificate(await readFile(join(volume, 'tls', 'cert.pem'))).subjectAltName ?? '';
+      for (const name of ['DNS:registry.example.test', 'IP Address:192.0.2.10', 'DNS:localhost'])
+        assert.ok(names.split(', ').includes(name), `the certificate names ${name}: ${names}`);
       const password = (await readFile(join(volume, 'initial-admin-password'), 'utf8')).trim();
       const certDir = await trustDir(join(dir, 'builtin-trust'), join(volume, 'tls', 'cert.pem'));
       await pushAndPull({

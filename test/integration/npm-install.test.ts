@@ -88,6 +88,7 @@ describe('npm pack, global install, production install', () => {
       'package/docs/README.md',
       'package/docs/config.md',
       'package/contrib/registry-gate.service',
+      'package/contrib/registry-gate.yaml',
     ]) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }

@@ -31,7 +31,8 @@ test('rules, groups, upstream and token settings apply live', () => {
   assert.deepEqual([...plan.changed].sort(), ['access', 'auth', 'groups', 'upstream']);
   assert.deepEqual(plan.needsRestart, []);
   assert.equal(plan.effective.upstream?.url, 'http://127.0.0.1:5001');
-  assert.deepEqual(plan.effective.groups, { pushers: ['bob'] });
+  // No auth.htpasswd: the first-run admin stays in admins beside the new group.
+  assert.deepEqual(plan.effective.groups, { admins: ['admin'], pushers: ['bob'] });
   assert.equal(plan.effective.auth.token.service, 'other');
 });
 

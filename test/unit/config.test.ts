@@ -164,3 +164,71 @@ test('redis: optional; a bad URL is refused without repeating it (it may hold a 
   assert.match(await problem('redis: { url: "redis://localhost:6379", keyPrefix: "has space" }\n'), /redis\.keyPrefix/);
   assert.match(await problem('redis: { url: "redis://localhost:6379", cluster: true }\n'), /unknown key\(s\): cluster/);
 });
+
+test('the embedded default: the first-run admin administers the UI; a config with its own users names its own', async () => {
+  const embedded = await loadConfig({ env: {} });
+  assert.equal(embedded.ui.adminGroup, 'admins');
+  assert.deepEqual(embedded.groups.admins, ['admin']);
+  await withConfig('auth: { htpasswd: users }\n', async (file) => {
+    const own = await loadConfig({ file, env: {} });
+    assert.equal(own.ui.adminGroup, undefined, 'nobody, until the config says');
+    assert.equal(own.groups.admins, undefined);
+  });
+  await withConfig('groups: { admins: [alice] }\nui: { adminGroup: ops }\n', async (file) => {
+    const own = await loadConfig({ file, env: {} });
+    assert.equal(own.ui.adminGroup, 'ops');
+    assert.deepEqual(own.groups.admins, ['alice']);
+  });
+  await withConfig('groups: { admins: [alice] }\n', async (file) => {
+    assert.deepEqual((await loadConfig({ file, env: {} })).groups.admins, ['alice'], 'a group of the config is never widened');
+  });
+});
+
+test('a bad value from the environment or a flag names the variable or flag, not the config file, once', async () => {
+  await withConfig('access: []\n', async (file) => {
+    await assert.rejects(loadConfig({ file, env: { REGISTRY_GATE_LISTEN: 'nonsense' } }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(
+        error.message,
+        'the environment variable REGISTRY_GATE_LISTEN (listen): expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"',
+      );
+      return true;
+    });
+    await assert.rejects(loadConfig({ file, env: {}, overrides: { listen: '127.0.0.1:99999' } }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.message, 'the flag --listen (listen): the port must be from 0 to 65535');
+      return true;
+    });
+    await assert.rejects(
+      loadConfig({ file, env: { REGISTRY_GATE_METRICS_LISTEN: 'x' } }),
+      /the environment variable REGISTRY_GATE_METRICS_LISTEN \(metrics\.listen\)/,
+    );
+  });
+  await withConfig('listen: nonsense\n', async (file) => {
+    await assert.rejects(loadConfig({ file, env: {} }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(error.message, `${file}: listen: expected HOST:PORT, e.g. "0.0.0.0:5043" or "[::1]:5043"`);
+      return true;
+    });
+  });
+});
+
+test('REGISTRY_GATE_TLS_NAMES adds names to the generated certificate; with a cert and key of its own it is an error', async () => {
+  const named = await loadConfig({ env: { REGISTRY_GATE_TLS_NAMES: 'registry.example.test, 192.0.2.10,' } });
+  assert.ok(named.tls.mode === 'auto', 'tls stays auto');
+  assert.deepEqual(named.tls.names, ['registry.example.test', '192.0.2.10']);
+  await withConfig('tls: { auto: { names: [old.example.test] } }\n', async (file) => {
+    const config = await loadConfig({ file, env: { REGISTRY_GATE_TLS_NAMES: 'new.example.test' } });
+    assert.deepEqual(config.tls.mode === 'auto' && config.tls.names, ['new.example.test'], 'the variable overrides the file');
+  });
+  await withConfig('tls: { cert: a.pem, key: a.key }\n', async (file) => {
+    await assert.rejects(
+      loadConfig({ file, env: { REGISTRY_GATE_TLS_NAMES: 'x.example.test' } }),
+      /REGISTRY_GATE_TLS_NAMES .*tls is not auto/,
+    );
+  });
+  await assert.rejects(
+    loadConfig({ env: { REGISTRY_GATE_TLS_NAMES: 'bad name!' } }),
+    /the environment variable REGISTRY_GATE_TLS_NAMES \(tls\.auto\.names\.0\): expected a host name/,
+  );
+});

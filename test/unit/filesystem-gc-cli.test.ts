@@ -49,3 +49,19 @@ test('gc --dry-run reports and keeps; gc removes and reports the bytes freed', a
   assert.match(real.stdout, new RegExp(`removed 0 manifest\\(s\\) and 1 blob\\(s\\), ${bytes.length} bytes freed`));
   await assert.rejects(stat(orphan), { code: 'ENOENT' });
 });
+
+test('gc says that an unreferenced blob younger than an hour was kept on purpose', async () => {
+  const young = randomBytes(1024);
+  const hex = createHash('sha256').update(young).digest('hex');
+  const path = join(dir, 'data', 'blobs', 'sha256', hex.slice(0, 2), hex);
+  await mkdir(join(path, '..'), { recursive: true });
+  await writeFile(path, young);
+  const env = { ...process.env, REGISTRY_GATE_UPSTREAM: '' };
+  for (const flags of [['--dry-run'], []]) {
+    const run = await runProcess(process.execPath, [CLI, 'gc', '--config', config, ...flags], { env });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /0 manifest\(s\) and 0 blob\(s\)/);
+    assert.match(run.stdout, /content pushed or used within the last hour is kept on purpose .*: 1 unreferenced blob\(s\) kept for now/);
+  }
+  await stat(path);
+});

@@ -286,6 +286,46 @@ describe('registry-gate token', () => {
     assert.equal((await SigningKeys.open({ dir: keyDir, algorithm: 'RS256', watch: false })).current.algorithm, 'RS256');
   });
 
+  it("warns when the access rules grant the new robot none of a scope, and names the rule it needs (README Example 2's rules)", async () => {
+    const config = join(dir, 'example-2.yaml');
+    await writeFile(
+      config,
+      [
+        `dataDir: ${JSON.stringify(join(dir, 'example-2-data'))}`,
+        'groups: { team-a: [alice] }',
+        'access:',
+        '  - { repository: "${group}/**", actions: [pull, push], subjects: [authenticated] }',
+        '  - { repository: "shared/**", actions: [pull], subjects: [authenticated] }',
+        '  - { repository: "ci/**", actions: [pull, push], subjects: ["user:robot$builder"] }',
+        '',
+      ].join('\n'),
+    );
+    const useless = await run(['create', '--name', 'ci', '--scope', 'repository:team-a/*:pull,push', '-c', config]);
+    assert.equal(useless.code, 0, 'the robot is made all the same');
+    assert.match(useless.stderr, /Warning: the access rules of .*example-2\.yaml grant robot\$ci no pull, push on team-a\/\*/);
+    assert.match(useless.stderr, /subjects: \["user:robot\$ci"\]/);
+    assert.match(useless.stderr, /access explain --user 'robot\$ci' --repository team-a\/x --action pull/);
+    assert.match(useless.stderr, /within 2 seconds/);
+
+    const partly = await run(['create', '--name', 'reader', '--scope', 'repository:shared/*:pull,push', '-c', config]);
+    assert.match(partly.stderr, /grant robot\$reader no push on shared\/\*/, 'pull is granted, push is not');
+    assert.doesNotMatch(partly.stderr, /no pull/);
+
+    const granted = await run([
+      'create',
+      '--name',
+      'builder',
+      '--scope',
+      'repository:ci/**:pull,push',
+      '--scope',
+      'registry:catalog:*',
+      '-c',
+      config,
+    ]);
+    assert.equal(granted.code, 0, granted.stderr);
+    assert.doesNotMatch(granted.stderr, /Warning/, 'a rule of its own grants it');
+  });
+
   it('has help for every command', async () => {
     const help = await run(['--help']);
     assert.match(help.stdout, /create[\s\S]*list[\s\S]*revoke[\s\S]*rotate-key/);

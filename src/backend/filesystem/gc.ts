@@ -39,6 +39,8 @@ export interface GcReport {
   /** `repository@digest` */
   readonly removedManifests: string[];
   readonly bytesFreed: number;
+  /** Unreferenced blobs kept because they were touched within the grace period (manifests linked then count as reachable). */
+  readonly keptYoungBlobs: number;
 }
 
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
@@ -57,6 +59,7 @@ export async function runGc(options: GcOptions): Promise<GcReport> {
   const kept = new Set<string>();
   const keep = (facts: ManifestFacts): void => facts.blobs.forEach((digest) => kept.add(digest.value));
   const removedManifests: string[] = [];
+  let keptYoungBlobs = 0;
   const repositories = await listRepositoryNames(layout.repositoriesDir, undefined, Number.POSITIVE_INFINITY);
 
   for (const repository of repositories) {
@@ -90,7 +93,10 @@ export async function runGc(options: GcOptions): Promise<GcReport> {
   for (const digest of await unmarkedBlobs(layout, kept)) {
     const path = layout.blob(digest);
     const size = options.dryRun ? await staleSize(path, freshSince) : await removeUnlessFresh(layout, path, freshSince);
-    if (size === undefined) continue;
+    if (size === undefined) {
+      keptYoungBlobs++;
+      continue;
+    }
     removedBlobs.push(digest.value);
     bytesFreed += size;
   }
@@ -98,7 +104,7 @@ export async function runGc(options: GcOptions): Promise<GcReport> {
     await removeLayerLinks(layout, repositories, new Set(removedBlobs), freshSince);
   }
   await restoreSetAside(layout); // nothing is left there now; this clears the folders
-  return { removedBlobs, removedManifests, bytesFreed };
+  return { removedBlobs, removedManifests, bytesFreed, keptYoungBlobs };
 }
 
 /** The size of the file if it exists and was not touched within the grace period. */
