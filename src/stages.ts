@@ -9,6 +9,7 @@ import type { Config } from './config/load.js';
 import type { Loggers } from './log.js';
 import { AccessPolicy } from './access/policy.js';
 import { NO_AUDIT, openAuditSink, type AuditSink } from './access/audit.js';
+import { credentialsEndedRecord } from './access/credential-events.js';
 import { assembleAuth, type AuthStage } from './auth/assemble.js';
 import type { LoginThrottle } from './auth/throttle/index.js';
 import { SigningKeys } from './auth/token/keys.js';
@@ -136,6 +137,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
     onVerified: (outcome) => metrics.login(outcome),
     throttle: carried.throttle,
     redis: long.redis,
+    lock: long.sharedLock,
   });
   const closers: Array<() => Promise<void>> = [() => auth.close()];
   const closeAll = () => Promise.all(closers.map((close) => close().catch(() => undefined))).then(() => undefined);
@@ -158,6 +160,7 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
     closers.push(async () => {
       if (ownsAudit) await audit.close();
     });
+    auth.owners.onEnded((event) => audit.record(credentialsEndedRecord(event)));
     const tokenEndpoint =
       auth.tokens &&
       createTokenEndpoint({
@@ -184,6 +187,8 @@ export async function buildStages(config: Config, long: LongLived, carried: Carr
         refreshIdentity: auth.refreshIdentity,
         robots: { file: config.auth.token.robots, reload: () => auth.robots.reload() },
         adminGroup: config.ui.adminGroup,
+        personalTokens: auth.owners.personalTokens,
+        oidc: auth.owners.oidc,
         sessionTtlMs: config.ui.sessionTtl,
         stateDir: join(config.dataDir, 'ui'),
         lock: long.sharedLock,

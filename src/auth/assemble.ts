@@ -21,9 +21,11 @@ import { RevocationChannel } from './revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { createBearerAuthenticator } from './token/bearer.js';
 import { SigningKeys } from './token/keys.js';
-import { createRefreshIdentity, type RefreshIdentity } from './token/refresh-subject.js';
+import type { RefreshIdentity } from './token/refresh-subject.js';
 import { RobotProvider } from './token/robots.js';
 import { TokenService } from './token/service.js';
+import { assembleOwnerCredentials, type OwnerCredentials } from './owner-credentials.js';
+import { UNLOCKED, type KeyedSections } from './sections.js';
 
 export interface AuthStage {
   /** What the pipeline calls for /v2/ requests (bearer tokens in bearer mode, Basic otherwise). */
@@ -44,6 +46,8 @@ export interface AuthStage {
   readonly throttle: LoginThrottle | undefined;
   /** Connects and binds to the directory as the service account (readiness); absent without LDAP. Resolves false when it cannot. */
   readonly directoryReady: (() => Promise<boolean>) | undefined;
+  /** Personal access tokens and the OpenID provider's users (owner-credentials.ts). */
+  readonly owners: OwnerCredentials;
   close(): Promise<void>;
 }
 
@@ -54,6 +58,8 @@ export interface AssembleOptions {
   readonly throttle?: LoginThrottle | undefined;
   /** Replicas' shared Redis: throttle counters and revocations live there. */
   readonly redis?: RedisConnection | undefined;
+  /** The server's shared lock, for the personal token and OpenID Connect stores' writes and re-checks. */
+  readonly lock?: KeyedSections | undefined;
 }
 
 export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<AuthStage> {
@@ -72,7 +78,11 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   robots.onChange(() => verifier.flush());
   const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger }) : undefined;
   const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
-  const authenticateBasic = createAuthenticator(verifier, groupSources);
+  const owners = await assembleOwnerCredentials(config, { chain, groupSources, lock: options.lock ?? UNLOCKED, logger });
+  htpasswd.onChange(() => owners.flush());
+  robots.onChange(() => owners.flush());
+  const passwords = owners.withPersonalTokens(verifier);
+  const authenticateBasic = createAuthenticator(passwords, groupSources);
 
   let keys: SigningKeys | undefined;
   let tokens: TokenService | undefined;
@@ -87,7 +97,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
       refreshExpiresInMs: settings.refreshExpiresIn,
     });
   }
-  const stores = [htpasswd, robots, groupFile, keys];
+  const stores = [htpasswd, robots, groupFile, keys, ...owners.stores];
   const reload = async (force = false): Promise<void> => {
     await Promise.all(
       stores.map(async (store) => {
@@ -119,12 +129,13 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     authenticate,
     authenticateBasic,
     async verifyPassword(credentials) {
-      const identity = await verifier.verify(credentials);
+      const identity = await passwords.verify(credentials);
       return identity && withGroups(identity, groupSources);
     },
-    refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources),
+    refreshIdentity: owners.refreshIdentity,
     tokens,
     robots,
+    owners,
     reload,
     onCredentialsChange,
     throttle,
@@ -137,7 +148,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
         )),
     async close() {
       revocations?.close();
-      await Promise.all([chain.close(), groupFile?.close(), keys?.close()]);
+      await Promise.all([chain.close(), groupFile?.close(), keys?.close(), owners.close()]);
     },
   };
 }

@@ -18,6 +18,7 @@ import { rotateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../
 import { createRobot, readRobots, removeRobot, type RobotRecord } from '../auth/token/robots.js';
 import { publishFilesChanged, publishFromCommand, publishRobotRevocation } from '../auth/revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { personalTokenCommand } from './token-personal.js';
 
 export interface TokenCliIo {
   readonly stdout: { write(text: string): unknown };
@@ -95,7 +96,7 @@ export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
     new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
 
   const root = new Command('token')
-    .description('Robot accounts and the token signing key of the Docker token service')
+    .description("Robot accounts, users' personal access tokens and the token signing key of the Docker token service")
     .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
     .addHelpText(
       'after',
@@ -106,8 +107,10 @@ Examples:
   registry-gate token create --name ci --scope 'repository:team-a/*:pull,push' --expires 30d -c registry-gate.yaml
   registry-gate token list -c registry-gate.yaml
   registry-gate token revoke ci -c registry-gate.yaml
-  registry-gate token rotate-key -c registry-gate.yaml`,
+  registry-gate token rotate-key -c registry-gate.yaml
+  registry-gate token personal list --user alice -c registry-gate.yaml`,
     );
+  root.addCommand(personalTokenCommand({ stdout, stderr }));
 
   root
     .command('create')

@@ -26,6 +26,8 @@ import { isUiPath, uiPageFromPath, type UiPage } from './paths.js';
 import { redirect, sendHtml } from './respond.js';
 import { RevokedSessions } from './revoked-sessions.js';
 import { createRobotAccount, revokeRobotAccount, showRobots } from './robots-admin.js';
+import { createToken, revokeAllTokens, revokeToken, showTokens } from './personal-tokens.js';
+import { finishOidcLogin, oidcLogOut, startOidcLogin } from './oidc.js';
 import { SessionKeys, type Session } from './session.js';
 import { StaticAssets } from './static-assets.js';
 
@@ -53,6 +55,11 @@ const METHODS: Record<UiPage['kind'], readonly string[]> = {
   logout: ['POST'],
   delete: ['POST'],
   'robot-revoke': ['POST'],
+  tokens: ['GET', 'HEAD', 'POST'],
+  'token-revoke': ['POST'],
+  'token-revoke-all': ['POST'],
+  'oidc-login': ['GET', 'HEAD'],
+  'oidc-callback': ['GET', 'HEAD'],
 };
 
 /** The audited action of each form. */
@@ -62,6 +69,9 @@ const FORM_ACTIONS: Partial<Record<UiPage['kind'], string>> = {
   logout: 'logout',
   robots: 'robot-create',
   'robot-revoke': 'robot-revoke',
+  tokens: 'token-create',
+  'token-revoke': 'token-revoke',
+  'token-revoke-all': 'token-revoke',
 };
 
 interface Caller {
@@ -217,13 +227,23 @@ export async function createWebUi(options: UiOptions): Promise<WebUi> {
         showLogin(request);
         return;
       case 'logout':
-        return logOut(request);
+        return session?.via === 'oidc' ? oidcLogOut(request) : logOut(request);
       case 'delete':
         return deleteReference(request, page.repository);
       case 'robots':
         return method === 'POST' ? createRobotAccount(request) : showRobots(request);
       case 'robot-revoke':
         return revokeRobotAccount(request);
+      case 'tokens':
+        return method === 'POST' ? createToken(request) : showTokens(request);
+      case 'token-revoke':
+        return revokeToken(request);
+      case 'token-revoke-all':
+        return revokeAllTokens(request);
+      case 'oidc-login':
+        return startOidcLogin(request);
+      case 'oidc-callback':
+        return finishOidcLogin(request);
       case 'static': {
         notFound(request, 'file');
         return;
