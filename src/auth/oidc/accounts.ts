@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { WatchedFile } from '../../lib/watched-file.js';
+import { RegistryError } from '../../oci/errors.js';
 import type { Identity } from '../identity.js';
 import type { KeyedSections } from '../sections.js';
 import type { RefreshSubject } from '../token/refresh-subject.js';
@@ -52,6 +53,9 @@ export interface OidcAccountsOptions {
 type Loaded = ReadonlyMap<string, OidcAccountRecord>;
 
 const sealPurpose = (user: string) => `refresh-token:${user}`;
+
+/** What the provider says that ends an account: it refused the refresh token, or it now names someone else. */
+const ENDING_REFUSALS: ReadonlySet<string> = new Set(['refused', 'subject-changed', 'claims-unusable']);
 
 export class OidcAccounts {
   readonly #options: OidcAccountsOptions;
@@ -165,6 +169,18 @@ export class OidcAccounts {
       subject = await this.#options.client.refresh(refreshToken, account.sub);
     } catch (error) {
       if (!(error instanceof OidcRefusal)) throw error; // 503: the provider cannot be asked now
+      if (!ENDING_REFUSALS.has(error.reason)) {
+        // An answer that does not verify says nothing about the user (a key not fetched yet, a provider
+        // misbehaving): nobody is ended for it, and nothing is accepted until it verifies.
+        this.#options.logger?.error(
+          { user: account.user, reason: error.reason, detail: error.detail },
+          'the OpenID provider’s answer to a re-check does not verify',
+        );
+        // The provider may have retired the refresh token just used: keep the one it sent, check again next time.
+        if (error.refreshToken !== undefined)
+          await this.#write(account.user, { ...account, refresh: this.#options.box.seal(sealPurpose(account.user), error.refreshToken) });
+        throw new RegistryError('UNAVAILABLE', 'the OpenID provider’s answer does not verify');
+      }
       await this.#end(account, error.reason === 'refused' ? 'provider-refused' : error.reason, error.detail);
       return null;
     }

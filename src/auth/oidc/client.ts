@@ -3,11 +3,12 @@
  * provider's keys from the issuer, the authorization code flow with PKCE, `state` and `nonce`,
  * the refresh-token grant of the re-check, and RP-initiated logout where the provider offers it.
  *
- * ID tokens are checked by the library (issuer, audience and authorized party, expiry and issue
- * time, nonce) with signature checks on (`enableNonRepudiationChecks`: the provider's JWKS, fetched
- * again when a token names a key it has not seen, which is how a key rotation arrives), and here
- * against ALLOWED_ALGORITHMS: asymmetric signatures only, so neither `alg: none` nor an HMAC keyed
- * with something public is ever taken for a signature.
+ * ID tokens are checked by openid-client (issuer, audience and authorized party, expiry and issue
+ * time, nonce), then their signature by jose (panva's JOSE library, which openid-client itself
+ * builds on) against the provider's JWKS and ALLOWED_ALGORITHMS: asymmetric signatures only, so
+ * neither `alg: none` nor an HMAC keyed with something public is ever taken for a signature. The
+ * JWKS is cached and fetched again when a token names a key it has not seen, at most once per
+ * JWKS_COOLDOWN_MS (how a key rotation arrives, and all that made-up key ids can cost).
  *
  * Failures are sorted for the caller: the provider refused (an OAuth error: a wrong or used code,
  * a refresh token it no longer honours) or sent something that does not verify is an OidcRefusal
@@ -16,7 +17,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as client from 'openid-client';
-import { decodeProtectedHeader } from 'jose';
+import { createRemoteJWKSet, customFetch as joseFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { OidcConfig } from '../../config/schema/oidc.js';
 import { isRegistryError, RegistryError } from '../../oci/errors.js';
 import { userFromClaims } from './claims.js';
@@ -42,12 +43,18 @@ export class OidcRefusal extends Error {
   readonly reason: string;
   /** What happened, safe to log and audit. */
   readonly detail: string;
+  /**
+   * A refresh token the provider issued with the answer that did not verify: a provider that
+   * rotates refresh tokens has already retired the old one, so the caller keeps this one.
+   */
+  readonly refreshToken?: string | undefined;
 
-  constructor(reason: string, detail: string) {
+  constructor(reason: string, detail: string, refreshToken?: string) {
     super(`OpenID Connect: ${reason}: ${detail}`);
     this.name = 'OidcRefusal';
     this.reason = reason;
     this.detail = detail.slice(0, 300);
+    this.refreshToken = refreshToken;
   }
 }
 
@@ -67,6 +74,10 @@ export interface LoginChecks {
   readonly codeVerifier: string;
   readonly redirectUri: string;
 }
+
+const JWKS_COOLDOWN_MS = 1_000;
+const JWKS_MAX_AGE_MS = 10 * 60_000;
+const CLOCK_TOLERANCE_S = 30;
 
 const UNREACHABLE_CODES = new Set(['OAUTH_TIMEOUT', 'OAUTH_ABORT', 'OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON']);
 
@@ -99,6 +110,7 @@ export class OidcClient {
   readonly #transport: ProviderTransport;
   readonly #secret: string | undefined;
   #discovered: Promise<client.Configuration> | undefined;
+  #jwks: { uri: string; keys: JWTVerifyGetKey } | undefined;
 
   private constructor(config: OidcConfig, transport: ProviderTransport, secret: string | undefined) {
     this.#config = config;
@@ -123,7 +135,6 @@ export class OidcClient {
         {
           [client.customFetch]: this.#transport.fetch,
           timeout: Math.ceil(this.#config.timeout / 1000),
-          execute: [client.enableNonRepudiationChecks],
         },
       )
       .catch((error: unknown) => {
@@ -176,7 +187,12 @@ export class OidcClient {
     } catch (error) {
       throw sorted(error, 'refresh');
     }
-    return this.#subject(configuration, tokens, expectedSub);
+    try {
+      return await this.#subject(configuration, tokens, expectedSub);
+    } catch (error) {
+      if (!(error instanceof OidcRefusal) || tokens.refresh_token === undefined) throw error;
+      throw new OidcRefusal(error.reason, error.detail, tokens.refresh_token);
+    }
   }
 
   /** The provider's logout URL that returns to `postLogoutRedirectUri`, if it offers RP-initiated logout. */
@@ -191,17 +207,47 @@ export class OidcClient {
     await this.#transport.close();
   }
 
+  /** The provider's keys, fetched when first needed and again as they rotate. */
+  #keys(configuration: client.Configuration): JWTVerifyGetKey {
+    const uri = configuration.serverMetadata().jwks_uri;
+    if (uri === undefined) throw new OidcRefusal('id-token-invalid', 'the provider publishes no keys (jwks_uri)');
+    if (this.#jwks?.uri !== uri) {
+      const keys = createRemoteJWKSet(new URL(uri), {
+        [joseFetch]: (url, init) => this.#transport.fetch(url, { ...init, headers: Object.fromEntries(init.headers) }),
+        cooldownDuration: JWKS_COOLDOWN_MS,
+        cacheMaxAge: JWKS_MAX_AGE_MS,
+        timeoutDuration: this.#config.timeout,
+      });
+      this.#jwks = { uri, keys };
+    }
+    return this.#jwks.keys;
+  }
+
+  /** The ID token's signature, by a key the provider publishes, with an allowed algorithm. */
+  async #verifySignature(configuration: client.Configuration, idToken: string): Promise<void> {
+    try {
+      await jwtVerify(idToken, this.#keys(configuration), {
+        algorithms: [...ALLOWED_ALGORITHMS],
+        issuer: configuration.serverMetadata().issuer,
+        audience: this.#config.clientId,
+        clockTolerance: CLOCK_TOLERANCE_S,
+      });
+    } catch (error) {
+      if (error instanceof OidcRefusal || isRegistryError(error)) throw error;
+      if (isRegistryError((error as { cause?: unknown }).cause)) throw (error as { cause: RegistryError }).cause;
+      const code = error instanceof joseErrors.JOSEError ? error.code : 'unverifiable';
+      if (code === 'ERR_JWKS_TIMEOUT') throw new RegistryError('UNAVAILABLE', 'the OpenID provider cannot be reached');
+      throw new OidcRefusal('signature-invalid', `ID token signature: ${code}`);
+    }
+  }
+
   async #subject(
     configuration: client.Configuration,
     tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers,
     expectedSub: string | undefined,
   ): Promise<OidcSubject> {
     const idClaims = tokens.claims();
-    if (tokens.id_token !== undefined) {
-      const { alg } = decodeProtectedHeader(tokens.id_token);
-      if (alg === undefined || !ALLOWED_ALGORITHMS.has(alg))
-        throw new OidcRefusal('id-token-invalid', `ID token signed with ${String(alg)}`);
-    }
+    if (tokens.id_token !== undefined) await this.#verifySignature(configuration, tokens.id_token);
     const sub = idClaims?.sub ?? expectedSub;
     if (sub === undefined) throw new OidcRefusal('id-token-invalid', 'no ID token');
     if (expectedSub !== undefined && sub !== expectedSub)

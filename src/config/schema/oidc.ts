@@ -85,8 +85,8 @@ export const oidcConfigSchema = z.strictObject({
     .boolean()
     .default(true)
     .describe('Whether the login page still offers the user name and password form beside the button (registry clients are not affected).'),
-  recheckInterval: boundedDuration('15m', 60_000, 86_400_000).describe(
-    "How often, at most, a user's personal access tokens and sessions ask the provider again (a refresh-token grant) whether the user may still sign in: from 1m to 1d.",
+  recheckInterval: boundedDuration('15m', 1_000, 86_400_000).describe(
+    "How often, at most, a user's personal access tokens and sessions ask the provider again (a refresh-token grant) whether the user may still sign in: from 1s to 1d. One check per user at a time, across workers and replicas.",
   ),
   timeout: boundedDuration('10s', 1_000, 60_000).describe('Longest wait for one request to the provider.'),
 });
