@@ -67,6 +67,8 @@ export interface TestOp {
   rotateKeys(): Promise<void>;
   /** How many refresh-token grants the provider answered (granted or refused). */
   readonly refreshGrants: number;
+  /** Every access, ID and refresh token the token endpoint handed out (for tests that no log holds one). */
+  readonly issued: readonly string[];
   stop(): Promise<void>;
 }
 
@@ -131,6 +133,7 @@ export async function startTestOp(dir: string, accounts: Record<string, { passwo
   let gateUrl: string | undefined;
   let provider: Provider | undefined;
   let refreshGrants = 0;
+  const issued: string[] = [];
   const cookieKeys = [randomBytes(32).toString('hex')];
   const state = new Map<string, Payload>();
 
@@ -173,7 +176,11 @@ export async function startTestOp(dir: string, accounts: Record<string, { passwo
     const count = (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
       if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
     };
-    made.on('grant.success', count);
+    made.on('grant.success', (ctx: { body?: unknown; oidc?: { params?: Record<string, unknown> } }) => {
+      count(ctx);
+      const body = (ctx.body ?? {}) as Record<string, unknown>;
+      for (const name of ['access_token', 'id_token', 'refresh_token']) if (typeof body[name] === 'string') issued.push(body[name]);
+    });
     made.on('grant.error', count);
     return made;
   }
@@ -247,6 +254,7 @@ export async function startTestOp(dir: string, accounts: Record<string, { passwo
     get refreshGrants() {
       return refreshGrants;
     },
+    issued,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
