@@ -66,7 +66,7 @@ async function openOidc(
   deps: OwnerCredentialsDeps,
   onEnded: (event: AccountEnded) => void,
 ): Promise<OidcSignIn> {
-  const dir = join(dataDir, 'oidc');
+  const dir = config.stateDir ?? join(dataDir, 'oidc');
   const box = await SecretBox.open(dir);
   const client = await OidcClient.create(config);
   const accounts = await OidcAccounts.open({

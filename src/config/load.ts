@@ -154,6 +154,7 @@ export function buildConfig(raw: Record<string, unknown>, baseDir: string, sourc
         ...value.auth.oidc,
         clientSecretFile: value.auth.oidc.clientSecretFile && at(value.auth.oidc.clientSecretFile),
         ca: value.auth.oidc.ca && at(value.auth.oidc.ca),
+        stateDir: value.auth.oidc.stateDir ? at(value.auth.oidc.stateDir) : resolve(dataDir, 'oidc'),
       },
       tokens: {
         ...value.auth.tokens,

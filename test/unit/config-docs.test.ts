@@ -96,6 +96,7 @@ auth:
     passwordLogin: false
     recheckInterval: 15m
     timeout: 10s
+    stateDir: /srv/registry-gate/shared/oidc
   tokens: { enabled: true, maxLifetime: 90d, maxPerUser: 50, store: ./data/tokens/personal-tokens.json }
   groupFile: auth/groups
   throttle:

@@ -89,6 +89,11 @@ export const oidcConfigSchema = z.strictObject({
     "How often, at most, a user's personal access tokens and sessions ask the provider again (a refresh-token grant) whether the user may still sign in: from 1s to 1d. One check per user at a time, across workers and replicas.",
   ),
   timeout: boundedDuration('10s', 1_000, 60_000).describe('Longest wait for one request to the provider.'),
+  stateDir: filePath.optional().meta({
+    description:
+      "Where the provider's users are kept (`accounts.json`, their refresh tokens sealed) with the key that seals them (`secret.key`, 0600). Replicas share one folder, as they share the htpasswd file.",
+    docDefault: '`dataDir/oidc`',
+  }),
 });
 
 export type OidcConfigInput = z.input<typeof oidcConfigSchema>;
