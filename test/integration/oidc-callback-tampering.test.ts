@@ -122,6 +122,25 @@ describe('tampered OpenID Connect callbacks', () => {
     assert.match(String(line.detail), /invalid_grant/);
   });
 
+  test('malformed callbacks are a 4xx, never a 5xx', async () => {
+    const variants = [
+      (state: string) => `state=${state}&state=${state}&code=abc`,
+      (state: string) => `state=${state}`,
+      (state: string) => `state=${state}&code=${'x'.repeat(1500)}`,
+      (state: string) => `state=${state}&code=abc&iss=https%3A%2F%2Fevil.example`,
+      (state: string) => `state=${state}&code=%00%ff`,
+      () => 'code=abc',
+      () => '',
+    ];
+    for (const variant of variants) {
+      const ui = browser();
+      const state = new URL(await startSignIn(ui)).searchParams.get('state') ?? '';
+      const reply = await ui.get(`/ui/oidc/callback?${variant(state)}`);
+      assert.ok(reply.status >= 400 && reply.status < 500, `${variant('STATE')}: ${reply.status}`);
+      assert.equal(await signedIn(ui), false);
+    }
+  });
+
   test('the provider’s refusal is shown and audited', async () => {
     const ui = browser();
     const authorize = new URL(await startSignIn(ui));
