@@ -56,28 +56,16 @@ function line(row: Row, now: number): string {
   return `${row.id}\t${row.owner}\t${row.name}\t${row.scopes.join(' ')}\tcreated ${row.created}\t${ends}\t${used}\n`;
 }
 
-export function personalTokenCommand(io: { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } }): Command {
-  const { stdout, stderr } = io;
+type Io = { stdout: { write(text: string): unknown }; stderr: { write(text: string): unknown } };
+
+const configOption = () =>
+  new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
+const storeOption = () => new Option('--store <file>', 'token store (default: auth.tokens.store, or dataDir/tokens/personal-tokens.json)');
+
+function listCommand({ stdout, stderr }: Io): Command {
   const say = (text: string): void => void stderr.write(text + '\n');
-  const configOption = () =>
-    new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
-  const storeOption = () =>
-    new Option('--store <file>', 'token store (default: auth.tokens.store, or dataDir/tokens/personal-tokens.json)');
-
-  const root = new Command('personal')
-    .description("Users' personal access tokens (made in the web UI): list them with their last use, revoke them")
+  return new Command('list')
     .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
-    .addHelpText(
-      'after',
-      `
-Examples:
-  registry-gate token personal list --user alice -c registry-gate.yaml
-  registry-gate token personal revoke --user alice --id 9f2c4e1a7b3d5c60 -c registry-gate.yaml
-  registry-gate token personal revoke --user alice --all -c registry-gate.yaml`,
-    );
-
-  root
-    .command('list')
     .description('List personal tokens (never their secrets): owner, name, scopes, created, expiry, last use')
     .option('--user <name>', 'only this user’s tokens')
     .option('--json', 'one JSON array')
@@ -91,11 +79,8 @@ Examples:
           .filter((token) => flags.user === undefined || token.owner === flags.user)
           .map((token) => rowOf(listed(token), store, uses));
         const whose = flags.user === undefined ? '' : ` of ${flags.user}`;
-        say(
-          rows.length === 0
-            ? `No personal tokens${whose} in ${where(store)}.`
-            : `${rows.length} personal token${rows.length === 1 ? '' : 's'}${whose} in ${where(store)}:`,
-        );
+        const count = `${rows.length} personal token${rows.length === 1 ? '' : 's'}`;
+        say(rows.length === 0 ? `No personal tokens${whose} in ${where(store)}.` : `${count}${whose} in ${where(store)}:`);
         if (flags.json) {
           stdout.write(JSON.stringify(rows, null, 2) + '\n');
           return;
@@ -104,9 +89,12 @@ Examples:
         for (const row of rows) stdout.write(line(row, now));
       }),
     );
+}
 
-  root
-    .command('revoke')
+function revokeCommand({ stdout, stderr }: Io): Command {
+  const say = (text: string): void => void stderr.write(text + '\n');
+  return new Command('revoke')
+    .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
     .description('Delete one personal token of a user, or all of them (servers stop accepting them within 2 seconds)')
     .requiredOption('--user <name>', 'the tokens’ owner')
     .option('--id <id>', 'the token to revoke (from list)')
@@ -117,10 +105,8 @@ Examples:
       guard(TOOL_FAILURE, async function (flags: Flags & { user: string; id?: string; all?: boolean }) {
         if ((flags.id === undefined) === (flags.all !== true)) throw new CliFailure('error: give either --id ID or --all', 2);
         const store = await tokenStore(flags);
-        const removed = await removePersonalTokens(
-          store.file,
-          (token) => token.owner === flags.user && (flags.all === true || token.id === flags.id),
-        );
+        const which = (token: ListedPersonalToken) => token.owner === flags.user && (flags.all === true || token.id === flags.id);
+        const removed = await removePersonalTokens(store.file, which);
         if (removed.length === 0) throw new CliFailure(`no such personal token of ${flags.user} in ${where(store)}`, 1);
         for (const token of removed) stdout.write(`${token.id}\t${token.owner}\t${token.name}\n`);
         say(`Revoked ${removed.length} personal token${removed.length === 1 ? '' : 's'} of ${flags.user} in ${where(store)}.`);
@@ -130,5 +116,21 @@ Examples:
           say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');
       }),
     );
-  return root;
+}
+
+export function personalTokenCommand(io: Io): Command {
+  const { stdout, stderr } = io;
+  return new Command('personal')
+    .description("Users' personal access tokens (made in the web UI): list them with their last use, revoke them")
+    .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
+    .addHelpText(
+      'after',
+      `
+Examples:
+  registry-gate token personal list --user alice -c registry-gate.yaml
+  registry-gate token personal revoke --user alice --id 9f2c4e1a7b3d5c60 -c registry-gate.yaml
+  registry-gate token personal revoke --user alice --all -c registry-gate.yaml`,
+    )
+    .addCommand(listCommand(io))
+    .addCommand(revokeCommand(io));
 }

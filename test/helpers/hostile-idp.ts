@@ -46,9 +46,53 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers }).end(JSON.stringify(body));
 }
 
+interface IdpKeys {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly honest: CryptoKey;
+  readonly rogue: CryptoKey;
+}
+
+/** The ID token of `scenario`, for the sign-in that sent `nonce`. */
+async function idToken(keys: IdpKeys, scenario: IdTokenScenario, nonce: string | undefined): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  const claims: JWTPayload = {
+    iss: scenario === 'wrong-issuer' ? 'https://evil.example' : keys.issuer,
+    aud: scenario === 'wrong-audience' ? 'another-client' : keys.clientId,
+    sub: 'mallory-sub',
+    preferred_username: 'mallory',
+    iat: scenario === 'expired' ? now - 900 : now,
+    exp: scenario === 'expired' ? now - 600 : now + 300,
+    ...(nonce !== undefined ? { nonce } : {}),
+  };
+  if (scenario === 'alg-none') {
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
+  }
+  if (scenario === 'hmac-with-client-secret')
+    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'honest' }).sign(new TextEncoder().encode(keys.clientSecret));
+  const forged = scenario === 'forged' || scenario === 'forged-unknown-kid';
+  const kid = scenario === 'forged-unknown-kid' ? 'rogue' : 'honest';
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid }).sign(forged ? keys.rogue : keys.honest);
+}
+
+function discovery(issuer: string): Record<string, unknown> {
+  return {
+    issuer,
+    authorization_endpoint: `${issuer}/authorize`,
+    token_endpoint: `${issuer}/token`,
+    jwks_uri: `${issuer}/jwks`,
+    response_types_supported: ['code'],
+    subject_types_supported: ['public'],
+    id_token_signing_alg_values_supported: ['RS256', 'HS256', 'none'],
+    code_challenge_methods_supported: ['S256'],
+    token_endpoint_auth_methods_supported: ['client_secret_basic'],
+  };
+}
+
 export async function startHostileIdp(dir: string): Promise<HostileIdp> {
   const tls = await makeTlsPair(join(dir, 'hostile-tls'));
-  const clientId = 'registry-gate';
   const clientSecret = randomBytes(24).toString('base64url');
   const clientSecretFile = join(dir, 'hostile-client-secret');
   await writeFile(clientSecretFile, clientSecret, { mode: 0o600 });
@@ -59,10 +103,11 @@ export async function startHostileIdp(dir: string): Promise<HostileIdp> {
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const keys: IdpKeys = { issuer, clientId: 'registry-gate', clientSecret, honest: honest.privateKey, rogue: rogue.privateKey };
   const idp: HostileIdp = {
     issuer,
     tls,
-    clientId,
+    clientId: keys.clientId,
     clientSecretFile,
     dispatcher: trustingAgent(tls.caPem),
     next: 'valid',
@@ -73,61 +118,34 @@ export async function startHostileIdp(dir: string): Promise<HostileIdp> {
     },
   };
 
-  async function idToken(scenario: IdTokenScenario, nonce: string | undefined): Promise<string> {
-    const now = Math.floor(Date.now() / 1000);
-    const claims: JWTPayload = {
-      iss: scenario === 'wrong-issuer' ? 'https://evil.example' : issuer,
-      aud: scenario === 'wrong-audience' ? 'another-client' : clientId,
-      sub: 'mallory-sub',
-      preferred_username: 'mallory',
-      iat: scenario === 'expired' ? now - 900 : now,
-      exp: scenario === 'expired' ? now - 600 : now + 300,
-      ...(nonce !== undefined ? { nonce } : {}),
-    };
-    if (scenario === 'alg-none') {
-      const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-      return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.`;
-    }
-    if (scenario === 'hmac-with-client-secret')
-      return new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'honest' }).sign(new TextEncoder().encode(clientSecret));
-    const key: CryptoKey = scenario === 'forged' || scenario === 'forged-unknown-kid' ? rogue.privateKey : honest.privateKey;
-    const kid = scenario === 'forged-unknown-kid' ? 'rogue' : 'honest';
-    return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid }).sign(key);
-  }
-
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', issuer);
     if (url.pathname === '/.well-known/openid-configuration') {
-      send(res, 200, {
-        issuer,
-        authorization_endpoint: `${issuer}/authorize`,
-        token_endpoint: `${issuer}/token`,
-        jwks_uri: `${issuer}/jwks`,
-        response_types_supported: ['code'],
-        subject_types_supported: ['public'],
-        id_token_signing_alg_values_supported: ['RS256', 'HS256', 'none'],
-        code_challenge_methods_supported: ['S256'],
-        token_endpoint_auth_methods_supported: ['client_secret_basic'],
-      });
-    } else if (url.pathname === '/jwks') {
+      send(res, 200, discovery(issuer));
+      return;
+    }
+    if (url.pathname === '/jwks') {
       send(res, 200, { keys: [publicJwk] });
-    } else if (url.pathname === '/authorize') {
+      return;
+    }
+    if (url.pathname === '/authorize') {
       const code = randomBytes(12).toString('base64url');
       nonces.set(code, url.searchParams.get('nonce') ?? '');
       const back = new URL(url.searchParams.get('redirect_uri') ?? '');
       back.searchParams.set('code', code);
       back.searchParams.set('state', url.searchParams.get('state') ?? '');
       res.writeHead(302, { location: back.href }).end();
-    } else if (url.pathname === '/token' && req.method === 'POST') {
-      let body = '';
-      for await (const chunk of req as AsyncIterable<Buffer>) body += chunk.toString('utf8');
-      const code = new URLSearchParams(body).get('code') ?? '';
-      const token = await idToken(idp.next, nonces.get(code));
-      idp.issued.push(token);
-      send(res, 200, { access_token: randomBytes(16).toString('base64url'), token_type: 'Bearer', expires_in: 300, id_token: token });
-    } else {
-      send(res, 404, { error: 'not_found' });
+      return;
     }
+    if (url.pathname !== '/token' || req.method !== 'POST') {
+      send(res, 404, { error: 'not_found' });
+      return;
+    }
+    let body = '';
+    for await (const chunk of req as AsyncIterable<Buffer>) body += chunk.toString('utf8');
+    const token = await idToken(keys, idp.next, nonces.get(new URLSearchParams(body).get('code') ?? ''));
+    idp.issued.push(token);
+    send(res, 200, { access_token: randomBytes(16).toString('base64url'), token_type: 'Bearer', expires_in: 300, id_token: token });
   }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     answer(req, res).catch(() => send(res, 500, { error: 'server_error' }));

@@ -19,6 +19,7 @@
  *
  * oidc-provider prints a warning on Node 20 (it wants 22) and runs.
  */
+import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
@@ -116,145 +117,159 @@ function loginPage(uid: string, error = ''): string {
 <button type="submit">Sign in</button></form></body></html>`;
 }
 
+/** What the provider instances of one helper share (a new instance is made for a key rotation or a client). */
+interface OpState {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly accounts: Map<string, OpAccount>;
+  readonly cookieKeys: string[];
+  readonly store: Map<string, Payload>;
+  readonly issued: string[];
+  keys: JWK[];
+  gateUrl: string | undefined;
+  refreshGrants: number;
+}
+
+function providerConfiguration(state: OpState): Configuration {
+  const { gateUrl } = state;
+  return {
+    clients: gateUrl
+      ? [
+          {
+            client_id: state.clientId,
+            client_secret: state.clientSecret,
+            redirect_uris: [`${gateUrl}/ui/oidc/callback`],
+            post_logout_redirect_uris: [`${gateUrl}/ui/`],
+            grant_types: ['authorization_code', 'refresh_token'],
+            response_types: ['code'],
+            token_endpoint_auth_method: 'client_secret_basic',
+          },
+        ]
+      : [],
+    findAccount: (_ctx, sub) => {
+      const account = [...state.accounts.values()].find((known) => known.sub === sub);
+      if (!account?.enabled) return undefined;
+      return { accountId: sub, claims: () => ({ sub, preferred_username: account.username, groups: [...account.groups] }) };
+    },
+    claims: { openid: ['sub'], profile: ['preferred_username'], groups: ['groups'] },
+    scopes: ['openid', 'offline_access', 'profile', 'groups'],
+    features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    jwks: { keys: state.keys },
+    adapter: sharedAdapter(state.store),
+    cookies: { keys: state.cookieKeys },
+    rotateRefreshToken: true,
+    ttl: { Interaction: 600, Session: 3600, Grant: 86_400, AccessToken: 600, RefreshToken: 86_400, IdToken: 600 },
+    pkce: { required: () => true },
+  };
+}
+
+function makeProvider(state: OpState): Provider {
+  const made = new Provider(state.issuer, providerConfiguration(state));
+  type GrantContext = { body?: unknown; oidc?: { params?: Record<string, unknown> } };
+  const count = (ctx: GrantContext) => {
+    if (ctx.oidc?.params?.grant_type === 'refresh_token') state.refreshGrants += 1;
+  };
+  made.on('grant.success', (ctx: GrantContext) => {
+    count(ctx);
+    const body = (ctx.body ?? {}) as Record<string, unknown>;
+    for (const name of ['access_token', 'id_token', 'refresh_token']) if (typeof body[name] === 'string') state.issued.push(body[name]);
+  });
+  made.on('grant.error', count);
+  return made;
+}
+
+/** The login form, the login, and consent to whatever the client asked for. */
+async function interaction(state: OpState, provider: Provider, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const details = await provider.interactionDetails(req, res);
+  if (req.method === 'POST' && req.url?.endsWith('/login')) {
+    const form = new URLSearchParams(await readBodyText(req));
+    const account = state.accounts.get(form.get('username') ?? '');
+    if (!account || !account.enabled || account.password !== form.get('password')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(loginPage(details.uid, 'Wrong user name or password.'));
+      return;
+    }
+    await provider.interactionFinished(req, res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
+    return;
+  }
+  if (details.prompt.name === 'login') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(loginPage(details.uid));
+    return;
+  }
+  const accountId = details.session?.accountId as string;
+  const grant = details.grantId
+    ? ((await provider.Grant.find(details.grantId)) as InstanceType<Provider['Grant']>)
+    : new provider.Grant({ accountId, clientId: details.params.client_id as string });
+  const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+}
+
 export async function startTestOp(dir: string, accounts: Record<string, { password: string; groups: string[] }>): Promise<TestOp> {
   const tls = await makeTlsPair(join(dir, 'op-tls'));
-  const clientId = 'registry-gate';
   const clientSecret = randomBytes(24).toString('base64url');
   const clientSecretFile = join(dir, 'op-client-secret');
   await writeFile(clientSecretFile, `${clientSecret}\n`, { mode: 0o600 });
-  const known = new Map<string, OpAccount>(
-    Object.entries(accounts).map(([username, account]) => [
-      username,
-      { ...account, groups: [...account.groups], enabled: true, sub: `sub-${randomBytes(4).toString('hex')}`, username },
-    ]),
-  );
-  const bySub = (sub: string) => [...known.values()].find((account) => account.sub === sub);
-  let keys = [await signingKey()];
-  let gateUrl: string | undefined;
-  let provider: Provider | undefined;
-  let refreshGrants = 0;
-  const issued: string[] = [];
-  const cookieKeys = [randomBytes(32).toString('hex')];
-  const state = new Map<string, Payload>();
-
   const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const issuer = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-  function makeProvider(): Provider {
-    const configuration: Configuration = {
-      clients: gateUrl
-        ? [
-            {
-              client_id: clientId,
-              client_secret: clientSecret,
-              redirect_uris: [`${gateUrl}/ui/oidc/callback`],
-              post_logout_redirect_uris: [`${gateUrl}/ui/`],
-              grant_types: ['authorization_code', 'refresh_token'],
-              response_types: ['code'],
-              token_endpoint_auth_method: 'client_secret_basic',
-            },
-          ]
-        : [],
-      findAccount: (_ctx, sub) => {
-        const account = bySub(sub);
-        if (!account?.enabled) return undefined;
-        return { accountId: sub, claims: () => ({ sub, preferred_username: account.username, groups: [...account.groups] }) };
-      },
-      claims: { openid: ['sub'], profile: ['preferred_username'], groups: ['groups'] },
-      scopes: ['openid', 'offline_access', 'profile', 'groups'],
-      features: { devInteractions: { enabled: false }, rpInitiatedLogout: { enabled: true } },
-      interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-      jwks: { keys },
-      adapter: sharedAdapter(state),
-      cookies: { keys: cookieKeys },
-      rotateRefreshToken: true,
-      ttl: { Interaction: 600, Session: 3600, Grant: 86_400, AccessToken: 600, RefreshToken: 86_400, IdToken: 600 },
-      pkce: { required: () => true },
-    };
-    const made = new Provider(issuer, configuration);
-    const count = (ctx: { oidc?: { params?: Record<string, unknown> } }) => {
-      if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
-    };
-    made.on('grant.success', (ctx: { body?: unknown; oidc?: { params?: Record<string, unknown> } }) => {
-      count(ctx);
-      const body = (ctx.body ?? {}) as Record<string, unknown>;
-      for (const name of ['access_token', 'id_token', 'refresh_token']) if (typeof body[name] === 'string') issued.push(body[name]);
-    });
-    made.on('grant.error', count);
-    return made;
-  }
-  provider = makeProvider();
-
-  async function interaction(req: IncomingMessage, res: ServerResponse, current: Provider): Promise<void> {
-    const details = await current.interactionDetails(req, res);
-    if (req.method === 'POST' && req.url?.endsWith('/login')) {
-      const form = new URLSearchParams(await readBodyText(req));
-      const account = known.get(form.get('username') ?? '');
-      if (!account || !account.enabled || account.password !== form.get('password')) {
-        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(loginPage(details.uid, 'Wrong user name or password.'));
-        return;
-      }
-      await current.interactionFinished(req, res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
-      return;
-    }
-    if (details.prompt.name === 'login') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(loginPage(details.uid));
-      return;
-    }
-    // Consent: whatever the client asked for, at once.
-    const accountId = details.session?.accountId as string;
-    const grant = details.grantId
-      ? ((await current.Grant.find(details.grantId)) as InstanceType<Provider['Grant']>)
-      : new current.Grant({ accountId, clientId: details.params.client_id as string });
-    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
-    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    const grantId = await grant.save();
-    await current.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
-  }
-
+  const state: OpState = {
+    issuer: `https://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    clientId: 'registry-gate',
+    clientSecret,
+    accounts: new Map(
+      Object.entries(accounts).map(([username, account]) => [
+        username,
+        { ...account, groups: [...account.groups], enabled: true, sub: `sub-${randomBytes(4).toString('hex')}`, username },
+      ]),
+    ),
+    cookieKeys: [randomBytes(32).toString('hex')],
+    store: new Map(),
+    issued: [],
+    keys: [await signingKey()],
+    gateUrl: undefined,
+    refreshGrants: 0,
+  };
+  let provider = makeProvider(state);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const current = provider as Provider;
-    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
-    if (path.startsWith('/interaction/')) {
-      interaction(req, res, current).catch((error: unknown) => {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(error instanceof Error ? error.message : String(error));
-      });
+    if (!(req.url ?? '/').startsWith('/interaction/')) {
+      void provider.callback()(req, res);
       return;
     }
-    void current.callback()(req, res);
+    interaction(state, provider, req, res).catch((error: unknown) => {
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+      res.end(error instanceof Error ? error.message : String(error));
+    });
   });
-
+  const account = (username: string) => state.accounts.get(username) ?? assert.fail(`no account ${username}`);
   return {
-    issuer,
+    issuer: state.issuer,
     tls,
-    clientId,
+    clientId: state.clientId,
     clientSecret,
     clientSecretFile,
-    accounts: known,
+    accounts: state.accounts,
     dispatcher: trustingAgent(tls.caPem),
     registerClient(url) {
-      gateUrl = url;
-      provider = makeProvider();
+      state.gateUrl = url;
+      provider = makeProvider(state);
     },
     disable(username) {
-      const account = known.get(username);
-      if (account) account.enabled = false;
+      account(username).enabled = false;
     },
     setGroups(username, groups) {
-      const account = known.get(username);
-      if (account) account.groups = [...groups];
+      account(username).groups = [...groups];
     },
     async rotateKeys() {
-      keys = [await signingKey()];
-      provider = makeProvider();
+      state.keys = [await signingKey()];
+      provider = makeProvider(state);
     },
     get refreshGrants() {
-      return refreshGrants;
+      return state.refreshGrants;
     },
-    issued,
+    issued: state.issued,
     async stop() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
