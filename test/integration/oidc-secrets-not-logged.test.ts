@@ -91,6 +91,11 @@ describe('no secret of the OpenID Connect flow or of personal tokens reaches a l
     await waitFor('two re-checks', async () => (await v2('alice')) === 200 && op.refreshGrants >= 2, { timeoutMs: 8000, intervalMs: 250 });
     op.disable('alice');
     await waitFor('the disabled user’s token refused', async () => (await v2('alice')) === 401, { timeoutMs: 5000, intervalMs: 250 });
+    // The ended user's tokens are deleted just after: wait for that write, so the files below hold still.
+    await waitFor(
+      'the ended user’s tokens deleted',
+      async () => !(await readFile(join(dir, 'data', 'tokens', 'personal-tokens.json'), 'utf8')).includes('"owner": "alice"'),
+    );
     secrets.push(op.clientSecret, ...op.issued);
     await dispatcher.close();
   });
@@ -114,7 +119,11 @@ describe('no secret of the OpenID Connect flow or of personal tokens reaches a l
     const files = await filesUnder(join(dir, 'data'));
     assert.ok(files.some((file) => file.endsWith('accounts.json')));
     for (const file of files) {
-      const content = await readFile(file, 'utf8');
+      // A temporary file of an atomic write may be gone by now; what it became is in the list too.
+      const content = await readFile(file, 'utf8').catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return '';
+        throw error;
+      });
       for (const secret of secrets) assert.ok(!content.includes(secret), `a secret (${secret.slice(0, 4)}…) is in ${file}`);
     }
   });

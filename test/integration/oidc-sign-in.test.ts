@@ -227,3 +227,41 @@ describe('OpenID Connect sign-in', () => {
     assert.ok(parseAuditLines(await readAuditText(auditFile)).length > 0);
   });
 });
+
+describe('password sign-in turned off (auth.oidc.passwordLogin: false)', () => {
+  let dir: string;
+  let gate: TestGate;
+
+  before(async () => {
+    dir = await makeTempDir('rg-oidc-nopw-');
+    gate = await startGate({
+      dir,
+      users: { local: 'local-pw-1' },
+      bcryptCost: 4,
+      config: {
+        auth: { oidc: { issuer: 'https://127.0.0.1:1', clientId: 'registry-gate', name: 'Test IdP', passwordLogin: false } },
+      },
+    });
+  });
+  after(async () => {
+    await gate.stop();
+    await removeDir(dir);
+  });
+
+  test('the login page offers the provider only, and the form is refused; registry clients keep their passwords', async () => {
+    const ui = new UiClient(gate.url);
+    const page = await ui.get('/ui/login');
+    assert.match(page.body, /Sign in with Test IdP/);
+    assert.doesNotMatch(page.body, /name="password"/);
+    // No page gives an anonymous visitor a form token any more, so a posted form is refused outright.
+    const refused = await ui.post('/ui/login', { user: 'local', password: 'local-pw-1' }, { csrf: false });
+    assert.equal(refused.status, 403);
+    assert.doesNotMatch((await ui.get('/ui/')).body, /Signed in as/);
+    assert.equal(
+      await new RegistryClient(() => ({ baseUrl: gate.url, authHeader: basic('local', 'local-pw-1') }))
+        .call('GET', '/v2/')
+        .then((reply) => reply.status),
+      200,
+    );
+  });
+});
