@@ -44,7 +44,7 @@ module.exports = {
       from: { path: '^src/log\\.ts$' },
       to: { path: '^src/', pathNot: '^src/log\\.ts$' },
     },
-    folderRule('lib', ['oci'], 'src/lib/ holds leaf utilities (atomic write, watched file, IP matching, errno).'),
+    folderRule('lib', ['oci'], 'src/lib/ holds leaf utilities (atomic write, watched file, IP matching, errno, the in-process section lock).'),
     folderRule('config', LEAVES, 'The config schema and its loading know no stage.'),
     folderRule('redis', BELOW_CONFIG, 'Infrastructure: the shared Redis connection.'),
     folderRule('metrics', BELOW_CONFIG, 'Infrastructure: the Prometheus registry and listener.'),
@@ -54,7 +54,11 @@ module.exports = {
       [...BELOW_CONFIG, 'redis'],
       'Identity: never the pipeline (gateway/), the decision (access/), a backend, the listener or the UI.',
     ),
-    folderRule('access', [...BELOW_CONFIG, 'redis', 'auth'], 'The decision: auth/ only for its types (next rule).'),
+    folderRule(
+      'access',
+      [...BELOW_CONFIG, 'redis', 'auth'],
+      'The decision: auth/ only for its types (next rule); a backend only as the narrow interfaces access/ declares itself, never backend/.',
+    ),
     {
       name: 'access-imports-auth-types-only',
       comment: 'access/ decides on an Identity; it does not authenticate.',
@@ -62,24 +66,40 @@ module.exports = {
       from: { path: '^src/access/' },
       to: { path: '^src/auth/', dependencyTypesNot: ['type-only'] },
     },
-    folderRule('backend', [...BELOW_CONFIG, 'server'], 'Backends: server/ only for the locks; never gateway/, auth/, access/ or ui/.'),
+    folderRule(
+      'backend',
+      BELOW_CONFIG,
+      'Backends: the section lock is a leaf (src/lib/section-lock.ts); never the listener, gateway/, auth/, access/ or ui/.',
+    ),
     {
       name: 'gateway-is-not-a-composition-root',
       comment: 'The pipeline may use every stage, but not the UI, the commands or what assembles it.',
       severity: 'error',
       from: { path: '^src/gateway/' },
-      to: { path: ['^src/ui/', '^src/cli/', '^src/app\\.ts$', '^src/stages\\.ts$'] },
+      to: { path: ['^src/ui/', '^src/cli/', '^src/assembly/'] },
     },
     {
       name: 'ui-is-a-sibling-of-gateway',
       comment:
-        'The web UI runs the same stages as /v2/, not the pipeline itself. It shares two things with the gateway, the other front end: the audit records of requests and refused logins, and the walk of the catalog that shows only what the caller may see.',
+        'The web UI runs the same stages as /v2/, not the pipeline itself. What the two front ends share (the audit records, the visible-catalog walk) lives in access/, where both import it.',
       severity: 'error',
       from: { path: '^src/ui/' },
-      to: {
-        path: ['^src/gateway/', '^src/cli/', '^src/app\\.ts$', '^src/stages\\.ts$'],
-        pathNot: ['^src/gateway/audit-events\\.ts$', '^src/gateway/catalog\\.ts$'],
-      },
+      to: { path: ['^src/gateway/', '^src/cli/', '^src/assembly/'] },
+    },
+    {
+      name: 'underscore-files-are-folder-private',
+      comment:
+        "A file whose name starts with `_` is a helper of its own folder's files (CONTRIBUTING.md, ARCHITECTURE.md): only a file in the same folder imports it.",
+      severity: 'error',
+      from: { path: '^(src/|src/.+/)[^/]+$' },
+      to: { path: '/_[^/]+$', pathNot: '^$1_[^/]+$' },
+    },
+    {
+      name: 'only-cli-imports-the-assembly',
+      comment: 'src/assembly/ is the composition root (what the process holds, a generation, reload): only the commands start it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/cli/', '^src/assembly/'] },
+      to: { path: '^src/assembly/' },
     },
     {
       name: 'only-cli-imports-cli',

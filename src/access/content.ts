@@ -2,18 +2,17 @@
  * What a write touches, for rules with protected tags, and how to ask the registry behind about it.
  * A push or delete of a manifest names a tag or a digest; a blob delete names a blob. Whether a push
  * moves an existing tag, or a blob is used by a protected tag, is asked of the backend only when a
- * rule needs to know (access/policy.ts asks each question at most once).
+ * rule needs to know (access/policy.ts asks each question at most once; the blob walk of
+ * ./protected-blobs.ts is shared by every rule that asks it, within one budget per request).
  */
 import { createHash } from 'node:crypto';
 import { isDigest } from '../oci/names.js';
 import type { Route } from '../oci/route.js';
 import type { ContentProbe, ManifestTarget } from './policy.js';
+import { ProtectedBlobWalk, type TaggedContent } from './protected-blobs.js';
 
-/** The two questions the probe asks; the Backend interface answers them. */
-export interface ContentSource {
-  manifestDigest(repository: string, reference: string): Promise<string | undefined>;
-  tagReferencesBlob?(repository: string, digest: string, selected: (tag: string) => boolean): Promise<boolean>;
-}
+/** What the probe reads; the Backend interface has it, on both backends. */
+export type ContentSource = TaggedContent;
 
 /** A manifest named by `reference`: by digest or by tag. */
 export function manifestTarget(reference: string): ManifestTarget {
@@ -43,8 +42,9 @@ export function contentProbe(
   route: Pick<Route, 'repository' | 'reference'>,
   method: string,
   readBody: () => Promise<Buffer>,
-): ContentProbe & { body(): Buffer | undefined } {
+): ContentProbe & { body(): Buffer | undefined; blobUndecided(): boolean } {
   let body: Buffer | undefined;
+  let blobWalk: ProtectedBlobWalk | undefined;
   return {
     // A push to a protected tag moves it only when the tag exists and the pushed manifest differs.
     async tagMoves() {
@@ -53,8 +53,13 @@ export function contentProbe(
       body = await readBody();
       return digestOf(body, current) !== current;
     },
-    // A backend that cannot tell which tags use a blob protects every blob.
-    blobProtected: (selected) => source.tagReferencesBlob?.(route.repository, route.reference, selected) ?? Promise.resolve(true),
+    // A walk that could not finish counts as a use: the delete is refused rather than allowed blind.
+    async blobProtected(selected) {
+      blobWalk ??= new ProtectedBlobWalk(source, route.repository, route.reference);
+      return (await blobWalk.uses(selected)) !== 'unused';
+    },
     body: () => body,
+    /** The blob walk stopped at its limits: a refusal says so rather than name a tag. */
+    blobUndecided: () => blobWalk?.undecided ?? false,
   };
 }

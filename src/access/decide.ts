@@ -12,7 +12,7 @@
  */
 import type { Identity } from '../auth/identity.js';
 import type { TokenAccess } from '../auth/token/types.js';
-import type { Action } from '../config/schema.js';
+import type { Action } from '../oci/actions.js';
 import type { AccessPolicy, ContentProbe, Decision, ManifestTarget } from './policy.js';
 import { accessCovers, accessCoversCatalog, accessPullsSomething } from './scopes.js';
 

@@ -10,7 +10,7 @@
  */
 import type { Identity } from '../auth/identity.js';
 import type { ResourceScope, TokenAccess } from '../auth/token/types.js';
-import { ACTIONS, type Action } from '../config/schema.js';
+import { ACTIONS, type Action } from '../oci/actions.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { decide } from './decide.js';
 import type { AccessPolicy } from './policy.js';

@@ -13,10 +13,10 @@
  * (the probe is then consulted, at most once).
  */
 import type { Identity } from '../auth/identity.js';
-import type { AccessRuleConfig, Action, Grant } from '../config/schema.js';
+import type { AccessRuleConfig } from '../config/schema.js';
+import type { Action, Grant } from '../oci/actions.js';
 import { compileRepositoryPattern, type RepositoryPattern } from './pattern.js';
-
-export type { Action } from '../config/schema.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 type SubjectMatcher = (identity: Identity) => boolean;
 type TagMatcher = (tag: string) => boolean;
@@ -98,7 +98,7 @@ function compileSubject(subject: string): SubjectMatcher {
     const name = subject.slice('group:'.length);
     return (identity) => identity.user !== null && identity.groups.includes(name);
   }
-  throw new Error(`unknown subject ${subject}`);
+  throw new InternalError('RG_ERR_CONFIG_INVALID', `unknown subject ${subject}`);
 }
 
 /** Tag globs: `*` any run of characters, `?` one character; everything else literal. */
@@ -247,8 +247,13 @@ export class AccessPolicy {
   }
 }
 
-/** What a client is told when protected tags refused its push or delete, and what `access explain` prints. */
-export function protectedTagRefusal(target: ManifestTarget, action: Action): string {
+/**
+ * What a client is told when protected tags refused its push or delete, and what `access explain`
+ * prints. `undecided`: the walk over the protected tags' content stopped at its limits.
+ */
+export function protectedTagRefusal(target: ManifestTarget, action: Action, undecided = false): string {
+  if (target.blob !== undefined && undecided)
+    return 'the protected tags of this repository hold more content than one request may check for this blob; deleting it needs overwrite';
   if (target.blob !== undefined) return 'this blob is used by a protected tag; deleting it needs overwrite';
   if (target.tag === undefined) return 'this repository has protected tags; deleting a manifest by digest needs overwrite';
   return action === 'push'

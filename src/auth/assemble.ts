@@ -1,13 +1,21 @@
 /**
  * Builds the identity stage from config, once: the password providers in their configured order
  * (robots first), login throttling behind one verified-credential cache, groups from every source,
- * and — when the token service is on — signing keys, the token service, the bearer authenticator
- * and the re-check of refresh token subjects (the same chain, asked without a password). With a
- * shared Redis, the throttle's counters live there (this process's memory while it is away) and
+ * the bearer authenticator when the token service is on (the service itself is opened by the
+ * assembly, once, and handed in), and the re-check of refresh token and UI session subjects (the
+ * same chain, asked without a password, its identities stamped with their credential under the
+ * deployment key; the users whose sessions were revoked), and the personal access tokens and
+ * OpenID Connect users in front of it all (owner-credentials.ts). With a shared Redis, the throttle's
+ * counters live there (the workers' primary, or this process's memory, while it is away) and
  * revocations reach every replica through it (revocations.ts).
+ *
+ * Everything it opens — watched files, directory connections, the revocation channel — goes on the
+ * close stack it is handed, the moment it is opened: a build that fails half-way leaves nothing
+ * running, and the stage has no close of its own.
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
+import type { CloseStack } from '../lib/close-stack.js';
 import { createAuthenticator, type Authenticate } from './authenticate.js';
 import { ProviderChain } from './chain.js';
 import { CachedVerifier, type VerifyOutcome } from './credential-cache.js';
@@ -16,16 +24,25 @@ import { configGroups, withGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
 import type { AuthProvider, Credentials, Identity } from './identity.js';
 import { LdapProvider } from './ldap/index.js';
-import { LoginThrottle, MemoryCounterStore, RedisCounterStore, ThrottledProvider } from './throttle/index.js';
-import { RevocationChannel } from './revocations.js';
-import type { RedisConnection } from '../redis/connection.js';
+import {
+  LoginThrottle,
+  MemoryCounterStore,
+  RedisCounterStore,
+  SharedCounterStore,
+  ThrottledProvider,
+  type CounterStore,
+  type VersionedRecords,
+} from './throttle/index.js';
+import { publishRobotRevocation, RevocationChannel } from './revocations.js';
+import { DeploymentKey } from './deployment-key.js';
+import { UserRevocations } from './user-revocations.js';
+import { isRedisUnavailable, type RedisConnection } from '../redis/connection.js';
 import { createBearerAuthenticator } from './token/bearer.js';
-import { SigningKeys } from './token/keys.js';
 import type { RefreshIdentity } from './token/refresh-subject.js';
 import { RobotProvider } from './token/robots.js';
-import { TokenService } from './token/service.js';
+import type { TokenService } from './token/service.js';
 import { assembleOwnerCredentials, type OwnerCredentials } from './owner-credentials.js';
-import { UNLOCKED, type KeyedSections } from './sections.js';
+import { KeyedLock, type SectionLock } from '../lib/section-lock.js';
 
 export interface AuthStage {
   /** What the pipeline calls for /v2/ requests (bearer tokens in bearer mode, Basic otherwise). */
@@ -38,6 +55,8 @@ export interface AuthStage {
   readonly refreshIdentity: RefreshIdentity;
   readonly tokens: TokenService | undefined;
   readonly robots: RobotProvider;
+  /** Tells every replica that a robot was revoked here (the UI's revocation), when they share a Redis. */
+  robotRevoked(robot: { readonly id: string; readonly expires: string | null }): Promise<void>;
   /** Re-reads the user, group, robot and key files now if they changed; with `force`, whatever their stat says. */
   reload(force?: boolean): Promise<void>;
   /** Called after users, groups, robots or keys changed (what another replica must re-read too). */
@@ -48,56 +67,58 @@ export interface AuthStage {
   readonly directoryReady: (() => Promise<boolean>) | undefined;
   /** Personal access tokens and the OpenID provider's users (owner-credentials.ts). */
   readonly owners: OwnerCredentials;
-  close(): Promise<void>;
 }
 
 export interface AssembleOptions {
+  /** Where everything opened here is registered to be closed (the generation's stack). */
+  readonly stack: CloseStack;
+  /** The token service, when it is on: bearer tokens in bearer mode, refresh tokens (the assembly opens it once). */
+  readonly tokens?: TokenService | undefined;
   /** Told how each password verification ended (metrics). */
   readonly onVerified?: (outcome: VerifyOutcome) => void;
   /** A running throttle to keep (its failure counts survive a config reload); only when its settings are unchanged. */
   readonly throttle?: LoginThrottle | undefined;
   /** Replicas' shared Redis: throttle counters and revocations live there. */
   readonly redis?: RedisConnection | undefined;
-  /** The server's shared lock, for the personal token and OpenID Connect stores' writes and re-checks. */
-  readonly lock?: KeyedSections | undefined;
+  /** The records the primary keeps for the workers of this server: the throttle's counters without Redis, and while it is down. */
+  readonly workerRecords?: VersionedRecords | undefined;
+  /** The server's shared lock, for the personal token and OpenID Connect stores' writes and re-checks (default: this process's). */
+  readonly lock?: SectionLock | undefined;
 }
 
-export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions = {}): Promise<AuthStage> {
-  const htpasswd = await HtpasswdProvider.open({ file: config.auth.htpasswd, logger });
-  const ldap = config.auth.ldap ? await LdapProvider.open({ config: config.auth.ldap, logger }) : undefined;
+/** The credential stores, each watched until the stack closes, and the chain that asks them in order. */
+async function openProviders(config: Config, logger: Logger, stack: CloseStack) {
+  const htpasswd = stack.adopt(await HtpasswdProvider.open({ file: config.auth.htpasswd, logger }), (opened) => opened.close());
+  const ldap = config.auth.ldap && stack.adopt(await LdapProvider.open({ config: config.auth.ldap, logger }), (opened) => opened.close());
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
-  const robots = await RobotProvider.open({ file: config.auth.token.robots, logger });
-  const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap };
+  const robots = stack.adopt(await RobotProvider.open({ file: config.auth.token.robots, logger }), (opened) => opened.close());
+  const deployment = await DeploymentKey.open(config.auth.token.keyDir);
+  const revokedUsers = stack.adopt(await UserRevocations.open(config.auth.token.keyDir, logger), (opened) => opened.close());
+  const groupFile =
+    (config.auth.groupFile && stack.adopt(await GroupFile.open({ file: config.auth.groupFile, logger }), (opened) => opened.close())) ||
+    undefined;
+  const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap: ldap || undefined };
   // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
-  const chain = new ProviderChain([robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)], logger);
-  // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
-  const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options.redis)) : undefined;
-  const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
-  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
-  htpasswd.onChange(() => verifier.flush());
-  robots.onChange(() => verifier.flush());
-  const groupFile = config.auth.groupFile ? await GroupFile.open({ file: config.auth.groupFile, logger }) : undefined;
-  const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
-  const owners = await assembleOwnerCredentials(config, { chain, groupSources, lock: options.lock ?? UNLOCKED, logger });
-  htpasswd.onChange(() => owners.flush());
-  robots.onChange(() => owners.flush());
-  const passwords = owners.withPersonalTokens(verifier);
-  const authenticateBasic = createAuthenticator(passwords, groupSources);
+  const chain = new ProviderChain(
+    [robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)],
+    logger,
+    deployment.stampCredential,
+  );
+  return { htpasswd, ldap: ldap || undefined, robots, revokedUsers, groupFile, chain };
+}
 
-  let keys: SigningKeys | undefined;
-  let tokens: TokenService | undefined;
-  if (config.auth.tokenEndpoint) {
-    const settings = config.auth.token;
-    keys = await SigningKeys.open({ dir: settings.keyDir, algorithm: settings.algorithm, logger });
-    tokens = new TokenService({
-      issuer: settings.issuer,
-      service: settings.service,
-      keys,
-      expiresInMs: settings.expiresIn,
-      refreshExpiresInMs: settings.refreshExpiresIn,
-    });
-  }
-  const stores = [htpasswd, robots, groupFile, keys, ...owners.stores];
+type Providers = Awaited<ReturnType<typeof openProviders>>;
+
+/** Re-reading the stores, and hearing of their changes; with Redis, the changes other replicas announce. */
+async function watchStores(
+  providers: Providers,
+  tokens: TokenService | undefined,
+  owners: OwnerCredentials,
+  options: AssembleOptions,
+  logger: Logger,
+) {
+  const { htpasswd, robots, groupFile, revokedUsers } = providers;
+  const stores = [htpasswd, robots, groupFile, tokens?.keys, revokedUsers, ...owners.stores];
   const reload = async (force = false): Promise<void> => {
     await Promise.all(
       stores.map(async (store) => {
@@ -108,13 +129,47 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   const onCredentialsChange = (listener: () => void): void => {
     for (const store of stores) store?.onChange(listener);
   };
-  const revocations =
-    options.redis &&
-    (await RevocationChannel.open(
+  if (options.redis) {
+    const channel = await RevocationChannel.open(
       options.redis,
-      { reloadFiles: () => reload(true), refuseRobots: (ids) => robots.refuseIds(ids), onFilesChange: onCredentialsChange },
+      {
+        reloadFiles: () => reload(true),
+        refuseRobots: (ids) => robots.refuseIds(ids),
+        refuseUsers: (entries) => revokedUsers.refuse(entries),
+        onFilesChange: onCredentialsChange,
+      },
       logger,
-    ));
+    );
+    options.stack.defer(() => channel.close());
+  }
+  return { reload, onCredentialsChange };
+}
+
+export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions): Promise<AuthStage> {
+  const { tokens } = options;
+  const providers = await openProviders(config, logger, options.stack);
+  const { htpasswd, ldap, robots, revokedUsers, groupFile, chain } = providers;
+  // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
+  const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options)) : undefined;
+  const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
+  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
+  const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
+  const owners = await assembleOwnerCredentials(config, {
+    chain,
+    groupSources,
+    revokedUsers,
+    lock: options.lock ?? new KeyedLock(),
+    stack: options.stack,
+    logger,
+  });
+  for (const store of [htpasswd, robots]) {
+    store.onChange(() => verifier.flush());
+    store.onChange(() => owners.flush());
+  }
+  // A personal token is the password of its owner's registry clients: in front of the password providers.
+  const passwords = owners.withPersonalTokens(verifier);
+  const authenticateBasic = createAuthenticator(passwords, groupSources);
+  const { reload, onCredentialsChange } = await watchStores(providers, tokens, owners, options, logger);
 
   const authenticate =
     tokens && config.auth.scheme === 'bearer'
@@ -136,26 +191,38 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     tokens,
     robots,
     owners,
+    async robotRevoked(robot) {
+      if (!options.redis) return;
+      // The others re-read their robot stores when they hear of the change; one whose copy is behind refuses the id anyway.
+      await publishRobotRevocation(options.redis, robot).catch((error: unknown) => {
+        if (!isRedisUnavailable(error)) throw error;
+        logger.warn({ robotId: robot.id }, 'Redis is unavailable: replicas see the robot revoked when they re-read the robot store');
+      });
+    },
     reload,
     onCredentialsChange,
     throttle,
-    directoryReady:
-      ldap &&
-      (() =>
-        ldap.probe().then(
-          () => true,
-          () => false,
-        )),
-    async close() {
-      revocations?.close();
-      await Promise.all([chain.close(), groupFile?.close(), keys?.close(), owners.close()]);
-    },
+    directoryReady: ldap
+      ? () =>
+          ldap.probe().then(
+            () => true,
+            () => false,
+          )
+      : undefined,
   };
 }
 
-/** Counters in this process, or in the shared Redis with this process's memory as the fallback while it is away. */
-function loginThrottle(config: Config, redis: RedisConnection | undefined): LoginThrottle {
+/**
+ * Where failures are counted: in the Redis replicas share, else in the primary the workers share,
+ * else in this process's memory; each later one takes the attempts while those before it cannot be
+ * asked (Redis down), so `workers: N` never multiplies the limits by N.
+ */
+function loginThrottle(config: Config, { redis, workerRecords }: AssembleOptions): LoginThrottle {
   const settings = config.auth.throttle;
-  if (!redis) return new LoginThrottle(settings);
-  return new LoginThrottle(settings, { store: new RedisCounterStore(redis, settings), fallback: new MemoryCounterStore(settings) });
+  const [store, ...fallbacks]: CounterStore[] = [
+    ...(redis ? [new RedisCounterStore(redis, settings)] : []),
+    ...(workerRecords ? [new SharedCounterStore(workerRecords, settings)] : []),
+    new MemoryCounterStore(settings),
+  ];
+  return new LoginThrottle(settings, { store, fallbacks });
 }

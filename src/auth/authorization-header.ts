@@ -1,7 +1,8 @@
 /**
- * Reading the Authorization request header (RFC 9110 §11.6.2, Basic per RFC 7617). Strict on
- * purpose: a header that is not exactly `Basic <base64 of user:password>` is 'malformed', so that
- * odd encodings never reach a password check or the credential cache. Never throws.
+ * Reading the Authorization request header (RFC 9110 §11.6.2, Basic per RFC 7617), and the Basic
+ * challenge that asks for it. Strict on purpose: a header that is not exactly
+ * `Basic <base64 of user:password>` is 'malformed', so that odd encodings never reach a password
+ * check or the credential cache. Never throws.
  */
 import type { Credentials } from './identity.js';
 
@@ -46,4 +47,14 @@ export function parseBasicAuthorization(header: string | undefined): Credentials
   const user = decoded.slice(0, colon);
   if (CONTROL.test(user)) return 'malformed';
   return { user, password: decoded.slice(colon + 1) };
+}
+
+/** A challenge parameter's value as a quoted-string (RFC 9110 §5.6.4); a line break never reaches the header. */
+export function quotedString(value: string): string {
+  return `"${value.replace(/[\\"]/g, '\\$&').replace(/[\r\n]/g, '')}"`;
+}
+
+/** The `WWW-Authenticate` value that asks for Basic credentials (RFC 7617), at /v2/ and at the token endpoint. */
+export function basicChallengeHeader(realm: string): string {
+  return `Basic realm=${quotedString(realm)}`;
 }

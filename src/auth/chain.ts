@@ -12,9 +12,15 @@
  * is never a later provider's to decide: the earlier provider rejects such spellings itself, and
  * an identity a later provider returns is refused — a failed login like any other — when an
  * earlier provider owns the name it was asked for or the name it answered with.
+ *
+ * Every identity the chain answers with, from verify and lookup alike, carries the stamp of the
+ * credential the provider found (`credentialStamp`, deployment-key.ts): what binds a UI session or
+ * a refresh token to the password it was issued for.
  */
 import type { Logger } from 'pino';
+import type { StampCredential } from './deployment-key.js';
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from './identity.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 async function ask(provider: AuthProvider, credentials: Credentials, final: boolean): Promise<AuthOutcome> {
   if (provider.authenticate) return provider.authenticate(credentials, final);
@@ -26,11 +32,14 @@ export class ProviderChain implements AuthProvider {
   readonly name: string;
   readonly #providers: readonly AuthProvider[];
   readonly #logger: Logger | undefined;
+  readonly #stamp: StampCredential | undefined;
 
-  constructor(providers: readonly AuthProvider[], logger?: Logger) {
-    if (providers.length === 0) throw new Error('the provider chain needs at least one provider');
+  /** Without `stamp` (tests of the chain alone) identities carry no credential stamp. */
+  constructor(providers: readonly AuthProvider[], logger?: Logger, stamp?: StampCredential) {
+    if (providers.length === 0) throw new InternalError('RG_ERR_INVALID_ARGUMENT', 'the provider chain needs at least one provider');
     this.#providers = providers;
     this.#logger = logger;
+    this.#stamp = stamp;
     this.name = providers.map((provider) => provider.name).join('+');
   }
 
@@ -38,7 +47,7 @@ export class ProviderChain implements AuthProvider {
     for (const [index, provider] of this.#providers.entries()) {
       const outcome = await ask(provider, credentials, index === this.#providers.length - 1);
       if (outcome.result === 'rejected') return null;
-      if (outcome.result === 'accepted') return this.#unlessOwnedEarlier(index, credentials, outcome.identity);
+      if (outcome.result === 'accepted') return this.#unlessOwnedEarlier(index, credentials, this.#stamped(provider, outcome));
     }
     return null;
   }
@@ -59,7 +68,8 @@ export class ProviderChain implements AuthProvider {
       const outcome: AuthOutcome = provider.lookup ? await provider.lookup(user) : { result: 'rejected' };
       if (outcome.result === 'unknown') continue;
       if (outcome.result === 'rejected') return outcome;
-      return this.#unlessOwnedEarlier(index, { user, password: '' }, outcome.identity) ? outcome : { result: 'rejected' };
+      const identity = this.#unlessOwnedEarlier(index, { user, password: '' }, this.#stamped(provider, outcome));
+      return identity ? { result: 'accepted', identity } : { result: 'rejected' };
     }
     return { result: 'unknown' };
   }
@@ -70,6 +80,12 @@ export class ProviderChain implements AuthProvider {
         await provider.close?.();
       }),
     );
+  }
+
+  /** The accepted identity with the stamp of the credential its provider found. */
+  #stamped(provider: AuthProvider, outcome: Extract<AuthOutcome, { result: 'accepted' }>): Identity {
+    if (!this.#stamp) return outcome.identity;
+    return Object.freeze({ ...outcome.identity, credentialStamp: this.#stamp(provider.name, outcome.identity, outcome.credential) });
   }
 
   #unlessOwnedEarlier(index: number, credentials: Credentials, identity: Identity): Identity | null {

@@ -18,6 +18,12 @@ export interface Identity {
   readonly subjectId?: string;
   /** The personal access token the request came with (its public id): the identity is its owner's, narrowed by its scopes. */
   readonly personalTokenId?: string;
+  /**
+   * The stamp of the credential this identity was verified (or looked up) with, set by the provider
+   * chain (deployment-key.ts): a UI session and a refresh token carry it, and are refused once the
+   * user's current credential has another (a changed password, a re-made robot).
+   */
+  readonly credentialStamp?: string;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ user: null, groups: Object.freeze([]), via: 'anonymous' });
@@ -29,9 +35,16 @@ export interface Credentials {
   readonly clientIp?: string;
 }
 
-/** What a provider says of credentials: the user is its and the password right, its and wrong, or not its. */
+/**
+ * What a provider says of credentials: the user is its and the password right, its and wrong, or
+ * not its. An accepted outcome may say what identifies the user's current credential (`credential`:
+ * the htpasswd line's hash, the directory entry's password change time, the robot's id and secret
+ * hash); the chain turns it into `Identity.credentialStamp` at once, and it goes nowhere else.
+ */
 export type AuthOutcome =
-  { readonly result: 'accepted'; readonly identity: Identity } | { readonly result: 'rejected' } | { readonly result: 'unknown' };
+  | { readonly result: 'accepted'; readonly identity: Identity; readonly credential?: string }
+  | { readonly result: 'rejected' }
+  | { readonly result: 'unknown' };
 
 /**
  * A source of identities. `verify` answers `null` for "unknown user or wrong password" and throws a

@@ -16,14 +16,15 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import type { ProviderChain } from './chain.js';
 import { withGroups, type GroupSource } from './groups.js';
-import type { AuthProvider, Identity } from './identity.js';
+import type { AuthOutcome, AuthProvider, Identity } from './identity.js';
 import { OidcAccounts, type AccountEnded } from './oidc/accounts.js';
 import { OidcClient } from './oidc/client.js';
 import { SecretBox } from './oidc/secret-box.js';
 import { OwnerLookupCache } from './owner-lookup.js';
 import { PersonalTokens } from './personal-tokens/provider.js';
-import type { KeyedSections } from './sections.js';
-import { createRefreshIdentity, type RefreshIdentity, type RefreshSubject } from './token/refresh-subject.js';
+import type { CloseStack } from '../lib/close-stack.js';
+import type { SectionLock } from '../lib/section-lock.js';
+import { createRefreshIdentity, type RefreshIdentity, type RefreshSubject, type RevokedUsers } from './token/refresh-subject.js';
 import type { OidcConfig } from '../config/schema/oidc.js';
 
 /** An account that ended, and why (for the audit trail). */
@@ -50,13 +51,16 @@ export interface OwnerCredentials {
   flush(): void;
   /** The files these keep, for reloads and the revocations other replicas hear of. */
   readonly stores: ReadonlyArray<{ reload(force?: boolean): Promise<void>; onChange(listener: () => void): unknown }>;
-  close(): Promise<void>;
 }
 
 export interface OwnerCredentialsDeps {
   readonly chain: ProviderChain;
   readonly groupSources: readonly GroupSource[];
-  readonly lock: KeyedSections;
+  /** What `token revoke --user` recorded: sessions, refresh tokens and personal tokens made before it are refused. */
+  readonly revokedUsers: RevokedUsers;
+  readonly lock: SectionLock;
+  /** Where what is opened here is registered to be closed (the generation's stack). */
+  readonly stack: CloseStack;
   readonly logger: Logger;
 }
 
@@ -68,17 +72,20 @@ async function openOidc(
 ): Promise<OidcSignIn> {
   const dir = config.stateDir ?? join(dataDir, 'oidc');
   const box = await SecretBox.open(dir);
-  const client = await OidcClient.create(config);
-  const accounts = await OidcAccounts.open({
-    file: join(dir, 'accounts.json'),
-    client,
-    box,
-    recheckIntervalMs: config.recheckInterval,
-    lock: deps.lock,
-    ownedElsewhere: (user) => deps.chain.owns(user),
-    onEnded,
-    logger: deps.logger,
-  });
+  const client = deps.stack.adopt(await OidcClient.create(config), (opened) => opened.close());
+  const accounts = deps.stack.adopt(
+    await OidcAccounts.open({
+      file: join(dir, 'accounts.json'),
+      client,
+      box,
+      recheckIntervalMs: config.recheckInterval,
+      lock: deps.lock,
+      ownedElsewhere: (user) => deps.chain.owns(user),
+      onEnded,
+      logger: deps.logger,
+    }),
+    (opened) => opened.close(),
+  );
   return { config, client, accounts, box };
 }
 
@@ -102,19 +109,30 @@ export async function assembleOwnerCredentials(config: Config, deps: OwnerCreden
     const identity = oidc ? await oidc.accounts.identityOf(subject) : null;
     return identity && withGroups(identity, groupSources);
   };
-  const chainSubject = createRefreshIdentity((user) => chain.lookup(user), groupSources);
+  const chainSubject = createRefreshIdentity((user) => chain.lookup(user), groupSources, deps.revokedUsers);
   const owners = new OwnerLookupCache((user) => chain.lookup(user), { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
-  const chainOwner = createRefreshIdentity((user) => owners.lookup(user), groupSources);
+  // Personal tokens carry no credential stamp yet: their owner is asked for by name, provider and id alone.
+  const unstamped = async (user: string): Promise<AuthOutcome> => {
+    const outcome = await owners.lookup(user);
+    if (outcome.result !== 'accepted') return outcome;
+    const { credentialStamp: _stamp, ...identity } = outcome.identity;
+    return { ...outcome, identity };
+  };
+  const chainOwner = createRefreshIdentity(unstamped, groupSources);
 
-  const tokens = await PersonalTokens.open({
-    file: config.auth.tokens.store,
-    enabled: config.auth.tokens.enabled,
-    maxLifetimeMs: config.auth.tokens.maxLifetime,
-    maxPerUser: config.auth.tokens.maxPerUser,
-    ownerIdentity: (subject) => (subject.via === 'oidc' ? oidcIdentity(subject) : chainOwner(subject)),
-    lock: deps.lock,
-    logger,
-  });
+  const tokens = deps.stack.adopt(
+    await PersonalTokens.open({
+      file: config.auth.tokens.store,
+      enabled: config.auth.tokens.enabled,
+      maxLifetimeMs: config.auth.tokens.maxLifetime,
+      maxPerUser: config.auth.tokens.maxPerUser,
+      ownerIdentity: (subject) => (subject.via === 'oidc' ? oidcIdentity(subject) : chainOwner(subject)),
+      lock: deps.lock,
+      logger,
+    }),
+    (opened) => opened.close(),
+  );
+  deps.stack.defer(() => listeners.clear());
   made.tokens = tokens;
   return {
     personalTokens: tokens,
@@ -131,9 +149,5 @@ export async function assembleOwnerCredentials(config: Config, deps: OwnerCreden
     onEnded: (listener) => void listeners.add(listener),
     flush: () => owners.flush(),
     stores: [tokens, ...(oidc ? [oidc.accounts] : [])],
-    async close() {
-      listeners.clear();
-      await Promise.all([tokens.close(), oidc?.accounts.close(), oidc?.client.close()]);
-    },
   };
 }

@@ -7,32 +7,47 @@
  *   PREFIX revocations       channel, JSON messages:
  *                              {"from": ID, "type": "files"}            a credential file changed: re-read yours now
  *                              {"from": ID, "type": "robot", "id": ID}  this robot is revoked
+ *                              {"from": ID, "type": "user", "user": NAME, "notBefore": MS}
+ *                                                                       this user's sessions and refresh tokens
+ *                                                                       issued before MS are revoked
  *   PREFIX revoked-robots    sorted set: revoked robot id → when it would have expired (ms), +inf for never;
  *                            entries past their expiry are dropped (an expired robot is refused anyway)
+ *   PREFIX revoked-users     sorted set: folded user name → not-before time (ms), the latest kept; the
+ *                            command drops entries older than the longest session or refresh token
  *
  * A replica that notices one of its files change publishes "files", so the others re-read theirs at
  * once, whatever their stat says (a network filesystem may show them a stale one). A re-read that a
  * message caused publishes nothing, so a change makes each replica publish at most once. After a
  * reconnect a replica re-reads its files and the revoked robots, for what it may have missed.
- * `registry-gate token revoke` and `token rotate-key` publish too when the config names Redis.
+ * `registry-gate token revoke` (a robot, or `--user`), `token rotate-key` and the UI's robot
+ * revocation publish too when the config names Redis.
  */
-import pino, { type Logger } from 'pino';
-import type { RedisConfig } from '../config/schema/redis.js';
+import type { Logger } from 'pino';
+import { silentLoggers } from '../log.js';
+import type { ResolvedRedisConfig } from '../config/schema/redis.js';
 import { isRedisUnavailable, RedisConnection } from '../redis/connection.js';
+import { internalErrorCode } from '../lib/internal-errors.js';
 
 const CHANNEL = 'revocations';
 const REVOKED_ROBOTS = 'revoked-robots';
+const REVOKED_USERS = 'revoked-users';
+const MAX_NAME_LENGTH = 256;
 
 export interface RevocationTargets {
   /** Re-reads every credential file now, whatever its stat says. */
   reloadFiles(): Promise<void>;
   /** Refuses the robots with these ids from now on. */
   refuseRobots(ids: Iterable<string>): void;
+  /** Refuses these users' sessions and refresh tokens issued before the time given (ms) with each. */
+  refuseUsers(entries: Iterable<readonly [user: string, notBefore: number]>): void;
   /** Called after a credential file changed here. */
   onFilesChange(listener: () => void): void;
 }
 
-type Message = { from: string; type: 'files' } | { from: string; type: 'robot'; id: string };
+type Message =
+  | { from: string; type: 'files' }
+  | { from: string; type: 'robot'; id: string }
+  | { from: string; type: 'user'; user: string; notBefore: number };
 
 function parseMessage(text: string): Message | undefined {
   try {
@@ -41,6 +56,8 @@ function parseMessage(text: string): Message | undefined {
     if (value.type === 'files') return { from: value.from, type: 'files' };
     if (value.type === 'robot' && typeof value.id === 'string' && value.id.length <= 100)
       return { from: value.from, type: 'robot', id: value.id };
+    if (value.type === 'user' && typeof value.user === 'string' && value.user.length <= MAX_NAME_LENGTH && Number.isFinite(value.notBefore))
+      return { from: value.from, type: 'user', user: value.user, notBefore: value.notBefore as number };
   } catch {
     // not ours
   }
@@ -75,7 +92,7 @@ export class RevocationChannel {
     targets.onFilesChange(() => {
       if (channel.#applying === 0) void publish(redis, { from: redis.instanceId, type: 'files' }).catch(() => undefined);
     });
-    await channel.#syncRobots();
+    await channel.#syncRevoked();
     return channel;
   }
 
@@ -92,7 +109,7 @@ export class RevocationChannel {
 
   #catchUp(): void {
     if (this.#closed) return;
-    void this.#syncRobots();
+    void this.#syncRevoked();
     this.#reload();
   }
 
@@ -103,17 +120,23 @@ export class RevocationChannel {
       this.#logger.info({ robotId: message.id }, 'robot revoked on another machine');
       this.#targets.refuseRobots([message.id]);
     }
+    if (message.type === 'user') {
+      this.#logger.info({ user: message.user }, "user's sessions and refresh tokens revoked on another machine");
+      this.#targets.refuseUsers([[message.user, message.notBefore]]);
+    }
     this.#reload();
   }
 
-  async #syncRobots(): Promise<void> {
+  async #syncRevoked(): Promise<void> {
     try {
-      const key = this.#redis.key(REVOKED_ROBOTS);
-      const ids = await this.#redis.run(async (client) => {
-        await client.zremrangebyscore(key, '-inf', Date.now());
-        return client.zrange(key, 0, -1);
+      const robotsKey = this.#redis.key(REVOKED_ROBOTS);
+      const usersKey = this.#redis.key(REVOKED_USERS);
+      const [ids, users] = await this.#redis.run(async (client) => {
+        await client.zremrangebyscore(robotsKey, '-inf', Date.now());
+        return Promise.all([client.zrange(robotsKey, 0, -1), client.zrange(usersKey, 0, -1, 'WITHSCORES')]);
       });
       this.#targets.refuseRobots(ids);
+      this.#targets.refuseUsers(pairs(users));
     } catch (error) {
       if (!isRedisUnavailable(error)) throw error;
       // Logged by the connection; read again on the next reconnect.
@@ -140,7 +163,10 @@ export class RevocationChannel {
         try {
           await this.#targets.reloadFiles();
         } catch (error) {
-          this.#logger.error({ err: error instanceof Error ? error.message : String(error) }, 're-reading credential files failed');
+          this.#logger.error(
+            { err: error instanceof Error ? error.message : String(error), code: internalErrorCode(error) },
+            're-reading credential files failed',
+          );
         } finally {
           this.#applying -= 1;
         }
@@ -173,16 +199,41 @@ export async function publishRobotRevocation(
 }
 
 /**
+ * Records that `user`'s sessions and refresh tokens issued before `notBefore` (ms) are revoked, and
+ * tells every replica (the `token revoke --user` command). Entries older than `keepMs` are dropped:
+ * nothing issued before them is still valid.
+ */
+export async function publishUserRevocation(redis: RedisConnection, user: string, notBefore: number, keepMs: number): Promise<void> {
+  const key = redis.key(REVOKED_USERS);
+  await redis.run(async (client) => {
+    await client.zadd(key, 'GT', notBefore, user);
+    await client.zremrangebyscore(key, '-inf', `(${String(Date.now() - keepMs)}`);
+    await client.publish(redis.key(CHANNEL), JSON.stringify({ from: redis.instanceId, type: 'user', user, notBefore } satisfies Message));
+  });
+}
+
+/** A WITHSCORES reply as (member, score) pairs. */
+function pairs(reply: readonly string[]): Array<[string, number]> {
+  const result: Array<[string, number]> = [];
+  for (let index = 0; index + 1 < reply.length; index += 2) {
+    const score = Number(reply[index + 1]);
+    if (Number.isFinite(score)) result.push([reply[index] as string, score]);
+  }
+  return result;
+}
+
+/**
  * For commands that change credential files: connects to the config's Redis, if any, runs
  * `publish` and disconnects. 'unavailable' when Redis did not answer (the replicas still see the
  * change when they re-read the file).
  */
 export async function publishFromCommand(
-  config: RedisConfig | undefined,
+  config: ResolvedRedisConfig | undefined,
   publish: (redis: RedisConnection) => Promise<void>,
 ): Promise<'published' | 'no-redis' | 'unavailable'> {
   if (!config) return 'no-redis';
-  const redis = await RedisConnection.open({ config, logger: pino({ level: 'silent' }) });
+  // A command says what happened itself (the outcome); the connection's own log lines are for servers.
+  const redis = await RedisConnection.open({ config, logger: silentLoggers().app });
   try {
     await publish(redis);
     return 'published';

@@ -6,8 +6,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../oci/route.js';
 
+/**
+ * Where a request came from, as the listener saw it: what the pipeline works out who the client is
+ * from, and what the upstream forwarder decides which forwarding headers to believe on.
+ */
+export interface ForwardingFacts {
+  /** The direct peer's address. */
+  readonly peer: string;
+  /** Whether the direct peer is one of trustedProxies, whose forwarded headers are kept. */
+  readonly peerTrusted: boolean;
+  /** 'https' or 'http' on our own listener. */
+  readonly scheme: string;
+}
+
 /** What the gateway knows about the request beyond its route, for backends that need it. */
-export interface RequestContext {
+export interface RequestContext extends ForwardingFacts {
   readonly route: Route;
   /** Who asks (the identity stage's Identity): an upstream in token mode names the user in its own token. */
   readonly identity: { readonly user: string | null };
@@ -15,12 +28,6 @@ export interface RequestContext {
   readonly clientIp: string;
   /** 'https' or 'http', as the client sees it. */
   readonly proto: string;
-  /** The direct peer's address. */
-  readonly peer: string;
-  /** Whether the direct peer is one of trustedProxies. */
-  readonly peerTrusted: boolean;
-  /** 'https' or 'http' on our own listener. */
-  readonly scheme: string;
   /** The request body, when the gateway had to read it already (a manifest, for a protected-tag check). */
   readonly body?: Buffer | undefined;
   /**
@@ -32,7 +39,7 @@ export interface RequestContext {
   readonly tagMustNotMove?: boolean;
 }
 
-/** A manifest as the registry holds it, for the web UI. */
+/** A manifest as the registry holds it, for the web UI and the protected-tag walk. */
 export interface ManifestContent {
   readonly digest: string;
   readonly mediaType: string;
@@ -50,8 +57,9 @@ export interface TagPage {
 }
 
 /**
- * Programmatic reads (and the one write) the web UI needs, beside the HTTP seam. Every size is
- * capped; every failure is a RegistryError. The caller has decided already that they are allowed.
+ * Programmatic reads (and the one write) beside the HTTP seam: for the web UI, and for the
+ * protected-tag walk of a blob delete (access/protected-blobs.ts). Every size is capped; every
+ * failure is a RegistryError. The caller has decided already that they are allowed.
  * Function properties, not methods: the upstream backend hands out closures that need no `this`.
  */
 export interface ContentReader {
@@ -85,11 +93,6 @@ export interface Backend extends ContentReader {
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
   /** The digest of the repository's manifest for this tag or digest, or undefined (for protected tags). */
   manifestDigest(repository: string, reference: string): Promise<string | undefined>;
-  /**
-   * Whether a tag that `selected` accepts uses the blob (as manifest, config, layer or index child),
-   * for protected tags. A backend that cannot tell leaves this out, and every blob counts as used.
-   */
-  tagReferencesBlob?(repository: string, digest: string, selected: (tag: string) => boolean): Promise<boolean>;
   /**
    * Whether this backend can serve now, for `/readyz`: the storage is writable, or the upstream
    * answers HTTP at all. Cheap enough to call every second or two; never throws.

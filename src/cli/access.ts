@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { AccessPolicy, protectedTagRefusal, type Explanation, type ExplainedRequest, type RuleMatch } from '../access/policy.js';
-import { ACTIONS, type Action } from '../config/schema.js';
+import { ACTIONS, type Action } from '../oci/actions.js';
 import { ANONYMOUS, type Identity } from '../auth/identity.js';
 import { GroupFile } from '../auth/group-file.js';
 import { configGroups, withGroups } from '../auth/groups.js';

@@ -5,7 +5,7 @@
  */
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { preflight } from '../preflight.js';
+import { preflight } from '../assembly/preflight.js';
 import { CliFailure, COMMAND_FAILURE, guard } from './_failure.js';
 
 export function checkConfigCommand(): Command {

@@ -8,10 +8,9 @@
  * src/gateway/health.ts; `/readyz` is for load balancers, which should stop sending traffic while
  * the upstream is down, whereas a container should not be restarted for it).
  */
-import { errnoCode } from '../lib/errno.js';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { Command } from 'commander';
+import { Client } from 'undici';
+import { errnoCode } from '../lib/errno.js';
 import { loadConfig, splitHostPort } from '../config/load.js';
 import { CliFailure, COMMAND_FAILURE, guard } from './_failure.js';
 
@@ -25,20 +24,22 @@ export function loopbackTarget(listen: string): { host: string; port: number } {
   return { host, port };
 }
 
-function probe(url: URL, timeoutMs: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    // The server's own certificate may name another host; a liveness check sends no credentials,
-    // so it does not verify the name (nor the chain, which may be self-signed).
-    const options = { method: 'GET', timeout: timeoutMs, rejectUnauthorized: false };
-    const onResponse = (res: IncomingMessage) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    };
-    const req = url.protocol === 'https:' ? httpsRequest(url, options, onResponse) : httpRequest(url, options, onResponse);
-    req.once('timeout', () => req.destroy(new CliFailure(`no answer within ${timeoutMs} ms`, 1)));
-    req.once('error', reject);
-    req.end();
-  });
+/** The status `GET url` is answered with, through undici like every other request the gate makes. */
+async function probe(url: URL, timeoutMs: number): Promise<number> {
+  // The server's own certificate may name another host; a liveness check sends no credentials,
+  // so it does not verify the name (nor the chain, which may be self-signed).
+  const client = new Client(url.origin, { connect: { rejectUnauthorized: false }, connectTimeout: timeoutMs });
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    const { statusCode, body } = await client.request({ method: 'GET', path: url.pathname, signal });
+    await body.dump();
+    return statusCode;
+  } catch (error) {
+    if (signal.aborted || errnoCode(error) === 'UND_ERR_CONNECT_TIMEOUT') throw new CliFailure(`no answer within ${timeoutMs} ms`, 1);
+    throw error;
+  } finally {
+    await client.destroy();
+  }
 }
 
 export function healthcheckCommand(): Command {

@@ -37,8 +37,6 @@ const MAX_STDIN_BYTES = 64 * 1024;
 export function htpasswdCommand(io: Partial<HtpasswdCliIo> = {}): Command {
   const { stdin = process.stdin, stdout = process.stdout, stderr = process.stderr } = io;
   const streams: HtpasswdCliIo = { stdin, stdout, stderr };
-  const say = (text: string): void => void stderr.write(text + '\n');
-
   const root = new Command('htpasswd')
     .description('Manage an htpasswd file (users and bcrypt password hashes)')
     .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
@@ -52,7 +50,19 @@ Examples:
   printf '%s\\n' "$CI_PASSWORD" | registry-gate htpasswd add --password-stdin ./data/htpasswd ci
   registry-gate htpasswd list ./data/htpasswd`,
     );
+  addAddCommand(root, streams);
+  addDeleteCommand(root, streams);
+  addVerifyCommand(root, streams);
+  addListCommand(root, streams);
+  return root;
+}
 
+/** A message for the person at the terminal, on standard error (standard output is for scripts). */
+function say(io: HtpasswdCliIo, text: string): void {
+  io.stderr.write(text + '\n');
+}
+
+function addAddCommand(root: Command, io: HtpasswdCliIo): void {
   root
     .command('add')
     .description('Add a user, or change the password of an existing one (bcrypt); creates FILE if missing')
@@ -69,17 +79,22 @@ Examples:
           );
         }
         await readHtpasswdText(file); // fail on an unreadable file before asking for a password
-        const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptNewPassword(streams);
+        const password = options.passwordStdin ? await readPasswordFromStdin(io.stdin) : await promptNewPassword(io);
         checkNewPassword(password);
         const hash = await hashPasswordBcrypt(password, options.cost);
         const text = await readHtpasswdText(file);
         const document = HtpasswdDocument.parse(text ?? '');
         const outcome = document.setHash(user, hash);
         await writeHtpasswdFile(file, document.toString());
-        say(`${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`);
+        say(
+          io,
+          `${outcome === 'added' ? 'Added' : 'Updated password for'} user ${user} in ${file}${text === undefined ? ' (new file)' : ''}`,
+        );
       }),
     );
+}
 
+function addDeleteCommand(root: Command, io: HtpasswdCliIo): void {
   root
     .command('delete')
     .description('Remove a user (every line of that user)')
@@ -91,10 +106,12 @@ Examples:
         const removed = document.remove(user);
         if (removed === 0) throw new CliFailure(`User ${user} not found in ${file}`, 1);
         await writeHtpasswdFile(file, document.toString());
-        say(`Deleted user ${user} from ${file}`);
+        say(io, `Deleted user ${user} from ${file}`);
       }),
     );
+}
 
+function addVerifyCommand(root: Command, io: HtpasswdCliIo): void {
   root
     .command('verify')
     .description("Check a user's password: exit 0 if it is correct, 1 if not")
@@ -114,12 +131,14 @@ Examples:
           const reason = isSupported(classification) ? 'unusable line' : classification.unsupported;
           throw new CliFailure(`User ${user} cannot log in: line ${line.line}: ${reason}`, 1);
         }
-        const password = options.passwordStdin ? await readPasswordFromStdin(stdin) : await promptHidden(streams, 'Password: ');
+        const password = options.passwordStdin ? await readPasswordFromStdin(io.stdin) : await promptHidden(io, 'Password: ');
         if (!(await verifyPassword(entry.hash, password))) throw new CliFailure(`Password for user ${user} incorrect.`, 1);
-        say(`Password for user ${user} correct.`);
+        say(io, `Password for user ${user} correct.`);
       }),
     );
+}
 
+function addListCommand(root: Command, io: HtpasswdCliIo): void {
   root
     .command('list')
     .description('List the users and the format of their password hashes')
@@ -132,12 +151,10 @@ Examples:
           let label = isSupported(classification) ? formatLabel(classification.format) : `unsupported: ${classification.unsupported}`;
           if (seen.has(user)) label = 'duplicate, ignored';
           seen.add(user);
-          stdout.write(`${user}\t${label}\n`);
+          io.stdout.write(`${user}\t${label}\n`);
         }
       }),
     );
-
-  return root;
 }
 
 function parseCost(value: string): number {

@@ -94,8 +94,9 @@ export function serveCommand(): Command {
 
         if (config.workers > 1 && !isWorkerProcess()) {
           // The gateway's code is loaded where it runs, in the workers, not in this supervising primary.
-          await (await import('../first-run.js')).prepareFirstRun(config, firstRun);
-          const workers = await startWorkers(config.workers, loggers.app);
+          await (await import('../assembly/first-run.js')).prepareFirstRun(config, firstRun);
+          // Room for the throttle's three kinds of counters, as each process would keep them.
+          const workers = await startWorkers(config.workers, loggers.app, { maxSharedRecords: 3 * config.auth.throttle.maxTrackedKeys });
           const metrics = config.metrics && (await serveWorkersMetrics(config.metrics.listen, log));
           // Printed whatever the log level: scripts and supervisors wait for this line.
           announce(listeningBanner(config, workers.url, `${describeBackend(config)}, ${config.workers} workers`));
@@ -107,7 +108,7 @@ export function serveCommand(): Command {
           return;
         }
 
-        const gate = await (await import('../app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
+        const gate = await (await import('../assembly/app.js')).startRegistryGate(config, loggers, { firstRun, loadConfig: load });
         if (isWorkerProcess()) reportListening(gate.url);
         else announce(listeningBanner(config, gate.url, describeBackend(config)));
         onSignals(

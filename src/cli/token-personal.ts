@@ -15,6 +15,7 @@ import { loadConfig } from '../config/load.js';
 import { listed, readPersonalTokens, removePersonalTokens, type ListedPersonalToken } from '../auth/personal-tokens/records.js';
 import { readTokenUsage, usageFileOf, type TokenUse } from '../auth/personal-tokens/usage.js';
 import { publishFilesChanged, publishFromCommand } from '../auth/revocations.js';
+import { sharedRedisConfig } from '../auth/deployment-key.js';
 
 interface Flags {
   config?: string;
@@ -110,7 +111,7 @@ function revokeCommand({ stdout, stderr }: Io): Command {
         if (removed.length === 0) throw new CliFailure(`no such personal token of ${flags.user} in ${where(store)}`, 1);
         for (const token of removed) stdout.write(`${token.id}\t${token.owner}\t${token.name}\n`);
         say(`Revoked ${removed.length} personal token${removed.length === 1 ? '' : 's'} of ${flags.user} in ${where(store)}.`);
-        const outcome = await publishFromCommand((await loadConfig({ file: flags.config })).redis, publishFilesChanged);
+        const outcome = await publishFromCommand(await sharedRedisConfig(await loadConfig({ file: flags.config })), publishFilesChanged);
         if (outcome === 'published') say('Published to every replica through Redis.');
         if (outcome === 'unavailable')
           say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');

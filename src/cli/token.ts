@@ -1,5 +1,6 @@
 /**
- * `registry-gate token create|list|revoke|rotate-key`: robot accounts and the token signing key.
+ * `registry-gate token create|list|revoke|rotate-key`: robot accounts and the token signing key;
+ * `token revoke --user NAME` ends a user's UI sessions and refresh tokens.
  * The files come from `--store FILE` / `--key-dir DIR`, else from the config `serve` reads (`-c`, else
  * REGISTRY_GATE_CONFIG, else none: the defaults under ./data), as `auth.token.robots` and
  * `auth.token.keyDir` (defaults under dataDir/token). Each command says on standard error which
@@ -16,7 +17,9 @@ import { parseDuration } from '../config/duration.js';
 import { tokenConfigFrom, type TokenConfig } from '../config/token.js';
 import { rotateSigningKey, SIGNING_ALGORITHMS, type SigningAlgorithm } from '../auth/token/keys.js';
 import { createRobot, readRobots, removeRobot, type RobotRecord } from '../auth/token/robots.js';
-import { publishFilesChanged, publishFromCommand, publishRobotRevocation } from '../auth/revocations.js';
+import { publishFilesChanged, publishFromCommand, publishRobotRevocation, publishUserRevocation } from '../auth/revocations.js';
+import { sharedRedisConfig } from '../auth/deployment-key.js';
+import { recordUserRevocation, revokedUserKey, userRevocationsFile } from '../auth/user-revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { personalTokenCommand } from './token-personal.js';
 
@@ -26,6 +29,8 @@ export interface TokenCliIo {
 }
 
 const DEFAULT_ROBOT_LIFETIME_MS = 90 * 86_400_000;
+/** Clock skew between this machine and the servers, on top of the longest lifetime. */
+const REVOCATION_LEEWAY_MS = 60_000;
 
 interface FileFlags {
   config?: string;
@@ -64,7 +69,7 @@ async function tellReplicas(
   say: (text: string) => void,
   publish: (redis: RedisConnection) => Promise<void>,
 ): Promise<void> {
-  const outcome = await publishFromCommand((await loadConfig({ file: flags.config })).redis, publish);
+  const outcome = await publishFromCommand(await sharedRedisConfig(await loadConfig({ file: flags.config })), publish);
   if (outcome === 'published') say('Published to every replica through Redis.');
   if (outcome === 'unavailable')
     say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');
@@ -87,14 +92,35 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/**
+ * `token revoke --user`: records the time in the key directory (which every server watches) and,
+ * with `redis`, publishes it. Kept as long as a session or refresh token issued before could live.
+ */
+async function revokeUser(user: string, flags: FileFlags, say: (text: string) => void): Promise<void> {
+  if (user.trim() === '' || user.length > 256) throw new CliFailure('--user needs a user name', 2);
+  const config = await loadConfig({ file: flags.config });
+  const keyDir = flags.keyDir === undefined ? tokenConfigFrom(config).keyDir : resolve(flags.keyDir);
+  const keepMs = Math.max(tokenConfigFrom(config).refreshExpiresIn, config.ui.sessionTtl) + REVOCATION_LEEWAY_MS;
+  const notBefore = Date.now();
+  await recordUserRevocation(keyDir, user, notBefore, keepMs);
+  say(`Revoked every UI session and refresh token of ${user} issued until now, in ${userRevocationsFile(keyDir)}.`);
+  await tellReplicas(flags, say, (redis) => publishUserRevocation(redis, revokedUserKey(user), notBefore, keepMs));
+}
+
+/** Where a command writes: standard output for what scripts read, `say` (standard error) for people. */
+interface Terminal {
+  readonly stdout: TokenCliIo['stdout'];
+  readonly say: (text: string) => void;
+}
+
+const configOption = () =>
+  new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
+const storeOption = () =>
+  new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
+
 export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
   const { stdout = process.stdout, stderr = process.stderr } = io;
-  const say = (text: string): void => void stderr.write(text + '\n');
-  const configOption = () =>
-    new Option('-c, --config <file>', `YAML configuration file, the one serve reads (default: $${CONFIG_FILE_VARIABLE}, else none)`);
-  const storeOption = () =>
-    new Option('--store <file>', 'robot store file (default: auth.token.robots of the config, or dataDir/token/robots.json)');
-
+  const terminal: Terminal = { stdout, say: (text) => void stderr.write(text + '\n') };
   const root = new Command('token')
     .description("Robot accounts, users' personal access tokens and the token signing key of the Docker token service")
     .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
@@ -107,11 +133,19 @@ Examples:
   registry-gate token create --name ci --scope 'repository:team-a/*:pull,push' --expires 30d -c registry-gate.yaml
   registry-gate token list -c registry-gate.yaml
   registry-gate token revoke ci -c registry-gate.yaml
+  registry-gate token revoke --user alice -c registry-gate.yaml
   registry-gate token rotate-key -c registry-gate.yaml
   registry-gate token personal list --user alice -c registry-gate.yaml`,
     );
+  addCreateCommand(root, terminal);
+  addListCommand(root, terminal);
+  addRevokeCommand(root, terminal);
+  addRotateKeyCommand(root, terminal);
   root.addCommand(personalTokenCommand({ stdout, stderr }));
+  return root;
+}
 
+function addCreateCommand(root: Command, { stdout, say }: Terminal): void {
   root
     .command('create')
     .description('Create a robot account; its secret is printed once on standard output')
@@ -137,7 +171,9 @@ Examples:
         );
       }),
     );
+}
 
+function addListCommand(root: Command, { stdout, say }: Terminal): void {
   root
     .command('list')
     .description('List robot accounts (never their secrets)')
@@ -170,15 +206,29 @@ Examples:
         }
       }),
     );
+}
 
+function addRevokeCommand(root: Command, { say }: Terminal): void {
   root
     .command('revoke')
-    .description('Delete a robot account (running servers stop accepting it within 2 seconds)')
-    .argument('<name>', 'robot name, with or without robot$')
+    .description(
+      "Delete a robot account, or with --user end a user's UI sessions and refresh tokens (running servers stop accepting them within 2 seconds)",
+    )
+    .argument('[name]', 'robot name, with or without robot$')
+    .option(
+      '--user <name>',
+      'a user (htpasswd, LDAP): every UI session and refresh token issued until now ends; the password still logs in',
+    )
+    .option('--key-dir <dir>', 'with --user: the key directory where revocations are kept (default: auth.token.keyDir, or dataDir/token)')
     .addOption(storeOption())
     .addOption(configOption())
     .action(
-      guard(TOOL_FAILURE, async function (name: string, flags: FileFlags) {
+      guard(TOOL_FAILURE, async function (name: string | undefined, flags: FileFlags & { user?: string }) {
+        if (flags.user !== undefined && name === undefined) {
+          await revokeUser(flags.user, flags, say);
+          return;
+        }
+        if (name === undefined || flags.user !== undefined) throw new CliFailure('name a robot, or a user with --user (not both)', 2);
         const store = await robotStore(flags);
         const revoked = await removeRobot(store.file, name);
         if (!revoked) throw new CliFailure(`no robot ${name} in ${where(store)}`, 1);
@@ -186,7 +236,9 @@ Examples:
         await tellReplicas(flags, say, (redis) => publishRobotRevocation(redis, revoked));
       }),
     );
+}
 
+function addRotateKeyCommand(root: Command, { say }: Terminal): void {
   root
     .command('rotate-key')
     .description('Make a new token signing key; the previous one still verifies the tokens it signed until they expire')
@@ -204,6 +256,4 @@ Examples:
         await tellReplicas(flags, say, publishFilesChanged);
       }),
     );
-
-  return root;
 }

@@ -147,8 +147,8 @@ export function renderConfigDocs(): string {
     'The config file is YAML (`registry-gate serve --config FILE`, or the file `REGISTRY_GATE_CONFIG` names). Every key is optional',
     'unless marked required (within its section); unknown keys are errors. Relative paths are resolved against the config',
     "file's folder. A duration is a number of seconds or a string such as `500ms`, `30s`, `15m`, `24h` or `30d`. Environment",
-    "variables and `serve` flags that set keys: README's [Environment](../README.md#environment) section. `[]` in a key",
-    'stands for each element of a list.',
+    'variables and `serve` flags that set keys: [Environment](install.md#environment) in the guide. `[]` in a key stands',
+    'for each element of a list.',
   ];
   for (const section of configSections()) {
     lines.push('', section.path === '' ? '## Top level' : `## ${code(section.path)}`, '', ...table(section.keys));

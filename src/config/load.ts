@@ -13,12 +13,14 @@ import type { z } from 'zod';
 import { configSchema, type ParsedConfig } from './schema.js';
 import { resolveTokenConfig, type TokenConfig } from './token.js';
 import { CONFIG_FILE_VARIABLE, ENV_VARIABLES, type ConfigOverrides } from './env.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 export type { ConfigOverrides } from './env.js';
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
+/** A config that cannot be used: RG_ERR_CONFIG_INVALID, or RG_ERR_CONFIG_UNREADABLE for a file that cannot be read. */
+export class ConfigError extends InternalError {
+  constructor(message: string, code: 'RG_ERR_CONFIG_INVALID' | 'RG_ERR_CONFIG_UNREADABLE' = 'RG_ERR_CONFIG_INVALID') {
+    super(code, message);
     this.name = 'ConfigError';
   }
 }
@@ -196,7 +198,7 @@ export async function loadConfig(options: LoadOptions = {}): Promise<Config> {
     try {
       text = await readFile(source, 'utf8');
     } catch (error) {
-      throw new ConfigError(`${source}: cannot read: ${errnoCode(error) ?? String(error)}`);
+      throw new ConfigError(`${source}: cannot read: ${errnoCode(error) ?? String(error)}`, 'RG_ERR_CONFIG_UNREADABLE');
     }
     raw = parseConfigText(text, source);
     baseDir = dirname(source);

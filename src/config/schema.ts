@@ -14,7 +14,9 @@ import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
 import { redisConfigSchema } from './schema/redis.js';
 import { oidcConfigSchema } from './schema/oidc.js';
 import { personalTokensConfigSchema } from './schema/personal-tokens.js';
+import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
+import { GRANTS } from '../oci/actions.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
 
@@ -37,12 +39,6 @@ const subject = z
     error: 'expected anonymous, authenticated, *, user:NAME or group:NAME',
   })
   .meta({ docType: 'subject' });
-
-export const ACTIONS = ['pull', 'push', 'delete'] as const;
-export type Action = (typeof ACTIONS)[number];
-/** What a rule may grant: the request actions, and `overwrite` for its protected tags. */
-export const GRANTS = [...ACTIONS, 'overwrite'] as const;
-export type Grant = (typeof GRANTS)[number];
 
 const tagPattern = z
   .string()
@@ -302,15 +298,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('Logs on stdout: the app, access and audit streams.'),
-  server: z
-    .strictObject({
-      shutdownGrace: duration('30s').describe('How long requests in flight may run on after SIGTERM.'),
-      headersTimeout: duration('20s').describe('Time a client has to send its request headers (against slow-header attacks).'),
-      idleTimeout: duration('900s').describe('Idle socket timeout while a request is in progress (there is no whole-request limit).'),
-      keepAliveTimeout: duration('65s').describe('How long an idle keep-alive connection is kept open.'),
-    })
-    .prefault({})
-    .describe('Timeouts of the registry listener.'),
+  server: serverConfigSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { splitRequestTarget } from '../oci/request-target.js';
 
 export interface RequestOutcome {
   readonly status: number;
@@ -37,13 +38,11 @@ export function logAccess(
   state: { user: string | null; client: string },
   outcome: RequestOutcome,
 ): void {
-  const url = req.url ?? '';
-  const queryAt = url.indexOf('?');
   logger.info({
     client: state.client,
     user: state.user,
     method: req.method,
-    path: queryAt === -1 ? url : url.slice(0, queryAt),
+    path: splitRequestTarget(req.url ?? '').path,
     status: outcome.status,
     complete: outcome.complete,
     bytesIn: outcome.bytesIn,

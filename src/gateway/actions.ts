@@ -1,5 +1,5 @@
-/** Which action a request needs, from its route and method. */
-import type { Action } from '../access/policy.js';
+/** Which action a request needs, and what kind of transfer it is, from its route and method. */
+import type { Action } from '../oci/actions.js';
 import type { Route } from '../oci/route.js';
 
 export type RequiredAccess =
@@ -28,4 +28,17 @@ export function requiredAccess(route: Route, method: string): RequiredAccess {
       if (method === 'PUT' && route.kind === 'manifest') return { kind: 'action', action: 'push' };
       return { kind: 'unsupported' };
   }
+}
+
+/** Requests that carry a blob upload's body (or start or finish one). */
+export function isUpload(route: Route, method: string): boolean {
+  return (route.kind === 'upload' || route.kind === 'upload-start') && (method === 'POST' || method === 'PATCH' || method === 'PUT');
+}
+
+/**
+ * Blob transfers (downloads and uploads) run for as long as they move data, under the idle timeout;
+ * every other request must be done within `server.requestTimeout`.
+ */
+export function isBlobTransfer(route: Route, method: string): boolean {
+  return isUpload(route, method) || (route.kind === 'blob' && method === 'GET');
 }

@@ -1,13 +1,10 @@
 /**
- * Which requests change state, and the audit record for one once its response is done; the audit
- * record of a refused login, at /v2/ or at the token endpoint.
+ * What the pipeline audits, beside the records themselves (src/access/audit-records.ts, which the
+ * web UI builds too): which requests change state, the digest an answer names, and the user name a
+ * refused login tried.
  */
 import type { ServerResponse } from 'node:http';
-import type { AuditRecord } from '../access/audit.js';
 import { parseBasicAuthorization } from '../auth/authorization-header.js';
-import type { Identity } from '../auth/identity.js';
-import type { Action } from '../access/policy.js';
-import { isDigest } from '../oci/names.js';
 import { type Route } from '../oci/route.js';
 
 /** The audited action for a state-changing request, or undefined for reads and intermediate upload steps. */
@@ -22,89 +19,9 @@ export function stateChange(route: Route, method: string): 'push' | 'delete' | '
   return undefined;
 }
 
-export interface AuditFacts {
-  readonly identity: Identity;
-  readonly client: string;
-  readonly method: string;
-  readonly route: Route;
-  readonly action: Action | 'mount' | 'catalog' | 'login';
-  readonly decision: 'allow' | 'deny';
-  readonly rule: number;
-  readonly status: number;
-  readonly responseDigest?: string | undefined;
-  readonly reason?: string | undefined;
-}
-
-export function auditRecord(facts: AuditFacts): AuditRecord {
-  const { route } = facts;
-  const query = route.rawQuery ? new URLSearchParams(route.rawQuery) : undefined;
-  const reference = route.kind === 'upload' ? undefined : route.reference || undefined;
-  const requestDigest = query?.get('digest') ?? query?.get('mount') ?? (reference && isDigest(reference) ? reference : undefined);
-  return {
-    user: facts.identity.user,
-    groups: facts.identity.groups,
-    via: facts.identity.via,
-    client: facts.client,
-    method: facts.method,
-    action: facts.action,
-    repository: route.repository,
-    reference,
-    digest: facts.responseDigest ?? requestDigest ?? undefined,
-    tag: route.kind === 'manifest' && reference && !isDigest(reference) ? reference : undefined,
-    from: facts.action === 'mount' ? (query?.get('from') ?? undefined) : undefined,
-    decision: facts.decision,
-    rule: facts.rule,
-    status: facts.status,
-    reason: facts.reason,
-    tokenId: facts.identity.personalTokenId,
-  };
-}
-
 export function responseDigest(res: ServerResponse): string | undefined {
   const value = res.getHeader('docker-content-digest');
   return typeof value === 'string' ? value : undefined;
-}
-
-/** Why a login was refused, as its audit record says (never to the client: it gets one generic 401). */
-export type LoginRefusalReason =
-  /** Unknown user, wrong password, or Basic credentials that do not parse. */
-  | 'invalid-credentials'
-  /** A bearer token that does not verify (at /v2/). */
-  | 'invalid-token'
-  /** GET /auth/token with an `account` other than the user of the credentials. */
-  | 'account-mismatch'
-  /** A refresh token that does not verify (forged, expired, for another service, garbage). */
-  | 'invalid-refresh-token'
-  /** A valid refresh token whose subject is gone, answered for by another provider, or re-created. */
-  | 'refresh-subject-refused'
-  /** 429 TOOMANYREQUESTS from the login throttle: nothing was checked. */
-  | 'throttled';
-
-export interface LoginRefusal {
-  /** The name that was tried: from Basic credentials, the password grant or a verified refresh token; null for none. */
-  readonly user: string | null;
-  readonly client: string;
-  readonly method: string;
-  readonly status: number;
-  readonly reason: LoginRefusalReason;
-  /** The /v2/ request the login was refused on; absent at the token endpoint. */
-  readonly route?: Route;
-  /** Where outside /v2/ the login was refused (`/auth/token`). */
-  readonly endpoint?: string;
-}
-
-/** Names are the client's text: kept short in the trail. */
-const MAX_AUDITED_NAME_LENGTH = 256;
-
-/** The audit record of a refused login: action `login`, decision `deny`, no groups, and why. */
-export function loginRefusalRecord(facts: LoginRefusal): AuditRecord {
-  const user = facts.user === null || facts.user === '' ? null : facts.user.slice(0, MAX_AUDITED_NAME_LENGTH);
-  const identity: Identity = { user, groups: [], via: 'anonymous' };
-  const common = { client: facts.client, method: facts.method, action: 'login', decision: 'deny', rule: -1, status: facts.status } as const;
-  const record: AuditRecord = facts.route
-    ? auditRecord({ ...common, identity, route: facts.route })
-    : { ...common, user, groups: [], via: identity.via, repository: '', endpoint: facts.endpoint };
-  return { ...record, reason: facts.reason };
 }
 
 /** The user name of Basic credentials (never anything of the password), or the SSO proxy's claim; null for neither. */

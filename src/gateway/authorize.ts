@@ -9,7 +9,8 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Identity } from '../auth/identity.js';
 import { contentProbe, contentTarget } from '../access/content.js';
 import { decide, type AccessDecision } from '../access/decide.js';
-import { protectedTagRefusal, type AccessPolicy, type Action } from '../access/policy.js';
+import { protectedTagRefusal, type AccessPolicy } from '../access/policy.js';
+import type { Action } from '../oci/actions.js';
 import type { Backend } from '../backend/backend.js';
 import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES, readBodyWithLimit } from '../lib/read-body.js';
@@ -36,6 +37,19 @@ export interface Authorized {
 
 const NO_BODY = Buffer.alloc(0);
 
+/** A manifest PUT's body: capped at the manifest limit, under the body deadline. */
+export function readManifestBody(req: IncomingMessage, deadlineMs: number): Promise<Buffer> {
+  return readBodyWithLimit(req, MAX_MANIFEST_BYTES, { deadlineMs });
+}
+
+/** What the decision may read of the request body. */
+export interface BodyAccess {
+  /** How long the body may take to arrive, when the decision has to read it (`server.bodyTimeout`). */
+  readonly deadlineMs: number;
+  /** The manifest, when the pipeline read it already (before taking the protected-tag lock). */
+  readonly manifest?: Buffer | undefined;
+}
+
 /** Go's net/http (Distribution) reads POST form bodies as parameters: a `from` there would bypass our check. */
 function isFormBody(headers: IncomingHttpHeaders): boolean {
   const type = (headers['content-type'] ?? '').toLowerCase();
@@ -49,20 +63,26 @@ export async function authorizeRequest(
   identity: Identity,
   policy: AccessPolicy,
   backend: Backend,
+  bodyAccess: BodyAccess,
 ): Promise<Authorized> {
   const method = req.method ?? 'GET';
   const target = contentTarget(route, method);
   let body: Buffer | undefined;
   let decision: AccessDecision;
+  let undecided = false;
   if (target) {
-    const probe = contentProbe(backend, route, method, () => readBodyWithLimit(req, MAX_MANIFEST_BYTES));
+    const { manifest, deadlineMs } = bodyAccess;
+    const readBody = manifest ? () => Promise.resolve(manifest) : () => readManifestBody(req, deadlineMs);
+    const probe = contentProbe(backend, route, method, readBody);
     decision = await decide(policy, identity, { kind: 'content', repository: route.repository, action, target, probe });
-    body = probe.body();
+    // A body read before the decision goes to the backend whether or not the decision needed it: the request stream is spent.
+    body = manifest ?? probe.body();
+    undecided = probe.blobUndecided();
   } else {
     decision = decide(policy, identity, { kind: 'repository', repository: route.repository, action });
   }
   const tagMustNotMove = decision.tagMustNotMove === true;
-  const refusal = decision.reason === 'protected-tag' && target ? protectedTagRefusal(target, action) : undefined;
+  const refusal = decision.reason === 'protected-tag' && target ? protectedTagRefusal(target, action, undecided) : undefined;
   if (!decision.allowed || route.kind !== 'upload-start') return { decision, refusal, route, body, tagMustNotMove };
   if (isFormBody(req.headers))
     throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload parameters must be in the query string, not a form body');

@@ -3,7 +3,8 @@
  * token flow's `Bearer realm=…,service=…,scope=…` naming the scope the request needs, so clients
  * ask the token endpoint for exactly that.
  */
-import type { Action } from '../access/policy.js';
+import type { Action } from '../oci/actions.js';
+import { basicChallengeHeader } from '../auth/authorization-header.js';
 import { bearerChallenge, scopeForRequest } from '../auth/token/bearer.js';
 import { realmFromRequest } from './token-endpoint.js';
 import { mountSource } from './mount.js';
@@ -20,7 +21,7 @@ export interface ChallengeFacts {
 export type Challenge = (facts: ChallengeFacts) => string;
 
 export function basicChallenge(realm: string): Challenge {
-  const challenge = `Basic realm="${realm}"`;
+  const challenge = basicChallengeHeader(realm);
   return () => challenge;
 }
 

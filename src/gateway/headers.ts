@@ -1,6 +1,7 @@
 /** Header policy of the gateway itself: the legacy-client rule, and who the client is. */
 import type { IncomingHttpHeaders } from 'node:http';
-import { oneHeaderValue, type ForwardingFacts } from '../backend/upstream/forwarding-headers.js';
+import type { ForwardingFacts } from '../backend/backend.js';
+import { oneHeaderValue } from '../lib/header-value.js';
 
 /**
  * The recipe's user-agent rule, `^(docker\/1\.(3|4|5(?!\.[0-9]-dev))|Go ).*$`, without a regex:

@@ -9,7 +9,7 @@
  * With `redis` (state shared by replicas), /readyz also says how the shared Redis is; an outage is
  * `degraded`, not a failed check: every replica loses the same Redis at once, and a load balancer
  * that took them all out of rotation would refuse the logins, pulls and pushes that still work
- * (README, "More than one machine"). Alert on `degraded` instead.
+ * (docs/replicas.md, "When Redis is unavailable"). Alert on `degraded` instead.
  *
  * Nothing else is said: no address, version or error text (the app log has those). Each check's
  * answer is kept for a short while and concurrent probes share one run, so a busy orchestrator
@@ -18,6 +18,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../oci/errors.js';
 import { sendJson } from '../oci/respond.js';
+import { splitRequestTarget } from '../oci/request-target.js';
 import type { RedisHealth } from '../redis/connection.js';
 
 export const HEALTH_PATH = '/healthz';
@@ -34,7 +35,7 @@ export type HealthEndpoint = (req: IncomingMessage, res: ServerResponse) => Prom
 
 /** The path of a health endpoint this request is for, or undefined. */
 export function healthPath(url: string): typeof HEALTH_PATH | typeof READY_PATH | undefined {
-  const path = url.split('?', 1)[0];
+  const { path } = splitRequestTarget(url);
   return path === HEALTH_PATH || path === READY_PATH ? path : undefined;
 }
 

@@ -4,175 +4,47 @@
  *   refuse a legacy client → route → identity → decision → backend
  *
  * Paths that are not the registry API (health, the token endpoint, the web UI) are answered before
- * the first step. Every failure is a RegistryError answered as OCI error JSON; every response under
- * /v2/ carries exactly one Docker-Distribution-Api-Version header; every state change and every
- * refusal leaves one audit record. What may be done is decided in access/ (`decide`), never here.
+ * the first step. Every failure is a RegistryError answered as OCI error JSON, through the error
+ * boundary every front end shares (oci/error-boundary.ts); every response under /v2/ carries exactly
+ * one Docker-Distribution-Api-Version header; every state change and every refusal leaves one audit
+ * record. What may be done is decided in access/ (`decide`), never here. The request's types are in
+ * exchange.ts, its refusals (401 challenges, 403 DENIED, their audit records) in refusals.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Loggers } from '../log.js';
-import type { Authenticate } from '../auth/authenticate.js';
 import type { Identity } from '../auth/identity.js';
-import { decide, type DecisionReason } from '../access/decide.js';
-import type { AccessPolicy, Action } from '../access/policy.js';
-import type { AuditSink } from '../access/audit.js';
-import type { Backend, RequestContext } from '../backend/backend.js';
-import { isRegistryError, RegistryError, toRegistryError } from '../oci/errors.js';
-import { CATALOG_SCOPE } from '../auth/token/bearer.js';
-import { challengeScopes, type Challenge } from './challenge.js';
-import { isTokenPath, type CallerFacts, type TokenEndpoint } from './token-endpoint.js';
-import { requiredAccess, type RequiredAccess } from './actions.js';
-import { authorizeRequest, type Authorized } from './authorize.js';
-import {
-  auditRecord,
-  loginRefusalRecord,
-  responseDigest,
-  stateChange,
-  triedUserName,
-  type AuditFacts,
-  type LoginRefusalReason,
-} from './audit-events.js';
-import { listVisibleRepositories, sendCatalog, type CatalogPaging } from './catalog.js';
+import { decide } from '../access/decide.js';
+import type { Action } from '../oci/actions.js';
+import type { ForwardingFacts, RequestContext } from '../backend/backend.js';
+import { isRegistryError, RegistryError } from '../oci/errors.js';
+import { answerFailure, type FrontEnd } from '../oci/error-boundary.js';
+import { isTokenPath } from './token-endpoint.js';
+import { isBlobTransfer, isUpload, requiredAccess } from './actions.js';
+import { authorizeRequest, readManifestBody, type Authorized } from './authorize.js';
+import { auditRecord, loginRefusalRecord, type LoginRefusalReason } from '../access/audit-records.js';
+import { responseDigest, stateChange, triedUserName } from './audit-events.js';
+import { listVisibleRepositories } from '../access/catalog.js';
+import { sendCatalog } from './catalog.js';
+import { ssoHeaderNames } from '../auth/sso-headers.js';
 import { API_VERSION, API_VERSION_HEADER } from '../oci/api-version.js';
 import { clientAddress, clientProto, isLegacyDockerClient } from './headers.js';
-import type { ForwardingFacts } from '../backend/upstream/forwarding-headers.js';
 import { isDigest } from '../oci/names.js';
 import { sendJson } from '../oci/respond.js';
-import { routeFromUrl, type Route } from '../oci/route.js';
-import type { SectionLock } from '../server/keyed-lock.js';
-import { normalizeIp, type AddressMatcher } from '../lib/ip.js';
+import { routeFromUrl } from '../oci/route.js';
+import { normalizeIp } from '../lib/ip.js';
 import { logAccess, onRequestDone } from './access-log.js';
-import { healthPath, type HealthEndpoint } from './health.js';
-import type { GateMetrics } from '../metrics/gate-metrics.js';
-import { sendErrorWithLingeringClose } from './lingering-close.js';
+import { healthPath } from './health.js';
+import { sendEarlyRefusal } from './early-refusal.js';
+import { streamWithoutRequestDeadline } from '../server/request-deadline.js';
+import type { Caller, Exchange, GatewayOptions, Identified, RequestState, Routed } from './exchange.js';
+import { audited, challengedScopes, isBearerToken, refusal, unauthorized } from './refusals.js';
 
-export interface GatewayOptions {
-  /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
-  readonly scheme: 'basic' | 'bearer';
-  readonly challenge: Challenge;
-  /** Serves /healthz and /readyz, without credentials. */
-  readonly health?: HealthEndpoint | undefined;
-  /** Serves /auth/token and /auth/jwks when the token service is on. */
-  readonly tokenEndpoint?: TokenEndpoint | undefined;
-  /** The web UI (src/ui/) when it is on: it answers its own paths (/ui/…, and / with a redirect). */
-  readonly ui?:
-    | {
-        matches(url: string): boolean;
-        handle(req: IncomingMessage, res: ServerResponse, caller: CallerFacts & { proto: string }): Promise<string | null>;
-      }
-    | undefined;
-  readonly rejectLegacyDocker: boolean;
-  readonly trustedProxy: AddressMatcher;
-  readonly listenerScheme: 'http' | 'https';
-  readonly authenticate: Authenticate;
-  /** SSO proxy headers, honoured only from trusted peers and removed from everyone else's requests. */
-  readonly trustedHeader?: { readonly user: string; readonly groups?: string | undefined } | undefined;
-  readonly policy: AccessPolicy;
-  readonly backend: Backend;
-  /** Serialises first pushes of a protected tag across this server's processes (and replicas, with Redis). */
-  readonly tagLock: SectionLock;
-  readonly audit: AuditSink;
-  readonly loggers: Loggers;
-  readonly accessLog: boolean;
-  /** The filtered catalog's scan limit and page tokens. */
-  readonly catalog: CatalogPaging;
-  /** Counts every request once it is done, and uploads while they run. */
-  readonly metrics?: Pick<GateMetrics, 'requestFinished' | 'uploadStarted'> | undefined;
-}
+export type { GatewayOptions } from './exchange.js';
 
 /** Settles when the pipeline is done with the request (after the response, for a protected tag's check). */
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-/**
- * The detail of a policy refusal: the action refused. Not decoration: the docker CLI reads an error
- * that has neither a detail nor a message of its own as a bare code, which its upload loop does not
- * take as final, so a refused `docker push` was retried for 50 seconds. The repository is not named,
- * so an answer about a repository that exists and one about a repository that does not stay the same.
- */
-function refusalDetail(action: string): { action: string } {
-  return { action };
-}
-
-/** What the access log needs to know about a request once the pipeline has run. */
-interface RequestState {
-  user: string | null;
-  client: string;
-  /** For metrics: the route kind, `token`, `ui` or `health` once known; `unknown` for what never parsed. */
-  kind: string;
-}
-
-/** Requests that carry a blob upload's body (or start or finish one). */
-function isUpload(route: Route, method: string): boolean {
-  return (route.kind === 'upload' || route.kind === 'upload-start') && (method === 'POST' || method === 'PATCH' || method === 'PUT');
-}
-
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? undefined : value;
-}
-
-type Caller = CallerFacts & { readonly clientIp: string };
-
-/** One registry API request as the steps see it, growing as they run: routed, then identified. */
-interface Exchange {
-  readonly options: GatewayOptions;
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly method: string;
-  readonly facts: ForwardingFacts;
-  readonly state: RequestState;
-  readonly caller: Caller;
-  readonly proto: string;
-}
-
-interface Routed extends Exchange {
-  readonly route: Route;
-  readonly needed: Exclude<RequiredAccess, { kind: 'unsupported' }>;
-}
-
-interface Identified extends Routed {
-  readonly identity: Identity;
-}
-
-type AuditedFacts = Omit<AuditFacts, 'identity' | 'client' | 'method' | 'route'>;
-
-/** The 401 that sends the client for credentials (or, in bearer mode, a token with `scopes`). */
-function unauthorized(exchange: Exchange, scopes: readonly string[], error?: 'invalid_token' | 'insufficient_scope'): RegistryError {
-  const challenge = exchange.options.challenge({ proto: exchange.proto, host: exchange.req.headers.host, scopes, error });
-  return new RegistryError('UNAUTHORIZED', undefined, { headers: { 'WWW-Authenticate': challenge } });
-}
-
-/** The scope a bearer client must ask for; built only when a challenge is sent. */
-function challengedScopes({ route, needed }: Routed): string[] {
-  if (needed.kind === 'catalog') return [CATALOG_SCOPE];
-  return needed.kind === 'action' ? challengeScopes(route, needed.action) : [];
-}
-
-function isBearerToken(exchange: Identified): boolean {
-  return exchange.options.scheme === 'bearer' && exchange.identity.via === 'token';
-}
-
-function audited(exchange: Identified, facts: AuditedFacts): void {
-  const { identity, state, method, route } = exchange;
-  exchange.options.audit.record(auditRecord({ identity, client: state.client, method, route, ...facts }));
-}
-
-/**
- * A refusal, audited: an anonymous caller is challenged (it may have credentials to send); anyone
- * else gets DENIED. A refusal by scope alone sends a bearer client back for a token with that scope.
- */
-function refusal(exchange: Identified, action: Action | 'catalog', reason: DecisionReason, message?: string): RegistryError {
-  if (reason === 'scope' && action !== 'catalog') {
-    const asksAgain = isBearerToken(exchange);
-    audited(exchange, { action, decision: 'deny', rule: -1, status: asksAgain ? 401 : 403, reason });
-    return asksAgain
-      ? unauthorized(exchange, challengedScopes(exchange), 'insufficient_scope')
-      : new RegistryError('DENIED', undefined, { detail: refusalDetail(action) });
-  }
-  const error =
-    exchange.identity.user === null
-      ? unauthorized(exchange, challengedScopes(exchange))
-      : new RegistryError('DENIED', message, { detail: refusalDetail(action) });
-  audited(exchange, { action, decision: 'deny', rule: -1, status: error.status, reason });
-  return error;
 }
 
 /** Health, the token endpoint and the web UI answer their own paths; true when one did. */
@@ -267,10 +139,14 @@ async function serveCatalog(exchange: Identified): Promise<void> {
   sendCatalog(res, method, await listVisibleRepositories(options.backend, visible, query, options.catalog));
 }
 
-/** The decision on the action the request needs, as access/ makes it; a refusal is thrown. */
-async function decideAccess(exchange: Identified, action: Action): Promise<Authorized> {
+/**
+ * The decision on the action the request needs, as access/ makes it; a refusal is thrown.
+ * `manifest`: the body, when it was read before the protected-tag lock.
+ */
+async function decideAccess(exchange: Identified, action: Action, manifest?: Buffer): Promise<Authorized> {
   const { options, req, identity, route } = exchange;
-  const authorized = await authorizeRequest(route, action, req, identity, options.policy, options.backend);
+  const bodyAccess = { deadlineMs: options.bodyTimeoutMs, manifest };
+  const authorized = await authorizeRequest(route, action, req, identity, options.policy, options.backend, bodyAccess);
   const { decision } = authorized;
   if (!decision.allowed) throw refusal(exchange, action, decision.reason, authorized.refusal);
   if (authorized.mountSourceScopeMissing && isBearerToken(exchange)) {
@@ -305,6 +181,7 @@ async function forwardToBackend(exchange: Identified, authorized: Authorized): P
     body: authorized.body,
     tagMustNotMove: authorized.tagMustNotMove,
   };
+  if (isBlobTransfer(route, method)) streamWithoutRequestDeadline(req);
   const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
   try {
     await options.backend.handle(req, res, context);
@@ -358,10 +235,13 @@ async function serveRegistryRequest(exchange: Exchange): Promise<void> {
     await serveCatalog(identified);
     return;
   }
-  const decideAndServe = async () => forwardToBackend(identified, await decideAccess(identified, needed.action));
+  const decideAndServe = async (manifest?: Buffer) => forwardToBackend(identified, await decideAccess(identified, needed.action, manifest));
   if (needsTagLock(identified)) {
-    const { route } = identified;
-    await identified.options.tagLock.run(`${route.repository}:${route.reference}`, decideAndServe);
+    const { options, req, route } = identified;
+    // Read whole, under its deadline, before the lock: a pusher who stalls mid-body then holds its own
+    // connection only, and the lock is held for the compare-and-write alone.
+    const manifest = await readManifestBody(req, options.bodyTimeoutMs);
+    await options.tagLock.run(`${route.repository}:${route.reference}`, () => decideAndServe(manifest));
   } else {
     await decideAndServe();
   }
@@ -372,8 +252,10 @@ export function createGateway(options: GatewayOptions): RequestHandler {
     user: options.trustedHeader.user.toLowerCase(),
     groups: options.trustedHeader.groups?.toLowerCase(),
   };
-  // Also their underscore spellings, which CGI-style layers behind an upstream treat as the same header.
-  const ssoNames = sso ? [sso.user, ...(sso.groups ? [sso.groups] : [])].flatMap((name) => [name, name.replace(/-/g, '_')]) : [];
+  const ssoNames = ssoHeaderNames(options.trustedHeader);
+
+  // Every failure of a /v2/ request is OCI error JSON, after the body the client may still be sending.
+  const frontEnd: FrontEnd = { log: options.loggers.app, failed: 'request failed', answer: sendEarlyRefusal };
 
   async function serve(req: IncomingMessage, res: ServerResponse, facts: ForwardingFacts, state: RequestState): Promise<void> {
     const caller: Caller = {
@@ -420,9 +302,7 @@ export function createGateway(options: GatewayOptions): RequestHandler {
       });
     }
     return serve(req, res, facts, state).catch((error: unknown) => {
-      const failure = toRegistryError(error);
-      if (failure.code === 'INTERNAL_ERROR') options.loggers.app.error({ err: error }, 'request failed');
-      sendErrorWithLingeringClose(req, res, failure);
+      answerFailure(req, res, error, frontEnd);
     });
   };
 }

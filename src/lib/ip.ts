@@ -5,6 +5,7 @@
  * trusted-proxy check, the client address and the login throttle alike.
  */
 import { BlockList, isIP } from 'node:net';
+import { InternalError } from './internal-errors.js';
 
 export type IpFamily = 'ipv4' | 'ipv6';
 
@@ -43,7 +44,7 @@ export function compileAddressMatcher(cidrs: readonly string[]): AddressMatcher 
   const list = new BlockList();
   for (const text of cidrs) {
     const cidr = parseCidr(text);
-    if (!cidr) throw new Error(`not an IP address or CIDR: ${text}`);
+    if (!cidr) throw new InternalError('RG_ERR_CONFIG_INVALID', `not an IP address or CIDR: ${text}`);
     list.addSubnet(cidr.address, cidr.prefix, cidr.family);
   }
   return (address) => {

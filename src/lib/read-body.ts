@@ -1,9 +1,12 @@
 /**
- * Reads a small request body (a manifest, a token request form) with a hard cap. Memory grows only
- * with bytes actually received, never with a length the client declares. A body over the cap is
- * refused with 413: when it overshoots by less than `discardUpTo`, the rest is read and discarded so
- * the client gets the answer on a healthy connection; otherwise reading stops and the connection is
- * closed.
+ * Reads a small request body (a manifest, a token request form) with a hard cap and a deadline.
+ * Memory grows only with bytes actually received, never with a length the client declares. A body
+ * over the cap is refused with 413: when it overshoots by less than `discardUpTo`, the rest is read
+ * and discarded so the client gets the answer on a healthy connection; otherwise reading stops and
+ * the connection is closed. The deadline is one for the whole body, not renewed by each chunk (a
+ * socket's idle timeout is): a client sending a byte every few seconds would otherwise hold the
+ * connection, and anything the caller holds meanwhile, for as long as it likes. Past it the body is
+ * refused with 408 and the connection closed.
  */
 import type { IncomingMessage } from 'node:http';
 import { RegistryError } from '../oci/errors.js';
@@ -21,14 +24,22 @@ export function tooLarge(limit: number, closeConnection: boolean): RegistryError
   });
 }
 
+function bodyTimedOut(deadlineMs: number): RegistryError {
+  return new RegistryError('REQUEST_TIMEOUT', `the request body did not arrive within ${deadlineMs / 1000} s`, {
+    headers: { Connection: 'close' },
+  });
+}
+
 export interface ReadBodyOptions {
+  /** How long the whole body may take to arrive, from this call (`server.bodyTimeout`). */
+  readonly deadlineMs: number;
   /** How far past the cap a body is still read and discarded; default 1 MiB. */
   readonly discardUpTo?: number;
   /** The refusal; default a 413 MANIFEST_INVALID. */
   readonly tooLarge?: (limit: number, closeConnection: boolean) => RegistryError;
 }
 
-export function readBodyWithLimit(req: IncomingMessage, limit: number, options: ReadBodyOptions = {}): Promise<Buffer> {
+export function readBodyWithLimit(req: IncomingMessage, limit: number, options: ReadBodyOptions): Promise<Buffer> {
   const allowance = options.discardUpTo ?? DISCARD_ALLOWANCE;
   const refuse = options.tooLarge ?? tooLarge;
   const declared = req.headers['content-length'];
@@ -37,6 +48,7 @@ export function readBodyWithLimit(req: IncomingMessage, limit: number, options: 
     const chunks: Buffer[] = [];
     let total = 0;
     const cleanup = (): void => {
+      clearTimeout(deadline);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -67,6 +79,11 @@ export function readBodyWithLimit(req: IncomingMessage, limit: number, options: 
       cleanup();
       reject(new RegistryError('MANIFEST_INVALID', 'request body incomplete'));
     };
+    const deadline = setTimeout(() => {
+      cleanup();
+      req.pause();
+      reject(bodyTimedOut(options.deadlineMs));
+    }, options.deadlineMs);
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);

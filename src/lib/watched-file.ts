@@ -16,6 +16,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, resolve as resolvePath } from 'node:path';
 import type { Logger } from 'pino';
 import { errnoCode } from './errno.js';
+import { InternalError, internalErrorCode } from './internal-errors.js';
 
 export interface FileWatchOptions {
   /** Stat poll interval; default 1000 ms. */
@@ -202,7 +203,7 @@ export class WatchedFile<T> {
       const read = await readContent(paths, options.whenMissing !== undefined);
       loaded = { value: await valueOf(read, options, true), digest: read === MISSING ? MISSING : read.digest };
     } catch (error) {
-      throw new Error(`cannot load ${options.what} ${path}: ${describeError(error)}`, { cause: error });
+      throw new InternalError('RG_ERR_FILE_LOAD_FAILED', `cannot load ${options.what} ${path}: ${describeError(error)}`, { cause: error });
     }
     const file = new WatchedFile(paths, options, loaded.value, loaded.digest);
     await file.#watch.prime();
@@ -246,7 +247,7 @@ export class WatchedFile<T> {
     try {
       read = await readContent(this.#paths, this.#options.whenMissing !== undefined);
     } catch (error) {
-      this.#cannotRead(describeError(error));
+      this.#cannotRead(error);
       return;
     }
     const wasUnreadable = this.#unreadable;
@@ -271,7 +272,8 @@ export class WatchedFile<T> {
       const reason = describeError(error);
       if (reason !== this.#lastFailure) {
         const kept = wasUnreadable ? 'what holds while it cannot be read' : (this.#options.lastGoodName ?? 'the last good copy');
-        logger?.[this.#options.failureLevel ?? 'warn']({ file: this.path, err: reason }, `${what} reload failed; keeping ${kept}`);
+        const line = { file: this.path, err: reason, code: internalErrorCode(error) ?? 'RG_ERR_FILE_INVALID' };
+        logger?.[this.#options.failureLevel ?? 'warn'](line, `${what} reload failed; keeping ${kept}`);
       }
       this.#lastFailure = reason;
       return;
@@ -282,11 +284,13 @@ export class WatchedFile<T> {
     this.#enforce(value);
   }
 
-  #cannotRead(reason: string): void {
+  #cannotRead(error: unknown): void {
     const { logger, what, whenUnreadable } = this.#options;
+    const reason = describeError(error);
     if (reason !== this.#lastFailure) {
       const consequence = whenUnreadable ? whenUnreadable.meaning : `keeping ${this.#options.lastGoodName ?? 'the last good copy'}`;
-      logger?.[this.#options.failureLevel ?? 'warn']({ file: this.path, err: reason }, `${what} cannot be read; ${consequence}`);
+      const line = { file: this.path, err: reason, code: internalErrorCode(error) ?? 'RG_ERR_FILE_UNREADABLE' };
+      logger?.[this.#options.failureLevel ?? 'warn'](line, `${what} cannot be read; ${consequence}`);
     }
     this.#lastFailure = reason;
     this.#readFailed = true;
@@ -330,7 +334,8 @@ async function readContent(paths: readonly string[], missingAllowed: boolean): P
       if (index === 0 && missingAllowed && errnoCode(error) === 'ENOENT') return MISSING;
       throw error;
     }
-    if (!stats.isFile()) throw new Error(paths.length === 1 ? 'not a regular file' : `${path} is not a regular file`);
+    if (!stats.isFile())
+      throw new InternalError('RG_ERR_FILE_UNREADABLE', paths.length === 1 ? 'not a regular file' : `${path} is not a regular file`);
     if (index === 0) mode = stats.mode;
     const content = await readFile(path);
     hash.update(`${content.length}:`).update(content);
@@ -344,7 +349,7 @@ async function readContent(paths: readonly string[], missingAllowed: boolean): P
 function valueOf<T>(read: FileContent | typeof MISSING, options: WatchedFileOptions<T>, first: boolean): T | Promise<T> {
   if (read !== MISSING) return options.parse(read.content, { first, mode: read.mode, companions: read.companions });
   // readContent answers MISSING only when whenMissing is given.
-  if (!options.whenMissing) throw new Error('the file does not exist');
+  if (!options.whenMissing) throw new InternalError('RG_ERR_FILE_UNREADABLE', 'the file does not exist');
   return options.whenMissing();
 }
 

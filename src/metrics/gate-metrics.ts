@@ -15,6 +15,10 @@ export type LoginOutcome = 'cache_hit' | 'password_check' | 'failure' | 'throttl
 export type UpstreamErrorReason = 'unreachable' | 'timeout' | 'broken_body' | 'other';
 export type TokenKind = 'access' | 'refresh';
 export type ReloadResult = 'ok' | 'failed';
+/** The cap a refused connection was over: `server.maxConnections` or `server.maxConnectionsPerClient`. */
+export type ConnectionCap = 'total' | 'per_client';
+/** The deadline that cut a connection: `server.handshakeTimeout` or `server.requestTimeout`. */
+export type ConnectionDeadline = 'handshake' | 'request';
 
 /** What a request was, for its labels: a route kind of /v2/, or one of the gateway's other endpoints. */
 export type RequestKind = string;
@@ -88,6 +92,23 @@ export class GateMetrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly #connectionsOpen = new Gauge({
+    name: 'registry_gate_connections_open',
+    help: 'Connections the registry listener holds now.',
+    registers: [this.registry],
+  });
+  readonly #connectionsRefused = new Counter({
+    name: 'registry_gate_connections_refused_total',
+    help: 'Connections refused over a cap, by limit: total (server.maxConnections), per_client (server.maxConnectionsPerClient).',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  readonly #connectionsTimedOut = new Counter({
+    name: 'registry_gate_connections_timed_out_total',
+    help: 'Connections cut at a deadline, by deadline: handshake (server.handshakeTimeout), request (server.requestTimeout).',
+    labelNames: ['deadline'] as const,
+    registers: [this.registry],
+  });
   readonly #reloads = new Counter({
     name: 'registry_gate_config_reloads_total',
     help: 'Config reloads (SIGHUP or a change of the config file), by result: ok, failed (the running config was kept).',
@@ -99,6 +120,8 @@ export class GateMetrics {
     // Zero series exist from the start, so a rate() sees the first event.
     for (const result of ['ok', 'failed'] as const) this.#reloads.inc({ result }, 0);
     for (const outcome of ['cache_hit', 'password_check', 'failure', 'throttled', 'unavailable'] as const) this.#logins.inc({ outcome }, 0);
+    for (const limit of ['total', 'per_client'] as const) this.#connectionsRefused.inc({ limit }, 0);
+    for (const deadline of ['handshake', 'request'] as const) this.#connectionsTimedOut.inc({ deadline }, 0);
   }
 
   /** Adds the process metrics (CPU, memory, event loop, handles): only for a gate whose metrics are served. */
@@ -139,6 +162,22 @@ export class GateMetrics {
 
   tokenIssued(kind: TokenKind): void {
     this.#tokens.inc({ kind });
+  }
+
+  connectionOpened(): void {
+    this.#connectionsOpen.inc();
+  }
+
+  connectionClosed(): void {
+    this.#connectionsOpen.dec();
+  }
+
+  connectionRefused(limit: ConnectionCap): void {
+    this.#connectionsRefused.inc({ limit });
+  }
+
+  connectionTimedOut(deadline: ConnectionDeadline): void {
+    this.#connectionsTimedOut.inc({ deadline });
   }
 
   configReloaded(result: ReloadResult): void {

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { splitRequestTarget } from '../oci/request-target.js';
 
 export const METRICS_PATH = '/metrics';
 
@@ -39,7 +40,7 @@ export async function serveMetrics(
   onError: (error: unknown) => void,
 ): Promise<MetricsListener> {
   const server: Server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 65_000 }, (req, res) => {
-    const path = (req.url ?? '').split('?', 1)[0];
+    const { path } = splitRequestTarget(req.url ?? '');
     if (path !== METRICS_PATH) {
       answer(res, 404, 'not found; metrics are at /metrics\n');
       return;

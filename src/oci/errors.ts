@@ -50,6 +50,10 @@ export const ERROR_CATALOGUE = {
   /** A request body (a form, a token request) over its cap. */
   TOO_LARGE: { status: 413, message: 'the request body is too large', wire: 'UNSUPPORTED' },
   TOOMANYREQUESTS: { status: 429, message: 'too many requests' },
+  /** A connection over the per-client cap (`server.maxConnectionsPerClient`): 503, so clients retry, with the code that names why. */
+  TOO_MANY_CONNECTIONS: { status: 503, message: 'too many connections from this client', wire: 'TOOMANYREQUESTS' },
+  /** A body that did not arrive within its deadline (`server.bodyTimeout`). */
+  REQUEST_TIMEOUT: { status: 408, message: 'the request did not arrive in time' },
   RANGE_INVALID: { status: 416, message: 'requested range not satisfiable' },
   NOT_FOUND: { status: 404, message: 'not found' },
   UNAVAILABLE: { status: 503, message: 'service unavailable' },

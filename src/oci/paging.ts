@@ -1,5 +1,6 @@
 /**
- * The one reader of `n` and `last`, the paging parameters of a tags list and the catalog.
+ * The one reader of `n` and `last`, the paging parameters of a tags list and the catalog, the most
+ * entries one page of any list holds, and the `Link` header (RFC 8288) that names the next page.
  *
  * An `n` that is not a non-negative decimal integer of at most 9 digits is refused with
  * PAGINATION_NUMBER_INVALID (400), as Distribution 3 refuses a bad `n` of both lists (2.8 ignored
@@ -27,4 +28,15 @@ export function parsePageRequest(query: URLSearchParams, maxPageSize: number): P
   }
   const last = query.get('last');
   return { n, last: last === null || last === '' ? undefined : last };
+}
+
+/** The most entries one page of a list (tags, catalog) returns, whatever `n` asks for. */
+export const MAX_PAGE_SIZE = 1000;
+
+/**
+ * The `Link` header of a page that is not the last, as the distribution spec words it:
+ * `</v2/<name>/tags/list?last=X&n=N>; rel="next"`. `query`: the parameters that ask for the next page.
+ */
+export function nextPageLink(path: string, query: Record<string, string>): string {
+  return `<${path}?${new URLSearchParams(query).toString()}>; rel="next"`;
 }

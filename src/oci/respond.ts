@@ -2,7 +2,8 @@
  * The one way a JSON body is answered: registry lists, token responses, health, and the OCI error
  * JSON of a RegistryError. A body is never written to a HEAD request, but its length is declared.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { API_VERSION, API_VERSION_HEADER } from './api-version.js';
 import { errorBody, type RegistryError } from './errors.js';
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -48,4 +49,22 @@ export function writeError(res: ServerResponse, error: RegistryError, method = '
   if (method === 'HEAD') res.flushHeaders();
   else res.write(body);
   return true;
+}
+
+/**
+ * The error as a whole HTTP/1.1 response to write straight to a socket, then close: for the
+ * listener, when there is no ServerResponse to use (a request Node could not parse, a deadline that
+ * cut a request whose handler still holds its response).
+ */
+export function rawErrorResponse(error: RegistryError): string {
+  const body = errorBody(error);
+  return [
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? ''}`,
+    'Connection: close',
+    `Content-Type: ${JSON_CONTENT_TYPE}`,
+    `${API_VERSION_HEADER}: ${API_VERSION}`,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    '',
+    body,
+  ].join('\r\n');
 }

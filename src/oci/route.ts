@@ -8,6 +8,7 @@
  */
 import { RegistryError } from './errors.js';
 import { isDigest, isTag, isUploadId, isValidRepositoryName } from './names.js';
+import { splitRequestTarget } from './request-target.js';
 
 export type RouteKind =
   | 'base' // GET /v2/
@@ -46,9 +47,7 @@ function named(kind: RouteKind, nameSegments: string[], reference: string, path:
  * only chooses how a malformed manifest reference is refused (404 to a read, 400 to a write).
  */
 export function routeFromUrl(url: string, method = 'GET'): Route {
-  const queryAt = url.indexOf('?');
-  const path = queryAt === -1 ? url : url.slice(0, queryAt);
-  const rawQuery = queryAt === -1 ? '' : url.slice(queryAt + 1);
+  const { path, query: rawQuery } = splitRequestTarget(url);
   if (path.length > 2048 || !path.startsWith('/v2/') || path.includes('%')) throw notFound();
   if (path === '/v2/') return { kind: 'base', repository: '', reference: '', path, rawQuery };
   if (path === '/v2/_catalog') return { kind: 'catalog', repository: '', reference: '', path, rawQuery };

@@ -10,12 +10,13 @@ import { errnoCode } from '../lib/errno.js';
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { describeRedis, type RedisConfig } from '../config/schema/redis.js';
+import { describeRedis, type ResolvedRedisConfig } from '../config/schema/redis.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 /** Thrown by `RedisConnection.run` when Redis did not answer; callers fall back or refuse. */
-export class RedisUnavailableError extends Error {
+export class RedisUnavailableError extends InternalError {
   constructor(reason: string) {
-    super(`Redis is unavailable (${reason})`);
+    super('RG_ERR_REDIS_UNAVAILABLE', `Redis is unavailable (${reason})`);
     this.name = 'RedisUnavailableError';
   }
 }
@@ -47,7 +48,7 @@ function reasonOf(error: unknown): string {
   return error instanceof Error ? error.name : 'unknown';
 }
 
-function clientOptions(config: RedisConfig): RedisOptions {
+function clientOptions(config: ResolvedRedisConfig): RedisOptions {
   const tls =
     config.tls === true
       ? {}
@@ -67,7 +68,7 @@ function clientOptions(config: RedisConfig): RedisOptions {
 }
 
 export interface RedisConnectionOptions {
-  readonly config: RedisConfig;
+  readonly config: ResolvedRedisConfig;
   readonly logger: Logger;
   /** How long start-up waits for the first connection before going on without it (default 3 s). */
   readonly connectWaitMs?: number;
@@ -77,7 +78,7 @@ export class RedisConnection {
   readonly client: Redis;
   /** Tells this process's messages from other replicas' on shared channels. */
   readonly instanceId = randomBytes(9).toString('base64url');
-  readonly #config: RedisConfig;
+  readonly #config: ResolvedRedisConfig;
   readonly #logger: Logger;
   readonly #where: string;
   #health: RedisHealth = { state: 'down', since: new Date().toISOString(), reason: 'CONNECTING' };
@@ -166,7 +167,11 @@ export class RedisConnection {
     this.#announced = true;
     if (wasAnnounced)
       this.#logger.warn({ redis: this.#where }, 'Redis is available again: shared throttling, tag locks and revocations are back');
-    else this.#logger.info({ redis: this.#where }, 'connected to Redis: login throttling, protected-tag locks and revocations are shared');
+    else
+      this.#logger.info(
+        { redis: this.#where, keyPrefix: this.#config.keyPrefix },
+        'connected to Redis: login throttling, protected-tag locks and revocations are shared with every gateway using this key prefix',
+      );
     this.#tell();
   }
 
@@ -175,7 +180,7 @@ export class RedisConnection {
     this.#health = { state: 'down', since: new Date().toISOString(), reason };
     this.#announced = true;
     this.#logger.error(
-      { redis: this.#where, reason },
+      { redis: this.#where, reason, code: 'RG_ERR_REDIS_UNAVAILABLE' },
       'Redis is unavailable: logins still work from the credential cache, new password checks are throttled by this replica alone, and protected-tag pushes are refused (503) until it is back',
     );
     this.#tell();

@@ -11,7 +11,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { RegistryError } from '../oci/errors.js';
-import { KeyedLock, type SectionLock } from './keyed-lock.js';
+import { KeyedLock, type SectionLock } from '../lib/section-lock.js';
 
 const MESSAGE_TYPE = 'registry-gate:lock';
 const GRANT_TIMEOUT_MS = 30_000;

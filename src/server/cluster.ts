@@ -1,13 +1,15 @@
 /**
  * Several worker processes sharing nothing but the listening socket (node:cluster). The primary
  * forks them, waits until each listens, re-forks one that dies, forwards SIGHUP, serves the lock
- * they share (./cluster-lock.ts), and on shutdown sends each SIGTERM and waits for them: every
- * worker drains its own in-flight transfers.
+ * and the records they share (./cluster-lock.ts, ./cluster-records.ts), and on shutdown sends each
+ * SIGTERM and waits for them: every worker drains its own in-flight transfers.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { LockBroker } from './cluster-lock.js';
+import { RecordBroker } from './cluster-records.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 interface ListeningMessage {
   readonly type: 'registry-gate:listening';
@@ -43,8 +45,12 @@ export function isWorkerProcess(): boolean {
 
 /** In a worker: tell the primary where this worker listens. */
 /** A worker that did not come up: the server cannot start as configured. */
-export class WorkerStartFailure extends Error {
+export class WorkerStartFailure extends InternalError {
   override name = 'WorkerStartFailure';
+
+  constructor(message: string) {
+    super('RG_ERR_WORKER_START_FAILED', message);
+  }
 }
 
 export function reportListening(url: string): void {
@@ -52,14 +58,23 @@ export function reportListening(url: string): void {
   process.send?.(message);
 }
 
-export async function startWorkers(count: number, logger: Logger, startTimeoutMs = 60_000): Promise<Workers> {
+export interface WorkerOptions {
+  /** The most records the primary keeps for its workers (cluster-records.ts). */
+  readonly maxSharedRecords: number;
+  readonly startTimeoutMs?: number;
+}
+
+export async function startWorkers(count: number, logger: Logger, options: WorkerOptions): Promise<Workers> {
+  const { maxSharedRecords, startTimeoutMs = 60_000 } = options;
   let stopping = false;
   const locks = new LockBroker();
+  const records = new RecordBroker(maxSharedRecords);
   const secret = randomBytes(32).toString('base64');
   const fork = (): Promise<{ worker: Worker; url: string }> =>
     new Promise((resolve, reject) => {
       const worker = cluster.fork({ [WORKER_SECRET_ENV]: secret });
       locks.attach(worker);
+      records.attach(worker);
       const timer = setTimeout(
         () => reject(new WorkerStartFailure(`worker ${worker.process.pid} did not start within ${startTimeoutMs} ms`)),
         startTimeoutMs,

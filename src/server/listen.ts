@@ -1,69 +1,46 @@
 /**
- * The listener: node:https (or node:http with `tls: off`), with timeouts that cut slow-header
- * attacks but never a slow multi-GB upload, and a graceful shutdown that lets in-flight transfers
- * finish within a grace period.
+ * The listener: node:https (or node:http with `tls: off`), with deadlines that cut slow and idle
+ * clients but never a slow multi-GB blob transfer, caps on the connections it holds, and a graceful
+ * shutdown that lets in-flight transfers finish within a grace period.
+ *
+ * What bounds a connection, from its accept: the caps (server/connection-caps.ts); on the TLS port
+ * the handshake deadline (server/front-door.ts); Node's `headersTimeout` for each request's
+ * headers; the request deadline (server/request-deadline.ts) for everything but blob transfers;
+ * the idle timeout for those; the keep-alive timeout between requests.
  */
-import { createServer as createHttpServer, STATUS_CODES, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createHttpServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import { API_VERSION, API_VERSION_HEADER } from '../oci/api-version.js';
-import { errorBody, RegistryError } from '../oci/errors.js';
-import { JSON_CONTENT_TYPE } from '../oci/respond.js';
+import { RegistryError } from '../oci/errors.js';
+import { rawErrorResponse, sendError } from '../oci/respond.js';
 import { TLS_OPTIONS } from './tls.js';
+import { ConnectionCaps, type ConnectionCapsOptions, type ConnectionLimit } from './connection-caps.js';
+import { PLAIN_HTTP_LINGER_MS, tlsFrontDoor } from './front-door.js';
+import { armRequestDeadline } from './request-deadline.js';
 
 /** Node's parser refused the request, so there is no ServerResponse: the answer is written to the socket. */
-const PARSE_ERROR = new RegistryError('REQUEST_INVALID', 'malformed HTTP request');
-const PARSE_ERROR_BODY = errorBody(PARSE_ERROR);
-const PARSE_ERROR_RESPONSE = [
-  `HTTP/1.1 ${PARSE_ERROR.status} ${STATUS_CODES[PARSE_ERROR.status] ?? ''}`,
-  'Connection: close',
-  `Content-Type: ${JSON_CONTENT_TYPE}`,
-  `${API_VERSION_HEADER}: ${API_VERSION}`,
-  `Content-Length: ${Buffer.byteLength(PARSE_ERROR_BODY)}`,
-  '',
-  PARSE_ERROR_BODY,
-].join('\r\n');
+const PARSE_ERROR_RESPONSE = rawErrorResponse(new RegistryError('REQUEST_INVALID', 'malformed HTTP request'));
 
 const SOCKET_HIGH_WATER_MARK = 1024 * 1024;
 
-/** What Distribution and nginx answer too: a plain-HTTP client on the TLS port learns why it failed. */
-const PLAIN_HTTP_BODY = 'Client sent an HTTP request to an HTTPS server; use https://\n';
-const PLAIN_HTTP_RESPONSE = [
-  'HTTP/1.1 400 Bad Request',
-  'Connection: close',
-  'Content-Type: text/plain; charset=utf-8',
-  `Content-Length: ${Buffer.byteLength(PLAIN_HTTP_BODY)}`,
-  '',
-  PLAIN_HTTP_BODY,
-].join('\r\n');
-const TLS_HANDSHAKE = 0x16;
-/** How long a plain-HTTP client may keep its end open after the 400 before the socket is cut. */
-const PLAIN_HTTP_LINGER_MS = 2_000;
+/** The answer to a request on a plain-HTTP connection over a cap; a TLS one is closed before its handshake. */
+const REFUSALS: Record<ConnectionLimit, RegistryError> = {
+  total: new RegistryError('UNAVAILABLE', 'the server holds too many connections; try again later', {
+    headers: { Connection: 'close' },
+  }),
+  per_client: new RegistryError('TOO_MANY_CONNECTIONS', undefined, { headers: { Connection: 'close' } }),
+};
 
-/**
- * The TLS port's front door: a connection whose first byte starts a TLS handshake goes to the
- * https server (the byte is put back; TLS reads it from the socket's buffer), anything else gets a
- * plain-text 400 instead of a bare reset, so `ctr`, curl or a browser say what is wrong. The rest of
- * a plain-HTTP request is read and dropped until the client closes (a socket with unread input
- * never sees the client's FIN, so it was never freed, and shutdown waited for it forever), and a
- * client that does not close is cut after a short linger.
- */
-function tlsFrontDoor(server: Server, highWaterMark: number): NetServer {
-  return createNetServer({ highWaterMark }, (socket: Socket) => {
-    socket.once('error', () => socket.destroy());
-    socket.once('data', (first: Buffer) => {
-      if (first[0] === TLS_HANDSHAKE) {
-        socket.pause();
-        socket.unshift(first);
-        server.emit('connection', socket);
-        return;
-      }
-      socket.end(PLAIN_HTTP_RESPONSE);
-      socket.setTimeout(PLAIN_HTTP_LINGER_MS, () => socket.destroy());
-      socket.resume();
-    });
-  });
+/** What the listener reports, for the metrics (nothing about the client). */
+export interface ConnectionObserver {
+  opened(): void;
+  closed(): void;
+  /** A connection was refused: it was over this cap. */
+  refused(limit: ConnectionLimit): void;
+  /** A connection was cut at a deadline: the TLS handshake's or a request's. */
+  deadlineExpired(deadline: 'handshake' | 'request'): void;
 }
 
 export interface ListenOptions {
@@ -74,6 +51,12 @@ export interface ListenOptions {
   readonly headersTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** From the accept to the end of the TLS handshake. */
+  readonly handshakeTimeoutMs: number;
+  /** Whole requests that are not blob transfers; 0: no limit. */
+  readonly requestTimeoutMs: number;
+  readonly caps: ConnectionCapsOptions;
+  readonly observer?: ConnectionObserver | undefined;
 }
 
 export interface Listener {
@@ -86,21 +69,86 @@ export interface Listener {
   shutdown(graceMs: number): Promise<void>;
 }
 
-export async function listen(options: ListenOptions, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<Listener> {
+/** Counts connections in against the caps until they close; remembers the refused plain-HTTP ones. */
+class Admissions {
+  readonly #caps: ConnectionCaps;
+  readonly #observer: ConnectionObserver | undefined;
+  readonly #refused = new WeakMap<Socket, RegistryError>();
+
+  constructor(caps: ConnectionCapsOptions, observer: ConnectionObserver | undefined) {
+    this.#caps = new ConnectionCaps(caps);
+    this.#observer = observer;
+  }
+
+  /** Counts the connection in until it closes; the cap it is over, when it is. */
+  admit(socket: Socket): ConnectionLimit | undefined {
+    const admission = this.#caps.admit(socket.remoteAddress ?? '');
+    if (typeof admission === 'string') {
+      this.#observer?.refused(admission);
+      return admission;
+    }
+    this.#observer?.opened();
+    socket.once('close', () => {
+      admission.release();
+      this.#observer?.closed();
+    });
+    return undefined;
+  }
+
+  /**
+   * A plain-HTTP connection over a cap: its request, once it came (Node parses it; its headers are
+   * capped and timed), is answered with the refusal and the connection closed; a client that sends
+   * nothing is cut after a short linger.
+   */
+  refusePlain(socket: Socket, limit: ConnectionLimit): void {
+    this.#refused.set(socket, REFUSALS[limit]);
+    const linger = setTimeout(() => socket.destroy(), PLAIN_HTTP_LINGER_MS);
+    socket.once('close', () => clearTimeout(linger));
+  }
+
+  /** Answers the request when its connection was refused; false when it is to be served. */
+  answeredRefusal(req: IncomingMessage, res: ServerResponse): boolean {
+    const refusal = this.#refused.get(req.socket);
+    if (!refusal) return false;
+    res.setHeader(API_VERSION_HEADER, API_VERSION);
+    sendError(res, refusal, req.method);
+    return true;
+  }
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** The http or https server, its timeouts set; `https` when it gets its connections from the TLS front door. */
+function httpServer(options: ListenOptions, serve: Handler): { server: Server; https?: HttpsServer } {
   const serverOptions = {
     headersTimeout: options.headersTimeoutMs,
-    requestTimeout: 0, // no whole-request limit: a multi-GB push may take as long as it needs
+    requestTimeout: 0, // Node's applies to blob uploads too: the request deadline is armed instead
     keepAliveTimeout: options.keepAliveTimeoutMs,
     maxHeaderSize: 16 * 1024,
     // Socket buffers of 16 KiB (the default) make every 64 KiB chunk of a blob wait for 'drain':
     // larger ones keep the TLS socket busy while the next chunk arrives.
     highWaterMark: SOCKET_HIGH_WATER_MARK,
   };
-  const scheme = options.tls ? 'https' : 'http';
-  const server: Server = options.tls
-    ? createHttpsServer({ ...serverOptions, ...options.tls, ...TLS_OPTIONS }, handler)
-    : createHttpServer(serverOptions, handler);
+  const https = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls, ...TLS_OPTIONS }, serve) : undefined;
+  const server: Server = https ?? createHttpServer(serverOptions, serve);
   server.timeout = options.idleTimeoutMs; // idle socket timeout while a request is in progress
+  server.on('clientError', (_error, socket) => {
+    // The request never parsed (bad bytes in the target or headers): still an OCI error, and closed.
+    if (socket.writable && !socket.destroyed) socket.end(PARSE_ERROR_RESPONSE);
+    else socket.destroy();
+  });
+  return https ? { server, https } : { server };
+}
+
+export async function listen(options: ListenOptions, handler: Handler): Promise<Listener> {
+  const { observer } = options;
+  const admissions = new Admissions(options.caps, observer);
+  const { server, https } = httpServer(options, (req, res) => {
+    if (admissions.answeredRefusal(req, res)) return;
+    armRequestDeadline(req, res, options.requestTimeoutMs, () => observer?.deadlineExpired('request'));
+    handler(req, res);
+  });
+  const scheme = https ? 'https' : 'http';
 
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -111,14 +159,23 @@ export async function listen(options: ListenOptions, handler: (req: IncomingMess
       if (inFlight === 0) drained?.();
     });
   });
-  server.on('clientError', (_error, socket) => {
-    // The request never parsed (bad bytes in the target or headers): still an OCI error, and closed.
-    if (socket.writable && !socket.destroyed) socket.end(PARSE_ERROR_RESPONSE);
-    else socket.destroy();
-  });
 
   // With TLS the https server gets its connections from the front door, which is what listens.
-  const listening: NetServer = options.tls ? tlsFrontDoor(server, SOCKET_HIGH_WATER_MARK) : server;
+  const frontDoor =
+    https &&
+    tlsFrontDoor(https, {
+      highWaterMark: SOCKET_HIGH_WATER_MARK,
+      handshakeTimeoutMs: options.handshakeTimeoutMs,
+      admit: (socket) => admissions.admit(socket) === undefined,
+      onHandshakeTimeout: () => observer?.deadlineExpired('handshake'),
+    });
+  const listening: NetServer = frontDoor?.listening ?? server;
+  if (!https) {
+    server.on('connection', (socket: Socket) => {
+      const over = admissions.admit(socket);
+      if (over) admissions.refusePlain(socket, over);
+    });
+  }
   await new Promise<void>((resolve, reject) => {
     listening.once('error', reject);
     listening.listen(options.port, options.host, () => {
@@ -140,6 +197,7 @@ export async function listen(options: ListenOptions, handler: (req: IncomingMess
       const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
       if (listening !== server) server.close();
       server.closeIdleConnections();
+      frontDoor?.dropHandshaking();
       if (inFlight > 0) {
         const finished = new Promise<void>((resolve) => (drained = resolve));
         let timer: NodeJS.Timeout | undefined;

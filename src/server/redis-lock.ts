@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import { RegistryError } from '../oci/errors.js';
 import { isRedisUnavailable, type RedisConnection } from '../redis/connection.js';
 import { RedisScript } from '../redis/script.js';
-import { KeyedLock, type SectionLock } from './keyed-lock.js';
+import { KeyedLock, type SectionLock } from '../lib/section-lock.js';
 
 const RENEW = new RedisScript(
   `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`,

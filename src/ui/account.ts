@@ -5,7 +5,7 @@
  * wait. A session is issued only for subjects a later request can re-check with their provider.
  * Behind a trusted SSO proxy the user is logged in by its headers and there is nothing to do here.
  */
-import { loginRefusalRecord, type LoginRefusalReason } from '../gateway/audit-events.js';
+import { loginRefusalRecord, type LoginRefusalReason } from '../access/audit-records.js';
 import { isRegistryError } from '../oci/errors.js';
 import { mayRefresh } from '../auth/token/refresh-subject.js';
 import type { UiRequest } from './context.js';
@@ -72,7 +72,8 @@ export async function logIn(request: UiRequest): Promise<void> {
     return;
   }
   const ttl = services.options.sessionTtlMs;
-  const { value } = services.keys.issue({ user: identity.user, via: identity.via, subjectId: identity.subjectId }, ttl);
+  const subject = { user: identity.user, via: identity.via, subjectId: identity.subjectId, credentialStamp: identity.credentialStamp };
+  const { value } = services.keys.issue(subject, ttl);
   request.res.appendHeader('Set-Cookie', setCookie('session', value, request.secure, Math.floor(ttl / 1000)));
   // A new browser nonce with the new session: no form token from before the login stays valid.
   request.res.appendHeader('Set-Cookie', setCookie('csrf', SessionKeys.newNonce(), request.secure));

@@ -3,19 +3,22 @@
  * decisions first; a repository the caller may not pull is answered exactly like one that does
  * not exist (404, the same page), so the UI reveals no name the caller could not pull.
  */
-import { listVisibleRepositories } from '../gateway/catalog.js';
+import { listVisibleRepositories } from '../access/catalog.js';
+import { DISPLAY_LIMITS } from '../lib/work-budget.js';
 import { isDigest, isTag } from '../oci/names.js';
-import { imageSize, indexSize, manifestView, mapLimited, readConfig, tagRow, descriptor, type DescriptorView } from './content.js';
+import { mapLimited, descriptor, type DescriptorView } from './content.js';
 import type { UiRequest } from './context.js';
 import { html } from './html.js';
 import { manifestPage } from './pages/manifest.js';
 import { messagePage } from './pages/message.js';
 import { notice } from './pages/layout.js';
+import { NOT_READ, PageReads } from './page-reads.js';
 import { repositoriesPage } from './pages/repositories.js';
 import { repositoryPage } from './pages/repository.js';
 
 export const REPOSITORIES_PER_PAGE = 50;
-export const TAGS_PER_PAGE = 50;
+/** Rows of a repository page; each reads its tag's manifest (and sizes) within the page's DISPLAY_LIMITS. */
+export const TAGS_PER_PAGE = DISPLAY_LIMITS.tags;
 
 export function notFound(request: UiRequest, what = 'repository'): void {
   request.page(404, messagePage(request.frame, 'Not found', `No such ${what}, or you may not see it.`));
@@ -54,7 +57,8 @@ export async function showRepository(request: UiRequest, repository: string): Pr
     notFound(request);
     return;
   }
-  const rows = await mapLimited(page.tags, (tag) => tagRow(backend, repository, tag));
+  const reads = new PageReads(backend, repository);
+  const rows = await mapLimited(page.tags, (tag) => reads.tagRow(tag));
   const deleted = query.get('deleted');
   const message = deleted && (isTag(deleted) || isDigest(deleted)) ? notice('ok', html`Deleted <code>${deleted}</code>.`) : undefined;
   request.page(
@@ -66,8 +70,23 @@ export async function showRepository(request: UiRequest, repository: string): Pr
       next: page.more ? page.tags.at(-1) : undefined,
       mayDelete: services.decisions.mayOfferDelete(identity, repository),
       message,
+      cutShort: reads.cutShort,
     }),
   );
+}
+
+/** The sizes of an index's entries (by digest) that the page's limits let it read. */
+async function entrySizes(reads: PageReads, entries: readonly DescriptorView[]): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  const distinct = [...new Map(entries.map((entry) => [entry.digest, entry])).values()];
+  const read = distinct.slice(0, DISPLAY_LIMITS.children);
+  if (read.length < distinct.length) reads.leftOut();
+  await mapLimited(read, async (entry) => {
+    const child = await reads.manifest(entry.digest).catch(() => undefined);
+    const size = child === undefined || child === NOT_READ ? undefined : await reads.size(child, 1);
+    if (size !== undefined) sizes.set(entry.digest, size);
+  });
+  return sizes;
 }
 
 export async function showManifest(request: UiRequest, repository: string, reference: string): Promise<void> {
@@ -77,22 +96,15 @@ export async function showManifest(request: UiRequest, repository: string, refer
     return;
   }
   const backend = services.options.backend;
-  const content = await backend.readManifest(repository, reference);
-  if (!content) {
+  const reads = new PageReads(backend, repository);
+  const manifest = await reads.manifest(reference);
+  // The page's first read always fits its limits (a manifest is at most MAX_MANIFEST_BYTES).
+  if (manifest === undefined || manifest === NOT_READ) {
     notFound(request, 'tag or manifest');
     return;
   }
-  const manifest = manifestView(content);
-  const config = manifest.kind === 'image' ? await readConfig(backend, repository, manifest).catch(() => undefined) : undefined;
-  const platformSizes = new Map<string, number>();
-  if (manifest.kind === 'index') {
-    await mapLimited(manifest.manifests, async (child) => {
-      const childContent = await backend.readManifest(repository, child.digest).catch(() => undefined);
-      if (!childContent) return;
-      const childView = manifestView(childContent);
-      platformSizes.set(child.digest, childView.kind === 'index' ? await indexSize(backend, repository, childView) : imageSize(childView));
-    });
-  }
+  const config = manifest.kind === 'image' ? await reads.config(manifest) : undefined;
+  const platformSizes = await entrySizes(reads, manifest.manifests);
   let referrers: DescriptorView[] = [];
   let referrersFailed = false;
   try {
@@ -117,6 +129,7 @@ export async function showManifest(request: UiRequest, repository: string, refer
       referrers,
       referrersFailed,
       mayDelete: services.decisions.mayOfferDelete(identity, repository),
+      cutShort: reads.cutShort,
     }),
   );
 }

@@ -2,18 +2,14 @@
  * What the UI shows of a registry's content, read through the backend's ContentReader and parsed
  * defensively: whatever a manifest or config holds, only well-formed fields are shown (and the
  * page escapes them). Sizes are what a pull transfers: the manifest, its config and its layers; an
- * index adds up its platforms' images.
+ * index adds up its platforms' images (./page-reads.ts, within the page's limits).
  */
 import { IMAGE_CONFIG_TYPES, IMAGE_MANIFEST_TYPES, INDEX_MANIFEST_TYPES } from '../oci/media-types.js';
 import { isDigest } from '../oci/names.js';
-import type { ContentReader, ManifestContent } from '../backend/backend.js';
+import type { ManifestContent } from '../backend/backend.js';
 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-/** The most platforms of one index whose images are read to add up its size. */
-const MAX_CHILDREN_READ = 16;
 const CONCURRENCY = 8;
-
-const CREATED = 'org.opencontainers.image.created';
 
 export interface DescriptorView {
   readonly mediaType: string;
@@ -146,11 +142,14 @@ export function manifestView(content: ManifestContent): ManifestView {
   };
 }
 
-/** The image config, when the manifest has one of an image config type and it is small enough. */
-export async function readConfig(reader: ContentReader, repository: string, view: ManifestView): Promise<ConfigView | undefined> {
-  if (!view.config || !IMAGE_CONFIG_TYPES.has(view.config.mediaType) || view.config.size > MAX_CONFIG_BYTES) return undefined;
-  const bytes = await reader.readBlob(repository, view.config.digest, MAX_CONFIG_BYTES);
-  const json = bytes && parseJson(bytes);
+/** The config to read for an image: one of an image config type, small enough. */
+export function readableConfig(view: ManifestView): DescriptorView | undefined {
+  return view.config && IMAGE_CONFIG_TYPES.has(view.config.mediaType) && view.config.size <= MAX_CONFIG_BYTES ? view.config : undefined;
+}
+
+/** An image config's bytes, as far as they are well-formed. */
+export function configView(bytes: Buffer): ConfigView | undefined {
+  const json = parseJson(bytes);
   if (!json) return undefined;
   const inner = object(json.config) ?? {};
   const history = Array.isArray(json.history) ? json.history.map(object).filter((entry): entry is Json => entry !== undefined) : [];
@@ -188,37 +187,4 @@ export async function mapLimited<T, R>(items: readonly T[], work: (item: T) => P
 /** What pulling an image transfers: manifest, config and layers. */
 export function imageSize(view: ManifestView): number {
   return view.bytes + (view.config?.size ?? 0) + view.layers.reduce((sum, layer) => sum + layer.size, 0);
-}
-
-/** An index's manifest plus each platform's image (as far as MAX_CHILDREN_READ of them can be read). */
-export async function indexSize(reader: ContentReader, repository: string, view: ManifestView): Promise<number> {
-  const children = await mapLimited(view.manifests.slice(0, MAX_CHILDREN_READ), async (child) => {
-    const content = await reader.readManifest(repository, child.digest);
-    return content ? imageSize(manifestView(content)) : child.size;
-  });
-  return (
-    view.bytes +
-    children.reduce((sum, size) => sum + size, 0) +
-    view.manifests.slice(MAX_CHILDREN_READ).reduce((sum, child) => sum + child.size, 0)
-  );
-}
-
-export async function tagRow(reader: ContentReader, repository: string, tag: string): Promise<TagRow> {
-  const content = await reader.readManifest(repository, tag);
-  if (!content) return { tag, platforms: [] };
-  const view = manifestView(content);
-  let created = view.annotations[CREATED];
-  if (view.kind === 'image' && content.pushedAt === undefined && created === undefined)
-    created = (await readConfig(reader, repository, view).catch(() => undefined))?.created;
-  const when = content.pushedAt ?? (created && !Number.isNaN(Date.parse(created)) ? new Date(created) : undefined);
-  return {
-    tag,
-    digest: view.digest,
-    kind: view.kind,
-    artifactType: view.artifactType,
-    size: view.kind === 'index' ? await indexSize(reader, repository, view) : imageSize(view),
-    when,
-    whenSource: content.pushedAt ? 'pushed' : when ? 'created' : undefined,
-    platforms: view.manifests.map((child) => child.platform).filter((platform): platform is string => platform !== undefined),
-  };
 }

@@ -1,7 +1,7 @@
 /** What every UI handler gets: the request, who is asking, and how to answer. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { CatalogPaging } from '../gateway/catalog.js';
+import type { CatalogPaging } from '../access/catalog.js';
 import type { AuditRecord, AuditSink } from '../access/audit.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { Authenticate } from '../auth/authenticate.js';
@@ -10,7 +10,7 @@ import type { RefreshIdentity } from '../auth/token/refresh-subject.js';
 import type { PersonalTokens } from '../auth/personal-tokens/provider.js';
 import type { OidcSignIn } from '../auth/owner-credentials.js';
 import type { Backend } from '../backend/backend.js';
-import type { SectionLock } from '../server/keyed-lock.js';
+import type { SectionLock } from '../lib/section-lock.js';
 import type { UiDecisions } from './decide.js';
 import type { Html } from './html.js';
 import type { Frame } from './pages/layout.js';
@@ -28,8 +28,15 @@ export interface UiOptions {
   readonly verifyPassword: (credentials: Credentials) => Promise<Identity | null>;
   /** A session's subject, asked of its provider again on every request. */
   readonly refreshIdentity: RefreshIdentity;
-  /** The robot store (auth.token.robots) and a way to make the running server see a change now. */
-  readonly robots: { readonly file: string; reload(): Promise<void> };
+  /**
+   * The robot store (auth.token.robots), a way to make the running server see a change now, and
+   * one to tell every replica of a revocation (through Redis, as `token revoke` does).
+   */
+  readonly robots: {
+    readonly file: string;
+    reload(): Promise<void>;
+    revoked(robot: { readonly id: string; readonly expires: string | null }): Promise<void>;
+  };
   readonly adminGroup?: string | undefined;
   /** Personal access tokens (auth.tokens): the UI makes, lists and revokes them. */
   readonly personalTokens: PersonalTokens;
@@ -42,6 +49,8 @@ export interface UiOptions {
   readonly lock: SectionLock;
   /** The filtered catalog's paging (scan limit, sealed cursors), shared with /v2/_catalog. */
   readonly catalog: CatalogPaging;
+  /** How long a form's body may take to arrive (`server.bodyTimeout`). */
+  readonly bodyTimeoutMs: number;
   readonly logger: Logger;
 }
 

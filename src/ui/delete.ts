@@ -4,7 +4,7 @@
  * `"source":"ui"`. A refusal says why: the policy, a protected tag (it needs overwrite), or the
  * caller's scopes.
  */
-import { auditRecord } from '../gateway/audit-events.js';
+import { auditRecord } from '../access/audit-records.js';
 import { isRegistryError } from '../oci/errors.js';
 import { isDigest, isTag } from '../oci/names.js';
 import { routeFromUrl } from '../oci/route.js';

@@ -1,10 +1,11 @@
 /**
- * The web UI's paths, parsed as strictly as /v2/ paths (src/gateway/route.ts): no %-encoding, no
+ * The web UI's paths, parsed as strictly as /v2/ paths (src/oci/route.ts): no %-encoding, no
  * dot or empty segments, repository names and references by the distribution grammar. Anything
  * else is not a UI page. A repository's pages sit under `/ui/r/<name>/-/…`: `-` can never be a
  * name component, so a name and a page never run together.
  */
 import { isDigest, isTag, isValidRepositoryName } from '../oci/names.js';
+import { splitRequestTarget } from '../oci/request-target.js';
 
 export const UI_ROOT = '/ui/';
 
@@ -15,7 +16,11 @@ export type UiPage =
   | { readonly kind: 'logout' }
   | { readonly kind: 'robots' }
   | { readonly kind: 'robot-revoke' }
-  | { readonly kind: 'tokens' | 'token-revoke' | 'token-revoke-all' | 'oidc-login' | 'oidc-callback' }
+  | { readonly kind: 'tokens' }
+  | { readonly kind: 'token-revoke' }
+  | { readonly kind: 'token-revoke-all' }
+  | { readonly kind: 'oidc-login' }
+  | { readonly kind: 'oidc-callback' }
   | { readonly kind: 'static'; readonly name: string }
   | { readonly kind: 'repository'; readonly repository: string }
   | { readonly kind: 'manifest'; readonly repository: string; readonly reference: string }
@@ -38,7 +43,7 @@ const FIXED: Record<string, UiPage> = {
 
 /** True for every path the UI answers, pages or not (so that a bad UI path gets the UI's 404). */
 export function isUiPath(url: string): boolean {
-  const path = url.split('?', 1)[0] as string;
+  const { path } = splitRequestTarget(url);
   return path === '/' || path === '/ui' || path.startsWith(UI_ROOT);
 }
 

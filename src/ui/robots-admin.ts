@@ -2,15 +2,17 @@
  * Robot accounts in the UI, for members of `ui.adminGroup` only (anyone else gets the same 404 as
  * for a page that does not exist): list, create with the secret shown once on the response (never
  * in a URL, never stored in the browser), revoke. The store is the one `registry-gate token` edits;
- * the running server re-reads it at once. Every create and revoke, and every refused attempt, is
+ * the running server re-reads it at once, and a revocation is published to every replica as the
+ * command publishes it (refused there even where the replica's copy of the store is behind). Every create and revoke, and every refused attempt, is
  * audited with `"source":"ui"`.
  */
-import { createRobot, readRobots, revokeRobot, robotUserName } from '../auth/token/robots.js';
+import { createRobot, readRobots, removeRobot, robotUserName } from '../auth/token/robots.js';
 import type { UiRequest } from './context.js';
 import { html } from './html.js';
 import { notice } from './pages/layout.js';
 import { messagePage } from './pages/message.js';
 import { EXPIRY_CHOICES, robotsPage, type RobotsView } from './pages/robots.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 const DAY_MS = 86_400_000;
 
@@ -47,7 +49,7 @@ export async function createRobotAccount(request: UiRequest): Promise<void> {
   const file = services.options.robots.file;
   let created;
   try {
-    if (days === undefined && choice !== 'never') throw new Error('choose one of the offered expiries');
+    if (days === undefined && choice !== 'never') throw new InternalError('RG_ERR_ROBOT_INVALID', 'choose one of the offered expiries');
     const expires = days === undefined || days === null ? null : new Date(Date.now() + days * DAY_MS);
     created = await services.options.lock.run(`ui-robots:${file}`, () => createRobot(file, { name, scopes, expires }));
   } catch (error) {
@@ -84,7 +86,7 @@ export async function revokeRobotAccount(request: UiRequest): Promise<void> {
   const { services } = request;
   const name = robotUserName(request.form.get('name') ?? '');
   const file = services.options.robots.file;
-  const removed = name !== undefined && (await services.options.lock.run(`ui-robots:${file}`, () => revokeRobot(file, name)));
+  const removed = name === undefined ? undefined : await services.options.lock.run(`ui-robots:${file}`, () => removeRobot(file, name));
   if (!removed) {
     request.page(
       404,
@@ -92,7 +94,7 @@ export async function revokeRobotAccount(request: UiRequest): Promise<void> {
     );
     return;
   }
-  await services.options.robots.reload();
-  request.audit({ method: 'POST', action: 'robot-revoke', repository: '', decision: 'allow', rule: -1, status: 200, robot: name });
-  request.redirect(`/ui/robots?revoked=${encodeURIComponent(name)}`);
+  await Promise.all([services.options.robots.reload(), services.options.robots.revoked(removed)]);
+  request.audit({ method: 'POST', action: 'robot-revoke', repository: '', decision: 'allow', rule: -1, status: 200, robot: removed.name });
+  request.redirect(`/ui/robots?revoked=${encodeURIComponent(removed.name)}`);
 }

@@ -1,12 +1,14 @@
 /**
  * UI sessions: a signed cookie, not a server-side store, so that every worker process accepts it.
  *
- *   <base64url(JSON {v, sid, sub, via, id?, exp})>.<base64url(HMAC-SHA256(key, "session\n" + payload))>
+ *   <base64url(JSON {v: 2, sid, sub, via, id?, cs?, iat, exp})>.<base64url(HMAC-SHA256(key, "session\n" + payload))>
  *
- * The cookie says who logged in and until when; it holds no password, token or group. Each request
- * re-checks the subject with its provider (as a refresh token is re-checked) and reads its groups
- * afresh, so a deleted user or a revoked robot is logged out at once. Logout revokes the session id
- * (RevokedSessions). CSRF tokens are HMACs of the browser's nonce cookie, the session id and the
+ * The cookie says who logged in, with which credential (`cs`, the credential stamp: an HMAC under
+ * the deployment key that reveals nothing of it) and when; it holds no password, token or group.
+ * Each request re-checks the subject with its provider (as a refresh token is re-checked) and reads
+ * its groups afresh, so a deleted user, a changed password, a revoked robot or a `token revoke
+ * --user` logs the session out at once. Logout revokes the session id (RevokedSessions). Cookies of
+ * version 1 carried no stamp: they are no longer accepted. CSRF tokens are HMACs of the browser's nonce cookie, the session id and the
  * user, under the same key: a page can put them in its forms, another site cannot make them.
  *
  * The key (32 random bytes, hex) lives in `dataDir/ui/session.key` (0600), made once by whichever
@@ -17,6 +19,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createFileAtomic } from '../lib/atomic-write.js';
 import type { RefreshSubject } from '../auth/token/refresh-subject.js';
+import { InternalError } from '../lib/internal-errors.js';
 
 export interface Session extends RefreshSubject {
   readonly sid: string;
@@ -25,6 +28,10 @@ export interface Session extends RefreshSubject {
 }
 
 const KEY_FILE = 'session.key';
+
+function optionalString(value: unknown): value is string | undefined {
+  return value === undefined || typeof value === 'string';
+}
 
 function base64url(bytes: Buffer): string {
   return bytes.toString('base64url');
@@ -42,7 +49,9 @@ export class SessionKeys {
     const file = join(dir, KEY_FILE);
     await createFileAtomic(file, randomBytes(32).toString('hex') + '\n');
     const text = (await readFile(file, 'utf8')).trim();
-    if (!/^[0-9a-f]{64}$/.test(text)) throw new Error(`${file} is not a UI session key (64 hex digits); delete it to make a new one`);
+    if (!/^[0-9a-f]{64}$/.test(text)) {
+      throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not a UI session key (64 hex digits); delete it to make a new one`);
+    }
     return new SessionKeys(Buffer.from(text, 'hex'));
   }
 
@@ -57,13 +66,21 @@ export class SessionKeys {
       user: subject.user,
       via: subject.via,
       subjectId: subject.subjectId,
+      credentialStamp: subject.credentialStamp,
+      issuedAt: now,
       expiresAt: now + ttlMs,
     };
-    const payload = base64url(
-      Buffer.from(
-        JSON.stringify({ v: 1, sid: session.sid, sub: session.user, via: session.via, id: session.subjectId, exp: session.expiresAt }),
-      ),
-    );
+    const claims = {
+      v: 2,
+      sid: session.sid,
+      sub: session.user,
+      via: session.via,
+      id: session.subjectId,
+      cs: session.credentialStamp,
+      iat: now,
+      exp: session.expiresAt,
+    };
+    const payload = base64url(Buffer.from(JSON.stringify(claims)));
     return { value: `${payload}.${base64url(this.#mac('session', payload))}`, session };
   }
 
@@ -82,10 +99,11 @@ export class SessionKeys {
     } catch {
       return undefined;
     }
-    const { v, sid, sub, via, id, exp } = claims;
-    if (v !== 1 || typeof sid !== 'string' || typeof sub !== 'string' || typeof exp !== 'number' || exp <= now) return undefined;
-    if ((via !== undefined && typeof via !== 'string') || (id !== undefined && typeof id !== 'string')) return undefined;
-    return { sid, user: sub, via, subjectId: id, expiresAt: exp };
+    const { v, sid, sub, via, id, cs, iat, exp } = claims;
+    if (v !== 2 || typeof sid !== 'string' || typeof sub !== 'string' || typeof iat !== 'number' || typeof exp !== 'number' || exp <= now)
+      return undefined;
+    if (!optionalString(via) || !optionalString(id) || !optionalString(cs)) return undefined;
+    return { sid, user: sub, via, subjectId: id, credentialStamp: cs, issuedAt: iat, expiresAt: exp };
   }
 
   /** A fresh CSRF nonce for the browser's nonce cookie. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Agent } from 'undici';
 import { buildConfig } from '../../src/config/load.js';
 import { silentLoggers } from '../../src/log.js';
-import { startRegistryGate, type RunningGate } from '../../src/app.js';
+import { startRegistryGate, type RunningGate } from '../../src/assembly/app.js';
 import { runProcess } from './process.js';
 import type { TlsPair } from './tls.js';
 

@@ -147,7 +147,7 @@ export class RegistryClient {
     return reply;
   }
 
-  /** Pushes a config and `layers` random layers and an OCI (or Docker) image manifest for them. */
+  /** Pushes a config and `layers` random layers and an OCI (or Docker) image manifest for them (`reference` `'digest'`: by its digest). */
   async pushImage(
     repository: string,
     reference: string,
@@ -171,8 +171,24 @@ export class RegistryClient {
         ...(options.extra ?? {}),
       }),
     );
-    await this.pushManifest(repository, reference, manifest, mediaType);
+    await this.pushManifest(repository, reference === 'digest' ? sha256(manifest) : reference, manifest, mediaType);
     return { manifest, digest: sha256(manifest), mediaType, blobs: [configDigest, ...layers.map((l) => l.digest)] };
+  }
+
+  /**
+   * Pushes an OCI index of `entries` (manifests already in the repository) under `reference` (a
+   * tag, or `'digest'` for its own digest); returns its descriptor, to be an entry of another.
+   */
+  async pushIndex(
+    repository: string,
+    reference: string,
+    entries: ReadonlyArray<{ mediaType: string; digest: string; size: number; platform?: { os: string; architecture: string } }>,
+    extra: Record<string, unknown> = {},
+  ): Promise<{ mediaType: string; digest: string; size: number }> {
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: entries, ...extra }));
+    const digest = sha256(bytes);
+    await this.pushManifest(repository, reference === 'digest' ? digest : reference, bytes, OCI_INDEX);
+    return { mediaType: OCI_INDEX, digest, size: bytes.length };
   }
 }
 

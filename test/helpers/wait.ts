@@ -55,6 +55,11 @@ export async function pollUntil<T>(read: () => Promise<T>, done: (value: T) => b
   }
 }
 
+/** `pollUntil` for one expected value: polls until `read` returns `expected` (compared with `===`), else returns the last value read. */
+export function pollUntilEqual<T>(read: () => Promise<T>, expected: T, options: WaitOptions = {}): Promise<T> {
+  return pollUntil(read, (value) => value === expected, options);
+}
+
 /**
  * `work`'s result, or a failure `"<what>: not within N ms"` once `timeoutMs` have passed first: for
  * a promise of the code under test to settle "at once" or "within its timeout".

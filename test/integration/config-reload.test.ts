@@ -21,7 +21,7 @@ import { startDistribution, type RunningDistribution } from '../helpers/distribu
 import { freePort, makeTempDir, removeDir } from '../helpers/process.js';
 import { basic, writeHtpasswd } from '../helpers/gate.js';
 import { startGateProcess, type GateProcess } from '../helpers/gate-process.js';
-import { pollUntil } from '../helpers/wait.js';
+import { pollUntilEqual } from '../helpers/wait.js';
 
 const ALICE = { user: 'alice', password: 'alice-Reload-secret-1' };
 const BOB = { user: 'bob', password: 'bob-Reload-secret-2' };
@@ -46,13 +46,11 @@ async function uploadStart(url: string, user: { user: string; password: string }
   return response.statusCode;
 }
 
-/** Polls until `probe` returns `expected` (bounded); returns the last answer. */
-function eventually<T>(probe: () => Promise<T>, expected: T, timeoutMs = 10_000): Promise<T> {
-  return pollUntil(probe, (value) => value === expected, { timeoutMs, intervalMs: 100 });
-}
+/** How long a reload may take to show, and how often to look. */
+const RELOAD_WAIT = { timeoutMs: 10_000, intervalMs: 100 };
 
 async function untilLogged(gate: GateProcess, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  const found = await eventually(() => Promise.resolve(pattern.test(gate.output())), true, timeoutMs);
+  const found = await pollUntilEqual(() => Promise.resolve(pattern.test(gate.output())), true, { ...RELOAD_WAIT, timeoutMs });
   assert.ok(found, `no log line matching ${pattern}; output:\n${gate.output()}`);
   return gate.output();
 }
@@ -134,7 +132,7 @@ describe('config reload of a running server', () => {
       // Mid-upload: push moves from alice to bob.
       await replaceFile(configFile, configText(pushRules(BOB.user)));
       gate.child.kill('SIGHUP');
-      assert.equal(await eventually(() => uploadStart(url, BOB), 202), 202, 'bob may push under the new rules');
+      assert.equal(await pollUntilEqual(() => uploadStart(url, BOB), 202, RELOAD_WAIT), 202, 'bob may push under the new rules');
       assert.equal(await uploadStart(url, ALICE), 403, 'alice may not start a new upload');
 
       await send(32);
@@ -145,7 +143,7 @@ describe('config reload of a running server', () => {
       answer.resume();
       assert.equal(answer.statusCode, 202, 'the upload that started under the old rules completed');
       assert.equal(answer.headers.range, `0-${64 * MIB - 1}`, 'with its whole body');
-      assert.equal(await eventually(() => Promise.resolve(released()), true), true, 'and are closed once it is done');
+      assert.equal(await pollUntilEqual(() => Promise.resolve(released()), true, RELOAD_WAIT), true, 'and are closed once it is done');
 
       const finish = await request(`${location.href}&digest=sha256:${'0'.repeat(64)}`, {
         method: 'PUT',
@@ -193,7 +191,7 @@ describe('config reload of a running server', () => {
 
   test('a change of the config file applies without a signal', async () => {
     await writeFile(configFile, configText(pushRules(ALICE.user))); // in place, as an editor writes
-    assert.equal(await eventually(() => uploadStart(url, ALICE), 202), 202, 'alice may push again');
+    assert.equal(await pollUntilEqual(() => uploadStart(url, ALICE), 202, RELOAD_WAIT), 202, 'alice may push again');
     assert.equal(await uploadStart(url, BOB), 403);
     await untilLogged(gate, /"reason":"config file changed"[^\n]*"msg":"config reloaded"/);
   });
@@ -202,10 +200,10 @@ describe('config reload of a running server', () => {
     const otherPort = await freePort();
     await replaceFile(configFile, configText(pushRules(BOB.user)).replace(`127.0.0.1:${port}`, `127.0.0.1:${otherPort}`));
     gate.child.kill('SIGHUP');
-    assert.equal(await eventually(() => uploadStart(url, BOB), 202), 202, 'the rules applied, on the running listener');
+    assert.equal(await pollUntilEqual(() => uploadStart(url, BOB), 202, RELOAD_WAIT), 202, 'the rules applied, on the running listener');
     // The watcher sees the replaced file too; a later change it applies shows it has looked since.
     await writeFile(configFile, configText(pushRules(ALICE.user)));
-    assert.equal(await eventually(() => uploadStart(url, ALICE), 202), 202, 'the watcher applied a later change');
+    assert.equal(await pollUntilEqual(() => uploadStart(url, ALICE), 202, RELOAD_WAIT), 202, 'the watcher applied a later change');
     const restart = logLines(gate).filter(
       (line) => line.msg === 'config change needs a restart to apply; the rest of the config is applied',
     );
@@ -252,11 +250,10 @@ describe('config reload with two workers', () => {
 
     await replaceFile(configFile, text(BOB.user));
     gate.child.kill('SIGHUP');
-    const reloads = await eventually(
-      () => Promise.resolve(logLines(gate).filter((line) => line.msg === 'config reloaded').length),
-      2,
-      20_000,
-    );
+    const reloads = await pollUntilEqual(() => Promise.resolve(logLines(gate).filter((line) => line.msg === 'config reloaded').length), 2, {
+      ...RELOAD_WAIT,
+      timeoutMs: 20_000,
+    });
     assert.equal(reloads, 2, `one reload per worker; output:\n${gate.output()}`);
     // Connections are spread over the workers: every one of them answers under the new rules.
     const answers: number[] = [];

@@ -1,6 +1,6 @@
 /**
- * Storage that never lies, even when the process dies: the built-in registry runs in a child
- * process that is killed with SIGKILL in the middle of blob uploads and manifest pushes, then
+ * Storage that never lies, even when the process dies: registry-gate on its built-in registry runs
+ * as the real CLI (`serve --config`) in a child process that is killed with SIGKILL in the middle of blob uploads and manifest pushes, then
  * restarted on the same storage. Afterwards everything visible must verify (every blob file hashes
  * to its name, every tag and manifest resolves to bytes matching its digest), everything that was
  * acknowledged (201) must be there, and an upload interrupted mid-chunk must resume from its last
@@ -11,24 +11,37 @@ import { createHash, randomInt } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { makeTempDir, removeDir, startProcess, type RunningProcess } from '../helpers/process.js';
+import { makeTempDir, removeDir } from '../helpers/process.js';
+import { startConfiguredGateProcess, type ConfiguredGateProcess } from '../helpers/gate-process.js';
+import { basic } from '../helpers/gate.js';
 import { randomBlob, RegistryClient, sha256 } from '../helpers/registry-client.js';
 import { waitFor } from '../helpers/wait.js';
 
-const SERVER_MAIN = fileURLToPath(new URL('../helpers/builtin-server-main.js', import.meta.url));
+const PUSHER = { user: 'crash', password: 'crash-test-pw' };
 
+let dir: string;
+/** The built-in registry's storage, kept across the restarts. */
 let root: string;
-let running: RunningProcess | undefined;
+let running: ConfiguredGateProcess | undefined;
 let baseUrl = '';
-const client = new RegistryClient(() => ({ baseUrl }));
+const client = new RegistryClient(() => ({ baseUrl, authHeader: basic(PUSHER.user, PUSHER.password) }));
 
 async function startServer(): Promise<void> {
-  running = await startProcess(process.execPath, [SERVER_MAIN, root], { readyWhen: (line) => line.startsWith('listening ') });
-  const match = /listening (\S+)/.exec(running.output());
-  assert.ok(match, running.output());
-  baseUrl = match[1] as string;
+  running = await startConfiguredGateProcess({
+    dir,
+    users: { [PUSHER.user]: PUSHER.password },
+    config: {
+      tls: 'off',
+      dataDir: join(dir, 'data'),
+      storage: { root },
+      auth: { htpasswd: join(dir, 'htpasswd') },
+      access: [{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }],
+      audit: { enabled: false },
+      log: { level: 'warn', access: false },
+    },
+  });
+  baseUrl = running.url;
 }
 
 async function killServer(): Promise<void> {
@@ -51,13 +64,14 @@ function trickle(data: Buffer, pieceSize: number, sentBefore: number, killed: Pr
 }
 
 before(async () => {
-  root = await makeTempDir('registry-gate-crash-');
+  dir = await makeTempDir('registry-gate-crash-');
+  root = join(dir, 'registry');
   await startServer();
 });
 
 after(async () => {
   await running?.stop();
-  await removeDir(root);
+  await removeDir(dir);
 });
 
 test('kill -9 during pushes leaves only verified content, keeps every acknowledged push, and uploads resume', async () => {

@@ -1,11 +1,13 @@
 /**
- * README Example 2, exactly as written there (the YAML is read from README.md), with the clients
- * people use: the docker CLI (Debian's docker.io, a private dockerd) and skopeo over verified TLS,
- * in Basic and bearer mode, in front of the built-in registry and of a Distribution without auth.
+ * Example 2 of the access rules, exactly as written there (the YAML is read from docs/access.md),
+ * with the clients people use: the docker CLI (Debian's docker.io, a private dockerd) and skopeo
+ * over verified TLS, in Basic and bearer mode, in front of the built-in registry and of a
+ * Distribution without auth.
  *
  * - anonymous: `skopeo copy` and `docker pull` of a public base image without credentials (docker
  *   only in bearer mode; in Basic mode docker refuses to answer a Basic challenge without
- *   credentials, which is asserted here so that a change is noticed, and documented in the README);
+ *   credentials, which is asserted here so that a change is noticed, and documented in
+ *   docs/access.md);
  * - `docker login` + `docker push` to the team's repository, and `docker pull` of it back;
  * - refused: a push to another team's repository (at once: it used to be retried for 50 s), an
  *   anonymous read of a private repository, moving a protected tag (which a release manager may).
@@ -25,15 +27,15 @@ import { makeOciImage, readOciLayoutDigests, type OciImage } from '../helpers/oc
 import { dockerRef, skopeoCopy, skopeoInspect, type RegistryAccess } from '../helpers/skopeo.js';
 import { assertDockerOk, startDockerd, type DockerResult, type RunningDockerd } from '../helpers/dockerd.js';
 
-const README = fileURLToPath(new URL('../../../README.md', import.meta.url));
+const ACCESS_GUIDE = fileURLToPath(new URL('../../../docs/access.md', import.meta.url));
 const PASSWORDS = { alice: 'alice-docker-pw-1', bob: 'bob-docker-pw-2', carol: 'carol-docker-pw-3' } as const;
 type User = keyof typeof PASSWORDS;
 
-/** The `groups` and `access` of README Example 2, from the README itself. */
-async function readmeExample2(): Promise<{ groups: Record<string, string[]>; access: unknown[] }> {
-  const readme = await readFile(README, 'utf8');
-  const match = /\*\*Example 2\b[^\n]*\n+```yaml\n([\s\S]*?)```/.exec(readme);
-  assert.ok(match, 'README.md has Example 2 with a yaml block');
+/** The `groups` and `access` of Example 2, from docs/access.md itself. */
+async function guideExample2(): Promise<{ groups: Record<string, string[]>; access: unknown[] }> {
+  const guide = await readFile(ACCESS_GUIDE, 'utf8');
+  const match = /\*\*Example 2\b[^\n]*\n+```yaml\n([\s\S]*?)```/.exec(guide);
+  assert.ok(match, 'docs/access.md has Example 2 with a yaml block');
   const example = parse(match[1]!) as { groups: Record<string, string[]>; access: unknown[] };
   assert.deepEqual(Object.keys(example).sort(), ['access', 'groups'], 'Example 2 is groups and access only');
   for (const user of Object.keys(PASSWORDS))
@@ -54,12 +56,12 @@ function refused(result: DockerResult, what: string, why: RegExp): void {
   assert.match(result.stderr, why, `${what}: ${result.stderr}`);
 }
 
-describe('README Example 2 with the docker CLI and skopeo', () => {
+describe('Example 2 of docs/access.md with the docker CLI and skopeo', () => {
   let dir: string;
   let tls: TlsPair;
   let dockerd: RunningDockerd;
   let distribution: RunningDistribution;
-  let example: Awaited<ReturnType<typeof readmeExample2>>;
+  let example: Awaited<ReturnType<typeof guideExample2>>;
   let base: OciImage;
   let app: OciImage;
   let other: OciImage;
@@ -69,7 +71,7 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
     dir = await makeTempDir('rg-docker-cli-');
     tls = await makeTlsPair(join(dir, 'tls'));
     await mkdir(join(dir, 'pulled'));
-    example = await readmeExample2();
+    example = await guideExample2();
     [dockerd, distribution] = await Promise.all([startDockerd(), startDistribution({ dir: join(dir, 'distribution') })]);
     base = await makeOciImage(join(dir, 'image-base'), { layers: [randomBytes(800)] });
     app = await makeOciImage(join(dir, 'image-app'), { layers: [randomBytes(900), randomBytes(300)] });
@@ -156,7 +158,7 @@ describe('README Example 2 with the docker CLI and skopeo', () => {
           } else {
             // The documented limit: with no credentials for this registry, docker answers a Basic challenge with an
             // error ("no basic auth credentials"); over loopback it then tries plain HTTP, which the TLS port refuses.
-            assert.notEqual(pulled.code, 0, 'docker does not pull anonymously in Basic mode; if it now does, update the README');
+            assert.notEqual(pulled.code, 0, 'docker does not pull anonymously in Basic mode; if it now does, update docs/access.md');
             const challenge = new RegExp(
               `https://${gate.host.replace(/\./g, '\\.')}/v2/${publicImage}/manifests/1[\\\\"]*: no basic auth credentials`,
             );

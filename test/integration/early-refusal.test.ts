@@ -10,6 +10,12 @@
  * the attack on the fix: a client that keeps sending forever (fast, or a trickle) must not hold the
  * gateway reading: the drain stops after 1 MiB or 2 seconds, whichever comes first.
  *
+ * A small body of declared length (up to a manifest's 4 MiB) is read whole before the answer, which
+ * then goes out on a connection kept open, as nginx does: answering before such a body has arrived
+ * hung containerd (containerd-refused-push-hang.test.ts). Here: the next request on that connection
+ * is answered, and a small body that trickles gets its answer after 2 seconds and the lingering
+ * close.
+ *
  * Real clients over TLS: curl (which stops sending when it sees an error answer mid-upload), and a
  * raw TLS socket that keeps writing while it reads, so nothing is hidden by a client library.
  */
@@ -101,23 +107,100 @@ async function uploadWhileReading(plan: UploadPlan): Promise<UploadOutcome> {
   const closedByServer = closing.closed;
   if (!closing.closed) socket.destroy();
   const received = Buffer.concat(chunks).toString('latin1');
-  const split = received.indexOf('\r\n\r\n');
-  const [statusLine = '', ...lines] = (split === -1 ? received : received.slice(0, split)).split('\r\n');
+  const answer = parseAnswer(received, 0) ?? { status: NaN, headers: {}, body: '', end: received.length };
+  return {
+    received,
+    status: answer.status,
+    headers: answer.headers,
+    body: answer.body,
+    written,
+    error,
+    closedAfterMs: closedByServer && closing.at !== undefined ? closing.at - started : undefined,
+  };
+}
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  /** Where the next answer on the connection starts in what was received. */
+  readonly end: number;
+}
+
+/** The whole answer that starts at `from` in `received` (latin1); undefined while it is incomplete. */
+function parseAnswer(received: string, from: number): Answer | undefined {
+  const split = received.indexOf('\r\n\r\n', from);
+  if (split === -1) return undefined;
+  const [statusLine = '', ...lines] = received.slice(from, split).split('\r\n');
   const headers: Record<string, string> = {};
   for (const line of lines) {
     const colon = line.indexOf(':');
     if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
   }
-  const length = Number(headers['content-length'] ?? 0);
-  return {
-    received,
-    status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? NaN),
-    headers,
-    body: split === -1 ? '' : received.slice(split + 4, split + 4 + length),
-    written,
-    error,
-    closedAfterMs: closedByServer && closing.at !== undefined ? closing.at - started : undefined,
+  const end = split + 4 + Number(headers['content-length'] ?? 0);
+  if (received.length < end) return undefined;
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(statusLine)?.[1] ?? NaN), headers, body: received.slice(split + 4, end), end };
+}
+
+/**
+ * Sends `first` (head, then `bodySize` body bytes in 64 KiB pieces), waits for its whole answer,
+ * then sends `second` on the same connection and waits for that answer; each wait ends after
+ * `limitMs` or when the server closes the connection.
+ */
+async function twoRequestsOnOneConnection(
+  url: string,
+  ca: string,
+  first: { head: string; bodySize: number },
+  second: string,
+  limitMs: number,
+): Promise<{ answers: Answer[]; written: number; error: string | undefined }> {
+  const target = new URL(url);
+  const socket = connectTls({ host: target.hostname, port: Number(target.port), servername: 'localhost', ca });
+  let received = '';
+  let error: string | undefined;
+  socket.setEncoding('latin1');
+  socket.on('data', (chunk: string) => (received += chunk));
+  socket.on('error', (failure: NodeJS.ErrnoException) => (error ??= failure.code ?? failure.message));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  });
+  const answers: Answer[] = [];
+  const nextAnswer = async (): Promise<void> => {
+    const from = answers.at(-1)?.end ?? 0;
+    const deadline = Date.now() + limitMs;
+    while (!socket.destroyed && Date.now() < deadline) {
+      const answer = parseAnswer(received, from);
+      if (answer) {
+        answers.push(answer);
+        return;
+      }
+      await Promise.race([
+        new Promise((resolve) => socket.once('data', resolve)),
+        new Promise((resolve) => socket.once('close', resolve)),
+        sleep(100),
+      ]);
+    }
   };
+  try {
+    socket.write(`${first.head}\r\n\r\n`, 'latin1');
+    const piece = Buffer.alloc(64 * KiB, 0x61);
+    let written = 0;
+    while (written < first.bodySize && !socket.destroyed) {
+      const size = Math.min(piece.length, first.bodySize - written);
+      if (!socket.write(piece.subarray(0, size)))
+        await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(limitMs)]);
+      written += size;
+    }
+    await nextAnswer();
+    if (answers.length === 1 && !socket.destroyed) {
+      socket.write(`${second}\r\n\r\n`, 'latin1');
+      await nextAnswer();
+    }
+    return { answers, written, error };
+  } finally {
+    socket.destroy();
+  }
 }
 
 function uploadHead(method: 'PUT' | 'PATCH', host: string, length: number): string {
@@ -197,20 +280,41 @@ describe('an early refusal reaches the client, over a bounded drain', () => {
     });
   }
 
-  test('a client that sends its whole 512 KiB body before it reads (as simple clients do), without credentials over TLS, gets the 401 on a clean close', async () => {
+  test('a client that sends its whole 512 KiB body before it reads (as simple clients do), without credentials over TLS, gets the 401 after its body, on a connection kept open', async () => {
+    const { answers, written, error } = await twoRequestsOnOneConnection(
+      gate.url,
+      tls.caPem,
+      { head: uploadHead('PATCH', gate.host, 512 * KiB), bodySize: 512 * KiB },
+      ['GET /v2/ HTTP/1.1', `Host: ${gate.host}`].join('\r\n'),
+      10_000,
+    );
+    assert.equal(error, undefined, 'no reset, no broken pipe');
+    assert.equal(written, 512 * KiB);
+    const [refusal, next] = answers;
+    assert.equal(refusal?.status, 401, `the upload's answer: ${JSON.stringify(refusal)}`);
+    assert.equal(ociErrorCode(refusal.body), 'UNAUTHORIZED');
+    assert.match(refusal.headers['www-authenticate'] ?? '', /^Basic realm=/);
+    assert.notEqual(refusal.headers.connection, 'close', 'the body was read: the connection stays open');
+    // The body was read to its end, not parsed as a request: the next request gets its own answer.
+    assert.equal(next?.status, 401, `the next request on the connection: ${JSON.stringify(next)}`);
+    assert.equal(ociErrorCode(next.body), 'UNAUTHORIZED');
+  });
+
+  test('a small declared body that trickles is not waited for beyond 2 seconds: the 401 and the lingering close follow', async () => {
+    // 512 KiB declared, 1 KiB every 50 ms: it would take 25 s to arrive.
     const outcome = await uploadWhileReading({
       url: gate.url,
       head: uploadHead('PATCH', gate.host, 512 * KiB),
       total: 512 * KiB,
-      chunk: 64 * KiB,
-      intervalMs: 0,
+      chunk: 1 * KiB,
+      intervalMs: 50,
       ca: tls.caPem,
       limitMs: 10_000,
     });
-    assertUnauthorizedAnswer(outcome, 'PATCH 512 KiB');
-    assert.equal(outcome.error, undefined, 'the whole body fits in the drain: no reset, no broken pipe');
-    assert.equal(outcome.written, 512 * KiB, 'the gateway read the whole body before it closed');
-    assert.ok(outcome.closedAfterMs !== undefined, 'the gateway closes the connection after the answer');
+    assertUnauthorizedAnswer(outcome, 'trickling small PATCH');
+    assert.ok(outcome.closedAfterMs !== undefined, 'the gateway closes a trickling upload itself');
+    // About 2 s waiting for the body, then at most 2 s of lingering close.
+    assert.ok(outcome.closedAfterMs >= 1500 && outcome.closedAfterMs < 7000, `closed after ${outcome.closedAfterMs} ms`);
   });
 
   test('a raw client writing a 64 MiB PUT as fast as it can, without credentials over TLS, reads the 401 before the connection closes', async () => {
@@ -297,7 +401,7 @@ describe('an early refusal at the token endpoint reaches the client too', () => 
     if (dir) await removeDir(dir);
   });
 
-  test('a 512 KiB token request that is not a form, sent whole before reading, gets its 415 and OCI error on a clean close', async () => {
+  test('a 512 KiB token request that is not a form gets its 415 and OCI error after its body, on a connection kept open', async () => {
     const size = 512 * KiB;
     const head = [
       'POST /auth/token HTTP/1.1',
@@ -305,25 +409,20 @@ describe('an early refusal at the token endpoint reaches the client too', () => 
       'Content-Type: application/octet-stream',
       `Content-Length: ${size}`,
     ].join('\r\n');
-    const outcome = await uploadWhileReading({
-      url: gate.url,
-      head,
-      total: size,
-      chunk: 64 * KiB,
-      intervalMs: 0,
-      ca: tls.caPem,
-      limitMs: 10_000,
-    });
-    assert.equal(
-      outcome.status,
-      415,
-      `expected the 415, got ${JSON.stringify(outcome.received.slice(0, 200))} (socket error: ${outcome.error})`,
+    const { answers, written, error } = await twoRequestsOnOneConnection(
+      gate.url,
+      tls.caPem,
+      { head, bodySize: size },
+      ['GET /v2/ HTTP/1.1', `Host: ${gate.host}`].join('\r\n'),
+      10_000,
     );
-    assert.equal(ociErrorCode(outcome.body), 'UNSUPPORTED', outcome.body);
-    assert.equal(outcome.headers['cache-control'], 'no-store');
-    assert.equal(outcome.headers.connection, 'close');
-    assert.equal(outcome.error, undefined, 'no reset, no broken pipe');
-    assert.equal(outcome.written, size, 'the gateway read the whole body before it closed');
-    assert.ok(outcome.closedAfterMs !== undefined, 'the gateway closes the connection');
+    assert.equal(error, undefined, 'no reset, no broken pipe');
+    assert.equal(written, size);
+    const [refusal, next] = answers;
+    assert.equal(refusal?.status, 415, `the token request's answer: ${JSON.stringify(refusal)}`);
+    assert.equal(ociErrorCode(refusal.body), 'UNSUPPORTED', refusal.body);
+    assert.equal(refusal.headers['cache-control'], 'no-store');
+    assert.notEqual(refusal.headers.connection, 'close', 'the body was read: the connection stays open');
+    assert.equal(next?.status, 401, `the next request on the connection: ${JSON.stringify(next)}`);
   });
 });

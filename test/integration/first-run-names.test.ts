@@ -6,8 +6,8 @@
  * neither the URL nor a certificate that matched it. Now: the banner names every address a wildcard
  * listener answers on; the generated certificate carries the host name and every address of this
  * machine plus `tls.auto.names`, and is made anew when that set grows; and `dataDir/tls-trust/ca.crt`
- * exists, so the README's first push (`skopeo copy --dest-cert-dir ./data/tls-trust …`) works as
- * written, with certificate verification on.
+ * exists, so the push of README.md's walk-through (`skopeo copy --dest-cert-dir ./data/tls-trust …`
+ * to `localhost:5043`) works as written, with certificate verification on.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,7 +35,7 @@ async function certificate(): Promise<X509Certificate> {
   return new X509Certificate(await readFile(join(dir, 'data', 'tls', 'cert.pem')));
 }
 
-test('a wildcard listener announces every address; the certificate names them; tls-trust/ca.crt makes the README push work', async () => {
+test('a wildcard listener announces every address; the certificate names them; tls-trust/ca.crt makes the walk-through push work', async () => {
   const port = await freePort();
   // Only loopback receives traffic here; the other addresses are only announced and named.
   const gate = await startGateProcess(['--listen', `0.0.0.0:${port}`], { cwd: dir, url: `https://127.0.0.1:${port}` });
@@ -54,7 +54,7 @@ test('a wildcard listener announces every address; the certificate names them; t
     assert.deepEqual(trusted, await readFile(join(dir, 'data', 'tls', 'cert.pem')), 'ca.crt is the served certificate');
     const password = (await readFile(join(dir, 'data', 'initial-admin-password'), 'utf8')).trim();
     const image = await makeOciImage(join(dir, 'image'), { layers: [800] });
-    // The README's command, with `localhost` as written there.
+    // The walk-through's push (README.md), with `localhost` as written there.
     const pushed = await skopeoCopy({
       from: image.ref,
       to: dockerRef(`localhost:${port}`, 'test', 'latest'),

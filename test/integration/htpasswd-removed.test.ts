@@ -20,7 +20,7 @@ import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { waitFor } from '../helpers/wait.js';
 
 const USERS = { alice: 'alice-secret-1', bob: 'bob-secret-2' };
-/** How long a change of the file may take to be noticed (README: within 2 seconds). */
+/** How long a change of the file may take to be noticed (docs/identity.md: within 2 seconds). */
 const NOTICE_MS = 2000;
 
 describe('a deleted or unreadable htpasswd file refuses logins (no fail-open)', () => {

@@ -172,11 +172,15 @@ describe('LDAP provider against OpenLDAP', () => {
   });
 
   test('lookup tells known from unknown users without a bind, with the groups a login would get', async () => {
-    assert.deepEqual(await memberOf.lookup('alice'), {
-      result: 'accepted',
-      identity: { user: 'alice', groups: ['ops, night', 'pushers', 'readers'], via: 'ldap' },
-    });
-    assert.deepEqual(await groupSearch.lookup('bob'), { result: 'accepted', identity: { user: 'bob', groups: ['readers'], via: 'ldap' } });
+    // `credential` says which credential the entry has now (its DN and change time): what sessions are bound to.
+    const alice = await memberOf.lookup('alice');
+    assert.ok(alice.result === 'accepted');
+    assert.deepEqual(alice.identity, { user: 'alice', groups: ['ops, night', 'pushers', 'readers'], via: 'ldap' });
+    assert.ok(alice.credential.startsWith(`${slapd.users.alice.dn}\n`), 'bound to the entry');
+    const bob = await groupSearch.lookup('bob');
+    assert.ok(bob.result === 'accepted');
+    assert.deepEqual(bob.identity, { user: 'bob', groups: ['readers'], via: 'ldap' });
+    assert.notEqual(bob.credential, alice.credential);
     assert.deepEqual(await memberOf.lookup('mallory'), { result: 'unknown' });
     assert.deepEqual(await memberOf.lookup('*'), { result: 'unknown' });
   });

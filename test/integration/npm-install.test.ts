@@ -3,7 +3,8 @@
  * pack` makes a package with dist/, `npm install -g` of it (into a temporary --prefix, so this
  * machine is not changed) gives a `registry-gate` that serves; `npm ci --omit=dev` on a checkout
  * that has dist/ installs without TypeScript. The systemd unit in contrib/ passes systemd's own
- * check against the installed binary.
+ * check against the installed binary. The package carries the guide the README links to
+ * (docs/*.md) and the CHANGELOG, not the screenshots or what only developers read.
  *
  * npm reads its cache first (`--prefer-offline`): scripts/test.sh has just run `npm ci`, so the
  * packages are there and the registry is asked only for what is missing.
@@ -73,20 +74,32 @@ describe('npm pack, global install, production install', () => {
     await removeDir(dir);
   });
 
-  test('the package holds dist/, the CLI, the LICENSE and the systemd unit, and no tests or sources', async () => {
+  test('the package holds dist/, the CLI, the LICENSE, the systemd unit and the guide, and no tests or sources', async () => {
     assert.equal(tarball, join(dir, `registry-gate-${version}.tgz`));
     const listed = await runProcess('tar', ['-tzf', tarball]);
     const files = listed.stdout.split('\n').filter(Boolean);
     for (const needed of [
       'package/bin/registry-gate',
       'package/dist/src/cli/main.js',
-      'package/dist/src/app.js',
+      'package/dist/src/assembly/app.js',
       'package/LICENSE',
       'package/README.md',
+      'package/CHANGELOG.md',
+      'package/docs/README.md',
+      'package/docs/config.md',
       'package/contrib/registry-gate.service',
     ]) {
       assert.ok(files.includes(needed), `${needed} is in the package`);
     }
+    // Every guide page the front page links to is there to read.
+    const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+    const guidePages = new Set([...readme.matchAll(/\]\((docs\/[\w.-]+\.md)(?:#[^)]*)?\)/g)].map((match) => match[1]!));
+    assert.ok(guidePages.size >= 7, `README links ${[...guidePages].join(', ')}`);
+    for (const page of guidePages) assert.ok(files.includes(`package/${page}`), `${page} is in the package`);
+    assert.deepEqual(
+      files.filter((file) => /^package\/(CONTRIBUTING\.md|ARCHITECTURE\.md|docs\/ui\/)/.test(file)),
+      [],
+    );
     assert.deepEqual(
       files.filter((file) => /^package\/(src|test|bench|dist\/test)\/|\.map$|\.ts$/.test(file)),
       [],

@@ -11,9 +11,8 @@
  *
  * The blob delete: alice may delete in release/** but holds no `overwrite`. Deleting the layer of a
  * manifest that a protected tag names would break the release as surely as moving the tag; it is
- * refused. On the built-in registry a blob no protected tag uses may still be deleted; in front of
- * an upstream, which cannot say which tags use a blob, every blob delete needs `overwrite` in a
- * repository with protected tags.
+ * refused. A blob no protected tag uses may still be deleted, on the built-in registry and in front
+ * of an upstream alike (the gateway walks the protected tags' content through the backend's reads).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,8 +144,7 @@ for (const kind of BACKEND_KINDS) {
 
       const loose = await alice.pushBlob('release/lib', randomBlob(512));
       const looseDelete = await alice.call('DELETE', `/v2/release/lib/blobs/${loose}`);
-      if (kind === 'builtin') assert.equal(looseDelete.status, 202, 'a blob no protected tag uses may go');
-      else assert.equal(looseDelete.status, 403, 'in front of an upstream every blob delete needs overwrite where tags are protected');
+      assert.equal(looseDelete.status, 202, `a blob no protected tag uses may go: ${looseDelete.text()}`);
 
       const byCarol = await carol.call('DELETE', `/v2/release/lib/blobs/${release.layer}`);
       assert.equal(byCarol.status, 202, `carol holds overwrite: ${byCarol.text()}`);

@@ -38,7 +38,7 @@ const GROUPS = { 'team-a': ['alice', 'carol'], 'team-b': ['bob'], 'release-manag
 const SERVICE = 'registry-gate.matrix';
 const ISSUER = 'registry-gate-matrix';
 
-/** README Example 2's shape, with the protected-tag rule on its own prefix so both variants share a gate. */
+/** The shape of Example 2 in docs/access.md, with the protected-tag rule on its own prefix so both variants share a gate. */
 function rules(anonymous: boolean): AccessRuleConfig[] {
   return [
     { repository: '${group}/**', actions: ['pull', 'push'], subjects: ['authenticated'] },

@@ -25,7 +25,7 @@ const connections: RedisConnection[] = [];
 
 async function connect(url = redis.url, keyPrefix = `lock-test-${randomBytes(4).toString('hex')}:`): Promise<RedisConnection> {
   const connection = await RedisConnection.open({
-    config: redisConfigSchema.parse({ url, keyPrefix }),
+    config: { ...redisConfigSchema.parse({ url }), keyPrefix },
     logger: silentLoggers().app,
     connectWaitMs: 1000,
   });

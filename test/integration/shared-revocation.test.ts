@@ -151,7 +151,7 @@ describe('the revocation channel', () => {
   /** Publishes a revocation of `id` from a connection of its own and waits until every stand-in has refused it. */
   async function heardByAll(prefix: string, replicas: StandIn[], id: string): Promise<void> {
     const publisher = await RedisConnection.open({
-      config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
+      config: { ...redisConfigSchema.parse({ url: redis.url }), keyPrefix: prefix },
       logger: silentLoggers().app,
       connectWaitMs: 1000,
     });
@@ -162,7 +162,7 @@ describe('the revocation channel', () => {
 
   async function standIn(prefix: string, onReload?: (self: StandIn) => void): Promise<StandIn> {
     const connection = await RedisConnection.open({
-      config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
+      config: { ...redisConfigSchema.parse({ url: redis.url }), keyPrefix: prefix },
       logger: silentLoggers().app,
       connectWaitMs: 1000,
     });
@@ -186,6 +186,7 @@ describe('the revocation channel', () => {
         refuseRobots: (ids) => {
           for (const id of ids) self.refused.add(id);
         },
+        refuseUsers: () => undefined,
         onFilesChange: (listener) => listeners.push(listener),
       },
       silentLoggers().app,
@@ -223,7 +224,7 @@ describe('the revocation channel', () => {
     await waitFor('subscribed', async () => Number((await redis.cli('PUBSUB', 'NUMSUB', `${prefix}revocations`)).split('\n')[1]) === 1);
     // The `token revoke` command's own connection.
     const publisher = await RedisConnection.open({
-      config: redisConfigSchema.parse({ url: redis.url, keyPrefix: prefix }),
+      config: { ...redisConfigSchema.parse({ url: redis.url }), keyPrefix: prefix },
       logger: silentLoggers().app,
       connectWaitMs: 1000,
     });
@@ -240,7 +241,7 @@ describe('the revocation channel', () => {
       await late.stop();
       const prefix = `channel-${randomBytes(4).toString('hex')}:`;
       const connection = await RedisConnection.open({
-        config: redisConfigSchema.parse({ url: late.url, keyPrefix: prefix }),
+        config: { ...redisConfigSchema.parse({ url: late.url }), keyPrefix: prefix },
         logger: silentLoggers().app,
         connectWaitMs: 200,
       });
@@ -254,6 +255,7 @@ describe('the revocation channel', () => {
         {
           reloadFiles: () => Promise.resolve(),
           refuseRobots: (ids) => [...ids].forEach((id) => refused.add(id)),
+          refuseUsers: () => undefined,
           onFilesChange: () => undefined,
         },
         silentLoggers().app,
@@ -262,7 +264,7 @@ describe('the revocation channel', () => {
       await late.start();
       await waitFor('connected', () => connection.health().state === 'up', { timeoutMs: 6000 });
       const publisher = await RedisConnection.open({
-        config: redisConfigSchema.parse({ url: late.url, keyPrefix: prefix }),
+        config: { ...redisConfigSchema.parse({ url: late.url }), keyPrefix: prefix },
         logger: silentLoggers().app,
         connectWaitMs: 1000,
       });
@@ -287,7 +289,7 @@ describe('the revocation channel', () => {
     try {
       const prefix = `channel-${randomBytes(4).toString('hex')}:`;
       const connection = await RedisConnection.open({
-        config: redisConfigSchema.parse({ url: durable.url, keyPrefix: prefix }),
+        config: { ...redisConfigSchema.parse({ url: durable.url }), keyPrefix: prefix },
         logger: silentLoggers().app,
         connectWaitMs: 1000,
       });
@@ -303,6 +305,7 @@ describe('the revocation channel', () => {
           refuseRobots: (ids) => {
             for (const id of ids) replica.refused.add(id);
           },
+          refuseUsers: () => undefined,
           onFilesChange: () => undefined,
         },
         silentLoggers().app,

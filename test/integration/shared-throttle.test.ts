@@ -32,7 +32,7 @@ before(async () => {
 
 async function connect(url = redis.url, keyPrefix = `test-${randomBytes(6).toString('hex')}:`): Promise<RedisConnection> {
   const connection = await RedisConnection.open({
-    config: redisConfigSchema.parse({ url, keyPrefix }),
+    config: { ...redisConfigSchema.parse({ url }), keyPrefix },
     logger: silentLoggers().app,
     connectWaitMs: 1000,
   });
@@ -52,7 +52,7 @@ async function replicas(count: number, overrides: ThrottleConfigInput = {}): Pro
       new LoginThrottle(config, {
         now: () => now,
         store: new RedisCounterStore(connection, config),
-        fallback: new MemoryCounterStore(config),
+        fallbacks: [new MemoryCounterStore(config)],
       }),
     );
   }
@@ -115,7 +115,10 @@ describe('shared throttle: what only replicas have', () => {
     const config = throttleConfigSchema.parse({});
     const nowhere = await connect(`redis://127.0.0.1:${await freePort()}`);
     assert.equal(nowhere.health().state, 'down');
-    const throttle = new LoginThrottle(config, { store: new RedisCounterStore(nowhere, config), fallback: new MemoryCounterStore(config) });
+    const throttle = new LoginThrottle(config, {
+      store: new RedisCounterStore(nowhere, config),
+      fallbacks: [new MemoryCounterStore(config)],
+    });
     for (let i = 0; i < 5; i += 1) await (await throttle.check('alice', '10.0.0.1', `guess-${i}`)).failure();
     await retryAfter(() => throttle.check('alice', '10.0.0.1', 'guess-5'));
     await (await throttle.check('bob', '10.0.0.2', 'bob-guess')).cancel(); // others are not held back
@@ -128,7 +131,7 @@ describe('shared throttle: what only replicas have', () => {
       const connection = await connect(local.url);
       const throttle = new LoginThrottle(config, {
         store: new RedisCounterStore(connection, config),
-        fallback: new MemoryCounterStore(config),
+        fallbacks: [new MemoryCounterStore(config)],
       });
       const attempts: LoginAttempt[] = [];
       for (let i = 0; i < 5; i += 1) attempts.push(await throttle.check('alice', '10.0.0.1', `guess-${i}`));

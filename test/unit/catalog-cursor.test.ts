@@ -1,12 +1,12 @@
 /**
- * Catalog page tokens (src/gateway/catalog-cursor.ts): a token stands for a repository name the
+ * Catalog page tokens (src/access/catalog-cursor.ts): a token stands for a repository name the
  * caller may not see, so it must give nothing of the name away — not its text, not its length —
  * and only the key that made it may open it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { catalogCursors } from '../../src/gateway/catalog-cursor.js';
+import { catalogCursors } from '../../src/access/catalog-cursor.js';
 import { RegistryError } from '../../src/oci/errors.js';
 
 test('a token opens to its name, and plain names pass through', () => {

@@ -1,10 +1,11 @@
 /**
  * docs/config.md is rendered from the config schema (src/config/docs.ts). These tests keep the
  * two together: the committed file is what the schema renders now, every key has a meaning, and
- * every key a real config uses — a full example, and each of README's examples — has its row.
+ * every key a real config uses — a full example, and each example of README.md and the guide in
+ * docs/ — has its row.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { CONFIG_DOCS_COMMAND, CONFIG_DOCS_FILE, configSections, renderConfigDocs } from '../../src/config/docs.js';
@@ -121,7 +122,16 @@ ui: { enabled: true, adminGroup: admins, sessionTtl: 12h }
 metrics: { listen: "127.0.0.1:5044" }
 audit: { enabled: true, file: stdout }
 log: { level: info, format: json, access: true }
-server: { shutdownGrace: 30s, headersTimeout: 20s, idleTimeout: 900s, keepAliveTimeout: 65s }
+server:
+  shutdownGrace: 30s
+  headersTimeout: 20s
+  handshakeTimeout: 10s
+  bodyTimeout: 10s
+  requestTimeout: 60s
+  idleTimeout: 900s
+  keepAliveTimeout: 65s
+  maxConnections: 4096
+  maxConnectionsPerClient: 256
 `;
 
 /** The other side of each choice FULL_EXAMPLE makes. */
@@ -196,16 +206,29 @@ test('every key of a full example config, and of its alternatives, is documented
   );
 });
 
-test("every registry-gate config among README's examples validates, and its keys are documented", async () => {
-  const readme = await readFile(new URL('README.md', ROOT), 'utf8');
+/** README.md and every page of the guide (docs/*.md), as [path, text]. */
+async function guidePages(): Promise<Array<[string, string]>> {
+  const pages = [
+    'README.md',
+    ...(await readdir(new URL('docs/', ROOT))).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`),
+  ];
+  return Promise.all(pages.map(async (page): Promise<[string, string]> => [page, await readFile(new URL(page, ROOT), 'utf8')]));
+}
+
+test('every registry-gate config among the examples of README.md and docs/ validates, and its keys are documented', async () => {
   const documented = documentedKeys(renderConfigDocs());
-  const blocks = [...readme.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((match) => parse(match[1]!) as unknown);
+  const blocks = (await guidePages()).flatMap(([page, markdown]) =>
+    [...markdown.matchAll(/^```yaml\n([\s\S]*?)^```$/gm)].map((match, index) => ({
+      where: `${page}, yaml block ${index + 1}`,
+      config: parse(match[1]!) as unknown,
+    })),
+  );
   // Two examples are Distribution's config.yml, not registry-gate's.
   const isDistributionConfig = (block: unknown) =>
     isMapping(block) &&
     ('version' in block || (isMapping(block.auth) && isMapping(block.auth.token) && 'rootcertbundle' in block.auth.token));
-  const ours = blocks.filter((block) => !isDistributionConfig(block));
+  const ours = blocks.filter((block) => !isDistributionConfig(block.config));
   assert.equal(blocks.length - ours.length, 2);
   assert.ok(ours.length >= 8, `only ${ours.length} examples found`);
-  ours.forEach((block, index) => assertValidAndDocumented(block, documented, `README example ${index + 1}`));
+  for (const { where, config } of ours) assertValidAndDocumented(config, documented, where);
 });

@@ -21,6 +21,7 @@ async function problem(text: string): Promise<string> {
   await withConfig(text, async (file) => {
     await assert.rejects(loadConfig({ file, env: {} }), (error: unknown) => {
       assert.ok(error instanceof ConfigError);
+      assert.equal(error.code, 'RG_ERR_CONFIG_INVALID');
       message = error.message;
       return true;
     });
@@ -106,7 +107,7 @@ test('REGISTRY_GATE_CONFIG names the file when no --config is given; the other v
     );
     assert.match(flag, /other\.yaml: cannot read/, '--config wins over REGISTRY_GATE_CONFIG');
   });
-  await assert.rejects(loadConfig({ env: { REGISTRY_GATE_LOG_LEVEL: 'loud' } }), /log\.level/);
+  await assert.rejects(loadConfig({ env: { REGISTRY_GATE_LOG_LEVEL: 'loud' } }), { code: 'RG_ERR_CONFIG_INVALID', message: /log\.level/ });
 });
 
 test('no file: the embedded default under ./data', async () => {
@@ -138,7 +139,10 @@ test('REGISTRY_GATE_CONFIG names the config file when no --config is given; --co
       assert.equal((await loadConfig({ file: flagged, env: { REGISTRY_GATE_CONFIG: file } })).source, flagged);
     });
     assert.equal((await loadConfig({ env: { REGISTRY_GATE_CONFIG: '' } })).source, undefined);
-    await assert.rejects(loadConfig({ env: { REGISTRY_GATE_CONFIG: `${file}.missing` } }), /cannot read: ENOENT/);
+    await assert.rejects(loadConfig({ env: { REGISTRY_GATE_CONFIG: `${file}.missing` } }), {
+      code: 'RG_ERR_CONFIG_UNREADABLE',
+      message: /cannot read: ENOENT/,
+    });
   });
 });
 
@@ -147,7 +151,7 @@ test('redis: optional; a bad URL is refused without repeating it (it may hold a 
     const config = await loadConfig({ file, env: {} });
     assert.ok(config.redis);
     assert.equal(config.redis.url, 'rediss://:s3cret-pw@redis.internal:6380/2');
-    assert.equal(config.redis.keyPrefix, 'registry-gate:');
+    assert.equal(config.redis.keyPrefix, undefined, "none given: the deployment's own is derived at start (auth/deployment-key.ts)");
     assert.equal(config.redis.commandTimeout, 1000);
     assert.deepEqual(config.redis.tls, { ca: join(file, '..', 'certs', 'redis-ca.pem') });
   });

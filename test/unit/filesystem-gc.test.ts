@@ -9,7 +9,7 @@ import { mkdir, readdir, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runGc } from '../../src/backend/filesystem/index.js';
-import { startBuiltinServer, type BuiltinServer } from '../helpers/builtin-server.js';
+import { basic, startGate, type TestGate } from '../helpers/gate.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import {
   OCI_CONFIG,
@@ -36,8 +36,10 @@ interface Pushed {
 }
 
 describe('runGc', () => {
+  let dir: string;
+  /** The built-in registry's storage, which the gate serves and gc sweeps. */
   let root: string;
-  let server: BuiltinServer;
+  let gate: TestGate;
   let client: RegistryClient;
   const sizes = new Map<string, number>();
 
@@ -79,13 +81,18 @@ describe('runGc', () => {
   const gone = async (path: string) => assert.equal((await client.call('GET', path)).status, 404, path);
 
   before(async () => {
-    root = await makeTempDir('registry-gate-gc-');
-    server = await startBuiltinServer({ root });
-    client = new RegistryClient(() => ({ baseUrl: server.baseUrl }));
+    dir = await makeTempDir('registry-gate-gc-');
+    root = join(dir, 'registry');
+    gate = await startGate({
+      dir,
+      users: { gc: 'gc-test-pw' },
+      config: { storage: { root }, access: [{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }] },
+    });
+    client = new RegistryClient(() => ({ baseUrl: gate.url, authHeader: basic('gc', 'gc-test-pw') }));
   });
   after(async () => {
-    await server.close();
-    await removeDir(root);
+    await gate.stop();
+    await removeDir(dir);
   });
 
   test('keeps what tags, index entries and referrers reach; removes the rest and reports it', async () => {

@@ -12,11 +12,11 @@ import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { BlobStore } from '../../src/backend/filesystem/blob-store.js';
 import { parseDigest } from '../../src/backend/filesystem/digest.js';
-import { mkdirDurable } from '../../src/backend/filesystem/durable-fs.js';
+import { mkdirDurable } from '../../src/lib/atomic-write.js';
 import { StorageLayout } from '../../src/backend/filesystem/layout.js';
 import { UploadStore, type ChunkInput } from '../../src/backend/filesystem/upload-store.js';
 import { RegistryError } from '../../src/oci/errors.js';
-import { KeyedLock } from '../../src/server/keyed-lock.js';
+import { KeyedLock } from '../../src/lib/section-lock.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { randomBlob, sha256, sha512 } from '../helpers/registry-client.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildConfig } from '../../src/config/load.js';
-import { prepareFirstRun, INITIAL_PASSWORD_FILE } from '../../src/first-run.js';
+import { prepareFirstRun, INITIAL_PASSWORD_FILE } from '../../src/assembly/first-run.js';
 import { makeTempDir, removeDir, runProcess } from '../helpers/process.js';
 
 /** Apache's own `htpasswd -v` checks the file, so the hash is checked by another implementation. */

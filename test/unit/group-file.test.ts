@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { GroupFile, parseGroupFile } from '../../src/auth/group-file.js';
+import { isInternalError } from '../../src/lib/internal-errors.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -22,10 +23,6 @@ function capturingLogger(): { logger: pino.Logger; lines: () => Array<Record<str
     },
   });
   return { logger: pino({ level: 'debug' }, stream), lines: () => lines };
-}
-
-async function eventually(condition: () => boolean, withinMs: number, what: string): Promise<void> {
-  await waitFor(what, condition, { timeoutMs: withinMs, intervalMs: 20 });
 }
 
 describe('parseGroupFile', () => {
@@ -90,7 +87,7 @@ describe('GroupFile', () => {
         changes += 1;
       });
       await writeFile(file, 'pushers: bob\nreaders: bob carol\n');
-      await eventually(() => groups.groupsOf('alice').length === 0, 2000, 'alice removed');
+      await waitFor('alice removed', () => groups.groupsOf('alice').length === 0, { timeoutMs: 2000, intervalMs: 20 });
       assert.deepEqual(groups.groupsOf('bob'), ['pushers', 'readers']);
       assert.deepEqual(groups.groupsOf('carol'), ['readers']);
       assert.deepEqual(groups.groups.get('readers'), ['bob', 'carol']);
@@ -107,7 +104,7 @@ describe('GroupFile', () => {
     try {
       await writeFile(`${file}.tmp`, 'pushers: alice bob\n');
       await rename(`${file}.tmp`, file);
-      await eventually(() => groups.groupsOf('bob').includes('pushers'), 2000, 'bob added');
+      await waitFor('bob added', () => groups.groupsOf('bob').includes('pushers'), { timeoutMs: 2000, intervalMs: 20 });
     } finally {
       await groups.close();
     }
@@ -120,7 +117,7 @@ describe('GroupFile', () => {
     try {
       // Same size, so only the mtime/ctime/content tells the change apart.
       await writeFile(file, 'g: carol\n');
-      await eventually(() => groups.groupsOf('carol').length === 1, 2000, 'carol added');
+      await waitFor('carol added', () => groups.groupsOf('carol').length === 1, { timeoutMs: 2000, intervalMs: 20 });
     } finally {
       await groups.close();
     }
@@ -133,13 +130,17 @@ describe('GroupFile', () => {
     const groups = await GroupFile.open({ file, logger: capture.logger, pollIntervalMs: 100 });
     try {
       await rm(file);
-      await eventually(() => capture.lines().some((line) => /keeping the last good copy/.test(String(line.msg))), 2000, 'failure logged');
+      await waitFor('failure logged', () => capture.lines().some((line) => /keeping the last good copy/.test(String(line.msg))), {
+        timeoutMs: 2000,
+        intervalMs: 20,
+      });
       // Three more polls (what the 100 ms timer does, run now) see the same missing file.
       for (let poll = 0; poll < 3; poll++) await groups.reload();
       assert.deepEqual(groups.groupsOf('alice'), ['pushers']);
       const failures = capture.lines().filter((line) => /keeping the last good copy/.test(String(line.msg)));
       assert.equal(failures.length, 1);
       assert.match(String(failures[0]?.err), /ENOENT/);
+      assert.equal(failures[0]?.code, 'RG_ERR_FILE_UNREADABLE');
 
       await mkdir(file);
       for (let poll = 0; poll < 3; poll++) await groups.reload();
@@ -147,7 +148,7 @@ describe('GroupFile', () => {
       await rm(file, { recursive: true });
 
       await writeFile(file, 'pushers: bob\n');
-      await eventually(() => groups.groupsOf('bob').length === 1, 2000, 'recovered');
+      await waitFor('recovered', () => groups.groupsOf('bob').length === 1, { timeoutMs: 2000, intervalMs: 20 });
       assert.ok(capture.lines().some((line) => line.msg === 'group file readable again'));
       assert.deepEqual(groups.groupsOf('alice'), []);
     } finally {
@@ -171,7 +172,7 @@ describe('GroupFile', () => {
   test('a missing file at start is a clear error naming it', async () => {
     const file = join(dir, 'absent.groups');
     await assert.rejects(GroupFile.open({ file, logger: capturingLogger().logger }), (error: unknown) => {
-      assert.ok(error instanceof Error);
+      assert.ok(isInternalError(error, 'RG_ERR_FILE_LOAD_FAILED'), String(error));
       assert.ok(error.message.includes(file) && /ENOENT/.test(error.message));
       return true;
     });

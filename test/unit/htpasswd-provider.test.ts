@@ -27,9 +27,6 @@ function capturingLogger(): { logger: pino.Logger; records: Array<Record<string,
 }
 
 /** Polls until `condition` holds; fails after `ms`. */
-async function eventually(condition: () => Promise<boolean>, ms = 2000): Promise<void> {
-  await waitFor('the condition', condition, { timeoutMs: ms });
-}
 
 describe('HtpasswdProvider', () => {
   let dir: string;
@@ -97,7 +94,10 @@ describe('HtpasswdProvider', () => {
 
   it('refuses to start when the file cannot be read, naming the file', async () => {
     const { logger } = capturingLogger();
-    await assert.rejects(HtpasswdProvider.open({ file: join(dir, 'missing'), logger }), /cannot load htpasswd file .*missing/);
+    await assert.rejects(HtpasswdProvider.open({ file: join(dir, 'missing'), logger }), {
+      code: 'RG_ERR_FILE_LOAD_FAILED',
+      message: /htpasswd file .*missing/,
+    });
   });
 
   it('takes a changed password and a removed user within 2 s when the file is replaced by rename', async () => {
@@ -111,10 +111,16 @@ describe('HtpasswdProvider', () => {
         await rename(temporary, file);
       };
       await replace(`${bcryptLine('alice', 'new-pw')}\n${bobLine}\n`);
-      await eventually(async () => (await provider.verify({ user: 'alice', password: 'new-pw' })) !== null);
+      await waitFor('alice with the new password', async () => (await provider.verify({ user: 'alice', password: 'new-pw' })) !== null, {
+        timeoutMs: 2000,
+      });
       assert.equal(await provider.verify({ user: 'alice', password: 'alice-pw' }), null);
       await replace(`${bobLine}\n`);
-      await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null && provider.userCount === 1);
+      await waitFor(
+        'bob alone',
+        async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null && provider.userCount === 1,
+        { timeoutMs: 2000 },
+      );
       assert.equal(await provider.verify({ user: 'alice', password: 'new-pw' }), null);
       assert.ok(changes >= 2);
     } finally {
@@ -126,7 +132,7 @@ describe('HtpasswdProvider', () => {
     const { file, provider } = await open('inplace', `${aliceLine}\n${bobLine}\n`);
     try {
       execFileSync('htpasswd', ['-D', file, 'bob'], { stdio: 'ignore' });
-      await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) === null);
+      await waitFor('bob refused', async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) === null, { timeoutMs: 2000 });
       assert.ok(await provider.verify({ user: 'alice', password: 'alice-pw' }));
     } finally {
       await provider.close();
@@ -138,7 +144,9 @@ describe('HtpasswdProvider', () => {
     try {
       await writeFile(`${file}.tmp`, `${bobLine}\n`);
       await rename(`${file}.tmp`, file);
-      await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null);
+      await waitFor('alice refused', async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null, {
+        timeoutMs: 2000,
+      });
       assert.ok(await provider.verify({ user: 'bob', password: 'bob-pw' }));
     } finally {
       await provider.close();
@@ -152,7 +160,9 @@ describe('HtpasswdProvider', () => {
     try {
       assert.ok(await provider.verify({ user: 'alice', password: 'alice-pw' }));
       await unlink(file);
-      await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null);
+      await waitFor('alice refused', async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null, {
+        timeoutMs: 2000,
+      });
       assert.equal(changes, 1, 'listeners (the credential cache) hear of it');
       assert.equal(provider.userCount, 0);
       assert.equal(provider.owns('alice'), true, 'its names stay owned: no later provider may take them over');
@@ -164,14 +174,18 @@ describe('HtpasswdProvider', () => {
       assert.ok(!JSON.stringify(records).includes(aliceLine.split(':')[1]!), 'no hash in the log');
 
       await writeFile(file, `${aliceLine}\n`, { mode: 0o600 }); // the same content back
-      await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) !== null);
+      await waitFor('alice accepted', async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) !== null, {
+        timeoutMs: 2000,
+      });
       assert.equal(changes, 2);
       assert.ok(records.some((record) => String(record.msg).includes('readable again')));
 
       await unlink(file);
-      await eventually(async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null);
+      await waitFor('alice refused', async () => (await provider.verify({ user: 'alice', password: 'alice-pw' })) === null, {
+        timeoutMs: 2000,
+      });
       await writeFile(file, `${bobLine}\n`, { mode: 0o600 }); // other content back
-      await eventually(async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null);
+      await waitFor('bob accepted', async () => (await provider.verify({ user: 'bob', password: 'bob-pw' })) !== null, { timeoutMs: 2000 });
       assert.equal(await provider.verify({ user: 'alice', password: 'alice-pw' }), null);
     } finally {
       await provider.close();

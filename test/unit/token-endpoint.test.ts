@@ -24,6 +24,7 @@ import {
   createBearerAuthenticator,
   createRefreshIdentity,
   createRobot,
+  MAX_SCOPES,
   revokeRobot,
   RobotProvider,
   SigningKeys,
@@ -91,6 +92,7 @@ describe('token endpoint', () => {
       realm: 'Registry realm',
       refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), []),
       maxBodyBytes: 4096,
+      bodyTimeoutMs: 10_000,
     });
     server = createServer((req, res) => void endpoint(req, res, { clientIp: req.socket.remoteAddress ?? '' }));
     server.listen(0, '127.0.0.1');
@@ -196,6 +198,24 @@ describe('token endpoint', () => {
       assert.equal(body.errors?.[0]?.code, 'UNSUPPORTED');
     }
     assert.equal((await get('scope=repository:public/a:pull')).status, 200, 'GET without service means this one');
+  });
+
+  // The attack: one token request naming thousands of scopes makes the gateway decide each one;
+  // clients send a handful. More than MAX_SCOPES is a clear 400, before any password is checked.
+  it('refuses a request naming more than MAX_SCOPES scopes with 400, by GET and by POST', async () => {
+    const scopes = Array.from({ length: MAX_SCOPES + 1 }, (_, i) => `repository:team/r${i}:pull`);
+    const query = (list: string[]) => `service=gate.test&${list.map((scope) => `scope=${scope}`).join('&')}`;
+    const form = { grant_type: 'password', username: 'alice', password: 'wrong', service: 'gate.test', scope: scopes.join(' ') };
+    // The POST's password is wrong: the scopes are refused before it is checked.
+    for (const reply of [await get(query(scopes), basic('alice', 'alice-pw')), await post(form)]) {
+      assert.equal(reply.status, 400);
+      assert.deepEqual(reply.body.errors?.[0], {
+        code: 'UNSUPPORTED',
+        message: `a token request may name at most ${MAX_SCOPES} scopes`,
+        detail: { scopes: MAX_SCOPES + 1, max: MAX_SCOPES },
+      });
+    }
+    assert.equal((await get(query(scopes.slice(1)), basic('alice', 'alice-pw'))).status, 200, 'MAX_SCOPES scopes are taken');
   });
 
   it('POST password grant: a token, and a refresh token for access_type=offline', async () => {

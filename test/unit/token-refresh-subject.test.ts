@@ -3,8 +3,9 @@
  * with a real provider chain, a real robot store and a real token service. The attacks it stops:
  * a refresh token that outlives its user (deleted, or moved out of a group), one that is taken over
  * by another account of the same name (a directory user's name that later appears in the htpasswd
- * file, a robot made anew under a revoked robot's name), and a refresh that falls back on what the
- * token recorded when the provider cannot answer.
+ * file, a robot made anew under a revoked robot's name), one that outlives the credential it was
+ * issued for (a changed password: another credential stamp) or its user's `token revoke --user`,
+ * and a refresh that falls back on what the token recorded when the provider cannot answer.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -159,6 +160,38 @@ describe('refresh token subjects are re-checked', () => {
     };
     const check = createRefreshIdentity((user) => new ProviderChain([down]).lookup(user), []);
     await assert.rejects(check({ user: 'lena', via: 'ldap' }), (error: unknown) => error instanceof RegistryError && error.status === 503);
+  });
+
+  it('a changed credential (another stamp) or a revocation of the user after issue is refused', async () => {
+    const hashes = new Map([['alice', 'hash-1']]);
+    const stamped: AuthProvider = {
+      name: 'htpasswd',
+      verify: () => Promise.resolve(null),
+      lookup: (user) =>
+        Promise.resolve(
+          hashes.has(user)
+            ? { result: 'accepted', identity: { user, groups: [], via: 'htpasswd' }, credential: hashes.get(user) }
+            : { result: 'unknown' },
+        ),
+    };
+    const stampingChain = new ProviderChain([stamped], undefined, (provider, identity, credential) =>
+      [provider, identity.user, credential].join('/'),
+    );
+    const revokedAt = new Map<string, number>();
+    const check = createRefreshIdentity((user) => stampingChain.lookup(user), [], { notBefore: (user) => revokedAt.get(user) });
+    const outcome = await stampingChain.lookup('alice');
+    assert.ok(outcome.result === 'accepted');
+    const issued = { user: 'alice', via: 'htpasswd', credentialStamp: outcome.identity.credentialStamp, issuedAt: 1_000 };
+    assert.equal(outcome.identity.credentialStamp, 'htpasswd/alice/hash-1', 'the chain stamps what the provider found');
+    assert.equal((await check(issued))?.user, 'alice');
+    assert.equal(await check({ ...issued, credentialStamp: undefined }), null, 'a token from before stamps');
+
+    hashes.set('alice', 'hash-2');
+    assert.equal(await check(issued), null, 'the password changed: another stamp');
+    hashes.set('alice', 'hash-1');
+    revokedAt.set('alice', 2_000);
+    assert.equal(await check(issued), null, 'issued before `token revoke --user alice`');
+    assert.equal((await check({ ...issued, issuedAt: 2_000 }))?.user, 'alice', 'issued after it');
   });
 
   it('refresh tokens go only to subjects a provider can re-check', () => {

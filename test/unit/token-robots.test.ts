@@ -25,10 +25,6 @@ import {
 } from '../../src/auth/token/index.js';
 import { waitFor } from '../helpers/wait.js';
 
-async function eventually(condition: () => Promise<boolean> | boolean, ms = 2000): Promise<void> {
-  await waitFor('the condition', condition, { timeoutMs: ms });
-}
-
 interface Run {
   code: number;
   stdout: string;
@@ -90,12 +86,14 @@ describe('robot accounts', () => {
     assert.ok(!text.includes(secret) && !text.includes(secret.slice(4)), 'the secret is not stored');
     assert.match(text, /"hash": "sha256:[0-9a-f]{64}"/);
     assert.equal((await stat(file)).mode & 0o777, 0o600);
-    await assert.rejects(createRobot(file, { name: 'ci', scopes: ['repository:x:pull'], expires: null }), /exists already/);
-    await assert.rejects(createRobot(file, { name: 'ok', scopes: [], expires: null }), /at least one scope/);
-    await assert.rejects(createRobot(file, { name: 'ok', scopes: ['repository:x:fly'], expires: null }), /unknown action/);
+    await assert.rejects(createRobot(file, { name: 'ci', scopes: ['repository:x:pull'], expires: null }), { code: 'RG_ERR_ROBOT_EXISTS' });
+    // One code for what is wrong with the input; the message says which part (the UI shows it).
+    const invalid = (part: RegExp) => ({ code: 'RG_ERR_ROBOT_INVALID', message: part });
+    await assert.rejects(createRobot(file, { name: 'ok', scopes: [], expires: null }), invalid(/at least one scope/));
+    await assert.rejects(createRobot(file, { name: 'ok', scopes: ['repository:x:fly'], expires: null }), invalid(/unknown action/));
     await assert.rejects(
       createRobot(file, { name: 'ok', scopes: ['repository:x:pull'], expires: new Date(Date.now() - 1000) }),
-      /in the past/,
+      invalid(/in the past/),
     );
     assert.equal((await readRobots(file)).length, 1);
   });
@@ -164,10 +162,16 @@ describe('robot accounts', () => {
       assert.ok(await provider.verify({ user: 'robot$ci', password: secret }));
       assert.equal(await revokeRobot(file, 'ci'), true);
       assert.equal(await revokeRobot(file, 'ci'), false);
-      await eventually(async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null);
+      await waitFor('robot$ci refused', async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null, {
+        timeoutMs: 2000,
+      });
       assert.ok(changes >= 1, 'listeners hear of the change');
       const other = await createRobot(file, { name: 'deploy', scopes: ['repository:y:pull'], expires: null });
-      await eventually(async () => (await provider.verify({ user: 'robot$deploy', password: other.secret })) !== null);
+      await waitFor(
+        'robot$deploy accepted',
+        async () => (await provider.verify({ user: 'robot$deploy', password: other.secret })) !== null,
+        { timeoutMs: 2000 },
+      );
     } finally {
       await provider.close();
     }
@@ -183,7 +187,9 @@ describe('robot accounts', () => {
       assert.ok(await provider.verify({ user: 'robot$ci', password: secret }), 'still the last good copy');
       await revokeRobot(file, 'ci').catch(() => undefined);
       await writeFile(file, JSON.stringify({ version: 1, robots: [] }));
-      await eventually(async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null);
+      await waitFor('robot$ci refused', async () => (await provider.verify({ user: 'robot$ci', password: secret })) === null, {
+        timeoutMs: 2000,
+      });
     } finally {
       await provider.close();
     }

@@ -25,7 +25,8 @@ import {
   scopeForRequest,
   type TokenAccess,
 } from '../../src/auth/token/index.js';
-import type { Action } from '../../src/config/schema.js';
+import type { Action } from '../../src/oci/actions.js';
+import { RegistryError } from '../../src/oci/errors.js';
 
 /** A robot's scope entry, made as robots.ts makes it (the name a repository pattern). */
 function robotScope(text: string): TokenAccess {
@@ -117,9 +118,19 @@ describe('parseScopeList', () => {
     );
   });
 
-  it('keeps at most MAX_SCOPES', () => {
-    const many = Array.from({ length: MAX_SCOPES + 10 }, (_, i) => `repository:r${i}:pull`).join(' ');
-    assert.equal(parseScopeList([many]).length, MAX_SCOPES);
+  // The attack: one token request naming thousands of scopes, each a policy decision per action.
+  it('takes MAX_SCOPES scopes and refuses one more with 400, counting invalid ones and repeated parameters', () => {
+    const scopes = (count: number) => Array.from({ length: count }, (_, i) => `repository:r${i}:pull`);
+    assert.equal(parseScopeList([scopes(MAX_SCOPES).join(' ')]).length, MAX_SCOPES);
+    for (const values of [[scopes(MAX_SCOPES + 1).join(' ')], scopes(MAX_SCOPES + 1), [...scopes(MAX_SCOPES), 'nonsense']]) {
+      assert.throws(
+        () => parseScopeList(values),
+        (error: unknown) =>
+          error instanceof RegistryError &&
+          error.status === 400 &&
+          error.message === `a token request may name at most ${MAX_SCOPES} scopes`,
+      );
+    }
   });
 });
 

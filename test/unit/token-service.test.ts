@@ -42,7 +42,11 @@ function rfc7638(publicKeyPem: string | Buffer): string {
 }
 
 async function refused(promise: Promise<unknown>, why: string): Promise<void> {
-  await assert.rejects(promise, (error: unknown) => error instanceof InvalidTokenError && error.message === 'invalid token', why);
+  await assert.rejects(
+    promise,
+    (error: unknown) => error instanceof InvalidTokenError && error.code === 'RG_ERR_TOKEN_INVALID' && error.message === 'invalid token',
+    why,
+  );
 }
 
 describe('token signing keys', () => {
@@ -93,7 +97,8 @@ describe('token signing keys', () => {
     await SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: false });
     await assert.rejects(
       SigningKeys.open({ dir: keyDir, algorithm: 'RS256', watch: false }),
-      /holds an ES256 key but RS256 is configured.*rotate-key --algorithm RS256/,
+      // The code says what is wrong; the message, what to run.
+      { code: 'RG_ERR_KEY_ALGORITHM_MISMATCH', message: /holds an ES256 key but RS256 is configured.*rotate-key --algorithm RS256/ },
     );
     await rotateSigningKey(keyDir, 'RS256');
     const keys = await SigningKeys.open({ dir: keyDir, algorithm: 'RS256', watch: false });
@@ -105,7 +110,10 @@ describe('token signing keys', () => {
     const keyDir = join(dir, 'damaged');
     await SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: false });
     await writeFile(join(keyDir, KEY_FILE), '{"version":1}');
-    await assert.rejects(SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: false }), /is not a registry-gate key file/);
+    await assert.rejects(SigningKeys.open({ dir: keyDir, algorithm: 'ES256', watch: false }), {
+      code: 'RG_ERR_FILE_INVALID',
+      message: /is not a registry-gate key file/,
+    });
   });
 });
 
@@ -218,7 +226,7 @@ describe('access and refresh tokens', () => {
     await refused(service.verifyAccessToken(refresh), 'refresh used as access');
     await refused(service.verifyRefreshToken((await service.issueAccessToken(alice, ACCESS)).token), 'access used as refresh');
     await refused(new TokenService({ ...options(), service: 'other.registry' }).verifyRefreshToken(refresh), 'refresh for another service');
-    await assert.rejects(service.issueRefreshToken({ user: null, groups: [], via: 'anonymous' }), /anonymous/);
+    await assert.rejects(service.issueRefreshToken({ user: null, groups: [], via: 'anonymous' }), { code: 'RG_ERR_INVALID_ARGUMENT' });
   });
 
   it('keeps tokens signed before a rotation valid for their lifetime, and no longer', async () => {

@@ -1,17 +1,22 @@
 /**
  * The web UI's small parts: escaping (no repository name, label or annotation can become markup),
  * the strict path grammar (a hostile spelling names no page at all), signed sessions (a changed,
- * foreign or expired cookie is nobody), CSRF tokens bound to browser, session and user, cookies.
+ * foreign or expired cookie is nobody; each carries its credential stamp and issue time), CSRF
+ * tokens bound to browser, session and user, cookies, and the log of logged-out sessions (rewritten
+ * with its live lines once mostly expired, followed by every reader across the rewrite).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { html, Html } from '../../src/ui/html.js';
 import { uiPageFromPath, isUiPath } from '../../src/ui/paths.js';
 import { SessionKeys } from '../../src/ui/session.js';
 import { readCookie, setCookie } from '../../src/ui/cookies.js';
+import { RevokedSessions } from '../../src/ui/revoked-sessions.js';
+import { KeyedLock } from '../../src/lib/section-lock.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('html', () => {
   test('escapes every interpolated value, joins arrays, keeps Html as it is', () => {
@@ -74,8 +79,14 @@ describe('UI sessions and CSRF tokens', () => {
       const keys = await SessionKeys.open(dir);
       assert.equal((await stat(join(dir, 'session.key'))).mode & 0o777, 0o600);
       const again = await SessionKeys.open(dir);
-      const { value, session } = keys.issue({ user: 'robot$ci', via: 'robot', subjectId: 'id-1' }, 60_000, 1_000);
+      const { value, session } = keys.issue(
+        { user: 'robot$ci', via: 'robot', subjectId: 'id-1', credentialStamp: 'stamp-1' },
+        60_000,
+        1_000,
+      );
       assert.deepEqual(again.verify(value, 2_000), session, 'the same key file, the same sessions');
+      assert.equal(session.credentialStamp, 'stamp-1', 'bound to the credential it was issued for');
+      assert.equal(session.issuedAt, 1_000);
       assert.equal(keys.verify(value, 61_000), undefined, 'expired');
       const [payload, signature] = value.split('.') as [string, string];
       const forged = Buffer.from(Buffer.from(payload, 'base64url').toString('utf8').replace('robot$ci', 'admin')).toString('base64url');
@@ -103,6 +114,35 @@ describe('UI sessions and CSRF tokens', () => {
       assert.equal(keys.csrfTokenMatches(token, undefined, 'sid-1', 'alice'), false, 'no nonce cookie');
       assert.equal(keys.csrfTokenMatches('', nonce, 'sid-1', 'alice'), false);
     } finally {
+      await removeDir(dir);
+    }
+  });
+
+  test('the logout log: rewritten with its live lines once mostly expired; another reader follows appends and the rewrite', async () => {
+    const dir = await makeTempDir('rg-ui-revoked-');
+    const lock = new KeyedLock();
+    const writer = await RevokedSessions.open(dir, lock);
+    // Another worker: its own copy, kept up to date from the file.
+    const reader = await RevokedSessions.open(dir, lock);
+    try {
+      const hour = Date.now() + 3_600_000;
+      await writer.revoke('long-lived', hour);
+      await waitFor('the other reader sees the append', () => reader.has('long-lived'));
+      const soon = Date.now() + 20;
+      // Sessions that expire while the log grows: past 1024 lines, with at most half of them live, it is rewritten.
+      for (let index = 0; index < 1023; index += 1) await writer.revoke(`short-${String(index)}`, soon);
+      const text = await readFile(join(dir, 'revoked-sessions.log'), 'utf8');
+      assert.ok(text.split('\n').length < 100, `rewritten with the live lines only (${String(text.length)} bytes)`);
+      assert.match(text, /^long-lived \d+$/m);
+      assert.equal(writer.has('long-lived'), true);
+      assert.equal(writer.has('short-1'), false, 'expired: not revoked any more, nor needed');
+      await writer.revoke('after-rewrite', hour);
+      await waitFor('the other reader follows the rewritten log', () => reader.has('after-rewrite') && reader.has('long-lived'));
+      const restarted = await RevokedSessions.open(dir, lock);
+      assert.equal(restarted.has('long-lived') && restarted.has('after-rewrite'), true, 'a process started later reads both');
+      await restarted.close();
+    } finally {
+      await Promise.all([writer.close(), reader.close()]);
       await removeDir(dir);
     }
   });

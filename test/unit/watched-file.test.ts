@@ -86,7 +86,7 @@ describe('WatchedFile', () => {
     await writeFile(key, 'one');
     await assert.rejects(
       WatchedFile.open({ file: cert, companions: [key], what: 'TLS certificate', parse: (c, { companions }) => parsePair(c, companions) }),
-      /cannot load TLS certificate .*watched-cert\.pem: mismatched pair/,
+      { code: 'RG_ERR_FILE_LOAD_FAILED', message: /TLS certificate .*watched-cert\.pem: mismatched pair/ },
     );
     await writeFile(key, 'two');
     const pair = await WatchedFile.open({
@@ -137,7 +137,10 @@ describe('WatchedFile', () => {
 
   test('without whenMissing a missing file fails the start and keeps the last good copy later', async () => {
     const file = join(dir, 'token-keys.json');
-    await assert.rejects(WatchedFile.open({ file, what: 'token key', parse: (content) => content.toString() }), /cannot load token key/);
+    await assert.rejects(WatchedFile.open({ file, what: 'token key', parse: (content) => content.toString() }), {
+      code: 'RG_ERR_FILE_LOAD_FAILED',
+      message: /token key/,
+    });
     await writeFile(file, 'k1');
     const { logger, lines } = capturingLogger();
     const keys = await WatchedFile.open({

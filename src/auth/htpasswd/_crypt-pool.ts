@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export interface CryptJob {
   readonly scheme: 'sha-crypt' | 'md5-crypt';
@@ -65,14 +66,15 @@ class CryptPool {
       slot.pending.delete(reply.id);
       if (slot.pending.size === 0) worker.unref();
       if ('value' in reply) pending.resolve(reply.value);
-      else pending.reject(new Error(`password hash computation failed: ${reply.error}`));
+      else pending.reject(new InternalError('RG_ERR_HASH_WORKER_FAILED', `password hash computation failed: ${reply.error}`));
     });
     const fail = (reason: string): void => {
       if (slot.dead) return;
       slot.dead = true;
       const index = this.slots.indexOf(slot);
       if (index >= 0) this.slots.splice(index, 1);
-      for (const pending of slot.pending.values()) pending.reject(new Error(`password hash worker ${reason}`));
+      for (const pending of slot.pending.values())
+        pending.reject(new InternalError('RG_ERR_HASH_WORKER_FAILED', `password hash worker ${reason}`));
       slot.pending.clear();
     };
     worker.on('error', (error) => fail(`failed: ${error.message}`));

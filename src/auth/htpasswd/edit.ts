@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { errnoCode } from '../../lib/errno.js';
 import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import { parseHtpasswdLine } from './file.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export const MIN_BCRYPT_COST = 4;
 export const MAX_BCRYPT_COST = 17;
@@ -104,7 +105,7 @@ export async function readHtpasswdText(path: string): Promise<string | undefined
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
-    throw new Error(`${path} is not UTF-8 text`);
+    throw new InternalError('RG_ERR_FILE_INVALID', `${path} is not UTF-8 text`);
   }
 }
 

@@ -122,7 +122,7 @@ export class HtpasswdProvider implements AuthProvider {
     const { users, readable, decoy } = this.#file.current;
     const record = users.get(credentials.user);
     if (record && readable) {
-      return (await verifyPassword(record.hash, credentials.password)) ? { result: 'accepted', identity: record.identity } : REJECTED;
+      return (await verifyPassword(record.hash, credentials.password)) ? accepted(record) : REJECTED;
     }
     const owned = record !== undefined || this.owns(credentials.user);
     // Cost what a wrong password costs, so response times list neither the users nor their spellings.
@@ -133,7 +133,7 @@ export class HtpasswdProvider implements AuthProvider {
   /** The user's identity while the file (as last read) has the user; no password is checked. */
   lookup(user: string): Promise<AuthOutcome> {
     const record = this.#file.current.users.get(user);
-    return Promise.resolve(record ? { result: 'accepted', identity: record.identity } : UNKNOWN);
+    return Promise.resolve(record ? accepted(record) : UNKNOWN);
   }
 
   /** Called after the users changed (so that caches of verified credentials can be flushed). */
@@ -149,6 +149,11 @@ export class HtpasswdProvider implements AuthProvider {
   close(): Promise<void> {
     return this.#file.close();
   }
+}
+
+/** A user's identity, and its line's hash as what identifies the credential (a new password, a new hash). */
+function accepted(record: UserRecord): AuthOutcome {
+  return { result: 'accepted', identity: record.identity, credential: record.hash.hash };
 }
 
 /** The users of the file; their groups come from every source later (../groups.ts), not from here. */

@@ -10,6 +10,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { Client } from 'ldapts';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export interface DirectoryEndpoint {
   readonly url: string;
@@ -21,9 +22,9 @@ export interface DirectoryEndpoint {
 }
 
 /** Raised when a Client would have reconnected on its own. */
-export class ReconnectRefused extends Error {
+export class ReconnectRefused extends InternalError {
   constructor() {
-    super('connection to the directory was lost');
+    super('RG_ERR_DIRECTORY_UNAVAILABLE', 'connection to the directory was lost');
     this.name = 'ReconnectRefused';
   }
 }
@@ -116,7 +117,7 @@ export async function openConnection(
     signal.throwIfAborted();
     if (!secure && endpoint.startTls) await client.startTLS({ ...endpoint.tls });
     // Never an unauthenticated bind (RFC 4513 §5.1.2): an empty password would "succeed" as anonymous.
-    if (bind && bind.password === '') throw new Error('refusing a bind with an empty password');
+    if (bind && bind.password === '') throw new InternalError('RG_ERR_INVALID_ARGUMENT', 'refusing a bind with an empty password');
     if (bind) await client.bind(bind.dn, bind.password);
     signal.throwIfAborted();
     return connection;
@@ -182,13 +183,13 @@ export class ServiceConnectionPool {
     this.closed = true;
     clearInterval(this.sweep);
     for (const { connection } of this.idle.splice(0)) this.discard(connection);
-    for (const waiter of this.waiters.splice(0)) waiter.reject(new Error('the LDAP provider is closed'));
+    for (const waiter of this.waiters.splice(0)) waiter.reject(new InternalError('RG_ERR_CLOSED', 'the LDAP provider is closed'));
   }
 
   private async acquire(signal: AbortSignal, fresh: boolean): Promise<{ connection: DirectoryConnection; reused: boolean }> {
     for (;;) {
       signal.throwIfAborted();
-      if (this.closed) throw new Error('the LDAP provider is closed');
+      if (this.closed) throw new InternalError('RG_ERR_CLOSED', 'the LDAP provider is closed');
       const idle = fresh ? undefined : this.idle.pop();
       if (idle) {
         if (idle.connection.alive && idle.connection.client.isBound) return { connection: idle.connection, reused: true };

@@ -40,11 +40,14 @@ import {
   type DirectoryEndpoint,
 } from './_connection.js';
 import type { LdapConfig } from '../../config/schema/ldap.js';
+import { readBindPassword } from './bind-password.js';
 import { namingAttributeOf } from '../../config/schema/ldap.js';
 import { userNameComparisons } from '../../config/schema/ldap-filter.js';
+import { CREDENTIAL_ATTRIBUTES, directoryCredential } from './credential.js';
 import { leadingRdnValue } from './dn.js';
 import { attributeValues, entryName } from './entry.js';
 import { fillFilterTemplate, isAcceptableUserName, userSearchFilter } from './filter.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export interface LdapProviderOptions {
   readonly config: LdapConfig;
@@ -55,7 +58,7 @@ export interface LdapProviderOptions {
 
 /** What the directory said about a user name and password, for chains that let the provider that knows the user decide. */
 export type LdapOutcome =
-  | { readonly result: 'accepted'; readonly identity: Identity }
+  | { readonly result: 'accepted'; readonly identity: Identity; readonly credential: string }
   /** Exactly one entry has this name, and the password is wrong (or empty). */
   | { readonly result: 'rejected' }
   /**
@@ -89,9 +92,9 @@ export function directoryUnavailable(): RegistryError {
   return new RegistryError('UNAVAILABLE', 'the directory is unavailable', { headers: { 'Retry-After': RETRY_AFTER_SECONDS } });
 }
 
-class DirectoryTimeout extends Error {
+class DirectoryTimeout extends InternalError {
   constructor(ms: number) {
-    super(`no answer from the directory within ${ms} ms`);
+    super('RG_ERR_DIRECTORY_TIMEOUT', `no answer from the directory within ${ms} ms`);
     this.name = 'DirectoryTimeout';
   }
 }
@@ -125,7 +128,13 @@ export class LdapProvider implements AuthProvider {
       try {
         ca = await readFile(config.tls.ca);
       } catch (error) {
-        throw new Error(`cannot read the LDAP CA file ${config.tls.ca}: ${errnoCode(error) ?? String(error)}`, { cause: error });
+        throw new InternalError(
+          'RG_ERR_FILE_UNREADABLE',
+          `cannot read the LDAP CA file ${config.tls.ca}: ${errnoCode(error) ?? String(error)}`,
+          {
+            cause: error,
+          },
+        );
       }
     }
     if (config.url.toLowerCase().startsWith('ldap:') && !config.startTls) {
@@ -161,7 +170,11 @@ export class LdapProvider implements AuthProvider {
     this.filterMatchesOtherAttributes = userNameComparisons(config.userFilter).some(
       (comparison) => !comparison.exact || comparison.attribute.toLowerCase() !== naming,
     );
-    this.userAttributes = config.groupSearch ? [this.namingAttribute] : [this.namingAttribute, config.groupAttribute];
+    // Operational attributes come only when named; a directory ignores names it does not know.
+    this.userAttributes = [
+      ...(config.groupSearch ? [this.namingAttribute] : [this.namingAttribute, config.groupAttribute]),
+      ...CREDENTIAL_ATTRIBUTES,
+    ];
   }
 
   async verify(credentials: Credentials): Promise<Identity | null> {
@@ -185,7 +198,7 @@ export class LdapProvider implements AuthProvider {
         return UNKNOWN;
       }
       if (password === '' || !(await this.bindAsUser(found.entry.dn, password, signal))) return REJECTED;
-      return { result: ACCEPTED, identity: await this.identityOf(found, signal) };
+      return accepted(found.entry, await this.identityOf(found, signal));
     });
   }
 
@@ -198,7 +211,7 @@ export class LdapProvider implements AuthProvider {
     if (!isAcceptableUserName(user)) return UNKNOWN;
     return this.ask('lookup', async (signal) => {
       const found = await this.findUser(user, signal);
-      return found ? { result: ACCEPTED, identity: await this.identityOf(found, signal) } : UNKNOWN;
+      return found ? accepted(found.entry, await this.identityOf(found, signal)) : UNKNOWN;
     });
   }
 
@@ -355,6 +368,10 @@ export class LdapProvider implements AuthProvider {
   }
 }
 
+function accepted(entry: Entry, identity: Identity): LdapOutcome {
+  return { result: ACCEPTED, identity, credential: directoryCredential(entry.dn, (attribute) => attributeValues(entry, attribute)) };
+}
+
 function describeDirectoryError(error: unknown): string {
   if (error instanceof ResultCodeError) {
     if (error.code === 49) return 'the directory refused the service account (check bindDN and its password)';
@@ -364,24 +381,4 @@ function describeDirectoryError(error: unknown): string {
   }
   if (error instanceof Error) return error.message.split('\n').join(' ');
   return String(error);
-}
-
-async function readBindPassword(config: LdapConfig, env: NodeJS.ProcessEnv): Promise<string> {
-  if (config.bindPasswordFile !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(config.bindPasswordFile, 'utf8');
-    } catch (error) {
-      throw new Error(`cannot read the LDAP bind password file ${config.bindPasswordFile}: ${errnoCode(error) ?? 'unreadable'}`, {
-        cause: error,
-      });
-    }
-    const password = text.replace(/\r?\n$/, '');
-    if (password === '') throw new Error(`the LDAP bind password file ${config.bindPasswordFile} is empty`);
-    return password;
-  }
-  const name = config.bindPasswordEnv as string;
-  const value = env[name];
-  if (value === undefined || value === '') throw new Error(`the environment variable ${name} (auth.ldap.bindPasswordEnv) is not set`);
-  return value;
 }

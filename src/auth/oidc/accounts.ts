@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import { WatchedFile } from '../../lib/watched-file.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { Identity } from '../identity.js';
-import type { KeyedSections } from '../sections.js';
+import type { SectionLock } from '../../lib/section-lock.js';
 import type { RefreshSubject } from '../token/refresh-subject.js';
 import { parseAccounts, readAccounts, writeAccount, type OidcAccountRecord } from './account-store.js';
 import { OidcRefusal, type OidcClient, type OidcSubject } from './client.js';
@@ -42,7 +42,7 @@ export interface OidcAccountsOptions {
   readonly client: OidcClient;
   readonly box: SecretBox;
   readonly recheckIntervalMs: number;
-  readonly lock: KeyedSections;
+  readonly lock: SectionLock;
   /** Whether an earlier provider (htpasswd, robots) owns the name: then it is never the provider's user. */
   readonly ownedElsewhere: (user: string) => boolean;
   readonly onEnded: (event: AccountEnded) => void;

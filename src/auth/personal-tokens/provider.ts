@@ -20,7 +20,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { WatchedFile, type FileWatchOptions } from '../../lib/watched-file.js';
 import type { Credentials, Identity } from '../identity.js';
-import type { KeyedSections } from '../sections.js';
+import type { SectionLock } from '../../lib/section-lock.js';
 import type { RefreshIdentity } from '../token/refresh-subject.js';
 import { parseRobotScope } from '../token/robots.js';
 import type { TokenAccess } from '../token/types.js';
@@ -62,7 +62,7 @@ export interface PersonalTokensOptions {
   readonly maxPerUser: number;
   /** The owner as their provider sees them now, with groups; null when they may not sign in any more. */
   readonly ownerIdentity: RefreshIdentity;
-  readonly lock: KeyedSections;
+  readonly lock: SectionLock;
   readonly logger?: Logger | undefined;
   readonly watch?: FileWatchOptions;
   readonly usageFlushMs?: number;

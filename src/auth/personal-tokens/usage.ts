@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { errnoCode } from '../../lib/errno.js';
 import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
-import type { KeyedSections } from '../sections.js';
+import type { SectionLock } from '../../lib/section-lock.js';
 
 export interface TokenUse {
   /** ISO time. */
@@ -62,7 +62,7 @@ function later(a: TokenUse | undefined, b: TokenUse | undefined): TokenUse | und
 
 export interface TokenUsageOptions {
   readonly file: string;
-  readonly lock: KeyedSections;
+  readonly lock: SectionLock;
   /** The ids still in the store: uses of revoked tokens are forgotten when the file is written. */
   readonly liveIds: () => ReadonlySet<string>;
   readonly flushIntervalMs?: number;

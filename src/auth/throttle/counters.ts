@@ -5,6 +5,7 @@
  */
 import { RegistryError } from '../../oci/errors.js';
 import type { ThrottleConfig } from '../../config/schema/throttle.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export const HOUR_MS = 3_600_000;
 const RECENT_WRONG_PASSWORDS = 8;
@@ -41,6 +42,8 @@ export interface ThrottleCounters {
   readonly account: Counter;
 }
 
+export type CounterKind = keyof ThrottleCounters;
+
 /** Their names: account and address together, the address, the account (normalized). */
 export interface CounterKeys {
   readonly pair: string;
@@ -58,9 +61,9 @@ export interface CounterStore {
 }
 
 /** A shared store could not answer: Redis is down, or too busy with these keys to agree in time. */
-export class CounterStoreUnavailable extends Error {
+export class CounterStoreUnavailable extends InternalError {
   constructor(readonly reason: 'unavailable' | 'contention') {
-    super(`the shared throttle store is ${reason === 'unavailable' ? 'unavailable' : 'contended'}`);
+    super('RG_ERR_SHARED_STORE_UNAVAILABLE', `the shared throttle store is ${reason === 'unavailable' ? 'unavailable' : 'contended'}`);
     this.name = 'CounterStoreUnavailable';
   }
 }
@@ -193,6 +196,13 @@ function recordSuccess(pair: Counter): void {
 /** Holds nothing worth keeping: no failure within its windows, no block, nothing in flight. */
 export function isExpired(counter: Counter, now: number, config: ThrottleConfig): boolean {
   return counter.pending.size === 0 && counter.blockedUntil <= now && now - counter.lastFailureAt >= Math.max(config.forgetAfter, HOUR_MS);
+}
+
+/** Far from any limit: the first a bounded store lets go when it needs room. */
+export function isCold(kind: CounterKind, counter: Counter, now: number, config: ThrottleConfig): boolean {
+  if (kind === 'account') return counter.hourly.length < config.maxFailuresPerAccountPerHour / 2;
+  const threshold = kind === 'pair' ? config.maxFailuresPerAccount : config.maxFailuresPerIp;
+  return counter.blockedUntil <= now && counter.failures < threshold;
 }
 
 export function tooManyRequests(retryAfterMs: number): RegistryError {

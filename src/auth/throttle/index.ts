@@ -5,4 +5,5 @@ export type { LoginAttempt, LoginThrottleOptions } from './login-throttle.js';
 export { CounterStoreUnavailable, type CounterStore } from './counters.js';
 export { MemoryCounterStore } from './memory-store.js';
 export { RedisCounterStore } from './redis-store.js';
+export { SharedCounterStore, type VersionedRecords } from './shared-store.js';
 export { ThrottledProvider } from './provider.js';

@@ -25,11 +25,12 @@
  * a client already had counted for an account is not a new guess, so it is not counted against the
  * account again (the address still counts it).
  *
- * Where the counters live is a CounterStore: this process's memory (the default), or Redis shared
- * by every replica (redis-store.ts), so that guesses spread over replicas count as if they reached
- * one. When the shared store is unavailable, attempts are counted in the `fallback` store (this
- * process's memory) meanwhile: throttled by this replica alone, never unthrottled. Time comes from
- * an injectable clock.
+ * Where the counters live is a CounterStore: this process's memory (the default), Redis shared by
+ * every replica (redis-store.ts), or the primary shared by the workers of one server
+ * (shared-store.ts over server/cluster-records.ts), so that guesses spread over replicas or workers
+ * count as if they reached one. While a shared store is unavailable, attempts are counted in the
+ * first of the `fallbacks` that can take them (the workers' primary while Redis is down, this
+ * process's memory last): never unthrottled. Time comes from an injectable clock.
  */
 import { randomBytes } from 'node:crypto';
 import { normalizeAccount, normalizeAddress } from './client-keys.js';
@@ -65,8 +66,8 @@ export interface LoginThrottleOptions {
   readonly now?: () => number;
   /** Where the counters live; default this process's memory. */
   readonly store?: CounterStore;
-  /** Where attempts are counted while `store` is unavailable (a shared store's outage). */
-  readonly fallback?: CounterStore;
+  /** Where attempts are counted while `store` is unavailable (a shared store's outage), in order. */
+  readonly fallbacks?: readonly CounterStore[];
 }
 
 /** How long a shared store counts an attempt that was never settled (its replica died): longer than any password check. */
@@ -78,7 +79,8 @@ export class LoginThrottle {
   private readonly config: ThrottleConfig;
   private readonly now: () => number;
   private readonly store: CounterStore;
-  private readonly fallback: CounterStore | undefined;
+  /** The store, then its fallbacks. */
+  private readonly stores: readonly CounterStore[];
   private readonly remembered: RememberedSuccesses;
   /** Attempts without a password need a token no other replica uses. */
   private readonly instance = randomBytes(6).toString('base64url');
@@ -88,7 +90,7 @@ export class LoginThrottle {
     this.config = config;
     this.now = options.now ?? Date.now;
     this.store = options.store ?? new MemoryCounterStore(config);
-    this.fallback = options.fallback;
+    this.stores = [this.store, ...(options.fallbacks ?? [])];
     this.remembered = new RememberedSuccesses(config.rememberSuccess, config.maxTrackedKeys);
   }
 
@@ -154,24 +156,30 @@ export class LoginThrottle {
     return { pair: `${account}\0${address}`, address, account };
   }
 
-  /** In the store, or in the fallback while a shared store is unavailable. */
-  private async update<T>(keys: CounterKeys, now: number, change: (counters: ThrottleCounters) => T): Promise<T> {
-    try {
-      return await this.store.update(keys, now, change);
-    } catch (error) {
-      if (this.fallback && error instanceof CounterStoreUnavailable && error.reason === 'unavailable')
-        return this.fallback.update(keys, now, change);
-      throw error;
-    }
+  /** In the first store that can be asked now; one too contended to agree is not passed over: the check gets a 429. */
+  private update<T>(keys: CounterKeys, now: number, change: (counters: ThrottleCounters) => T): Promise<T> {
+    return this.firstAnswering(keys, now, change, (reason) => reason === 'unavailable');
   }
 
-  /** What happened must be counted somewhere: in the fallback when the store cannot take it. */
+  /** What happened must be counted somewhere: in the first store that can take it. */
   private async updateOrFallBack(keys: CounterKeys, now: number, change: (counters: ThrottleCounters) => void): Promise<void> {
-    try {
-      await this.store.update(keys, now, change);
-    } catch (error) {
-      if (!(error instanceof CounterStoreUnavailable) || !this.fallback) throw error;
-      await this.fallback.update(keys, now, change);
+    await this.firstAnswering(keys, now, change, () => true);
+  }
+
+  private async firstAnswering<T>(
+    keys: CounterKeys,
+    now: number,
+    change: (counters: ThrottleCounters) => T,
+    movesOn: (reason: CounterStoreUnavailable['reason']) => boolean,
+  ): Promise<T> {
+    for (let index = 0; ; index += 1) {
+      const store = this.stores[index] as CounterStore;
+      try {
+        return await store.update(keys, now, change);
+      } catch (error) {
+        const last = index === this.stores.length - 1;
+        if (last || !(error instanceof CounterStoreUnavailable) || !movesOn(error.reason)) throw error;
+      }
     }
   }
 

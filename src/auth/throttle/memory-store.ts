@@ -5,7 +5,16 @@
  * dropped as the oldest ones are visited.
  */
 import type { ThrottleConfig } from '../../config/schema/throttle.js';
-import { isExpired, newCounter, type Counter, type CounterKeys, type CounterStore, type ThrottleCounters } from './counters.js';
+import {
+  isCold,
+  isExpired,
+  newCounter,
+  type Counter,
+  type CounterKeys,
+  type CounterKind,
+  type CounterStore,
+  type ThrottleCounters,
+} from './counters.js';
 
 const EVICTION_SCAN = 64;
 
@@ -70,7 +79,7 @@ export class MemoryCounterStore implements CounterStore {
         if (scanned++ >= EVICTION_SCAN) break;
         if (counter.pending.size > 0) continue;
         idle ??= key;
-        if (this.isCold(map, counter, now)) {
+        if (isCold(this.kindOf(map), counter, now, this.config)) {
           cold = key;
           break;
         }
@@ -79,10 +88,8 @@ export class MemoryCounterStore implements CounterStore {
     }
   }
 
-  /** Far from any limit: the first to go when room is needed. */
-  private isCold(map: Map<string, Counter>, counter: Counter, now: number): boolean {
-    if (map === this.accounts) return counter.hourly.length < this.config.maxFailuresPerAccountPerHour / 2;
-    const threshold = map === this.pairs ? this.config.maxFailuresPerAccount : this.config.maxFailuresPerIp;
-    return counter.blockedUntil <= now && counter.failures < threshold;
+  private kindOf(map: Map<string, Counter>): CounterKind {
+    if (map === this.accounts) return 'account';
+    return map === this.pairs ? 'pair' : 'address';
   }
 }

@@ -10,8 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ANONYMOUS, type Identity } from '../identity.js';
-import { authorizationScheme, MAX_AUTHORIZATION_HEADER_LENGTH } from '../authorization-header.js';
-import type { Action } from '../../config/schema.js';
+import { authorizationScheme, MAX_AUTHORIZATION_HEADER_LENGTH, quotedString } from '../authorization-header.js';
+import type { Action } from '../../oci/actions.js';
 import type { AccessTokenClaims, TokenService } from './service.js';
 import { CATALOG, formatScope, REPOSITORY } from './scope.js';
 import { InvalidTokenError } from './types.js';
@@ -25,16 +25,12 @@ export interface BearerChallengeOptions {
   readonly error?: 'invalid_token' | 'insufficient_scope';
 }
 
-function quoted(value: string): string {
-  return `"${value.replace(/[\\"]/g, '\\$&').replace(/[\r\n]/g, '')}"`;
-}
-
 /** The `WWW-Authenticate` value for a 401 in bearer mode. */
 export function bearerChallenge(options: BearerChallengeOptions): string {
   const scopes = options.scope === undefined ? [] : typeof options.scope === 'string' ? [options.scope] : [...options.scope];
-  const params = [`realm=${quoted(options.realm)}`, `service=${quoted(options.service)}`];
-  if (scopes.length > 0) params.push(`scope=${quoted(scopes.join(' '))}`);
-  if (options.error) params.push(`error=${quoted(options.error)}`);
+  const params = [`realm=${quotedString(options.realm)}`, `service=${quotedString(options.service)}`];
+  if (scopes.length > 0) params.push(`scope=${quotedString(scopes.join(' '))}`);
+  if (options.error) params.push(`error=${quotedString(options.error)}`);
   return `Bearer ${params.join(',')}`;
 }
 

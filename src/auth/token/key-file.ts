@@ -19,6 +19,7 @@ import { PRIVATE_FILE_MODE, PUBLIC_FILE_MODE } from '../../lib/file-modes.js';
 import { keySetOf, newStoredKey, type KeySet } from './key-material.js';
 import { keyFileSchema, type KeyFile } from './key-schema.js';
 import type { SigningAlgorithm } from './types.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export type { KeyFile, StoredKey } from './key-schema.js';
 
@@ -36,10 +37,15 @@ export function parseKeyFile(text: string, path: string): KeyFile {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new Error(`${path} is not JSON`);
+    throw new InternalError('RG_ERR_FILE_INVALID', `${path} is not JSON`);
   }
   const parsed = keyFileSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${path} is not a registry-gate key file: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success) {
+    throw new InternalError(
+      'RG_ERR_FILE_INVALID',
+      `${path} is not a registry-gate key file: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+    );
+  }
   return parsed.data;
 }
 
@@ -75,7 +81,7 @@ export async function loadOrCreateKeyFile(dir: string, algorithm: SigningAlgorit
   if (await createFileAtomic(path, serialize(file))) return { file, created: true };
   // Another process made one first; use theirs.
   const theirs = await readKeyFile(path);
-  if (!theirs) throw new Error(`${path} vanished while it was being created`);
+  if (!theirs) throw new InternalError('RG_ERR_FILE_UNREADABLE', `${path} vanished while it was being created`);
   return { file: theirs, created: false };
 }
 

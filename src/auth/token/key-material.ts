@@ -13,6 +13,7 @@ import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { generate } from 'selfsigned';
 import type { KeyFile, StoredKey } from './key-schema.js';
 import type { SigningAlgorithm } from './types.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 /** Certificates are valid this long; rotate before (Distribution checks the dates). */
 const CERTIFICATE_YEARS = 10;
@@ -78,9 +79,10 @@ async function publicKeyOf(stored: StoredKey, retired?: string): Promise<Signing
   const certificate = new X509Certificate(stored.certificate);
   const publicKey = certificate.publicKey;
   const kid = await thumbprintOf(publicKey);
-  if (kid !== stored.kid) throw new Error(`key ${stored.kid}: its certificate holds another key (${kid})`);
+  if (kid !== stored.kid) throw new InternalError('RG_ERR_FILE_INVALID', `key ${stored.kid}: its certificate holds another key (${kid})`);
   const expectedType = stored.algorithm === 'ES256' ? 'ec' : 'rsa';
-  if (publicKey.asymmetricKeyType !== expectedType) throw new Error(`key ${stored.kid} is not an ${stored.algorithm} key`);
+  if (publicKey.asymmetricKeyType !== expectedType)
+    throw new InternalError('RG_ERR_FILE_INVALID', `key ${stored.kid} is not an ${stored.algorithm} key`);
   const certificateDer = certificate.raw.toString('base64');
   const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: stored.algorithm, use: 'sig', x5c: [certificateDer] };
   return {
@@ -100,7 +102,7 @@ export async function keySetOf(file: KeyFile): Promise<KeySet> {
   const current = await publicKeyOf(file.current);
   const privateKey = createPrivateKey(file.current.privateKey);
   if (!createPublicKey(privateKey).equals(current.publicKey))
-    throw new Error(`key ${file.current.kid}: the private key does not match its certificate`);
+    throw new InternalError('RG_ERR_FILE_INVALID', `key ${file.current.kid}: the private key does not match its certificate`);
   const previous = file.previous ? await publicKeyOf(file.previous, file.previous.retired) : undefined;
   return { current: { ...current, privateKey }, previous };
 }

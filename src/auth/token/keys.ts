@@ -18,6 +18,7 @@ import {
 } from './key-file.js';
 import { keySetOf, type CurrentSigningKey, type KeySet, type SigningKey } from './key-material.js';
 import type { SigningAlgorithm } from './types.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from './types.js';
 export { CERT_BUNDLE_FILE, JWKS_FILE, KEY_FILE, rotateSigningKey } from './key-file.js';
@@ -60,7 +61,8 @@ export class SigningKeys {
     const { dir, algorithm, logger } = options;
     const { file, created } = await loadOrCreateKeyFile(dir, algorithm);
     if (file.current.algorithm !== algorithm) {
-      throw new Error(
+      throw new InternalError(
+        'RG_ERR_KEY_ALGORITHM_MISMATCH',
         `${join(dir, KEY_FILE)} holds an ${file.current.algorithm} key but ${algorithm} is configured; ` +
           `switch with "registry-gate token rotate-key --algorithm ${algorithm}"`,
       );

@@ -6,11 +6,16 @@
  * as last read, a directory search as the service account, the robot store), and reads the groups
  * afresh from every source, as a login would.
  *
+ * The same re-check stands behind every UI session (ui/session.ts): a session is a refresh token
+ * kept in a cookie.
+ *
  * Refused (null, one generic 401 for the client): a subject that no provider has any more, one that
  * another provider than the one that verified it answers for now (a directory user whose name later
- * appears in the htpasswd file is not that user), or an account with another id (a robot made anew
- * under the old name). A provider that cannot answer (directory down) throws, so the client gets
- * 503, never a token.
+ * appears in the htpasswd file is not that user), an account with another id (a robot made anew
+ * under the old name), a credential that is not the one it was issued for (the stamp differs: the
+ * password was changed, as an administrator does when it was stolen; or the token predates stamps),
+ * or one issued before the user's sessions were revoked (`token revoke --user`). A provider that
+ * cannot answer (directory down) throws, so the client gets 503, never a token.
  */
 import type { AuthOutcome, Identity } from '../identity.js';
 import { withGroups, type GroupSource } from '../groups.js';
@@ -22,6 +27,15 @@ export interface RefreshSubject {
   readonly via?: string | undefined;
   /** The account's id, where its provider keeps one (a robot's). */
   readonly subjectId?: string | undefined;
+  /** The stamp of the credential it was issued for (Identity.credentialStamp). */
+  readonly credentialStamp?: string | undefined;
+  /** When it was issued, ms since the epoch. */
+  readonly issuedAt?: number | undefined;
+}
+
+/** Since when each user's sessions and refresh tokens are valid (auth/user-revocations.ts). */
+export interface RevokedUsers {
+  notBefore(user: string): number | undefined;
 }
 
 /** The identity to issue for a refresh token's subject now, or null when it must not get tokens. */
@@ -36,14 +50,18 @@ export function mayRefresh(identity: Identity): boolean {
 }
 
 /**
- * The re-check: `lookup` is the provider chain's (first owner of the name decides), `groupSources`
- * the config's groups and the group file, as for a login.
+ * The re-check: `lookup` is the provider chain's (first owner of the name decides, identities
+ * stamped), `groupSources` the config's groups and the group file, as for a login; `revokedUsers`
+ * what `token revoke --user` recorded.
  */
 export function createRefreshIdentity(
   lookup: (user: string) => Promise<AuthOutcome>,
   groupSources: readonly GroupSource[],
+  revokedUsers?: RevokedUsers,
 ): RefreshIdentity {
   return async (subject) => {
+    const notBefore = revokedUsers?.notBefore(subject.user);
+    if (notBefore !== undefined && (subject.issuedAt ?? 0) < notBefore) return null;
     const outcome = await lookup(subject.user);
     if (outcome.result !== 'accepted') return null;
     const found = outcome.identity;
@@ -51,6 +69,8 @@ export function createRefreshIdentity(
     if (subject.via !== undefined && found.via !== subject.via) return null;
     // Both undefined for providers without ids; a robot's refresh token must name the robot's id.
     if (found.subjectId !== subject.subjectId) return null;
+    // Both undefined only where nothing stamps (a chain built without a deployment key, in tests).
+    if (found.credentialStamp !== subject.credentialStamp) return null;
     return withGroups(found, groupSources);
   };
 }

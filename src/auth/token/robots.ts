@@ -29,6 +29,7 @@ import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import { WatchedFile, type FileWatchOptions } from '../../lib/watched-file.js';
 import { CATALOG, parseScope, REPOSITORY } from './scope.js';
 import type { TokenAccess } from './types.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export const ROBOT_PREFIX = 'robot$';
 const NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -103,12 +104,15 @@ function parseRobots(text: string, file: string): RobotRecord[] {
   try {
     json = JSON.parse(text);
   } catch {
-    throw new Error(`${file} is not JSON`);
+    throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not JSON`);
   }
   const parsed = robotFileSchema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new Error(`${file} is not a robot store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
+    throw new InternalError(
+      'RG_ERR_FILE_INVALID',
+      `${file} is not a robot store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
+    );
   }
   return parsed.data.robots;
 }
@@ -126,18 +130,21 @@ export interface CreateRobotOptions {
 export async function createRobot(file: string, options: CreateRobotOptions): Promise<{ robot: RobotRecord; secret: string }> {
   const name = robotUserName(options.name);
   if (!name)
-    throw new Error(
+    throw new InternalError(
+      'RG_ERR_ROBOT_INVALID',
       `invalid robot name ${JSON.stringify(options.name)} (lower-case letters and digits, separated by . _ or -; at most ${MAX_NAME_LENGTH})`,
     );
-  if (options.scopes.length === 0) throw new Error('a robot needs at least one scope');
+  if (options.scopes.length === 0) throw new InternalError('RG_ERR_ROBOT_INVALID', 'a robot needs at least one scope');
   for (const scope of options.scopes) {
     const parsed = parseRobotScope(scope);
-    if ('problem' in parsed) throw new Error(parsed.problem);
+    if ('problem' in parsed) throw new InternalError('RG_ERR_ROBOT_INVALID', parsed.problem);
   }
   const now = options.now ?? new Date();
-  if (options.expires !== null && options.expires.getTime() <= now.getTime()) throw new Error('the expiry is in the past');
+  if (options.expires !== null && options.expires.getTime() <= now.getTime())
+    throw new InternalError('RG_ERR_ROBOT_INVALID', 'the expiry is in the past');
   const robots = await readRobots(file);
-  if (robots.some((robot) => robot.name === name)) throw new Error(`robot ${name} exists already (revoke it first)`);
+  if (robots.some((robot) => robot.name === name))
+    throw new InternalError('RG_ERR_ROBOT_EXISTS', `robot ${name} exists already (revoke it first)`);
   const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
   const robot: RobotRecord = {
     name,
@@ -168,6 +175,8 @@ export async function removeRobot(file: string, name: string): Promise<RobotReco
 
 interface LoadedRobot {
   readonly digest: Buffer;
+  /** What identifies the robot's credential: its id and its secret's hash. */
+  readonly credential: string;
   readonly expiresAt: number | null;
   readonly identity: Identity;
 }
@@ -239,7 +248,7 @@ export class RobotProvider implements AuthProvider {
 
   verify(credentials: Credentials): Promise<Identity | null> {
     const outcome = this.check(credentials);
-    return Promise.resolve(typeof outcome === 'object' ? outcome : null);
+    return Promise.resolve(typeof outcome === 'object' ? outcome.identity : null);
   }
 
   /**
@@ -249,7 +258,11 @@ export class RobotProvider implements AuthProvider {
    */
   authenticate(credentials: Credentials): Promise<AuthOutcome> {
     const outcome = this.check(credentials);
-    return Promise.resolve(typeof outcome === 'object' ? { result: 'accepted', identity: outcome } : { result: outcome });
+    return Promise.resolve(
+      typeof outcome === 'object'
+        ? { result: 'accepted', identity: outcome.identity, credential: outcome.credential }
+        : { result: outcome },
+    );
   }
 
   /** Every `robot$` name is a robot's, in any spelling, whether such a robot exists or not. */
@@ -257,11 +270,11 @@ export class RobotProvider implements AuthProvider {
     return foldUserName(user).startsWith(ROBOT_PREFIX);
   }
 
-  private check(credentials: Credentials): Identity | 'unknown' | 'rejected' {
+  private check(credentials: Credentials): LoadedRobot | 'unknown' | 'rejected' {
     if (!this.owns(credentials.user)) return 'unknown';
     const robot = this.robots.get(credentials.user);
     const matches = timingSafeEqual(hashSecret(credentials.password), robot?.digest ?? DECOY);
-    return robot && matches && this.usable(robot) ? robot.identity : 'rejected';
+    return robot && matches && this.usable(robot) ? robot : 'rejected';
   }
 
   /**
@@ -272,7 +285,9 @@ export class RobotProvider implements AuthProvider {
   lookup(user: string): Promise<AuthOutcome> {
     if (!user.startsWith(ROBOT_PREFIX)) return Promise.resolve({ result: 'unknown' });
     const robot = this.robots.get(user);
-    return Promise.resolve(robot && this.usable(robot) ? { result: 'accepted', identity: robot.identity } : { result: 'rejected' });
+    return Promise.resolve(
+      robot && this.usable(robot) ? { result: 'accepted', identity: robot.identity, credential: robot.credential } : { result: 'rejected' },
+    );
   }
 
   /** Called after the robots changed (so caches of verified credentials can be flushed). */
@@ -321,6 +336,7 @@ export class RobotProvider implements AuthProvider {
       }
       robots.set(record.name, {
         digest: Buffer.from(record.hash.slice('sha256:'.length), 'hex'),
+        credential: `${record.id}\n${record.hash}`,
         expiresAt: record.expires === null ? null : Date.parse(record.expires),
         identity: Object.freeze({
           user: record.name,

@@ -13,13 +13,15 @@
  * The name is checked here only for shape (no spaces, control characters or quotes); whether it is
  * a repository anyone may be granted is decided when access is granted.
  */
+import { MAX_TOKEN_SCOPES } from '../../lib/work-budget.js';
+import { RegistryError } from '../../oci/errors.js';
 import type { ResourceScope, TokenAccess } from './types.js';
 
 export const REPOSITORY = 'repository';
 export const CATALOG: TokenAccess = Object.freeze({ type: 'registry', name: 'catalog', actions: Object.freeze(['*']) });
 
-/** More scopes than this in one request are ignored (each costs a policy decision per action). */
-export const MAX_SCOPES = 64;
+/** A request with more scopes than this is refused (each costs a policy decision per action). */
+export const MAX_SCOPES = MAX_TOKEN_SCOPES;
 const MAX_NAME_LENGTH = 512;
 
 const RESOURCE_TYPE = /^(?<type>[a-z0-9]+)(?:\((?<resourceClass>[a-z0-9]+)\))?$/;
@@ -51,20 +53,18 @@ export function parseScope(text: string): ResourceScope | undefined {
 
 /**
  * Every scope in the `scope` parameters of a request: GET repeats the parameter, POST (and the
- * challenge) separates scopes with spaces; both are accepted. Invalid scopes are skipped, and at
- * most MAX_SCOPES are returned.
+ * challenge) separates scopes with spaces; both are accepted. Invalid scopes are skipped; a request
+ * naming more than MAX_SCOPES (valid or not) is refused with 400, rather than granted in part
+ * without saying so.
  */
 export function parseScopeList(values: readonly string[]): ResourceScope[] {
-  const scopes: ResourceScope[] = [];
-  for (const value of values) {
-    for (const text of value.split(' ')) {
-      if (text === '') continue;
-      const scope = parseScope(text);
-      if (scope) scopes.push(scope);
-      if (scopes.length === MAX_SCOPES) return scopes;
-    }
+  const texts = values.flatMap((value) => value.split(' ')).filter((text) => text !== '');
+  if (texts.length > MAX_SCOPES) {
+    throw new RegistryError('REQUEST_INVALID', `a token request may name at most ${MAX_SCOPES} scopes`, {
+      detail: { scopes: texts.length, max: MAX_SCOPES },
+    });
   }
-  return scopes;
+  return texts.map(parseScope).filter((scope): scope is ResourceScope => scope !== undefined);
 }
 
 /** `type:name:a,b`, the wire form of one access entry. */

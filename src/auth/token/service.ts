@@ -10,8 +10,12 @@
  * header `typ: "rg-refresh+jwt"` and an audience no registry accepts (`REFRESH_AUDIENCE_PREFIX` +
  * service), so it can never be used as an access token, here or at a Distribution registry. It
  * names the subject, the provider that verified it (`via`), the account's id where the provider
- * keeps one (`subject_id`: a robot's id) and the groups it had then, and lives `refreshExpiresIn`.
- * It is not enough on its own: every refresh asks the provider again (see token-endpoint.ts).
+ * keeps one (`subject_id`: a robot's id), the stamp of the credential it was issued for
+ * (`credential_stamp`, an HMAC that reveals nothing of it), when it was issued to the millisecond
+ * (`issued_at_ms`: `token revoke --user` ends what was issued before it, and a login a moment after
+ * must not count as before) and the groups it had then, and lives
+ * `refreshExpiresIn`. It is not enough on its own: every refresh asks the provider again, and
+ * a credential with another stamp now gets nothing (see token-endpoint.ts, refresh-subject.ts).
  *
  * Verification accepts the current key and, after a rotation, the previous key for tokens issued
  * before it was retired, until their lifetime after the retirement has passed. The header's `alg`
@@ -24,6 +28,7 @@ import type { Identity } from '../identity.js';
 import type { TokenAccess } from './types.js';
 import { InvalidTokenError } from './types.js';
 import type { SigningKey, SigningKeys } from './keys.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 export const ACCESS_TOKEN_TYPE = 'JWT';
 export const REFRESH_TOKEN_TYPE = 'rg-refresh+jwt';
@@ -78,6 +83,10 @@ export interface RefreshTokenClaims {
   readonly via?: string;
   /** The account's id where its provider keeps one (a robot's). */
   readonly subjectId?: string;
+  /** The stamp of the credential it was issued for (Identity.credentialStamp). */
+  readonly credentialStamp?: string;
+  /** When it was issued, in ms (`iat` has whole seconds). */
+  readonly issuedAtMs: number;
   /** The groups at login; informative only, a refresh reads them afresh. */
   readonly groups: readonly string[];
   readonly exp: number;
@@ -161,8 +170,9 @@ export class TokenService {
    * account's id if it has one (none for an anonymous caller).
    */
   async issueRefreshToken(identity: Identity): Promise<string> {
-    if (identity.user === null) throw new Error('no refresh token for an anonymous caller');
-    const iat = Math.floor(this.now() / 1000);
+    if (identity.user === null) throw new InternalError('RG_ERR_INVALID_ARGUMENT', 'no refresh token for an anonymous caller');
+    const issuedAtMs = this.now();
+    const iat = Math.floor(issuedAtMs / 1000);
     const claims: JWTPayload = {
       iss: this.issuer,
       sub: identity.user,
@@ -172,8 +182,10 @@ export class TokenService {
       iat,
       jti: randomBytes(16).toString('base64url'),
       via: identity.via,
+      issued_at_ms: issuedAtMs,
     };
     if (identity.subjectId !== undefined) claims.subject_id = identity.subjectId;
+    if (identity.credentialStamp !== undefined) claims.credential_stamp = identity.credentialStamp;
     if (identity.groups.length > 0) claims.groups = [...identity.groups];
     return this.sign(claims, REFRESH_TOKEN_TYPE);
   }
@@ -200,13 +212,20 @@ export class TokenService {
     if (payload.sub === '') throw new InvalidTokenError('refresh token without a subject');
     const via = optionalStringClaim(payload.via, 'via');
     const subjectId = optionalStringClaim(payload.subject_id, 'subject_id');
+    const credentialStamp = optionalStringClaim(payload.credential_stamp, 'credential_stamp');
+    const iat = payload.iat as number;
+    // Within the second `iat` names; a token without it counts from the start of that second.
+    const issuedAtMs =
+      typeof payload.issued_at_ms === 'number' && Math.floor(payload.issued_at_ms / 1000) === iat ? payload.issued_at_ms : iat * 1000;
     return Object.freeze({
       sub: payload.sub as string,
       ...(via !== undefined ? { via } : {}),
       ...(subjectId !== undefined ? { subjectId } : {}),
+      ...(credentialStamp !== undefined ? { credentialStamp } : {}),
       groups: Object.freeze(groupsClaim(payload.groups)),
       exp: payload.exp as number,
-      iat: payload.iat as number,
+      iat,
+      issuedAtMs,
       jti: payload.jti as string,
     });
   }

@@ -6,6 +6,8 @@
  * name inside a signed token is always compared literally. What these entries allow is decided in
  * access/ (access/scopes.ts).
  */
+import { InternalError } from '../../lib/internal-errors.js';
+
 export { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../../config/schema/token.js';
 
 export interface TokenAccess {
@@ -29,12 +31,12 @@ export interface ResourceScope {
 }
 
 /** Thrown by every token verification failure; the message is generic on purpose. */
-export class InvalidTokenError extends Error {
+export class InvalidTokenError extends InternalError {
   /** Why, for debug logs only (never for the client: one generic answer for every failure). */
   readonly reason: string;
 
   constructor(reason: string) {
-    super('invalid token');
+    super('RG_ERR_TOKEN_INVALID', 'invalid token');
     this.name = 'InvalidTokenError';
     this.reason = reason;
   }

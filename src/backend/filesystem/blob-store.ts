@@ -6,7 +6,8 @@
 import { stat, unlink, readFile } from 'node:fs/promises';
 import { errnoCode } from '../../lib/errno.js';
 import type { Digest } from './digest.js';
-import { isNotFound, moveIntoPlace, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
+import { moveIntoPlace, writeFileAtomic } from '../../lib/atomic-write.js';
+import { isNotFound, removeDurable, touch } from './durable-fs.js';
 import type { StorageLayout } from './layout.js';
 
 export interface BlobInfo {
@@ -67,7 +68,7 @@ export class BlobStore {
   async commitBytes(bytes: Uint8Array, digest: Digest): Promise<void> {
     const target = this.layout.blob(digest);
     if (await touch(target)) return;
-    await writeFileAtomic(this.layout.tmpDir, target, bytes);
+    await writeFileAtomic(target, bytes, { tmpDir: this.layout.tmpDir });
   }
 
   async readBytes(digest: Digest): Promise<Buffer | undefined> {
@@ -83,7 +84,7 @@ export class BlobStore {
   async link(repository: string, digest: Digest): Promise<void> {
     const path = this.layout.layerLink(repository, digest);
     if (await touch(path)) return;
-    await writeFileAtomic(this.layout.tmpDir, path, '');
+    await writeFileAtomic(path, '', { tmpDir: this.layout.tmpDir });
   }
 
   /** Removes the blob from `repository` (the file stays for other repositories; `gc` reclaims it). */

@@ -8,7 +8,7 @@ import { RegistryError } from '../../oci/errors.js';
 import { isDigest } from '../../oci/names.js';
 import type { ContentReader, ManifestContent } from '../backend.js';
 import { parseDigest, tryParseDigest } from './digest.js';
-import { MAX_PAGE_SIZE } from './paging.js';
+import { MAX_PAGE_SIZE } from '../../oci/paging.js';
 import type { Stores } from './stores.js';
 
 async function modifiedAt(path: string): Promise<Date | undefined> {
@@ -43,7 +43,7 @@ export function filesystemContentReader(stores: Stores): ContentReader {
 
     async listReferrers(repository, digest) {
       const subject = tryParseDigest(digest);
-      return subject ? manifests.referrers(repository, subject, undefined) : [];
+      return subject ? (await manifests.referrers(repository, subject)).descriptors : [];
     },
 
     async deleteManifest(repository, reference) {

@@ -1,37 +1,22 @@
 /**
- * The few file operations the store is built from, each safe against a crash at any instant: the
- * atomic write and create-if-absent of ../../lib/atomic-write.ts with their temporary files in the
- * store's `_tmp/` (swept by the upload store), and a removal made durable by fsyncing the folder it
- * was removed from. Folders are created 0700 and files 0600 (../../lib/file-modes.ts).
+ * The file operations the store is built from beside the atomic write of ../../lib/atomic-write.ts
+ * (which the stores call with their temporary files in the store's `_tmp/`, swept by the upload
+ * store): a removal made durable by fsyncing the folder it was removed from, a touch, and the reads
+ * that take a missing file or folder as an answer rather than a failure.
  */
-import { unlink, utimes, readFile } from 'node:fs/promises';
+import { readdir, readFile, unlink, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import {
-  createFileAtomic as createInPlace,
-  fsyncDir,
-  mkdirDurable,
-  moveIntoPlace,
-  writeFileAtomic as writeInPlace,
-} from '../../lib/atomic-write.js';
+import { fsyncDir } from '../../lib/atomic-write.js';
 import { errnoCode } from '../../lib/errno.js';
 
-export { fsyncDir, mkdirDurable, moveIntoPlace };
-
-function isNotFound(error: unknown): boolean {
+export function isNotFound(error: unknown): boolean {
   return errnoCode(error) === 'ENOENT';
 }
 
-/** Writes `data` to `target` atomically (temporary file in `tmpDir`): readers see the old file or the whole new one, never a part. */
-export function writeFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<void> {
-  return writeInPlace(target, data, { tmpDir });
-}
-
-/**
- * Like writeFileAtomic, but only when `target` does not exist yet: link(2) refuses an existing name
- * atomically, across processes. False (and nothing written) when the target existed.
- */
-export function createFileAtomic(tmpDir: string, target: string, data: string | Uint8Array): Promise<boolean> {
-  return createInPlace(target, data, { tmpDir });
+/** Not there: the path does not exist, or one of its parents is a file. */
+function isAbsent(error: unknown): boolean {
+  const code = errnoCode(error);
+  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 /** Removes a file if it exists; true when it did. */
@@ -62,10 +47,21 @@ export async function readTextIfExists(path: string): Promise<string | undefined
   try {
     return await readFile(path, 'utf8');
   } catch (error) {
-    const code = errnoCode(error);
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (isAbsent(error)) return undefined;
     throw error;
   }
 }
 
-export { isNotFound };
+/**
+ * The names in a folder, in no particular order; undefined when there is no such folder. A folder
+ * that exists but cannot be read throws: read as empty, it would hide content (a tag, a referrer)
+ * from the listings and from the garbage collector's mark.
+ */
+export async function listDirectory(path: string): Promise<string[] | undefined> {
+  try {
+    return await readdir(path);
+  } catch (error) {
+    if (isAbsent(error)) return undefined;
+    throw error;
+  }
+}

@@ -7,10 +7,10 @@
  * From a reachable manifest, its index entries and its referrers (manifests whose `subject` it is)
  * are reachable too.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { digestOf, tryParseDigest, type Digest, type DigestAlgorithm } from './digest.js';
-import { readTextIfExists } from './durable-fs.js';
-import type { StorageLayout } from './layout.js';
+import { readFile, stat } from 'node:fs/promises';
+import { tryParseDigest, type Digest, type DigestAlgorithm } from './digest.js';
+import { listDirectory, readTextIfExists } from './durable-fs.js';
+import { referrerOfEntry, type StorageLayout } from './layout.js';
 import { parseManifest, referencedBlobs } from './manifest-validation.js';
 
 export interface ManifestLink {
@@ -26,7 +26,7 @@ export interface ManifestFacts {
 }
 
 async function names(path: string): Promise<string[]> {
-  return readdir(path).catch(() => [] as string[]);
+  return (await listDirectory(path)) ?? [];
 }
 
 export async function listManifestLinks(layout: StorageLayout, repository: string): Promise<ManifestLink[]> {
@@ -64,8 +64,8 @@ export async function manifestFacts(layout: StorageLayout, repository: string, d
 async function referrersOf(layout: StorageLayout, repository: string, subject: Digest): Promise<Digest[]> {
   const found: Digest[] = [];
   for (const entry of await names(layout.referrersDir(repository, subject))) {
-    const match = /^(sha256|sha512)-([a-f0-9]+)\.json$/.exec(entry);
-    if (match) found.push(digestOf(match[1] as DigestAlgorithm, match[2] as string));
+    const referrer = referrerOfEntry(entry);
+    if (referrer) found.push(referrer);
   }
   return found;
 }
@@ -92,13 +92,24 @@ export async function markRepository(
     if (!options.removeUntagged || link.mtimeMs >= options.freshSince) roots.push(link.digest);
   }
   const reachable = new Map<string, ManifestFacts>();
-  const queue = [...roots];
-  for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
-    if (reachable.has(next.value)) continue;
+  // Each digest is queued once and read once, however many indexes list it: the mark is linear in
+  // the repository's manifests and their entries, whatever their nesting (no `shift()`, which is
+  // linear itself, and no queue of repeated entries).
+  const queued = new Set<string>();
+  const queue: Digest[] = [];
+  const enqueue = (digest: Digest): void => {
+    if (queued.has(digest.value)) return;
+    queued.add(digest.value);
+    queue.push(digest);
+  };
+  roots.forEach(enqueue);
+  for (let index = 0; index < queue.length; index += 1) {
+    const next = queue[index] as Digest;
     const facts = await manifestFacts(layout, repository, next);
     if (!facts) continue; // a tag or index entry naming a manifest this repository does not hold
     reachable.set(next.value, facts);
-    queue.push(...facts.children, ...(await referrersOf(layout, repository, next)));
+    facts.children.forEach(enqueue);
+    (await referrersOf(layout, repository, next)).forEach(enqueue);
   }
   return reachable;
 }

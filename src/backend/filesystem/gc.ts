@@ -18,7 +18,8 @@ import { mkdir, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { PRIVATE_DIR_MODE } from '../../lib/file-modes.js';
 import { digestOf, tryParseDigest, type Digest, type DigestAlgorithm } from './digest.js';
-import { fsyncDir, mkdirDurable, removeDurable } from './durable-fs.js';
+import { fsyncDir, mkdirDurable } from '../../lib/atomic-write.js';
+import { listDirectory, removeDurable } from './durable-fs.js';
 import { listManifestLinks, manifestFacts, markRepository, type ManifestFacts } from './gc-reachability.js';
 import { StorageLayout } from './layout.js';
 import { listRepositoryNames } from './repositories.js';
@@ -44,7 +45,7 @@ export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 const ALGORITHMS: DigestAlgorithm[] = ['sha256', 'sha512'];
 
 async function names(path: string): Promise<string[]> {
-  return readdir(path).catch(() => [] as string[]);
+  return (await listDirectory(path)) ?? [];
 }
 
 export async function runGc(options: GcOptions): Promise<GcReport> {

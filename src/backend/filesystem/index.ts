@@ -9,13 +9,12 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { SectionLock } from '../../server/keyed-lock.js';
+import type { SectionLock } from '../../lib/section-lock.js';
 import type { Backend } from '../backend.js';
 import { BlobStore } from './blob-store.js';
 import { filesystemContentReader } from './content-reader.js';
 import { dispatch } from './dispatch.js';
-import { tryParseDigest } from './digest.js';
-import { mkdirDurable } from './durable-fs.js';
+import { mkdirDurable } from '../../lib/atomic-write.js';
 import { StorageLayout } from './layout.js';
 import { ManifestStore } from './manifest-store.js';
 import { listRepositoryNames } from './repositories.js';
@@ -28,6 +27,8 @@ export interface FilesystemBackendOptions {
   readonly root: string;
   /** Upload sessions without activity for this long are deleted. */
   readonly uploadMaxAgeMs: number;
+  /** How long a manifest's body may take to arrive (`server.bodyTimeout`). */
+  readonly bodyTimeoutMs: number;
   readonly logger: Logger;
   /**
    * Orders the requests of one upload session. Under `workers` it must be shared by every worker
@@ -51,6 +52,7 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
     manifests: new ManifestStore(layout, blobs),
     uploads: new UploadStore(layout, blobs, logger, options.uploadLock),
     logger,
+    bodyTimeoutMs: options.bodyTimeoutMs,
   };
 
   let sweeping: Promise<void> = Promise.resolve();
@@ -77,10 +79,6 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
     listRepositories: (after, limit) => listRepositoryNames(layout.repositoriesDir, after, limit),
     async manifestDigest(repository, reference) {
       return (await stores.manifests.resolve(repository, reference))?.digest.value;
-    },
-    async tagReferencesBlob(repository, digest, selected) {
-      const parsed = tryParseDigest(digest);
-      return parsed ? stores.manifests.tagReferencesBlob(repository, parsed, selected) : false;
     },
     async ready() {
       // Every write starts in tmp/ (then fsync, rename): if it can be written to, pushes can land.

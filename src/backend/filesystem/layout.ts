@@ -31,7 +31,7 @@
  * exist; a tag only when the manifest it names is linked too.
  */
 import { join } from 'node:path';
-import type { Digest } from './digest.js';
+import { tryParseDigest, type Digest } from './digest.js';
 
 export class StorageLayout {
   readonly blobsDir: string;
@@ -89,7 +89,7 @@ export class StorageLayout {
   }
 
   referrerEntry(name: string, subject: Digest, referrer: Digest): string {
-    return join(this.referrersDir(name, subject), `${referrer.algorithm}-${referrer.hex}.json`);
+    return join(this.referrersDir(name, subject), referrerEntryName(referrer));
   }
 
   upload(id: string): string {
@@ -103,6 +103,19 @@ export class StorageLayout {
   uploadState(id: string): string {
     return join(this.upload(id), 'state.json');
   }
+}
+
+/** The name of one referrer's entry in its subject's `_referrers/<alg>/<hex>/` folder: `<alg>-<hex>.json`. */
+export function referrerEntryName(referrer: Digest): string {
+  return `${referrer.algorithm}-${referrer.hex}.json`;
+}
+
+const REFERRER_ENTRY = /^(sha256|sha512)-([a-f0-9]+)\.json$/;
+
+/** The referrer an entry of a `_referrers/` folder names; undefined for any other file found there. */
+export function referrerOfEntry(name: string): Digest | undefined {
+  const match = REFERRER_ENTRY.exec(name);
+  return match ? tryParseDigest(`${match[1]}:${match[2]}`) : undefined;
 }
 
 /** Folder names inside a repository folder that are not child repositories. */

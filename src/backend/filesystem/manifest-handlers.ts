@@ -41,7 +41,7 @@ export async function putManifest(
   tagMustNotMove?: boolean,
 ): Promise<void> {
   const expected = referenceDigest(route.reference);
-  const bytes = body ?? (await readBodyWithLimit(req, MAX_MANIFEST_BYTES));
+  const bytes = body ?? (await readBodyWithLimit(req, MAX_MANIFEST_BYTES, { deadlineMs: stores.bodyTimeoutMs }));
   const manifest = parseManifest(bytes, req.headers['content-type']);
   const digest = digestBytes(expected?.algorithm ?? CANONICAL_ALGORITHM, bytes);
   if (expected && expected.hex !== digest.hex) {

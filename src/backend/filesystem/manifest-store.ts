@@ -5,24 +5,18 @@
  * `_referrers/<subject>/<digest>.json`. Writes go bytes → link → referrer entry → tag, each
  * atomic, so a crash leaves at worst an unreferenced manifest, never a tag pointing at nothing.
  */
-import { readdir, stat } from 'node:fs/promises';
-import { errnoCode } from '../../lib/errno.js';
+import { stat } from 'node:fs/promises';
+import { createFileAtomic, writeFileAtomic } from '../../lib/atomic-write.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { BlobStore } from './blob-store.js';
 import { tryParseDigest, type Digest } from './digest.js';
-import { createFileAtomic, isNotFound, readTextIfExists, removeDurable, touch, writeFileAtomic } from './durable-fs.js';
-import { REPOSITORY_MARKERS, type StorageLayout } from './layout.js';
-import {
-  parseManifest,
-  referencedBlobs,
-  referrerDescriptor,
-  requiredBlobs,
-  type Descriptor,
-  type ParsedManifest,
-} from './manifest-validation.js';
-import type { PageRequest } from '../../oci/paging.js';
-import { compareNames, firstIndexAfter, MAX_PAGE_SIZE, type Page } from './paging.js';
+import { listDirectory, readTextIfExists, removeDurable, touch } from './durable-fs.js';
+import { referrerOfEntry, REPOSITORY_MARKERS, type StorageLayout } from './layout.js';
+import { parseManifest, referrerDescriptor, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest-validation.js';
+import { MAX_PAGE_SIZE, type PageRequest } from '../../oci/paging.js';
+import { compareNames, firstIndexAfter, type Page } from './paging.js';
 import { isDigest } from '../../oci/names.js';
+import { MAX_REFERRERS_PER_PAGE } from '../../lib/work-budget.js';
 
 export interface ManifestRecord {
   readonly digest: Digest;
@@ -33,15 +27,6 @@ export interface StoredManifest extends ManifestRecord {
   readonly bytes: Buffer;
 }
 
-async function listDir(path: string): Promise<string[] | undefined> {
-  try {
-    return await readdir(path);
-  } catch (error) {
-    if (isNotFound(error) || errnoCode(error) === 'ENOTDIR') return undefined;
-    throw error;
-  }
-}
-
 function parseObject(text: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(text);
@@ -49,6 +34,11 @@ function parseObject(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Descriptors with one entry per digest and size, in their first order. */
+function distinct(descriptors: readonly Descriptor[]): Descriptor[] {
+  return [...new Map(descriptors.map((descriptor) => [`${descriptor.digest.value} ${descriptor.size}`, descriptor])).values()];
 }
 
 export class ManifestStore {
@@ -92,7 +82,8 @@ export class ManifestStore {
   /**
    * Every blob (config, layers) and child manifest (index entries) must already be in this
    * repository with the size the descriptor says. Each is marked as used first, so that a `gc`
-   * running now sees it as fresh and keeps it.
+   * running now sees it as fresh and keeps it. A descriptor repeated (the same digest and size,
+   * listed a thousand times) is checked once: the work follows the distinct content named.
    */
   async checkReferences(repository: string, manifest: ParsedManifest): Promise<void> {
     const missing: string[] = [];
@@ -104,12 +95,12 @@ export class ManifestStore {
         });
       }
     };
-    for (const blob of requiredBlobs(manifest)) {
+    for (const blob of distinct(requiredBlobs(manifest))) {
       await this.blobs.markUsed(blob.digest);
       const info = await this.blobs.statInRepository(repository, blob.digest, { includeManifests: false });
       check(blob, info?.size);
     }
-    for (const child of manifest.manifests) {
+    for (const child of distinct(manifest.manifests)) {
       await this.blobs.markUsed(child.digest);
       await touch(this.layout.manifestLink(repository, child.digest));
       const linked = await this.record(repository, child.digest);
@@ -134,21 +125,21 @@ export class ManifestStore {
     tagMustNotMove = false,
   ): Promise<void> {
     await this.blobs.commitBytes(bytes, digest);
-    await writeFileAtomic(this.layout.tmpDir, this.layout.manifestLink(repository, digest), manifest.mediaType);
+    await writeFileAtomic(this.layout.manifestLink(repository, digest), manifest.mediaType, { tmpDir: this.layout.tmpDir });
     if (manifest.subject) {
       const entry = JSON.stringify(referrerDescriptor(manifest, digest, bytes.length));
-      await writeFileAtomic(this.layout.tmpDir, this.layout.referrerEntry(repository, manifest.subject.digest, digest), entry);
+      await writeFileAtomic(this.layout.referrerEntry(repository, manifest.subject.digest, digest), entry, { tmpDir: this.layout.tmpDir });
     }
     if (tag === undefined) return;
     const tagFile = this.layout.tag(repository, tag);
-    if (!tagMustNotMove) return writeFileAtomic(this.layout.tmpDir, tagFile, digest.value);
-    if (await createFileAtomic(this.layout.tmpDir, tagFile, digest.value)) return;
+    if (!tagMustNotMove) return writeFileAtomic(tagFile, digest.value, { tmpDir: this.layout.tmpDir });
+    if (await createFileAtomic(tagFile, digest.value, { tmpDir: this.layout.tmpDir })) return;
     const current = await this.resolve(repository, tag);
     if (current && current.digest.value !== digest.value) {
       throw new RegistryError('DENIED', `the tag ${tag} is protected and already names another manifest`);
     }
     // The tag names this manifest already, or a manifest that is gone: (re)point it.
-    if (!current) await writeFileAtomic(this.layout.tmpDir, tagFile, digest.value);
+    if (!current) await writeFileAtomic(tagFile, digest.value, { tmpDir: this.layout.tmpDir });
   }
 
   /** Removes the tag only; false when there was no such tag. */
@@ -160,46 +151,13 @@ export class ManifestStore {
   async deleteManifest(repository: string, digest: Digest): Promise<boolean> {
     const record = await this.record(repository, digest);
     if (!record) return false;
-    for (const tag of (await listDir(this.layout.tagsDir(repository))) ?? []) {
+    for (const tag of (await listDirectory(this.layout.tagsDir(repository))) ?? []) {
       const target = await readTextIfExists(this.layout.tag(repository, tag));
       if (target?.trim() === digest.value) await removeDurable(this.layout.tag(repository, tag));
     }
     const subject = await this.subjectOf(record);
     if (subject) await removeDurable(this.layout.referrerEntry(repository, subject, digest));
     return removeDurable(this.layout.manifestLink(repository, digest));
-  }
-
-  /**
-   * Whether a tag chosen by `selected` holds `digest`: as its manifest, a child of its index, or a
-   * config or layer of either. Used to keep a protected release's blobs from being deleted.
-   */
-  async tagReferencesBlob(repository: string, digest: Digest, selected: (tag: string) => boolean): Promise<boolean> {
-    const seen = new Set<string>();
-    const holds = async (record: ManifestRecord, depth: number): Promise<boolean> => {
-      if (record.digest.value === digest.value) return true;
-      if (seen.has(record.digest.value)) return false;
-      seen.add(record.digest.value);
-      const bytes = await this.blobs.readBytes(record.digest);
-      let manifest: ParsedManifest;
-      try {
-        manifest = parseManifest(bytes ?? Buffer.alloc(0), record.mediaType);
-      } catch {
-        return false;
-      }
-      if (referencedBlobs(manifest).some((blob) => blob.value === digest.value)) return true;
-      if (depth > 0) return false;
-      for (const child of manifest.manifests) {
-        const childRecord = await this.record(repository, child.digest);
-        if (childRecord ? await holds(childRecord, depth + 1) : child.digest.value === digest.value) return true;
-      }
-      return false;
-    };
-    for (const tag of (await listDir(this.layout.tagsDir(repository))) ?? []) {
-      if (!selected(tag)) continue;
-      const record = await this.resolve(repository, tag);
-      if (record && (await holds(record, 0))) return true;
-    }
-    return false;
   }
 
   /** The subject of a stored manifest, if it has one (and still parses). */
@@ -216,7 +174,7 @@ export class ManifestStore {
   /** One page of the repository's tags (only tags whose manifest exists); undefined for an unknown repository. */
   async tagsPage(repository: string, request: PageRequest): Promise<Page | undefined> {
     const size = request.n ?? MAX_PAGE_SIZE;
-    const names = await listDir(this.layout.tagsDir(repository));
+    const names = await listDirectory(this.layout.tagsDir(repository));
     if (names === undefined) return (await this.repositoryExists(repository)) ? { items: [], next: undefined, size } : undefined;
     if (size === 0) return { items: [], next: undefined, size };
     names.sort(compareNames);
@@ -235,20 +193,33 @@ export class ManifestStore {
     return { items, next: more ? items.at(-1) : undefined, size };
   }
 
-  /** Descriptors of the manifests in this repository whose subject is `subject`. */
-  async referrers(repository: string, subject: Digest, artifactType: string | undefined): Promise<Record<string, unknown>[]> {
-    const entries = (await listDir(this.layout.referrersDir(repository, subject))) ?? [];
+  /**
+   * Descriptors of the manifests in this repository whose subject is `subject`, in the order of
+   * their digests after `last`: one page, for which at most MAX_REFERRERS_PER_PAGE entries are
+   * looked at (however few of them match `artifactType`). `next`: the `last` of the next page.
+   */
+  async referrers(
+    repository: string,
+    subject: Digest,
+    filter: { readonly artifactType?: string | undefined; readonly last?: string | undefined } = {},
+  ): Promise<{ readonly descriptors: Record<string, unknown>[]; readonly next: string | undefined }> {
+    const entries = ((await listDirectory(this.layout.referrersDir(repository, subject))) ?? []).sort(compareNames);
+    const page = entries.slice(firstIndexAfter(entries, filter.last));
     const descriptors: Record<string, unknown>[] = [];
-    for (const entry of entries.sort()) {
-      const match = /^(sha256|sha512)-([a-f0-9]+)\.json$/.exec(entry);
-      const digest = match ? tryParseDigest(`${match[1]}:${match[2]}`) : undefined;
-      if (!digest || !(await this.record(repository, digest))) continue;
-      const text = await readTextIfExists(this.layout.referrerEntry(repository, subject, digest));
-      const descriptor = text === undefined ? undefined : parseObject(text);
+    for (const entry of page.slice(0, MAX_REFERRERS_PER_PAGE)) {
+      const descriptor = await this.#referrer(repository, subject, entry);
       if (descriptor === undefined) continue;
-      if (artifactType !== undefined && descriptor.artifactType !== artifactType) continue;
+      if (filter.artifactType !== undefined && descriptor.artifactType !== filter.artifactType) continue;
       descriptors.push(descriptor);
     }
-    return descriptors;
+    return { descriptors, next: page.length > MAX_REFERRERS_PER_PAGE ? page[MAX_REFERRERS_PER_PAGE - 1] : undefined };
+  }
+
+  /** The descriptor of one referrer entry (`<alg>-<hex>.json`), if its manifest is still here. */
+  async #referrer(repository: string, subject: Digest, entry: string): Promise<Record<string, unknown> | undefined> {
+    const digest = referrerOfEntry(entry);
+    if (!digest || !(await this.record(repository, digest))) return undefined;
+    const text = await readTextIfExists(this.layout.referrerEntry(repository, subject, digest));
+    return text === undefined ? undefined : parseObject(text);
   }
 }

@@ -1,10 +1,9 @@
 /**
- * Paging of sorted name lists (tags), with the RFC 8288 `Link` header of the distribution spec.
- * `n` and `last` are read by src/oci/paging.ts, which caps the page size, so no allocation is ever
- * sized by the client.
+ * Paging of sorted name lists (tags, referrer entries) on disk. `n` and `last` are read by
+ * src/oci/paging.ts, which caps the page size (MAX_PAGE_SIZE), so no allocation is ever sized by
+ * the client, and builds the `Link` header to the next page.
  */
-/** The most entries one page returns, whatever `n` asks for. */
-export const MAX_PAGE_SIZE = 1000;
+import { nextPageLink } from '../../oci/paging.js';
 
 export interface Page {
   readonly items: string[];
@@ -27,11 +26,9 @@ export function firstIndexAfter(sorted: readonly string[], last: string | undefi
   return low;
 }
 
-/** `</v2/<name>/tags/list?last=X&n=N>; rel="next"` */
+/** The `Link` to the page after `page` (`</v2/<name>/tags/list?last=X&n=N>; rel="next"`); undefined after the last. */
 export function nextLinkHeader(path: string, page: Page): string | undefined {
-  if (page.next === undefined) return undefined;
-  const query = new URLSearchParams({ last: page.next, n: String(page.size) });
-  return `<${path}?${query.toString()}>; rel="next"`;
+  return page.next === undefined ? undefined : nextPageLink(path, { last: page.next, n: String(page.size) });
 }
 
 /** Ascending code-unit order, which for the ASCII names of a registry is the spec's lexical order. */

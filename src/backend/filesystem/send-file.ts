@@ -15,6 +15,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { RegistryError } from '../../oci/errors.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 /** Bytes per read and per socket write: large writes keep TLS busy with few calls into it. */
 export const SEND_CHUNK_BYTES = 512 * 1024;
@@ -32,7 +33,11 @@ function giveBack(buffer: Buffer): void {
   if (idle.length < POOL_LIMIT) idle.push(buffer);
 }
 
-class ResponseGone extends Error {}
+class ResponseGone extends InternalError {
+  constructor() {
+    super('RG_ERR_RESPONSE_CLOSED');
+  }
+}
 
 /**
  * Writes bytes `start`..`end` (inclusive) of `handle` to `res` and ends it. Rejects when the file
@@ -53,7 +58,7 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
   try {
     for (let position = start; position <= end;) {
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the close listener between reads
-      if (gone) throw new ResponseGone('the response closed before its end');
+      if (gone) throw new ResponseGone();
       if (free.length === 0 && owned < BUFFERS_PER_RESPONSE) {
         free.push(take());
         owned += 1;
@@ -73,10 +78,10 @@ export async function sendFileRange(handle: FileHandle, res: ServerResponse, sta
       });
     }
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the close listener between reads
-    if (gone) throw new ResponseGone('the response closed before its end');
+    if (gone) throw new ResponseGone();
     await new Promise<void>((resolve, reject) => {
       res.end(() => resolve());
-      res.once('close', () => (res.writableFinished ? resolve() : reject(new ResponseGone('the response closed before its end'))));
+      res.once('close', () => (res.writableFinished ? resolve() : reject(new ResponseGone())));
     });
     // Every write has completed before the end's: the buffers are free to serve the next response.
     for (const buffer of free) giveBack(buffer);

@@ -12,6 +12,8 @@ export interface Stores {
   readonly manifests: ManifestStore;
   readonly uploads: UploadStore;
   readonly logger: Logger;
+  /** How long a manifest's body may take to arrive (`server.bodyTimeout`). */
+  readonly bodyTimeoutMs: number;
 }
 
 /** Ends the response with `status`, `headers` and an optional body (never sent for HEAD). */

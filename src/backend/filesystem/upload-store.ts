@@ -25,10 +25,11 @@ import { RegistryError } from '../../oci/errors.js';
 import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import type { BlobStore } from './blob-store.js';
 import { CANONICAL_ALGORITHM, digestFile, hashFileInto, newHash, type Digest } from './digest.js';
-import { fsyncDir, isNotFound, mkdirDurable, readTextIfExists, writeFileAtomic } from './durable-fs.js';
+import { fsyncDir, mkdirDurable, writeFileAtomic } from '../../lib/atomic-write.js';
+import { isNotFound, readTextIfExists } from './durable-fs.js';
 import type { ByteRange } from './http-range.js';
 import { uploadRangeHeader } from './http-range.js';
-import { KeyedLock, type SectionLock } from '../../server/keyed-lock.js';
+import { KeyedLock, type SectionLock } from '../../lib/section-lock.js';
 import type { StorageLayout } from './layout.js';
 
 /** Upload data is written to disk in batches of about this size. */
@@ -300,7 +301,7 @@ export class UploadStore {
   }
 
   private async writeState(id: string, state: UploadState): Promise<void> {
-    await writeFileAtomic(this.layout.upload(id), this.layout.uploadState(id), JSON.stringify(state));
+    await writeFileAtomic(this.layout.uploadState(id), JSON.stringify(state), { tmpDir: this.layout.upload(id) });
   }
 
   private async discard(id: string): Promise<void> {

@@ -5,6 +5,8 @@
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import { API_VERSION, API_VERSION_HEADER } from '../../oci/api-version.js';
+import { oneHeaderValue } from '../../lib/header-value.js';
+import type { ForwardingFacts } from '../backend.js';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -74,20 +76,6 @@ function connectionOptions(headers: IncomingHttpHeaders | Record<string, unknown
 
 export function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
   return HOP_BY_HOP.has(name) || listed.has(name);
-}
-
-export interface ForwardingFacts {
-  /** The direct peer's address. */
-  readonly peer: string;
-  /** Whether the direct peer is a trusted proxy whose forwarded headers are kept. */
-  readonly peerTrusted: boolean;
-  /** 'https' or 'http' on the listener. */
-  readonly scheme: string;
-}
-
-/** A header given several times, as one comma-separated value. */
-export function oneHeaderValue(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(', ') : value;
 }
 
 /**

@@ -25,6 +25,7 @@ import { z } from 'zod';
 import { durationSchema } from '../duration.js';
 import { filePath } from './file-path.js';
 import { filterTemplateProblem, namingAttributeFromFilter } from './ldap-filter.js';
+import { InternalError } from '../../lib/internal-errors.js';
 
 const duration = (fallback: string) => durationSchema(fallback, { positive: true });
 
@@ -140,6 +141,7 @@ export type LdapConfig = z.output<typeof ldapConfigSchema>;
 export function namingAttributeOf(config: Pick<LdapConfig, 'userFilter' | 'userNameAttribute'>): string {
   const attribute = config.userNameAttribute ?? namingAttributeFromFilter(config.userFilter);
   // The schema refuses a config without one; reaching this is a config built around the schema.
-  if (attribute === undefined) throw new Error('auth.ldap: no attribute names the users; set userNameAttribute');
+  if (attribute === undefined)
+    throw new InternalError('RG_ERR_CONFIG_INVALID', 'auth.ldap: no attribute names the users; set userNameAttribute');
   return attribute;
 }

@@ -5,7 +5,7 @@
  *   redis:
  *     url: redis://:PASSWORD@redis.internal:6379/0   # or rediss:// for TLS
  *     tls: { ca: redis-ca.pem }                       # optional: a CA for rediss://, or `true`
- *     keyPrefix: "registry-gate:"                     # one prefix per gateway sharing a Redis
+ *     keyPrefix: "registry-gate:prod:"                # default: one derived from this deployment's key
  *     commandTimeout: 1s                              # past it Redis counts as unavailable
  *
  * The URL may carry a password; it is never logged nor echoed in an error (see `describeRedis`).
@@ -42,8 +42,12 @@ export const redisConfigSchema = z.strictObject({
   keyPrefix: z
     .string()
     .regex(/^[A-Za-z0-9_.:/-]{1,100}$/, 'letters, digits and _ . : / - only')
-    .default('registry-gate:')
-    .describe('Prefix of every key and channel, so that several gateways (or other programs) can share one Redis.'),
+    .optional()
+    .meta({
+      description:
+        "Prefix of every key and channel. The default is this deployment's own, derived from `auth.token.keyDir/deployment.key` (which its workers and replicas share, like the token keys), so two gateways on one Redis never share throttle counters or revocations. Set it, the same on every replica, only when replicas do not share the key directory.",
+      docDefault: '`registry-gate:` and an id of the deployment key',
+    }),
   commandTimeout: durationSchema('1s', { positive: true }).describe(
     'Longest wait for one Redis command; past it (or on any connection failure) Redis counts as unavailable.',
   ),
@@ -51,6 +55,8 @@ export const redisConfigSchema = z.strictObject({
 
 export type RedisConfigInput = z.input<typeof redisConfigSchema>;
 export type RedisConfig = z.output<typeof redisConfigSchema>;
+/** The settings a connection is opened with: the key prefix decided (auth/deployment-key.ts). */
+export type ResolvedRedisConfig = RedisConfig & { readonly keyPrefix: string };
 
 /** `redis://host:port/db` without user name or password: what logs and errors may show. */
 export function describeRedis(url: string): string {

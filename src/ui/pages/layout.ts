@@ -130,3 +130,11 @@ export function keyValues(caption: string, entries: ReadonlyArray<readonly [stri
 export function notice(kind: 'error' | 'ok' | 'info', message: string | Html): Html {
   return html`<p class="notice ${kind}" ${kind === 'error' ? html`role="alert"` : html`role="status"`}>${message}</p>`;
 }
+
+/** Said on a page whose limits (src/lib/work-budget.ts DISPLAY_LIMITS) kept it from reading everything it would show. */
+export function notExpandedNotice(): Html {
+  return notice(
+    'info',
+    'Some sizes are not shown: one page reads a limited number of manifests, index entries and levels of nested indexes, and the rest was not expanded.',
+  );
+}

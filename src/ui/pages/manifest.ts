@@ -6,7 +6,19 @@
 import { html, type Html } from '../html.js';
 import { manifestPath, repositoryPath } from '../paths.js';
 import { imageSize, type ConfigView, type DescriptorView, type ManifestView } from '../content.js';
-import { abbreviate, formatBytes, keyValues, layout, notice, pullCommands, shortDigest, table, time, type Frame } from './layout.js';
+import {
+  abbreviate,
+  formatBytes,
+  keyValues,
+  layout,
+  notExpandedNotice,
+  notice,
+  pullCommands,
+  shortDigest,
+  table,
+  time,
+  type Frame,
+} from './layout.js';
 import { deleteForm } from './repository.js';
 
 export interface ManifestPageView {
@@ -19,6 +31,8 @@ export interface ManifestPageView {
   readonly referrers: readonly DescriptorView[];
   readonly referrersFailed: boolean;
   readonly mayDelete: boolean;
+  /** The page's limits kept it from reading every entry's size. */
+  readonly cutShort: boolean;
 }
 
 function digestLink(repository: string, digest: string): Html {
@@ -38,6 +52,7 @@ function platformsSection(view: ManifestPageView): Html {
 <td data-label="Media type"><code>${child.mediaType}</code></td></tr>`,
   );
   return html`<section aria-labelledby="platforms"><h2 id="platforms">Platforms</h2>
+${view.cutShort ? notExpandedNotice() : ''}
 ${rows.length ? table(`${rows.length} ${rows.length === 1 ? 'platform' : 'platforms'}`, ['Platform', 'Manifest', 'Size', 'Media type'], rows) : notice('info', 'This index lists no manifests.')}</section>`;
 }
 

@@ -2,7 +2,7 @@
 import { html, type Html } from '../html.js';
 import { deletePath, manifestPath, repositoryPath } from '../paths.js';
 import type { TagRow } from '../content.js';
-import { copyButton, csrfField, formatBytes, layout, notice, shortDigest, table, time, type Frame } from './layout.js';
+import { copyButton, csrfField, formatBytes, layout, notExpandedNotice, notice, shortDigest, table, time, type Frame } from './layout.js';
 
 export interface RepositoryView {
   readonly repository: string;
@@ -12,6 +12,8 @@ export interface RepositoryView {
   readonly mayDelete: boolean;
   /** What was just done or refused, shown above the tags. */
   readonly message?: Html | undefined;
+  /** The page's limits kept it from reading every tag's size. */
+  readonly cutShort: boolean;
 }
 
 export function deleteForm(frame: Frame, repository: string, reference: string, label: string): Html {
@@ -61,6 +63,7 @@ export function repositoryPage(frame: Frame, view: RepositoryView): Html {
   const body = html`<h1>${repository}</h1>
 ${view.message ?? ''}
 <p class="lead"><code>${frame.registryHost}/${repository}</code></p>
+${view.cutShort ? notExpandedNotice() : ''}
 ${tags}
 ${paging}`;
   return layout(frame, repository, [{ label: 'Repositories', href: '/ui/' }, { label: repository }], body);

@@ -1,7 +1,10 @@
 /**
  * One-at-a-time sections per key (an upload id, a protected tag): sections with the same key run in
- * arrival order, sections with different keys concurrently. In-process only: ClusterLock extends it
- * across worker processes; the built-in registry's on-disk protocol keeps the `gc` command safe.
+ * arrival order, sections with different keys concurrently. `KeyedLock` is the in-process one; the
+ * server extends the seam across worker processes (src/server/cluster-lock.ts) and replicas
+ * (src/server/redis-lock.ts), and the built-in registry's on-disk protocol keeps the `gc` command
+ * safe. A leaf, so that the backends, the pipeline and the UI take a lock without importing the
+ * listener stage.
  */
 export interface SectionLock {
   run<T>(key: string, section: () => Promise<T>): Promise<T>;

@@ -6,11 +6,11 @@
  * read (and the group file, for its group names).
  */
 import { access, constants, readFile, stat } from 'node:fs/promises';
-import { errnoCode } from './lib/errno.js';
-import type { Config } from './config/load.js';
-import { namingAttributeOf, type LdapConfig } from './config/schema/ldap.js';
-import { userNameComparisons } from './config/schema/ldap-filter.js';
-import { parseGroupFile } from './auth/group-file.js';
+import { errnoCode } from '../lib/errno.js';
+import type { Config } from '../config/load.js';
+import { namingAttributeOf, type LdapConfig } from '../config/schema/ldap.js';
+import { userNameComparisons } from '../config/schema/ldap-filter.js';
+import { parseGroupFile } from '../auth/group-file.js';
 
 export interface Finding {
   readonly level: 'error' | 'warning' | 'note';

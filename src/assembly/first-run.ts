@@ -10,10 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Config } from './config/load.js';
-import { FIRST_RUN_USER, createFirstRunAdmin, firstRunAdminMissing } from './auth/first-run.js';
-import { writeFileAtomic } from './lib/atomic-write.js';
-import { ensureSelfSignedPair } from './server/self-signed.js';
+import type { Config } from '../config/load.js';
+import { FIRST_RUN_USER, createFirstRunAdmin, firstRunAdminMissing } from '../auth/first-run.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
+import { ensureSelfSignedPair } from '../server/self-signed.js';
 
 export const INITIAL_PASSWORD_FILE = 'initial-admin-password';
 
