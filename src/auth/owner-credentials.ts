@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load.js';
 import type { ProviderChain } from './chain.js';
 import { withGroups, type GroupSource } from './groups.js';
-import type { AuthOutcome, AuthProvider, Identity } from './identity.js';
+import type { AuthProvider, Identity } from './identity.js';
 import { OidcAccounts, type AccountEnded } from './oidc/accounts.js';
 import { OidcClient } from './oidc/client.js';
 import { SecretBox } from './oidc/secret-box.js';
@@ -24,7 +24,13 @@ import { OwnerLookupCache } from './owner-lookup.js';
 import { PersonalTokens } from './personal-tokens/provider.js';
 import type { CloseStack } from '../lib/close-stack.js';
 import type { SectionLock } from '../lib/section-lock.js';
-import { createRefreshIdentity, type RefreshIdentity, type RefreshSubject, type RevokedUsers } from './token/refresh-subject.js';
+import {
+  createRefreshIdentity,
+  revokedBefore,
+  type RefreshIdentity,
+  type RefreshSubject,
+  type RevokedUsers,
+} from './token/refresh-subject.js';
 import type { OidcConfig } from '../config/schema/oidc.js';
 
 /** An account that ended, and why (for the audit trail). */
@@ -106,19 +112,15 @@ export async function assembleOwnerCredentials(config: Config, deps: OwnerCreden
   };
   const oidc = config.auth.oidc && (await openOidc(config.auth.oidc, config.dataDir, deps, ended));
   const oidcIdentity = async (subject: RefreshSubject): Promise<Identity | null> => {
+    // `token revoke --user` ends what was issued before it, for the provider's users as for anyone's.
+    if (revokedBefore(deps.revokedUsers, subject)) return null;
     const identity = oidc ? await oidc.accounts.identityOf(subject) : null;
     return identity && withGroups(identity, groupSources);
   };
   const chainSubject = createRefreshIdentity((user) => chain.lookup(user), groupSources, deps.revokedUsers);
   const owners = new OwnerLookupCache((user) => chain.lookup(user), { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize });
-  // Personal tokens carry no credential stamp yet: their owner is asked for by name, provider and id alone.
-  const unstamped = async (user: string): Promise<AuthOutcome> => {
-    const outcome = await owners.lookup(user);
-    if (outcome.result !== 'accepted') return outcome;
-    const { credentialStamp: _stamp, ...identity } = outcome.identity;
-    return { ...outcome, identity };
-  };
-  const chainOwner = createRefreshIdentity(unstamped, groupSources);
+  // A token's owner is re-checked as a session's subject is: same account, same credential stamp, not revoked since.
+  const chainOwner = createRefreshIdentity((user) => owners.lookup(user), groupSources, deps.revokedUsers);
 
   const tokens = deps.stack.adopt(
     await PersonalTokens.open({

@@ -112,6 +112,8 @@ export async function createToken(request: UiRequest): Promise<void> {
       owner: identity.user as string,
       via: identity.via as TokenOwnerProvider,
       ownerId: identity.subjectId,
+      // The session's subject was re-checked for this request: this is the owner's credential now.
+      credentialStamp: identity.credentialStamp,
       name,
       scopes,
       expires: new Date(Date.now() + expiry.ms),

@@ -7,10 +7,12 @@
  * provider that vouched for them when the token was made (`ownerIdentity`: the htpasswd file, a
  * directory search, the OpenID Connect re-check; groups read again from every source), and the
  * rules are evaluated against that identity and intersected with the token's scopes (its
- * `tokenAccess`, checked by access/decide.ts). An owner who is gone, another provider's user of the
- * same name, or the provider's account made anew makes the token useless at once, without touching
- * the store. The user name must be the owner's, exactly: one user's token is never another's
- * password.
+ * `tokenAccess`, checked by access/decide.ts). The owner is re-checked as a UI session's subject is
+ * (token/refresh-subject.ts): an owner who is gone, another provider's user of the same name, the
+ * provider's account made anew, a credential other than the one the owner had when the token was
+ * made (a changed password: its credential stamp differs), or `token revoke --user` since the
+ * token was made, each makes the token useless at once, without touching the store. The user name
+ * must be the owner's, exactly: one user's token is never another's password.
  *
  * The check costs one SHA-256 and a map lookup. The map is keyed by the SHA-256 of the secret: the
  * secret has 190 random bits, so how long the lookup takes says nothing anyone could use. Each
@@ -37,7 +39,7 @@ import { hashPersonalToken, isWellFormedPersonalToken, looksLikePersonalToken } 
 import { TokenUsage, usageFileOf, type TokenUse } from './usage.js';
 
 /** Why a token was refused, for the log. */
-export type TokenRefusal = 'disabled' | 'malformed' | 'unknown-token' | 'expired' | 'owner-mismatch' | 'owner-gone';
+export type TokenRefusal = 'disabled' | 'malformed' | 'unknown-token' | 'expired' | 'owner-mismatch' | 'owner-ended';
 
 export type TokenCheck =
   { readonly result: 'accepted'; readonly identity: Identity } | { readonly result: 'rejected'; readonly reason: TokenRefusal };
@@ -141,8 +143,14 @@ export class PersonalTokens {
     const { record } = token;
     if (this.#now() >= token.endsAt) return refused('expired', record);
     if (credentials.user !== record.owner) return refused('owner-mismatch', record);
-    const owner = await this.#options.ownerIdentity({ user: record.owner, via: record.via, subjectId: record.ownerId });
-    if (!owner || owner.user !== record.owner) return refused('owner-gone', record);
+    const owner = await this.#options.ownerIdentity({
+      user: record.owner,
+      via: record.via,
+      subjectId: record.ownerId,
+      credentialStamp: record.credentialStamp,
+      issuedAt: Date.parse(record.created),
+    });
+    if (!owner || owner.user !== record.owner) return refused('owner-ended', record);
     this.#usage.record(record.id, credentials.clientIp ?? 'unknown');
     return {
       result: 'accepted',

@@ -4,13 +4,17 @@
  * never the secret.
  *
  *   personal-tokens.json (0600)
- *   {"version":1,"tokens":[{"id":"9f2c…","owner":"alice","via":"ldap","ownerId":"…"?,"name":"laptop",
- *                           "hash":"sha256:…","scopes":["repository:team-a/*:pull,push"],"created":"…","expires":"…"}]}
+ *   {"version":1,"tokens":[{"id":"9f2c…","owner":"alice","via":"ldap","ownerId":"…"?,"credentialStamp":"…"?,
+ *                           "name":"laptop","hash":"sha256:…","scopes":["repository:team-a/*:pull,push"],
+ *                           "created":"…","expires":"…"}]}
  *
  * `via` is the provider that vouched for the owner when the token was made, and `ownerId` the
  * account's id where that provider keeps one (an OpenID Connect account's): a token is only ever
  * good for that same account, asked of that same provider, so a namesake made later (another
- * provider's user, or the provider's account made anew) never inherits it.
+ * provider's user, or the provider's account made anew) never inherits it. `credentialStamp` is the
+ * stamp of the owner's credential when the token was made (deployment-key.ts), as a UI session
+ * carries it: a password changed since ends the token (an OpenID Connect owner has none; their
+ * account's id and the provider's re-check stand for it).
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -34,6 +38,7 @@ const tokenRecord = z.strictObject({
   owner: z.string().min(1).max(256),
   via: z.enum(TOKEN_OWNER_PROVIDERS),
   ownerId: z.string().min(1).max(256).optional(),
+  credentialStamp: z.string().min(1).max(64).optional(),
   name: z.string().regex(TOKEN_NAME),
   hash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
   scopes: z.array(z.string()).min(1).max(MAX_TOKEN_SCOPES),
@@ -86,6 +91,8 @@ export interface NewPersonalToken {
   readonly owner: string;
   readonly via: TokenOwnerProvider;
   readonly ownerId?: string | undefined;
+  /** The owner's credential stamp now (Identity.credentialStamp); the token ends when it changes. */
+  readonly credentialStamp?: string | undefined;
   readonly name: string;
   /** `repository:PATTERN:ACTIONS` or `registry:catalog:*`, as robot scopes. */
   readonly scopes: readonly string[];
@@ -129,6 +136,7 @@ export async function createPersonalToken(file: string, token: NewPersonalToken)
     owner: token.owner,
     via: token.via,
     ...(token.ownerId !== undefined ? { ownerId: token.ownerId } : {}),
+    ...(token.credentialStamp !== undefined ? { credentialStamp: token.credentialStamp } : {}),
     name: token.name.trim(),
     hash: `sha256:${hashPersonalToken(secret).toString('hex')}`,
     scopes: [...token.scopes],
