@@ -22,6 +22,7 @@ import { z } from 'zod';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { errnoCode } from '../../lib/errno.js';
 import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
+import { hasTerminalControl } from '../../lib/terminal-safe.js';
 import { parseRobotScope } from '../token/robots.js';
 import { hashPersonalToken, newPersonalTokenSecret } from './secret.js';
 
@@ -31,7 +32,12 @@ export type TokenOwnerProvider = (typeof TOKEN_OWNER_PROVIDERS)[number];
 
 export const MAX_TOKEN_NAME_LENGTH = 64;
 export const MAX_TOKEN_SCOPES = 32;
-const TOKEN_NAME = /^[^\x00-\x1f\x7f]{1,64}$/; // eslint-disable-line no-control-regex -- control characters are what this refuses
+/** 1 to 64 characters (UTF-16 units), none a control or bidirectional formatting character (an admin reads names in a terminal). */
+const tokenName = z
+  .string()
+  .min(1)
+  .max(MAX_TOKEN_NAME_LENGTH)
+  .refine((name) => !hasTerminalControl(name), 'a control or bidirectional formatting character');
 
 const tokenRecord = z.strictObject({
   id: z.string().regex(/^[0-9a-f]{16}$/),
@@ -39,7 +45,7 @@ const tokenRecord = z.strictObject({
   via: z.enum(TOKEN_OWNER_PROVIDERS),
   ownerId: z.string().min(1).max(256).optional(),
   credentialStamp: z.string().min(1).max(64).optional(),
-  name: z.string().regex(TOKEN_NAME),
+  name: tokenName,
   hash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
   scopes: z.array(z.string()).min(1).max(MAX_TOKEN_SCOPES),
   created: z.iso.datetime(),
@@ -106,7 +112,8 @@ export interface NewPersonalToken {
 
 /** What is wrong with a new token's fields, in words for the person making it; undefined when nothing is. */
 export function personalTokenProblem(token: NewPersonalToken, now: Date): string | undefined {
-  if (!TOKEN_NAME.test(token.name) || token.name.trim() === '') return `a name of 1 to ${MAX_TOKEN_NAME_LENGTH} characters is needed`;
+  if (!tokenName.safeParse(token.name).success || token.name.trim() === '')
+    return `a name of 1 to ${MAX_TOKEN_NAME_LENGTH} characters is needed, without control or text-direction characters`;
   if (token.scopes.length === 0) return 'choose at least one repository and one action';
   if (token.scopes.length > MAX_TOKEN_SCOPES) return `at most ${MAX_TOKEN_SCOPES} scopes`;
   for (const scope of token.scopes) {
