@@ -11,13 +11,13 @@
  * gate starts, as the UI makes it (test/integration/personal-tokens.test.ts checks the UI path).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { Agent, request } from 'undici';
 import { freePort, startProcess } from '../test/helpers/process.js';
 import { writeHtpasswd } from '../test/helpers/gate.js';
-import { createPersonalToken } from '../src/auth/personal-tokens/records.js';
+import { newPersonalToken, serializePersonalTokens } from '../src/auth/personal-tokens/records.js';
 import { childPid, stopWithTree } from './memory.js';
 import { median } from './results.js';
 import { formatNumber, formatRatio, markdownTable, speedup } from './table.js';
@@ -59,7 +59,7 @@ export async function startTokenGate(ws: Workspace, log: (line: string) => void)
   await writeHtpasswd(join(dir, 'htpasswd'), { [USER]: PASSWORD }, 10);
   const store = join(dir, 'data', 'tokens', 'personal-tokens.json');
   const now = new Date();
-  const { secret } = await createPersonalToken(store, {
+  const { token, secret } = newPersonalToken([], {
     owner: USER,
     via: 'htpasswd',
     name: 'bench',
@@ -69,6 +69,8 @@ export async function startTokenGate(ws: Workspace, log: (line: string) => void)
     maxPerOwner: 50,
     now,
   });
+  await mkdir(dirname(store), { recursive: true });
+  await writeFile(store, serializePersonalTokens([token]), { mode: 0o600 });
   const port = await freePort();
   const configFile = join(dir, 'registry-gate.yaml');
   await writeFile(

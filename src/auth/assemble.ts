@@ -159,6 +159,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     groupSources,
     revokedUsers,
     lock: options.lock ?? new KeyedLock(),
+    redis: options.redis,
     stack: options.stack,
     logger,
   });

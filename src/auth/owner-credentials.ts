@@ -23,6 +23,7 @@ import { SecretBox } from './oidc/secret-box.js';
 import { OwnerLookupCache } from './owner-lookup.js';
 import { PersonalTokens } from './personal-tokens/provider.js';
 import type { CloseStack } from '../lib/close-stack.js';
+import type { RedisConnection } from '../redis/connection.js';
 import type { SectionLock } from '../lib/section-lock.js';
 import {
   createRefreshIdentity,
@@ -65,26 +66,41 @@ export interface OwnerCredentialsDeps {
   /** What `token revoke --user` recorded: sessions, refresh tokens and personal tokens made before it are refused. */
   readonly revokedUsers: RevokedUsers;
   readonly lock: SectionLock;
+  /** With Redis, the tokens and the provider's users are kept there, not in files (record-store.ts). */
+  readonly redis?: RedisConnection | undefined;
   /** Where what is opened here is registered to be closed (the generation's stack). */
   readonly stack: CloseStack;
   readonly logger: Logger;
 }
 
+/**
+ * Where the key that seals refresh tokens is kept: `stateDir` when given; else, with Redis, the key
+ * directory (replicas that keep the accounts in Redis share no data folder, but share keyDir, as
+ * they share the token signing keys); else `dataDir/oidc`.
+ */
+function secretBoxDir(config: Config, oidc: OidcConfig, redis: boolean): { dir: string; file?: string } {
+  if (oidc.stateDir !== undefined) return { dir: oidc.stateDir };
+  if (redis) return { dir: config.auth.token.keyDir, file: 'oidc-secret.key' };
+  return { dir: join(config.dataDir, 'oidc') };
+}
+
 async function openOidc(
-  config: OidcConfig,
-  dataDir: string,
+  config: Config,
+  oidcConfig: OidcConfig,
   deps: OwnerCredentialsDeps,
   onEnded: (event: AccountEnded) => void,
 ): Promise<OidcSignIn> {
-  const dir = config.stateDir ?? join(dataDir, 'oidc');
-  const box = await SecretBox.open(dir);
-  const client = deps.stack.adopt(await OidcClient.create(config), (opened) => opened.close());
+  const dir = oidcConfig.stateDir ?? join(config.dataDir, 'oidc');
+  const keyAt = secretBoxDir(config, oidcConfig, deps.redis !== undefined);
+  const box = await SecretBox.open(keyAt.dir, keyAt.file);
+  const client = deps.stack.adopt(await OidcClient.create(oidcConfig), (opened) => opened.close());
   const accounts = deps.stack.adopt(
     await OidcAccounts.open({
       file: join(dir, 'accounts.json'),
+      redis: deps.redis,
       client,
       box,
-      recheckIntervalMs: config.recheckInterval,
+      recheckIntervalMs: oidcConfig.recheckInterval,
       lock: deps.lock,
       ownedElsewhere: (user) => deps.chain.owns(user),
       onEnded,
@@ -92,7 +108,7 @@ async function openOidc(
     }),
     (opened) => opened.close(),
   );
-  return { config, client, accounts, box };
+  return { config: oidcConfig, client, accounts, box };
 }
 
 export async function assembleOwnerCredentials(config: Config, deps: OwnerCredentialsDeps): Promise<OwnerCredentials> {
@@ -110,7 +126,7 @@ export async function assembleOwnerCredentials(config: Config, deps: OwnerCreden
     );
     for (const listener of listeners) listener({ ...event, via: 'oidc' });
   };
-  const oidc = config.auth.oidc && (await openOidc(config.auth.oidc, config.dataDir, deps, ended));
+  const oidc = config.auth.oidc && (await openOidc(config, config.auth.oidc, deps, ended));
   const oidcIdentity = async (subject: RefreshSubject): Promise<Identity | null> => {
     // `token revoke --user` ends what was issued before it, for the provider's users as for anyone's.
     if (revokedBefore(deps.revokedUsers, subject)) return null;
@@ -125,6 +141,7 @@ export async function assembleOwnerCredentials(config: Config, deps: OwnerCreden
   const tokens = deps.stack.adopt(
     await PersonalTokens.open({
       file: config.auth.tokens.store,
+      redis: deps.redis,
       enabled: config.auth.tokens.enabled,
       maxLifetimeMs: config.auth.tokens.maxLifetime,
       maxPerUser: config.auth.tokens.maxPerUser,

@@ -1,8 +1,8 @@
 /**
  * `registry-gate token personal list|revoke`: the personal access tokens users made in the web UI,
- * for administrators, next to the robot commands. The store is `--store FILE`, else
- * `auth.tokens.store` of the config `serve` reads (default dataDir/tokens/personal-tokens.json);
- * each command says which file it used. Nothing printed contains a secret (the store has none) or
+ * for administrators, next to the robot commands. The store is `--store FILE`, else the one `serve`
+ * uses with the config: with `redis`, the Redis hash (`PREFIX personal-tokens`), else
+ * `auth.tokens.store` (default dataDir/tokens/personal-tokens.json); each command says which it used. Nothing printed contains a secret (the store has none) or
  * its hash. A revocation applies within 2 seconds in every server watching the file, and at once
  * on replicas told through Redis when the config names it.
  * Exit status: 0 done; 1 no such token; 2 the command could not do its job.
@@ -12,8 +12,19 @@ import { Command, Option } from 'commander';
 import { CliFailure, guard, TOOL_FAILURE } from './_failure.js';
 import { CONFIG_FILE_VARIABLE } from '../config/env.js';
 import { loadConfig } from '../config/load.js';
-import { listed, readPersonalTokens, removePersonalTokens, type ListedPersonalToken } from '../auth/personal-tokens/records.js';
-import { readTokenUsage, usageFileOf, type TokenUse } from '../auth/personal-tokens/usage.js';
+import {
+  listed,
+  openPersonalTokenStore,
+  removePersonalTokens,
+  type ListedPersonalToken,
+  type PersonalTokenRecord,
+} from '../auth/personal-tokens/records.js';
+import { fileUsage, redisUsage, usageFileOf, type TokenUse, type UsageBackend } from '../auth/personal-tokens/usage.js';
+import type { RecordStore } from '../auth/record-store.js';
+import { describeRedis } from '../config/schema/redis.js';
+import { KeyedLock } from '../lib/section-lock.js';
+import { silentLoggers } from '../log.js';
+import { RedisConnection } from '../redis/connection.js';
 import { publishFilesChanged, publishFromCommand } from '../auth/revocations.js';
 import { sharedRedisConfig } from '../auth/deployment-key.js';
 
@@ -23,23 +34,60 @@ interface Flags {
 }
 
 interface Store {
-  readonly file: string;
+  readonly records: RecordStore<PersonalTokenRecord>;
+  readonly usage: UsageBackend;
   readonly origin: string;
   readonly maxLifetimeMs: number;
+  /** Tells the servers of a change: through Redis when the store is there or the config names it. */
+  announce(): Promise<'published' | 'no-redis' | 'unavailable'>;
+  close(): Promise<void>;
 }
 
-async function tokenStore(flags: Flags): Promise<Store> {
+/** The store `serve` uses with this config (or `--store FILE`): with `redis`, the Redis hash; else the file. */
+async function openStore(flags: Flags): Promise<Store> {
   const config = await loadConfig({ file: flags.config });
   const maxLifetimeMs = config.auth.tokens.maxLifetime;
-  if (flags.store !== undefined) return { file: resolve(flags.store), origin: 'given with --store', maxLifetimeMs };
-  const origin =
+  const redisConfig = await sharedRedisConfig(config);
+  const configOrigin =
     config.source === undefined
       ? `no config file given with -c or ${CONFIG_FILE_VARIABLE}; the default, as for serve without one`
       : `from the config ${config.source}`;
-  return { file: config.auth.tokens.store, origin, maxLifetimeMs };
+  if (flags.store !== undefined || !redisConfig) {
+    const file = flags.store !== undefined ? resolve(flags.store) : config.auth.tokens.store;
+    const records = await openPersonalTokenStore({ file, watch: { watch: false, poll: false } });
+    return {
+      records,
+      usage: fileUsage(usageFileOf(file), new KeyedLock()),
+      origin: flags.store !== undefined ? 'given with --store' : configOrigin,
+      maxLifetimeMs,
+      announce: () => publishFromCommand(redisConfig, publishFilesChanged),
+      close: () => records.close(),
+    };
+  }
+  // A command says what happened itself; the connection's own log lines are for servers.
+  const redis = await RedisConnection.open({ config: redisConfig, logger: silentLoggers().app });
+  if (!redis.available) {
+    redis.close();
+    throw new CliFailure(`error: the personal tokens are kept in Redis (${describeRedis(redisConfig.url)}), which is unavailable`, 2);
+  }
+  const records = await openPersonalTokenStore({ file: config.auth.tokens.store, redis });
+  return {
+    records,
+    usage: redisUsage(redis),
+    origin: configOrigin,
+    maxLifetimeMs,
+    announce: async () => {
+      await publishFilesChanged(redis);
+      return 'published';
+    },
+    close: async () => {
+      await records.close();
+      redis.close();
+    },
+  };
 }
 
-const where = (store: Store) => `${store.file} (${store.origin})`;
+const where = (store: Store) => `${store.records.where} (${store.origin})`;
 
 interface Row extends ListedPersonalToken {
   readonly endsAt: string;
@@ -74,11 +122,16 @@ function listCommand({ stdout, stderr }: Io): Command {
     .addOption(configOption())
     .action(
       guard(TOOL_FAILURE, async function (flags: Flags & { user?: string; json?: boolean }) {
-        const store = await tokenStore(flags);
-        const uses = await readTokenUsage(usageFileOf(store.file));
-        const rows = (await readPersonalTokens(store.file))
-          .filter((token) => flags.user === undefined || token.owner === flags.user)
-          .map((token) => rowOf(listed(token), store, uses));
+        const store = await openStore(flags);
+        let rows: Row[];
+        try {
+          const uses = await store.usage.read();
+          rows = [...(await store.records.read()).values()]
+            .filter((token) => flags.user === undefined || token.owner === flags.user)
+            .map((token) => rowOf(listed(token), store, uses));
+        } finally {
+          await store.close();
+        }
         const whose = flags.user === undefined ? '' : ` of ${flags.user}`;
         const count = `${rows.length} personal token${rows.length === 1 ? '' : 's'}`;
         say(rows.length === 0 ? `No personal tokens${whose} in ${where(store)}.` : `${count}${whose} in ${where(store)}:`);
@@ -105,18 +158,26 @@ function revokeCommand({ stdout, stderr }: Io): Command {
     .action(
       guard(TOOL_FAILURE, async function (flags: Flags & { user: string; id?: string; all?: boolean }) {
         if ((flags.id === undefined) === (flags.all !== true)) throw new CliFailure('error: give either --id ID or --all', 2);
-        const store = await tokenStore(flags);
-        const which = (token: ListedPersonalToken) => token.owner === flags.user && (flags.all === true || token.id === flags.id);
-        const removed = await removePersonalTokens(store.file, which);
-        if (removed.length === 0) throw new CliFailure(`no such personal token of ${flags.user} in ${where(store)}`, 1);
-        for (const token of removed) stdout.write(`${token.id}\t${token.owner}\t${token.name}\n`);
-        say(`Revoked ${removed.length} personal token${removed.length === 1 ? '' : 's'} of ${flags.user} in ${where(store)}.`);
-        const outcome = await publishFromCommand(await sharedRedisConfig(await loadConfig({ file: flags.config })), publishFilesChanged);
-        if (outcome === 'published') say('Published to every replica through Redis.');
-        if (outcome === 'unavailable')
-          say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');
+        const store = await openStore(flags);
+        try {
+          const which = (token: ListedPersonalToken) => token.owner === flags.user && (flags.all === true || token.id === flags.id);
+          const removed = await removePersonalTokens(store.records, which);
+          if (removed.length === 0) throw new CliFailure(`no such personal token of ${flags.user} in ${where(store)}`, 1);
+          for (const token of removed) stdout.write(`${token.id}\t${token.owner}\t${token.name}\n`);
+          say(`Revoked ${removed.length} personal token${removed.length === 1 ? '' : 's'} of ${flags.user} in ${where(store)}.`);
+          await tellServers(store, say);
+        } finally {
+          await store.close();
+        }
       }),
     );
+}
+
+async function tellServers(store: Store, say: (text: string) => void): Promise<void> {
+  const outcome = await store.announce();
+  if (outcome === 'published') say('Published to every replica through Redis.');
+  if (outcome === 'unavailable')
+    say('Redis is unavailable: replicas see the change when they re-read the file (within 2 seconds where they share it).');
 }
 
 export function personalTokenCommand(io: Io): Command {

@@ -1,7 +1,8 @@
 /**
  * What the gateway remembers of each user who signed in through the OpenID provider: one JSON file,
  * watched (every worker and, on a shared volume, every replica reads it) and replaced atomically
- * under the shared lock.
+ * under the shared lock; or with `redis` the hash `PREFIX oidc-accounts` (field = user name, value =
+ * the record's JSON), so replicas that share no folder agree (../record-store.ts).
  *
  *   dataDir/oidc/accounts.json (0600)
  *   {"version":1,"accounts":[{"user":"alice","id":"<uuid>","issuer":"https://…","sub":"…","groups":["team-a"],
@@ -11,11 +12,10 @@
  * or another subject under the same name): sessions and personal tokens carry it, so none made
  * before survives an end. The refresh token is sealed (secret-box.ts) for that user alone.
  */
-import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../lib/atomic-write.js';
-import { errnoCode } from '../../lib/errno.js';
-import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
+import type { RedisConnection } from '../../redis/connection.js';
+import { FileRecordStore, RedisRecordStore, type RecordStore } from '../record-store.js';
 
 const accountRecord = z.strictObject({
   user: z.string().min(1).max(256),
@@ -46,20 +46,23 @@ export function parseAccounts(text: string, file: string): OidcAccountRecord[] {
   return parsed.data.accounts;
 }
 
-export async function readAccounts(file: string): Promise<OidcAccountRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw error;
-  }
-  return parseAccounts(text, file);
+export interface AccountStoreOptions {
+  readonly file: string;
+  readonly redis?: RedisConnection | undefined;
+  readonly logger?: Logger | undefined;
 }
 
-/** Replaces the record of `user` (or removes it, for undefined); the caller holds the store's lock. */
-export async function writeAccount(file: string, user: string, record: OidcAccountRecord | undefined): Promise<void> {
-  const accounts = (await readAccounts(file)).filter((account) => account.user !== user);
-  if (record) accounts.push(record);
-  await writeFileAtomic(file, JSON.stringify({ version: 1, accounts }, null, 2) + '\n', { mode: PRIVATE_FILE_MODE });
+/** The hash `PREFIX oidc-accounts` with `redis`, else the file. */
+export async function openAccountStore(options: AccountStoreOptions): Promise<RecordStore<OidcAccountRecord>> {
+  const what = 'OpenID Connect account store';
+  if (options.redis)
+    return RedisRecordStore.open({ redis: options.redis, name: 'oidc-accounts', what, schema: accountRecord, logger: options.logger });
+  return FileRecordStore.open({
+    file: options.file,
+    what,
+    parse: (text) => parseAccounts(text, options.file),
+    serialize: (accounts) => JSON.stringify({ version: 1, accounts }, null, 2) + '\n',
+    keyOf: (account) => account.user,
+    logger: options.logger,
+  });
 }

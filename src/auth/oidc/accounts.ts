@@ -18,14 +18,14 @@
  * its sessions end when a check falls due, and it cannot make personal tokens.
  */
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WatchedFile } from '../../lib/watched-file.js';
+import type { RedisConnection } from '../../redis/connection.js';
+import type { RecordStore } from '../record-store.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { Identity } from '../identity.js';
 import type { SectionLock } from '../../lib/section-lock.js';
 import type { RefreshSubject } from '../token/refresh-subject.js';
-import { parseAccounts, readAccounts, writeAccount, type OidcAccountRecord } from './account-store.js';
+import { openAccountStore, type OidcAccountRecord } from './account-store.js';
 import { OidcRefusal, type OidcClient, type OidcSubject } from './client.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -38,7 +38,10 @@ export interface AccountEnded {
 }
 
 export interface OidcAccountsOptions {
+  /** Where accounts are kept without Redis. */
   readonly file: string;
+  /** With Redis, accounts are kept there instead (account-store.ts). */
+  readonly redis?: RedisConnection | undefined;
   readonly client: OidcClient;
   readonly box: SecretBox;
   readonly recheckIntervalMs: number;
@@ -50,8 +53,6 @@ export interface OidcAccountsOptions {
   readonly now?: () => number;
 }
 
-type Loaded = ReadonlyMap<string, OidcAccountRecord>;
-
 const sealPurpose = (user: string) => `refresh-token:${user}`;
 
 /** What the provider says that ends an account: it refused the refresh token, or it now names someone else. */
@@ -59,27 +60,17 @@ const ENDING_REFUSALS: ReadonlySet<string> = new Set(['refused', 'subject-change
 
 export class OidcAccounts {
   readonly #options: OidcAccountsOptions;
-  readonly #file: string;
   readonly #now: () => number;
-  #store!: WatchedFile<Loaded>;
+  #store!: RecordStore<OidcAccountRecord>;
 
   static async open(options: OidcAccountsOptions): Promise<OidcAccounts> {
     const accounts = new OidcAccounts(options);
-    const load = (records: readonly OidcAccountRecord[]): Loaded => new Map(records.map((record) => [record.user, record]));
-    accounts.#store = await WatchedFile.open<Loaded>({
-      file: accounts.#file,
-      what: 'OpenID Connect account store',
-      ...(options.logger ? { logger: options.logger } : {}),
-      parse: (content) => load(parseAccounts(content.toString('utf8'), accounts.#file)),
-      whenMissing: () => load([]),
-      whenUnreadable: { value: () => load([]), meaning: 'no OpenID Connect user is accepted until it can be' },
-    });
+    accounts.#store = await openAccountStore({ file: options.file, redis: options.redis, logger: options.logger });
     return accounts;
   }
 
   private constructor(options: OidcAccountsOptions) {
     this.#options = options;
-    this.#file = resolve(options.file);
     this.#now = options.now ?? Date.now;
   }
 
@@ -88,7 +79,7 @@ export class OidcAccounts {
     if (this.#options.ownedElsewhere(subject.user))
       throw new OidcRefusal('name-taken', `the name ${subject.user} belongs to a local account`);
     return this.#locked(subject.user, async () => {
-      const known = (await readAccounts(this.#file)).find((account) => account.user === subject.user);
+      const known = (await this.#store.read()).get(subject.user);
       const continues = known !== undefined && known.ended === null && known.issuer === subject.issuer && known.sub === subject.sub;
       if (known && !continues && known.ended === null) {
         this.#options.logger?.warn(
@@ -136,7 +127,7 @@ export class OidcAccounts {
     if (!usable(current)) return null;
     if (!this.#due(current)) return this.#identity(current);
     return this.#locked(subject.user, async () => {
-      const fresh = (await readAccounts(this.#file)).find((account) => account.user === subject.user);
+      const fresh = (await this.#store.read()).get(subject.user);
       if (!usable(fresh)) return null;
       if (!this.#due(fresh)) return this.#identity(fresh);
       return this.#recheck(fresh);
@@ -214,12 +205,11 @@ export class OidcAccounts {
   }
 
   #locked<T>(user: string, section: () => Promise<T>): Promise<T> {
-    return this.#options.lock.run(`oidc-account:${this.#file}:${user}`, section);
+    return this.#options.lock.run(`oidc-account:${this.#store.where}:${user}`, section);
   }
 
-  /** One write of the whole file at a time (other users' sections run concurrently). */
-  async #write(user: string, record: OidcAccountRecord | undefined): Promise<void> {
-    await this.#options.lock.run(`oidc-accounts:${this.#file}`, () => writeAccount(this.#file, user, record));
-    await this.#store.reload(true);
+  /** One write of the whole store at a time (other users' sections run concurrently; a file is rewritten whole). */
+  async #write(user: string, record: OidcAccountRecord): Promise<void> {
+    await this.#options.lock.run(`oidc-accounts:${this.#store.where}`, () => this.#store.write(new Map([[user, record]])));
   }
 }

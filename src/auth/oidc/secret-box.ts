@@ -27,9 +27,9 @@ export class SecretBox {
     this.#key = key;
   }
 
-  /** Loads the key from `dir`, making it first if there is none. */
-  static async open(dir: string): Promise<SecretBox> {
-    const file = join(dir, KEY_FILE);
+  /** Loads the key from `dir` (`secret.key`, or `fileName`), making it first if there is none. */
+  static async open(dir: string, fileName = KEY_FILE): Promise<SecretBox> {
+    const file = join(dir, fileName);
     await createFileAtomic(file, randomBytes(32).toString('hex') + '\n');
     const text = (await readFile(file, 'utf8')).trim();
     if (!/^[0-9a-f]{64}$/.test(text))

@@ -18,25 +18,26 @@
  * secret has 190 random bits, so how long the lookup takes says nothing anyone could use. Each
  * refusal is logged with its reason (never the secret); the client gets the one generic 401.
  */
-import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { WatchedFile, type FileWatchOptions } from '../../lib/watched-file.js';
+import type { FileWatchOptions } from '../../lib/watched-file.js';
+import type { RedisConnection } from '../../redis/connection.js';
+import type { RecordStore } from '../record-store.js';
 import type { Credentials, Identity } from '../identity.js';
 import type { SectionLock } from '../../lib/section-lock.js';
 import type { RefreshIdentity } from '../token/refresh-subject.js';
 import { parseRobotScope } from '../token/robots.js';
 import type { TokenAccess } from '../token/types.js';
 import {
-  createPersonalToken,
   listed,
-  parsePersonalTokens,
+  newPersonalToken,
+  openPersonalTokenStore,
   removePersonalTokens,
   type ListedPersonalToken,
   type NewPersonalToken,
   type PersonalTokenRecord,
 } from './records.js';
 import { hashPersonalToken, isWellFormedPersonalToken, looksLikePersonalToken } from './secret.js';
-import { TokenUsage, usageFileOf, type TokenUse } from './usage.js';
+import { fileUsage, redisUsage, TokenUsage, usageFileOf, type TokenUse } from './usage.js';
 
 /** Why a token was refused, for the log. */
 export type TokenRefusal = 'disabled' | 'malformed' | 'unknown-token' | 'expired' | 'owner-mismatch' | 'owner-ended';
@@ -58,7 +59,10 @@ interface LoadedStore {
 }
 
 export interface PersonalTokensOptions {
+  /** auth.tokens.store: where tokens are kept without Redis. */
   readonly file: string;
+  /** With Redis, tokens and their uses are kept there instead (record-store.ts). */
+  readonly redis?: RedisConnection | undefined;
   readonly enabled: boolean;
   readonly maxLifetimeMs: number;
   readonly maxPerUser: number;
@@ -79,28 +83,26 @@ export interface TokenListing extends ListedPersonalToken {
 }
 
 export class PersonalTokens {
-  readonly file: string;
   readonly #options: PersonalTokensOptions;
   readonly #now: () => number;
-  #store!: WatchedFile<LoadedStore>;
+  #store!: RecordStore<PersonalTokenRecord>;
+  /** The store's records as this process checks them, rebuilt when the store changes. */
+  #loaded!: LoadedStore;
   #usage!: TokenUsage;
 
   static async open(options: PersonalTokensOptions): Promise<PersonalTokens> {
     const tokens = new PersonalTokens(options);
-    tokens.#store = await WatchedFile.open<LoadedStore>({
-      file: tokens.file,
-      what: 'personal token store',
-      ...(options.logger ? { logger: options.logger } : {}),
-      ...options.watch,
-      parse: (content) => tokens.#load(parsePersonalTokens(content.toString('utf8'), tokens.file)),
-      whenMissing: () => tokens.#load([]),
-      // A credentials file that cannot be read accepts nobody until it can be.
-      whenUnreadable: { value: () => tokens.#load([]), meaning: 'no personal token is accepted until it can be' },
+    tokens.#store = await openPersonalTokenStore({
+      file: options.file,
+      redis: options.redis,
+      logger: options.logger,
+      ...(options.watch ? { watch: options.watch } : {}),
     });
+    tokens.#loaded = tokens.#load([...tokens.#store.current.values()]);
+    tokens.#store.onChange(() => (tokens.#loaded = tokens.#load([...tokens.#store.current.values()])));
     tokens.#usage = new TokenUsage({
-      file: usageFileOf(tokens.file),
-      lock: options.lock,
-      liveIds: () => tokens.#store.current.ids,
+      backend: options.redis ? redisUsage(options.redis) : fileUsage(usageFileOf(options.file), options.lock),
+      liveIds: () => tokens.#loaded.ids,
       flushIntervalMs: options.usageFlushMs,
       logger: options.logger,
       now: tokens.#now,
@@ -109,9 +111,13 @@ export class PersonalTokens {
   }
 
   private constructor(options: PersonalTokensOptions) {
-    this.file = resolve(options.file);
     this.#options = options;
     this.#now = options.now ?? Date.now;
+  }
+
+  /** Where the tokens are kept (a file, or `redis:KEY`). */
+  get where(): string {
+    return this.#store.where;
   }
 
   get enabled(): boolean {
@@ -138,7 +144,7 @@ export class PersonalTokens {
     };
     if (!this.#options.enabled) return refused('disabled');
     if (!isWellFormedPersonalToken(credentials.password)) return refused('malformed');
-    const token = this.#store.current.byHash.get(hashPersonalToken(credentials.password).toString('hex'));
+    const token = this.#loaded.byHash.get(hashPersonalToken(credentials.password).toString('hex'));
     if (!token) return refused('unknown-token');
     const { record } = token;
     if (this.#now() >= token.endsAt) return refused('expired', record);
@@ -167,7 +173,7 @@ export class PersonalTokens {
   /** The tokens of `owner` (every token for undefined), newest first, with their last use. */
   async list(owner?: string): Promise<TokenListing[]> {
     const uses = await this.#usage.read();
-    const { records } = this.#store.current;
+    const { records } = this.#loaded;
     return records
       .filter((record) => owner === undefined || record.owner === owner)
       .map((record) => ({
@@ -184,22 +190,21 @@ export class PersonalTokens {
   ): Promise<{ token: PersonalTokenRecord; secret: string }> {
     if (!this.#options.enabled) throw new Error('personal access tokens are turned off (auth.tokens.enabled)');
     const now = new Date(this.#now());
-    const created = await this.#locked(() =>
-      createPersonalToken(this.file, {
+    return this.#locked(async () => {
+      const created = newPersonalToken((await this.#store.read()).values(), {
         ...token,
         latestExpiry: new Date(now.getTime() + this.#options.maxLifetimeMs),
         maxPerOwner: this.#options.maxPerUser,
         now,
-      }),
-    );
-    await this.#store.reload(true);
-    return created;
+      });
+      await this.#store.write(new Map([[created.token.id, created.token]]));
+      return created;
+    });
   }
 
   /** Removes the tokens `which` selects; applies at once. */
   async revoke(which: (token: ListedPersonalToken) => boolean): Promise<ListedPersonalToken[]> {
-    const removed = await this.#locked(() => removePersonalTokens(this.file, which));
-    if (removed.length > 0) await this.#store.reload(true);
+    const removed = await this.#locked(() => removePersonalTokens(this.#store, which));
     return removed.map(listed);
   }
 
@@ -218,7 +223,7 @@ export class PersonalTokens {
   }
 
   #locked<T>(section: () => Promise<T>): Promise<T> {
-    return this.#options.lock.run(`personal-tokens:${this.file}`, section);
+    return this.#options.lock.run(`personal-tokens:${this.#store.where}`, section);
   }
 
   #endsAt(record: PersonalTokenRecord): number {
@@ -232,7 +237,7 @@ export class PersonalTokens {
       for (const scope of record.scopes) {
         const parsed = parseRobotScope(scope);
         if ('access' in parsed) access.push(parsed.access);
-        else this.#options.logger?.warn({ file: this.file, token: record.id, problem: parsed.problem }, 'personal token scope ignored');
+        else this.#options.logger?.warn({ store: this.where, token: record.id, problem: parsed.problem }, 'personal token scope ignored');
       }
       byHash.set(record.hash.slice('sha256:'.length), { record, endsAt: this.#endsAt(record), access: Object.freeze(access) });
     }

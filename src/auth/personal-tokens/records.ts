@@ -1,7 +1,8 @@
 /**
- * The personal token store: one JSON file, replaced atomically, read by the server (watched) and
- * by the `token personal` command. It holds what a token is for and the SHA-256 of its secret,
- * never the secret.
+ * The personal token store, read by the server and by the `token personal` command: one JSON file,
+ * replaced atomically and watched, or with `redis` the hash `PREFIX personal-tokens` (field = id,
+ * value = the record's JSON), so replicas that share no folder agree (../record-store.ts). It holds
+ * what a token is for and the SHA-256 of its secret, never the secret.
  *
  *   personal-tokens.json (0600)
  *   {"version":1,"tokens":[{"id":"9f2c…","owner":"alice","via":"ldap","ownerId":"…"?,"credentialStamp":"…"?,
@@ -17,11 +18,11 @@
  * account's id and the provider's re-check stand for it).
  */
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import { z } from 'zod';
-import { writeFileAtomic } from '../../lib/atomic-write.js';
-import { errnoCode } from '../../lib/errno.js';
-import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
+import type { FileWatchOptions } from '../../lib/watched-file.js';
+import type { RedisConnection } from '../../redis/connection.js';
+import { FileRecordStore, RedisRecordStore, type RecordStore } from '../record-store.js';
 import { hasTerminalControl } from '../../lib/terminal-safe.js';
 import { parseRobotScope } from '../token/robots.js';
 import { hashPersonalToken, newPersonalTokenSecret } from './secret.js';
@@ -77,20 +78,33 @@ export function parsePersonalTokens(text: string, file: string): PersonalTokenRe
   return parsed.data.tokens;
 }
 
-/** The tokens in `file` ([] when it does not exist). */
-export async function readPersonalTokens(file: string): Promise<PersonalTokenRecord[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return [];
-    throw error;
-  }
-  return parsePersonalTokens(text, file);
+export function serializePersonalTokens(tokens: readonly PersonalTokenRecord[]): string {
+  return JSON.stringify({ version: 1, tokens }, null, 2) + '\n';
 }
 
-async function writePersonalTokens(file: string, tokens: readonly PersonalTokenRecord[]): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify({ version: 1, tokens }, null, 2) + '\n', { mode: PRIVATE_FILE_MODE });
+export interface PersonalTokenStoreOptions {
+  /** auth.tokens.store: the file without Redis. */
+  readonly file: string;
+  /** With Redis, the hash `PREFIX personal-tokens` instead of the file. */
+  readonly redis?: RedisConnection | undefined;
+  readonly logger?: Logger | undefined;
+  readonly watch?: FileWatchOptions;
+}
+
+/** The store of the server and of the `token personal` command: the Redis hash with `redis`, else the file. */
+export async function openPersonalTokenStore(options: PersonalTokenStoreOptions): Promise<RecordStore<PersonalTokenRecord>> {
+  const what = 'personal token store';
+  if (options.redis)
+    return RedisRecordStore.open({ redis: options.redis, name: 'personal-tokens', what, schema: tokenRecord, logger: options.logger });
+  return FileRecordStore.open({
+    file: options.file,
+    what,
+    parse: (text) => parsePersonalTokens(text, options.file),
+    serialize: serializePersonalTokens,
+    keyOf: (token) => token.id,
+    logger: options.logger,
+    ...(options.watch ? { watch: options.watch } : {}),
+  });
 }
 
 export interface NewPersonalToken {
@@ -127,15 +141,18 @@ export function personalTokenProblem(token: NewPersonalToken, now: Date): string
 }
 
 /**
- * Adds a token to the store (read, add, replace: the caller holds the store's lock); the secret is
- * returned here and nowhere else. Throws an Error whose message names the problem with the input.
+ * A new token for the store that holds `existing` (the caller holds the store's lock, and writes the
+ * record); the secret is returned here and nowhere else. Throws an Error whose message names the
+ * problem with the input.
  */
-export async function createPersonalToken(file: string, token: NewPersonalToken): Promise<{ token: PersonalTokenRecord; secret: string }> {
+export function newPersonalToken(
+  existing: Iterable<PersonalTokenRecord>,
+  token: NewPersonalToken,
+): { token: PersonalTokenRecord; secret: string } {
   const now = token.now ?? new Date();
   const problem = personalTokenProblem(token, now);
   if (problem) throw new Error(problem);
-  const tokens = await readPersonalTokens(file);
-  if (tokens.filter((existing) => existing.owner === token.owner).length >= token.maxPerOwner)
+  if ([...existing].filter((held) => held.owner === token.owner).length >= token.maxPerOwner)
     throw new Error(`you hold ${token.maxPerOwner} tokens already, the most allowed: revoke one first`);
   const secret = newPersonalTokenSecret();
   const record: PersonalTokenRecord = {
@@ -150,22 +167,19 @@ export async function createPersonalToken(file: string, token: NewPersonalToken)
     created: now.toISOString(),
     expires: token.expires.toISOString(),
   };
-  await writePersonalTokens(file, [...tokens, record]);
   return { token: record, secret };
 }
 
 /**
- * Removes the tokens `which` selects (read, filter, replace: the caller holds the store's lock, or
- * is the `token personal` command); returns what was removed ([] when nothing matched, and then the
- * file is not written).
+ * Removes the tokens `which` selects (read, then remove: the caller holds the store's lock, or is
+ * the `token personal` command); returns what was removed ([] when nothing matched, and then
+ * nothing is written).
  */
-export async function removePersonalTokens(file: string, which: (token: PersonalTokenRecord) => boolean): Promise<PersonalTokenRecord[]> {
-  const tokens = await readPersonalTokens(file);
-  const removed = tokens.filter(which);
-  if (removed.length > 0)
-    await writePersonalTokens(
-      file,
-      tokens.filter((token) => !which(token)),
-    );
+export async function removePersonalTokens(
+  store: RecordStore<PersonalTokenRecord>,
+  which: (token: PersonalTokenRecord) => boolean,
+): Promise<PersonalTokenRecord[]> {
+  const removed = [...(await store.read()).values()].filter(which);
+  if (removed.length > 0) await store.write(new Map(removed.map((token) => [token.id, undefined])));
   return removed;
 }

@@ -1,13 +1,14 @@
 /**
  * When each personal token was last used, and from where: kept in memory as requests come, and
- * written to `personal-token-usage.json` beside the store at most once per `flushIntervalMs` (and
- * on close), never per request. Each process (worker, replica) merges what it saw into the file
- * under the shared lock, keeping the latest use of each token, so the list the UI and the
- * `token personal list` command show is at most one interval behind.
+ * written at most once per `flushIntervalMs` (and on close), never per request, to
+ * `personal-token-usage.json` beside the store, or with `redis` to the hash
+ * `PREFIX personal-token-usage` (field = token id). Each process (worker, replica) merges what it
+ * saw, keeping the latest use of each token (the file under the shared lock), so the list the UI
+ * and the `token personal list` command show is at most one interval behind.
  *
  *   {"version":1,"used":{"<token id>":{"at":"2025-01-31T12:00:00.000Z","client":"192.0.2.7"},…}}
  *
- * The file is separate from the store so that recording uses never looks like a change of tokens.
+ * Kept apart from the store so that recording uses never looks like a change of tokens.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -16,6 +17,7 @@ import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { errnoCode } from '../../lib/errno.js';
 import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import type { SectionLock } from '../../lib/section-lock.js';
+import type { RedisConnection } from '../../redis/connection.js';
 
 export interface TokenUse {
   /** ISO time. */
@@ -44,14 +46,69 @@ export async function readTokenUsage(file: string): Promise<Map<string, TokenUse
   try {
     const parsed = JSON.parse(text) as { version?: unknown; used?: unknown };
     if (parsed.version !== 1 || typeof parsed.used !== 'object' || parsed.used === null) return uses;
-    for (const [id, use] of Object.entries(parsed.used as Record<string, unknown>)) {
-      const { at, client } = (use ?? {}) as Record<string, unknown>;
-      if (typeof at === 'string' && typeof client === 'string' && !Number.isNaN(Date.parse(at))) uses.set(id, { at, client });
-    }
+    for (const [id, use] of Object.entries(parsed.used as Record<string, unknown>)) addUse(uses, id, use);
   } catch {
     // A damaged usage file loses the history, never a token.
   }
   return uses;
+}
+
+function addUse(uses: Map<string, TokenUse>, id: string, use: unknown): void {
+  const { at, client } = (use ?? {}) as Record<string, unknown>;
+  if (typeof at === 'string' && typeof client === 'string' && !Number.isNaN(Date.parse(at))) uses.set(id, { at, client });
+}
+
+/** Where uses are kept: read them all; merge a batch in, keeping each token's latest and only live tokens'. */
+export interface UsageBackend {
+  readonly where: string;
+  read(): Promise<Map<string, TokenUse>>;
+  merge(batch: ReadonlyMap<string, TokenUse>, live: ReadonlySet<string>): Promise<void>;
+}
+
+/** The usage file beside a file store; merged under the shared lock. */
+export function fileUsage(file: string, lock: SectionLock): UsageBackend {
+  return {
+    where: file,
+    read: () => readTokenUsage(file),
+    merge: (batch, live) =>
+      lock.run(`personal-token-usage:${file}`, async () => {
+        const uses = await readTokenUsage(file);
+        for (const [id, use] of batch) uses.set(id, later(uses.get(id), use) as TokenUse);
+        const kept = Object.fromEntries([...uses].filter(([id]) => live.has(id)));
+        await writeFileAtomic(file, JSON.stringify({ version: 1, used: kept }) + '\n', { mode: PRIVATE_FILE_MODE });
+      }),
+  };
+}
+
+/** The hash `PREFIX personal-token-usage`; a field per token. */
+export function redisUsage(redis: RedisConnection): UsageBackend {
+  const key = redis.key('personal-token-usage');
+  const read = async (): Promise<Map<string, TokenUse>> => {
+    const uses = new Map<string, TokenUse>();
+    for (const [id, text] of Object.entries(await redis.run((client) => client.hgetall(key)))) {
+      try {
+        addUse(uses, id, JSON.parse(text));
+      } catch {
+        // a damaged field loses that history only
+      }
+    }
+    return uses;
+  };
+  return {
+    where: `redis:${key}`,
+    read,
+    async merge(batch, live) {
+      const uses = await read();
+      const dead = [...uses.keys()].filter((id) => !live.has(id));
+      const newer = [...batch].filter(([id, use]) => live.has(id) && later(uses.get(id), use) === use);
+      await redis.run(async (client) => {
+        const multi = client.multi();
+        for (const [id, use] of newer) multi.hset(key, id, JSON.stringify(use));
+        if (dead.length > 0) multi.hdel(key, ...dead);
+        await multi.exec();
+      });
+    },
+  };
 }
 
 function later(a: TokenUse | undefined, b: TokenUse | undefined): TokenUse | undefined {
@@ -61,8 +118,7 @@ function later(a: TokenUse | undefined, b: TokenUse | undefined): TokenUse | und
 }
 
 export interface TokenUsageOptions {
-  readonly file: string;
-  readonly lock: SectionLock;
+  readonly backend: UsageBackend;
   /** The ids still in the store: uses of revoked tokens are forgotten when the file is written. */
   readonly liveIds: () => ReadonlySet<string>;
   readonly flushIntervalMs?: number;
@@ -89,7 +145,7 @@ export class TokenUsage {
 
   /** What the file says merged with what this process has not written yet. */
   async read(): Promise<Map<string, TokenUse>> {
-    const uses = await readTokenUsage(this.#options.file).catch(() => new Map<string, TokenUse>());
+    const uses = await this.#options.backend.read().catch(() => new Map<string, TokenUse>());
     for (const [id, use] of this.#pending) uses.set(id, later(uses.get(id), use) as TokenUse);
     return uses;
   }
@@ -112,19 +168,16 @@ export class TokenUsage {
   async #write(): Promise<void> {
     const batch = new Map(this.#pending);
     this.#pending.clear();
-    const { file } = this.#options;
+    const { backend } = this.#options;
     try {
-      await this.#options.lock.run(`personal-token-usage:${file}`, async () => {
-        const uses = await readTokenUsage(file);
-        const live = this.#options.liveIds();
-        for (const [id, use] of batch) uses.set(id, later(uses.get(id), use) as TokenUse);
-        const kept = Object.fromEntries([...uses].filter(([id]) => live.has(id)));
-        await writeFileAtomic(file, JSON.stringify({ version: 1, used: kept }) + '\n', { mode: PRIVATE_FILE_MODE });
-      });
+      await backend.merge(batch, this.#options.liveIds());
     } catch (error) {
       // Informative only: keep the batch for the next flush rather than lose it.
       for (const [id, use] of batch) if (!this.#pending.has(id)) this.#pending.set(id, use);
-      this.#options.logger?.warn({ file, err: error instanceof Error ? error.message : String(error) }, 'token usage not written');
+      this.#options.logger?.warn(
+        { store: backend.where, err: error instanceof Error ? error.message : String(error) },
+        'token usage not written',
+      );
     }
   }
 }

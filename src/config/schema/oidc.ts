@@ -91,7 +91,7 @@ export const oidcConfigSchema = z.strictObject({
   timeout: boundedDuration('10s', 1_000, 60_000).describe('Longest wait for one request to the provider.'),
   stateDir: filePath.optional().meta({
     description:
-      "Where the provider's users are kept (`accounts.json`, their refresh tokens sealed) with the key that seals them (`secret.key`, 0600). Replicas share one folder, as they share the htpasswd file.",
+      "Where the provider's users are kept (`accounts.json`, their refresh tokens sealed) with the key that seals them (`secret.key`, 0600). Without `redis`, replicas share one folder, as they share the htpasswd file. With `redis` the users are kept in Redis (`PREFIX oidc-accounts`), and the key, unless this is set, is `auth.token.keyDir/oidc-secret.key`.",
     docDefault: '`dataDir/oidc`',
   }),
 });

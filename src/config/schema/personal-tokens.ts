@@ -25,7 +25,7 @@ export const personalTokensConfigSchema = z.strictObject({
   maxPerUser: z.number().int().min(1).max(1000).default(50).describe('Tokens one user may hold at once.'),
   store: filePath.optional().meta({
     description:
-      'The token store (hashes only, never a secret), watched; `personal-token-usage.json` beside it holds when each was last used.',
+      'The token store (hashes only, never a secret), watched; `personal-token-usage.json` beside it holds when each was last used. Not used with `redis`: the tokens are then kept in Redis (`PREFIX personal-tokens`).',
     docDefault: '`dataDir/tokens/personal-tokens.json`',
   }),
 });
