@@ -1,9 +1,9 @@
 /**
  * The clients people use, with a personal access token as the password: the docker CLI (`docker
- * login`, push, pull) and skopeo, in Basic mode and in bearer mode (where the token endpoint takes
- * the personal token as the password and hands out access tokens limited by its scopes, and no
- * refresh token that could outlive it). After the token is revoked, both are refused. (containerd's
- * `ctr` is not driven here: test/helpers/containerd.ts is not on main yet.)
+ * login`, push, pull), skopeo and containerd's `ctr` (`images push` / `pull --user`), in Basic mode
+ * and in bearer mode (where the token endpoint takes the personal token as the password and hands
+ * out access tokens limited by its scopes, and no refresh token that could outlive it). After the
+ * token is revoked, all three are refused.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +16,7 @@ import { makeTempDir, removeDir } from '../helpers/process.js';
 import { makeOciImage, type OciImage } from '../helpers/oci-image.js';
 import { dockerRef, skopeoCopy, skopeoInspect, type RegistryAccess } from '../helpers/skopeo.js';
 import { startDockerd, type DockerResult, type RunningDockerd } from '../helpers/dockerd.js';
+import { assertCtrOk, startContainerd, type RunningContainerd } from '../helpers/containerd.js';
 import { UiClient } from '../helpers/ui-client.js';
 import { makePersonalToken, tokenIdByName } from '../helpers/personal-tokens.js';
 
@@ -26,20 +27,23 @@ function ok(result: DockerResult, what: string): DockerResult {
   return result;
 }
 
-describe('personal tokens with the docker CLI and skopeo', () => {
+describe('personal tokens with the docker CLI, skopeo and ctr', () => {
   let dir: string;
   let tls: TlsPair;
   let dockerd: RunningDockerd;
+  let containerd: RunningContainerd;
   let image: OciImage;
 
   before(async () => {
     dir = await makeTempDir('rg-pat-clients-');
     tls = await makeTlsPair(join(dir, 'tls'));
     dockerd = await startDockerd();
+    containerd = await startContainerd();
     image = await makeOciImage(join(dir, 'image'), { layers: [randomBytes(700), randomBytes(300)] });
     await dockerd.loadImage(image, 'local/app:1');
   });
   after(async () => {
+    await containerd.stop();
     await dockerd.stop();
     await removeDir(dir);
   });
@@ -67,6 +71,8 @@ describe('personal tokens with the docker CLI and skopeo', () => {
         ui = new UiClient(gate.url, gate.dispatcher);
         assert.equal((await ui.logIn('alice', PASSWORDS.alice)).status, 303);
         token = await makePersonalToken(ui, { name: 'cli', repositories: ['team-a/**'], actions: ['pull', 'push'] });
+        await containerd.trustRegistry(gate.host, tls.caFile);
+        await containerd.importImage(image, `${gate.host}/${repository}/ctr:1`);
       });
       after(async () => {
         await dockerd.logout(gate.host);
@@ -95,6 +101,14 @@ describe('personal tokens with the docker CLI and skopeo', () => {
         assert.equal(inspected.code, 0, inspected.stderr);
       });
 
+      test('ctr pushes and pulls with the token', async () => {
+        const ref = `${gate.host}/${repository}/ctr:1`;
+        assertCtrOk(await containerd.push(ref, { user: 'alice', password: token }));
+        // Another namespace holds none of the content: every blob comes through the gateway.
+        assertCtrOk(await containerd.pull(ref, { user: 'alice', password: token }, { namespace: `pulled-${scheme}` }));
+        assert.equal(await containerd.imageDigest(ref, { namespace: `pulled-${scheme}` }), await containerd.imageDigest(ref));
+      });
+
       if (scheme === 'bearer')
         test('the token endpoint takes the token as a password, and gives no refresh token for it', async () => {
           const form = new URLSearchParams({
@@ -117,7 +131,7 @@ describe('personal tokens with the docker CLI and skopeo', () => {
           assert.equal(body.refresh_token, undefined, 'a refresh token would outlive the personal token');
         });
 
-      test('after the token is revoked, docker and skopeo are refused', async () => {
+      test('after the token is revoked, docker, skopeo and ctr are refused', async () => {
         const revoked = await ui.post('/ui/tokens/revoke', { id: await tokenIdByName(ui, 'cli') }, { tokenFrom: '/ui/tokens' });
         assert.equal(revoked.status, 303);
         const inspected = await skopeoInspect(dockerRef(gate.host, `${repository}/skopeo`, '1'), as(token));
@@ -128,6 +142,13 @@ describe('personal tokens with the docker CLI and skopeo', () => {
         assert.notEqual(pulled.code, 0, 'docker pull with the stored, revoked token is refused');
         const login = await dockerd.login(gate.host, { user: 'alice', password: token });
         assert.notEqual(login.code, 0, 'docker login with the revoked token is refused');
+        const ctrPull = await containerd.pull(
+          `${gate.host}/${repository}/ctr:1`,
+          { user: 'alice', password: token },
+          { namespace: `revoked-${scheme}` },
+        );
+        assert.notEqual(ctrPull.code, 0, 'ctr pull with the revoked token is refused');
+        assert.match(ctrPull.stderr, /401|unauthorized/i, ctrPull.stderr.slice(-400));
       });
     });
   }
