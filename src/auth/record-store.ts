@@ -54,6 +54,9 @@ export class RedisRecordStore<T> implements RecordStore<T> {
   #current: ReadonlyMap<string, T> = new Map();
   #snapshot = '';
   #closed = false;
+  /** Reads started, and the latest one whose answer was taken in. */
+  #reads = 0;
+  #applied = 0;
 
   /** Reads the hash; a Redis that is down leaves the store empty until the reconnect reloads it. */
   static async open<T>(options: RedisRecordStoreOptions<T>): Promise<RedisRecordStore<T>> {
@@ -109,7 +112,11 @@ export class RedisRecordStore<T> implements RecordStore<T> {
   /** Reads the hash again (every reload reads it: there is no cheap "unchanged" to ask Redis for). */
   async reload(): Promise<void> {
     if (this.#closed) return;
+    const started = ++this.#reads;
     const records = await this.read();
+    // Of reloads that overlap, a later one's answer is never replaced by an earlier one's.
+    if (started < this.#applied) return;
+    this.#applied = started;
     const snapshot = JSON.stringify([...records].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
     if (snapshot === this.#snapshot) return;
     this.#current = records;
