@@ -35,6 +35,17 @@ const REDACT = [
   'req.headers.cookie',
   'token',
   '*.token',
+  // OAuth and OpenID Connect values, should one ever slip into a logged object.
+  'refresh_token',
+  '*.refresh_token',
+  'access_token',
+  '*.access_token',
+  'id_token',
+  '*.id_token',
+  'client_secret',
+  '*.client_secret',
+  'secret',
+  '*.secret',
 ];
 
 /** The options every stream's root logger is made with; `log` is bound per stream by `streamLogger`. */

@@ -44,6 +44,7 @@ export function auditRecord(facts: AuditFacts): AuditRecord {
     rule: facts.rule,
     status: facts.status,
     reason: facts.reason,
+    tokenId: facts.identity.personalTokenId,
   };
 }
 

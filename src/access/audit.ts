@@ -40,6 +40,12 @@ export interface AuditRecord {
   readonly source?: 'ui' | undefined;
   /** The robot account a `robot-create` or `robot-revoke` record is about. */
   readonly robot?: string | undefined;
+  /** The personal access token (its public id) a request came with, or a `token-create` / `token-revoke` record is about. */
+  readonly tokenId?: string | undefined;
+  /** The owner whose personal tokens a `token-revoke` record is about, when it is not the caller. */
+  readonly owner?: string | undefined;
+  /** What the other side said, for a record whose `reason` alone does not tell (an OpenID provider's refusal). */
+  readonly detail?: string | undefined;
 }
 
 export interface AuditSink {

@@ -2,9 +2,10 @@
  * Repository patterns, compiled once: `*` matches within one path component, `**` across
  * components, `${user}` and `${group}` stand for the caller's user name or one of the caller's
  * groups. A pattern with a placeholder is matched with the caller's own values put in its place
- * (so `home/${user}-*` matches `home/alice-dev-x` for alice, whatever else the name contains); those
- * compiled forms are cached, so matching compiles nothing per request after the first. Which
- * patterns are acceptable is checked with the config (config/schema/repository-pattern.ts).
+ * (so `home/${user}-*` matches `home/alice-dev-x` for alice, whatever else the name contains).
+ * Matching never backtracks (`matchPieces`): its work is bounded by the pattern's and the name's
+ * lengths, whoever wrote the pattern. Which patterns are acceptable is checked with the config
+ * (config/schema/repository-pattern.ts).
  */
 export interface RepositoryPattern {
   readonly source: string;
@@ -15,28 +16,54 @@ export interface RepositoryPattern {
 type Placeholder = 'user' | 'group';
 
 const TOKEN = /\*\*|\*|\$\{(user|group)\}|[^*$]+|\$/g;
-const MAX_CACHED = 4096;
 const MAX_COMBINATIONS = 256;
 /** A value put in for a placeholder is one path-component part: no slash, no control characters. */
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
 const PLACEHOLDER_VALUE = /^[^/\x00-\x1f\x7f]+$/;
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-type Piece = { kind: 'regex'; text: string } | { kind: 'placeholder'; name: Placeholder };
+/** `*` (within a component: no slash, maybe empty), `**` (across components: one character or more), text, a placeholder. */
+type Piece = { kind: 'star' } | { kind: 'stars' } | { kind: 'text'; text: string } | { kind: 'placeholder'; name: Placeholder };
+type Matchable = Exclude<Piece, { kind: 'placeholder' }>;
 
 function parse(source: string): Piece[] {
   const pieces: Piece[] = [];
   for (const match of source.matchAll(TOKEN)) {
     const token = match[0];
-    if (token === '**') pieces.push({ kind: 'regex', text: '.+' });
-    else if (token === '*') pieces.push({ kind: 'regex', text: '[^/]*' });
+    if (token === '**') pieces.push({ kind: 'stars' });
+    else if (token === '*') pieces.push({ kind: 'star' });
     else if (match[1] !== undefined) pieces.push({ kind: 'placeholder', name: match[1] as Placeholder });
-    else pieces.push({ kind: 'regex', text: escapeRegExp(token) });
+    else pieces.push({ kind: 'text', text: token });
   }
   return pieces;
+}
+
+/**
+ * Whether `pieces` match all of `name`, in one pass over the name per piece: the set of positions
+ * the pattern so far can end at, carried forward. Never backtracks (a regular expression of many
+ * stars can take exponential time on a name that nearly matches, and patterns of personal tokens
+ * are anyone's to choose), so the work is at most the pattern's length times the name's.
+ */
+function matchPieces(pieces: readonly Matchable[], name: string): boolean {
+  let reach = new Uint8Array(name.length + 1);
+  reach[0] = 1;
+  for (const piece of pieces) {
+    const next = new Uint8Array(name.length + 1);
+    let carry = false;
+    for (let at = 0; at <= name.length; at += 1) {
+      if (piece.kind === 'text') {
+        if (reach[at] === 1 && name.startsWith(piece.text, at)) next[at + piece.text.length] = 1;
+      } else if (piece.kind === 'star') {
+        carry ||= reach[at] === 1; // from any reached position, up to the next slash
+        if (carry) next[at] = 1;
+        if (name.charCodeAt(at) === 0x2f) carry = false;
+      } else {
+        if (carry) next[at] = 1; // one character or more after a reached position
+        carry ||= reach[at] === 1;
+      }
+    }
+    reach = next;
+  }
+  return reach[name.length] === 1;
 }
 
 /** Every assignment of the caller's values to the pattern's placeholders (bounded). */
@@ -55,26 +82,17 @@ export function compileRepositoryPattern(source: string): RepositoryPattern {
   const pieces = parse(source);
   const names = pieces.flatMap((piece) => (piece.kind === 'placeholder' ? [piece.name] : []));
   if (names.length === 0) {
-    const compiled = new RegExp(`^${pieces.map((piece) => (piece.kind === 'regex' ? piece.text : '')).join('')}$`);
-    return { source, matches: (repository) => compiled.test(repository) };
+    const plain = pieces as Matchable[];
+    return { source, matches: (repository) => matchPieces(plain, repository) };
   }
-  const cache = new Map<string, RegExp>();
-  const regexFor = (values: readonly string[]): RegExp => {
-    const key = values.join('\0');
-    let compiled = cache.get(key);
-    if (!compiled) {
-      let index = 0;
-      const text = pieces.map((piece) => (piece.kind === 'regex' ? piece.text : escapeRegExp(values[index++] as string))).join('');
-      compiled = new RegExp(`^${text}$`);
-      if (cache.size >= MAX_CACHED) cache.clear();
-      cache.set(key, compiled);
-    }
-    return compiled;
+  const withValues = (values: readonly string[]): Matchable[] => {
+    let index = 0;
+    return pieces.map((piece) => (piece.kind === 'placeholder' ? { kind: 'text', text: values[index++] as string } : piece));
   };
   return {
     source,
     matches(repository, user, groups) {
-      return assignments(names, user, groups).some((values) => regexFor(values).test(repository));
+      return assignments(names, user, groups).some((values) => matchPieces(withValues(values), repository));
     },
   };
 }

@@ -20,6 +20,7 @@ import { InternalError } from '../lib/internal-errors.js';
 import { compileAddressMatcher, type AddressMatcher } from '../lib/ip.js';
 import { AccessPolicy } from '../access/policy.js';
 import { NO_AUDIT, openAuditSink, type AuditSink } from '../access/audit.js';
+import { credentialsEndedRecord } from '../access/credential-events.js';
 import { assembleAuth, type AuthStage } from '../auth/assemble.js';
 import { ssoHeaderNames } from '../auth/sso-headers.js';
 import type { LoginThrottle } from '../auth/throttle/index.js';
@@ -216,6 +217,8 @@ async function openWebUi(
     refreshIdentity: auth.refreshIdentity,
     robots: { file: config.auth.token.robots, reload: () => auth.robots.reload(), revoked: (robot) => auth.robotRevoked(robot) },
     adminGroup: config.ui.adminGroup,
+    personalTokens: auth.owners.personalTokens,
+    oidc: auth.owners.oidc,
     sessionTtlMs: config.ui.sessionTtl,
     stateDir: join(config.dataDir, 'ui'),
     lock: resources.sharedLock,
@@ -241,10 +244,13 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         throttle: carried.throttle,
         redis: resources.redis,
         workerRecords: resources.workerRecords,
+        lock: resources.sharedLock,
       });
       const policy = new AccessPolicy(config.access);
       const backend = openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
       const auditSink = auditSinkFor(config, carried, stack);
+      // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
+      auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));
       // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
       const catalog: CatalogPaging = { scanLimit: config.catalog.scanLimit, cursors: resources.catalogCursors };
       const parts: Parts = { config, resources, auth, policy, backend, audit: auditSink.audit, catalog };

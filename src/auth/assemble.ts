@@ -4,7 +4,8 @@
  * the bearer authenticator when the token service is on (the service itself is opened by the
  * assembly, once, and handed in), and the re-check of refresh token and UI session subjects (the
  * same chain, asked without a password, its identities stamped with their credential under the
- * deployment key; the users whose sessions were revoked). With a shared Redis, the throttle's
+ * deployment key; the users whose sessions were revoked), and the personal access tokens and
+ * OpenID Connect users in front of it all (owner-credentials.ts). With a shared Redis, the throttle's
  * counters live there (the workers' primary, or this process's memory, while it is away) and
  * revocations reach every replica through it (revocations.ts).
  *
@@ -37,9 +38,11 @@ import { DeploymentKey } from './deployment-key.js';
 import { UserRevocations } from './user-revocations.js';
 import { isRedisUnavailable, type RedisConnection } from '../redis/connection.js';
 import { createBearerAuthenticator } from './token/bearer.js';
-import { createRefreshIdentity, type RefreshIdentity } from './token/refresh-subject.js';
+import type { RefreshIdentity } from './token/refresh-subject.js';
 import { RobotProvider } from './token/robots.js';
 import type { TokenService } from './token/service.js';
+import { assembleOwnerCredentials, type OwnerCredentials } from './owner-credentials.js';
+import { KeyedLock, type SectionLock } from '../lib/section-lock.js';
 
 export interface AuthStage {
   /** What the pipeline calls for /v2/ requests (bearer tokens in bearer mode, Basic otherwise). */
@@ -62,6 +65,8 @@ export interface AuthStage {
   readonly throttle: LoginThrottle | undefined;
   /** Connects and binds to the directory as the service account (readiness); absent without LDAP. Resolves false when it cannot. */
   readonly directoryReady: (() => Promise<boolean>) | undefined;
+  /** Personal access tokens and the OpenID provider's users (owner-credentials.ts). */
+  readonly owners: OwnerCredentials;
 }
 
 export interface AssembleOptions {
@@ -77,6 +82,8 @@ export interface AssembleOptions {
   readonly redis?: RedisConnection | undefined;
   /** The records the primary keeps for the workers of this server: the throttle's counters without Redis, and while it is down. */
   readonly workerRecords?: VersionedRecords | undefined;
+  /** The server's shared lock, for the personal token and OpenID Connect stores' writes and re-checks (default: this process's). */
+  readonly lock?: SectionLock | undefined;
 }
 
 /** The credential stores, each watched until the stack closes, and the chain that asks them in order. */
@@ -103,9 +110,15 @@ async function openProviders(config: Config, logger: Logger, stack: CloseStack) 
 type Providers = Awaited<ReturnType<typeof openProviders>>;
 
 /** Re-reading the stores, and hearing of their changes; with Redis, the changes other replicas announce. */
-async function watchStores(providers: Providers, tokens: TokenService | undefined, options: AssembleOptions, logger: Logger) {
+async function watchStores(
+  providers: Providers,
+  tokens: TokenService | undefined,
+  owners: OwnerCredentials,
+  options: AssembleOptions,
+  logger: Logger,
+) {
   const { htpasswd, robots, groupFile, revokedUsers } = providers;
-  const stores = [htpasswd, robots, groupFile, tokens?.keys, revokedUsers];
+  const stores = [htpasswd, robots, groupFile, tokens?.keys, revokedUsers, ...owners.stores];
   const reload = async (force = false): Promise<void> => {
     await Promise.all(
       stores.map(async (store) => {
@@ -140,11 +153,24 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
   const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options)) : undefined;
   const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
   const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
-  htpasswd.onChange(() => verifier.flush());
-  robots.onChange(() => verifier.flush());
   const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
-  const authenticateBasic = createAuthenticator(verifier, groupSources);
-  const { reload, onCredentialsChange } = await watchStores(providers, tokens, options, logger);
+  const owners = await assembleOwnerCredentials(config, {
+    chain,
+    groupSources,
+    revokedUsers,
+    lock: options.lock ?? new KeyedLock(),
+    redis: options.redis,
+    stack: options.stack,
+    logger,
+  });
+  for (const store of [htpasswd, robots]) {
+    store.onChange(() => verifier.flush());
+    store.onChange(() => owners.flush());
+  }
+  // A personal token is the password of its owner's registry clients: in front of the password providers.
+  const passwords = owners.withPersonalTokens(verifier);
+  const authenticateBasic = createAuthenticator(passwords, groupSources);
+  const { reload, onCredentialsChange } = await watchStores(providers, tokens, owners, options, logger);
 
   const authenticate =
     tokens && config.auth.scheme === 'bearer'
@@ -159,12 +185,13 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
     authenticate,
     authenticateBasic,
     async verifyPassword(credentials) {
-      const identity = await verifier.verify(credentials);
+      const identity = await passwords.verify(credentials);
       return identity && withGroups(identity, groupSources);
     },
-    refreshIdentity: createRefreshIdentity((user) => chain.lookup(user), groupSources, revokedUsers),
+    refreshIdentity: owners.refreshIdentity,
     tokens,
     robots,
+    owners,
     async robotRevoked(robot) {
       if (!options.redis) return;
       // The others re-read their robot stores when they hear of the change; one whose copy is behind refuses the id anyway.

@@ -5,7 +5,7 @@ export interface Identity {
   readonly user: string | null;
   readonly groups: readonly string[];
   /** Which provider established the identity. */
-  readonly via: 'anonymous' | 'htpasswd' | 'ldap' | 'header' | 'token' | 'robot';
+  readonly via: 'anonymous' | 'htpasswd' | 'ldap' | 'header' | 'token' | 'robot' | 'oidc' | 'personal-token';
   /**
    * Scopes that limit the caller beyond the policy: a bearer token's access claim or a robot's
    * scopes. Undefined: only the policy decides.
@@ -16,6 +16,8 @@ export interface Identity {
    * bound to it, so that a new account made under an old name is not taken for the old one.
    */
   readonly subjectId?: string;
+  /** The personal access token the request came with (its public id): the identity is its owner's, narrowed by its scopes. */
+  readonly personalTokenId?: string;
   /**
    * The stamp of the credential this identity was verified (or looked up) with, set by the provider
    * chain (deployment-key.ts): a UI session and a refresh token carry it, and are refused once the

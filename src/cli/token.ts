@@ -21,6 +21,7 @@ import { publishFilesChanged, publishFromCommand, publishRobotRevocation, publis
 import { sharedRedisConfig } from '../auth/deployment-key.js';
 import { recordUserRevocation, revokedUserKey, userRevocationsFile } from '../auth/user-revocations.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { personalTokenCommand } from './token-personal.js';
 import { AccessPolicy } from '../access/policy.js';
 import { exampleNames } from '../access/pattern.js';
 import { ACTIONS, type Action } from '../oci/actions.js';
@@ -148,7 +149,7 @@ export function tokenCommand(io: Partial<TokenCliIo> = {}): Command {
   const { stdout = process.stdout, stderr = process.stderr } = io;
   const terminal: Terminal = { stdout, say: (text) => void stderr.write(text + '\n') };
   const root = new Command('token')
-    .description('Robot accounts and the token signing key of the Docker token service')
+    .description("Robot accounts, users' personal access tokens and the token signing key of the Docker token service")
     .configureOutput({ writeOut: (text) => void stdout.write(text), writeErr: (text) => void stderr.write(text) })
     .addHelpText(
       'after',
@@ -160,12 +161,14 @@ Examples:
   registry-gate token list -c registry-gate.yaml
   registry-gate token revoke ci -c registry-gate.yaml
   registry-gate token revoke --user alice -c registry-gate.yaml
-  registry-gate token rotate-key -c registry-gate.yaml`,
+  registry-gate token rotate-key -c registry-gate.yaml
+  registry-gate token personal list --user alice -c registry-gate.yaml`,
     );
   addCreateCommand(root, terminal);
   addListCommand(root, terminal);
   addRevokeCommand(root, terminal);
   addRotateKeyCommand(root, terminal);
+  root.addCommand(personalTokenCommand({ stdout, stderr }));
   return root;
 }
 

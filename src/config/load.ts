@@ -37,7 +37,7 @@ export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 
   readonly source: string | undefined;
   readonly tls: TlsSetting;
   readonly storage: ParsedConfig['storage'] & { root: string };
-  readonly auth: Omit<ParsedConfig['auth'], 'token'> & {
+  readonly auth: Omit<ParsedConfig['auth'], 'token' | 'tokens'> & {
     providers: ReadonlyArray<'htpasswd' | 'ldap'>;
     /** Settings of the token service; `tokenEndpoint` says whether it is served. */
     token: TokenConfig;
@@ -45,6 +45,8 @@ export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 
     htpasswd: string;
     /** The first-run file under dataDir: created with an admin user when missing. */
     htpasswdIsDefault: boolean;
+    /** The personal token store, absolute. */
+    tokens: ParsedConfig['auth']['tokens'] & { store: string };
   };
 }
 
@@ -194,6 +196,16 @@ export function buildConfig(
         ...value.auth.ldap,
         bindPasswordFile: value.auth.ldap.bindPasswordFile && at(value.auth.ldap.bindPasswordFile),
         tls: { ...value.auth.ldap.tls, ca: value.auth.ldap.tls.ca && at(value.auth.ldap.tls.ca) },
+      },
+      oidc: value.auth.oidc && {
+        ...value.auth.oidc,
+        clientSecretFile: value.auth.oidc.clientSecretFile && at(value.auth.oidc.clientSecretFile),
+        ca: value.auth.oidc.ca && at(value.auth.oidc.ca),
+        stateDir: value.auth.oidc.stateDir ? at(value.auth.oidc.stateDir) : resolve(dataDir, 'oidc'),
+      },
+      tokens: {
+        ...value.auth.tokens,
+        store: value.auth.tokens.store ? at(value.auth.tokens.store) : resolve(dataDir, 'tokens', 'personal-tokens.json'),
       },
       htpasswd: value.auth.htpasswd ? at(value.auth.htpasswd) : resolve(dataDir, 'htpasswd'),
       htpasswdIsDefault: value.auth.htpasswd === undefined,

@@ -12,6 +12,8 @@ import { ldapConfigSchema } from './schema/ldap.js';
 import { throttleConfigSchema } from './schema/throttle.js';
 import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
 import { redisConfigSchema } from './schema/redis.js';
+import { oidcConfigSchema } from './schema/oidc.js';
+import { personalTokensConfigSchema } from './schema/personal-tokens.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { GRANTS } from '../oci/actions.js';
@@ -200,6 +202,13 @@ export const configSchema = z.strictObject({
           description: "Users and groups from a single sign-on proxy's headers, honoured only from `trustedProxies`.",
           docDefault: 'none',
         }),
+      oidc: oidcConfigSchema.optional().meta({
+        description: 'OpenID Connect sign-in for the web UI, and the re-check of its users with the provider (docs/oidc.md).',
+        docDefault: 'none',
+      }),
+      tokens: personalTokensConfigSchema
+        .prefault({})
+        .describe('Personal access tokens: made by signed-in users in the web UI, used as the password by registry clients.'),
       groupFile: filePath
         .optional()
         .describe('Apache `AuthGroupFile` (`group: member member` lines), merged with `groups`; re-read when it changes.'),

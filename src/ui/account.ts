@@ -21,9 +21,18 @@ function refused(request: UiRequest, user: string, status: number, reason: Login
   request.services.options.audit.record({ ...record, source: 'ui' });
 }
 
+/** What the login page offers besides the form: the provider's button, and whether the form is on. */
+function loginChoices(request: UiRequest): { oidc?: { name: string; href: string }; passwordForm: boolean } {
+  const oidc = request.services.options.oidc;
+  if (!oidc) return { passwordForm: true };
+  const back = request.query.get('return');
+  const href = back === null ? '/ui/oidc/login' : `/ui/oidc/login?return=${encodeURIComponent(back)}`;
+  return { oidc: { name: oidc.config.name, href }, passwordForm: oidc.config.passwordLogin };
+}
+
 export function showLogin(request: UiRequest): void {
   if (request.identity.user !== null) return request.redirect('/ui/');
-  request.page(200, loginPage(request.frame));
+  request.page(200, loginPage(request.frame, loginChoices(request)));
 }
 
 export async function logIn(request: UiRequest): Promise<void> {
@@ -32,6 +41,12 @@ export async function logIn(request: UiRequest): Promise<void> {
   const password = form.get('password') ?? '';
   if (request.identity.via === 'header') {
     request.redirect('/ui/');
+    return;
+  }
+  const choices = loginChoices(request);
+  if (!choices.passwordForm) {
+    refused(request, user, 403, 'invalid-credentials');
+    request.page(403, loginPage(request.frame, { ...choices, error: 'Signing in with a password is turned off here.' }));
     return;
   }
   let identity;
@@ -43,14 +58,17 @@ export async function logIn(request: UiRequest): Promise<void> {
       refused(request, user, error.status, 'throttled');
       const wait = error.headers['Retry-After'];
       if (wait) request.res.setHeader('Retry-After', wait);
-      request.page(429, loginPage(request.frame, { user, error: `Too many failed logins. Try again in ${wait ?? 'a few'} seconds.` }));
+      request.page(
+        429,
+        loginPage(request.frame, { ...choices, user, error: `Too many failed logins. Try again in ${wait ?? 'a few'} seconds.` }),
+      );
       return;
     }
     throw error;
   }
   if (!identity || identity.user === null || !mayRefresh(identity)) {
     refused(request, user, 401, 'invalid-credentials');
-    request.page(401, loginPage(request.frame, { user, error: 'Wrong user name or password.' }));
+    request.page(401, loginPage(request.frame, { ...choices, user, error: 'Wrong user name or password.' }));
     return;
   }
   const ttl = services.options.sessionTtlMs;
@@ -62,7 +80,8 @@ export async function logIn(request: UiRequest): Promise<void> {
   request.redirect('/ui/');
 }
 
-export async function logOut(request: UiRequest): Promise<void> {
+/** `answer`: what to answer once the session is over (default: back to the repository list). */
+export async function logOut(request: UiRequest, answer?: (request: UiRequest) => void): Promise<void> {
   const { session, services } = request;
   if (request.identity.via === 'header') {
     request.page(400, messagePage(request.frame, 'Logged in by single sign-on', 'Log out through your single sign-on portal.', 'info'));
@@ -70,5 +89,6 @@ export async function logOut(request: UiRequest): Promise<void> {
   }
   if (session) await services.revoked.revoke(session.sid, session.expiresAt);
   request.res.appendHeader('Set-Cookie', setCookie('session', '', request.secure, 0));
-  request.redirect('/ui/');
+  if (answer) answer(request);
+  else request.redirect('/ui/');
 }

@@ -7,6 +7,8 @@ import type { AccessPolicy } from '../access/policy.js';
 import type { Authenticate } from '../auth/authenticate.js';
 import type { Credentials, Identity } from '../auth/identity.js';
 import type { RefreshIdentity } from '../auth/token/refresh-subject.js';
+import type { PersonalTokens } from '../auth/personal-tokens/provider.js';
+import type { OidcSignIn } from '../auth/owner-credentials.js';
 import type { Backend } from '../backend/backend.js';
 import type { SectionLock } from '../lib/section-lock.js';
 import type { UiDecisions } from './decide.js';
@@ -36,6 +38,10 @@ export interface UiOptions {
     revoked(robot: { readonly id: string; readonly expires: string | null }): Promise<void>;
   };
   readonly adminGroup?: string | undefined;
+  /** Personal access tokens (auth.tokens): the UI makes, lists and revokes them. */
+  readonly personalTokens: PersonalTokens;
+  /** Sign-in through the OpenID provider (auth.oidc), when configured. */
+  readonly oidc?: OidcSignIn | undefined;
   readonly sessionTtlMs: number;
   /** Where the session key and revoked sessions live (dataDir/ui). */
   readonly stateDir: string;

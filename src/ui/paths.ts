@@ -16,6 +16,11 @@ export type UiPage =
   | { readonly kind: 'logout' }
   | { readonly kind: 'robots' }
   | { readonly kind: 'robot-revoke' }
+  | { readonly kind: 'tokens' }
+  | { readonly kind: 'token-revoke' }
+  | { readonly kind: 'token-revoke-all' }
+  | { readonly kind: 'oidc-login' }
+  | { readonly kind: 'oidc-callback' }
   | { readonly kind: 'static'; readonly name: string }
   | { readonly kind: 'repository'; readonly repository: string }
   | { readonly kind: 'manifest'; readonly repository: string; readonly reference: string }
@@ -29,6 +34,11 @@ const FIXED: Record<string, UiPage> = {
   '/ui/logout': { kind: 'logout' },
   '/ui/robots': { kind: 'robots' },
   '/ui/robots/revoke': { kind: 'robot-revoke' },
+  '/ui/tokens': { kind: 'tokens' },
+  '/ui/tokens/revoke': { kind: 'token-revoke' },
+  '/ui/tokens/revoke-all': { kind: 'token-revoke-all' },
+  '/ui/oidc/login': { kind: 'oidc-login' },
+  '/ui/oidc/callback': { kind: 'oidc-callback' },
 };
 
 /** True for every path the UI answers, pages or not (so that a bad UI path gets the UI's 404). */

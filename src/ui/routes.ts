@@ -13,6 +13,8 @@ import type { UiRequest } from './context.js';
 import { deleteReference } from './delete.js';
 import type { UiPage } from './paths.js';
 import { createRobotAccount, revokeRobotAccount, showRobots } from './robots-admin.js';
+import { createToken, revokeAllTokens, revokeToken, showTokens } from './personal-tokens.js';
+import { finishOidcLogin, oidcLogOut, startOidcLogin } from './oidc.js';
 
 /** Every page the table answers, by kind. */
 type Pages = { readonly [P in UiPage as P['kind']]: P };
@@ -43,10 +45,16 @@ const ROUTES: { readonly [K in RoutedKind]: UiRoute<Pages[K]> } = {
     },
   },
   login: { show: showLogin, submit: { action: 'login', handler: logIn } },
-  logout: { submit: { action: 'logout', handler: logOut } },
+  // A session begun at the OpenID provider ends there too (RP-initiated logout).
+  logout: { submit: { action: 'logout', handler: (request) => (request.session?.via === 'oidc' ? oidcLogOut(request) : logOut(request)) } },
   delete: { submit: { action: 'delete', handler: (request, page) => deleteReference(request, page.repository) } },
   robots: { show: showRobots, submit: { action: 'robot-create', handler: createRobotAccount } },
   'robot-revoke': { submit: { action: 'robot-revoke', handler: revokeRobotAccount } },
+  tokens: { show: showTokens, submit: { action: 'token-create', handler: createToken } },
+  'token-revoke': { submit: { action: 'token-revoke', handler: revokeToken } },
+  'token-revoke-all': { submit: { action: 'token-revoke', handler: revokeAllTokens } },
+  'oidc-login': { show: startOidcLogin },
+  'oidc-callback': { show: finishOidcLogin },
 };
 
 /** The route of a page; its handlers take that page (the table is keyed by the page's own kind). */

@@ -99,6 +99,11 @@ input, textarea, select {
 .stack label { font-weight: 600; margin-top: 0.5rem; }
 .stack button { justify-self: start; margin-top: 0.75rem; }
 .stack p { margin: 0; }
+.stack fieldset { border: 1px solid var(--line); border-radius: 6px; margin: 0.5rem 0 0; padding: 0.25rem 0.75rem 0.5rem; }
+.stack legend { font-weight: 600; padding: 0 0.25rem; }
+.stack label.check { font-weight: normal; display: flex; gap: 0.5rem; align-items: center; margin-top: 0.25rem; }
+.plain { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 0.5rem; }
+.signin { margin: 0.5rem 0 1.5rem; }
 .prefixed { display: flex; align-items: center; gap: 0.25rem; }
 .prefixed input { flex: 1; min-width: 0; }
 

@@ -84,6 +84,21 @@ auth:
     timeout: 5s
     poolSize: 4
   trustedHeader: { user: X-Forwarded-User, groups: X-Forwarded-Groups }
+  oidc:
+    issuer: https://sso.example.com/realms/main
+    clientId: registry-gate
+    clientSecretFile: auth/oidc-client-secret
+    scopes: [openid, profile, groups, offline_access]
+    usernameClaim: preferred_username
+    groupsClaim: groups
+    ca: auth/sso-ca.pem
+    name: Example SSO
+    redirectUrl: https://registry.example.com/ui/oidc/callback
+    passwordLogin: false
+    recheckInterval: 15m
+    timeout: 10s
+    stateDir: /srv/registry-gate/shared/oidc
+  tokens: { enabled: true, maxLifetime: 90d, maxPerUser: 50, store: ./data/tokens/personal-tokens.json }
   groupFile: auth/groups
   throttle:
     enabled: true

@@ -38,6 +38,12 @@ export interface RevokedUsers {
   notBefore(user: string): number | undefined;
 }
 
+/** Whether `token revoke --user` ended what was issued to the subject: it was issued (or made) before the revocation. */
+export function revokedBefore(revokedUsers: RevokedUsers, subject: RefreshSubject): boolean {
+  const notBefore = revokedUsers.notBefore(subject.user);
+  return notBefore !== undefined && (subject.issuedAt ?? 0) < notBefore;
+}
+
 /** The identity to issue for a refresh token's subject now, or null when it must not get tokens. */
 export type RefreshIdentity = (subject: RefreshSubject) => Promise<Identity | null>;
 
@@ -60,8 +66,7 @@ export function createRefreshIdentity(
   revokedUsers?: RevokedUsers,
 ): RefreshIdentity {
   return async (subject) => {
-    const notBefore = revokedUsers?.notBefore(subject.user);
-    if (notBefore !== undefined && (subject.issuedAt ?? 0) < notBefore) return null;
+    if (revokedUsers && revokedBefore(revokedUsers, subject)) return null;
     const outcome = await lookup(subject.user);
     if (outcome.result !== 'accepted') return null;
     const found = outcome.identity;

@@ -29,11 +29,13 @@ function account(frame: Frame): Html {
     identity.via === 'header'
       ? html``
       : html`<form method="post" action="/ui/logout" class="inline">${csrfField(frame)}<button type="submit" class="link">Log out</button></form>`;
-  return html`${frame.isAdmin ? html`<a href="/ui/robots">Robot accounts</a>` : ''}
+  const tokens = identity.via === 'htpasswd' || identity.via === 'ldap' || identity.via === 'oidc';
+  return html`${frame.isAdmin ? html`<a href="/ui/robots">Robot accounts</a>` : ''}${tokens ? html`<a href="/ui/tokens">Access tokens</a>` : ''}
     <span class="who">Signed in as <strong>${identity.user}</strong></span>${logout}`;
 }
 
-export function layout(frame: Frame, title: string, crumbs: readonly Crumb[], body: Html): Html {
+/** `head`: more of the page's head (a page that moves on by itself: `<meta http-equiv="refresh">`). */
+export function layout(frame: Frame, title: string, crumbs: readonly Crumb[], body: Html, head: Html = html``): Html {
   const trail = crumbs.length
     ? html`<nav aria-label="Breadcrumb" class="crumbs"><ol>${crumbs.map((crumb, index) =>
         crumb.href && index < crumbs.length - 1
@@ -49,7 +51,7 @@ export function layout(frame: Frame, title: string, crumbs: readonly Crumb[], bo
 <link rel="icon" href="${frame.assets.url('icon.svg')}" type="image/svg+xml">
 <link rel="stylesheet" href="${frame.assets.url('ui.css')}">
 <script type="module" src="${frame.assets.url('ui.js')}"></script>
-</head>
+${head}</head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">

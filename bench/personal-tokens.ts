@@ -1,0 +1,150 @@
+/**
+ * The `pat` workload: what a request with a personal access token costs next to one with a cached
+ * password. One registry-gate (htpasswd at bcrypt cost 10, one worker, plain HTTP: the figure is
+ * the gateway's own work, not TLS) answers `GET /v2/` for the same htpasswd user
+ *
+ *   password   Basic user:password, answered from the verified-credential cache after the first
+ *   token      Basic user:rgpat_…, a personal token: its hash looked up, the owner looked up again
+ *              (remembered for auth.cacheTtl), groups read again, the token's scopes attached
+ *
+ * one request at a time over one keep-alive connection. The token is made in the store before the
+ * gate starts, as the UI makes it (test/integration/personal-tokens.test.ts checks the UI path).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { Agent, request } from 'undici';
+import { freePort, startProcess } from '../test/helpers/process.js';
+import { writeHtpasswd } from '../test/helpers/gate.js';
+import { newPersonalToken, serializePersonalTokens } from '../src/auth/personal-tokens/records.js';
+import { childPid, stopWithTree } from './memory.js';
+import { median } from './results.js';
+import { formatNumber, formatRatio, markdownTable, speedup } from './table.js';
+import type { BenchOptions } from './options.js';
+import type { Workspace } from './workspace.js';
+
+const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const USER = 'bench';
+const PASSWORD = 'bench-pat-password-1';
+
+type Credential = 'password' | 'token';
+
+export class TokenResults {
+  readonly samples = new Map<Credential, number[]>();
+  readonly failures: string[] = [];
+
+  add(name: Credential, value: number): void {
+    if (Number.isFinite(value)) this.samples.set(name, [...(this.samples.get(name) ?? []), value]);
+  }
+
+  median(name: Credential): number | undefined {
+    return median(this.samples.get(name) ?? []);
+  }
+}
+
+export interface TokenRun {
+  url: string;
+  dispatcher: Agent;
+  authorization: Record<Credential, string>;
+  results: TokenResults;
+  options: BenchOptions;
+  log: (line: string) => void;
+}
+
+export async function startTokenGate(ws: Workspace, log: (line: string) => void): Promise<Omit<TokenRun, 'results' | 'options' | 'log'>> {
+  log('pat: starting a gate with an htpasswd user (bcrypt cost 10) and one personal token');
+  const dir = join(ws.dir, 'pat');
+  await mkdir(dir, { recursive: true });
+  await writeHtpasswd(join(dir, 'htpasswd'), { [USER]: PASSWORD }, 10);
+  const store = join(dir, 'data', 'tokens', 'personal-tokens.json');
+  const now = new Date();
+  const { token, secret } = newPersonalToken([], {
+    owner: USER,
+    via: 'htpasswd',
+    name: 'bench',
+    scopes: ['repository:**:pull'],
+    expires: new Date(now.getTime() + 86_400_000),
+    latestExpiry: new Date(now.getTime() + 90 * 86_400_000),
+    maxPerOwner: 50,
+    now,
+  });
+  await mkdir(dirname(store), { recursive: true });
+  await writeFile(store, serializePersonalTokens([token]), { mode: 0o600 });
+  const port = await freePort();
+  const configFile = join(dir, 'registry-gate.yaml');
+  await writeFile(
+    configFile,
+    stringify({
+      listen: `127.0.0.1:${port}`,
+      tls: 'off',
+      dataDir: join(dir, 'data'),
+      workers: 1,
+      log: { level: 'warn', access: false },
+      audit: { enabled: false },
+      auth: { htpasswd: 'htpasswd' },
+      access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }],
+    }),
+  );
+  const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
+    cwd: dir,
+    readyUrl: `http://127.0.0.1:${port}/readyz`,
+    timeoutMs: 30_000,
+  });
+  const pid = childPid(proc);
+  ws.defer(() => stopWithTree(pid, () => proc.stop()));
+  const dispatcher = new Agent({ connections: 1 });
+  ws.defer(() => dispatcher.close());
+  const basic = (password: string) => `Basic ${Buffer.from(`${USER}:${password}`).toString('base64')}`;
+  return { url: `http://127.0.0.1:${port}`, dispatcher, authorization: { password: basic(PASSWORD), token: basic(secret) } };
+}
+
+async function getV2(run: TokenRun, credential: Credential): Promise<void> {
+  const response = await request(`${run.url}/v2/`, {
+    dispatcher: run.dispatcher,
+    headers: { authorization: run.authorization[credential] },
+  });
+  await response.body.dump();
+  if (response.statusCode !== 200) throw new Error(`${credential}: GET /v2/ answered ${response.statusCode}`);
+}
+
+/** One round: a warm-up request each (the cache, the owner lookup), then `count` requests one after the other. */
+export async function tokenRound(run: TokenRun, round: number): Promise<void> {
+  const count = run.options.quick ? 1000 : 10_000;
+  for (const credential of ['password', 'token'] as const) {
+    try {
+      await getV2(run, credential);
+      const started = performance.now();
+      for (let i = 0; i < count; i++) await getV2(run, credential);
+      const rate = count / ((performance.now() - started) / 1000);
+      run.results.add(credential, rate);
+      run.log(`pat round ${round + 1}: ${credential} ${rate.toFixed(1)} req/s`);
+    } catch (error) {
+      run.results.failures.push(`${credential}, round ${round + 1}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}
+
+export function tokenSection(results: TokenResults): string {
+  const password = results.median('password');
+  const token = results.median('token');
+  const rows = [
+    ['cached password', formatNumber(password), password === undefined ? '—' : (1000 / password).toFixed(3), '1.00×'],
+    [
+      'personal access token',
+      formatNumber(token),
+      token === undefined ? '—' : (1000 / token).toFixed(3),
+      formatRatio(speedup(token, password)),
+    ],
+  ];
+  const failures = results.failures.length > 0 ? `\n\nFailed: ${results.failures.join('; ')}` : '';
+  return [
+    '## Personal access tokens',
+    '',
+    '`GET /v2/` with Basic credentials of one htpasswd user (bcrypt cost 10): its password (from the verified-credential cache) or a personal token of it (hash lookup, owner looked up again, scopes attached); one request at a time over one connection, plain HTTP, one worker; median of the rounds.',
+    '',
+    markdownTable(['credential', 'req/s', 'ms per request', '× cached password'], rows, ['left', 'right', 'right', 'right']),
+  ]
+    .join('\n')
+    .concat(failures);
+}
