@@ -85,6 +85,15 @@ auth:
     poolSize: 4
   trustedHeader: { user: X-Forwarded-User, groups: X-Forwarded-Groups }
   groupFile: auth/groups
+  federation:
+    - name: github
+      issuer: https://token.actions.githubusercontent.com
+      audience: https://registry.example.com
+      ca: auth/issuer-ca.pem
+      conditions: { repository_owner: octo-org, ref: "refs/heads/*" }
+      user: "gh:\${claims.repository}"
+      groups: [github-ci, "gh-\${claims.repository_owner}"]
+      maxTokenLifetime: 10m
   throttle:
     enabled: true
     maxFailuresPerAccount: 5
@@ -208,6 +217,7 @@ test('every registry-gate config among the examples of README.md and docs/ valid
       config: parse(match[1]!) as unknown,
     })),
   );
+  // Other tools' files (a CI workflow, the kubelet's config) are fenced ```yml and not read here.
   // Two examples are Distribution's config.yml, not registry-gate's.
   const isDistributionConfig = (block: unknown) =>
     isMapping(block) &&
