@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { DEFAULT_WORKLOADS, TARGET_KINDS, TARGET_WORKLOADS, type BenchOptions } from './options.js';
 import { replicasSection, type ReplicaResults } from './replicas.js';
 import { ldapSection, type LdapResults } from './ldap.js';
+import { federationSection, type FederationResults } from './federation.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
@@ -46,6 +47,8 @@ export interface ReportInput {
   replicas?: ReplicaResults | undefined;
   /** LDAP logins, when the `ldap` workload ran. */
   ldap?: LdapResults | undefined;
+  /** Cached federated tokens next to cached passwords, when the `federation` workload ran. */
+  federation?: FederationResults | undefined;
   startFailures: Array<{ label: string; error: string }>;
   elapsedSeconds: number;
   /** 1-minute load average when the run ended. */
@@ -424,6 +427,7 @@ export function renderReport(input: ReportInput): string {
       : []),
     input.replicas && replicasSection(input.replicas, input.options),
     input.ldap && ldapSection(input.ldap),
+    input.federation && federationSection(input.federation),
     problemsSection(input),
     findingsSection(),
   ]

@@ -19,6 +19,7 @@ import { writeWrkScript } from './wrk.js';
 import { formatSize } from './table.js';
 import { ReplicaResults, replicasRound, startReplicaFleet, type ReplicasRun } from './replicas.js';
 import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js';
+import { federationRound, startFederationRun, type FederationRun } from './federation.js';
 import { required } from './required.js';
 
 const t0 = Date.now();
@@ -71,6 +72,7 @@ async function main(): Promise<number> {
     const ldap: LdapRun | undefined = options.only.has('ldap')
       ? { fleet: await startLdapFleet(ws, log), results: new LdapResults(), options, log }
       : undefined;
+    const federation: FederationRun | undefined = options.only.has('federation') ? await startFederationRun(ws, options, log) : undefined;
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
@@ -79,6 +81,7 @@ async function main(): Promise<number> {
       if (ctx && options.only.has('skopeo')) await skopeoRound(ctx, round);
       if (replicas) await replicasRound(replicas, round);
       if (ldap) await ldapRound(ldap, round);
+      if (federation) await federationRound(federation, round);
     }
 
     const report = renderReport({
@@ -87,6 +90,7 @@ async function main(): Promise<number> {
       results,
       replicas: replicas?.results,
       ldap: ldap?.results,
+      federation: federation?.results,
       startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
       loadAverageAfter: loadavg()[0] ?? 0,
