@@ -10,6 +10,7 @@ import { DEFAULT_WORKLOADS, TARGET_KINDS, TARGET_WORKLOADS, type BenchOptions } 
 import { replicasSection, type ReplicaResults } from './replicas.js';
 import { ldapSection, type LdapResults } from './ldap.js';
 import { tokenSection, type TokenResults } from './personal-tokens.js';
+import { federationSection, type FederationResults } from './federation.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
@@ -49,6 +50,8 @@ export interface ReportInput {
   ldap?: LdapResults | undefined;
   /** Personal tokens next to cached passwords, when the `pat` workload ran. */
   tokens?: TokenResults | undefined;
+  /** Cached federated tokens next to cached passwords, when the `federation` workload ran. */
+  federation?: FederationResults | undefined;
   startFailures: Array<{ label: string; error: string }>;
   elapsedSeconds: number;
   /** 1-minute load average when the run ended. */
@@ -428,6 +431,7 @@ export function renderReport(input: ReportInput): string {
     input.replicas && replicasSection(input.replicas, input.options),
     input.ldap && ldapSection(input.ldap),
     input.tokens && tokenSection(input.tokens),
+    input.federation && federationSection(input.federation),
     problemsSection(input),
     findingsSection(),
   ]

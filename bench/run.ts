@@ -20,6 +20,7 @@ import { formatSize } from './table.js';
 import { ReplicaResults, replicasRound, startReplicaFleet, type ReplicasRun } from './replicas.js';
 import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js';
 import { startTokenGate, TokenResults, tokenRound, type TokenRun } from './personal-tokens.js';
+import { federationRound, startFederationRun, type FederationRun } from './federation.js';
 import { required } from './required.js';
 
 const t0 = Date.now();
@@ -75,6 +76,7 @@ async function main(): Promise<number> {
     const tokens: TokenRun | undefined = options.only.has('pat')
       ? { ...(await startTokenGate(ws, log)), results: new TokenResults(), options, log }
       : undefined;
+    const federation: FederationRun | undefined = options.only.has('federation') ? await startFederationRun(ws, options, log) : undefined;
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
@@ -84,6 +86,7 @@ async function main(): Promise<number> {
       if (replicas) await replicasRound(replicas, round);
       if (ldap) await ldapRound(ldap, round);
       if (tokens) await tokenRound(tokens, round);
+      if (federation) await federationRound(federation, round);
     }
 
     const report = renderReport({
@@ -93,6 +96,7 @@ async function main(): Promise<number> {
       replicas: replicas?.results,
       ldap: ldap?.results,
       tokens: tokens?.results,
+      federation: federation?.results,
       startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
       loadAverageAfter: loadavg()[0] ?? 0,

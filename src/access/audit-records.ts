@@ -4,7 +4,7 @@
  * route, the identity, the status), never from raw headers, so no password or token can reach the
  * trail; the sink that writes them is ./audit.ts.
  */
-import type { Identity } from '../auth/identity.js';
+import type { CredentialRefusal, Identity } from '../auth/identity.js';
 import type { Action } from '../oci/actions.js';
 import { isDigest } from '../oci/names.js';
 import type { Route } from '../oci/route.js';
@@ -45,7 +45,14 @@ export function auditRecord(facts: AuditFacts): AuditRecord {
     status: facts.status,
     reason: facts.reason,
     tokenId: facts.identity.personalTokenId,
+    federation: federationOf(facts.identity),
   };
+}
+
+/** What the trail says of a federated caller: its policy, issuer and subject (never its token). */
+function federationOf(identity: Identity): AuditRecord['federation'] {
+  const facts = identity.federation;
+  return facts && { policy: facts.policy, issuer: facts.issuer, subject: facts.subject };
 }
 
 /** Why a login was refused, as its audit record says (never to the client: it gets one generic 401). */
@@ -61,7 +68,9 @@ export type LoginRefusalReason =
   /** A valid refresh token whose subject is gone, answered for by another provider, or re-created. */
   | 'refresh-subject-refused'
   /** 429 TOOMANYREQUESTS from the login throttle: nothing was checked. */
-  | 'throttled';
+  | 'throttled'
+  /** A federated token (as a password, at the password grant or in a token exchange) that failed a check (`check` says which). */
+  | 'invalid-federated-token';
 
 export interface LoginRefusal {
   /** The name that was tried: from Basic credentials, the password grant or a verified refresh token; null for none. */
@@ -74,6 +83,8 @@ export interface LoginRefusal {
   readonly route?: Route;
   /** Where outside /v2/ the login was refused (`/auth/token`). */
   readonly endpoint?: string;
+  /** A refused federated token: the check that failed, and the policy and issuer once known. */
+  readonly token?: CredentialRefusal | undefined;
 }
 
 /** Names are the client's text: kept short in the trail. */
@@ -87,5 +98,7 @@ export function loginRefusalRecord(facts: LoginRefusal): AuditRecord {
   const record: AuditRecord = facts.route
     ? auditRecord({ ...common, identity, route: facts.route })
     : { ...common, user, groups: [], via: identity.via, repository: '', endpoint: facts.endpoint };
-  return { ...record, reason: facts.reason };
+  if (!facts.token) return { ...record, reason: facts.reason };
+  const { check, policy, issuer } = facts.token;
+  return { ...record, reason: 'invalid-federated-token', check, federation: { policy, issuer } };
 }

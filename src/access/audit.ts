@@ -46,6 +46,11 @@ export interface AuditRecord {
   readonly owner?: string | undefined;
   /** What the other side said, for a record whose `reason` alone does not tell (an OpenID provider's refusal). */
   readonly detail?: string | undefined;
+  /** A federated caller's trust policy, its token's issuer and subject (`sub`); for a refused token, what was known of them. */
+  readonly federation?:
+    { readonly policy?: string | undefined; readonly issuer?: string | undefined; readonly subject?: string | undefined } | undefined;
+  /** For a refused federated token (reason `invalid-federated-token`): the check that failed (`audience`, `expired`, `condition:ref`…). */
+  readonly check?: string | undefined;
 }
 
 export interface AuditSink {

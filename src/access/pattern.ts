@@ -1,21 +1,29 @@
 /**
  * Repository patterns, compiled once: `*` matches within one path component, `**` across
  * components, `${user}` and `${group}` stand for the caller's user name or one of the caller's
- * groups. A pattern with a placeholder is matched with the caller's own values put in its place
- * (so `home/${user}-*` matches `home/alice-dev-x` for alice, whatever else the name contains).
- * Matching never backtracks (`matchPieces`): its work is bounded by the pattern's and the name's
- * lengths, whoever wrote the pattern. Which patterns are acceptable is checked with the config
+ * groups, `${claims.NAME}` for a claim of a federated caller's token. A pattern with a placeholder
+ * is matched with the caller's own values put in its place (so `home/${user}-*` matches
+ * `home/alice-dev-x` for alice, whatever else the name contains). Matching never backtracks
+ * (`matchPieces`): its work is bounded by the pattern's and the name's lengths, whoever wrote the
+ * pattern. Which patterns are acceptable is checked with the config
  * (config/schema/repository-pattern.ts).
+ *
+ * A claim fills its placeholder only when its value is itself a valid repository name (one or more
+ * components of the distribution grammar: `octo-org/app` may, `Octo-Org/App`, `../x` or `a b` may
+ * not): a claim that is not matches nothing, so a token's claims never widen a rule.
  */
+import { isValidRepositoryName } from '../oci/names.js';
+
 export interface RepositoryPattern {
   readonly source: string;
-  /** True when the pattern matches `repository` for a caller with this user and these groups. */
-  matches(repository: string, user: string | null, groups: readonly string[]): boolean;
+  /** True when the pattern matches `repository` for a caller with this user, these groups and (a federated caller) these claims. */
+  matches(repository: string, user: string | null, groups: readonly string[], claims?: Readonly<Record<string, string>>): boolean;
 }
 
-type Placeholder = 'user' | 'group';
+type Placeholder = 'user' | 'group' | `claims.${string}`;
 
-const TOKEN = /\*\*|\*|\$\{(user|group)\}|[^*$]+|\$/g;
+const TOKEN = /\*\*|\*|\$\{(user|group|claims\.[A-Za-z0-9_.-]+)\}|[^*$]+|\$/g;
+const NO_CLAIMS: Readonly<Record<string, string>> = Object.freeze({});
 const MAX_COMBINATIONS = 256;
 /** A value put in for a placeholder is one path-component part: no slash, no control characters. */
 // eslint-disable-next-line no-control-regex -- refusing control characters is the point
@@ -66,11 +74,22 @@ function matchPieces(pieces: readonly Matchable[], name: string): boolean {
   return reach[name.length] === 1;
 }
 
+/** The caller's values for one placeholder: its user name, its groups, or the claim's value if that is a valid repository name. */
+function valuesOf(name: Placeholder, user: string | null, groups: readonly string[], claims: Readonly<Record<string, string>>): string[] {
+  if (name === 'user') return user === null || !PLACEHOLDER_VALUE.test(user) ? [] : [user];
+  if (name === 'group') return groups.filter((group) => PLACEHOLDER_VALUE.test(group));
+  const claim = Object.hasOwn(claims, name.slice('claims.'.length)) ? claims[name.slice('claims.'.length)] : undefined;
+  return claim !== undefined && isValidRepositoryName(claim) ? [claim] : [];
+}
+
 /** Every assignment of the caller's values to the pattern's placeholders (bounded). */
-function assignments(names: readonly Placeholder[], user: string | null, groups: readonly string[]): string[][] {
-  const options = names.map((name) =>
-    (name === 'user' ? (user === null ? [] : [user]) : [...groups]).filter((value) => PLACEHOLDER_VALUE.test(value)),
-  );
+function assignments(
+  names: readonly Placeholder[],
+  user: string | null,
+  groups: readonly string[],
+  claims: Readonly<Record<string, string>> = NO_CLAIMS,
+): string[][] {
+  const options = names.map((name) => valuesOf(name, user, groups, claims));
   let combos: string[][] = [[]];
   for (const values of options) {
     combos = combos.flatMap((combo) => values.map((value) => [...combo, value])).slice(0, MAX_COMBINATIONS);
@@ -91,8 +110,8 @@ export function compileRepositoryPattern(source: string): RepositoryPattern {
   };
   return {
     source,
-    matches(repository, user, groups) {
-      return assignments(names, user, groups).some((values) => matchPieces(withValues(values), repository));
+    matches(repository, user, groups, claims = NO_CLAIMS) {
+      return assignments(names, user, groups, claims).some((values) => matchPieces(withValues(values), repository));
     },
   };
 }
@@ -109,7 +128,7 @@ export function exampleNames(source: string, user: string | null, groups: readon
     let index = 0;
     return source.replace(TOKEN, (token) => {
       if (token === '**' || token === '*') return 'x';
-      if (token === '${user}' || token === '${group}') return values[index++] as string;
+      if (token.startsWith('${')) return values[index++] as string;
       return token;
     });
   });

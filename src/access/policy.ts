@@ -130,7 +130,10 @@ export class AccessPolicy {
   }
 
   #appliesTo(rule: CompiledRule, identity: Identity, repository: string): boolean {
-    return rule.subjects.some((subject) => subject(identity)) && rule.repository.matches(repository, identity.user, identity.groups);
+    return (
+      rule.subjects.some((subject) => subject(identity)) &&
+      rule.repository.matches(repository, identity.user, identity.groups, identity.claims)
+    );
   }
 
   /** Whether this rule would need to know if the target tag exists before granting. */

@@ -193,6 +193,7 @@ function tokenEndpointOf({ config, resources, auth, policy, audit }: Parts): Tok
       policy,
       authenticate: auth.authenticateBasic,
       verifyPassword: (credentials) => auth.verifyPassword(credentials),
+      ...(config.auth.federation.length > 0 ? { exchangeToken: auth.exchangeToken } : {}),
       refreshIdentity: auth.refreshIdentity,
       realm: config.auth.realm,
       audit,

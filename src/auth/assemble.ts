@@ -22,7 +22,8 @@ import { CachedVerifier, type VerifyOutcome } from './credential-cache.js';
 import { GroupFile } from './group-file.js';
 import { configGroups, withGroups, type GroupSource } from './groups.js';
 import { HtpasswdProvider } from './htpasswd/provider.js';
-import type { AuthProvider, Credentials, Identity } from './identity.js';
+import type { AuthProvider, CredentialRefusal, Credentials, Identity } from './identity.js';
+import { FederatedNames, MAX_TOKEN_LENGTH, openFederation, TokenPasswords, type FederatedTokens } from './federation/index.js';
 import { LdapProvider } from './ldap/index.js';
 import {
   LoginThrottle,
@@ -51,6 +52,8 @@ export interface AuthStage {
   readonly authenticateBasic: Authenticate;
   /** The OAuth2 password grant: the cached, throttled provider chain, then groups from every source. */
   verifyPassword(credentials: Credentials): Promise<Identity | null>;
+  /** RFC 8693 token exchange: a federated token (and nothing else) → its identity with its groups, through the credential cache; null when refused. */
+  readonly exchangeToken: ExchangeToken;
   /** A refresh token's subject, asked of the provider chain again (no cache, no throttle), with its groups now. */
   readonly refreshIdentity: RefreshIdentity;
   readonly tokens: TokenService | undefined;
@@ -87,7 +90,7 @@ export interface AssembleOptions {
 }
 
 /** The credential stores, each watched until the stack closes, and the chain that asks them in order. */
-async function openProviders(config: Config, logger: Logger, stack: CloseStack) {
+async function openProviders(config: Config, logger: Logger, stack: CloseStack, federatedNames: FederatedNames | undefined) {
   const htpasswd = stack.adopt(await HtpasswdProvider.open({ file: config.auth.htpasswd, logger }), (opened) => opened.close());
   const ldap = config.auth.ldap && stack.adopt(await LdapProvider.open({ config: config.auth.ldap, logger }), (opened) => opened.close());
   ldap?.probe().catch(() => undefined); // logs why; the gateway still starts and answers 503 for LDAP users
@@ -98,9 +101,9 @@ async function openProviders(config: Config, logger: Logger, stack: CloseStack) 
     (config.auth.groupFile && stack.adopt(await GroupFile.open({ file: config.auth.groupFile, logger }), (opened) => opened.close())) ||
     undefined;
   const byName: Record<string, AuthProvider | undefined> = { htpasswd, ldap: ldap || undefined };
-  // Robots first: only `robot$…` names are theirs, every other name passes on at no cost.
+  // Robots first: only `robot$…` names are theirs, every other name passes on at no cost; then the federated names' prefixes.
   const chain = new ProviderChain(
-    [robots, ...config.auth.providers.map((name) => byName[name] as AuthProvider)],
+    [robots, ...(federatedNames ? [federatedNames] : []), ...config.auth.providers.map((name) => byName[name] as AuthProvider)],
     logger,
     deployment.stampCredential,
   );
@@ -147,12 +150,19 @@ async function watchStores(
 
 export async function assembleAuth(config: Config, logger: Logger, options: AssembleOptions): Promise<AuthStage> {
   const { tokens } = options;
-  const providers = await openProviders(config, logger, options.stack);
+  const federation = await openFederation(config, logger, options.stack);
+  const providers = await openProviders(config, logger, options.stack, federation?.names);
   const { htpasswd, ldap, robots, revokedUsers, groupFile, chain } = providers;
   // Throttling sits behind the cache: correct credentials answered from the cache are never slowed.
   const throttle = config.auth.throttle.enabled ? (options.throttle ?? loginThrottle(config, options)) : undefined;
   const throttled = throttle ? new ThrottledProvider(chain, throttle) : chain;
-  const verifier = new CachedVerifier(throttled, { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize }, options.onVerified);
+  // Tokens offered as passwords are told apart before the throttle: a signature cannot be guessed.
+  const federatedPasswords = federation ? new TokenPasswords(throttled, federation.tokens, tokens, logger) : throttled;
+  const verifier = new CachedVerifier(
+    federatedPasswords,
+    { ttlMs: config.auth.cacheTtl, maxEntries: config.auth.cacheSize },
+    options.onVerified,
+  );
   const groupSources: GroupSource[] = [configGroups(config.groups), ...(groupFile ? [(user: string) => groupFile.groupsOf(user)] : [])];
   const owners = await assembleOwnerCredentials(config, {
     chain,
@@ -188,6 +198,7 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
       const identity = await passwords.verify(credentials);
       return identity && withGroups(identity, groupSources);
     },
+    exchangeToken: exchangeFederatedToken(federation?.tokens, verifier, groupSources),
     refreshIdentity: owners.refreshIdentity,
     tokens,
     robots,
@@ -210,6 +221,30 @@ export async function assembleAuth(config: Config, logger: Logger, options: Asse
             () => false,
           )
       : undefined,
+  };
+}
+
+/** The user name the credential cache files exchanged tokens under (never a provider's: only federated tokens get this far). */
+const EXCHANGE_USER = 'token-exchange';
+
+export type ExchangeToken = (
+  subjectToken: string,
+  clientIp: string,
+  onRefused: (refusal: CredentialRefusal) => void,
+) => Promise<Identity | null>;
+
+function exchangeFederatedToken(
+  federated: FederatedTokens | undefined,
+  verifier: CachedVerifier,
+  groupSources: readonly GroupSource[],
+): ExchangeToken {
+  return async (subjectToken, clientIp, onRefused) => {
+    if (!federated || !federated.isFederated(subjectToken)) {
+      onRefused({ check: subjectToken.length > MAX_TOKEN_LENGTH ? 'too-large' : 'issuer' });
+      return null;
+    }
+    const identity = await verifier.verify({ user: EXCHANGE_USER, password: subjectToken, clientIp, onRefused });
+    return identity && withGroups(identity, groupSources);
   };
 }
 

@@ -7,7 +7,7 @@
  * A malformed header or credentials no provider accepts are 'invalid' — always the same generic
  * challenge, never which check failed. Errors (429 throttled, 503 directory down) propagate.
  */
-import { ANONYMOUS, type AuthProvider, type Identity } from './identity.js';
+import { ANONYMOUS, type AuthProvider, type CredentialRefusal, type Identity } from './identity.js';
 import { parseBasicAuthorization } from './authorization-header.js';
 import { withGroups, type GroupSource } from './groups.js';
 
@@ -18,6 +18,8 @@ export interface AuthRequest {
   /** From a trusted SSO proxy only. */
   readonly ssoUser?: string | undefined;
   readonly ssoGroups?: string | undefined;
+  /** Told which check refused a token offered as the password (for the audit record). */
+  readonly onRefused?: ((refusal: CredentialRefusal) => void) | undefined;
 }
 
 export type Authenticate = (request: AuthRequest) => Promise<Identity | 'invalid'>;
@@ -45,7 +47,7 @@ export function createAuthenticator(verifier: AuthProvider, groupSources: readon
     const credentials = parseBasicAuthorization(request.authorization);
     if (credentials === 'absent') return ANONYMOUS;
     if (credentials === 'malformed') return 'invalid';
-    const identity = await verifier.verify({ ...credentials, clientIp: request.clientIp });
+    const identity = await verifier.verify({ ...credentials, clientIp: request.clientIp, onRefused: request.onRefused });
     return identity ? withGroups(identity, groupSources) : 'invalid';
   };
 }

@@ -7,6 +7,8 @@
  * stored, so the cache (or a heap dump of it) holds neither a password nor a plain hash one could
  * test guesses against offline. Only successful verifications are cached; a flush (the password
  * file changed) drops everything, and a verification that started before a flush is not cached.
+ * A credential that expires by itself (a federated token used as a password) is trusted until its
+ * expiry at most.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { isRegistryError } from '../oci/errors.js';
@@ -57,10 +59,14 @@ export class CredentialCache {
     return entry.identity;
   }
 
+  /** Trusted for `ttlMs`, never past `identity.validUntil` (a federated token's `exp`): a token is good until its own expiry only. */
   set(key: string, identity: Identity): void {
     if (this.maxEntries === 0 || this.ttlMs === 0) return;
+    const now = this.now();
+    const expiresAt = Math.min(now + this.ttlMs, identity.validUntil ?? Infinity);
+    if (expiresAt <= now) return;
     this.entries.delete(key);
-    this.entries.set(key, { identity, expiresAt: this.now() + this.ttlMs });
+    this.entries.set(key, { identity, expiresAt });
     while (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next().value as string;
       this.entries.delete(oldest);

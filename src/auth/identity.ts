@@ -5,7 +5,7 @@ export interface Identity {
   readonly user: string | null;
   readonly groups: readonly string[];
   /** Which provider established the identity. */
-  readonly via: 'anonymous' | 'htpasswd' | 'ldap' | 'header' | 'token' | 'robot' | 'oidc' | 'personal-token';
+  readonly via: 'anonymous' | 'htpasswd' | 'ldap' | 'header' | 'token' | 'robot' | 'oidc' | 'personal-token' | 'federated';
   /**
    * Scopes that limit the caller beyond the policy: a bearer token's access claim or a robot's
    * scopes. Undefined: only the policy decides.
@@ -24,6 +24,24 @@ export interface Identity {
    * user's current credential has another (a changed password, a re-made robot).
    */
   readonly credentialStamp?: string;
+  /**
+   * When the credential this identity was verified with stops being valid, in ms since the epoch (a
+   * federated token's `exp`, a registry token's): nothing made from it — a cached verification, a
+   * token issued for it — outlives it.
+   */
+  readonly validUntil?: number;
+  /** The claims of a federated token that the access rules name (`${claims.NAME}`): verified, strings only. */
+  readonly claims?: Readonly<Record<string, string>>;
+  /** Where a federated identity comes from (the audit trail names it), and how long a token issued for it may live. */
+  readonly federation?: FederationFacts;
+}
+
+/** Of a federated identity: its trust policy, the token's issuer and subject (`sub`), the policy's `maxTokenLifetime`. */
+export interface FederationFacts {
+  readonly policy: string;
+  readonly issuer: string;
+  readonly subject: string;
+  readonly maxTokenLifetimeMs: number;
 }
 
 export const ANONYMOUS: Identity = Object.freeze({ user: null, groups: Object.freeze([]), via: 'anonymous' });
@@ -33,6 +51,15 @@ export interface Credentials {
   readonly password: string;
   /** The client's address (after trusted-proxy resolution), for throttling failures. */
   readonly clientIp?: string;
+  /** Told which check refused a federated token (for the audit record; the client sees only the generic refusal). */
+  readonly onRefused?: (refusal: CredentialRefusal) => void;
+}
+
+/** Why a token offered as a password was refused: the check that failed and, once known, the policy and issuer. */
+export interface CredentialRefusal {
+  readonly check: string;
+  readonly policy?: string | undefined;
+  readonly issuer?: string | undefined;
 }
 
 /**

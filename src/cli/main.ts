@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   gc: async () => (await import('./gc.js')).gcCommand(),
   token: async () => (await import('./token.js')).tokenCommand(),
   healthcheck: async () => (await import('./healthcheck.js')).healthcheckCommand(),
+  'credential-provider': async () => (await import('./credential-provider.js')).credentialProviderCommand(),
   version: async () => (await import('./version.js')).versionCommand(),
 };
 

@@ -190,7 +190,7 @@ export function buildConfig(
       ...value.auth,
       providers: value.auth.providers ?? (value.auth.ldap ? ['htpasswd', 'ldap'] : ['htpasswd']),
       token: resolveTokenConfig(value.auth.token, at, dataDir),
-      tokenEndpoint: value.auth.scheme === 'bearer' || value.auth.token !== undefined,
+      tokenEndpoint: value.auth.scheme === 'bearer' || value.auth.token !== undefined || value.auth.federation.length > 0,
       groupFile: value.auth.groupFile && at(value.auth.groupFile),
       ldap: value.auth.ldap && {
         ...value.auth.ldap,
@@ -207,6 +207,7 @@ export function buildConfig(
         ...value.auth.tokens,
         store: value.auth.tokens.store ? at(value.auth.tokens.store) : resolve(dataDir, 'tokens', 'personal-tokens.json'),
       },
+      federation: value.auth.federation.map((policy) => ({ ...policy, ca: policy.ca && at(policy.ca) })),
       htpasswd: value.auth.htpasswd ? at(value.auth.htpasswd) : resolve(dataDir, 'htpasswd'),
       htpasswdIsDefault: value.auth.htpasswd === undefined,
     },

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { durationSchema } from './duration.js';
 import { parseCidr } from '../lib/ip.js';
 import { repositoryPatternProblem } from './schema/repository-pattern.js';
+import { placeholderProblem } from './schema/claim-template.js';
 import { ldapConfigSchema } from './schema/ldap.js';
 import { throttleConfigSchema } from './schema/throttle.js';
 import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
@@ -16,6 +17,7 @@ import { oidcConfigSchema } from './schema/oidc.js';
 import { personalTokensConfigSchema } from './schema/personal-tokens.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
+import { federationSchema } from './schema/federation.js';
 import { GRANTS } from '../oci/actions.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
@@ -40,6 +42,10 @@ const subject = z
   .refine((value) => /^(anonymous|authenticated|\*|user:.+|group:.+)$/.test(value), {
     error: 'expected anonymous, authenticated, *, user:NAME or group:NAME',
   })
+  .superRefine((value, ctx) => {
+    const problem = placeholderProblem(value, { claims: true });
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
   .meta({ docType: 'subject' });
 
 const tagPattern = z
@@ -54,13 +60,13 @@ const accessRule = z.strictObject({
     .string()
     .min(1)
     .superRefine((value, ctx) => {
-      const problem = repositoryPatternProblem(value);
+      const problem = repositoryPatternProblem(value, { claims: true });
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })
     .meta({
       docType: 'repository pattern',
       description:
-        "Repositories the rule covers: `*` matches within one path component, `**` across components; `${user}` and `${group}` stand for the caller's user name or one of its groups. Lower case.",
+        "Repositories the rule covers: `*` matches within one path component, `**` across components; `${user}` and `${group}` stand for the caller's user name or one of its groups, `${claims.NAME}` for a claim of a federated caller's token (a value that is not a valid repository name matches nothing). Lower case.",
     }),
   actions: z
     .array(z.enum(GRANTS))
@@ -69,7 +75,9 @@ const accessRule = z.strictObject({
   subjects: z
     .array(subject)
     .min(1)
-    .describe('Who the rule applies to: `anonymous`, `authenticated`, `*` (everyone), `user:NAME` or `group:NAME`.'),
+    .describe(
+      "Who the rule applies to: `anonymous`, `authenticated`, `*` (everyone), `user:NAME` or `group:NAME`; `${claims.NAME}` in a name stands for a claim of a federated caller's token.",
+    ),
   protectedTags: z
     .array(tagPattern)
     .optional()
@@ -185,6 +193,11 @@ export const configSchema = z.strictObject({
         docDefault: '`dataDir/htpasswd`, created with an admin user on first start',
       }),
       ldap: ldapConfigSchema.optional().meta({ description: 'LDAP or Active Directory as a password provider.', docDefault: 'none' }),
+      federation: federationSchema.default([]).meta({
+        description:
+          'Trust policies for the OIDC tokens CI jobs and Kubernetes pods are given (GitHub Actions, GitLab CI, service accounts): such a token is accepted as a password, at `/auth/token` and by token exchange, for the user its policy names.',
+        docDefault: 'none',
+      }),
       trustedHeader: z
         .strictObject({
           user: z

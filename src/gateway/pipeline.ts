@@ -11,7 +11,7 @@
  * exchange.ts, its refusals (401 challenges, 403 DENIED, their audit records) in refusals.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Identity } from '../auth/identity.js';
+import type { CredentialRefusal, Identity } from '../auth/identity.js';
 import { decide } from '../access/decide.js';
 import type { Action } from '../oci/actions.js';
 import type { ForwardingFacts, RequestContext } from '../backend/backend.js';
@@ -85,6 +85,7 @@ function routeRequest(exchange: Exchange): Routed {
 /** Who is asking. Failed logins are audited; in bearer mode a request without a token is sent for one. */
 async function identify(exchange: Routed): Promise<Identified> {
   const { options, req, state, caller, method, route } = exchange;
+  let token: CredentialRefusal | undefined;
   const loginRefused = (status: number, reason: LoginRefusalReason) =>
     options.audit.record(
       loginRefusalRecord({
@@ -94,11 +95,13 @@ async function identify(exchange: Routed): Promise<Identified> {
         route,
         status,
         reason,
+        token,
       }),
     );
   let identity: Identity | 'invalid';
   try {
-    identity = await options.authenticate({ ...caller, authorization: req.headers.authorization });
+    const onRefused = (refusal: CredentialRefusal) => (token = refusal);
+    identity = await options.authenticate({ ...caller, authorization: req.headers.authorization, onRefused });
   } catch (error) {
     if (isRegistryError(error) && error.code === 'TOOMANYREQUESTS') loginRefused(error.status, 'throttled');
     throw error;

@@ -6,6 +6,8 @@
  *   POST /auth/token   application/x-www-form-urlencoded, the OAuth2 grants:
  *        grant_type=password&username=U&password=P&service=S[&scope=…][&access_type=offline][&client_id=C]
  *        grant_type=refresh_token&refresh_token=R&service=S[&scope=…][&access_type=offline][&client_id=C]
+ *        grant_type=urn:ietf:params:oauth:grant-type:token-exchange&subject_token=JWT
+ *          &subject_token_type=urn:ietf:params:oauth:token-type:jwt|id_token&service=S[&scope=…]   (RFC 8693)
  *   GET  /auth/jwks    the public signing keys (JWKS)
  *
  * → 200 {"token","access_token","expires_in","issued_at","scope"[, "refresh_token"]}
@@ -21,13 +23,18 @@
  * for another service, a malformed one, or one naming more than MAX_SCOPES scopes is a 400 (before
  * any credential is checked). Bodies are read up to MAX_TOKEN_REQUEST_BYTES.
  * Every answer is `Cache-Control: no-store` (RFC 6749 §5.1).
+ *
+ * The token exchange takes a federated token (auth.federation) only, and answers a token of this
+ * gateway's own, never the one it was given: limited to the requested scopes the policy allows,
+ * living at most min(the federated token's `exp`, its policy's `maxTokenLifetime`), with no
+ * refresh token (token-exchange.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { AuditSink } from '../access/audit.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { AuthRequest } from '../auth/authenticate.js';
-import type { Credentials, Identity } from '../auth/identity.js';
+import type { CredentialRefusal, Credentials, Identity } from '../auth/identity.js';
 import { grantAccess } from '../access/grant.js';
 import { mayRefresh, type RefreshIdentity } from '../auth/token/refresh-subject.js';
 import { formatScopeList, parseScopeList } from '../auth/token/scope.js';
@@ -42,6 +49,7 @@ import { triedUserName } from './audit-events.js';
 import { basicChallengeHeader } from '../auth/authorization-header.js';
 import { splitRequestTarget } from '../oci/request-target.js';
 import { sendEarlyRefusal } from './early-refusal.js';
+import { ISSUED_TOKEN_TYPE, readExchangeAsk, TOKEN_EXCHANGE_GRANT, type ExchangeToken } from './token-exchange.js';
 
 export const TOKEN_PATH = '/auth/token';
 export const JWKS_PATH = '/auth/jwks';
@@ -81,6 +89,8 @@ export interface TokenEndpointDeps {
    * enough on its own.
    */
   readonly refreshIdentity: RefreshIdentity;
+  /** RFC 8693: a federated token → its identity with its groups, or null (the refusal told to `onRefused`). */
+  readonly exchangeToken?: ExchangeToken;
   /** Where refused logins are recorded. */
   readonly audit?: AuditSink;
   /** Told of each token issued (metrics). */
@@ -116,6 +126,8 @@ interface Endpoint {
 interface Attempt {
   user: string | null;
   refused?: LoginRefusalReason;
+  /** A federated token's failed check. */
+  token?: CredentialRefusal;
 }
 
 /** One request to the endpoint, as its steps see it. */
@@ -139,7 +151,8 @@ type TokenAsk =
       readonly user: string;
       readonly password: string;
     }
-  | { readonly grant: 'refresh_token'; readonly scopes: ResourceScope[]; readonly offline: boolean; readonly refreshToken: string };
+  | { readonly grant: 'refresh_token'; readonly scopes: ResourceScope[]; readonly offline: boolean; readonly refreshToken: string }
+  | { readonly grant: 'token-exchange'; readonly scopes: ResourceScope[]; readonly subjectToken: string };
 
 /** What the answer carries besides the access token: a new refresh token, the one refreshed with, or none. */
 type RefreshAnswer = { readonly issue: true } | { readonly echo: string } | undefined;
@@ -148,6 +161,8 @@ type RefreshAnswer = { readonly issue: true } | { readonly echo: string } | unde
 interface Grantee {
   readonly identity: Identity;
   readonly refresh: RefreshAnswer;
+  /** An RFC 8693 exchange: the answer says what it issued (`issued_token_type`, `token_type`). */
+  readonly exchanged?: true;
 }
 
 export function createTokenEndpoint(deps: TokenEndpointDeps): TokenEndpoint {
@@ -231,6 +246,8 @@ async function readTokenRequest(exchange: TokenExchange, query: URLSearchParams)
     if (!refreshToken) throw badRequest('grant_type=refresh_token needs refresh_token');
     return { grant: 'refresh_token', scopes, offline, refreshToken };
   }
+  if (grantType === TOKEN_EXCHANGE_GRANT && endpoint.deps.exchangeToken)
+    return { grant: 'token-exchange', scopes, ...readExchangeAsk(params) };
   throw badRequest(grantType === undefined ? 'grant_type is required' : 'unsupported grant_type (use password or refresh_token)');
 }
 
@@ -262,7 +279,8 @@ async function authenticateGrant(exchange: TokenExchange, asked: TokenAsk): Prom
       const { user, password } = asked;
       exchange.attempt.user = user;
       const verify = exchange.endpoint.deps.verifyPassword;
-      const identity = user === '' ? null : await verify({ user, password, clientIp: exchange.caller.clientIp });
+      const onRefused = (refusal: CredentialRefusal) => (exchange.attempt.token = refusal);
+      const identity = user === '' ? null : await verify({ user, password, clientIp: exchange.caller.clientIp, onRefused });
       if (!identity) throw refuse(exchange, 'invalid-credentials', false);
       return { identity, refresh: asked.offline ? { issue: true } : undefined };
     }
@@ -271,6 +289,14 @@ async function authenticateGrant(exchange: TokenExchange, asked: TokenAsk): Prom
       // oauth.md: a refresh grant returns the same refresh token, never a new one.
       return { identity, refresh: asked.offline ? { echo: asked.refreshToken } : undefined };
     }
+    case 'token-exchange': {
+      const exchangeToken = exchange.endpoint.deps.exchangeToken as ExchangeToken;
+      const onRefused = (refusal: CredentialRefusal) => (exchange.attempt.token = refusal);
+      const identity = await exchangeToken(asked.subjectToken, exchange.caller.clientIp, onRefused);
+      if (!identity) throw refuse(exchange, 'invalid-federated-token', false);
+      exchange.attempt.user = identity.user;
+      return { identity, refresh: undefined, exchanged: true };
+    }
   }
 }
 
@@ -278,11 +304,14 @@ async function authenticateGrant(exchange: TokenExchange, asked: TokenAsk): Prom
 async function authenticateCaller(exchange: TokenExchange, params: URLSearchParams): Promise<Grantee> {
   const { endpoint, req, caller, attempt } = exchange;
   attempt.user = triedUserName(req.headers.authorization, caller.ssoUser);
-  const identity = await endpoint.deps.authenticate({ ...caller, authorization: req.headers.authorization });
+  const onRefused = (refusal: CredentialRefusal) => (attempt.token = refusal);
+  const identity = await endpoint.deps.authenticate({ ...caller, authorization: req.headers.authorization, onRefused });
   if (identity === 'invalid') throw refuse(exchange, 'invalid-credentials', true);
-  // Docker sends its user name as `account`; a different one than the credentials' is refused.
+  // Docker sends its user name as `account`; a different one than the credentials' is refused. A
+  // federated token stands for the name its policy makes, whatever name the client typed beside it.
   const account = single(params, 'account');
-  if (identity.user !== null && account !== undefined && account !== '' && account !== identity.user)
+  const accountName = identity.federation ? attempt.user : identity.user;
+  if (identity.user !== null && account !== undefined && account !== '' && account !== accountName)
     throw refuse(exchange, 'account-mismatch', true);
   const offline = single(params, 'offline_token') === 'true';
   return { identity, refresh: offline ? { issue: true } : undefined };
@@ -319,7 +348,7 @@ async function refreshSubject(exchange: TokenExchange, refreshToken: string): Pr
 /** What the grantee may have of what it asked for (access/grant.ts), signed, with its refresh token. */
 async function answerToken(
   { endpoint, res, method }: TokenExchange,
-  { identity, refresh }: Grantee,
+  { identity, refresh, exchanged }: Grantee,
   scopes: readonly ResourceScope[],
 ): Promise<void> {
   const { deps } = endpoint;
@@ -332,6 +361,7 @@ async function answerToken(
     expires_in: issued.expiresIn,
     issued_at: issued.issuedAt.toISOString(),
     scope: formatScopeList(access),
+    ...(exchanged ? { issued_token_type: ISSUED_TOKEN_TYPE, token_type: 'Bearer' } : {}),
   };
   if (refresh && 'echo' in refresh) body.refresh_token = refresh.echo;
   else if (refresh && mayRefresh(identity)) {
@@ -347,7 +377,15 @@ function auditRefusedLogin({ endpoint, caller, method, attempt }: TokenExchange,
   const reason = failure.code === 'TOOMANYREQUESTS' ? 'throttled' : attempt.refused;
   if (!reason) return;
   endpoint.deps.audit?.record(
-    loginRefusalRecord({ user: attempt.user, client: caller.clientIp, method, status: failure.status, reason, endpoint: TOKEN_PATH }),
+    loginRefusalRecord({
+      user: attempt.user,
+      client: caller.clientIp,
+      method,
+      status: failure.status,
+      reason,
+      endpoint: TOKEN_PATH,
+      token: attempt.token,
+    }),
   );
 }
 

@@ -33,6 +33,8 @@ export const INTERNAL_ERRORS = {
   RG_ERR_DIRECTORY_TIMEOUT: 'the directory did not answer in time',
   /** Asked of something already closed (a provider after a reload closed it). */
   RG_ERR_CLOSED: 'closed',
+  /** A federated token's issuer did not hand over its discovery document or keys in time, or handed over something unusable. */
+  RG_ERR_ISSUER_UNAVAILABLE: "the token issuer's keys are unavailable",
   /** A token (access or refresh) does not verify; the reason is for debug logs only. */
   RG_ERR_TOKEN_INVALID: 'invalid token',
   /** A worker process did not come up. */

@@ -100,6 +100,15 @@ auth:
     stateDir: /srv/registry-gate/shared/oidc
   tokens: { enabled: true, maxLifetime: 90d, maxPerUser: 50, store: ./data/tokens/personal-tokens.json }
   groupFile: auth/groups
+  federation:
+    - name: github
+      issuer: https://token.actions.githubusercontent.com
+      audience: https://registry.example.com
+      ca: auth/issuer-ca.pem
+      conditions: { repository_owner: octo-org, ref: "refs/heads/*" }
+      user: "gh:\${claims.repository}"
+      groups: [github-ci, "gh-\${claims.repository_owner}"]
+      maxTokenLifetime: 10m
   throttle:
     enabled: true
     maxFailuresPerAccount: 5
@@ -223,6 +232,7 @@ test('every registry-gate config among the examples of README.md and docs/ valid
       config: parse(match[1]!) as unknown,
     })),
   );
+  // Other tools' files (a CI workflow, the kubelet's config) are fenced ```yml and not read here.
   // Two examples are Distribution's config.yml, not registry-gate's.
   const isDistributionConfig = (block: unknown) =>
     isMapping(block) &&

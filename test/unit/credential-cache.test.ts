@@ -68,6 +68,25 @@ describe('CachedVerifier', () => {
     assert.equal(provider.calls, 3);
   });
 
+  it("never trusts a credential past its own expiry (a federated token's exp), whatever the TTL", async () => {
+    const time = clock();
+    const validUntil = time.now() + 500;
+    const expiring: AuthProvider = {
+      name: 'federated',
+      verify: () => Promise.resolve({ user: 'gh:octo-org/app', groups: [], via: 'federated', validUntil }),
+    };
+    const verifier = new CachedVerifier(expiring, { maxEntries: 10, ttlMs: 60_000, now: time.now });
+    await verifier.verify(alice);
+    assert.equal(verifier.cache.size, 1);
+    time.advance(499);
+    assert.ok(verifier.cache.get(verifier.cache.keyOf(alice)), 'trusted until its expiry');
+    time.advance(1);
+    assert.equal(verifier.cache.get(verifier.cache.keyOf(alice)), undefined, 'not one millisecond past it');
+    const expired = new CachedVerifier(expiring, { maxEntries: 10, ttlMs: 60_000, now: () => validUntil + 1 });
+    await expired.verify(alice); // verified within the issuer's clock skew, already past exp: never cached
+    assert.equal(expired.cache.size, 0);
+  });
+
   it('expires entries after the TTL, counted from verification', async () => {
     const time = clock();
     const provider = new FakeProvider({ alice: 'correct horse' });

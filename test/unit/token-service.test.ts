@@ -163,7 +163,13 @@ describe('access and refresh tokens', () => {
   it('verifies its own tokens and gives back the identity', async () => {
     const claims = await service.verifyAccessToken((await service.issueAccessToken(alice, ACCESS)).token);
     assert.deepEqual(claims.access, ACCESS);
-    assert.deepEqual(identityFromToken(claims), { user: 'alice', groups: ['pushers'], via: 'token', tokenAccess: ACCESS });
+    assert.deepEqual(identityFromToken(claims), {
+      user: 'alice',
+      groups: ['pushers'],
+      via: 'token',
+      tokenAccess: ACCESS,
+      validUntil: claims.exp * 1000,
+    });
     const anonymous = await service.verifyAccessToken(
       (await service.issueAccessToken({ user: null, groups: [], via: 'anonymous' }, [])).token,
     );

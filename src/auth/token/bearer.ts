@@ -15,6 +15,7 @@ import type { Action } from '../../oci/actions.js';
 import type { AccessTokenClaims, TokenService } from './service.js';
 import { CATALOG, formatScope, REPOSITORY } from './scope.js';
 import { InvalidTokenError } from './types.js';
+import { federationOf } from './federated-claim.js';
 
 export interface BearerChallengeOptions {
   /** The token endpoint's absolute URL. */
@@ -62,7 +63,8 @@ export function parseBearerAuthorization(header: string | undefined): { token: s
 
 /**
  * The caller a verified access token stands for: its subject (null when anonymous) and groups,
- * limited to the token's access claim.
+ * limited to the token's access claim, until the token expires; for a federated caller, the claims
+ * the rules name, as the token carries them.
  */
 export function identityFromToken(claims: AccessTokenClaims): Identity {
   return Object.freeze({
@@ -70,6 +72,8 @@ export function identityFromToken(claims: AccessTokenClaims): Identity {
     groups: Object.freeze([...claims.groups]),
     via: 'token' as const,
     tokenAccess: claims.access,
+    validUntil: claims.exp * 1000,
+    ...(claims.federated ? federationOf(claims.federated, (claims.exp - claims.iat) * 1000) : {}),
   });
 }
 

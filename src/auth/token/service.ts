@@ -29,6 +29,7 @@ import type { TokenAccess } from './types.js';
 import { InvalidTokenError } from './types.js';
 import type { SigningKey, SigningKeys } from './keys.js';
 import { InternalError } from '../../lib/internal-errors.js';
+import { federatedClaimOf, parseFederatedClaim, type FederatedClaim } from './federated-claim.js';
 
 export const ACCESS_TOKEN_TYPE = 'JWT';
 export const REFRESH_TOKEN_TYPE = 'rg-refresh+jwt';
@@ -75,6 +76,8 @@ export interface AccessTokenClaims {
   readonly jti: string;
   readonly access: readonly TokenAccess[];
   readonly groups: readonly string[];
+  /** Issued for a federated identity: where it came from and the claims the rules name (federated-claim.ts). */
+  readonly federated?: FederatedClaim;
 }
 
 export interface RefreshTokenClaims {
@@ -145,11 +148,15 @@ export class TokenService {
     return REFRESH_AUDIENCE_PREFIX + this.service;
   }
 
-  /** Signs an access token for `identity` carrying exactly `access`. */
+  /**
+   * Signs an access token for `identity` carrying exactly `access`. It lives `expiresIn`, and never
+   * past the credential the identity was verified with (`validUntil`: a federated token's `exp`) nor
+   * longer than its trust policy's `maxTokenLifetime`: then it may live less than the usual minimum.
+   */
   async issueAccessToken(identity: Identity, access: readonly TokenAccess[]): Promise<IssuedToken> {
     const issuedAtMs = this.now();
     const iat = Math.floor(issuedAtMs / 1000);
-    const expiresIn = Math.floor(this.expiresInMs / 1000);
+    const expiresIn = this.lifetimeFor(identity, issuedAtMs);
     const claims: JWTPayload = {
       iss: this.issuer,
       sub: identity.user ?? '',
@@ -161,8 +168,18 @@ export class TokenService {
       access: access.map((entry) => ({ type: entry.type, name: entry.name, actions: [...entry.actions] })),
     };
     if (identity.groups.length > 0) claims.groups = [...identity.groups];
+    const federated = federatedClaimOf(identity);
+    if (federated) claims.fed = { ...federated, claims: { ...federated.claims } };
     const token = await this.sign(claims, ACCESS_TOKEN_TYPE);
     return { token, expiresIn, issuedAt: new Date(iat * 1000), access };
+  }
+
+  /** Seconds an access token for `identity` issued at `issuedAtMs` may live (at least 1). */
+  private lifetimeFor(identity: Identity, issuedAtMs: number): number {
+    let lifetimeMs = this.expiresInMs;
+    if (identity.validUntil !== undefined) lifetimeMs = Math.min(lifetimeMs, identity.validUntil - issuedAtMs);
+    if (identity.federation) lifetimeMs = Math.min(lifetimeMs, identity.federation.maxTokenLifetimeMs);
+    return Math.max(1, Math.floor(lifetimeMs / 1000));
   }
 
   /**
@@ -203,6 +220,7 @@ export class TokenService {
       jti: payload.jti as string,
       access: Object.freeze(accessClaim(payload.access)),
       groups: Object.freeze(groupsClaim(payload.groups)),
+      ...(payload.fed !== undefined ? { federated: parseFederatedClaim(payload.fed) } : {}),
     });
   }
 
