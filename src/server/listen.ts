@@ -158,8 +158,15 @@ function httpServer(options: ListenOptions, serve: Handler): { server: Server; h
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     // The request never parsed (bad bytes in the target or headers, or too slow): still an OCI error, and closed.
     const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-    if (socket.writable && !socket.destroyed) socket.end(timedOut ? HEADERS_TIMEOUT_RESPONSE : PARSE_ERROR_RESPONSE);
-    else socket.destroy();
+    if (!socket.writable || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    socket.end(timedOut ? HEADERS_TIMEOUT_RESPONSE : PARSE_ERROR_RESPONSE);
+    // end() waits for the client's FIN, which a client that reads nothing never lets it see: the
+    // socket, still counted against the caps, stayed open as long as the client kept sending.
+    const linger = setTimeout(() => socket.destroy(), PLAIN_HTTP_LINGER_MS);
+    socket.once('close', () => clearTimeout(linger));
   });
   return https ? { server, https } : { server };
 }

@@ -9,11 +9,19 @@
  * of them from a handful of addresses held the listener's connections with no deadline at all. On
  * plain HTTP the deadline was checked every 30 s only, so it held up to 30 s past it. Now both cut
  * the connection within about a second of the deadline with a 408 OCI error.
+ *
+ * And a client that never reads the 408 (nor a 400 for a malformed request) kept the socket: the
+ * server ended its side and waited for the client's FIN, which a socket with unread input never
+ * sees, so the connection stayed open, counted against the caps, as long as the client kept
+ * sending. Now it is cut after a short linger; measured by the server's own gauge of open
+ * connections (`registry_gate_connections_open`).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { request } from 'undici';
 import { startGate, type TestGate } from '../helpers/gate.js';
+import { pollUntilEqual } from '../helpers/wait.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
 import { openSocket } from '../helpers/slow-client.js';
@@ -87,7 +95,10 @@ for (const transport of ['tls', 'plain'] as const) {
         ...(tls ? { tls } : {}),
         users: { alice: 'alice-headers-1' },
         bcryptCost: 4,
-        config: { server: { headersTimeout: `${HEADERS_TIMEOUT_MS}ms`, requestTimeout: '60s', idleTimeout: '900s' } },
+        config: {
+          server: { headersTimeout: `${HEADERS_TIMEOUT_MS}ms`, requestTimeout: '60s', idleTimeout: '900s' },
+          metrics: { listen: '127.0.0.1:0' },
+        },
       });
     });
 
@@ -105,6 +116,37 @@ for (const transport of ['tls', 'plain'] as const) {
     test('a connection that sends nothing after connecting is cut at the headers deadline', async () => {
       const held = await holdConnection(gate.url, tls?.caPem, undefined, false);
       assertCutAtHeadersDeadline(held, 'a silent connection');
+    });
+
+    async function openConnections(): Promise<number> {
+      const text = await (await request(gate.gate.metricsUrl ?? '')).body.text();
+      return Number(/^registry_gate_connections_open (\d+)$/m.exec(text)?.[1] ?? NaN);
+    }
+
+    test('a client that never reads the answer loses the connection all the same', async () => {
+      assert.equal(await pollUntilEqual(openConnections, 0), 0, 'connections left open by the tests before');
+      const sockets = await Promise.all(
+        ['GET /v2/ HTTP/1.1\r\nHost: 127.0.0.1\r\n', 'GET /v2/ HTTP/1.1\r\nBad Header\r\n'].map((start) =>
+          openSocket(gate.url, tls ? { ca: tls.caPem } : {}).then((socket) => {
+            socket.on('error', () => undefined);
+            socket.write(start); // and no 'data' listener: the answer is never read
+            return socket;
+          }),
+        ),
+      );
+      let lines = 0;
+      const ticker = setInterval(() => {
+        lines += 1;
+        for (const socket of sockets) if (!socket.destroyed && lines < GIVE_UP_MS / 300) socket.write(`X-Slow-${String(lines)}: a\r\n`);
+      }, 300);
+      try {
+        assert.equal(await openConnections(), 2);
+        const open = await pollUntilEqual(openConnections, 0, { timeoutMs: HEADERS_TIMEOUT_MS + 2000 + SLACK_MS, intervalMs: 200 });
+        assert.equal(open, 0, 'the server still holds connections whose client does not read');
+      } finally {
+        clearInterval(ticker);
+        for (const socket of sockets) socket.destroy();
+      }
     });
 
     test('a request whose headers come in time is answered as before', async () => {
