@@ -33,6 +33,36 @@ export function isDigest(reference: string): boolean {
   return splitDigest(reference) !== undefined;
 }
 
+/**
+ * The encoding of each digest algorithm a registry behind this gateway can store: the OCI image
+ * spec's registered sha256 and sha512, and sha384, which Distribution also takes.
+ */
+const ALGORITHM_ENCODINGS: Readonly<Record<string, RegExp>> = {
+  sha256: /^[a-f0-9]{64}$/,
+  sha384: /^[a-f0-9]{96}$/,
+  sha512: /^[a-f0-9]{128}$/,
+};
+
+/**
+ * Why a reference in the digest grammar can name no content: `unsupported` (an algorithm no
+ * registry here stores) or `invalid` (not that algorithm's encoding: `sha256:zz`, upper-case hex);
+ * undefined when it can. Such a reference is refused before it reaches a registry, which may not
+ * refuse it cleanly (Distribution 2.8 answers a manifest GET of `sha256:zz` with a 500 naming its
+ * storage paths).
+ */
+export function digestFault(text: string): 'invalid' | 'unsupported' | undefined {
+  const parts = splitDigest(text);
+  if (!parts) return 'invalid';
+  const encoding = ALGORITHM_ENCODINGS[parts.algorithm];
+  if (!encoding) return 'unsupported';
+  return encoding.test(parts.encoded) ? undefined : 'invalid';
+}
+
+/** A digest that can name content here (in the grammar, of a supported algorithm, in its encoding). */
+export function isContentDigest(text: string): boolean {
+  return digestFault(text) === undefined;
+}
+
 export function isUploadId(text: string): boolean {
   return UPLOAD_ID.test(text);
 }

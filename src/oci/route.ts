@@ -7,7 +7,7 @@
  * exactly what is forwarded upstream.
  */
 import { RegistryError } from './errors.js';
-import { isDigest, isTag, isUploadId, isValidRepositoryName } from './names.js';
+import { digestFault, isDigest, isTag, isUploadId, isValidRepositoryName } from './names.js';
 import { splitRequestTarget } from './request-target.js';
 
 export type RouteKind =
@@ -43,6 +43,21 @@ function named(kind: RouteKind, nameSegments: string[], reference: string, path:
 }
 
 /**
+ * The route, when `digest` can name content; else DIGEST_INVALID (400), answered here for every
+ * backend and every repository alike, and nothing is forwarded.
+ */
+function withDigest(route: Route, digest: string): Route {
+  const fault = digestFault(digest);
+  if (fault === undefined) return route;
+  if (fault === 'unsupported') {
+    throw new RegistryError('DIGEST_INVALID', 'unsupported digest algorithm', {
+      detail: { digest, supported: ['sha256', 'sha384', 'sha512'] },
+    });
+  }
+  throw new RegistryError('DIGEST_INVALID', 'invalid digest', { detail: { digest } });
+}
+
+/**
  * `url` is the request target (`req.url`): origin-form path with an optional query. The method
  * only chooses how a malformed manifest reference is refused (404 to a read, 400 to a write).
  */
@@ -70,7 +85,8 @@ export function routeFromUrl(url: string, method = 'GET'): Route {
   if (n >= 3 && second === 'tags' && last === 'list') return named('tags', segments.slice(0, -2), '', path, rawQuery);
   if (n >= 3 && second === 'manifests') {
     const route = named('manifest', segments.slice(0, -2), last, path, rawQuery);
-    if (isTag(last) || isDigest(last)) return route;
+    if (isTag(last)) return route;
+    if (isDigest(last)) return withDigest(route, last);
     // No manifest can be found under a reference that is neither a tag nor a digest: reads get the
     // spec's 404 (as from Distribution, whose router matches no such path); writes are malformed.
     // Either way the answer is given here, the same for every repository, and nothing is forwarded.
@@ -84,12 +100,10 @@ export function routeFromUrl(url: string, method = 'GET'): Route {
   }
   if (n >= 3 && second === 'blobs' && last === 'uploads') return named('upload-start', segments.slice(0, -2), '', path, rawQuery);
   if (n >= 3 && second === 'blobs') {
-    if (!isDigest(last)) throw new RegistryError('DIGEST_INVALID', 'invalid digest');
-    return named('blob', segments.slice(0, -2), last, path, rawQuery);
+    return withDigest(named('blob', segments.slice(0, -2), last, path, rawQuery), last);
   }
   if (n >= 3 && second === 'referrers') {
-    if (!isDigest(last)) throw new RegistryError('DIGEST_INVALID', 'invalid digest');
-    return named('referrers', segments.slice(0, -2), last, path, rawQuery);
+    return withDigest(named('referrers', segments.slice(0, -2), last, path, rawQuery), last);
   }
   throw notFound();
 }

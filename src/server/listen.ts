@@ -22,8 +22,29 @@ import { armRequestDeadline } from './request-deadline.js';
 
 /** Node's parser refused the request, so there is no ServerResponse: the answer is written to the socket. */
 const PARSE_ERROR_RESPONSE = rawErrorResponse(new RegistryError('REQUEST_INVALID', 'malformed HTTP request'));
+/** The answer when the request's headers did not all arrive within `server.headersTimeout`. */
+const HEADERS_TIMEOUT_RESPONSE = rawErrorResponse(new RegistryError('REQUEST_TIMEOUT', 'the request headers did not arrive in time'));
 
 const SOCKET_HIGH_WATER_MARK = 1024 * 1024;
+
+/**
+ * How often Node looks for requests past `headersTimeout`. Its default, 30 s, let a slow-header
+ * client hold its connection up to 30 s past the deadline; a pass over the open connections each
+ * second costs little.
+ */
+function headersCheckIntervalMs(headersTimeoutMs: number): number {
+  return Math.max(100, Math.min(1_000, Math.floor(headersTimeoutMs / 4)));
+}
+
+/**
+ * Node enforces `headersTimeout` only from a timer it starts when the http(s) server itself emits
+ * 'listening'. With TLS the front door is what listens and the https server never does: without
+ * this, a client that sent its request headers a line at a time, or nothing at all after its
+ * handshake, kept its connection for `idleTimeout` (renewed by each byte), with no deadline at all.
+ */
+function startHeadersDeadline(https: HttpsServer): void {
+  https.emit('listening');
+}
 
 /** The answer to a request on a plain-HTTP connection over a cap; a TLS one is closed before its handshake. */
 const REFUSALS: Record<ConnectionLimit, RegistryError> = {
@@ -122,6 +143,7 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 function httpServer(options: ListenOptions, serve: Handler): { server: Server; https?: HttpsServer } {
   const serverOptions = {
     headersTimeout: options.headersTimeoutMs,
+    connectionsCheckingInterval: headersCheckIntervalMs(options.headersTimeoutMs),
     requestTimeout: 0, // Node's applies to blob uploads too: the request deadline is armed instead
     keepAliveTimeout: options.keepAliveTimeoutMs,
     maxHeaderSize: 16 * 1024,
@@ -130,12 +152,21 @@ function httpServer(options: ListenOptions, serve: Handler): { server: Server; h
     highWaterMark: SOCKET_HIGH_WATER_MARK,
   };
   const https = options.tls ? createHttpsServer({ ...serverOptions, ...options.tls, ...TLS_OPTIONS }, serve) : undefined;
+  if (https) startHeadersDeadline(https);
   const server: Server = https ?? createHttpServer(serverOptions, serve);
   server.timeout = options.idleTimeoutMs; // idle socket timeout while a request is in progress
-  server.on('clientError', (_error, socket) => {
-    // The request never parsed (bad bytes in the target or headers): still an OCI error, and closed.
-    if (socket.writable && !socket.destroyed) socket.end(PARSE_ERROR_RESPONSE);
-    else socket.destroy();
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    // The request never parsed (bad bytes in the target or headers, or too slow): still an OCI error, and closed.
+    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (!socket.writable || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    socket.end(timedOut ? HEADERS_TIMEOUT_RESPONSE : PARSE_ERROR_RESPONSE);
+    // end() waits for the client's FIN, which a client that reads nothing never lets it see: the
+    // socket, still counted against the caps, stayed open as long as the client kept sending.
+    const linger = setTimeout(() => socket.destroy(), PLAIN_HTTP_LINGER_MS);
+    socket.once('close', () => clearTimeout(linger));
   });
   return https ? { server, https } : { server };
 }

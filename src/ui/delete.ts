@@ -6,7 +6,7 @@
  */
 import { auditRecord } from '../access/audit-records.js';
 import { isRegistryError } from '../oci/errors.js';
-import { isDigest, isTag } from '../oci/names.js';
+import { isContentDigest, isDigest, isTag } from '../oci/names.js';
 import { routeFromUrl } from '../oci/route.js';
 import type { UiRequest } from './context.js';
 import type { DeleteDecision } from './decide.js';
@@ -27,7 +27,7 @@ function refusalText(decision: DeleteDecision, reference: string): string {
 export async function deleteReference(request: UiRequest, repository: string): Promise<void> {
   const { identity, services, form } = request;
   const reference = form.get('reference') ?? '';
-  if (!isTag(reference) && !isDigest(reference)) {
+  if (!isTag(reference) && !isContentDigest(reference)) {
     request.page(400, messagePage(request.frame, 'Not deleted', 'That is not a tag or a digest.'));
     return;
   }

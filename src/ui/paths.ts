@@ -4,7 +4,7 @@
  * else is not a UI page. A repository's pages sit under `/ui/r/<name>/-/…`: `-` can never be a
  * name component, so a name and a page never run together.
  */
-import { isDigest, isTag, isValidRepositoryName } from '../oci/names.js';
+import { isContentDigest, isTag, isValidRepositoryName } from '../oci/names.js';
 import { splitRequestTarget } from '../oci/request-target.js';
 
 export const UI_ROOT = '/ui/';
@@ -62,7 +62,7 @@ export function uiPageFromPath(path: string): UiPage | undefined {
   if (split === -1) return { kind: 'repository', repository };
   const page = rest.slice(split + '/-/'.length).split('/');
   if (page.length === 1 && page[0] === 'delete') return { kind: 'delete', repository };
-  if (page.length === 2 && page[0] === 'manifest' && (isTag(page[1] as string) || isDigest(page[1] as string))) {
+  if (page.length === 2 && page[0] === 'manifest' && (isTag(page[1] as string) || isContentDigest(page[1] as string))) {
     return { kind: 'manifest', repository, reference: page[1] as string };
   }
   return undefined;

@@ -74,6 +74,21 @@ function connectionOptions(headers: IncomingHttpHeaders | Record<string, unknown
   return names;
 }
 
+/**
+ * The one `Range` forwarded: a single byte range (RFC 9110 §14.1.2) of positions that fit a
+ * Number, the first not past the last. Any other is dropped, as RFC 9110 lets a server ignore it
+ * and the built-in registry does (the whole blob, 200): Distribution answered such ranges with a
+ * plain-text 416 or, for a list of ranges, a multipart body of as many parts as the client named.
+ */
+function isSingleByteRange(value: string | string[]): boolean {
+  if (typeof value !== 'string') return false;
+  const match = /^bytes=(\d{0,15})-(\d{0,15})$/.exec(value.trim());
+  if (!match) return false;
+  const [, first = '', last = ''] = match;
+  if (first === '') return last !== '' && Number(last) > 0;
+  return last === '' || Number(first) <= Number(last);
+}
+
 export function isHopByHop(name: string, listed: ReadonlySet<string>): boolean {
   return HOP_BY_HOP.has(name) || listed.has(name);
 }
@@ -94,6 +109,7 @@ export function upstreamRequestHeaders(
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || isHopByHop(name, listed) || dropped.has(name) || SET_BY_GATEWAY.has(name)) continue;
     if (!facts.peerTrusted && isForwardingHeader(name)) continue;
+    if (name === 'range' && !isSingleByteRange(value)) continue;
     out[name] = value;
   }
   const incomingFor = facts.peerTrusted ? oneHeaderValue(headers['x-forwarded-for'])?.trim() : undefined;

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { errnoCode } from '../../lib/errno.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Logger } from 'pino';
 import { RegistryError } from '../../oci/errors.js';
@@ -78,6 +79,24 @@ function upstreamBody(
   return body;
 }
 
+/**
+ * A 416 from the upstream, answered by the gateway as an OCI error instead of forwarded:
+ * Distribution 2.8 sends it as plain text under the blob's Content-Length, so the client got a
+ * short body and a broken connection. Its body is read and dropped.
+ */
+class RangeRefused {
+  readonly sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  constructor(private readonly contentRange: string | string[] | undefined) {}
+
+  error(): RegistryError {
+    const range = typeof this.contentRange === 'string' && /^bytes \*\/\d{1,15}$/.test(this.contentRange) ? this.contentRange : undefined;
+    const size = range === undefined ? undefined : Number(range.slice('bytes */'.length));
+    return new RegistryError('RANGE_INVALID', undefined, {
+      ...(range === undefined ? {} : { headers: { 'Content-Range': range }, detail: { size } }),
+    });
+  }
+}
+
 export class UpstreamBackend implements Backend {
   readonly name = 'upstream';
   readonly listTags: ContentReader['listTags'];
@@ -145,6 +164,7 @@ export class UpstreamBackend implements Backend {
     let authorization: string | undefined;
     let asked = 0;
     let answered = false;
+    let rangeRefused: RangeRefused | undefined;
     try {
       const headers = upstreamRequestHeaders(req.headers, facts, this.#dropped);
       authorization = await this.#tokens.authorization(context.identity.user, upstreamAccessFor(route, method));
@@ -166,6 +186,7 @@ export class UpstreamBackend implements Backend {
         ({ statusCode, headers: upstreamHeaders }) => {
           this.#observer?.responded(method, (performance.now() - asked) / 1000);
           this.#tokens.observe(statusCode, upstreamHeaders['www-authenticate'], authorization !== undefined);
+          if (statusCode === 416) return (rangeRefused = new RangeRefused(upstreamHeaders['content-range'])).sink;
           // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
           for (const [name, value] of Object.entries(clientResponseHeaders(upstreamHeaders)))
             if (value !== undefined) res.setHeader(name, value);
@@ -176,6 +197,7 @@ export class UpstreamBackend implements Backend {
       );
     } catch (error) {
       if (abort.signal.aborted) return;
+      if (rangeRefused) throw rangeRefused.error();
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set in the response factory above
       if (!answered) throw this.#failure(error, route.path);
       // undici destroyed `res`: the client sees a broken connection, not a short body.
@@ -185,6 +207,7 @@ export class UpstreamBackend implements Backend {
     } finally {
       res.off('close', onClose);
     }
+    if (rangeRefused) throw rangeRefused.error();
   }
 
   async listRepositories(after: string | undefined, limit: number): Promise<string[]> {
