@@ -97,8 +97,9 @@ export class CachingBackend implements Backend {
     return this.#upstream.ready();
   }
 
+  /** Nothing of its own to close: the upstream's pool is on the generation's close stack, which opened it. */
   close(): Promise<void> {
-    return this.#upstream.close();
+    return Promise.resolve();
   }
 }
 
