@@ -44,6 +44,7 @@ export const TARGET_KINDS = [
   'nginx',
   'gate',
   'gate-builtin',
+  'gate-cached',
   'gate-bearer',
   'distribution-tls',
   'node-file',

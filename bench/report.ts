@@ -110,6 +110,21 @@ function goals14(input: ReportInput): Goal[] {
       );
     }
   }
+  // Issue 24: pulls from the content cache, against the recipe and against the gateway without it.
+  for (const workload of ['pull 1', 'pull N'] as const) {
+    for (const [other, goal] of [
+      ['nginx', 1.3],
+      ['gate', 1],
+    ] as const) {
+      list.push(
+        ratioGoal(
+          `blob ${describeTransfer(workload, o)}, warm cache: gate-cached ÷ ${other}`,
+          speedup(mbps(workload, 'gate-cached'), mbps(workload, other)),
+          goal,
+        ),
+      );
+    }
+  }
   const head = speedup(r.median('HEAD manifest', ref('gate', 10), 'rps'), r.median('HEAD manifest', ref('registry'), 'rps'));
   list.push(ratioGoal('HEAD manifest req/s, bcrypt cost 10: gate ÷ registry (Distribution alone)', head, 0.9));
   const uploads = `${o.streams} × ${formatSize(o.blobBytes)} uploads${o.blobBytes < 1024 ** 3 ? ' (not the 1 GiB of the goal)' : ''}`;
@@ -243,7 +258,7 @@ function smallRow(r: Results, workload: Workload, target: TargetRef, nginx: numb
   ];
 }
 
-const TRANSFER_KINDS = ['registry', 'nginx', 'gate', 'gate-builtin', 'distribution-tls', 'node-proxy', 'node-file'] as const;
+const TRANSFER_KINDS = ['registry', 'nginx', 'gate', 'gate-builtin', 'gate-cached', 'distribution-tls', 'node-proxy', 'node-file'] as const;
 
 /** The bcrypt cost a transfer target's results are filed under (none for the unauthenticated ones). */
 function transferCost(kind: TargetKind, o: BenchOptions): number | undefined {

@@ -6,6 +6,8 @@
  *   nginx    (cost)   the recipe's nginx.conf in front of `registry`
  *   gate     (cost)   registry-gate in front of `registry`
  *   gate-builtin (cost)  registry-gate with its built-in registry (own storage per instance)
+ *   gate-cached (cost)  registry-gate in front of `registry` with its content cache (`upstream.cache`),
+ *                     pulls answered from the warm cache (transfers only: pulls)
  *   gate-bearer (cost 10)  registry-gate in bearer mode in front of `registry`: small requests carry
  *                     a token from its /auth/token instead of a password
  *   distribution-tls  a second Distribution with its own TLS and htpasswd auth (cost 5): what the
@@ -76,6 +78,8 @@ export interface Fleet {
   nginx: Map<number, Target>;
   gate: Map<number, Target>;
   gateBuiltin: Map<number, Target>;
+  /** With the content cache in front of `registry` (pulls only). */
+  gateCached: Map<number, Target>;
   /** Bearer mode, small requests only: Basic vs token per request, the same gate otherwise. */
   gateBearer: Map<number, Target>;
   /** The Node ceilings (transfers only). */
@@ -132,6 +136,8 @@ async function startGate(options: {
   tls: TlsPair;
   htpasswdFile: string;
   upstreamUrl: string | undefined;
+  /** `upstream.cache: true`, the cache in `<dir>/cache`. */
+  cache?: boolean;
   /** Bearer mode: every /v2/ request carries a token from /auth/token. */
   bearer?: boolean;
   dispatcher: Agent;
@@ -148,7 +154,9 @@ async function startGate(options: {
       listen: `127.0.0.1:${port}`,
       tls: { cert: options.tls.certFile, key: options.tls.keyFile },
       dataDir: options.dir,
-      ...(options.upstreamUrl ? { upstream: { url: options.upstreamUrl } } : { storage: { root: storageRoot } }),
+      ...(options.upstreamUrl
+        ? { upstream: { url: options.upstreamUrl, cache: options.cache === true }, cache: { dir: join(options.dir, 'cache') } }
+        : { storage: { root: storageRoot } }),
       auth: options.bearer
         ? { htpasswd: options.htpasswdFile, scheme: 'bearer', token: { expiresIn: '24h' } }
         : { htpasswd: options.htpasswdFile },
@@ -256,6 +264,7 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
     nginx: new Map(),
     gate: new Map(),
     gateBuiltin: new Map(),
+    gateCached: new Map(),
     gateBearer: new Map(),
     nodeFile: undefined,
     nodeProxy: undefined,
@@ -310,22 +319,29 @@ export async function startFleet(ws: Workspace, options: BenchOptions, log: (lin
           storage: fleet.registry.storage,
         });
       });
-    for (const kind of ['gate', 'gate-builtin'] as const) {
+    for (const kind of ['gate', 'gate-builtin', 'gate-cached'] as const) {
       if (!wanted.has(kind)) continue;
       attempt(label(kind, cost), async () => {
         const gate = await startGate({
           dir: join(ws.dir, `${kind}-cost-${cost}`),
           tls,
           htpasswdFile,
-          upstreamUrl: kind === 'gate' ? registry.url : undefined,
+          upstreamUrl: kind === 'gate-builtin' ? undefined : registry.url,
+          cache: kind === 'gate-cached',
           dispatcher,
           ws,
           label: label(kind, cost),
           profileDir,
         });
         fleet.outputs.set(label(kind, cost), gate.output);
-        const storage: StorageLayout = kind === 'gate' ? fleet.registry.storage : { layout: 'builtin', root: gate.storageRoot };
-        (kind === 'gate' ? fleet.gate : fleet.gateBuiltin).set(cost, {
+        // The cache keeps a blob at cache/blobs/sha256/<hex>: the warm pull's file is there.
+        const storage: StorageLayout =
+          kind === 'gate'
+            ? fleet.registry.storage
+            : kind === 'gate-cached'
+              ? { layout: 'flat', root: join(ws.dir, `${kind}-cost-${cost}`, 'cache', 'blobs', 'sha256') }
+              : { layout: 'builtin', root: gate.storageRoot };
+        ({ gate: fleet.gate, 'gate-builtin': fleet.gateBuiltin, 'gate-cached': fleet.gateCached })[kind].set(cost, {
           ...base,
           kind,
           cost,
@@ -437,6 +453,7 @@ async function checkFleet(fleet: Fleet, log: (line: string) => void): Promise<vo
     ...fleet.nginx.values(),
     ...fleet.gate.values(),
     ...fleet.gateBuiltin.values(),
+    ...fleet.gateCached.values(),
     ...fleet.gateBearer.values(),
     fleet.nodeFile,
     fleet.nodeProxy,
@@ -462,7 +479,7 @@ function removeTarget(fleet: Fleet, target: Target): void {
   if (target.kind === 'distribution-tls') fleet.distributionTls = undefined;
   if (target.kind === 'node-file') fleet.nodeFile = undefined;
   if (target.kind === 'node-proxy') fleet.nodeProxy = undefined;
-  for (const map of [fleet.nginx, fleet.gate, fleet.gateBuiltin, fleet.gateBearer]) {
+  for (const map of [fleet.nginx, fleet.gate, fleet.gateBuiltin, fleet.gateCached, fleet.gateBearer]) {
     for (const [cost, t] of map) if (t === target) map.delete(cost);
   }
 }

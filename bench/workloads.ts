@@ -64,6 +64,7 @@ export function transferTargets(ctx: Pick<BenchContext, 'options' | 'fleet'>): T
     fleet.nginx.get(cost),
     fleet.gate.get(cost),
     fleet.gateBuiltin.get(cost),
+    fleet.gateCached.get(cost),
     fleet.distributionTls,
     fleet.nodeProxy,
     fleet.nodeFile,
@@ -190,7 +191,8 @@ export async function transfersRound(ctx: BenchContext, round: number): Promise<
     : []) {
     const files = ctx.pushFiles.slice(0, n);
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
-    for (const target of targets) {
+    // A push through the cache is the plain gateway's: the cache changes only what pulls read.
+    for (const target of targets.filter((candidate) => candidate.kind !== 'gate-cached')) {
       await measure(ctx, workload, target, round, async () => {
         const push = () =>
           timeWithCpu(
@@ -243,7 +245,7 @@ export async function skopeoRound(ctx: BenchContext, round: number): Promise<voi
   }
 }
 
-/** Store the pull blob in every registry storage the transfer targets read from. */
+/** Store the pull blob in every registry storage the transfer targets read from, and in the content cache. */
 export async function seedPullBlob(ctx: Omit<BenchContext, 'results'>): Promise<void> {
   const seen = new Set<string>();
   // The bare registry first: a proxy in front of it needs no upload before its pulls.
@@ -252,7 +254,9 @@ export async function seedPullBlob(ctx: Omit<BenchContext, 'results'>): Promise<
     if (seen.has(key)) continue;
     seen.add(key);
     try {
-      await pushBlobFile(target, PULL_REPO, ctx.pullFile, ctx.authHeaderFile, ctx.options.transferTimeoutMs);
+      // The cache fills from the registry behind (seeded first): one pull through it makes it warm.
+      if (target.kind === 'gate-cached') await pullBlob(target, PULL_REPO, ctx.pullFile, ctx.authHeaderFile, ctx.options.transferTimeoutMs);
+      else await pushBlobFile(target, PULL_REPO, ctx.pullFile, ctx.authHeaderFile, ctx.options.transferTimeoutMs);
     } catch (err) {
       // Its pull workloads will fail and be reported; the other targets still run.
       ctx.log(`could not store the pull blob through ${target.label}: ${(err as Error).message.split('\n')[0]}`);

@@ -5,6 +5,7 @@
 #   builtin-basic    registry-gate with its built-in registry, Basic auth
 #   builtin-bearer   registry-gate with its built-in registry, bearer tokens (Docker token flow)
 #   upstream-basic   registry-gate, Basic auth, in front of Debian's Distribution (docker-registry)
+#   upstream-cached  the same with the content cache on (`upstream.cache: true`)
 #
 # A development check, not part of scripts/test.sh: the suite is a binary provided outside the repo.
 #
@@ -12,7 +13,7 @@
 #   SUITE_DIR  the folder holding run.sh and conformance.test
 #              (default: $OCI_CONFORMANCE_DIR, else ../shared/tools/oci-conformance from the repo root,
 #              or from the main checkout when this is a linked git worktree)
-#   SETUP      any of the three names above (default: all three)
+#   SETUP      any of the names above (default: the first three)
 # env: CONFORMANCE_OUT=DIR keeps each setup's report (report.html, junit.xml, output.txt) in DIR/SETUP;
 #      without it the reports go with the temp dir. DISTRIBUTION_BIN (default /usr/bin/docker-registry).
 # Prints, per setup, the counts and every failing spec with its reason. Exit 0 when every setup ran.
@@ -97,13 +98,13 @@ EOF
 
 # Starts registry-gate from a config file in DIR; sets GATE_URL.
 start_gate() {
-  local dir=$1 mode=$2 upstream=${3:-}
+  local dir=$1 mode=$2 upstream=${3:-} cached=${4:-}
   mkdir -p "$dir"
   {
     echo 'listen: "127.0.0.1:0"'
     echo "dataDir: $dir/data"
     echo 'tls: auto'
-    [ -n "$upstream" ] && echo "upstream: { url: \"$upstream\" }"
+    [ -n "$upstream" ] && echo "upstream: { url: \"$upstream\"${cached:+, cache: true} }"
     echo 'auth:'
     echo "  htpasswd: $dir/htpasswd"
     if [ "$mode" = bearer ]; then
@@ -131,6 +132,11 @@ run_setup() {
       start_distribution "$dir/distribution"
       upstream=$UPSTREAM_URL
       start_gate "$dir/gate" basic "$upstream"
+      ;;
+    upstream-cached)
+      start_distribution "$dir/distribution"
+      upstream=$UPSTREAM_URL
+      start_gate "$dir/gate" basic "$upstream" cached
       ;;
     *) echo "conformance.sh: unknown setup $setup" >&2; return 2 ;;
   esac

@@ -28,6 +28,7 @@ import { SigningKeys } from '../auth/token/keys.js';
 import { TokenService } from '../auth/token/service.js';
 import type { Backend } from '../backend/backend.js';
 import { UpstreamBackend, type MintUpstreamToken } from '../backend/upstream/index.js';
+import { withContentCache } from './content-cache.js';
 import { createGateway, type RequestHandler } from '../gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from '../gateway/challenge.js';
 import { createTokenEndpoint, type TokenEndpoint } from '../gateway/token-endpoint.js';
@@ -121,7 +122,7 @@ function upstreamTokenMinter(tokenService: () => Promise<TokenService>): MintUps
 }
 
 /** The upstream registry of `config.upstream`, or the process's built-in one. */
-function openBackend(config: Config, resources: ProcessResources, stack: CloseStack, mintToken: MintUpstreamToken): Backend {
+async function openBackend(config: Config, resources: ProcessResources, stack: CloseStack, mintToken: MintUpstreamToken): Promise<Backend> {
   const { upstream } = config;
   if (!upstream) {
     if (!resources.builtin)
@@ -145,7 +146,7 @@ function openBackend(config: Config, resources: ProcessResources, stack: CloseSt
     },
   });
   stack.defer(() => backend.close());
-  return backend;
+  return withContentCache(config, { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app }, backend);
 }
 
 /** The audit sink the running generation hands over, else a new one; closed with this generation unless handed on. */
@@ -248,7 +249,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         lock: resources.sharedLock,
       });
       const policy = new AccessPolicy(config.access);
-      const backend = openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
+      const backend = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
       const auditSink = auditSinkFor(config, carried, stack);
       // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
       auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));

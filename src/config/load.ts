@@ -31,12 +31,13 @@ export type TlsSetting =
   /** `trustDir` gets the certificate as `ca.crt`, for clients' certificate folders. */
   | { mode: 'auto'; dir: string; names: readonly string[]; trustDir: string };
 
-export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'auth' | 'workers'> {
+export interface Config extends Omit<ParsedConfig, 'tls' | 'storage' | 'cache' | 'auth' | 'workers'> {
   readonly workers: number;
   /** The file this came from, if any. */
   readonly source: string | undefined;
   readonly tls: TlsSetting;
   readonly storage: ParsedConfig['storage'] & { root: string };
+  readonly cache: ParsedConfig['cache'] & { dir: string };
   readonly auth: Omit<ParsedConfig['auth'], 'token' | 'tokens'> & {
     providers: ReadonlyArray<'htpasswd' | 'ldap'>;
     /** Settings of the token service; `tokenEndpoint` says whether it is served. */
@@ -186,6 +187,7 @@ export function buildConfig(
     },
     audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
+    cache: { ...value.cache, dir: value.cache.dir ? at(value.cache.dir) : resolve(dataDir, 'cache') },
     auth: {
       ...value.auth,
       providers: value.auth.providers ?? (value.auth.ldap ? ['htpasswd', 'ldap'] : ['htpasswd']),

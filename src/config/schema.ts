@@ -15,6 +15,7 @@ import { authSchemeSchema, tokenConfigSchema } from './schema/token.js';
 import { redisConfigSchema } from './schema/redis.js';
 import { oidcConfigSchema } from './schema/oidc.js';
 import { personalTokensConfigSchema } from './schema/personal-tokens.js';
+import { cacheConfigSchema } from './schema/cache.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { federationSchema } from './schema/federation.js';
@@ -142,6 +143,10 @@ export const configSchema = z.strictObject({
         .describe(
           "Whether the upstream checks tokens: `token` (Distribution `auth: token` trusting `auth.token`'s key) gets a token of the gateway's own with each request; `none` checks nothing; `auto` asks it (`GET /v2/`). Client credentials are never forwarded.",
         ),
+      cache: z
+        .boolean()
+        .default(false)
+        .describe('Keep blobs and manifests fetched from the upstream in the content cache (`cache`) and answer from it.'),
     })
     .optional()
     .meta({
@@ -155,6 +160,7 @@ export const configSchema = z.strictObject({
     })
     .prefault({})
     .describe('The built-in registry (used without `upstream`).'),
+  cache: cacheConfigSchema,
   trustedProxies: z
     .array(cidr)
     .default([])

@@ -1,7 +1,8 @@
 /**
  * The shared registry contract through the whole gateway (TLS, Basic auth, access rules, headers),
- * once with the built-in registry behind it and once with CNCF Distribution 2.8: the same suite, so
- * differences between the two backends are visible.
+ * once with the built-in registry behind it and once with CNCF Distribution 2.8 (and again with the
+ * content cache in front of it, `upstream.cache`): the same suite, so differences between the
+ * backends are visible, and the cache must answer as Distribution does.
  */
 import { before, after, describe } from 'node:test';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ let tls: TlsPair;
 let distribution: RunningDistribution;
 let builtinGate: TestGate;
 let distributionGate: TestGate;
+let cachedGate: TestGate;
 
 before(async () => {
   dir = await makeTempDir('rg-contract-gw-');
@@ -32,11 +34,18 @@ before(async () => {
     users,
     config: { access: everything, audit: { enabled: false }, upstream: { url: distribution.url } },
   });
+  cachedGate = await startGate({
+    dir: join(dir, 'cached'),
+    tls,
+    users,
+    config: { access: everything, audit: { enabled: false }, upstream: { url: distribution.url, cache: true } },
+  });
 });
 
 after(async () => {
   await builtinGate.stop();
   await distributionGate.stop();
+  await cachedGate.stop();
   await distribution.stop();
   await removeDir(dir);
 });
@@ -52,6 +61,12 @@ describe('through the gateway', () => {
     baseUrl: distributionGate.url,
     authHeader: basic(USER.user, USER.password),
     dispatcher: distributionGate.dispatcher,
+    backend: 'distribution',
+  }));
+  registerContractSuite('gateway with its content cache + Distribution 2.8', () => ({
+    baseUrl: cachedGate.url,
+    authHeader: basic(USER.user, USER.password),
+    dispatcher: cachedGate.dispatcher,
     backend: 'distribution',
   }));
 });

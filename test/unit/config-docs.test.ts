@@ -48,8 +48,9 @@ workers: 4
 listen: "0.0.0.0:5043"
 tls: { cert: auth/domain.crt, key: auth/domain.key }
 dataDir: ./data
-upstream: { url: "https://registry.internal:5000", timeout: 900s, connections: 64, ca: auth/upstream-ca.pem, auth: token }
+upstream: { url: "https://registry.internal:5000", timeout: 900s, connections: 64, ca: auth/upstream-ca.pem, auth: token, cache: true }
 storage: { root: ./data/registry, uploadMaxAge: 24h }
+cache: { dir: ./data/cache, maxSize: 20GiB, tagTtl: 30s }
 trustedProxies: ["10.0.0.0/8", "::1"]
 redis:
   url: "rediss://redis.internal:6379/0"

@@ -1,16 +1,16 @@
 /** GET/HEAD/DELETE `/v2/<name>/blobs/<digest>`: downloads (whole or one range) and unlinking. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Logger } from 'pino';
 import { RegistryError } from '../../oci/errors.js';
 import type { Route } from '../../oci/route.js';
-import { parseDigest } from './digest.js';
+import { parseDigest, type Digest } from './digest.js';
 import { isNotFound } from './durable-fs.js';
 import { parseRangeHeader } from './http-range.js';
 import { sendFileRange } from './send-file.js';
 import { notModified, respond, type Stores } from './stores.js';
 
 export async function getBlob(stores: Stores, req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
-  const method = req.method ?? 'GET';
   const digest = parseDigest(route.reference);
   const info = await stores.blobs.statInRepository(route.repository, digest, { includeManifests: true });
   if (!info) throw new RegistryError('BLOB_UNKNOWN', undefined, { detail: { digest: digest.value } });
@@ -24,42 +24,58 @@ export async function getBlob(stores: Stores, req: IncomingMessage, res: ServerR
     throw error;
   }
   try {
-    const size = (await handle.stat()).size;
-    const etag = `"${digest.value}"`;
-    const headers: Record<string, string | number> = {
-      'Content-Type': 'application/octet-stream',
-      'Docker-Content-Digest': digest.value,
-      ETag: etag,
-      'Accept-Ranges': 'bytes',
-      'Cache-Control': 'max-age=31536000',
-    };
-    if (notModified(req.headers['if-none-match'], etag)) {
-      respond(res, method, 304, headers);
-      return;
-    }
-    const ifRange = req.headers['if-range'];
-    const range = ifRange === undefined || ifRange === etag ? parseRangeHeader(req.headers.range, size) : ({ kind: 'whole' } as const);
-    if (range.kind === 'unsatisfiable') {
-      throw new RegistryError('RANGE_INVALID', undefined, { headers: { 'Content-Range': `bytes */${size}` }, detail: { size } });
-    }
-    const [start, end] = range.kind === 'partial' ? [range.range.start, range.range.end] : [0, size - 1];
-    res.statusCode = range.kind === 'partial' ? 206 : 200;
-    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    if (range.kind === 'partial') res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
-    res.setHeader('Content-Length', end - start + 1);
-    if (method === 'HEAD' || end < start) {
-      res.end();
-      return;
-    }
-    try {
-      await sendFileRange(handle, res, start, end);
-    } catch (error) {
-      // The client went away or the disk failed mid-body: the response is cut, never completed.
-      stores.logger.debug({ err: error, digest: digest.value }, 'blob download interrupted');
-      res.destroy();
-    }
+    await answerWithBlobFile(req, res, digest, handle, (await handle.stat()).size, stores.logger);
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Answers a blob GET or HEAD from an open file of its verified bytes: conditional requests, one
+ * range, the headers Distribution sends. Shared by the built-in registry and the content cache.
+ * Does not close `handle`.
+ */
+export async function answerWithBlobFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  digest: Digest,
+  handle: FileHandle,
+  size: number,
+  logger: Logger,
+): Promise<void> {
+  const method = req.method ?? 'GET';
+  const etag = `"${digest.value}"`;
+  const headers: Record<string, string | number> = {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest.value,
+    ETag: etag,
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'max-age=31536000',
+  };
+  if (notModified(req.headers['if-none-match'], etag)) {
+    respond(res, method, 304, headers);
+    return;
+  }
+  const ifRange = req.headers['if-range'];
+  const range = ifRange === undefined || ifRange === etag ? parseRangeHeader(req.headers.range, size) : ({ kind: 'whole' } as const);
+  if (range.kind === 'unsatisfiable') {
+    throw new RegistryError('RANGE_INVALID', undefined, { headers: { 'Content-Range': `bytes */${size}` }, detail: { size } });
+  }
+  const [start, end] = range.kind === 'partial' ? [range.range.start, range.range.end] : [0, size - 1];
+  res.statusCode = range.kind === 'partial' ? 206 : 200;
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  if (range.kind === 'partial') res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+  res.setHeader('Content-Length', end - start + 1);
+  if (method === 'HEAD' || end < start) {
+    res.end();
+    return;
+  }
+  try {
+    await sendFileRange(handle, res, start, end);
+  } catch (error) {
+    // The client went away or the disk failed mid-body: the response is cut, never completed.
+    logger.debug({ err: error, digest: digest.value }, 'blob download interrupted');
+    res.destroy();
   }
 }
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { errnoCode } from '../../lib/errno.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { RegistryError } from '../../oci/errors.js';
 import type { Backend, ContentReader, RequestContext } from '../backend.js';
@@ -208,6 +208,24 @@ export class UpstreamBackend implements Backend {
       res.off('close', onClose);
     }
     if (rangeRefused) throw rangeRefused.error();
+  }
+
+  /**
+   * One request of the gateway's own for a repository's content (the content cache's fills and
+   * reference checks): a pull token where the upstream checks tokens, never the client's
+   * credentials. The caller reads or dumps the body; a failure to get an answer is a RegistryError.
+   */
+  async fetchContent(
+    repository: string,
+    path: string,
+    method: 'GET' | 'HEAD',
+    accept: string,
+    signal?: AbortSignal,
+  ): Promise<Dispatcher.ResponseData> {
+    const headers = await this.#ownHeaders([{ type: 'repository', name: repository, actions: ['pull'] }], accept);
+    return this.#pool.request({ path, method, headers, reset: false, ...(signal ? { signal } : {}) }).catch((error: unknown) => {
+      throw this.#failure(error, path);
+    });
   }
 
   async listRepositories(after: string | undefined, limit: number): Promise<string[]> {

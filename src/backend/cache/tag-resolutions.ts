@@ -1,0 +1,48 @@
+/**
+ * Tags are not content: a pull by tag asks the upstream which digest the tag names (one HEAD, with
+ * the client's Accept, since what a tag names depends on it) and is answered by that digest from
+ * the cache. The answer is kept for `tagTtl` (0: not at all); a manifest pushed or deleted through
+ * this gateway forgets the repository's answers at once. Without an Accept header the request is
+ * the upstream's to answer (what it names then is its own convention).
+ */
+import { isDigest } from '../../oci/names.js';
+import { tryParseDigest, type Digest } from '../filesystem/digest.js';
+import { contentPath, type CacheParts } from './cache-parts.js';
+
+/** Answers kept, at most; past it they are all dropped (they are cheap to ask again). */
+const MAX_TAG_ANSWERS = 10_000;
+
+export class TagResolutions {
+  readonly #parts: CacheParts;
+  readonly #ttlMs: number;
+  readonly #answers = new Map<string, { digest: Digest; until: number }>();
+
+  constructor(parts: CacheParts, ttlMs: number) {
+    this.#parts = parts;
+    this.#ttlMs = ttlMs;
+  }
+
+  /** The digest the tag names for this Accept, or undefined when the upstream answers anything but 200 with one. */
+  async resolve(repository: string, tag: string, accept: string): Promise<Digest | undefined> {
+    const key = `${repository}\n${tag}\n${accept}`;
+    const known = this.#answers.get(key);
+    if (known && known.until > Date.now()) return known.digest;
+    const response = await this.#parts.source.fetchContent(repository, contentPath('manifests', repository, tag), 'HEAD', accept);
+    await response.body.dump();
+    const stated = response.headers['docker-content-digest'];
+    const digest = typeof stated === 'string' && isDigest(stated) ? tryParseDigest(stated) : undefined;
+    if (response.statusCode !== 200 || !digest) return undefined;
+    await this.#parts.references.remember('manifests', repository, digest);
+    if (this.#ttlMs > 0) {
+      if (this.#answers.size >= MAX_TAG_ANSWERS) this.#answers.clear();
+      this.#answers.set(key, { digest, until: Date.now() + this.#ttlMs });
+    }
+    return digest;
+  }
+
+  /** A manifest of the repository was pushed or deleted: its tags may name something else now. */
+  forgetRepository(repository: string): void {
+    const prefix = `${repository}\n`;
+    for (const key of this.#answers.keys()) if (key.startsWith(prefix)) this.#answers.delete(key);
+  }
+}
