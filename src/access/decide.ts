@@ -14,7 +14,7 @@ import type { Identity } from '../auth/identity.js';
 import type { TokenAccess } from '../auth/token/types.js';
 import type { Action } from '../oci/actions.js';
 import type { AccessPolicy, ContentProbe, Decision, ManifestTarget } from './policy.js';
-import { accessCovers, accessCoversCatalog, accessPullsSomething } from './scopes.js';
+import { accessCovers, accessCoversCatalog, accessMayCoverUnder, accessPullsSomething } from './scopes.js';
 
 /** What is asked: an action on a repository, or the catalog (listing it, one name in it, a token's `registry:catalog:*`). */
 export type AccessRequest =
@@ -98,4 +98,15 @@ export function decide(
         () => access === undefined || accessCoversCatalog(access) || accessCovers(access, request.repository, 'pull'),
       );
   }
+}
+
+/**
+ * False when no name starting with `prefix` can be a `catalog-entry` the caller is allowed (neither
+ * the rules nor the caller's scopes could let it pull one): the catalog walk skips those names
+ * without reading them. True may be too generous; each name is still decided on its own.
+ */
+export function mayListUnder(policy: AccessPolicy, identity: Identity, prefix: string): boolean {
+  const access = identity.tokenAccess;
+  if (!policy.mayUnder(identity, prefix, 'pull')) return false;
+  return access === undefined || accessCoversCatalog(access) || accessMayCoverUnder(access, prefix, 'pull');
 }

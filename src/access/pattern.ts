@@ -18,6 +18,12 @@ export interface RepositoryPattern {
   readonly source: string;
   /** True when the pattern matches `repository` for a caller with this user, these groups and (a federated caller) these claims. */
   matches(repository: string, user: string | null, groups: readonly string[], claims?: Readonly<Record<string, string>>): boolean;
+  /**
+   * False when no name starting with `prefix` can match (for this caller): a catalog walk then skips
+   * the names under it unread. True may be too generous (the pattern is not checked against the name
+   * grammar), never too strict.
+   */
+  mayMatchUnder(prefix: string, user: string | null, groups: readonly string[], claims?: Readonly<Record<string, string>>): boolean;
 }
 
 type Placeholder = 'user' | 'group' | `claims.${string}`;
@@ -52,9 +58,36 @@ function parse(source: string): Piece[] {
  * are anyone's to choose), so the work is at most the pattern's length times the name's.
  */
 function matchPieces(pieces: readonly Matchable[], name: string): boolean {
+  return reachEnd(pieces, name, false);
+}
+
+/** Whether `pieces` match some name that starts with `prefix`: the same pass, with a way out at the prefix's end. */
+function matchPiecesUnder(pieces: readonly Matchable[], prefix: string): boolean {
+  return reachEnd(pieces, prefix, true);
+}
+
+/** True when one of the pattern's positions may start past the end of `name` (the name is a prefix). */
+function runsPastEnd(piece: Matchable, reach: Uint8Array, name: string): boolean {
+  const lastSlash = name.lastIndexOf('/');
+  for (let at = 0; at < name.length; at += 1) {
+    if (reach[at] !== 1) continue;
+    if (piece.kind === 'stars') return true;
+    if (piece.kind === 'star' && at > lastSlash) return true;
+    if (piece.kind === 'text' && piece.text.length > name.length - at && piece.text.startsWith(name.slice(at))) return true;
+  }
+  return false;
+}
+
+/**
+ * The pass of `matchPieces`. With `open`, `name` is only a prefix: true as soon as the pattern so far
+ * reaches its end, or a piece reached within it could go on past its end (the rest of the pattern
+ * then matches some continuation).
+ */
+function reachEnd(pieces: readonly Matchable[], name: string, open: boolean): boolean {
   let reach = new Uint8Array(name.length + 1);
   reach[0] = 1;
   for (const piece of pieces) {
+    if (open && (reach[name.length] === 1 || runsPastEnd(piece, reach, name))) return true;
     const next = new Uint8Array(name.length + 1);
     let carry = false;
     for (let at = 0; at <= name.length; at += 1) {
@@ -102,7 +135,11 @@ export function compileRepositoryPattern(source: string): RepositoryPattern {
   const names = pieces.flatMap((piece) => (piece.kind === 'placeholder' ? [piece.name] : []));
   if (names.length === 0) {
     const plain = pieces as Matchable[];
-    return { source, matches: (repository) => matchPieces(plain, repository) };
+    return {
+      source,
+      matches: (repository) => matchPieces(plain, repository),
+      mayMatchUnder: (prefix) => matchPiecesUnder(plain, prefix),
+    };
   }
   const withValues = (values: readonly string[]): Matchable[] => {
     let index = 0;
@@ -112,6 +149,9 @@ export function compileRepositoryPattern(source: string): RepositoryPattern {
     source,
     matches(repository, user, groups, claims = NO_CLAIMS) {
       return assignments(names, user, groups, claims).some((values) => matchPieces(withValues(values), repository));
+    },
+    mayMatchUnder(prefix, user, groups, claims = NO_CLAIMS) {
+      return assignments(names, user, groups, claims).some((values) => matchPiecesUnder(withValues(values), prefix));
     },
   };
 }

@@ -207,6 +207,19 @@ export class AccessPolicy {
     return this.#rules.some((rule) => rule.grants.has(action) && rule.subjects.some((subject) => subject(identity)));
   }
 
+  /**
+   * False when no rule could grant the caller `action` on any repository whose name starts with
+   * `prefix` (no granting rule's pattern can match such a name): a catalog walk skips them unread.
+   */
+  mayUnder(identity: Identity, prefix: string, action: Action): boolean {
+    return this.#rules.some(
+      (rule) =>
+        rule.grants.has(action) &&
+        rule.subjects.some((subject) => subject(identity)) &&
+        rule.repository.mayMatchUnder(prefix, identity.user, identity.groups, identity.claims),
+    );
+  }
+
   #matched(identity: Identity, repository: string, grants: (rule: CompiledRule) => { grants: boolean; held: boolean }): RuleMatch[] {
     return this.#rules
       .filter((rule) => this.#appliesTo(rule, identity, repository))

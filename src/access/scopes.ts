@@ -41,6 +41,16 @@ export function accessCovers(access: readonly TokenAccess[], repository: string,
   return access.some((entry) => namesRepository(entry, repository) && grantsAction(entry, action));
 }
 
+/** False when the entries allow `action` on no repository whose name starts with `prefix`. */
+export function accessMayCoverUnder(access: readonly TokenAccess[], prefix: string, action: string): boolean {
+  return access.some(
+    (entry) =>
+      entry.type === REPOSITORY_SCOPE &&
+      grantsAction(entry, action) &&
+      (entry.pattern === true ? patternOf(entry).mayMatchUnder(prefix, null, []) : entry.name.startsWith(prefix)),
+  );
+}
+
 /** True when the entries hold `registry:catalog:*`. */
 export function accessCoversCatalog(access: readonly TokenAccess[]): boolean {
   return access.some((entry) => entry.type === CATALOG_ENTRY.type && entry.name === CATALOG_ENTRY.name && entry.actions.includes('*'));

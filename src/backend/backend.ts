@@ -78,6 +78,27 @@ export interface ContentReader {
   readonly deleteManifest: (repository: string, reference: string) => Promise<void>;
 }
 
+/** Which repository names a catalog shows its caller. */
+export interface RepositoryFilter {
+  shows(repository: string): boolean;
+  /** False when no name starting with `prefix` (which ends in `/`) can be shown: the walk skips them. */
+  mayShowUnder(prefix: string): boolean;
+}
+
+export interface ScanLimits {
+  /** Names to return, at most. */
+  readonly names: number;
+  /** Entries to look at, at most. */
+  readonly budget: number;
+}
+
+export interface RepositoryScan {
+  /** Names the filter shows, in lexical order. */
+  readonly names: string[];
+  /** Set when the budget ran out first: every name up to it was looked at (not necessarily a name itself). */
+  readonly stoppedAt: string | undefined;
+}
+
 export interface Backend extends ContentReader {
   readonly name: string;
   /**
@@ -91,6 +112,11 @@ export interface Backend extends ContentReader {
    * Used for the filtered catalog.
    */
   listRepositories(after: string | undefined, limit: number): Promise<string[]>;
+  /**
+   * The catalog walked with the caller's filter, asked before any read a name would cost (the
+   * built-in registry; the upstream's catalog is filtered page by page instead).
+   */
+  scanRepositories?(after: string | undefined, filter: RepositoryFilter, limits: ScanLimits): Promise<RepositoryScan>;
   /** The digest of the repository's manifest for this tag or digest, or undefined (for protected tags). */
   manifestDigest(repository: string, reference: string): Promise<string | undefined>;
   /**

@@ -12,7 +12,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CredentialRefusal, Identity } from '../auth/identity.js';
-import { decide } from '../access/decide.js';
+import { decide, mayListUnder } from '../access/decide.js';
 import type { Action } from '../oci/actions.js';
 import type { ForwardingFacts, RequestContext } from '../backend/backend.js';
 import { isRegistryError, RegistryError } from '../oci/errors.js';
@@ -137,9 +137,12 @@ async function serveCatalog(exchange: Identified): Promise<void> {
   const decision = decide(policy, identity, { kind: 'catalog' });
   // Audited as a refusal by the rules, as it always was, whatever limited it.
   if (!decision.allowed) throw refusal(exchange, 'catalog', 'policy');
-  const visible = (repository: string) => decide(policy, identity, { kind: 'catalog-entry', repository }).allowed;
+  const filter = {
+    shows: (repository: string) => decide(policy, identity, { kind: 'catalog-entry', repository }).allowed,
+    mayShowUnder: (prefix: string) => mayListUnder(policy, identity, prefix),
+  };
   const query = new URLSearchParams(route.rawQuery);
-  sendCatalog(res, method, await listVisibleRepositories(options.backend, visible, query, options.catalog));
+  sendCatalog(res, method, await listVisibleRepositories(options.backend, filter, query, options.catalog));
 }
 
 /**

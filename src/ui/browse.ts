@@ -32,11 +32,14 @@ export async function showRepositories(request: UiRequest): Promise<void> {
   const mayList = services.decisions.mayListRepositories(identity);
   let page: { repositories: string[]; next: string | undefined } = { repositories: [], next: undefined };
   if (mayList) {
-    const visible = (name: string) => services.decisions.listsRepository(identity, name) && (needle === '' || name.includes(needle));
+    const filter = {
+      shows: (name: string) => services.decisions.listsRepository(identity, name) && (needle === '' || name.includes(needle)),
+      mayShowUnder: (prefix: string) => services.decisions.mayListUnder(identity, prefix),
+    };
     const params = new URLSearchParams({ n: String(REPOSITORIES_PER_PAGE) });
     if (after) params.set('last', after);
     // A next page that starts after a repository the caller may not see comes back sealed.
-    page = await listVisibleRepositories(services.options.backend, visible, params, services.options.catalog);
+    page = await listVisibleRepositories(services.options.backend, filter, params, services.options.catalog);
   }
   const next = page.next;
   const cursor = after;

@@ -11,7 +11,7 @@
  * Managing robots is not a registry request: it needs membership of `ui.adminGroup`.
  */
 import { contentProbe, manifestTarget } from '../access/content.js';
-import { decide, type AccessDecision } from '../access/decide.js';
+import { decide, mayListUnder, type AccessDecision } from '../access/decide.js';
 import type { AccessPolicy } from '../access/policy.js';
 import type { Identity } from '../auth/identity.js';
 import type { Backend } from '../backend/backend.js';
@@ -40,6 +40,11 @@ export class UiDecisions {
 
   listsRepository(identity: Identity, repository: string): boolean {
     return decide(this.#policy, identity, { kind: 'catalog-entry', repository }).allowed;
+  }
+
+  /** False when the repository list can show no name under `prefix` (it skips them unread). */
+  mayListUnder(identity: Identity, prefix: string): boolean {
+    return mayListUnder(this.#policy, identity, prefix);
   }
 
   /** Whether to offer deletes in this repository; protected tags are decided on the delete itself. */

@@ -27,6 +27,9 @@ const PASSWORDS = { admin: 'admin-catalog-1', alice: 'alice-catalog-2' };
 const RULES = [
   { repository: '**', actions: ['pull', 'push'], subjects: ['user:admin'] },
   { repository: '*-open/**', actions: ['pull'], subjects: ['user:alice'] },
+  // Matches none of the names below, but could match a name under any folder: the built-in registry
+  // cannot skip the hidden folders unread, so its pages end inside them (sealed cursors).
+  { repository: '**/open-*', actions: ['pull'], subjects: ['user:alice'] },
 ];
 const hidden = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `${prefix}/r${String(i).padStart(2, '0')}`);
 /** In the catalog's lexical order: visible names between runs of hidden ones. */
@@ -108,7 +111,8 @@ describe('catalog links over hidden repositories (built-in registry)', () => {
   test('paging past many hidden repositories: no link names one, and the pages add up to exactly the visible ones', async () => {
     const { names, pages } = await walkCatalog(gate.url, () => gate.dispatcher, alice, '/v2/_catalog');
     assert.deepEqual(names, VISIBLE);
-    assert.ok(pages.length >= ALL.length / 5, `the scan limit cut the catalog into pages (${pages.length})`);
+    // A page looks at up to twice the scan limit (to end on a name it shows); hidden folders cost visits.
+    assert.ok(pages.length > 2, `the scan limit cut the catalog into pages (${pages.length})`);
     const tokens = pages.map((page) => page.last).filter((last): last is string => last !== undefined && !VISIBLE.includes(last));
     assert.ok(tokens.length > 0, 'some pages ended on a hidden name and carry an opaque token');
     assert.equal(new Set(tokens).size, tokens.length, 'tokens differ from page to page');

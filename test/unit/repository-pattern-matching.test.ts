@@ -53,3 +53,41 @@ test('many stars against a long name that nearly matches: answered at once', () 
   assert.equal(compileRepositoryPattern(`${'**/'.repeat(40)}z`).matches('a/'.repeat(120) + 'y', null, []), false);
   assert.ok(Date.now() - started < 500, `${Date.now() - started} ms`);
 });
+
+/** Every suffix of up to three of NAME_PARTS: the continuations `mayMatchUnder` is checked against. */
+const SUFFIXES = ['', ...NAME_PARTS].flatMap((a) => ['', ...NAME_PARTS].flatMap((b) => NAME_PARTS.map((c) => a + b + c)));
+
+test('mayMatchUnder is never too strict: when it says no name under a prefix matches, none of 700 continuations does', () => {
+  const seed = { value: 7 };
+  let refused = 0;
+  for (let round = 0; round < 1500; round += 1) {
+    const source = Array.from({ length: 1 + (round % 6) }, () => pick(PATTERN_PARTS, seed)).join('');
+    if (/\*{3,}/.test(source)) continue;
+    const prefix = Array.from({ length: round % 7 }, () => pick(NAME_PARTS, seed)).join('');
+    const pattern = compileRepositoryPattern(source);
+    if (pattern.mayMatchUnder(prefix, 'u', ['g1'])) continue;
+    refused += 1;
+    for (const suffix of SUFFIXES)
+      assert.equal(pattern.matches(prefix + suffix, 'u', ['g1']), false, `${source} matches ${prefix + suffix}`);
+  }
+  assert.ok(refused > 100, `enough prefixes were refused to tell (${refused})`);
+});
+
+test('mayMatchUnder skips what a catalog walk should skip', () => {
+  const cases: [string, string, boolean][] = [
+    ['public/**', 'h00001/', false],
+    ['public/**', 'public/', true],
+    ['public/**', 'pub', true],
+    ['*-open/**', 'b-hidden/', false],
+    ['*-open/**', 'a-open/', true],
+    ['*-open/**', 'a-open/one/', true],
+    ['team/*', 'team/x/', false],
+    ['team/*', 'team/', true],
+    ['home/${user}/**', 'home/bob/', false],
+    ['home/${user}/**', 'home/alice/', true],
+    ['**', 'anything/', true],
+  ];
+  for (const [source, prefix, expected] of cases) {
+    assert.equal(compileRepositoryPattern(source).mayMatchUnder(prefix, 'alice', []), expected, `${source} under ${prefix}`);
+  }
+});

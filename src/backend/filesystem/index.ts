@@ -17,7 +17,7 @@ import { dispatch } from './dispatch.js';
 import { mkdirDurable } from '../../lib/atomic-write.js';
 import { StorageLayout } from './layout.js';
 import { ManifestStore } from './manifest-store.js';
-import { listRepositoryNames } from './repositories.js';
+import { listRepositoryNames, scanRepositoryNames } from './repositories.js';
 import type { Stores } from './stores.js';
 import { UploadStore } from './upload-store.js';
 
@@ -77,6 +77,7 @@ export async function createFilesystemBackend(options: FilesystemBackendOptions)
       await dispatch(stores, req, res, context.route, context.body, context.tagMustNotMove);
     },
     listRepositories: (after, limit) => listRepositoryNames(layout.repositoriesDir, after, limit),
+    scanRepositories: (after, filter, limits) => scanRepositoryNames(layout.repositoriesDir, after, filter, limits),
     async manifestDigest(repository, reference) {
       return (await stores.manifests.resolve(repository, reference))?.digest.value;
     },
