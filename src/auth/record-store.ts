@@ -3,7 +3,10 @@
  * tokens by id, the OpenID provider's users by name), kept in one of two places:
  *
  * - without `redis`: one JSON file, watched (workers, and replicas on a shared folder, read it) and
- *   replaced atomically; the caller holds the shared lock around read-then-write.
+ *   replaced atomically. Each write reads the file again and replaces it holding the file's lock
+ *   (lib/file-lock.ts), which the `token personal` command takes too: a write never undoes another
+ *   process's, so a revocation from the command line is never put back by a server's write. The
+ *   server also holds its shared lock around its own read-then-write.
  * - with `redis`: one Redis hash under the deployment's key prefix, field = key, value = the
  *   record as JSON, so replicas that share no folder still agree. Each write changes only its own
  *   fields (HSET/HDEL in one MULTI), then reads the hash again; the change shows to this process's
@@ -19,6 +22,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { writeFileAtomic } from '../lib/atomic-write.js';
+import { withFileLock } from '../lib/file-lock.js';
 import { errnoCode } from '../lib/errno.js';
 import { PRIVATE_FILE_MODE } from '../lib/file-modes.js';
 import { WatchedFile, type FileWatchOptions } from '../lib/watched-file.js';
@@ -196,13 +200,16 @@ export class FileRecordStore<T> implements RecordStore<T> {
     return this.#byKey(this.#options.parse(text));
   }
 
+  /** Applies the changes to the file as it is now, under the file's lock (no other process's write in between). */
   async write(changes: ReadonlyMap<string, T | undefined>): Promise<void> {
-    const records = await this.read();
-    for (const [key, record] of changes) {
-      if (record === undefined) records.delete(key);
-      else records.set(key, record);
-    }
-    await writeFileAtomic(this.where, this.#options.serialize([...records.values()]), { mode: PRIVATE_FILE_MODE });
+    await withFileLock(this.where, async () => {
+      const records = await this.read();
+      for (const [key, record] of changes) {
+        if (record === undefined) records.delete(key);
+        else records.set(key, record);
+      }
+      await writeFileAtomic(this.where, this.#options.serialize([...records.values()]), { mode: PRIVATE_FILE_MODE });
+    });
     await this.#file.reload(true);
   }
 

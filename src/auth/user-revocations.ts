@@ -4,7 +4,7 @@
  * stolen and the password was not (a changed password needs no entry: the credential stamp does it,
  * see deployment-key.ts). The user's password still logs in; what was issued before does not.
  *
- *   keyDir/revoked-users.json (0600, replaced atomically; written by the command only)
+ *   keyDir/revoked-users.json (0600, replaced atomically under its lock; written by the command only)
  *   {"version":1,"users":{"<name folded>":<not before, ms since the epoch>,…}}
  *
  * Names are folded (foldUserName), so `Alice` revokes the directory's `alice` too. Every server
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { writeFileAtomic } from '../lib/atomic-write.js';
+import { withFileLock } from '../lib/file-lock.js';
 import { errnoCode } from '../lib/errno.js';
 import { WatchedFile } from '../lib/watched-file.js';
 import { foldUserName } from './user-name.js';
@@ -103,19 +104,22 @@ export class UserRevocations {
 
 /**
  * Records `user` as revoked from `notBefore` on (the `token revoke --user` command), dropping
- * entries older than `keepMs`. The command is the only writer; two at once are an operator's race.
+ * entries older than `keepMs`. The command is the only writer, under the file's lock: two commands
+ * at once both record their user, neither undoes the other's.
  */
 export async function recordUserRevocation(keyDir: string, user: string, notBefore: number, keepMs: number): Promise<void> {
   const path = userRevocationsFile(keyDir);
-  let users = new Map<string, number>();
-  try {
-    users = parse(await readFile(path, 'utf8'), path);
-  } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
-  }
-  const oldest = Date.now() - keepMs;
-  for (const [name, at] of users) if (at < oldest) users.delete(name);
-  const key = revokedUserKey(user);
-  users.set(key, Math.max(notBefore, users.get(key) ?? notBefore));
-  await writeFileAtomic(path, JSON.stringify({ version: 1, users: Object.fromEntries(users) }, null, 2) + '\n');
+  await withFileLock(path, async () => {
+    let users = new Map<string, number>();
+    try {
+      users = parse(await readFile(path, 'utf8'), path);
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw error;
+    }
+    const oldest = Date.now() - keepMs;
+    for (const [name, at] of users) if (at < oldest) users.delete(name);
+    const key = revokedUserKey(user);
+    users.set(key, Math.max(notBefore, users.get(key) ?? notBefore));
+    await writeFileAtomic(path, JSON.stringify({ version: 1, users: Object.fromEntries(users) }, null, 2) + '\n');
+  });
 }

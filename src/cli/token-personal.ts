@@ -4,7 +4,8 @@
  * uses with the config: with `redis`, the Redis hash (`PREFIX personal-tokens`), else
  * `auth.tokens.store` (default dataDir/tokens/personal-tokens.json); each command says which it used. Nothing printed contains a secret (the store has none) or
  * its hash. A revocation applies within 2 seconds in every server watching the file, and at once
- * on replicas told through Redis when the config names it.
+ * on replicas told through Redis when the config names it. The file is changed under its lock
+ * (lib/file-lock.ts), which the servers take too: a server's write never puts a revoked token back.
  * Exit status: 0 done; 1 no such token; 2 the command could not do its job.
  */
 import { resolve } from 'node:path';

@@ -21,6 +21,8 @@ export const INTERNAL_ERRORS = {
   RG_ERR_FILE_UNREADABLE: 'a file cannot be read',
   /** A file's content is not what it must be (a key file, a robot store, a list of revoked users…). */
   RG_ERR_FILE_INVALID: 'a file does not hold what it should',
+  /** Another process held a file's edit lock (file-lock.ts) longer than a writer waits: nothing was changed. */
+  RG_ERR_FILE_LOCKED: 'the file is being changed by another process',
   /** The token key file holds a key of another algorithm than the config asks for. */
   RG_ERR_KEY_ALGORITHM_MISMATCH: 'the token key is of another algorithm than configured',
   /** The shared Redis did not answer (down, or a command timed out). */

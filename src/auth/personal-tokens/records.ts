@@ -171,9 +171,10 @@ export function newPersonalToken(
 }
 
 /**
- * Removes the tokens `which` selects (read, then remove: the caller holds the store's lock, or is
- * the `token personal` command); returns what was removed ([] when nothing matched, and then
- * nothing is written).
+ * Removes the tokens `which` selects (read, then remove: the server holds its shared lock; the
+ * removal itself re-reads the file under the file's lock, so a token made meanwhile is kept and no
+ * removed one is put back); returns what was removed ([] when nothing matched, and then nothing is
+ * written).
  */
 export async function removePersonalTokens(
   store: RecordStore<PersonalTokenRecord>,

@@ -14,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
+import { withFileLock } from '../../lib/file-lock.js';
 import { errnoCode } from '../../lib/errno.js';
 import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import type { SectionLock } from '../../lib/section-lock.js';
@@ -65,18 +66,20 @@ export interface UsageBackend {
   merge(batch: ReadonlyMap<string, TokenUse>, live: ReadonlySet<string>): Promise<void>;
 }
 
-/** The usage file beside a file store; merged under the shared lock. */
+/** The usage file beside a file store; merged under the shared lock and the file's lock (replicas on a shared folder). */
 export function fileUsage(file: string, lock: SectionLock): UsageBackend {
   return {
     where: file,
     read: () => readTokenUsage(file),
     merge: (batch, live) =>
-      lock.run(`personal-token-usage:${file}`, async () => {
-        const uses = await readTokenUsage(file);
-        for (const [id, use] of batch) uses.set(id, later(uses.get(id), use) as TokenUse);
-        const kept = Object.fromEntries([...uses].filter(([id]) => live.has(id)));
-        await writeFileAtomic(file, JSON.stringify({ version: 1, used: kept }) + '\n', { mode: PRIVATE_FILE_MODE });
-      }),
+      lock.run(`personal-token-usage:${file}`, () =>
+        withFileLock(file, async () => {
+          const uses = await readTokenUsage(file);
+          for (const [id, use] of batch) uses.set(id, later(uses.get(id), use) as TokenUse);
+          const kept = Object.fromEntries([...uses].filter(([id]) => live.has(id)));
+          await writeFileAtomic(file, JSON.stringify({ version: 1, used: kept }) + '\n', { mode: PRIVATE_FILE_MODE });
+        }),
+      ),
   };
 }
 

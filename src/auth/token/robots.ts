@@ -2,7 +2,7 @@
  * Robot accounts: named credentials for CI and other machines, limited to a few scopes and
  * optionally expiring, kept in one JSON file next to the token keys.
  *
- *   robots.json (0600, replaced atomically)
+ *   robots.json (0600, replaced atomically under its lock, robots.json.lock: lib/file-lock.ts)
  *   {"version":1,"robots":[{"name":"robot$ci","id":"…","hash":"sha256:…","scopes":["repository:team-a/*:pull,push"],
  *                           "created":"…","expires":"…"|null}]}
  *
@@ -25,6 +25,7 @@ import { repositoryPatternProblem } from '../../config/schema/repository-pattern
 import type { AuthOutcome, AuthProvider, Credentials, Identity } from '../identity.js';
 import { foldUserName } from '../user-name.js';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
+import { withFileLock } from '../../lib/file-lock.js';
 import { PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
 import { WatchedFile, type FileWatchOptions } from '../../lib/watched-file.js';
 import { CATALOG, parseScope, REPOSITORY } from './scope.js';
@@ -142,9 +143,6 @@ export async function createRobot(file: string, options: CreateRobotOptions): Pr
   const now = options.now ?? new Date();
   if (options.expires !== null && options.expires.getTime() <= now.getTime())
     throw new InternalError('RG_ERR_ROBOT_INVALID', 'the expiry is in the past');
-  const robots = await readRobots(file);
-  if (robots.some((robot) => robot.name === name))
-    throw new InternalError('RG_ERR_ROBOT_EXISTS', `robot ${name} exists already (revoke it first)`);
   const secret = SECRET_PREFIX + randomBytes(32).toString('base64url');
   const robot: RobotRecord = {
     name,
@@ -154,7 +152,13 @@ export async function createRobot(file: string, options: CreateRobotOptions): Pr
     created: now.toISOString(),
     expires: options.expires === null ? null : options.expires.toISOString(),
   };
-  await writeFileAtomic(file, serialize([...robots, robot]), { mode: PRIVATE_FILE_MODE });
+  // Read and replaced under the file's lock, which the UI and the `token` command both take: neither undoes the other's change.
+  await withFileLock(file, async () => {
+    const robots = await readRobots(file);
+    if (robots.some((held) => held.name === name))
+      throw new InternalError('RG_ERR_ROBOT_EXISTS', `robot ${name} exists already (revoke it first)`);
+    await writeFileAtomic(file, serialize([...robots, robot]), { mode: PRIVATE_FILE_MODE });
+  });
   return { robot, secret };
 }
 
@@ -166,11 +170,13 @@ export async function revokeRobot(file: string, name: string): Promise<boolean> 
 /** Removes a robot and returns what it was (its id, to publish the revocation); undefined when there was none of that name. */
 export async function removeRobot(file: string, name: string): Promise<RobotRecord | undefined> {
   const user = robotUserName(name);
-  const robots = await readRobots(file);
-  const revoked = robots.find((robot) => robot.name === user);
-  if (!revoked) return undefined;
-  await writeFileAtomic(file, serialize(robots.filter((robot) => robot !== revoked)), { mode: PRIVATE_FILE_MODE });
-  return revoked;
+  return withFileLock(file, async () => {
+    const robots = await readRobots(file);
+    const revoked = robots.find((robot) => robot.name === user);
+    if (!revoked) return undefined;
+    await writeFileAtomic(file, serialize(robots.filter((robot) => robot !== revoked)), { mode: PRIVATE_FILE_MODE });
+    return revoked;
+  });
 }
 
 interface LoadedRobot {
