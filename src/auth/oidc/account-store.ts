@@ -16,6 +16,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { RedisConnection } from '../../redis/connection.js';
 import { FileRecordStore, RedisRecordStore, type RecordStore } from '../record-store.js';
+import { parseJsonFile } from '../../lib/json-file.js';
 
 const accountRecord = z.strictObject({
   user: z.string().min(1).max(256),
@@ -32,18 +33,7 @@ const storeSchema = z.strictObject({ version: z.literal(1), accounts: z.array(ac
 export type OidcAccountRecord = z.infer<typeof accountRecord>;
 
 export function parseAccounts(text: string, file: string): OidcAccountRecord[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`${file} is not JSON`);
-  }
-  const parsed = storeSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`${file} is not an OpenID Connect account store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
-  }
-  return parsed.data.accounts;
+  return parseJsonFile(text, file, storeSchema, 'an OpenID Connect account store').accounts;
 }
 
 export interface AccountStoreOptions {

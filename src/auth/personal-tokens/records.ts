@@ -26,6 +26,7 @@ import { FileRecordStore, RedisRecordStore, type RecordStore } from '../record-s
 import { hasTerminalControl } from '../../lib/terminal-safe.js';
 import { parseRobotScope } from '../token/robots.js';
 import { hashPersonalToken, newPersonalTokenSecret } from './secret.js';
+import { parseJsonFile } from '../../lib/json-file.js';
 
 /** Providers whose users may own tokens: each can tell later whether the owner is still there. */
 export const TOKEN_OWNER_PROVIDERS = ['htpasswd', 'ldap', 'oidc'] as const;
@@ -64,18 +65,7 @@ export function listed({ hash: _hash, ...token }: PersonalTokenRecord): ListedPe
 
 /** The tokens in a store's text; throws on text that is not a token store. */
 export function parsePersonalTokens(text: string, file: string): PersonalTokenRecord[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`${file} is not JSON`);
-  }
-  const parsed = storeSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`${file} is not a personal token store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`);
-  }
-  return parsed.data.tokens;
+  return parseJsonFile(text, file, storeSchema, 'a personal token store').tokens;
 }
 
 export function serializePersonalTokens(tokens: readonly PersonalTokenRecord[]): string {

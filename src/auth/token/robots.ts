@@ -31,6 +31,7 @@ import { WatchedFile, type FileWatchOptions } from '../../lib/watched-file.js';
 import { CATALOG, parseScope, REPOSITORY } from './scope.js';
 import type { TokenAccess } from './types.js';
 import { InternalError } from '../../lib/internal-errors.js';
+import { parseJsonFile } from '../../lib/json-file.js';
 
 export const ROBOT_PREFIX = 'robot$';
 const NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -101,21 +102,7 @@ export async function readRobots(file: string): Promise<RobotRecord[]> {
 
 /** The robots in a store's text. Throws on text that is not a robot store. */
 function parseRobots(text: string, file: string): RobotRecord[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new InternalError('RG_ERR_FILE_INVALID', `${file} is not JSON`);
-  }
-  const parsed = robotFileSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InternalError(
-      'RG_ERR_FILE_INVALID',
-      `${file} is not a robot store: ${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'}`,
-    );
-  }
-  return parsed.data.robots;
+  return parseJsonFile(text, file, robotFileSchema, 'a robot store').robots;
 }
 
 export interface CreateRobotOptions {
