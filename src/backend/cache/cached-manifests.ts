@@ -26,13 +26,14 @@ async function fillManifest(parts: CacheParts, repository: string, digest: Diges
     return 'present';
   }
   const path = contentPath('manifests', repository, digest.value);
+  const askedAt = Date.now();
   const response = await parts.source.fetchContent(repository, path, 'GET', accept);
   const mediaType = (String(response.headers['content-type'] ?? '').split(';', 1)[0] ?? '').trim();
   if (response.statusCode !== 200 || mediaType === '' || Number(response.headers['content-length'] ?? 0) > MAX_MANIFEST_BYTES) {
     await response.body.dump().catch(() => undefined); // a quiet end (destroy() would emit an abort error)
     return 'not-served';
   }
-  await parts.references.remember('manifests', repository, digest);
+  await parts.references.remember('manifests', repository, digest, askedAt);
   const body = response.body as AsyncIterable<Buffer>;
   const length = response.headers['content-length'];
   return fillVerified(

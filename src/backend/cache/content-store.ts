@@ -8,7 +8,7 @@
  *   ├── tmp/<pid>-<random>                     fills in progress; removed at start when their process is gone
  *   ├── blobs/<alg>/<hex>                      a blob's bytes, renamed here only once they matched the digest
  *   ├── manifests/<alg>/<hex>                  `<media type>\n` then the manifest's bytes
- *   └── refs/<kind>/<alg>/<hex>/<sha256(repo)> "the upstream has this digest in this repository" (./repository-references.ts)
+ *   └── refs/<kind>/<alg>/<hex>/<sha256(repo)>[.deleted] "the upstream has this digest in this repository" (./repository-references.ts)
  *
  * Workers share the folder: a rename is atomic, and a file removed while another process reads it
  * stays readable through its open descriptor. Each process keeps its own size account (scanned at

@@ -27,12 +27,13 @@ export class TagResolutions {
     const key = `${repository}\n${tag}\n${accept}`;
     const known = this.#answers.get(key);
     if (known && known.until > Date.now()) return known.digest;
+    const askedAt = Date.now();
     const response = await this.#parts.source.fetchContent(repository, contentPath('manifests', repository, tag), 'HEAD', accept);
     await response.body.dump();
     const stated = response.headers['docker-content-digest'];
     const digest = typeof stated === 'string' && isDigest(stated) ? tryParseDigest(stated) : undefined;
     if (response.statusCode !== 200 || !digest) return undefined;
-    await this.#parts.references.remember('manifests', repository, digest);
+    await this.#parts.references.remember('manifests', repository, digest, askedAt);
     if (this.#ttlMs > 0) {
       if (this.#answers.size >= MAX_TAG_ANSWERS) this.#answers.clear();
       this.#answers.set(key, { digest, until: Date.now() + this.#ttlMs });
