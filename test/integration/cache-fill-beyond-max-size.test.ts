@@ -6,11 +6,17 @@
  * empties the cache for everyone) and, as nothing read the new file, the file itself. A fill must
  * never write more than `maxSize`: content whose size the upstream does not declare is forwarded
  * uncached, and no fill goes past its declared size or the cache's size.
+ *
+ * The same through width: requests at once for several different blobs, each within `maxSize`,
+ * started as many fills, so `tmp/` held their sum. The fills in progress now share `maxSize`
+ * between them; content that does not fit beside them is forwarded uncached.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readdir } from 'node:fs/promises';
+import { get, type IncomingMessage } from 'node:http';
+import { waitFor } from '../helpers/wait.js';
 import { request } from 'undici';
 import { startDistribution, type RunningDistribution } from '../helpers/distribution.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
@@ -19,7 +25,7 @@ import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { RegistryClient, randomBlob } from '../helpers/registry-client.js';
 
 const ALICE = { user: 'alice', password: 'alice-secret-1' };
-const MAX_SIZE = 1024 * 1024;
+const MAX_SIZE = 8 * 1024 * 1024;
 
 async function fetchedBytes(gate: TestGate): Promise<number> {
   const url = gate.gate.metricsUrl;
@@ -82,5 +88,29 @@ describe('a fill never writes more than cache.maxSize', () => {
     const cachedAfter = await readdir(join(cacheDir, 'blobs', 'sha256'));
     assert.ok(cachedAfter.includes(smallDigest.slice('sha256:'.length)), 'what was cached is still cached');
     assert.deepEqual(await readdir(join(cacheDir, 'tmp')), [], 'no fill left behind');
+  });
+
+  test('fills in progress at once never hold more than maxSize between them', async () => {
+    const first = randomBlob(6 * 1024 * 1024);
+    const second = randomBlob(6 * 1024 * 1024 + 1);
+    const firstDigest = await client.pushBlob('cache/wide-a', first);
+    const secondDigest = await client.pushBlob('cache/wide-b', second);
+    // A client that does not read keeps the first fill in progress (it reads along, one chunk behind).
+    const stalled = await new Promise<IncomingMessage>((resolve, reject) => {
+      const url = new URL(`/v2/cache/wide-a/blobs/${firstDigest}`, gate.url);
+      get(url, { headers: { authorization: basic(ALICE.user, ALICE.password) } }, resolve).on('error', reject);
+    });
+    stalled.pause();
+    try {
+      assert.equal(stalled.statusCode, 200);
+      await waitFor('the first fill is in progress', async () => (await readdir(join(cacheDir, 'tmp'))).length === 1);
+      const reply = await client.call('GET', `/v2/cache/wide-b/blobs/${secondDigest}`);
+      assert.ok(reply.body.equals(second), 'the second client gets its blob');
+      assert.equal((await readdir(join(cacheDir, 'tmp'))).length, 1, 'the first fill was still in progress');
+      const cached = await readdir(join(cacheDir, 'blobs', 'sha256'));
+      assert.ok(!cached.includes(secondDigest.slice('sha256:'.length)), 'no second fill beside one that holds the room');
+    } finally {
+      stalled.destroy();
+    }
   });
 });

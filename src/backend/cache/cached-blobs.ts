@@ -70,18 +70,27 @@ async function fillBlob(
     await response.body.dump().catch(() => undefined); // a quiet end (destroy() would emit an abort error)
     return 'not-served';
   }
-  await parts.references.remember('blobs', repository, digest, askedAt);
-  let tap: ClientTap | undefined;
-  if (reader) {
-    tap = startAnswer(reader.res, digest, declaredSize);
-    reader.answered = true;
+  const room = parts.store.reserve(declaredSize);
+  if (!room) {
+    await response.body.dump().catch(() => undefined); // other fills hold the cache's room: forwarded uncached
+    return 'not-served';
   }
-  const body = response.body as AsyncIterable<Buffer>;
-  return fillVerified(parts.store, { kind: 'blobs', digest, body, declaredSize }, tap, {
-    logger: parts.logger,
-    observer: parts.observer,
-    upstreamPath: path,
-  });
+  try {
+    await parts.references.remember('blobs', repository, digest, askedAt);
+    let tap: ClientTap | undefined;
+    if (reader) {
+      tap = startAnswer(reader.res, digest, declaredSize);
+      reader.answered = true;
+    }
+    const body = response.body as AsyncIterable<Buffer>;
+    return await fillVerified(parts.store, { kind: 'blobs', digest, body, declaredSize }, tap, {
+      logger: parts.logger,
+      observer: parts.observer,
+      upstreamPath: path,
+    });
+  } finally {
+    room();
+  }
 }
 
 export async function serveCachedBlob(
