@@ -5,6 +5,9 @@
  *
  *   wrong-bytes  the real answer with one byte of its body changed (same length, same headers)
  *   cut-half     the real headers, half of the body, then the connection is destroyed
+ *   chunked      the real answer without its Content-Length (sent chunked: the size is not said up front)
+ *   hold         the request is forwarded and answered by the registry, but the answer is held back
+ *                until `releaseHeld()` (an answer that arrives late, after what happened since)
  *   503          503 with an OCI error body, nothing forwarded
  *   refuse       the connection is destroyed before any answer
  *
@@ -15,7 +18,7 @@ import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { request } from 'undici';
 
-export type Fault = 'wrong-bytes' | 'cut-half' | '503' | 'refuse';
+export type Fault = 'wrong-bytes' | 'cut-half' | 'chunked' | 'hold' | '503' | 'refuse';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -32,6 +35,10 @@ export interface FaultProxy {
   /** Answers requests whose path contains `part` with `fault` (for methods in `methods`, default GET). */
   setFault(part: string, fault: Fault, methods?: readonly string[]): void;
   clearFaults(): void;
+  /** How many answers the `hold` fault is holding back. */
+  readonly heldCount: number;
+  /** Sends the answers held back. */
+  releaseHeld(): void;
   stopListening(): Promise<void>;
   listenAgain(): Promise<void>;
   stop(): Promise<void>;
@@ -57,7 +64,13 @@ async function readAll(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-async function relay(target: string, req: IncomingMessage, res: ServerResponse, fault: Fault | undefined): Promise<void> {
+async function relay(
+  target: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  fault: Fault | undefined,
+  held: (() => void)[],
+): Promise<void> {
   if (fault === 'refuse') {
     req.socket.destroy();
     return;
@@ -76,6 +89,14 @@ async function relay(target: string, req: IncomingMessage, res: ServerResponse, 
     ...(body.length > 0 ? { body } : {}),
   });
   const headers = forwardableHeaders(upstream.headers);
+  if (fault === 'hold') {
+    const bytes = Buffer.from(await upstream.body.arrayBuffer());
+    held.push(() => {
+      res.writeHead(upstream.statusCode, headers);
+      res.end(bytes);
+    });
+    return;
+  }
   if (fault === undefined || method === 'HEAD' || upstream.statusCode !== 200) {
     res.writeHead(upstream.statusCode, headers);
     for await (const chunk of upstream.body) if (!res.write(chunk as Buffer)) await once(res, 'drain');
@@ -83,6 +104,12 @@ async function relay(target: string, req: IncomingMessage, res: ServerResponse, 
     return;
   }
   const bytes = Buffer.from(await upstream.body.arrayBuffer());
+  if (fault === 'chunked') {
+    delete headers['content-length'];
+    res.writeHead(upstream.statusCode, headers);
+    res.end(bytes);
+    return;
+  }
   res.writeHead(upstream.statusCode, headers);
   if (fault === 'wrong-bytes') {
     const middle = Math.floor(bytes.length / 2);
@@ -96,13 +123,14 @@ async function relay(target: string, req: IncomingMessage, res: ServerResponse, 
 export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const requests: RecordedRequest[] = [];
   let rules: FaultRule[] = [];
+  const held: (() => void)[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     const method = req.method ?? 'GET';
     requests.push({ method, path });
     const rule = rules.find((candidate) => path.includes(candidate.part) && candidate.methods.includes(method));
-    relay(target, req, res, rule?.fault).catch(() => res.destroy());
+    relay(target, req, res, rule?.fault, held).catch(() => res.destroy());
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -128,6 +156,12 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     },
     clearFaults() {
       rules = [];
+    },
+    get heldCount() {
+      return held.length;
+    },
+    releaseHeld() {
+      for (const send of held.splice(0)) send();
     },
     stopListening: closeAll,
     async listenAgain() {

@@ -49,10 +49,11 @@ export async function cachedInRepository(
   if (!file) return undefined;
   try {
     if (await parts.references.known(kind, repository, digest)) return file;
+    const askedAt = Date.now();
     const response = await parts.source.fetchContent(repository, contentPath(kind, repository, digest.value), 'HEAD', accept);
     await response.body.dump();
     if (response.statusCode === 200) {
-      await parts.references.remember(kind, repository, digest);
+      await parts.references.remember(kind, repository, digest, askedAt);
       return file;
     }
   } catch (error) {

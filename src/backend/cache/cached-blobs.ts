@@ -61,25 +61,36 @@ async function fillBlob(
     return 'present';
   }
   const path = contentPath('blobs', repository, digest.value);
+  const askedAt = Date.now();
   const response = await parts.source.fetchContent(repository, path, 'GET', ANY);
   const declaredSize = declaredLength(response.headers['content-length']);
-  if (response.statusCode !== 200 || (declaredSize !== undefined && declaredSize > parts.store.maxBytes)) {
-    // An error answer is the upstream's to give (forwarded); content larger than the cache is forwarded uncached.
+  if (response.statusCode !== 200 || declaredSize === undefined || declaredSize > parts.store.maxBytes) {
+    // An error answer is the upstream's to give (forwarded). Content larger than the cache, or of a
+    // size not declared up front (which could be anything), is forwarded uncached.
     await response.body.dump().catch(() => undefined); // a quiet end (destroy() would emit an abort error)
     return 'not-served';
   }
-  await parts.references.remember('blobs', repository, digest);
-  let tap: ClientTap | undefined;
-  if (reader) {
-    tap = startAnswer(reader.res, digest, declaredSize);
-    reader.answered = true;
+  const room = parts.store.reserve(declaredSize);
+  if (!room) {
+    await response.body.dump().catch(() => undefined); // other fills hold the cache's room: forwarded uncached
+    return 'not-served';
   }
-  const body = response.body as AsyncIterable<Buffer>;
-  return fillVerified(parts.store, { kind: 'blobs', digest, body, declaredSize }, tap, {
-    logger: parts.logger,
-    observer: parts.observer,
-    upstreamPath: path,
-  });
+  try {
+    await parts.references.remember('blobs', repository, digest, askedAt);
+    let tap: ClientTap | undefined;
+    if (reader) {
+      tap = startAnswer(reader.res, digest, declaredSize);
+      reader.answered = true;
+    }
+    const body = response.body as AsyncIterable<Buffer>;
+    return await fillVerified(parts.store, { kind: 'blobs', digest, body, declaredSize }, tap, {
+      logger: parts.logger,
+      observer: parts.observer,
+      upstreamPath: path,
+    });
+  } finally {
+    room();
+  }
 }
 
 export async function serveCachedBlob(

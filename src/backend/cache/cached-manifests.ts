@@ -26,22 +26,41 @@ async function fillManifest(parts: CacheParts, repository: string, digest: Diges
     return 'present';
   }
   const path = contentPath('manifests', repository, digest.value);
+  const askedAt = Date.now();
   const response = await parts.source.fetchContent(repository, path, 'GET', accept);
   const mediaType = (String(response.headers['content-type'] ?? '').split(';', 1)[0] ?? '').trim();
   if (response.statusCode !== 200 || mediaType === '' || Number(response.headers['content-length'] ?? 0) > MAX_MANIFEST_BYTES) {
     await response.body.dump().catch(() => undefined); // a quiet end (destroy() would emit an abort error)
     return 'not-served';
   }
-  await parts.references.remember('manifests', repository, digest);
-  const body = response.body as AsyncIterable<Buffer>;
   const length = response.headers['content-length'];
+  const declaredSize = typeof length === 'string' ? Number(length) : undefined;
+  const room = parts.store.reserve(Math.min(declaredSize ?? MAX_MANIFEST_BYTES, parts.store.maxBytes));
+  if (!room) {
+    await response.body.dump().catch(() => undefined); // other fills hold the cache's room: forwarded uncached
+    return 'not-served';
+  }
+  try {
+    return await fillReserved(parts, { repository, digest, askedAt, path, mediaType, declaredSize }, response.body);
+  } finally {
+    room();
+  }
+}
+
+async function fillReserved(
+  parts: CacheParts,
+  fill: { repository: string; digest: Digest; askedAt: number; path: string; mediaType: string; declaredSize: number | undefined },
+  body: AsyncIterable<Buffer>,
+): Promise<FlightOutcome> {
+  const { repository, digest, askedAt, path, mediaType, declaredSize } = fill;
+  await parts.references.remember('manifests', repository, digest, askedAt);
   return fillVerified(
     parts.store,
     {
       kind: 'manifests',
       digest,
       body,
-      declaredSize: typeof length === 'string' ? Number(length) : undefined,
+      declaredSize,
       prefix: Buffer.from(`${mediaType}\n`),
       maxBytes: MAX_MANIFEST_BYTES,
     },

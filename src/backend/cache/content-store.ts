@@ -8,7 +8,7 @@
  *   ├── tmp/<pid>-<random>                     fills in progress; removed at start when their process is gone
  *   ├── blobs/<alg>/<hex>                      a blob's bytes, renamed here only once they matched the digest
  *   ├── manifests/<alg>/<hex>                  `<media type>\n` then the manifest's bytes
- *   └── refs/<kind>/<alg>/<hex>/<sha256(repo)> "the upstream has this digest in this repository" (./repository-references.ts)
+ *   └── refs/<kind>/<alg>/<hex>/<sha256(repo)>[.deleted] "the upstream has this digest in this repository" (./repository-references.ts)
  *
  * Workers share the folder: a rename is atomic, and a file removed while another process reads it
  * stays readable through its open descriptor. Each process keeps its own size account (scanned at
@@ -66,6 +66,8 @@ export class ContentStore {
   readonly #entries = new Map<string, number>();
   readonly #readers = new Map<string, number>();
   #totalBytes = 0;
+  /** Bytes the fills in progress may still write (their declared sizes): together never more than maxSize. */
+  #reservedBytes = 0;
 
   private constructor(dir: string, maxBytes: number, logger: Logger, observer: CacheObserver | undefined) {
     this.dir = dir;
@@ -158,6 +160,22 @@ export class ContentStore {
         else this.#readers.set(key, readers);
         await handle.close();
       },
+    };
+  }
+
+  /**
+   * Room on disk for a fill of `bytes`, or undefined when the fills in progress have taken it all:
+   * so many requests at once for different content never write more than maxSize to `tmp/` (the
+   * content is then forwarded uncached). The returned function gives the room back.
+   */
+  reserve(bytes: number): (() => void) | undefined {
+    if (this.#reservedBytes + bytes > this.#maxBytes) return undefined;
+    this.#reservedBytes += bytes;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#reservedBytes -= bytes;
     };
   }
 

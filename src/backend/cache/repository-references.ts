@@ -4,14 +4,19 @@
  * digest is served through a repository only once the upstream said that repository has it —
  * its answer to a GET that filled the cache, or to one HEAD of the digest in that repository — and
  * that answer is kept here, as a marker file per repository and digest, so the upstream is asked
- * once. The files are shared by the workers of one machine; a delete through the gateway removes
- * the marker (`forget`), and a marker older than RECHECK_AFTER_MS is asked about again, so a delete
- * made at the upstream directly stops being served within that time.
+ * once. The files are shared by the workers of one machine; a marker older than RECHECK_AFTER_MS
+ * is asked about again, so a delete made at the upstream directly stops being served within that
+ * time.
  *
- *   dir/refs/<blobs|manifests>/<alg>/<hex>/<sha256 of the repository name>
+ * A delete through the gateway (`forget`) removes the marker and leaves a tombstone stamped with
+ * the time of the delete. A marker is stamped with the time its question was *asked*, not
+ * answered, and is believed only when asked after the last delete: an answer that was on its way
+ * while the delete ran (asked before, arriving after) never outlives the delete.
+ *
+ *   dir/refs/<blobs|manifests>/<alg>/<hex>/<sha256 of the repository name>[.deleted]
  */
 import { createHash } from 'node:crypto';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../lib/errno.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../lib/file-modes.js';
@@ -20,6 +25,7 @@ import type { ContentKind } from './content-store.js';
 
 /** How long the upstream's "this repository has it" is believed without asking again. */
 export const RECHECK_AFTER_MS = 10 * 60_000;
+const TOMBSTONE = '.deleted';
 
 export class RepositoryReferences {
   readonly #root: string;
@@ -36,23 +42,40 @@ export class RepositoryReferences {
     return join(this.#folder(kind, digest), createHash('sha256').update(repository).digest('hex'));
   }
 
-  /** Whether the upstream said recently that `repository` has this digest. */
+  /** Whether the upstream said recently, and since the last delete through the gateway, that `repository` has this digest. */
   async known(kind: ContentKind, repository: string, digest: Digest): Promise<boolean> {
-    try {
-      const info = await stat(this.#file(kind, repository, digest));
-      return Date.now() - info.mtimeMs < RECHECK_AFTER_MS;
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return false;
-      throw error;
-    }
+    const file = this.#file(kind, repository, digest);
+    const askedAt = await modifiedAt(file);
+    if (askedAt === undefined || Date.now() - askedAt >= RECHECK_AFTER_MS) return false;
+    const deletedAt = await modifiedAt(`${file}${TOMBSTONE}`);
+    return deletedAt === undefined || askedAt > deletedAt;
   }
 
-  async remember(kind: ContentKind, repository: string, digest: Digest): Promise<void> {
+  /** The upstream said `repository` has the digest, in answer to a question sent at `askedAt` (Date.now()). */
+  async remember(kind: ContentKind, repository: string, digest: Digest, askedAt: number): Promise<void> {
+    const file = this.#file(kind, repository, digest);
     await mkdir(this.#folder(kind, digest), { recursive: true, mode: PRIVATE_DIR_MODE });
-    await writeFile(this.#file(kind, repository, digest), '', { mode: PRIVATE_FILE_MODE });
+    await writeFile(file, '', { mode: PRIVATE_FILE_MODE });
+    await utimes(file, askedAt / 1000, askedAt / 1000);
   }
 
+  /** A delete through the gateway: no answer asked for until now is believed any more. */
   async forget(kind: ContentKind, repository: string, digest: Digest): Promise<void> {
-    await rm(this.#file(kind, repository, digest), { force: true });
+    const file = this.#file(kind, repository, digest);
+    const deletedAt = Date.now() / 1000; // the same clock as the markers' (the file system's may lag it)
+    await mkdir(this.#folder(kind, digest), { recursive: true, mode: PRIVATE_DIR_MODE });
+    await writeFile(`${file}${TOMBSTONE}`, '', { mode: PRIVATE_FILE_MODE });
+    await utimes(`${file}${TOMBSTONE}`, deletedAt, deletedAt);
+    await rm(file, { force: true });
+  }
+}
+
+/** A file's modification time in ms, or undefined when there is none. */
+async function modifiedAt(path: string): Promise<number | undefined> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+    throw error;
   }
 }

@@ -2,7 +2,8 @@
  * Tags are not content: a pull by tag asks the upstream which digest the tag names (one HEAD, with
  * the client's Accept, since what a tag names depends on it) and is answered by that digest from
  * the cache. The answer is kept for `tagTtl` (0: not at all); a manifest pushed or deleted through
- * this gateway forgets the repository's answers at once. Without an Accept header the request is
+ * this gateway forgets the repository's answers at once, and an answer asked for before such a
+ * change but arriving after it is not kept (it may name what the change replaced). Without an Accept header the request is
  * the upstream's to answer (what it names then is its own convention).
  */
 import { isDigest } from '../../oci/names.js';
@@ -16,6 +17,10 @@ export class TagResolutions {
   readonly #parts: CacheParts;
   readonly #ttlMs: number;
   readonly #answers = new Map<string, { digest: Digest; until: number }>();
+  /** When a repository's manifests last changed through this gateway (Date.now()); bounded as the answers are. */
+  readonly #changedAt = new Map<string, number>();
+  /** Changes before this are no longer told apart (the map above was emptied): as if every repository changed then. */
+  #everythingChangedAt = 0;
 
   constructor(parts: CacheParts, ttlMs: number) {
     this.#parts = parts;
@@ -27,13 +32,14 @@ export class TagResolutions {
     const key = `${repository}\n${tag}\n${accept}`;
     const known = this.#answers.get(key);
     if (known && known.until > Date.now()) return known.digest;
+    const askedAt = Date.now();
     const response = await this.#parts.source.fetchContent(repository, contentPath('manifests', repository, tag), 'HEAD', accept);
     await response.body.dump();
     const stated = response.headers['docker-content-digest'];
     const digest = typeof stated === 'string' && isDigest(stated) ? tryParseDigest(stated) : undefined;
     if (response.statusCode !== 200 || !digest) return undefined;
-    await this.#parts.references.remember('manifests', repository, digest);
-    if (this.#ttlMs > 0) {
+    await this.#parts.references.remember('manifests', repository, digest, askedAt);
+    if (this.#ttlMs > 0 && askedAt > Math.max(this.#changedAt.get(repository) ?? 0, this.#everythingChangedAt)) {
       if (this.#answers.size >= MAX_TAG_ANSWERS) this.#answers.clear();
       this.#answers.set(key, { digest, until: Date.now() + this.#ttlMs });
     }
@@ -42,6 +48,11 @@ export class TagResolutions {
 
   /** A manifest of the repository was pushed or deleted: its tags may name something else now. */
   forgetRepository(repository: string): void {
+    if (this.#changedAt.size >= MAX_TAG_ANSWERS) {
+      this.#changedAt.clear();
+      this.#everythingChangedAt = Date.now();
+    }
+    this.#changedAt.set(repository, Date.now());
     const prefix = `${repository}\n`;
     for (const key of this.#answers.keys()) if (key.startsWith(prefix)) this.#answers.delete(key);
   }

@@ -66,7 +66,7 @@ export interface FillSource {
   readonly declaredSize: number | undefined;
   /** Stored before the bytes and not hashed (a manifest's media type line). */
   readonly prefix?: Buffer;
-  /** More bytes than this and the fill is abandoned (manifests: MAX_MANIFEST_BYTES). */
+  /** More bytes than this and the fill is abandoned (manifests: MAX_MANIFEST_BYTES); never more than the cache's size. */
   readonly maxBytes?: number;
 }
 
@@ -79,15 +79,17 @@ export async function fillVerified(
   const pending = await store.beginFill(source.kind, source.digest);
   const hash = newHash(source.digest.algorithm);
   const prefixSize = source.prefix?.length ?? 0;
+  // No fill writes more than the cache may hold, nor more than the upstream said it would send.
+  const limit = Math.min(source.maxBytes ?? store.maxBytes, store.maxBytes, source.declaredSize ?? store.maxBytes);
   let size = 0;
   try {
     if (source.prefix) await pending.handle.write(source.prefix, 0, prefixSize, 0);
     for await (const chunk of source.body) {
       hash.update(chunk);
       context.observer?.fetched(chunk.length);
+      if (size + chunk.length > limit) throw new RangeError(`more than ${limit} bytes`);
       await pending.handle.write(chunk, 0, chunk.length, prefixSize + size);
       size += chunk.length;
-      if (source.maxBytes !== undefined && size > source.maxBytes) throw new RangeError(`more than ${source.maxBytes} bytes`);
       await tap?.push(chunk);
     }
   } catch (error) {
