@@ -11,11 +11,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { freePort, runProcess, startProcess } from '../test/helpers/process.js';
 import { startIssuer } from '../test/helpers/oidc-issuer.js';
 import { childPid, stopWithTree } from './memory.js';
-import { median } from './results.js';
+import { NamedSamples, sequentialGetRate } from './credential-rounds.js';
 import { formatNumber, formatRatio, markdownTable, speedup } from './table.js';
 import type { BenchOptions } from './options.js';
 import type { Workspace } from './workspace.js';
@@ -24,18 +24,7 @@ const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const AUDIENCE = 'https://registry.bench';
 type Login = 'password' | 'federated';
 
-export class FederationResults {
-  readonly samples = new Map<Login, number[]>();
-  readonly failures: string[] = [];
-
-  add(login: Login, value: number): void {
-    if (Number.isFinite(value)) this.samples.set(login, [...(this.samples.get(login) ?? []), value]);
-  }
-
-  median(login: Login): number | undefined {
-    return median(this.samples.get(login) ?? []);
-  }
-}
+export class FederationResults extends NamedSamples<Login> {}
 
 export interface FederationRun {
   readonly url: string;
@@ -97,21 +86,12 @@ export async function startFederationRun(ws: Workspace, options: BenchOptions, l
   };
 }
 
-async function getV2(run: FederationRun, login: Login): Promise<void> {
-  const response = await request(`${run.url}/v2/`, { dispatcher: run.dispatcher, headers: { authorization: run.authorization[login] } });
-  await response.body.dump();
-  if (response.statusCode !== 200) throw new Error(`${login}: GET /v2/ answered ${response.statusCode}`);
-}
-
 /** One round: for each login a warm-up request (the one verification), then `count` cached requests, as requests per second. */
 export async function federationRound(run: FederationRun, round: number): Promise<void> {
   const count = run.options.quick ? 300 : 3000;
   for (const login of ['password', 'federated'] as const) {
     try {
-      await getV2(run, login);
-      const started = performance.now();
-      for (let i = 0; i < count; i++) await getV2(run, login);
-      const rate = count / ((performance.now() - started) / 1000);
+      const rate = await sequentialGetRate(run.url, run.dispatcher, run.authorization[login], count, login);
       run.results.add(login, rate);
       run.log(`federation round ${round + 1}: ${login} ${rate.toFixed(1)} req/s`);
     } catch (error) {

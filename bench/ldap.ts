@@ -18,7 +18,7 @@ import { Agent, request } from 'undici';
 import { freePort, startProcess } from '../test/helpers/process.js';
 import { startSlapd, type RunningSlapd } from '../test/helpers/slapd.js';
 import { childPid, stopWithTree } from './memory.js';
-import { median } from './results.js';
+import { NamedSamples } from './credential-rounds.js';
 import { formatNumber, markdownTable, speedup, formatRatio } from './table.js';
 import type { BenchOptions } from './options.js';
 import type { Workspace } from './workspace.js';
@@ -39,18 +39,7 @@ export interface LdapFleet {
 }
 
 /** Requests per second of each gate, one value per round; the report shows medians. */
-export class LdapResults {
-  readonly samples = new Map<LdapGateName, number[]>();
-  readonly failures: string[] = [];
-
-  add(name: LdapGateName, value: number): void {
-    if (Number.isFinite(value)) this.samples.set(name, [...(this.samples.get(name) ?? []), value]);
-  }
-
-  median(name: LdapGateName): number | undefined {
-    return median(this.samples.get(name) ?? []);
-  }
-}
+export class LdapResults extends NamedSamples<LdapGateName> {}
 
 export interface LdapRun {
   fleet: LdapFleet;

@@ -7,19 +7,20 @@
  *   token      Basic user:rgpat_…, a personal token: its hash looked up, the owner looked up again
  *              (remembered for auth.cacheTtl), groups read again, the token's scopes attached
  *
- * one request at a time over one keep-alive connection. The token is made in the store before the
- * gate starts, as the UI makes it (test/integration/personal-tokens.test.ts checks the UI path).
+ * one request at a time over one keep-alive connection. The token is made as a user makes one,
+ * signed in to the UI, through its form: so it carries its owner's credential stamp.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import { freePort, startProcess } from '../test/helpers/process.js';
 import { writeHtpasswd } from '../test/helpers/gate.js';
-import { newPersonalToken, serializePersonalTokens } from '../src/auth/personal-tokens/records.js';
+import { UiClient } from '../test/helpers/ui-client.js';
+import { makePersonalToken } from '../test/helpers/personal-tokens.js';
 import { childPid, stopWithTree } from './memory.js';
-import { median } from './results.js';
+import { NamedSamples, sequentialGetRate } from './credential-rounds.js';
 import { formatNumber, formatRatio, markdownTable, speedup } from './table.js';
 import type { BenchOptions } from './options.js';
 import type { Workspace } from './workspace.js';
@@ -30,18 +31,7 @@ const PASSWORD = 'bench-pat-password-1';
 
 type Credential = 'password' | 'token';
 
-export class TokenResults {
-  readonly samples = new Map<Credential, number[]>();
-  readonly failures: string[] = [];
-
-  add(name: Credential, value: number): void {
-    if (Number.isFinite(value)) this.samples.set(name, [...(this.samples.get(name) ?? []), value]);
-  }
-
-  median(name: Credential): number | undefined {
-    return median(this.samples.get(name) ?? []);
-  }
-}
+export class TokenResults extends NamedSamples<Credential> {}
 
 export interface TokenRun {
   url: string;
@@ -57,20 +47,6 @@ export async function startTokenGate(ws: Workspace, log: (line: string) => void)
   const dir = join(ws.dir, 'pat');
   await mkdir(dir, { recursive: true });
   await writeHtpasswd(join(dir, 'htpasswd'), { [USER]: PASSWORD }, 10);
-  const store = join(dir, 'data', 'tokens', 'personal-tokens.json');
-  const now = new Date();
-  const { token, secret } = newPersonalToken([], {
-    owner: USER,
-    via: 'htpasswd',
-    name: 'bench',
-    scopes: ['repository:**:pull'],
-    expires: new Date(now.getTime() + 86_400_000),
-    latestExpiry: new Date(now.getTime() + 90 * 86_400_000),
-    maxPerOwner: 50,
-    now,
-  });
-  await mkdir(dirname(store), { recursive: true });
-  await writeFile(store, serializePersonalTokens([token]), { mode: 0o600 });
   const port = await freePort();
   const configFile = join(dir, 'registry-gate.yaml');
   await writeFile(
@@ -95,17 +71,14 @@ export async function startTokenGate(ws: Workspace, log: (line: string) => void)
   ws.defer(() => stopWithTree(pid, () => proc.stop()));
   const dispatcher = new Agent({ connections: 1 });
   ws.defer(() => dispatcher.close());
+  // Made as a user makes one (signed in, through the form), so it carries its owner's credential stamp.
+  const url = `http://127.0.0.1:${port}`;
+  const ui = new UiClient(url);
+  const signedIn = await ui.logIn(USER, PASSWORD);
+  if (signedIn.status !== 303) throw new Error(`pat: the UI login answered ${signedIn.status}`);
+  const secret = await makePersonalToken(ui, { name: 'bench', repositories: ['**'], actions: ['pull'] });
   const basic = (password: string) => `Basic ${Buffer.from(`${USER}:${password}`).toString('base64')}`;
   return { url: `http://127.0.0.1:${port}`, dispatcher, authorization: { password: basic(PASSWORD), token: basic(secret) } };
-}
-
-async function getV2(run: TokenRun, credential: Credential): Promise<void> {
-  const response = await request(`${run.url}/v2/`, {
-    dispatcher: run.dispatcher,
-    headers: { authorization: run.authorization[credential] },
-  });
-  await response.body.dump();
-  if (response.statusCode !== 200) throw new Error(`${credential}: GET /v2/ answered ${response.statusCode}`);
 }
 
 /** One round: a warm-up request each (the cache, the owner lookup), then `count` requests one after the other. */
@@ -113,10 +86,7 @@ export async function tokenRound(run: TokenRun, round: number): Promise<void> {
   const count = run.options.quick ? 1000 : 10_000;
   for (const credential of ['password', 'token'] as const) {
     try {
-      await getV2(run, credential);
-      const started = performance.now();
-      for (let i = 0; i < count; i++) await getV2(run, credential);
-      const rate = count / ((performance.now() - started) / 1000);
+      const rate = await sequentialGetRate(run.url, run.dispatcher, run.authorization[credential], count, credential);
       run.results.add(credential, rate);
       run.log(`pat round ${round + 1}: ${credential} ${rate.toFixed(1)} req/s`);
     } catch (error) {
