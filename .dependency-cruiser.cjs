@@ -67,6 +67,11 @@ module.exports = {
       to: { path: '^src/auth/', dependencyTypesNot: ['type-only'] },
     },
     folderRule(
+      'events',
+      [...BELOW_CONFIG, 'access'],
+      "Webhooks and their queue: access/ for the repository patterns and the audit sink's types; told of requests by gateway/, never importing it.",
+    ),
+    folderRule(
       'backend',
       BELOW_CONFIG,
       'Backends: the section lock is a leaf (src/lib/section-lock.ts); never the listener, gateway/, auth/, access/ or ui/.',
