@@ -13,19 +13,28 @@
 import { hostname } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { EventsConfig } from '../config/schema/events.js';
+import type { EventsConfig, WebhookConfig } from '../config/schema/events.js';
 import { compileRepositoryPattern } from '../access/pattern.js';
 import { newEvent, type EventAction, type EventFacts } from './event.js';
 import { EventQueue, type Reservation } from './event-queue.js';
 import { Deliverer, wants, type DeliveryObserver, type RetryPolicy, type WebhookSettings } from './deliverer.js';
 import { SegmentLog } from './segment-log.js';
-import { eventPaths, readCursor, readDeadLetters, takeDeadLetters, takeReplayRequests, type EventPaths } from './webhook-files.js';
+import {
+  eventPaths,
+  readCursor,
+  readDeadLetters,
+  takeDeadLetters,
+  takeReplayRequests,
+  writeCursor,
+  type EventPaths,
+} from './webhook-files.js';
 import { WebhookClient } from './webhook-request.js';
 import { RecentDeliveries, type WebhookStatus } from './recent-deliveries.js';
 
 export type { Reservation } from './event-queue.js';
 export type { EventAction, EventFacts } from './event.js';
 export type { WebhookStatus } from './recent-deliveries.js';
+export { wants } from './deliverer.js';
 
 /** What the request pipeline asks of the events (src/gateway/events-hook.ts). */
 export interface EventSink {
@@ -52,6 +61,28 @@ export interface OpenEventsOptions {
 }
 
 const HOUSEKEEPING_MS = 1_000;
+
+/**
+ * Where a webhook's deliveries resume: its saved cursor, or for a webhook new to this queue what
+ * happens from now on — written at once, so a crash before its first delivery resumes there too.
+ */
+async function startingCursor(paths: EventPaths, webhook: string, lastSeq: number): Promise<number> {
+  const saved = await readCursor(paths, webhook);
+  if (saved !== undefined) return saved;
+  await writeCursor(paths, webhook, lastSeq);
+  return lastSeq;
+}
+
+/** What a webhook is told, compiled from its config (also for `registry-gate events`). */
+export function webhookSettings(hook: WebhookConfig): WebhookSettings {
+  const patterns = hook.repositories.map((source) => compileRepositoryPattern(source));
+  return {
+    name: hook.name,
+    format: hook.format,
+    actions: new Set(hook.actions),
+    coversRepository: (repository) => patterns.some((pattern) => pattern.matches(repository, null, [])),
+  };
+}
 
 export class EventService implements EventSink {
   readonly #queue: EventQueue;
@@ -119,25 +150,20 @@ export class EventService implements EventSink {
     const settings: WebhookSettings[] = [];
     const deliverers: Deliverer[] = [];
     for (const hook of config.webhooks) {
-      const patterns = hook.repositories.map((source) => compileRepositoryPattern(source));
-      const setting: WebhookSettings = {
-        name: hook.name,
-        format: hook.format,
-        actions: new Set(hook.actions),
-        coversRepository: (repository) => patterns.some((pattern) => pattern.matches(repository, null, [])),
-      };
+      const setting = webhookSettings(hook);
       const caPem = hook.ca === undefined ? undefined : await readFile(hook.ca, 'utf8');
       const client = new WebhookClient(
         { name: hook.name, url: hook.url, secretFile: hook.secretFile, timeoutMs: hook.timeout, ca: hook.ca },
         caPem,
       );
-      // A webhook new to this queue starts with what happens from now on.
-      const cursor = (await readCursor(paths, hook.name)) ?? queue.lastSeq;
+      const cursor = await startingCursor(paths, hook.name, queue.lastSeq);
       const deadLetters = (await readDeadLetters(paths, hook.name)).length;
       settings.push(setting);
       deliverers.push(new Deliverer({ settings: setting, client, queue, paths, policy }, { cursor, deadLetters }, observer, logger));
       recent.deadLetters(hook.name, deadLetters);
     }
+    // What every webhook had before the restart is not held again.
+    await queue.dropThrough(Math.min(...deliverers.map((deliverer) => deliverer.cursor)));
     const service = new EventService({ queue, deliverers, settings, paths, observer, logger, recent });
     for (const deliverer of deliverers) deliverer.start();
     options.observer.depth(queue.depth);
