@@ -16,7 +16,7 @@ export type ReceiverMode = 'ok' | 'fail' | 'hang' | 'endless-body' | 'redirect';
 export interface Delivery {
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
-  /** The JSON body, parsed (a delivery whose body is not JSON fails the test at `parse`). */
+  /** The JSON body, parsed (a body that is not JSON is kept in `invalid` instead). */
   readonly json: unknown;
   readonly signatureValid: boolean;
 }
@@ -28,6 +28,10 @@ export interface WebhookReceiver {
   /** Every request that arrived, whatever it was answered. */
   attempts: number;
   mode: ReceiverMode;
+  /** Where `redirect` sends the client (default another loopback address). */
+  redirectTo: string | undefined;
+  /** Bodies that were not JSON (answered 400). */
+  readonly invalid: string[];
   /** Closes the port (and every connection): tries fail with ECONNREFUSED. */
   down(): Promise<void>;
   /** Listens again on the same port. */
@@ -54,6 +58,8 @@ export async function startWebhookReceiver(tls: TlsPair, secret: string, path = 
     deliveries: [],
     attempts: 0,
     mode: 'ok',
+    redirectTo: undefined,
+    invalid: [],
     down: () => stop(),
     up: () => listen(),
     close: () => stop(),
@@ -83,16 +89,20 @@ export async function startWebhookReceiver(tls: TlsPair, secret: string, path = 
           return;
         }
         case 'redirect':
-          res.writeHead(307, { location: `https://127.0.0.2:${port}${path}` }).end();
+          res.writeHead(307, { location: receiver.redirectTo ?? `https://127.0.0.2:${port}${path}` }).end();
           return;
-        case 'ok':
-          receiver.deliveries.push({
-            headers: req.headers,
-            body,
-            json: JSON.parse(body) as unknown,
-            signatureValid: verify(secret, req.headers, body),
-          });
+        case 'ok': {
+          let json: unknown;
+          try {
+            json = JSON.parse(body);
+          } catch {
+            receiver.invalid.push(body);
+            res.writeHead(400).end();
+            return;
+          }
+          receiver.deliveries.push({ headers: req.headers, body, json, signatureValid: verify(secret, req.headers, body) });
           res.writeHead(204).end();
+        }
       }
     });
   };
