@@ -214,6 +214,7 @@ async function openWebUi(
   stack: CloseStack,
 ): Promise<WebUi | undefined> {
   if (!config.ui.enabled) return undefined;
+  const { events } = resources;
   const ui = await createWebUi({
     policy,
     backend,
@@ -223,6 +224,7 @@ async function openWebUi(
     refreshIdentity: auth.refreshIdentity,
     robots: { file: config.auth.token.robots, reload: () => auth.robots.reload(), revoked: (robot) => auth.robotRevoked(robot) },
     adminGroup: config.ui.adminGroup,
+    webhooks: events && (() => events.status()),
     personalTokens: auth.owners.personalTokens,
     oidc: auth.owners.oidc,
     sessionTtlMs: config.ui.sessionTtl,

@@ -7,6 +7,7 @@
  * - one that never answers must not slow requests nor another webhook (each try has a deadline,
  *   each webhook its own loop);
  * - one that answers a body without end must cost a few KB, not memory without bound;
+ * - an administrator sees in the UI what each webhook's last tries came to (nobody else sees the page);
  * - repository names and tags with every character the grammar allows, and a refused login's
  *   user name holding quotes, backslashes, braces and non-ASCII text, come out as valid JSON.
  */
@@ -19,10 +20,12 @@ import { startGate, basic, type TestGate } from '../helpers/gate.js';
 import { makeTlsPair, type TlsPair } from '../helpers/tls.js';
 import { makeTempDir, removeDir } from '../helpers/process.js';
 import { RegistryClient } from '../helpers/registry-client.js';
+import { UiClient } from '../helpers/ui-client.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ALICE = { user: 'alice', password: 'alice-Hostile-hook-1' };
+const BOB = { user: 'bob', password: 'bob-Hostile-hook-1' };
 const SECRET = `whsec-${randomBytes(16).toString('hex')}`;
 /** Every separator the grammar allows in a component (`.`, `_`, `__`, runs of `-`), digits, several components. */
 const ODD_REPOSITORY = 'a0.b_c__d---e/z9/x.y';
@@ -71,10 +74,12 @@ describe('hostile webhook receivers', () => {
     gate = await startGate({
       dir: join(dir, 'gate'),
       tls,
-      users: { [ALICE.user]: ALICE.password },
+      users: { [ALICE.user]: ALICE.password, [BOB.user]: BOB.password },
       bcryptCost: 4,
       config: {
         access: [{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['user:alice'] }],
+        groups: { admins: ['alice'] },
+        ui: { adminGroup: 'admins' },
         events: {
           webhooks: [hook('redirecting', redirecting), hook('hanging', hanging), hook('endless', endless), hook('healthy', healthy)],
           maxAttempts: 2,
@@ -139,5 +144,23 @@ describe('hostile webhook receivers', () => {
     assert.equal(push.data.digest, pushed.digest);
     assert.equal(refused.data.user, ODD_USER);
     assert.ok(healthy.deliveries.every((delivery) => delivery.signatureValid));
+  });
+
+  test("the UI shows an administrator each webhook's last tries and failures; nobody else", async () => {
+    const admin = new UiClient(gate.url, gate.dispatcher);
+    assert.equal((await admin.logIn(ALICE.user, ALICE.password)).status, 303);
+    const page = await admin.get('/ui/webhooks');
+    assert.equal(page.status, 200);
+    assert.match(page.body, /<a href="\/ui\/webhooks">Webhooks<\/a>/);
+    for (const name of ['redirecting', 'hanging', 'endless', 'healthy'])
+      assert.match(page.body, new RegExp(`<h2 id="webhook-${name}">${name}</h2>`));
+    assert.match(page.body, /failed: redirect \(HTTP 307\), not followed/);
+    assert.match(page.body, /failed: timeout/);
+    assert.match(page.body, /delivered: HTTP 204/);
+    const other = new UiClient(gate.url, gate.dispatcher);
+    assert.equal((await other.logIn(BOB.user, BOB.password)).status, 303);
+    const refused = await other.get('/ui/webhooks');
+    assert.equal(refused.status, 404);
+    assert.doesNotMatch(refused.body, /webhook-healthy/);
   });
 });
