@@ -133,6 +133,8 @@ export class EventQueue {
   }
 
   async #writeBatches(): Promise<void> {
+    // One turn of the event loop first: the events of requests answered in the same turn share the first write too.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     while (this.#pending.length > 0) {
       const batch = this.#pending;
       this.#pending = [];

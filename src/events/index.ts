@@ -28,7 +28,8 @@ import {
   writeCursor,
   type EventPaths,
 } from './webhook-files.js';
-import { WebhookClient } from './webhook-request.js';
+import { WebhookClient, readSecret } from './webhook-request.js';
+import { InternalError } from '../lib/internal-errors.js';
 import { RecentDeliveries, type WebhookStatus } from './recent-deliveries.js';
 
 export type { Reservation } from './event-queue.js';
@@ -151,6 +152,16 @@ export class EventService implements EventSink {
     const deliverers: Deliverer[] = [];
     for (const hook of config.webhooks) {
       const setting = webhookSettings(hook);
+      // A secret that cannot be read would fail every try: better said at start, naming the file (never its content).
+      await readSecret(hook.secretFile).catch((error: unknown) => {
+        throw new InternalError(
+          'RG_ERR_FILE_UNREADABLE',
+          `events.webhooks ${hook.name}: the secret file ${hook.secretFile} cannot be read or is empty`,
+          {
+            cause: error,
+          },
+        );
+      });
       const caPem = hook.ca === undefined ? undefined : await readFile(hook.ca, 'utf8');
       const client = new WebhookClient(
         { name: hook.name, url: hook.url, secretFile: hook.secretFile, timeoutMs: hook.timeout, ca: hook.ca },

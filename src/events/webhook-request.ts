@@ -24,8 +24,8 @@ export interface WebhookTarget {
 export type TryOutcome =
   { readonly ok: true; readonly status: number } | { readonly ok: false; readonly error: string; readonly status?: number };
 
-/** The secret, read at each try so that a rotated file applies at once. Trailing newline ignored. */
-async function readSecret(file: string): Promise<Buffer> {
+/** The secret, read at each try so that a rotated file applies at once (and at start, to fail early). Trailing newline ignored. */
+export async function readSecret(file: string): Promise<Buffer> {
   const text = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
   if (text === '') throw Object.assign(new Error('the secret file is empty'), { code: 'EMPTY_SECRET' });
   return Buffer.from(text);

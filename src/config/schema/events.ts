@@ -54,7 +54,7 @@ export const webhookConfigSchema = z.strictObject({
   name: webhookName.describe('Names the webhook in metrics, the UI, `registry-gate events` and its files under `dataDir/events`; unique.'),
   url: webhookUrl.describe('Where each event is POSTed. A redirect is a failed delivery, never followed.'),
   secretFile: filePath.describe(
-    'File holding the HMAC-SHA256 key that signs every delivery (`X-Registry-Gate-Signature`); read at start and at reload, never logged.',
+    'File holding the HMAC-SHA256 key that signs every delivery (`X-Registry-Gate-Signature`); read again at every try (replacing it rotates the key), never logged.',
   ),
   actions: z
     .array(z.enum(EVENT_ACTIONS))
