@@ -189,8 +189,13 @@ async function forwardToBackend(exchange: Identified, authorized: Authorized): P
     tagMustNotMove: authorized.tagMustNotMove,
   };
   if (isBlobTransfer(route, method)) streamWithoutRequestDeadline(req);
-  const announced = { req, res, method, route: authorized.route, identity, client: state.client, body: authorized.body };
-  const eventPlace = options.events && announceEvents(options.events, announced, (error) => storingEventFailed(exchange, error));
+  const eventPlace =
+    options.events &&
+    announceEvents(
+      options.events,
+      { req, res, method, route: authorized.route, identity, client: state.client, body: authorized.body },
+      (error) => storingEventFailed(exchange, error),
+    );
   const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
   try {
     await options.backend.handle(req, res, context);
