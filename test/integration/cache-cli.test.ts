@@ -3,7 +3,8 @@
  * the cache of a running gateway in front of a real Distribution, with the fault proxy between
  * them counting what reaches the upstream: the numbers shown are those of the folder, a purged
  * digest is fetched again, a purged repository is asked about again, and a pull that is reading
- * a file while it is purged completes with the right bytes.
+ * a file while it is purged completes with the right bytes. Then the cache's metrics an operator
+ * watches (size, hits, misses, bytes from the upstream, evictions) against what happened.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,6 +31,17 @@ interface ShownUsage {
   manifests: number;
   repositories: number;
   fillsInProgress: number;
+}
+
+async function metricValues(gate: TestGate): Promise<Map<string, number>> {
+  const url = gate.gate.metricsUrl;
+  assert.ok(url, 'metrics are on');
+  const values = new Map<string, number>();
+  for (const line of (await (await request(url)).body.text()).split('\n')) {
+    const match = /^(registry_gate_cache_\S+) (\S+)$/.exec(line);
+    if (match?.[1] !== undefined) values.set(match[1], Number(match[2]));
+  }
+  return values;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -230,5 +242,60 @@ describe('registry-gate cache show and purge, beside a running gateway', () => {
       assert.match(result.stderr, message);
       assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
     }
+  });
+});
+
+describe('the content cache in /metrics: size, hits, misses, bytes from the upstream, evictions', () => {
+  const BLOB = 400_000;
+  let dir: string;
+  let registry: RunningDistribution;
+  let gate: TestGate;
+  let client: RegistryClient;
+
+  before(async () => {
+    dir = await makeTempDir('rg-cache-metrics-');
+    registry = await startDistribution({ dir: join(dir, 'distribution') });
+    gate = await startGate({
+      dir,
+      users: { [ALICE.user]: ALICE.password },
+      config: {
+        upstream: { url: registry.url, cache: true },
+        // Room for two of the blobs below, not three.
+        cache: { dir: join(dir, 'cache'), maxSize: 2.5 * BLOB },
+        metrics: { listen: '127.0.0.1:0' },
+        access: [{ repository: '**', actions: ['pull', 'push'], subjects: ['authenticated'] }],
+      },
+    });
+    client = new RegistryClient(() => ({ baseUrl: gate.url, authHeader: basic(ALICE.user, ALICE.password) }));
+  });
+
+  after(async () => {
+    await gate.stop();
+    await registry.stop();
+    await removeDir(dir);
+  });
+
+  test('each count follows what the pulls did, and the least recently used blob is evicted and counted', async () => {
+    const blobs = [randomBlob(BLOB), randomBlob(BLOB), randomBlob(BLOB)];
+    const digests: string[] = [];
+    for (const blob of blobs) digests.push(await client.pushBlob('metrics/app', blob));
+    const [first, second, third] = digests as [string, string, string];
+    const pull = async (digest: string) => assert.equal((await client.call('GET', `/v2/metrics/app/blobs/${digest}`)).status, 200);
+
+    await pull(first);
+    await pull(second);
+    await pull(second);
+    await pull(third); // past maxSize: the first, used least recently, goes
+    const values = await metricValues(gate);
+    const value = (name: string) => values.get(name) ?? Number.NaN;
+    assert.equal(value('registry_gate_cache_requests_total{kind="blobs",result="miss"}'), 3);
+    assert.equal(value('registry_gate_cache_requests_total{kind="blobs",result="hit"}'), 1);
+    assert.equal(value('registry_gate_cache_upstream_bytes_total'), 3 * BLOB);
+    assert.equal(value('registry_gate_cache_evictions_total'), 1);
+    assert.equal(value('registry_gate_cache_evicted_bytes_total'), BLOB);
+    assert.equal(value('registry_gate_cache_size_bytes'), 2 * BLOB);
+    const cached = join(dir, 'cache', 'blobs', 'sha256');
+    assert.equal(await exists(join(cached, first.slice('sha256:'.length))), false, 'the least recently used blob was evicted');
+    assert.equal(await exists(join(cached, second.slice('sha256:'.length))), true);
   });
 });
