@@ -22,6 +22,7 @@ import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js'
 import { startTokenGate, TokenResults, tokenRound, type TokenRun } from './personal-tokens.js';
 import { federationRound, startFederationRun, type FederationRun } from './federation.js';
 import { required } from './required.js';
+import { coldPullsRound, headByDigestRound } from './cache-workloads.js';
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -82,6 +83,8 @@ async function main(): Promise<number> {
       log(`round ${round + 1}/${options.rounds}`);
       if (ctx && (options.only.has('get') || options.only.has('head'))) await smallRequestsRound(ctx, round);
       if (ctx && transfers) await transfersRound(ctx, round);
+      if (ctx && options.only.has('pull')) await coldPullsRound(ctx, round);
+      if (ctx && options.only.has('head')) await headByDigestRound(ctx, round);
       if (ctx && options.only.has('skopeo')) await skopeoRound(ctx, round);
       if (replicas) await replicasRound(replicas, round);
       if (ldap) await ldapRound(ldap, round);
