@@ -87,7 +87,10 @@ describe('reading along a cache fill in progress', () => {
     await waitFor('followers reading the fill while the upstream is stalled', () =>
       followers.every((follower) => follower.received() >= blob.length / 4),
     );
-    assert.ok(followers.every((follower) => follower.received() < blob.length), 'nobody has the whole blob before the rest arrived');
+    assert.ok(
+      followers.every((follower) => follower.received() < blob.length),
+      'nobody has the whole blob before the rest arrived',
+    );
     proxy.releaseHeld();
     for (const pull of [leader, ...followers]) {
       const { body, complete, status } = await pull.done;

@@ -13,7 +13,9 @@
 import type { ServerResponse } from 'node:http';
 import { open, type FileHandle } from 'node:fs/promises';
 import { errnoCode } from '../../lib/errno.js';
-import type { FillOutcome } from './verified-fill.js';
+
+/** How a fill ended (./verified-fill.ts). */
+export type FillOutcome = 'stored' | 'mismatch' | 'broken';
 
 /** The largest read a follower makes from the temp file at once. */
 const FOLLOW_CHUNK_BYTES = 512 * 1024;

@@ -13,9 +13,9 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { newHash, type Digest } from '../filesystem/digest.js';
 import type { CacheObserver, ContentKind, ContentStore, PendingFill } from './content-store.js';
-import type { LiveFill } from './live-fills.js';
+import type { FillOutcome, LiveFill } from './live-fills.js';
 
-export type FillOutcome = 'stored' | 'mismatch' | 'broken';
+export type { FillOutcome } from './live-fills.js';
 
 /** The client response a fill streams to, one chunk behind, with backpressure. */
 export class ClientTap {
