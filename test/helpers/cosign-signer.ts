@@ -102,7 +102,8 @@ export async function pushSignatures(
   digest: string,
   layers: readonly SignatureLayer[],
 ): Promise<string> {
-  for (const layer of layers) await client.pushBlob(repository, layer.payload);
+  const payloads = new Map(layers.map((layer) => [sha256(layer.payload), layer.payload]));
+  for (const payload of payloads.values()) await client.pushBlob(repository, payload);
   const config = signatureConfig(layers);
   const configDigest = await client.pushBlob(repository, config);
   const manifest = signatureManifest(layers, configDigest, config.length);
