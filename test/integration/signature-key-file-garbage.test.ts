@@ -61,7 +61,7 @@ describe('a signature key file replaced by garbage', () => {
   });
 
   after(async () => {
-    await gate?.stop();
+    await gate.stop();
     if (dir) await removeDir(dir);
   });
 
