@@ -245,19 +245,16 @@ async function serveRegistryRequest(exchange: Exchange): Promise<void> {
   const decideAndServe = async (manifest?: Buffer) => {
     const authorized = await decideAccess(identified, needed.action, manifest);
     await forwardToBackend(identified, await enforceSignatures(identified, authorized));
-  };
-  try {
-    if (needsTagLock(identified)) {
-      const { options, req, route } = identified;
-      // Read whole, under its deadline, before the lock: a pusher who stalls mid-body then holds its own
-      // connection only, and the lock is held for the compare-and-write alone.
-      const manifest = await readManifestBody(req, options.bodyTimeoutMs);
-      await options.tagLock.run(`${route.repository}:${route.reference}`, () => decideAndServe(manifest));
-    } else {
-      await decideAndServe();
-    }
-  } finally {
     noteManifestWrite(identified);
+  };
+  if (needsTagLock(identified)) {
+    const { options, req, route } = identified;
+    // Read whole, under its deadline, before the lock: a pusher who stalls mid-body then holds its own
+    // connection only, and the lock is held for the compare-and-write alone.
+    const manifest = await readManifestBody(req, options.bodyTimeoutMs);
+    await options.tagLock.run(`${route.repository}:${route.reference}`, () => decideAndServe(manifest));
+  } else {
+    await decideAndServe();
   }
 }
 

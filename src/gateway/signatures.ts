@@ -87,9 +87,13 @@ export async function enforceSignatures(exchange: Identified, authorized: Author
   return served;
 }
 
-/** After a manifest push or delete in a covered repository: drop its verdicts (a signature may have come or gone). */
+/**
+ * After a manifest push or delete the backend took, in a covered repository: drop its verdicts (a
+ * signature may have come or gone). A refused write drops nothing, so it cannot be used to make
+ * every pull verify again.
+ */
 export function noteManifestWrite(exchange: Identified): void {
-  const { options, route, method } = exchange;
-  if (route.kind !== 'manifest' || (method !== 'PUT' && method !== 'DELETE')) return;
+  const { options, route, method, res } = exchange;
+  if (route.kind !== 'manifest' || (method !== 'PUT' && method !== 'DELETE') || res.statusCode >= 300) return;
   options.signatures?.signaturesChanged(route.repository);
 }
