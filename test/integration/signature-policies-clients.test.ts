@@ -44,7 +44,7 @@ describe('signature policies with docker and containerd', () => {
   });
 
   after(async () => {
-    await Promise.all([dockerd?.stop(), containerd?.stop()]);
+    await Promise.all([dockerd.stop(), containerd.stop()]);
     if (dir) await removeDir(dir);
   });
 
@@ -93,9 +93,9 @@ describe('signature policies with docker and containerd', () => {
       });
 
       after(async () => {
-        await dockerd?.logout(gate.host);
-        await gate?.stop();
-        await backend?.stop();
+        await dockerd.logout(gate.host);
+        await gate.stop();
+        await backend.stop();
       });
 
       test('docker pulls the signed image, is refused the unsigned one, and pulls it under audit', async () => {
