@@ -11,6 +11,7 @@
  */
 import { constants, verify, type KeyObject } from 'node:crypto';
 import { SIGNATURE_LIMITS } from '../lib/work-budget.js';
+import { isRegistryError } from '../oci/errors.js';
 import { namesRepository, readSignedClaim } from './simple-signing.js';
 import { entriesOf, hasDigest, manifestObject, type SignatureReader } from './content.js';
 
@@ -25,6 +26,20 @@ export type SignatureOutcome = { readonly signed: true } | { readonly signed: fa
 /** The cosign signature tag of a digest: `sha256:ab…` → `sha256-ab….sig`. */
 export function signatureTag(digest: string): string {
   return `${digest.replace(':', '-')}.sig`;
+}
+
+/**
+ * A read that may be too large for its cap: undefined when it was (content someone pushed decides
+ * that, so it is a verdict: not signed); any other failure (the registry behind not answering) is
+ * the request's failure, never a verdict that would be cached.
+ */
+export async function unlessTooLarge<T>(read: Promise<T>): Promise<T | 'too large'> {
+  try {
+    return await read;
+  } catch (error) {
+    if (isRegistryError(error) && error.status === 413) return 'too large';
+    throw error;
+  }
 }
 
 /** Whether `signature` is `key`'s over `payload`; false for a malformed signature, never a throw. */
@@ -58,12 +73,8 @@ async function layerProblem(
   if (typeof encoded !== 'string' || encoded.length > MAX_SIGNATURE_CHARS || !BASE64.test(encoded)) return 'no usable signature annotation';
   const payloadDigest = layer.digest;
   if (typeof payloadDigest !== 'string') return 'a signature layer without a digest';
-  let payload: Buffer | undefined;
-  try {
-    payload = await reader.readBlob(subject.repository, payloadDigest, SIGNATURE_LIMITS.payloadBytes);
-  } catch {
-    return 'the signed payload cannot be read (too large?)';
-  }
+  const payload = await unlessTooLarge(reader.readBlob(subject.repository, payloadDigest, SIGNATURE_LIMITS.payloadBytes));
+  if (payload === 'too large') return `the signed payload is larger than ${SIGNATURE_LIMITS.payloadBytes} bytes`;
   if (!payload || !hasDigest(payload, payloadDigest)) return 'the signed payload is missing or not what its digest says';
   const signature = Buffer.from(encoded, 'base64');
   if (!keys.some((key) => verifiesWith(key, payload, signature))) return 'no trusted key made this signature';
@@ -86,7 +97,8 @@ export async function cosignSignature(
   keys: readonly KeyObject[],
 ): Promise<SignatureOutcome> {
   if (keys.length === 0) return { signed: false, why: 'the policy has no keys' };
-  const manifest = await reader.readManifest(repository, signatureTag(digest));
+  const manifest = await unlessTooLarge(reader.readManifest(repository, signatureTag(digest)));
+  if (manifest === 'too large') return { signed: false, why: 'the signature manifest is too large' };
   if (!manifest) return { signed: false, why: 'no signature tag' };
   const parsed = manifestObject(manifest.bytes);
   if (!parsed) return { signed: false, why: 'the signature tag is not a JSON manifest' };

@@ -16,7 +16,7 @@ import type { KeyObject } from 'node:crypto';
 import { compileRepositoryPattern, type RepositoryPattern } from '../access/pattern.js';
 import { INDEX_MANIFEST_TYPES } from '../oci/media-types.js';
 import { SIGNATURE_LIMITS } from '../lib/work-budget.js';
-import { cosignSignature, signatureTag, type SignatureOutcome } from './cosign.js';
+import { cosignSignature, signatureTag, unlessTooLarge, type SignatureOutcome } from './cosign.js';
 import { entriesOf, hasDigest, manifestObject, type Json, type SignatureReader } from './content.js';
 import { VerdictCache } from './verdict-cache.js';
 
@@ -125,9 +125,10 @@ export class SignaturePolicy {
       if (read >= SIGNATURE_LIMITS.parentsRead) return undefined;
       const parentDigest = `sha256:${tag.slice('sha256-'.length, -'.sig'.length)}`;
       read += 1;
-      const parent = await reader.readManifest(repository, parentDigest);
-      const parsed = parent && hasDigest(parent.bytes, parentDigest) ? manifestObject(parent.bytes) : undefined;
-      if (!parent || !parsed || !isIndex(parsed, parent.mediaType)) continue;
+      const parent = await unlessTooLarge(reader.readManifest(repository, parentDigest));
+      if (parent === 'too large' || !parent || !hasDigest(parent.bytes, parentDigest)) continue;
+      const parsed = manifestObject(parent.bytes);
+      if (!parsed || !isIndex(parsed, parent.mediaType)) continue;
       if (!childDigests(parsed).includes(digest)) continue;
       const outcome = await this.#signedItself(reader, repository, parentDigest, parsed, parent.mediaType, generation);
       this.#cache.set(repository, parentDigest, outcome, generation);

@@ -3,6 +3,10 @@
  * the cosign type, a digest), no key twice at any depth, and the repository after the host.
  */
 import { test } from 'node:test';
+import { generateKeyPairSync } from 'node:crypto';
+import { RegistryError } from '../../src/oci/errors.js';
+import { cosignSignature } from '../../src/signatures/cosign.js';
+import type { SignatureReader } from '../../src/signatures/content.js';
 import assert from 'node:assert/strict';
 import { namesRepository, readSignedClaim } from '../../src/signatures/simple-signing.js';
 import { ambiguityOf } from '../../src/signatures/strict-json.js';
@@ -43,4 +47,19 @@ test('the signed reference names the repository exactly, after the host', () => 
   assert.ok(!namesRepository('registry.example.com/other/prod/app', 'prod/app'));
   assert.ok(!namesRepository('prod/app', 'prod/app'), 'without a host, the first component is part of the name');
   assert.ok(!namesRepository('registry.example.com/prod', 'prod/app'));
+});
+
+test('a signature tag too large to read is "not signed"; a registry that does not answer fails the request', async () => {
+  const failing = (error: RegistryError): SignatureReader => ({
+    readManifest: () => Promise.reject(error),
+    readBlob: () => Promise.resolve(undefined),
+    listTags: () => Promise.resolve(undefined),
+    manifestDigest: () => Promise.resolve(undefined),
+  });
+  const key = generateKeyPairSync('ed25519').publicKey;
+  const tooLarge = await cosignSignature(failing(new RegistryError('MANIFEST_TOO_LARGE')), 'prod/app', DIGEST, [key]);
+  assert.deepEqual(tooLarge, { signed: false, why: 'the signature manifest is too large' });
+  await assert.rejects(cosignSignature(failing(new RegistryError('UPSTREAM_ERROR')), 'prod/app', DIGEST, [key]), {
+    code: 'UPSTREAM_ERROR',
+  });
 });
