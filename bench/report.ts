@@ -11,6 +11,7 @@ import { replicasSection, type ReplicaResults } from './replicas.js';
 import { ldapSection, type LdapResults } from './ldap.js';
 import { tokenSection, type TokenResults } from './personal-tokens.js';
 import { federationSection, type FederationResults } from './federation.js';
+import { signatureSection, type SignatureResults } from './signatures.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
@@ -54,6 +55,8 @@ export interface ReportInput {
   tokens?: TokenResults | undefined;
   /** Cached federated tokens next to cached passwords, when the `federation` workload ran. */
   federation?: FederationResults | undefined;
+  /** A warm HEAD of a signed image under a policy next to one no policy covers, when the `signatures` workload ran. */
+  signatures?: SignatureResults | undefined;
   startFailures: Array<{ label: string; error: string }>;
   elapsedSeconds: number;
   /** 1-minute load average when the run ended. */
@@ -430,6 +433,7 @@ export function renderReport(input: ReportInput): string {
     input.ldap && ldapSection(input.ldap),
     input.tokens && tokenSection(input.tokens),
     input.federation && federationSection(input.federation),
+    input.signatures && signatureSection(input.signatures),
     problemsSection(input),
     findingsSection(),
   ]
