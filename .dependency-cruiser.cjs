@@ -72,6 +72,11 @@ module.exports = {
       "Webhooks and their queue: access/ for the repository patterns and the audit sink's types; told of requests by gateway/, never importing it.",
     ),
     folderRule(
+      'signatures',
+      [...BELOW_CONFIG, 'access'],
+      'Signature verdicts: the repository patterns of access/; the registry only through the reader interface it declares itself.',
+    ),
+    folderRule(
       'backend',
       BELOW_CONFIG,
       'Backends: the section lock is a leaf (src/lib/section-lock.ts); never the listener, gateway/, auth/, access/ or ui/.',

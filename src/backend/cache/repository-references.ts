@@ -27,6 +27,16 @@ import type { ContentKind } from './content-store.js';
 export const RECHECK_AFTER_MS = 10 * 60_000;
 const TOMBSTONE = '.deleted';
 
+/** The marker's file name of a repository (the name hashed: any length, no path characters); shared with ./offline.ts. */
+export function markerName(repository: string): string {
+  return createHash('sha256').update(repository).digest('hex');
+}
+
+/** Whether a file in a digest's refs folder is a delete's tombstone rather than a marker. */
+export function isTombstone(name: string): boolean {
+  return name.endsWith(TOMBSTONE);
+}
+
 export class RepositoryReferences {
   readonly #root: string;
 
@@ -39,7 +49,7 @@ export class RepositoryReferences {
   }
 
   #file(kind: ContentKind, repository: string, digest: Digest): string {
-    return join(this.#folder(kind, digest), createHash('sha256').update(repository).digest('hex'));
+    return join(this.#folder(kind, digest), markerName(repository));
   }
 
   /** Whether the upstream said recently, and since the last delete through the gateway, that `repository` has this digest. */
