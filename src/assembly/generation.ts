@@ -39,6 +39,8 @@ import type { ClusterRecords } from '../server/cluster-records.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { createWebUi, type WebUi } from '../ui/index.js';
+import type { EventService } from '../events/index.js';
+import { withLoginFailedEvents } from '../events/login-failed.js';
 import { SignaturePolicies } from '../signatures/index.js';
 
 /** What lives as long as the process, made once by src/assembly/app.ts and handed to every generation. */
@@ -55,6 +57,8 @@ export interface ProcessResources {
   readonly redis: RedisConnection | undefined;
   /** The records the primary keeps for its workers (the throttle's counters); undefined in a single process. */
   readonly workerRecords: ClusterRecords | undefined;
+  /** The webhooks' queue and deliveries, when `events.webhooks` names one (a change needs a restart). */
+  readonly events?: EventService | undefined;
 }
 
 /** What a new generation may take over from the running one instead of making anew. */
@@ -211,6 +215,7 @@ async function openWebUi(
   stack: CloseStack,
 ): Promise<WebUi | undefined> {
   if (!config.ui.enabled) return undefined;
+  const { events } = resources;
   const ui = await createWebUi({
     policy,
     backend,
@@ -220,6 +225,7 @@ async function openWebUi(
     refreshIdentity: auth.refreshIdentity,
     robots: { file: config.auth.token.robots, reload: () => auth.robots.reload(), revoked: (robot) => auth.robotRevoked(robot) },
     adminGroup: config.ui.adminGroup,
+    webhooks: events && (() => events.status()),
     personalTokens: auth.owners.personalTokens,
     oidc: auth.owners.oidc,
     sessionTtlMs: config.ui.sessionTtl,
@@ -265,7 +271,9 @@ export async function buildGeneration(config: Config, resources: ProcessResource
       auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));
       // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
       const catalog: CatalogPaging = { scanLimit: config.catalog.scanLimit, cursors: resources.catalogCursors };
-      const parts: Parts = { config, resources, auth, policy, backend, audit: auditSink.audit, catalog };
+      // Refused logins are events too; the sink handed on to the next generation stays the plain one.
+      const audit = withLoginFailedEvents(auditSink.audit, resources.events);
+      const parts: Parts = { config, resources, auth, policy, backend, audit, catalog };
       const ui = await openWebUi(parts, stack);
       const trustedProxy = compileAddressMatcher(config.trustedProxies);
       const handler = createGateway({
@@ -283,7 +291,8 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         signatures,
         backend,
         tagLock: resources.sharedLock,
-        audit: auditSink.audit,
+        audit,
+        events: resources.events,
         loggers,
         accessLog: config.log.access,
         catalog,

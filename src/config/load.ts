@@ -159,6 +159,10 @@ export function buildConfig(
   const value = parsed.data;
   if (value.auth.providers?.includes('ldap') && !value.auth.ldap)
     throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
+  // The event queue is one process's (src/events/): its appends, cursors and deliveries are not shared between workers yet.
+  const hasWebhooks = value.events.webhooks.length > 0;
+  if (hasWebhooks && typeof value.workers === 'number' && value.workers > 1)
+    throw new ConfigError(`${source ?? 'config'}: workers: events.webhooks needs one process (workers: 1 or auto)`);
   const at = (path: string) => resolve(baseDir, path);
   const dataDir = at(value.dataDir);
   let tls: TlsSetting;
@@ -173,7 +177,7 @@ export function buildConfig(
     ...value,
     ...firstRunAdmins,
     source,
-    workers: value.workers === 'auto' ? autoWorkers() : value.workers,
+    workers: value.workers === 'auto' ? (hasWebhooks ? 1 : autoWorkers()) : value.workers,
     dataDir,
     tls,
     upstream: value.upstream && {
@@ -189,6 +193,10 @@ export function buildConfig(
     audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
     cache: { ...value.cache, dir: value.cache.dir ? at(value.cache.dir) : resolve(dataDir, 'cache') },
+    events: {
+      ...value.events,
+      webhooks: value.events.webhooks.map((hook) => ({ ...hook, secretFile: at(hook.secretFile), ca: hook.ca && at(hook.ca) })),
+    },
     auth: {
       ...value.auth,
       providers: value.auth.providers ?? (value.auth.ldap ? ['htpasswd', 'ldap'] : ['htpasswd']),

@@ -16,6 +16,7 @@ import { redisConfigSchema } from './schema/redis.js';
 import { oidcConfigSchema } from './schema/oidc.js';
 import { personalTokensConfigSchema } from './schema/personal-tokens.js';
 import { cacheConfigSchema } from './schema/cache.js';
+import { eventsConfigSchema } from './schema/events.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { federationSchema } from './schema/federation.js';
@@ -162,6 +163,7 @@ export const configSchema = z.strictObject({
     .prefault({})
     .describe('The built-in registry (used without `upstream`).'),
   cache: cacheConfigSchema,
+  events: eventsConfigSchema,
   trustedProxies: z
     .array(cidr)
     .default([])

@@ -18,6 +18,7 @@ import type { CallerFacts, TokenEndpoint } from './token-endpoint.js';
 import type { RequiredAccess } from './actions.js';
 import type { CatalogPaging } from '../access/catalog.js';
 import type { HealthEndpoint } from './health.js';
+import type { EventSink } from '../events/index.js';
 import type { SignaturePolicies } from '../signatures/index.js';
 
 export interface GatewayOptions {
@@ -54,6 +55,8 @@ export interface GatewayOptions {
   readonly catalog: CatalogPaging;
   /** How long a body the gateway reads itself (a manifest, for a protected-tag check) may take to arrive. */
   readonly bodyTimeoutMs: number;
+  /** The webhooks' queue (src/events/), when `events.webhooks` names one: pushes, deletes and pulls are announced. */
+  readonly events?: EventSink | undefined;
   /** Counts every request once it is done, and uploads while they run. */
   readonly metrics?: Pick<GateMetrics, 'requestFinished' | 'uploadStarted'> | undefined;
 }

@@ -22,6 +22,7 @@ import { isBlobTransfer, isUpload, requiredAccess } from './actions.js';
 import { authorizeRequest, readManifestBody, type Authorized } from './authorize.js';
 import { auditRecord, loginRefusalRecord, type LoginRefusalReason } from '../access/audit-records.js';
 import { responseDigest, stateChange, triedUserName } from './audit-events.js';
+import { announceEvents } from './events-hook.js';
 import { listVisibleRepositories } from '../access/catalog.js';
 import { sendCatalog } from './catalog.js';
 import { ssoHeaderNames } from '../auth/sso-headers.js';
@@ -189,13 +190,26 @@ async function forwardToBackend(exchange: Identified, authorized: Authorized): P
     tagMustNotMove: authorized.tagMustNotMove,
   };
   if (isBlobTransfer(route, method)) streamWithoutRequestDeadline(req);
+  const eventPlace =
+    options.events &&
+    announceEvents(
+      options.events,
+      { req, res, method, route: authorized.route, identity, client: state.client, body: authorized.body },
+      (error) => storingEventFailed(exchange, error),
+    );
   const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
   try {
     await options.backend.handle(req, res, context);
   } finally {
     uploadDone?.();
+    eventPlace?.release();
   }
   if (authorized.tagMustNotMove) await checkTagStayed(exchange);
+}
+
+/** The change happened but its event could not be stored: the client's connection is destroyed instead of a success. */
+function storingEventFailed({ options, route }: Identified, error: unknown): void {
+  options.loggers.app.error({ err: error, repository: route.repository }, 'an event could not be stored: the response was not sent');
 }
 
 /**

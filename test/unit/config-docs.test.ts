@@ -51,6 +51,15 @@ dataDir: ./data
 upstream: { url: "https://registry.internal:5000", timeout: 900s, connections: 64, ca: auth/upstream-ca.pem, auth: token, cache: true }
 storage: { root: ./data/registry, uploadMaxAge: 24h }
 cache: { dir: ./data/cache, maxSize: 20GiB, tagTtl: 30s }
+events:
+  webhooks:
+    - { name: ci, url: "https://ci.internal/hook", secretFile: auth/ci.secret, actions: [push, delete], repositories: ["team-a/**"], format: distribution, ca: auth/ci-ca.pem, timeout: 10s }
+  queue: { maxEvents: 100000 }
+  maxAttempts: 12
+  retryDelay: 1s
+  maxRetryDelay: 5m
+  maxDeadLetters: 10000
+  source: "registry-gate://gate-1"
 trustedProxies: ["10.0.0.0/8", "::1"]
 redis:
   url: "rediss://redis.internal:6379/0"
