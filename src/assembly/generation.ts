@@ -28,7 +28,10 @@ import { SigningKeys } from '../auth/token/keys.js';
 import { TokenService } from '../auth/token/service.js';
 import type { Backend } from '../backend/backend.js';
 import { UpstreamBackend, type MintUpstreamToken } from '../backend/upstream/index.js';
-import { withContentCache } from './content-cache.js';
+import { openSharedCache, withContentCache } from './content-cache.js';
+import { withMirrors } from './mirrors.js';
+import type { SharedCache } from '../backend/cache/index.js';
+import type { MirrorRoute } from '../backend/mirrors/index.js';
 import { createGateway, type RequestHandler } from '../gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from '../gateway/challenge.js';
 import { createTokenEndpoint, type TokenEndpoint } from '../gateway/token-endpoint.js';
@@ -121,8 +124,28 @@ function upstreamTokenMinter(tokenService: () => Promise<TokenService>): MintUps
   };
 }
 
-/** The upstream registry of `config.upstream`, or the process's built-in one. */
-async function openBackend(config: Config, resources: ProcessResources, stack: CloseStack, mintToken: MintUpstreamToken): Promise<Backend> {
+/** The upstream registry of `config.upstream`, or the process's built-in one; the mirrors in front. */
+async function openBackend(
+  config: Config,
+  resources: ProcessResources,
+  stack: CloseStack,
+  mintToken: MintUpstreamToken,
+): Promise<{ backend: Backend; mirrors: readonly MirrorRoute[] }> {
+  const { metrics } = resources;
+  const cacheResources = { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app };
+  const shared = await openSharedCache(config, cacheResources);
+  const primary = openPrimary(config, resources, stack, mintToken, shared);
+  const { backend, routes } = await withMirrors(config, shared, primary, stack, resources.loggers.app);
+  return { backend, mirrors: routes };
+}
+
+function openPrimary(
+  config: Config,
+  resources: ProcessResources,
+  stack: CloseStack,
+  mintToken: MintUpstreamToken,
+  shared: SharedCache | undefined,
+): Backend {
   const { upstream } = config;
   if (!upstream) {
     if (!resources.builtin)
@@ -146,7 +169,7 @@ async function openBackend(config: Config, resources: ProcessResources, stack: C
     },
   });
   stack.defer(() => backend.close());
-  return withContentCache(config, { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app }, backend);
+  return withContentCache(config, shared, backend);
 }
 
 /** The audit sink the running generation hands over, else a new one; closed with this generation unless handed on. */
@@ -184,6 +207,7 @@ interface Parts {
   readonly backend: Backend;
   readonly audit: AuditSink;
   readonly catalog: CatalogPaging;
+  readonly mirrors: readonly MirrorRoute[];
 }
 
 function tokenEndpointOf({ config, resources, auth, policy, audit }: Parts): TokenEndpoint | undefined {
@@ -249,13 +273,13 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         lock: resources.sharedLock,
       });
       const policy = new AccessPolicy(config.access);
-      const backend = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
+      const { backend, mirrors } = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
       const auditSink = auditSinkFor(config, carried, stack);
       // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
       auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));
       // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
       const catalog: CatalogPaging = { scanLimit: config.catalog.scanLimit, cursors: resources.catalogCursors };
-      const parts: Parts = { config, resources, auth, policy, backend, audit: auditSink.audit, catalog };
+      const parts: Parts = { config, resources, auth, policy, backend, audit: auditSink.audit, catalog, mirrors };
       const ui = await openWebUi(parts, stack);
       const trustedProxy = compileAddressMatcher(config.trustedProxies);
       const handler = createGateway({
@@ -271,6 +295,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         trustedHeader: config.auth.trustedHeader,
         policy,
         backend,
+        mirrors,
         tagLock: resources.sharedLock,
         audit: auditSink.audit,
         loggers,

@@ -188,6 +188,12 @@ export function buildConfig(
     audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
     cache: { ...value.cache, dir: value.cache.dir ? at(value.cache.dir) : resolve(dataDir, 'cache') },
+    mirrors: value.mirrors.map((mirror) => ({
+      ...mirror,
+      url: mirror.url.replace(/\/$/, ''),
+      credentialsFile: mirror.credentialsFile && at(mirror.credentialsFile),
+      ca: mirror.ca && at(mirror.ca),
+    })),
     auth: {
       ...value.auth,
       providers: value.auth.providers ?? (value.auth.ldap ? ['htpasswd', 'ldap'] : ['htpasswd']),

@@ -16,6 +16,7 @@ import { redisConfigSchema } from './schema/redis.js';
 import { oidcConfigSchema } from './schema/oidc.js';
 import { personalTokensConfigSchema } from './schema/personal-tokens.js';
 import { cacheConfigSchema } from './schema/cache.js';
+import { mirrorsSchema } from './schema/mirrors.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { federationSchema } from './schema/federation.js';
@@ -161,6 +162,7 @@ export const configSchema = z.strictObject({
     .prefault({})
     .describe('The built-in registry (used without `upstream`).'),
   cache: cacheConfigSchema,
+  mirrors: mirrorsSchema,
   trustedProxies: z
     .array(cidr)
     .default([])

@@ -51,6 +51,8 @@ dataDir: ./data
 upstream: { url: "https://registry.internal:5000", timeout: 900s, connections: 64, ca: auth/upstream-ca.pem, auth: token, cache: true }
 storage: { root: ./data/registry, uploadMaxAge: 24h }
 cache: { dir: ./data/cache, maxSize: 20GiB, tagTtl: 30s }
+mirrors:
+  - { repository: "hub/**", url: "https://registry-1.docker.io", stripPrefix: hub/, namespace: docker.io, credentialsFile: auth/hub-login, ca: auth/hub-ca.pem, timeout: 60s, connections: 16 }
 trustedProxies: ["10.0.0.0/8", "::1"]
 redis:
   url: "rediss://redis.internal:6379/0"
