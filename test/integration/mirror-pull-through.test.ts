@@ -168,6 +168,18 @@ describe('a mirror of a registry with htpasswd auth, in front of the built-in re
     assert.match(pushed.stderr, /read-only mirror/);
   });
 
+  test('bytes from the mirrored registry that do not match their digest are never served whole, nor kept', async () => {
+    const blob = randomBlob(256 * 1024);
+    const digest = await hubDirect.pushBlob('library/tampered', blob);
+    proxy.setFault(digest, 'wrong-bytes');
+    const tampered = await client.call('GET', `/v2/hub/library/tampered/blobs/${digest}`).catch(() => undefined);
+    assert.ok(tampered === undefined || !tampered.body.equals(blob), 'the client never gets a complete body for the digest');
+    proxy.clearFaults();
+    const honest = await client.call('GET', `/v2/hub/library/tampered/blobs/${digest}`);
+    assert.ok(honest.body.equals(blob));
+    assert.equal(proxy.count('GET', `/blobs/${digest}`), 2, 'the tampered bytes were not cached');
+  });
+
   test('every other name is the built-in registry, as without mirrors', async () => {
     const blob = randomBlob(4096);
     const digest = await client.pushBlob('team/app', blob);
