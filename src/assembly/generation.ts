@@ -31,7 +31,7 @@ import { UpstreamBackend, type MintUpstreamToken } from '../backend/upstream/ind
 import { openSharedCache, withContentCache } from './content-cache.js';
 import { withMirrors } from './mirrors.js';
 import type { SharedCache } from '../backend/cache/index.js';
-import type { MirrorRoute } from '../backend/mirrors/index.js';
+import { mirrorFor, type MirrorRoute } from '../backend/mirrors/index.js';
 import { createGateway, type RequestHandler } from '../gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from '../gateway/challenge.js';
 import { createTokenEndpoint, type TokenEndpoint } from '../gateway/token-endpoint.js';
@@ -230,7 +230,7 @@ function tokenEndpointOf({ config, resources, auth, policy, audit }: Parts): Tok
 }
 
 async function openWebUi(
-  { config, resources, auth, policy, backend, audit, catalog }: Parts,
+  { config, resources, auth, policy, backend, audit, catalog, mirrors }: Parts,
   stack: CloseStack,
 ): Promise<WebUi | undefined> {
   if (!config.ui.enabled) return undefined;
@@ -250,6 +250,7 @@ async function openWebUi(
     lock: resources.sharedLock,
     catalog,
     bodyTimeoutMs: config.server.bodyTimeout,
+    mirrorOf: (repository) => mirrorFor(mirrors, repository)?.origin,
     logger: resources.loggers.app,
   });
   stack.defer(() => ui.close());

@@ -17,6 +17,7 @@ import { startGate, basic, writeHtpasswd, type TestGate } from '../helpers/gate.
 import { RegistryClient, assertError, randomBlob, type Reply } from '../helpers/registry-client.js';
 import { skopeoCopy, dockerRef } from '../helpers/skopeo.js';
 import { readOciLayoutDigests } from '../helpers/oci-image.js';
+import { UiClient } from '../helpers/ui-client.js';
 
 const ALICE = { user: 'alice', password: 'alice-secret-1' };
 const HUB_USER = { user: 'mirror-bot', password: 'mirror-bot-secret-9' };
@@ -178,6 +179,25 @@ describe('a mirror of a registry with htpasswd auth, in front of the built-in re
     const honest = await client.call('GET', `/v2/hub/library/tampered/blobs/${digest}`);
     assert.ok(honest.body.equals(blob));
     assert.equal(proxy.count('GET', `/blobs/${digest}`), 2, 'the tampered bytes were not cached');
+  });
+
+  test('the web UI marks a mirror repository as one, offers no delete, and refuses a forged one', async () => {
+    const ui = new UiClient(gate.url);
+    assert.ok([200, 303].includes((await ui.logIn(ALICE.user, ALICE.password)).status));
+    const origin = new URL(proxy.url).origin;
+    const page = await ui.get('/ui/r/hub/library/app');
+    assert.equal(page.status, 200, page.body);
+    assert.ok(page.body.includes(`Mirror of <code>${origin}</code>`), 'marked as a mirror');
+    assert.ok(!page.body.includes('>Delete</button>'), 'no delete button');
+    const manifest = await ui.get('/ui/r/hub/library/app/-/manifest/v1');
+    assert.equal(manifest.status, 200, manifest.body);
+    assert.ok(manifest.body.includes(`Mirror of <code>${origin}</code>`));
+    assert.ok(!manifest.body.includes('>Delete</button>'));
+    const search = await ui.get('/ui/?q=hub/library/app');
+    assert.ok(search.body.includes(`mirror of <code>${origin}</code>`), 'an exact search finds the mirror repository');
+    const forged = await ui.post('/ui/r/hub/library/app/-/delete', { reference: 'v1' }, { tokenFrom: '/ui/r/hub/library/app' });
+    assert.ok(forged.status >= 400, `a delete through the UI is refused (${forged.status})`);
+    assert.equal(proxy.count('DELETE', '/v2/'), 0);
   });
 
   test('every other name is the built-in registry, as without mirrors', async () => {
