@@ -9,6 +9,8 @@
  *   not be believed for quay's, else quay's name reads hub's content.
  * - `?ns=` (containerd's mirror convention) used to reach a mirror's repository the rules do not
  *   let the caller pull, or to dodge the rules with a name that differs from the one served.
+ * - Names that would walk out of the mirror's prefix (`hub/../private`, encoded dots, empty
+ *   segments, `?ns=` with such a name): refused before any decision or any mirrored registry.
  * - With the mirrored registry down, content it never said a repository has is not served stale.
  * - A delete on the primary registry of a repository with the same name must not end what a
  *   mirror serves, and a delete through a mirror is refused.
@@ -105,6 +107,25 @@ describe('a digest cached through one mirror repository is not readable through 
     const allowed = await alice.call('GET', `${path}?ns=docker.io`);
     assert.equal(allowed.status, 200);
     assert.ok(allowed.body.equals(secret));
+  });
+
+  test("names that would leave the mirror's prefix are refused before anything is asked", async () => {
+    const asked = hubProxy.requests.length;
+    for (const path of [
+      `/v2/hub/../private/secret/blobs/${digest}`,
+      `/v2/hub/%2e%2e/private/secret/blobs/${digest}`,
+      `/v2/hub/public/..%2F..%2Fprivate/secret/blobs/${digest}`,
+      `/v2/hub//private/secret/blobs/${digest}`,
+      `/v2/hub/./private/secret/blobs/${digest}`,
+      `/v2/../private/secret/blobs/${digest}?ns=docker.io`,
+      `/v2/Private/secret/blobs/${digest}?ns=docker.io`,
+    ]) {
+      // (The URL parser of the client folds some dot segments itself: those arrive as /v2/private/..., mallory's to be refused.)
+      const reply = await mallory.call('GET', path);
+      assert.ok([400, 403, 404].includes(reply.status), `${path}: ${reply.status}`);
+      assert.ok(!reply.body.includes(secret.subarray(0, 32)), path);
+    }
+    assert.equal(hubProxy.requests.length, asked, 'the mirrored registry was asked nothing');
   });
 
   test('with the mirrored registry down, nothing it never said a repository has is served stale', async () => {
