@@ -140,6 +140,19 @@ describe('a mirror of a registry with htpasswd auth, in front of the built-in re
     assertError(await client.call('GET', '/v2/hub/library/app/manifests/v2'), 429, 'TOOMANYREQUESTS');
   });
 
+  test('a mirrored registry that does not answer within the timeout: the known tag is served stale after it', async () => {
+    assert.equal((await client.call('GET', '/v2/hub/library/app/manifests/v1')).status, 200);
+    proxy.setFault('/manifests/v1', 'hold', ['HEAD']);
+    const staleBefore = await metric(gate, 'registry_gate_cache_stale_serves_total{kind="tags"}');
+    const started = Date.now();
+    const reply = await client.call('GET', '/v2/hub/library/app/manifests/v1');
+    proxy.releaseHeld();
+    assert.equal(reply.status, 200, reply.text());
+    assert.equal(reply.headers['docker-content-digest'], image.digest);
+    assert.ok(Date.now() - started < 10_000, 'answered once the mirror timeout (3 s) passed');
+    assert.equal(await metric(gate, 'registry_gate_cache_stale_serves_total{kind="tags"}'), staleBefore + 1);
+  });
+
   test('pushes, deletes and mounts into a mirror are refused as a read-only mirror, before any body is read', async () => {
     const origin = new URL(proxy.url).origin;
     const start = await client.call('POST', '/v2/hub/library/app/blobs/uploads/');
