@@ -67,6 +67,11 @@ module.exports = {
       to: { path: '^src/auth/', dependencyTypesNot: ['type-only'] },
     },
     folderRule(
+      'signatures',
+      [...BELOW_CONFIG, 'access'],
+      'Signature verdicts: the repository patterns of access/; the registry only through the reader interface it declares itself.',
+    ),
+    folderRule(
       'backend',
       BELOW_CONFIG,
       'Backends: the section lock is a leaf (src/lib/section-lock.ts); never the listener, gateway/, auth/, access/ or ui/.',

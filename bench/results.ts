@@ -5,7 +5,17 @@
  */
 import type { Target, TargetKind } from './targets.js';
 
-export type Workload = 'GET /v2/' | 'HEAD manifest' | 'pull 1' | 'pull N' | 'push 1' | 'push N' | 'skopeo';
+export type Workload =
+  | 'GET /v2/'
+  | 'HEAD manifest'
+  | 'HEAD manifest by digest'
+  | 'pull 1'
+  | 'pull N'
+  | 'pull cold 1'
+  | 'pull cold N'
+  | 'push 1'
+  | 'push N'
+  | 'skopeo';
 
 export interface TargetRef {
   kind: TargetKind;

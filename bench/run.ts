@@ -21,7 +21,9 @@ import { ReplicaResults, replicasRound, startReplicaFleet, type ReplicasRun } fr
 import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js';
 import { startTokenGate, TokenResults, tokenRound, type TokenRun } from './personal-tokens.js';
 import { federationRound, startFederationRun, type FederationRun } from './federation.js';
+import { signatureRound, startSignatureRun, type SignatureRun } from './signatures.js';
 import { required } from './required.js';
+import { coldPullsRound, headByDigestRound } from './cache-workloads.js';
 
 const t0 = Date.now();
 function log(line: string): void {
@@ -77,16 +79,20 @@ async function main(): Promise<number> {
       ? { ...(await startTokenGate(ws, log)), results: new TokenResults(), options, log }
       : undefined;
     const federation: FederationRun | undefined = options.only.has('federation') ? await startFederationRun(ws, options, log) : undefined;
+    const signatures: SignatureRun | undefined = options.only.has('signatures') ? await startSignatureRun(ws, options, log) : undefined;
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
       if (ctx && (options.only.has('get') || options.only.has('head'))) await smallRequestsRound(ctx, round);
       if (ctx && transfers) await transfersRound(ctx, round);
+      if (ctx && options.only.has('pull')) await coldPullsRound(ctx, round);
+      if (ctx && options.only.has('head')) await headByDigestRound(ctx, round);
       if (ctx && options.only.has('skopeo')) await skopeoRound(ctx, round);
       if (replicas) await replicasRound(replicas, round);
       if (ldap) await ldapRound(ldap, round);
       if (tokens) await tokenRound(tokens, round);
       if (federation) await federationRound(federation, round);
+      if (signatures) await signatureRound(signatures, round);
     }
 
     const report = renderReport({
@@ -97,6 +103,7 @@ async function main(): Promise<number> {
       ldap: ldap?.results,
       tokens: tokens?.results,
       federation: federation?.results,
+      signatures: signatures?.results,
       startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
       loadAverageAfter: loadavg()[0] ?? 0,

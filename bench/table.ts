@@ -64,3 +64,15 @@ export function atMost(value: number | undefined, limit: number): Verdict {
   if (value === undefined || !Number.isFinite(value)) return 'not measured';
   return value <= limit ? 'met' : 'NOT met';
 }
+
+/** One row of a report's goals table. */
+export interface Goal {
+  what: string;
+  measured: string;
+  required: string;
+  verdict: Verdict;
+}
+
+export function ratioGoal(what: string, ratio: number | undefined, required: number): Goal {
+  return { what, measured: formatRatio(ratio), required: `≥ ${required}×`, verdict: atLeast(ratio, required) };
+}

@@ -92,7 +92,7 @@ export interface Fleet {
 }
 
 /** What users run: the launcher whose first line carries the node flags (dist/bench/ → the repo's bin/). */
-const GATE_BIN = fileURLToPath(new URL('../../bin/registry-gate', import.meta.url));
+export const GATE_BIN = fileURLToPath(new URL('../../bin/registry-gate', import.meta.url));
 const CEILING_SERVER = fileURLToPath(new URL('./ceiling-server.js', import.meta.url));
 
 /** The node flags in bin/registry-gate's `#!/usr/bin/env -S node …` line. */

@@ -76,7 +76,13 @@ function skopeoTargets(ctx: Pick<BenchContext, 'options' | 'fleet'>): Target[] {
   return transferTargets(ctx).filter((target) => !target.kind.startsWith('node-'));
 }
 
-async function measure(ctx: BenchContext, workload: string, target: Target, round: number, run: () => Promise<string>): Promise<void> {
+export async function measure(
+  ctx: BenchContext,
+  workload: string,
+  target: Target,
+  round: number,
+  run: () => Promise<string>,
+): Promise<void> {
   try {
     const summary = await run();
     ctx.log(`  ${workload.padEnd(14)} ${target.label.padEnd(22)} ${summary}`);
@@ -149,7 +155,7 @@ export async function smallRequestsRound(ctx: BenchContext, round: number): Prom
 }
 
 /** Runs `transfer` and measures the target's MB/s and the CPU seconds its processes spent per GB. */
-async function timeWithCpu(
+export async function timeWithCpu(
   target: Target,
   bytes: number,
   transfers: Array<() => Promise<void>>,

@@ -42,6 +42,7 @@ import type { ClusterRecords } from '../server/cluster-records.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { createWebUi, type WebUi } from '../ui/index.js';
+import { SignaturePolicies } from '../signatures/index.js';
 
 /** What lives as long as the process, made once by src/assembly/app.ts and handed to every generation. */
 export interface ProcessResources {
@@ -257,6 +258,14 @@ async function openWebUi(
   return ui;
 }
 
+/** The signature policies with their watched keys, when there are any. */
+async function openSignaturePolicies(config: Config, stack: CloseStack, loggers: Loggers): Promise<SignaturePolicies | undefined> {
+  if (config.signatures.length === 0) return undefined;
+  const signatures = await SignaturePolicies.open(config.signatures, loggers.app);
+  stack.defer(() => signatures.close());
+  return signatures;
+}
+
 /** Builds every stage from `config`, or closes what it opened and throws: a reload that fails changes nothing. */
 export async function buildGeneration(config: Config, resources: ProcessResources, carried: Carried = {}): Promise<Generation> {
   const { loggers, metrics } = resources;
@@ -274,6 +283,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         lock: resources.sharedLock,
       });
       const policy = new AccessPolicy(config.access);
+      const signatures = await openSignaturePolicies(config, stack, loggers);
       const { backend, mirrors } = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
       const auditSink = auditSinkFor(config, carried, stack);
       // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
@@ -295,6 +305,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         authenticate: auth.authenticate,
         trustedHeader: config.auth.trustedHeader,
         policy,
+        signatures,
         backend,
         mirrors,
         tagLock: resources.sharedLock,

@@ -20,6 +20,7 @@ import { mirrorsSchema } from './schema/mirrors.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { federationSchema } from './schema/federation.js';
+import { signaturesConfigSchema } from './schema/signatures.js';
 import { GRANTS } from '../oci/actions.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
@@ -255,6 +256,7 @@ export const configSchema = z.strictObject({
     description: 'Grant-only rules: a request is allowed when any rule that matches it grants its action.',
     docDefault: 'authenticated users may pull and push, nobody else anything',
   }),
+  signatures: signaturesConfigSchema,
   clients: z
     .strictObject({
       rejectLegacyDocker: z

@@ -19,6 +19,7 @@ import type { CallerFacts, TokenEndpoint } from './token-endpoint.js';
 import type { RequiredAccess } from './actions.js';
 import type { CatalogPaging } from '../access/catalog.js';
 import type { HealthEndpoint } from './health.js';
+import type { SignaturePolicies } from '../signatures/index.js';
 
 export interface GatewayOptions {
   /** `bearer`: every /v2/ request needs a token from the token endpoint (Docker token flow). */
@@ -42,6 +43,8 @@ export interface GatewayOptions {
   /** SSO proxy headers, honoured only from trusted peers and removed from everyone else's requests. */
   readonly trustedHeader?: { readonly user: string; readonly groups?: string | undefined } | undefined;
   readonly policy: AccessPolicy;
+  /** Signature policies (`signatures`): manifest pulls in the repositories they cover need a signature. */
+  readonly signatures?: SignaturePolicies | undefined;
   readonly backend: Backend;
   /** The mirrors' routes: a containerd request's `?ns=` names the mirror, and the name it is decided on. */
   readonly mirrors?: readonly MirrorRoute[] | undefined;

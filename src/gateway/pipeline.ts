@@ -1,7 +1,7 @@
 /**
  * One request, end to end, as an ordered list of named steps (`serveRegistryRequest` reads as it):
  *
- *   refuse a legacy client → route → identity → decision → backend
+ *   refuse a legacy client → route → identity → decision → signatures → backend
  *
  * Paths that are not the registry API (health, the token endpoint, the web UI) are answered before
  * the first step. Every failure is a RegistryError answered as OCI error JSON, through the error
@@ -38,6 +38,7 @@ import { sendEarlyRefusal } from './early-refusal.js';
 import { streamWithoutRequestDeadline } from '../server/request-deadline.js';
 import type { Caller, Exchange, GatewayOptions, Identified, RequestState, Routed } from './exchange.js';
 import { audited, challengedScopes, isBearerToken, refusal, unauthorized } from './refusals.js';
+import { enforceSignatures, noteManifestWrite } from './signatures.js';
 
 export type { GatewayOptions } from './exchange.js';
 
@@ -246,7 +247,11 @@ async function serveRegistryRequest(exchange: Exchange): Promise<void> {
     await serveCatalog(identified);
     return;
   }
-  const decideAndServe = async (manifest?: Buffer) => forwardToBackend(identified, await decideAccess(identified, needed.action, manifest));
+  const decideAndServe = async (manifest?: Buffer) => {
+    const authorized = await decideAccess(identified, needed.action, manifest);
+    await forwardToBackend(identified, await enforceSignatures(identified, authorized));
+    noteManifestWrite(identified);
+  };
   if (needsTagLock(identified)) {
     const { options, req, route } = identified;
     // Read whole, under its deadline, before the lock: a pusher who stalls mid-body then holds its own

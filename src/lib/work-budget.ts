@@ -99,3 +99,20 @@ export class WorkBudget {
     return true;
   }
 }
+
+/**
+ * Deciding whether a pull is signed (src/signatures/): what one verdict may read, whatever the
+ * signature tag and the manifests in the repository hold. Past a limit the verdict is "not signed".
+ */
+export const SIGNATURE_LIMITS = Object.freeze({
+  /** Layers (signatures) of one cosign signature manifest that are checked. */
+  signaturesPerManifest: 16,
+  /** Bytes of one signed payload (cosign's are a few hundred). */
+  payloadBytes: 64 * 1024,
+  /** Entries of a signed index remembered as signed through it. */
+  indexChildren: 1024,
+  /** Tags listed when a manifest pulled by digest is looked for in a signed index. */
+  tagsListed: 1000,
+  /** Signed indexes read in that search. */
+  parentsRead: 8,
+});

@@ -8,6 +8,8 @@
  *   chunked      the real answer without its Content-Length (sent chunked: the size is not said up front)
  *   hold         the request is forwarded and answered by the registry, but the answer is held back
  *                until `releaseHeld()` (an answer that arrives late, after what happened since)
+ *   stall-half   the real headers and half of the body, then the rest only at `releaseHeld()` (a
+ *                slow upstream, caught in the middle of a transfer)
  *   503          503 with an OCI error body, nothing forwarded
  *   429          429 TOOMANYREQUESTS with Retry-After (a rate limit, Docker Hub's), nothing forwarded
  *   refuse       the connection is destroyed before any answer
@@ -19,7 +21,7 @@ import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { request } from 'undici';
 
-export type Fault = 'wrong-bytes' | 'cut-half' | 'chunked' | 'hold' | '503' | '429' | 'refuse';
+export type Fault = 'wrong-bytes' | 'cut-half' | 'stall-half' | 'chunked' | 'hold' | '503' | '429' | 'refuse';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -118,6 +120,11 @@ async function relay(
     return;
   }
   res.writeHead(upstream.statusCode, headers);
+  if (fault === 'stall-half') {
+    const half = Math.floor(bytes.length / 2);
+    res.write(bytes.subarray(0, half), () => held.push(() => res.end(bytes.subarray(half))));
+    return;
+  }
   if (fault === 'wrong-bytes') {
     const middle = Math.floor(bytes.length / 2);
     bytes[middle] = (bytes[middle] ?? 0) ^ 0xff;

@@ -128,6 +128,8 @@ auth:
 groups: { pushers: [alice], release-managers: [carol] }
 access:
   - { repository: "\${group}/**", actions: [pull, push], subjects: [authenticated], protectedTags: ["v*", latest] }
+signatures:
+  - { name: production, repository: "prod/**", keys: [keys/cosign.pub], mode: enforce }
 clients: { rejectLegacyDocker: true }
 catalog: { scanLimit: 10000 }
 ui: { enabled: true, adminGroup: admins, sessionTtl: 12h }

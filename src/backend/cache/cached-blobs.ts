@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import { answerWithBlobFile } from '../filesystem/blob-handlers.js';
 import { tryParseDigest, type Digest } from '../filesystem/digest.js';
 import type { RequestContext } from '../backend.js';
-import type { CachedFile } from './content-store.js';
+import { ContentStore, type CachedFile } from './content-store.js';
+import { readAlong, type LiveFill } from './live-fills.js';
 import { cachedInRepository, contentPath, fillFailed, type CacheParts, type FlightOutcome } from './cache-parts.js';
 import { ClientTap, fillVerified } from './verified-fill.js';
 
@@ -32,14 +33,19 @@ async function answerFromFile(req: IncomingMessage, res: ServerResponse, digest:
   }
 }
 
-function startAnswer(res: ServerResponse, digest: Digest, declaredSize: number | undefined): ClientTap {
-  res.setHeader('Content-Type', 'application/octet-stream');
-  res.setHeader('Docker-Content-Digest', digest.value);
-  res.setHeader('ETag', `"${digest.value}"`);
-  res.setHeader('Accept-Ranges', 'bytes');
-  res.setHeader('Cache-Control', 'max-age=31536000');
-  if (declaredSize !== undefined) res.setHeader('Content-Length', declaredSize);
-  res.writeHead(200);
+/** The headers of a whole blob's answer, as the built-in registry sends them (but its length). */
+function blobHeaders(digest: Digest): Record<string, string> {
+  return {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest.value,
+    ETag: `"${digest.value}"`,
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'max-age=31536000',
+  };
+}
+
+function startAnswer(res: ServerResponse, digest: Digest, declaredSize: number): ClientTap {
+  res.writeHead(200, { ...blobHeaders(digest), 'Content-Length': declaredSize });
   return new ClientTap(res);
 }
 
@@ -54,6 +60,7 @@ async function fillBlob(
   repository: string,
   digest: Digest,
   reader: { res: ServerResponse; answered: boolean } | undefined,
+  live: LiveFill,
 ): Promise<FlightOutcome> {
   const present = await parts.store.acquire('blobs', digest);
   if (present) {
@@ -87,10 +94,24 @@ async function fillBlob(
       logger: parts.logger,
       observer: parts.observer,
       upstreamPath: path,
+      live,
     });
   } finally {
     room();
   }
+}
+
+/**
+ * A plain GET of a blob that this process is filling for the same repository is sent the fill's
+ * bytes as they arrive (./live-fills.ts); the fill's upstream GET in that repository is what says
+ * the repository has it, so a fill for another repository is waited for and asked about instead.
+ */
+async function followFill(parts: CacheParts, key: string, repository: string, digest: Digest, res: ServerResponse): Promise<boolean> {
+  const live = parts.store.live.get(key);
+  if (!live) return false;
+  await live.begun(); // the leader's upstream answered (and it remembered its repository), or it gave up
+  if (!(await parts.references.known('blobs', repository, digest))) return false;
+  return readAlong(live, res, blobHeaders(digest));
 }
 
 export async function serveCachedBlob(
@@ -112,7 +133,11 @@ export async function serveCachedBlob(
   parts.observer?.miss('blobs');
   if (req.method === 'HEAD') return forward();
   const reader = readsAlong(req) ? { res, answered: false } : undefined;
-  const { led, outcome } = await parts.flights.once(`blobs/${digest.value}`, () => fillBlob(parts, repository, digest, reader));
+  const key = ContentStore.key('blobs', digest);
+  if (reader && (await followFill(parts, key, repository, digest, res))) return;
+  const { led, outcome } = await parts.flights.once(key, () =>
+    parts.store.live.during(key, (live) => fillBlob(parts, repository, digest, reader, live)),
+  );
   if (led && reader?.answered) return; // streamed as it arrived, or cut on a mismatch
   if (outcome === 'mismatch' || outcome === 'broken') throw fillFailed(outcome);
   if (outcome === 'not-served') return forward();

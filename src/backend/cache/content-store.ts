@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import { errnoCode } from '../../lib/errno.js';
 import { PRIVATE_DIR_MODE as DIR_MODE, PRIVATE_FILE_MODE as FILE_MODE } from '../../lib/file-modes.js';
 import type { Digest } from '../filesystem/digest.js';
+import { LiveFills } from './live-fills.js';
 
 export type ContentKind = 'blobs' | 'manifests';
 
@@ -46,6 +47,8 @@ export interface CachedFile {
 /** A temporary file being filled: commit renames it into place, discard removes it. */
 export interface PendingFill {
   readonly handle: FileHandle;
+  /** The temp file, for requests that read along (./live-fills.ts). */
+  readonly path: string;
   commit(size: number): Promise<void>;
   discard(): Promise<void>;
 }
@@ -70,6 +73,8 @@ export class ContentStore {
   #totalBytes = 0;
   /** Bytes the fills in progress may still write (their declared sizes): together never more than maxSize. */
   #reservedBytes = 0;
+  /** The fills in progress in this process, for requests that read along. */
+  readonly live = new LiveFills();
 
   private constructor(dir: string, maxBytes: number, logger: Logger, observer: CacheObserver | undefined) {
     this.dir = dir;
@@ -194,6 +199,7 @@ export class ContentStore {
     };
     return {
       handle,
+      path: temp,
       commit: async (size) => {
         await handle.sync();
         await close();

@@ -30,6 +30,21 @@ const TOMBSTONE = '.deleted';
 /** What the cache knows of a repository and a digest: said recently, said once (but long ago), or never said. */
 export type ReferenceState = 'fresh' | 'stale' | 'unknown';
 
+/**
+ * The marker's file name of a repository (the name hashed: any length, no path characters); shared
+ * with ./offline.ts. `scope`: the registry's ('' for the upstream, a mirror's own for a mirror).
+ */
+export function markerName(repository: string, scope = ''): string {
+  return createHash('sha256')
+    .update(scope === '' ? repository : `${scope}\n${repository}`)
+    .digest('hex');
+}
+
+/** Whether a file in a digest's refs folder is a delete's tombstone rather than a marker. */
+export function isTombstone(name: string): boolean {
+  return name.endsWith(TOMBSTONE);
+}
+
 export class RepositoryReferences {
   readonly #root: string;
   readonly #scope: string;
@@ -48,8 +63,7 @@ export class RepositoryReferences {
   }
 
   #file(kind: ContentKind, repository: string, digest: Digest): string {
-    const name = this.#scope === '' ? repository : `${this.#scope}\n${repository}`;
-    return join(this.#folder(kind, digest), createHash('sha256').update(name).digest('hex'));
+    return join(this.#folder(kind, digest), markerName(repository, this.#scope));
   }
 
   /** Whether the upstream said recently, and since the last delete through the gateway, that `repository` has this digest. */

@@ -1,0 +1,139 @@
+/**
+ * One signature policy: which repositories it covers, its keys, its mode, and the verdict on a
+ * manifest (cached, ./verdict-cache.ts). A manifest passes when
+ *
+ * - a cosign signature by one of the keys covers its digest in this repository (./cosign.ts);
+ * - or it is listed by a signed image index of this repository: an index's verdict remembers its
+ *   entries (at most SIGNATURE_LIMITS.indexChildren), so a client that pulls the index and then a
+ *   platform's manifest by digest passes. A manifest pulled by digest with no such verdict at hand
+ *   (another worker or replica made it, or it expired) is looked for in the signed manifests of the
+ *   repository, through their signature tags: at most SIGNATURE_LIMITS.tagsListed tags listed and
+ *   SIGNATURE_LIMITS.parentsRead indexes read, else it is not signed;
+ * - or it is a signature itself (an image manifest whose layers are all cosign payloads or sigstore
+ *   bundles): `cosign verify` must read signatures, and no runtime can run one.
+ */
+import type { KeyObject } from 'node:crypto';
+import { compileRepositoryPattern, type RepositoryPattern } from '../access/pattern.js';
+import { INDEX_MANIFEST_TYPES } from '../oci/media-types.js';
+import { SIGNATURE_LIMITS } from '../lib/work-budget.js';
+import { cosignSignature, signatureTag, unlessTooLarge, type SignatureOutcome } from './cosign.js';
+import { entriesOf, hasDigest, manifestObject, type Json, type SignatureReader } from './content.js';
+import { VerdictCache } from './verdict-cache.js';
+
+/** Layers of a signature rather than of an image: cosign's simple signing payloads, sigstore bundles, DSSE attestations. */
+const SIGNATURE_LAYER_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.dev.cosign.simplesigning.v1+json',
+  'application/vnd.dev.sigstore.bundle.v0.3+json',
+  'application/vnd.dev.sigstore.bundle+json;version=0.3',
+  'application/vnd.dsse.envelope.v1+json',
+]);
+const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}\.sig$/;
+
+export type SignatureMode = 'enforce' | 'audit';
+
+export interface SignatureVerdict {
+  readonly policy: string;
+  readonly mode: SignatureMode;
+  readonly outcome: SignatureOutcome;
+}
+
+function isSignatureArtifact(manifest: Json): boolean {
+  if (INDEX_MANIFEST_TYPES.has(String(manifest.mediaType))) return false;
+  const { entries, more } = entriesOf(manifest, 'layers', SIGNATURE_LIMITS.signaturesPerManifest);
+  return !more && entries.length > 0 && entries.every((layer) => SIGNATURE_LAYER_TYPES.has(String(layer.mediaType)));
+}
+
+function isIndex(manifest: Json, mediaType: string): boolean {
+  return INDEX_MANIFEST_TYPES.has(mediaType) || INDEX_MANIFEST_TYPES.has(String(manifest.mediaType)) || Array.isArray(manifest.manifests);
+}
+
+function childDigests(index: Json): string[] {
+  return entriesOf(index, 'manifests', SIGNATURE_LIMITS.indexChildren).entries.flatMap((entry) =>
+    typeof entry.digest === 'string' ? [entry.digest] : [],
+  );
+}
+
+export class SignaturePolicy {
+  readonly #pattern: RepositoryPattern;
+  readonly #cache = new VerdictCache();
+
+  constructor(
+    readonly name: string,
+    repository: string,
+    readonly mode: SignatureMode,
+    private readonly keys: () => readonly KeyObject[],
+  ) {
+    this.#pattern = compileRepositoryPattern(repository);
+  }
+
+  covers(repository: string): boolean {
+    return this.#pattern.matches(repository, null, []);
+  }
+
+  /** The keys changed. */
+  keysChanged(): void {
+    this.#cache.clear();
+  }
+
+  /** A manifest of `repository` was written or deleted through the gateway. */
+  signaturesChanged(repository: string): void {
+    this.#cache.dropRepository(repository);
+  }
+
+  /** The verdict on the manifest `digest` of `repository`; undefined when there is no such manifest. */
+  async verdict(reader: SignatureReader, repository: string, digest: string): Promise<SignatureVerdict | undefined> {
+    const cached = this.#cache.get(repository, digest);
+    if (cached) return { policy: this.name, mode: this.mode, outcome: cached };
+    const generation = this.#cache.generation(repository);
+    const manifest = await reader.readManifest(repository, digest);
+    if (!manifest || !hasDigest(manifest.bytes, digest)) return undefined;
+    const parsed = manifestObject(manifest.bytes) ?? {};
+    let outcome = await this.#signedItself(reader, repository, digest, parsed, manifest.mediaType, generation);
+    if (!outcome.signed && isSignatureArtifact(parsed)) outcome = { signed: true };
+    if (!outcome.signed) outcome = (await this.#signedThroughIndex(reader, repository, digest, generation)) ?? outcome;
+    this.#cache.set(repository, digest, outcome, generation);
+    return { policy: this.name, mode: this.mode, outcome };
+  }
+
+  /** Its own cosign signature; a signed index vouches for its entries (remembered as signed). */
+  async #signedItself(
+    reader: SignatureReader,
+    repository: string,
+    digest: string,
+    manifest: Json,
+    mediaType: string,
+    generation: number,
+  ): Promise<SignatureOutcome> {
+    const outcome = await cosignSignature(reader, repository, digest, this.keys());
+    if (outcome.signed && isIndex(manifest, mediaType)) {
+      for (const child of childDigests(manifest)) this.#cache.set(repository, child, outcome, generation);
+    }
+    return outcome;
+  }
+
+  /** A signed index of the repository that lists `digest`, found through the signature tags (bounded); undefined when none is. */
+  async #signedThroughIndex(
+    reader: SignatureReader,
+    repository: string,
+    digest: string,
+    generation: number,
+  ): Promise<SignatureOutcome | undefined> {
+    const page = await reader.listTags(repository, 'sha256-', SIGNATURE_LIMITS.tagsListed);
+    const candidates = (page?.tags ?? []).filter((tag) => SIGNATURE_TAG.test(tag) && tag !== signatureTag(digest));
+    let read = 0;
+    for (const tag of candidates) {
+      if (read >= SIGNATURE_LIMITS.parentsRead) return undefined;
+      const parentDigest = `sha256:${tag.slice('sha256-'.length, -'.sig'.length)}`;
+      read += 1;
+      const parent = await unlessTooLarge(reader.readManifest(repository, parentDigest));
+      if (parent === 'too large' || !parent || !hasDigest(parent.bytes, parentDigest)) continue;
+      const parsed = manifestObject(parent.bytes);
+      if (!parsed || !isIndex(parsed, parent.mediaType)) continue;
+      if (!childDigests(parsed).includes(digest)) continue;
+      const outcome = await this.#signedItself(reader, repository, parentDigest, parsed, parent.mediaType, generation);
+      this.#cache.set(repository, parentDigest, outcome, generation);
+      if (outcome.signed) return outcome;
+    }
+    return undefined;
+  }
+}
