@@ -28,7 +28,10 @@ import { SigningKeys } from '../auth/token/keys.js';
 import { TokenService } from '../auth/token/service.js';
 import type { Backend } from '../backend/backend.js';
 import { UpstreamBackend, type MintUpstreamToken } from '../backend/upstream/index.js';
-import { withContentCache } from './content-cache.js';
+import { openSharedCache, withContentCache } from './content-cache.js';
+import { withMirrors } from './mirrors.js';
+import type { SharedCache } from '../backend/cache/index.js';
+import { mirrorFor, type MirrorRoute } from '../backend/mirrors/index.js';
 import { createGateway, type RequestHandler } from '../gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from '../gateway/challenge.js';
 import { createTokenEndpoint, type TokenEndpoint } from '../gateway/token-endpoint.js';
@@ -126,8 +129,28 @@ function upstreamTokenMinter(tokenService: () => Promise<TokenService>): MintUps
   };
 }
 
-/** The upstream registry of `config.upstream`, or the process's built-in one. */
-async function openBackend(config: Config, resources: ProcessResources, stack: CloseStack, mintToken: MintUpstreamToken): Promise<Backend> {
+/** The upstream registry of `config.upstream`, or the process's built-in one; the mirrors in front. */
+async function openBackend(
+  config: Config,
+  resources: ProcessResources,
+  stack: CloseStack,
+  mintToken: MintUpstreamToken,
+): Promise<{ backend: Backend; mirrors: readonly MirrorRoute[] }> {
+  const { metrics } = resources;
+  const cacheResources = { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app };
+  const shared = await openSharedCache(config, cacheResources);
+  const primary = openPrimary(config, resources, stack, mintToken, shared);
+  const { backend, routes } = await withMirrors(config, shared, primary, stack, resources.loggers.app);
+  return { backend, mirrors: routes };
+}
+
+function openPrimary(
+  config: Config,
+  resources: ProcessResources,
+  stack: CloseStack,
+  mintToken: MintUpstreamToken,
+  shared: SharedCache | undefined,
+): Backend {
   const { upstream } = config;
   if (!upstream) {
     if (!resources.builtin)
@@ -151,7 +174,7 @@ async function openBackend(config: Config, resources: ProcessResources, stack: C
     },
   });
   stack.defer(() => backend.close());
-  return withContentCache(config, { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app }, backend);
+  return withContentCache(config, shared, backend);
 }
 
 /** The audit sink the running generation hands over, else a new one; closed with this generation unless handed on. */
@@ -189,6 +212,7 @@ interface Parts {
   readonly backend: Backend;
   readonly audit: AuditSink;
   readonly catalog: CatalogPaging;
+  readonly mirrors: readonly MirrorRoute[];
 }
 
 function tokenEndpointOf({ config, resources, auth, policy, audit }: Parts): TokenEndpoint | undefined {
@@ -211,7 +235,7 @@ function tokenEndpointOf({ config, resources, auth, policy, audit }: Parts): Tok
 }
 
 async function openWebUi(
-  { config, resources, auth, policy, backend, audit, catalog }: Parts,
+  { config, resources, auth, policy, backend, audit, catalog, mirrors }: Parts,
   stack: CloseStack,
 ): Promise<WebUi | undefined> {
   if (!config.ui.enabled) return undefined;
@@ -233,6 +257,7 @@ async function openWebUi(
     lock: resources.sharedLock,
     catalog,
     bodyTimeoutMs: config.server.bodyTimeout,
+    mirrorOf: (repository) => mirrorFor(mirrors, repository)?.origin,
     logger: resources.loggers.app,
   });
   stack.defer(() => ui.close());
@@ -265,7 +290,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
       });
       const policy = new AccessPolicy(config.access);
       const signatures = await openSignaturePolicies(config, stack, loggers);
-      const backend = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
+      const { backend, mirrors } = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
       const auditSink = auditSinkFor(config, carried, stack);
       // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
       auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));
@@ -273,7 +298,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
       const catalog: CatalogPaging = { scanLimit: config.catalog.scanLimit, cursors: resources.catalogCursors };
       // Refused logins are events too; the sink handed on to the next generation stays the plain one.
       const audit = withLoginFailedEvents(auditSink.audit, resources.events);
-      const parts: Parts = { config, resources, auth, policy, backend, audit, catalog };
+      const parts: Parts = { config, resources, auth, policy, backend, audit, catalog, mirrors };
       const ui = await openWebUi(parts, stack);
       const trustedProxy = compileAddressMatcher(config.trustedProxies);
       const handler = createGateway({
@@ -290,6 +315,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         policy,
         signatures,
         backend,
+        mirrors,
         tagLock: resources.sharedLock,
         audit,
         events: resources.events,

@@ -17,6 +17,7 @@ import { oidcConfigSchema } from './schema/oidc.js';
 import { personalTokensConfigSchema } from './schema/personal-tokens.js';
 import { cacheConfigSchema } from './schema/cache.js';
 import { eventsConfigSchema } from './schema/events.js';
+import { mirrorsSchema } from './schema/mirrors.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { federationSchema } from './schema/federation.js';
@@ -164,6 +165,7 @@ export const configSchema = z.strictObject({
     .describe('The built-in registry (used without `upstream`).'),
   cache: cacheConfigSchema,
   events: eventsConfigSchema,
+  mirrors: mirrorsSchema,
   trustedProxies: z
     .array(cidr)
     .default([])

@@ -10,6 +10,7 @@ import type { AccessPolicy } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, ForwardingFacts } from '../backend/backend.js';
 import type { Route } from '../oci/route.js';
+import type { MirrorRoute } from '../backend/mirrors/index.js';
 import type { SectionLock } from '../lib/section-lock.js';
 import type { AddressMatcher } from '../lib/ip.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
@@ -46,6 +47,8 @@ export interface GatewayOptions {
   /** Signature policies (`signatures`): manifest pulls in the repositories they cover need a signature. */
   readonly signatures?: SignaturePolicies | undefined;
   readonly backend: Backend;
+  /** The mirrors' routes: a containerd request's `?ns=` names the mirror, and the name it is decided on. */
+  readonly mirrors?: readonly MirrorRoute[] | undefined;
   /** Serialises first pushes of a protected tag across this server's processes (and replicas, with Redis). */
   readonly tagLock: SectionLock;
   readonly audit: AuditSink;

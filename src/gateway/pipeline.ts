@@ -31,6 +31,7 @@ import { clientAddress, clientProto, isLegacyDockerClient } from './headers.js';
 import { isDigest } from '../oci/names.js';
 import { sendJson } from '../oci/respond.js';
 import { routeFromUrl } from '../oci/route.js';
+import { routeForNamespace } from '../backend/mirrors/index.js';
 import { normalizeIp } from '../lib/ip.js';
 import { logAccess, onRequestDone } from './access-log.js';
 import { healthPath } from './health.js';
@@ -75,9 +76,13 @@ function refuseLegacyClient({ options, req }: Exchange): void {
   }
 }
 
-/** Which route the path names and what it needs (an action, the catalog, or only an identity). */
+/**
+ * Which route the path names and what it needs (an action, the catalog, or only an identity). A
+ * containerd request naming a mirror's registry in `?ns=` is routed, and decided, under the name
+ * it maps to (backend/mirrors/mirror-routes.ts).
+ */
 function routeRequest(exchange: Exchange): Routed {
-  const route = routeFromUrl(exchange.req.url ?? '/', exchange.method);
+  const route = routeForNamespace(exchange.options.mirrors ?? [], routeFromUrl(exchange.req.url ?? '/', exchange.method));
   exchange.state.kind = route.kind;
   const needed = requiredAccess(route, exchange.method);
   if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${exchange.method} is not supported here`);

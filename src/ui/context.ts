@@ -54,6 +54,8 @@ export interface UiOptions {
   readonly catalog: CatalogPaging;
   /** How long a form's body may take to arrive (`server.bodyTimeout`). */
   readonly bodyTimeoutMs: number;
+  /** The registry a repository is a read-only mirror of (its origin), for names a mirror serves. */
+  readonly mirrorOf?: ((repository: string) => string | undefined) | undefined;
   readonly logger: Logger;
 }
 

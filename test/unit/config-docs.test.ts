@@ -60,6 +60,8 @@ events:
   maxRetryDelay: 5m
   maxDeadLetters: 10000
   source: "registry-gate://gate-1"
+mirrors:
+  - { repository: "hub/**", url: "https://registry-1.docker.io", stripPrefix: hub/, namespace: docker.io, credentialsFile: auth/hub-login, ca: auth/hub-ca.pem, timeout: 60s, connections: 16 }
 trustedProxies: ["10.0.0.0/8", "::1"]
 redis:
   url: "rediss://redis.internal:6379/0"
