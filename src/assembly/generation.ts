@@ -150,8 +150,14 @@ async function openBackend(config: Config, resources: ProcessResources, stack: C
 }
 
 /** The audit sink the running generation hands over, else a new one; closed with this generation unless handed on. */
-function auditSinkFor(config: Config, carried: Carried, stack: CloseStack): { audit: AuditSink; release(): void } {
-  const audit = carried.audit ?? (config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT);
+function auditSinkFor(
+  config: Config,
+  resources: ProcessResources,
+  carried: Carried,
+  stack: CloseStack,
+): { audit: AuditSink; release(): void } {
+  const open = () => openAuditSink(config.audit, { logger: resources.loggers.app, syslog: resources.metrics.auditSyslog });
+  const audit = carried.audit ?? (config.audit.enabled ? open() : NO_AUDIT);
   let owned = carried.audit === undefined;
   stack.defer(async () => {
     if (owned) await audit.close();
@@ -250,7 +256,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
       });
       const policy = new AccessPolicy(config.access);
       const backend = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
-      const auditSink = auditSinkFor(config, carried, stack);
+      const auditSink = auditSinkFor(config, resources, carried, stack);
       // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
       auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));
       // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
