@@ -149,13 +149,18 @@ async function openBackend(config: Config, resources: ProcessResources, stack: C
   return withContentCache(config, { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app }, backend);
 }
 
-/** The audit sink the running generation hands over, else a new one; closed with this generation unless handed on. */
+/**
+ * The audit sink the running generation hands over, else a new one; closed with this generation
+ * unless handed on. A sink handed over becomes this generation's once the build has succeeded
+ * (`adopt`): a build that fails leaves it to the running generation, and a generation that took it
+ * over closes it when it is replaced by one with other audit settings.
+ */
 function auditSinkFor(
   config: Config,
   resources: ProcessResources,
   carried: Carried,
   stack: CloseStack,
-): { audit: AuditSink; release(): void } {
+): { audit: AuditSink; adopt(): void; release(): void } {
   const open = () => openAuditSink(config.audit, { logger: resources.loggers.app, syslog: resources.metrics.auditSyslog });
   const audit = carried.audit ?? (config.audit.enabled ? open() : NO_AUDIT);
   let owned = carried.audit === undefined;
@@ -164,6 +169,9 @@ function auditSinkFor(
   });
   return {
     audit,
+    adopt() {
+      owned = true;
+    },
     release() {
       owned = false;
     },
@@ -289,6 +297,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
     },
     (error) => loggers.app.warn({ err: error }, 'closing part of a configuration failed'),
   );
+  built.auditSink.adopt();
   return {
     config,
     handler: built.handler,
