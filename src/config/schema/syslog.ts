@@ -116,7 +116,7 @@ export const syslogConfigSchema = z.strictObject({
     .optional()
     .meta({
       description:
-        'Longest message in bytes (the frame aside): past it the longest values are cut, then whole fields left out, and the message says `truncated`; it stays valid syslog.',
+        'Longest message in bytes (the frame aside). Each value is cut at 1 KiB; a record still too long leaves whole fields out and says `truncated`: it stays valid syslog.',
       docDefault: `${SYSLOG_DEFAULT_MAX_MESSAGE.stream} (tcp, tls), ${SYSLOG_DEFAULT_MAX_MESSAGE.udp} (udp)`,
     }),
   bufferSize,
