@@ -118,7 +118,8 @@ export class SyslogSender {
   async close(): Promise<void> {
     this.#closing = true;
     clearTimeout(this.#retry);
-    if (this.#queue.length > 0 && this.#writable) {
+    // Connected with messages still queued: the connection is taking them (or will at its next `drain`).
+    if (this.#queue.length > 0 && this.#isUp) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, CLOSE_FLUSH_MS);
         this.#drained = () => {
