@@ -177,15 +177,29 @@ function openPrimary(
   return withContentCache(config, shared, backend);
 }
 
-/** The audit sink the running generation hands over, else a new one; closed with this generation unless handed on. */
-function auditSinkFor(config: Config, carried: Carried, stack: CloseStack): { audit: AuditSink; release(): void } {
-  const audit = carried.audit ?? (config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT);
+/**
+ * The audit sink the running generation hands over, else a new one; closed with this generation
+ * unless handed on. A sink handed over becomes this generation's once the build has succeeded
+ * (`adopt`): a build that fails leaves it to the running generation, and a generation that took it
+ * over closes it when it is replaced by one with other audit settings.
+ */
+function auditSinkFor(
+  config: Config,
+  resources: ProcessResources,
+  carried: Carried,
+  stack: CloseStack,
+): { audit: AuditSink; adopt(): void; release(): void } {
+  const open = () => openAuditSink(config.audit, { logger: resources.loggers.app, syslog: resources.metrics.auditSyslog });
+  const audit = carried.audit ?? (config.audit.enabled ? open() : NO_AUDIT);
   let owned = carried.audit === undefined;
   stack.defer(async () => {
     if (owned) await audit.close();
   });
   return {
     audit,
+    adopt() {
+      owned = true;
+    },
     release() {
       owned = false;
     },
@@ -291,7 +305,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
       const policy = new AccessPolicy(config.access);
       const signatures = await openSignaturePolicies(config, stack, loggers);
       const { backend, mirrors } = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
-      const auditSink = auditSinkFor(config, carried, stack);
+      const auditSink = auditSinkFor(config, resources, carried, stack);
       // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
       auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));
       // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
@@ -329,6 +343,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
     },
     (error) => loggers.app.warn({ err: error }, 'closing part of a configuration failed'),
   );
+  built.auditSink.adopt();
   return {
     config,
     handler: built.handler,

@@ -198,7 +198,11 @@ export function buildConfig(
       tls: typeof value.redis.tls === 'object' ? { ...value.redis.tls, ca: value.redis.tls.ca && at(value.redis.tls.ca) } : value.redis.tls,
     },
     signatures: value.signatures.map((policy) => ({ ...policy, keys: policy.keys.map(at) })),
-    audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
+    audit: {
+      ...value.audit,
+      file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file),
+      syslog: value.audit.syslog && { ...value.audit.syslog, ca: value.audit.syslog.ca && at(value.audit.syslog.ca) },
+    },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
     cache: { ...value.cache, dir: value.cache.dir ? at(value.cache.dir) : resolve(dataDir, 'cache') },
     events: {

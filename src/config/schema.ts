@@ -22,6 +22,7 @@ import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { federationSchema } from './schema/federation.js';
 import { signaturesConfigSchema } from './schema/signatures.js';
+import { syslogConfigSchema } from './schema/syslog.js';
 import { GRANTS } from '../oci/actions.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
@@ -310,6 +311,10 @@ export const configSchema = z.strictObject({
         .min(1)
         .default('stdout')
         .meta({ docType: 'path or `stdout`', description: '`stdout`, or a file (reopened on SIGHUP, for rotation).' }),
+      syslog: syslogConfigSchema.optional().meta({
+        description: 'Also send every record to a syslog collector (RFC 5424 over TCP, TLS or UDP; [docs/syslog.md](syslog.md)).',
+        docDefault: 'none',
+      }),
     })
     .prefault({})
     .describe('One JSON line per state-changing or refused request.'),

@@ -11,6 +11,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CacheMetrics } from './cache-metrics.js';
 import { EventsMetrics } from './events-metrics.js';
+import { SyslogMetrics } from './syslog-metrics.js';
 
 /** How a login with a password ended (Basic credentials or the token endpoint's password grant). */
 export type LoginOutcome = 'cache_hit' | 'password_check' | 'failure' | 'throttled' | 'unavailable';
@@ -43,6 +44,8 @@ export class GateMetrics {
   readonly cache = new CacheMetrics(this.registry);
   /** The webhooks' counters (src/events/). */
   readonly events = new EventsMetrics(this.registry);
+  /** The audit trail's syslog output (src/access/syslog/). */
+  readonly auditSyslog = new SyslogMetrics(this.registry);
   readonly #requests = new Counter({
     name: 'registry_gate_requests_total',
     help: 'Requests answered, by route kind, method and status code.',

@@ -143,7 +143,11 @@ clients: { rejectLegacyDocker: true }
 catalog: { scanLimit: 10000 }
 ui: { enabled: true, adminGroup: admins, sessionTtl: 12h }
 metrics: { listen: "127.0.0.1:5044" }
-audit: { enabled: true, file: stdout }
+audit:
+  enabled: true
+  file: stdout
+  syslog:
+    { address: "siem.example.com:6514", transport: tls, ca: siem-ca.pem, format: structured, facility: authpriv, appName: registry-gate, hostname: gate-1, maxMessageSize: 8192, bufferSize: 8MiB }
 log: { level: info, format: json, access: true }
 server:
   shutdownGrace: 30s
