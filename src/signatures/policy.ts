@@ -3,6 +3,9 @@
  * manifest (cached, ./verdict-cache.ts). A manifest passes when
  *
  * - a cosign signature by one of the keys covers its digest in this repository (./cosign.ts);
+ * - or, when the policy opts in (`referrers`), a sigstore bundle by one of the keys, attached to it
+ *   as an OCI 1.1 referrer in this repository, covers its digest (./referrers.ts; the bundle names
+ *   no repository, so it binds the digest only);
  * - or it is listed by a signed image index of this repository: an index's verdict remembers its
  *   entries (at most SIGNATURE_LIMITS.indexChildren), so a client that pulls the index and then a
  *   platform's manifest by digest passes. A manifest pulled by digest with no such verdict at hand
@@ -19,6 +22,8 @@ import { SIGNATURE_LIMITS } from '../lib/work-budget.js';
 import { cosignSignature, signatureTag, unlessTooLarge, type SignatureOutcome } from './cosign.js';
 import { entriesOf, hasDigest, manifestObject, type Json, type SignatureReader } from './content.js';
 import { VerdictCache } from './verdict-cache.js';
+import { BUNDLE_MEDIA_TYPES, type SignedManifest } from './bundle.js';
+import { referrerBundleSignature } from './referrers.js';
 
 /** Layers of a signature rather than of an image: cosign's simple signing payloads, sigstore bundles, DSSE attestations. */
 const SIGNATURE_LAYER_TYPES: ReadonlySet<string> = new Set([
@@ -43,6 +48,12 @@ function isSignatureArtifact(manifest: Json): boolean {
   return !more && entries.length > 0 && entries.every((layer) => SIGNATURE_LAYER_TYPES.has(String(layer.mediaType)));
 }
 
+/** The referrers tag of Distribution (`sha256-<hex>`): an index listing only sigstore bundles, which a verifier must read. */
+function isBundleList(manifest: Json): boolean {
+  const { entries, more } = entriesOf(manifest, 'manifests', SIGNATURE_LIMITS.indexChildren);
+  return !more && entries.length > 0 && entries.every((entry) => BUNDLE_MEDIA_TYPES.has(String(entry.artifactType)));
+}
+
 function isIndex(manifest: Json, mediaType: string): boolean {
   return INDEX_MANIFEST_TYPES.has(mediaType) || INDEX_MANIFEST_TYPES.has(String(manifest.mediaType)) || Array.isArray(manifest.manifests);
 }
@@ -53,16 +64,28 @@ function childDigests(index: Json): string[] {
   );
 }
 
+export interface SignaturePolicyOptions {
+  readonly name: string;
+  readonly repository: string;
+  readonly mode: SignatureMode;
+  /** Whether sigstore bundles attached as referrers count (they bind the digest, not the repository). */
+  readonly referrers: boolean;
+}
+
 export class SignaturePolicy {
   readonly #pattern: RepositoryPattern;
   readonly #cache = new VerdictCache();
+  readonly name: string;
+  readonly mode: SignatureMode;
+  readonly #referrers: boolean;
 
   constructor(
-    readonly name: string,
-    repository: string,
-    readonly mode: SignatureMode,
+    { name, repository, mode, referrers }: SignaturePolicyOptions,
     private readonly keys: () => readonly KeyObject[],
   ) {
+    this.name = name;
+    this.mode = mode;
+    this.#referrers = referrers;
     this.#pattern = compileRepositoryPattern(repository);
   }
 
@@ -88,23 +111,27 @@ export class SignaturePolicy {
     const manifest = await reader.readManifest(repository, digest);
     if (!manifest || !hasDigest(manifest.bytes, digest)) return undefined;
     const parsed = manifestObject(manifest.bytes) ?? {};
-    let outcome = await this.#signedItself(reader, repository, digest, parsed, manifest.mediaType, generation);
-    if (!outcome.signed && isSignatureArtifact(parsed)) outcome = { signed: true };
+    let outcome = await this.#signedItself(reader, repository, { digest, bytes: manifest.bytes }, parsed, manifest.mediaType, generation);
+    if (!outcome.signed && (isSignatureArtifact(parsed) || isBundleList(parsed))) outcome = { signed: true };
     if (!outcome.signed) outcome = (await this.#signedThroughIndex(reader, repository, digest, generation)) ?? outcome;
     this.#cache.set(repository, digest, outcome, generation);
     return { policy: this.name, mode: this.mode, outcome };
   }
 
-  /** Its own cosign signature; a signed index vouches for its entries (remembered as signed). */
+  /** Its own cosign signature, or bundle when the policy takes them; a signed index vouches for its entries (remembered as signed). */
   async #signedItself(
     reader: SignatureReader,
     repository: string,
-    digest: string,
+    signed: SignedManifest,
     manifest: Json,
     mediaType: string,
     generation: number,
   ): Promise<SignatureOutcome> {
-    const outcome = await cosignSignature(reader, repository, digest, this.keys());
+    let outcome = await cosignSignature(reader, repository, signed.digest, this.keys());
+    if (!outcome.signed && this.#referrers) {
+      const bundle = await referrerBundleSignature(reader, repository, signed, this.keys());
+      outcome = bundle.signed ? bundle : { signed: false, why: `${outcome.why}; referrers: ${bundle.why}` };
+    }
     if (outcome.signed && isIndex(manifest, mediaType)) {
       for (const child of childDigests(manifest)) this.#cache.set(repository, child, outcome, generation);
     }
@@ -130,7 +157,8 @@ export class SignaturePolicy {
       const parsed = manifestObject(parent.bytes);
       if (!parsed || !isIndex(parsed, parent.mediaType)) continue;
       if (!childDigests(parsed).includes(digest)) continue;
-      const outcome = await this.#signedItself(reader, repository, parentDigest, parsed, parent.mediaType, generation);
+      const signed = { digest: parentDigest, bytes: parent.bytes };
+      const outcome = await this.#signedItself(reader, repository, signed, parsed, parent.mediaType, generation);
       this.#cache.set(repository, parentDigest, outcome, generation);
       if (outcome.signed) return outcome;
     }

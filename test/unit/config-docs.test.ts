@@ -138,7 +138,7 @@ groups: { pushers: [alice], release-managers: [carol] }
 access:
   - { repository: "\${group}/**", actions: [pull, push], subjects: [authenticated], protectedTags: ["v*", latest] }
 signatures:
-  - { name: production, repository: "prod/**", keys: [keys/cosign.pub], mode: enforce }
+  - { name: production, repository: "prod/**", keys: [keys/cosign.pub], mode: enforce, referrers: true }
 clients: { rejectLegacyDocker: true }
 catalog: { scanLimit: 10000 }
 ui: { enabled: true, adminGroup: admins, sessionTtl: 12h }
