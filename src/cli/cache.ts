@@ -8,6 +8,8 @@ import { Command } from 'commander';
 import { measureCacheUsage, purgeDigest, purgeRepository, type PurgeReport } from '../backend/cache/offline.js';
 import { tryParseDigest } from '../backend/filesystem/digest.js';
 import { loadConfig } from '../config/load.js';
+import { mirrorRoute } from '../assembly/mirrors.js';
+import { mirrorFor } from '../backend/mirrors/mirror-routes.js';
 import { isValidRepositoryName } from '../oci/names.js';
 import { hasTerminalControl } from '../lib/terminal-safe.js';
 import { commandFailure, guard, type FailureStyle } from './_failure.js';
@@ -73,7 +75,11 @@ async function purge(flags: PurgeFlags): Promise<void> {
     const shown = repository.length <= 300 && !hasTerminalControl(repository) ? ` ${JSON.stringify(repository)}` : '';
     throw commandFailure(`not a repository name${shown}`, CACHE_FAILURE);
   }
-  const report = await purgeRepository(dir, repository);
+  // A mirror's name is kept under the mirror and the name at the registry it mirrors.
+  const mirror = mirrorFor(config.mirrors.map(mirrorRoute), repository);
+  const report = mirror
+    ? await purgeRepository(dir, repository.slice(mirror.stripPrefix.length), mirror.scope)
+    : await purgeRepository(dir, repository);
   if (report.markers === 0) throw commandFailure(`nothing of repository ${repository} is known to the cache ${dir}`, CACHE_FAILURE);
   process.stdout.write(describePurge(`repository ${repository}`, report));
 }

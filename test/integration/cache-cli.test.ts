@@ -79,6 +79,8 @@ describe('registry-gate cache show and purge, beside a running gateway', () => {
     const config = {
       upstream: { url: proxy.url, cache: true },
       cache: { dir: cacheDir, maxSize: MAX_SIZE },
+      // The same registry again as a mirror: what it said is kept under the mirror, apart from the upstream's.
+      mirrors: [{ repository: 'mirror/**', url: proxy.url, stripPrefix: 'mirror/' }],
       metrics: { listen: '127.0.0.1:0' },
       access: [{ repository: '**', actions: ['pull', 'push', 'delete'], subjects: ['authenticated'] }],
     };
@@ -189,6 +191,22 @@ describe('registry-gate cache show and purge, beside a running gateway', () => {
     assert.equal(proxy.count('GET', ownDigest), 1);
     assert.ok((await pullBlob('purge/repo-a', ownDigest)).body.equals(own));
     assert.equal(proxy.count('GET', ownDigest), 2, 'its own blob fetched again');
+  });
+
+  test("purge --repository takes a mirror's name as clients use it and ends what that mirror said", async () => {
+    const blob = randomBlob(150_000);
+    const digest = await client.pushBlob('purge/mirrored', blob);
+    assert.equal((await pullBlob('mirror/purge/mirrored', digest)).status, 200);
+    assert.equal(proxy.count('GET', digest), 1);
+    assert.equal(await exists(blobFile(digest)), true);
+
+    const purged = await cache('purge', '--repository', 'mirror/purge/mirrored');
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.match(purged.stdout, /purged repository mirror\/purge\/mirrored: 1 file\(s\), 150000 bytes removed, 1 repository marker\(s\) ended/);
+    assert.equal(await exists(blobFile(digest)), false);
+    const again = await pullBlob('mirror/purge/mirrored', digest);
+    assert.ok(again.body.equals(blob));
+    assert.equal(proxy.count('GET', digest), 2, 'fetched from the mirrored registry again');
   });
 
   test('a pull reading a blob while it is purged completes with the right bytes', async () => {

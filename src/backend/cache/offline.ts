@@ -122,11 +122,12 @@ export async function purgeDigest(dir: string, digest: Digest): Promise<PurgeRep
  * Forgets a repository: every "the upstream has this digest in this repository" is ended with a
  * tombstone, as a delete through the gateway ends it, and content that no other repository has
  * a marker for is removed (nothing else could be served it without asking the upstream again).
- * Content other repositories have stays cached for them.
+ * Content other repositories have stays cached for them. `scope` is the registry's, as
+ * ./repository-references.ts keys it ('' for the upstream; a mirror's for a name at a mirror).
  */
-export async function purgeRepository(dir: string, repository: string): Promise<PurgeReport> {
-  const references = new RepositoryReferences(dir);
-  const name = markerName(repository);
+export async function purgeRepository(dir: string, repository: string, scope = ''): Promise<PurgeReport> {
+  const references = new RepositoryReferences(dir, scope);
+  const name = markerName(repository, scope);
   let files = 0;
   let bytes = 0;
   let markers = 0;
