@@ -1,10 +1,10 @@
 /**
  * Signatures themselves, which pass a policy unsigned: `cosign verify` must read a signature
  * manifest before anything vouches for it. A layer descriptor's media type is a label its pusher
- * chose, and Docker's puller unpacks a layer whatever its label says; so a manifest is a signature
- * only by what its layers hold: each layer labelled a cosign payload, sigstore bundle or DSSE
- * envelope, and each one a small JSON object in UTF-8 (what all three are). Such bytes hold no NUL
- * and no control byte, so no runtime can unpack them into a file system, let alone run one.
+ * chose, and podman unpacks a layer labelled a cosign payload like any other; so a manifest is a
+ * signature only by what its layers hold: each layer labelled a cosign payload, sigstore bundle or
+ * DSSE envelope, and each one a small JSON object in UTF-8 (what all three are). Such bytes hold no
+ * NUL and no control byte, so no runtime can unpack them into a file system, let alone run one.
  */
 import { SIGNATURE_LIMITS } from '../lib/work-budget.js';
 import { unlessTooLarge } from './cosign.js';

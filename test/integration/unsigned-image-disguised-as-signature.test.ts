@@ -6,10 +6,11 @@
  * (`application/vnd.dev.cosign.simplesigning.v1+json`, sigstore bundles, DSSE envelopes). Those
  * labels are whatever the pusher writes. Someone who may push but has no trusted key pushed an
  * ordinary image — gzipped tar layers — whose layer descriptors merely say "simplesigning": every
- * client could pull it under any tag, and Docker's puller unpacks a layer whatever its descriptor's
- * media type says (it sniffs the compression). A signature is now recognised by what its layers
- * hold: each one a small JSON document (at most SIGNATURE_LIMITS.payloadBytes, what its digest says),
- * which no runtime can unpack into a file system, let alone run.
+ * client could pull it under any tag, and podman (containers/image) pulls such an image and unpacks
+ * its layers into the container's file system (seen with podman 4.3; Docker 28 refuses the media
+ * type). A signature is now recognised by what its layers hold: each one a small JSON document (at
+ * most SIGNATURE_LIMITS.payloadBytes, what its digest says), which no runtime can unpack into a file
+ * system, let alone run.
  */
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
