@@ -67,6 +67,11 @@ module.exports = {
       to: { path: '^src/auth/', dependencyTypesNot: ['type-only'] },
     },
     folderRule(
+      'events',
+      [...BELOW_CONFIG, 'access'],
+      "Webhooks and their queue: access/ for the repository patterns and the audit sink's types; told of requests by gateway/, never importing it.",
+    ),
+    folderRule(
       'signatures',
       [...BELOW_CONFIG, 'access'],
       'Signature verdicts: the repository patterns of access/; the registry only through the reader interface it declares itself.',

@@ -102,3 +102,37 @@ export function loginRefusalRecord(facts: LoginRefusal): AuditRecord {
   const { check, policy, issuer } = facts.token;
   return { ...record, reason: 'invalid-federated-token', check, federation: { policy, issuer } };
 }
+
+/** A token the token endpoint issued: who got it, by which grant, for what. */
+export interface TokenGrant {
+  readonly identity: Identity;
+  readonly client: string;
+  readonly method: string;
+  /** `caller` (GET), `password`, `refresh_token`, `token-exchange`. */
+  readonly grant: string;
+  /** The scopes granted, as the answer's `scope` says them (empty when none was). */
+  readonly scope: string;
+  readonly endpoint: string;
+}
+
+/** The audit record of an issued token (action `token-grant`): never the token itself. */
+export function tokenGrantRecord(facts: TokenGrant): AuditRecord {
+  const { identity } = facts;
+  return {
+    user: identity.user,
+    groups: identity.groups,
+    via: identity.via,
+    client: facts.client,
+    method: facts.method,
+    action: 'token-grant',
+    repository: '',
+    decision: 'allow',
+    rule: -1,
+    status: 200,
+    endpoint: facts.endpoint,
+    grant: facts.grant,
+    scope: facts.scope,
+    tokenId: identity.personalTokenId,
+    federation: federationOf(identity),
+  };
+}

@@ -3,13 +3,16 @@
  * digest and tag, deletes, mounts), per denied request and per refused login (at /v2/ and at the
  * token endpoint, throttled ones included), separate from the access log. Records are built field by
  * field from decided values; no header, password or token can reach them. A file sink is reopened on
- * SIGHUP so that logrotate can move it away; it is created 0600 (its folder 0700).
+ * SIGHUP so that logrotate can move it away; it is created 0600 (its folder 0700). With
+ * `audit.syslog`, every record also goes to a syslog collector (./syslog/).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
+import type { SyslogConfig } from '../config/schema/syslog.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../lib/file-modes.js';
 import { streamLogger } from '../log.js';
+import { openSyslogSink, type SyslogObserver } from './syslog/sink.js';
 
 export interface AuditRecord {
   /** The caller; for a refused login, the name that was tried (null when none was given or trustworthy). */
@@ -18,7 +21,7 @@ export interface AuditRecord {
   readonly via: string;
   readonly client: string;
   readonly method: string;
-  /** pull, push, delete, mount, catalog, login for refused credentials, robot-create, robot-revoke. */
+  /** pull, push, delete, mount, catalog, login for refused credentials, token-grant, robot-create, robot-revoke. */
   readonly action: string;
   readonly repository: string;
   readonly reference?: string | undefined;
@@ -34,7 +37,7 @@ export interface AuditRecord {
    * refused login (action `login`) a code such as `invalid-credentials` or `throttled`.
    */
   readonly reason?: string | undefined;
-  /** Where a login outside /v2/ was refused: `/auth/token`, `/ui/login`. */
+  /** Where a login outside /v2/ was refused, or a token granted: `/auth/token`, `/ui/login`. */
   readonly endpoint?: string | undefined;
   /** `ui` for what was done or refused through the web UI (absent for registry clients). */
   readonly source?: 'ui' | undefined;
@@ -51,6 +54,9 @@ export interface AuditRecord {
     { readonly policy?: string | undefined; readonly issuer?: string | undefined; readonly subject?: string | undefined } | undefined;
   /** For a refused federated token (reason `invalid-federated-token`): the check that failed (`audience`, `expired`, `condition:ref`…). */
   readonly check?: string | undefined;
+  /** A `token-grant`: the grant (`caller`, `password`, `refresh_token`, `token-exchange`) and the scopes granted (`repository:team/app:pull …`). */
+  readonly grant?: string | undefined;
+  readonly scope?: string | undefined;
 }
 
 export interface AuditSink {
@@ -61,8 +67,33 @@ export interface AuditSink {
 
 export const NO_AUDIT: AuditSink = { record: () => undefined, reopen: () => undefined, close: () => Promise.resolve() };
 
+export interface AuditSettings {
+  /** A file path, or `stdout`. */
+  readonly file: string;
+  readonly syslog?: SyslogConfig | undefined;
+}
+
+/** The file or stdout sink, and the syslog collector's beside it when `syslog` is set. */
+export function openAuditSink(settings: AuditSettings, options: { readonly logger: Logger; readonly syslog: SyslogObserver }): AuditSink {
+  const { syslog } = settings;
+  const ca = syslog?.ca === undefined ? undefined : readFileSync(syslog.ca, 'utf8');
+  const file = openFileSink(settings.file);
+  if (!syslog) return file;
+  const collector = openSyslogSink(syslog, { ca, observer: options.syslog, logger: options.logger });
+  return {
+    record(entry) {
+      file.record(entry);
+      collector.record(entry);
+    },
+    reopen: () => file.reopen(),
+    close: async () => {
+      await Promise.all([file.close(), collector.close()]);
+    },
+  };
+}
+
 /** `target`: a file path, or `stdout`. */
-export function openAuditSink(target: string): AuditSink {
+function openFileSink(target: string): AuditSink {
   if (target !== 'stdout') mkdirSync(dirname(target), { recursive: true, mode: PRIVATE_DIR_MODE });
   const destination =
     target === 'stdout'

@@ -34,6 +34,7 @@ import { GateMetrics } from '../metrics/gate-metrics.js';
 import { serveMetrics, type MetricsListener } from '../metrics/listener.js';
 import { shareWithPrimary } from '../metrics/cluster.js';
 import { buildGeneration, type ProcessResources } from './generation.js';
+import { EventService } from '../events/index.js';
 import { Generations } from './reload.js';
 
 export { prepareFirstRun } from './first-run.js';
@@ -81,6 +82,21 @@ async function startMetrics(config: Config, metrics: GateMetrics, loggers: Logge
   return serveMetrics(host, port, metrics, (error) => loggers.app.error({ err: error }, 'collecting metrics failed'));
 }
 
+/** The webhooks' durable queue under dataDir/events and a delivery loop per webhook, counted in the metrics. */
+function openEvents(config: Config, metrics: GateMetrics, loggers: Loggers): Promise<EventService> {
+  return EventService.open({
+    config: config.events,
+    dataDir: config.dataDir,
+    logger: loggers.app,
+    observer: {
+      tried: (webhook, _event, outcome, attempt) => metrics.events.tried(webhook, outcome.ok, attempt),
+      deadLettered: (webhook) => metrics.events.deadLettered(webhook),
+      dropped: (action) => metrics.events.dropped(action),
+      depth: (count) => metrics.events.depth(count),
+    },
+  });
+}
+
 /** What the process holds for every generation, each piece on `stack` as it is opened. */
 async function openProcessResources(
   config: Config,
@@ -109,7 +125,11 @@ async function openProcessResources(
         }),
         (opened) => opened.close(),
       );
+  // Only with a webhook: no queue, no file and no cost on any request otherwise.
+  const events =
+    config.events.webhooks.length > 0 ? stack.adopt(await openEvents(config, metrics, loggers), (opened) => opened.close()) : undefined;
   return {
+    events,
     loggers,
     metrics,
     listenerScheme,

@@ -28,7 +28,10 @@ import { SigningKeys } from '../auth/token/keys.js';
 import { TokenService } from '../auth/token/service.js';
 import type { Backend } from '../backend/backend.js';
 import { UpstreamBackend, type MintUpstreamToken } from '../backend/upstream/index.js';
-import { withContentCache } from './content-cache.js';
+import { openSharedCache, withContentCache } from './content-cache.js';
+import { withMirrors } from './mirrors.js';
+import type { SharedCache } from '../backend/cache/index.js';
+import { mirrorFor, type MirrorRoute } from '../backend/mirrors/index.js';
 import { createGateway, type RequestHandler } from '../gateway/pipeline.js';
 import { basicChallenge, tokenChallenge } from '../gateway/challenge.js';
 import { createTokenEndpoint, type TokenEndpoint } from '../gateway/token-endpoint.js';
@@ -39,6 +42,8 @@ import type { ClusterRecords } from '../server/cluster-records.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
 import type { RedisConnection } from '../redis/connection.js';
 import { createWebUi, type WebUi } from '../ui/index.js';
+import type { EventService } from '../events/index.js';
+import { withLoginFailedEvents } from '../events/login-failed.js';
 import { SignaturePolicies } from '../signatures/index.js';
 
 /** What lives as long as the process, made once by src/assembly/app.ts and handed to every generation. */
@@ -55,6 +60,8 @@ export interface ProcessResources {
   readonly redis: RedisConnection | undefined;
   /** The records the primary keeps for its workers (the throttle's counters); undefined in a single process. */
   readonly workerRecords: ClusterRecords | undefined;
+  /** The webhooks' queue and deliveries, when `events.webhooks` names one (a change needs a restart). */
+  readonly events?: EventService | undefined;
 }
 
 /** What a new generation may take over from the running one instead of making anew. */
@@ -122,8 +129,28 @@ function upstreamTokenMinter(tokenService: () => Promise<TokenService>): MintUps
   };
 }
 
-/** The upstream registry of `config.upstream`, or the process's built-in one. */
-async function openBackend(config: Config, resources: ProcessResources, stack: CloseStack, mintToken: MintUpstreamToken): Promise<Backend> {
+/** The upstream registry of `config.upstream`, or the process's built-in one; the mirrors in front. */
+async function openBackend(
+  config: Config,
+  resources: ProcessResources,
+  stack: CloseStack,
+  mintToken: MintUpstreamToken,
+): Promise<{ backend: Backend; mirrors: readonly MirrorRoute[] }> {
+  const { metrics } = resources;
+  const cacheResources = { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app };
+  const shared = await openSharedCache(config, cacheResources);
+  const primary = openPrimary(config, resources, stack, mintToken, shared);
+  const { backend, routes } = await withMirrors(config, shared, primary, stack, resources.loggers.app);
+  return { backend, mirrors: routes };
+}
+
+function openPrimary(
+  config: Config,
+  resources: ProcessResources,
+  stack: CloseStack,
+  mintToken: MintUpstreamToken,
+  shared: SharedCache | undefined,
+): Backend {
   const { upstream } = config;
   if (!upstream) {
     if (!resources.builtin)
@@ -147,18 +174,32 @@ async function openBackend(config: Config, resources: ProcessResources, stack: C
     },
   });
   stack.defer(() => backend.close());
-  return withContentCache(config, { metrics, sharedLock: resources.sharedLock, logger: resources.loggers.app }, backend);
+  return withContentCache(config, shared, backend);
 }
 
-/** The audit sink the running generation hands over, else a new one; closed with this generation unless handed on. */
-function auditSinkFor(config: Config, carried: Carried, stack: CloseStack): { audit: AuditSink; release(): void } {
-  const audit = carried.audit ?? (config.audit.enabled ? openAuditSink(config.audit.file) : NO_AUDIT);
+/**
+ * The audit sink the running generation hands over, else a new one; closed with this generation
+ * unless handed on. A sink handed over becomes this generation's once the build has succeeded
+ * (`adopt`): a build that fails leaves it to the running generation, and a generation that took it
+ * over closes it when it is replaced by one with other audit settings.
+ */
+function auditSinkFor(
+  config: Config,
+  resources: ProcessResources,
+  carried: Carried,
+  stack: CloseStack,
+): { audit: AuditSink; adopt(): void; release(): void } {
+  const open = () => openAuditSink(config.audit, { logger: resources.loggers.app, syslog: resources.metrics.auditSyslog });
+  const audit = carried.audit ?? (config.audit.enabled ? open() : NO_AUDIT);
   let owned = carried.audit === undefined;
   stack.defer(async () => {
     if (owned) await audit.close();
   });
   return {
     audit,
+    adopt() {
+      owned = true;
+    },
     release() {
       owned = false;
     },
@@ -185,6 +226,7 @@ interface Parts {
   readonly backend: Backend;
   readonly audit: AuditSink;
   readonly catalog: CatalogPaging;
+  readonly mirrors: readonly MirrorRoute[];
 }
 
 function tokenEndpointOf({ config, resources, auth, policy, audit }: Parts): TokenEndpoint | undefined {
@@ -207,10 +249,11 @@ function tokenEndpointOf({ config, resources, auth, policy, audit }: Parts): Tok
 }
 
 async function openWebUi(
-  { config, resources, auth, policy, backend, audit, catalog }: Parts,
+  { config, resources, auth, policy, backend, audit, catalog, mirrors }: Parts,
   stack: CloseStack,
 ): Promise<WebUi | undefined> {
   if (!config.ui.enabled) return undefined;
+  const { events } = resources;
   const ui = await createWebUi({
     policy,
     backend,
@@ -220,6 +263,7 @@ async function openWebUi(
     refreshIdentity: auth.refreshIdentity,
     robots: { file: config.auth.token.robots, reload: () => auth.robots.reload(), revoked: (robot) => auth.robotRevoked(robot) },
     adminGroup: config.ui.adminGroup,
+    webhooks: events && (() => events.status()),
     personalTokens: auth.owners.personalTokens,
     oidc: auth.owners.oidc,
     sessionTtlMs: config.ui.sessionTtl,
@@ -227,6 +271,7 @@ async function openWebUi(
     lock: resources.sharedLock,
     catalog,
     bodyTimeoutMs: config.server.bodyTimeout,
+    mirrorOf: (repository) => mirrorFor(mirrors, repository)?.origin,
     logger: resources.loggers.app,
   });
   stack.defer(() => ui.close());
@@ -259,13 +304,15 @@ export async function buildGeneration(config: Config, resources: ProcessResource
       });
       const policy = new AccessPolicy(config.access);
       const signatures = await openSignaturePolicies(config, stack, loggers);
-      const backend = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
-      const auditSink = auditSinkFor(config, carried, stack);
+      const { backend, mirrors } = await openBackend(config, resources, stack, upstreamTokenMinter(tokenService));
+      const auditSink = auditSinkFor(config, resources, carried, stack);
       // A user the OpenID provider no longer vouches for: their sessions and tokens ended, and why.
       auth.owners.onEnded((event) => auditSink.audit.record(credentialsEndedRecord(event)));
       // One catalog paging for /v2/_catalog and the UI's repository list: the same sealed cursors.
       const catalog: CatalogPaging = { scanLimit: config.catalog.scanLimit, cursors: resources.catalogCursors };
-      const parts: Parts = { config, resources, auth, policy, backend, audit: auditSink.audit, catalog };
+      // Refused logins are events too; the sink handed on to the next generation stays the plain one.
+      const audit = withLoginFailedEvents(auditSink.audit, resources.events);
+      const parts: Parts = { config, resources, auth, policy, backend, audit, catalog, mirrors };
       const ui = await openWebUi(parts, stack);
       const trustedProxy = compileAddressMatcher(config.trustedProxies);
       const handler = createGateway({
@@ -282,8 +329,10 @@ export async function buildGeneration(config: Config, resources: ProcessResource
         policy,
         signatures,
         backend,
+        mirrors,
         tagLock: resources.sharedLock,
-        audit: auditSink.audit,
+        audit,
+        events: resources.events,
         loggers,
         accessLog: config.log.access,
         catalog,
@@ -294,6 +343,7 @@ export async function buildGeneration(config: Config, resources: ProcessResource
     },
     (error) => loggers.app.warn({ err: error }, 'closing part of a configuration failed'),
   );
+  built.auditSink.adopt();
   return {
     config,
     handler: built.handler,

@@ -44,6 +44,7 @@ function requiredFiles(config: Config): Array<{ key: string; path: string }> {
   const ldap = config.auth.ldap;
   if (ldap?.bindPasswordFile) files.push({ key: 'auth.ldap.bindPasswordFile', path: ldap.bindPasswordFile });
   if (ldap?.tls.ca) files.push({ key: 'auth.ldap.tls.ca', path: ldap.tls.ca });
+  if (config.audit.syslog?.ca) files.push({ key: 'audit.syslog.ca', path: config.audit.syslog.ca });
   return files;
 }
 

@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   htpasswd: async () => (await import('./htpasswd.js')).htpasswdCommand(),
   access: async () => (await import('./access.js')).accessCommand(),
   gc: async () => (await import('./gc.js')).gcCommand(),
+  events: async () => (await import('./events.js')).eventsCommand(),
   cache: async () => (await import('./cache.js')).cacheCommand(),
   token: async () => (await import('./token.js')).tokenCommand(),
   healthcheck: async () => (await import('./healthcheck.js')).healthcheckCommand(),

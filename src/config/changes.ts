@@ -16,7 +16,7 @@ export interface ReloadPlan {
 }
 
 /** Keys a running server keeps until it restarts: listeners, processes, storage, logger setup. */
-const RESTART_ONLY = ['listen', 'workers', 'tls', 'dataDir', 'storage', 'server', 'metrics'] as const;
+const RESTART_ONLY = ['listen', 'workers', 'tls', 'dataDir', 'storage', 'server', 'metrics', 'events'] as const;
 
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);

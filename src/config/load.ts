@@ -147,6 +147,23 @@ export function parseConfigText(text: string, source: string): Record<string, un
   return raw as Record<string, unknown>;
 }
 
+/** What each key allows but no configuration can do together. */
+function refuseImpossibleCombinations(value: ParsedConfig, source: string): void {
+  if (value.auth.providers?.includes('ldap') && !value.auth.ldap)
+    throw new ConfigError(`${source}: auth.providers: ldap is listed but auth.ldap is not configured`);
+  // The event queue is one process's (src/events/): its appends, cursors and deliveries are not shared between workers yet.
+  if (value.events.webhooks.length > 0 && typeof value.workers === 'number' && value.workers > 1)
+    throw new ConfigError(`${source}: workers: events.webhooks needs one process (workers: 1 or auto)`);
+}
+
+function resolveTls(tls: ParsedConfig['tls'], at: (path: string) => string, dataDir: string): TlsSetting {
+  if (tls === 'off') return { mode: 'off' };
+  const auto = { mode: 'auto', dir: resolve(dataDir, 'tls'), trustDir: resolve(dataDir, 'tls-trust') } as const;
+  if (tls === 'auto') return { ...auto, names: [] };
+  if ('auto' in tls) return { ...auto, names: tls.auto.names };
+  return { mode: 'files', cert: at(tls.cert), key: at(tls.key) };
+}
+
 /** Validates raw values; `baseDir` anchors relative paths. Throws ConfigError naming each bad key. */
 export function buildConfig(
   raw: Record<string, unknown>,
@@ -157,23 +174,18 @@ export function buildConfig(
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error, source ?? 'config', origins));
   const value = parsed.data;
-  if (value.auth.providers?.includes('ldap') && !value.auth.ldap)
-    throw new ConfigError(`${source ?? 'config'}: auth.providers: ldap is listed but auth.ldap is not configured`);
+  refuseImpossibleCombinations(value, source ?? 'config');
+  const hasWebhooks = value.events.webhooks.length > 0;
   const at = (path: string) => resolve(baseDir, path);
   const dataDir = at(value.dataDir);
-  let tls: TlsSetting;
-  if (value.tls === 'off') tls = { mode: 'off' };
-  else if (value.tls === 'auto') tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: [], trustDir: resolve(dataDir, 'tls-trust') };
-  else if ('auto' in value.tls)
-    tls = { mode: 'auto', dir: resolve(dataDir, 'tls'), names: value.tls.auto.names, trustDir: resolve(dataDir, 'tls-trust') };
-  else tls = { mode: 'files', cert: at(value.tls.cert), key: at(value.tls.key) };
+  const tls = resolveTls(value.tls, at, dataDir);
 
   const firstRunAdmins = firstRunUiAdmins(value);
   const config: Config = {
     ...value,
     ...firstRunAdmins,
     source,
-    workers: value.workers === 'auto' ? autoWorkers() : value.workers,
+    workers: value.workers === 'auto' ? (hasWebhooks ? 1 : autoWorkers()) : value.workers,
     dataDir,
     tls,
     upstream: value.upstream && {
@@ -186,9 +198,23 @@ export function buildConfig(
       tls: typeof value.redis.tls === 'object' ? { ...value.redis.tls, ca: value.redis.tls.ca && at(value.redis.tls.ca) } : value.redis.tls,
     },
     signatures: value.signatures.map((policy) => ({ ...policy, keys: policy.keys.map(at) })),
-    audit: { ...value.audit, file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file) },
+    audit: {
+      ...value.audit,
+      file: value.audit.file === 'stdout' ? 'stdout' : at(value.audit.file),
+      syslog: value.audit.syslog && { ...value.audit.syslog, ca: value.audit.syslog.ca && at(value.audit.syslog.ca) },
+    },
     storage: { ...value.storage, root: value.storage.root ? at(value.storage.root) : resolve(dataDir, 'registry') },
     cache: { ...value.cache, dir: value.cache.dir ? at(value.cache.dir) : resolve(dataDir, 'cache') },
+    events: {
+      ...value.events,
+      webhooks: value.events.webhooks.map((hook) => ({ ...hook, secretFile: at(hook.secretFile), ca: hook.ca && at(hook.ca) })),
+    },
+    mirrors: value.mirrors.map((mirror) => ({
+      ...mirror,
+      url: mirror.url.replace(/\/$/, ''),
+      credentialsFile: mirror.credentialsFile && at(mirror.credentialsFile),
+      ca: mirror.ca && at(mirror.ca),
+    })),
     auth: {
       ...value.auth,
       providers: value.auth.providers ?? (value.auth.ldap ? ['htpasswd', 'ldap'] : ['htpasswd']),

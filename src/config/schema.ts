@@ -16,10 +16,13 @@ import { redisConfigSchema } from './schema/redis.js';
 import { oidcConfigSchema } from './schema/oidc.js';
 import { personalTokensConfigSchema } from './schema/personal-tokens.js';
 import { cacheConfigSchema } from './schema/cache.js';
+import { eventsConfigSchema } from './schema/events.js';
+import { mirrorsSchema } from './schema/mirrors.js';
 import { serverConfigSchema } from './schema/server.js';
 import { filePath } from './schema/file-path.js';
 import { federationSchema } from './schema/federation.js';
 import { signaturesConfigSchema } from './schema/signatures.js';
+import { syslogConfigSchema } from './schema/syslog.js';
 import { GRANTS } from '../oci/actions.js';
 
 const duration = (fallback: string) => durationSchema(fallback);
@@ -162,6 +165,8 @@ export const configSchema = z.strictObject({
     .prefault({})
     .describe('The built-in registry (used without `upstream`).'),
   cache: cacheConfigSchema,
+  events: eventsConfigSchema,
+  mirrors: mirrorsSchema,
   trustedProxies: z
     .array(cidr)
     .default([])
@@ -306,6 +311,10 @@ export const configSchema = z.strictObject({
         .min(1)
         .default('stdout')
         .meta({ docType: 'path or `stdout`', description: '`stdout`, or a file (reopened on SIGHUP, for rotation).' }),
+      syslog: syslogConfigSchema.optional().meta({
+        description: 'Also send every record to a syslog collector (RFC 5424 over TCP, TLS or UDP; [docs/syslog.md](syslog.md)).',
+        docDefault: 'none',
+      }),
     })
     .prefault({})
     .describe('One JSON line per state-changing or refused request.'),

@@ -10,6 +10,7 @@ import type { AccessPolicy } from '../access/policy.js';
 import type { AuditSink } from '../access/audit.js';
 import type { Backend, ForwardingFacts } from '../backend/backend.js';
 import type { Route } from '../oci/route.js';
+import type { MirrorRoute } from '../backend/mirrors/index.js';
 import type { SectionLock } from '../lib/section-lock.js';
 import type { AddressMatcher } from '../lib/ip.js';
 import type { GateMetrics } from '../metrics/gate-metrics.js';
@@ -18,6 +19,7 @@ import type { CallerFacts, TokenEndpoint } from './token-endpoint.js';
 import type { RequiredAccess } from './actions.js';
 import type { CatalogPaging } from '../access/catalog.js';
 import type { HealthEndpoint } from './health.js';
+import type { EventSink } from '../events/index.js';
 import type { SignaturePolicies } from '../signatures/index.js';
 
 export interface GatewayOptions {
@@ -45,6 +47,8 @@ export interface GatewayOptions {
   /** Signature policies (`signatures`): manifest pulls in the repositories they cover need a signature. */
   readonly signatures?: SignaturePolicies | undefined;
   readonly backend: Backend;
+  /** The mirrors' routes: a containerd request's `?ns=` names the mirror, and the name it is decided on. */
+  readonly mirrors?: readonly MirrorRoute[] | undefined;
   /** Serialises first pushes of a protected tag across this server's processes (and replicas, with Redis). */
   readonly tagLock: SectionLock;
   readonly audit: AuditSink;
@@ -54,6 +58,8 @@ export interface GatewayOptions {
   readonly catalog: CatalogPaging;
   /** How long a body the gateway reads itself (a manifest, for a protected-tag check) may take to arrive. */
   readonly bodyTimeoutMs: number;
+  /** The webhooks' queue (src/events/), when `events.webhooks` names one: pushes, deletes and pulls are announced. */
+  readonly events?: EventSink | undefined;
   /** Counts every request once it is done, and uploads while they run. */
   readonly metrics?: Pick<GateMetrics, 'requestFinished' | 'uploadStarted'> | undefined;
 }

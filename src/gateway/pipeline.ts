@@ -22,6 +22,7 @@ import { isBlobTransfer, isUpload, requiredAccess } from './actions.js';
 import { authorizeRequest, readManifestBody, type Authorized } from './authorize.js';
 import { auditRecord, loginRefusalRecord, type LoginRefusalReason } from '../access/audit-records.js';
 import { responseDigest, stateChange, triedUserName } from './audit-events.js';
+import { announceEvents } from './events-hook.js';
 import { listVisibleRepositories } from '../access/catalog.js';
 import { sendCatalog } from './catalog.js';
 import { ssoHeaderNames } from '../auth/sso-headers.js';
@@ -30,6 +31,7 @@ import { clientAddress, clientProto, isLegacyDockerClient } from './headers.js';
 import { isDigest } from '../oci/names.js';
 import { sendJson } from '../oci/respond.js';
 import { routeFromUrl } from '../oci/route.js';
+import { routeForNamespace } from '../backend/mirrors/index.js';
 import { normalizeIp } from '../lib/ip.js';
 import { logAccess, onRequestDone } from './access-log.js';
 import { healthPath } from './health.js';
@@ -74,9 +76,13 @@ function refuseLegacyClient({ options, req }: Exchange): void {
   }
 }
 
-/** Which route the path names and what it needs (an action, the catalog, or only an identity). */
+/**
+ * Which route the path names and what it needs (an action, the catalog, or only an identity). A
+ * containerd request naming a mirror's registry in `?ns=` is routed, and decided, under the name
+ * it maps to (backend/mirrors/mirror-routes.ts).
+ */
 function routeRequest(exchange: Exchange): Routed {
-  const route = routeFromUrl(exchange.req.url ?? '/', exchange.method);
+  const route = routeForNamespace(exchange.options.mirrors ?? [], routeFromUrl(exchange.req.url ?? '/', exchange.method));
   exchange.state.kind = route.kind;
   const needed = requiredAccess(route, exchange.method);
   if (needed.kind === 'unsupported') throw new RegistryError('UNSUPPORTED', `${exchange.method} is not supported here`);
@@ -189,13 +195,26 @@ async function forwardToBackend(exchange: Identified, authorized: Authorized): P
     tagMustNotMove: authorized.tagMustNotMove,
   };
   if (isBlobTransfer(route, method)) streamWithoutRequestDeadline(req);
+  const eventPlace =
+    options.events &&
+    announceEvents(
+      options.events,
+      { req, res, method, route: authorized.route, identity, client: state.client, body: authorized.body },
+      (error) => storingEventFailed(exchange, error),
+    );
   const uploadDone = isUpload(route, method) ? options.metrics?.uploadStarted() : undefined;
   try {
     await options.backend.handle(req, res, context);
   } finally {
     uploadDone?.();
+    eventPlace?.release();
   }
   if (authorized.tagMustNotMove) await checkTagStayed(exchange);
+}
+
+/** The change happened but its event could not be stored: the client's connection is destroyed instead of a success. */
+function storingEventFailed({ options, route }: Identified, error: unknown): void {
+  options.loggers.app.error({ err: error, repository: route.repository }, 'an event could not be stored: the response was not sent');
 }
 
 /**

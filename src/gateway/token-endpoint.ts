@@ -19,7 +19,8 @@
  * old name gets no more tokens, and a group left is a right lost. Refresh tokens go only to subjects that can be re-checked so (not to an SSO proxy's
  * users). Wrong credentials, an unusable refresh token or a refused subject are one generic 401
  * UNAUTHORIZED (with a Basic challenge on GET, the scheme GET uses), and each leaves a `login` /
- * `deny` audit record with the name tried and why, as does a 429 from the login throttle; a request
+ * `deny` audit record with the name tried and why, as does a 429 from the login throttle (a token issued
+ * leaves a `token-grant` record: who, by which grant, the scopes granted); a request
  * for another service, a malformed one, or one naming more than MAX_SCOPES scopes is a 400 (before
  * any credential is checked). Bodies are read up to MAX_TOKEN_REQUEST_BYTES.
  * Every answer is `Cache-Control: no-store` (RFC 6749 §5.1).
@@ -44,7 +45,7 @@ import { RegistryError, toRegistryError } from '../oci/errors.js';
 import { answerFailure, type FrontEnd } from '../oci/error-boundary.js';
 import { sendJson } from '../oci/respond.js';
 import { readBodyWithLimit } from '../lib/read-body.js';
-import { loginRefusalRecord, type LoginRefusalReason } from '../access/audit-records.js';
+import { loginRefusalRecord, tokenGrantRecord, type LoginRefusalReason } from '../access/audit-records.js';
 import { triedUserName } from './audit-events.js';
 import { basicChallengeHeader } from '../auth/authorization-header.js';
 import { splitRequestTarget } from '../oci/request-target.js';
@@ -193,7 +194,7 @@ async function serveTokenRequest(exchange: TokenExchange): Promise<void> {
   if (pathname !== TOKEN_PATH) throw new RegistryError('NOT_FOUND');
   const asked = await readTokenRequest(exchange, new URLSearchParams(query));
   const grantee = await authenticateGrant(exchange, asked);
-  await answerToken(exchange, grantee, asked.scopes);
+  await answerToken(exchange, grantee, asked);
 }
 
 function answerPublicKeys({ endpoint, res, method }: TokenExchange): void {
@@ -347,20 +348,21 @@ async function refreshSubject(exchange: TokenExchange, refreshToken: string): Pr
 
 /** What the grantee may have of what it asked for (access/grant.ts), signed, with its refresh token. */
 async function answerToken(
-  { endpoint, res, method }: TokenExchange,
+  { endpoint, res, method, caller }: TokenExchange,
   { identity, refresh, exchanged }: Grantee,
-  scopes: readonly ResourceScope[],
+  { scopes, grant }: TokenAsk,
 ): Promise<void> {
   const { deps } = endpoint;
   const access = grantAccess(deps.policy, identity, scopes);
   const issued = await deps.tokens.issueAccessToken(identity, access);
   deps.onIssued?.('access');
+  const scope = formatScopeList(access);
   const body: Record<string, unknown> = {
     token: issued.token,
     access_token: issued.token,
     expires_in: issued.expiresIn,
     issued_at: issued.issuedAt.toISOString(),
-    scope: formatScopeList(access),
+    scope,
     ...(exchanged ? { issued_token_type: ISSUED_TOKEN_TYPE, token_type: 'Bearer' } : {}),
   };
   if (refresh && 'echo' in refresh) body.refresh_token = refresh.echo;
@@ -368,7 +370,8 @@ async function answerToken(
     body.refresh_token = await deps.tokens.issueRefreshToken(identity);
     deps.onIssued?.('refresh');
   }
-  deps.logger?.debug({ user: identity.user, scope: body.scope }, 'token issued');
+  deps.audit?.record(tokenGrantRecord({ identity, client: caller.clientIp, method, grant, scope, endpoint: TOKEN_PATH }));
+  deps.logger?.debug({ user: identity.user, scope }, 'token issued');
   sendJson(res, method, 200, body, NOT_CACHED);
 }
 

@@ -115,4 +115,10 @@ export const SIGNATURE_LIMITS = Object.freeze({
   tagsListed: 1000,
   /** Signed indexes read in that search. */
   parentsRead: 8,
+  /** Referrer manifests of one digest read for a sigstore bundle (policies with `referrers: true`). */
+  referrersRead: 8,
+  /** Bytes of one sigstore bundle (a key-based one is about 1 KiB, one with a certificate and a log entry about 5 KiB). */
+  bundleBytes: 64 * 1024,
+  /** Subjects of one in-toto statement compared with the manifest's digest. */
+  statementSubjects: 64,
 });

@@ -1,6 +1,7 @@
 /**
- * What the content cache counts (`upstream.cache`): reads answered from it or not, the bytes it
- * fetched, content it evicted or refused because it did not match its digest, and its size. Kept in
+ * What the content cache counts (`upstream.cache`, mirrors): reads answered from it or not, the bytes
+ * it fetched, content it evicted or refused because it did not match its digest, reads served stale
+ * while the registry behind failed, and its size. Kept in
  * the gate's registry; labels are the kind of content only.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
@@ -14,6 +15,7 @@ export class CacheMetrics {
   readonly #evictedBytes: Counter;
   readonly #mismatches: Counter;
   readonly #size: Gauge;
+  readonly #staleServes: Counter<'kind'>;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -43,6 +45,12 @@ export class CacheMetrics {
       help: 'Fills refused because the upstream sent bytes that did not match their digest.',
       registers,
     });
+    this.#staleServes = new Counter({
+      name: 'registry_gate_cache_stale_serves_total',
+      help: 'Reads answered from what the upstream or a mirrored registry said before, because it was failing (refused, timed out, 5xx, 429), by kind (blobs, manifests, tags).',
+      labelNames: ['kind'] as const,
+      registers,
+    });
     this.#size = new Gauge({
       name: 'registry_gate_cache_size_bytes',
       help: 'Bytes of content in the cache (with workers: the largest any worker counts).',
@@ -70,6 +78,10 @@ export class CacheMetrics {
 
   mismatch(): void {
     this.#mismatches.inc();
+  }
+
+  stale(kind: CachedKind | 'tags'): void {
+    this.#staleServes.inc({ kind });
   }
 
   size(bytes: number): void {

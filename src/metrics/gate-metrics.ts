@@ -10,6 +10,8 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CacheMetrics } from './cache-metrics.js';
+import { EventsMetrics } from './events-metrics.js';
+import { SyslogMetrics } from './syslog-metrics.js';
 
 /** How a login with a password ended (Basic credentials or the token endpoint's password grant). */
 export type LoginOutcome = 'cache_hit' | 'password_check' | 'failure' | 'throttled' | 'unavailable';
@@ -40,6 +42,10 @@ export class GateMetrics {
   readonly registry = new Registry();
   /** The content cache's counters (src/backend/cache/). */
   readonly cache = new CacheMetrics(this.registry);
+  /** The webhooks' counters (src/events/). */
+  readonly events = new EventsMetrics(this.registry);
+  /** The audit trail's syslog output (src/access/syslog/). */
+  readonly auditSyslog = new SyslogMetrics(this.registry);
   readonly #requests = new Counter({
     name: 'registry_gate_requests_total',
     help: 'Requests answered, by route kind, method and status code.',

@@ -14,6 +14,8 @@ export interface SignatureReader {
   listTags(repository: string, after: string | undefined, limit: number): Promise<{ readonly tags: readonly string[] } | undefined>;
   /** The digest a tag names, or undefined (a HEAD, cheaper than reading the manifest). */
   manifestDigest(repository: string, reference: string): Promise<string | undefined>;
+  /** Descriptors of the manifests whose subject is `digest` (the referrers API, or its fallback tag). */
+  listReferrers(repository: string, digest: string): Promise<Record<string, unknown>[]>;
 }
 
 const HASHES: Readonly<Record<string, string>> = { sha256: 'sha256', sha384: 'sha384', sha512: 'sha512' };

@@ -26,7 +26,7 @@ export class SignaturePolicies {
       for (const config of configs) {
         const keys = await PolicyKeys.open(config.keys, config.name, logger);
         opened.push(keys);
-        const policy = new SignaturePolicy(config.name, config.repository, config.mode, () => keys.current);
+        const policy = new SignaturePolicy(config, () => keys.current);
         keys.onChange(() => {
           policy.keysChanged();
           logger.info({ policy: config.name, keys: keys.current.length }, 'signature keys reloaded; verdicts of the policy dropped');

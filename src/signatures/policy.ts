@@ -3,6 +3,9 @@
  * manifest (cached, ./verdict-cache.ts). A manifest passes when
  *
  * - a cosign signature by one of the keys covers its digest in this repository (./cosign.ts);
+ * - or, when the policy opts in (`referrers`), a sigstore bundle by one of the keys, attached to it
+ *   as an OCI 1.1 referrer in this repository, covers its digest (./referrers.ts; the bundle names
+ *   no repository, so it binds the digest only);
  * - or it is listed by a signed image index of this repository: an index's verdict remembers its
  *   entries (at most SIGNATURE_LIMITS.indexChildren), so a client that pulls the index and then a
  *   platform's manifest by digest passes. A manifest pulled by digest with no such verdict at hand
@@ -21,6 +24,8 @@ import { cosignSignature, signatureTag, unlessTooLarge, type SignatureOutcome } 
 import { entriesOf, hasDigest, manifestObject, type Json, type SignatureReader } from './content.js';
 import { VerdictCache } from './verdict-cache.js';
 import { isSignatureArtifact } from './artifact.js';
+import { BUNDLE_MEDIA_TYPES, type SignedManifest } from './bundle.js';
+import { referrerBundleSignature } from './referrers.js';
 
 const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}\.sig$/;
 
@@ -30,6 +35,12 @@ export interface SignatureVerdict {
   readonly policy: string;
   readonly mode: SignatureMode;
   readonly outcome: SignatureOutcome;
+}
+
+/** The referrers tag of Distribution (`sha256-<hex>`): an index listing only sigstore bundles, which a verifier must read. */
+function isBundleList(manifest: Json): boolean {
+  const { entries, more } = entriesOf(manifest, 'manifests', SIGNATURE_LIMITS.indexChildren);
+  return !more && entries.length > 0 && entries.every((entry) => BUNDLE_MEDIA_TYPES.has(String(entry.artifactType)));
 }
 
 function isIndex(manifest: Json, mediaType: string): boolean {
@@ -42,16 +53,28 @@ function childDigests(index: Json): string[] {
   );
 }
 
+export interface SignaturePolicyOptions {
+  readonly name: string;
+  readonly repository: string;
+  readonly mode: SignatureMode;
+  /** Whether sigstore bundles attached as referrers count (they bind the digest, not the repository). */
+  readonly referrers: boolean;
+}
+
 export class SignaturePolicy {
   readonly #pattern: RepositoryPattern;
   readonly #cache = new VerdictCache();
+  readonly name: string;
+  readonly mode: SignatureMode;
+  readonly #referrers: boolean;
 
   constructor(
-    readonly name: string,
-    repository: string,
-    readonly mode: SignatureMode,
+    { name, repository, mode, referrers }: SignaturePolicyOptions,
     private readonly keys: () => readonly KeyObject[],
   ) {
+    this.name = name;
+    this.mode = mode;
+    this.#referrers = referrers;
     this.#pattern = compileRepositoryPattern(repository);
   }
 
@@ -77,24 +100,29 @@ export class SignaturePolicy {
     const manifest = await reader.readManifest(repository, digest);
     if (!manifest || !hasDigest(manifest.bytes, digest)) return undefined;
     const parsed = manifestObject(manifest.bytes) ?? {};
-    let outcome = await this.#signedItself(reader, repository, digest, parsed, manifest.mediaType, generation);
-    if (!outcome.signed && !isIndex(parsed, manifest.mediaType) && (await isSignatureArtifact(reader, repository, parsed)))
-      outcome = { signed: true };
+    let outcome = await this.#signedItself(reader, repository, { digest, bytes: manifest.bytes }, parsed, manifest.mediaType, generation);
+    const isSignature = async () =>
+      isBundleList(parsed) || (!isIndex(parsed, manifest.mediaType) && (await isSignatureArtifact(reader, repository, parsed)));
+    if (!outcome.signed && (await isSignature())) outcome = { signed: true };
     if (!outcome.signed) outcome = (await this.#signedThroughIndex(reader, repository, digest, generation)) ?? outcome;
     this.#cache.set(repository, digest, outcome, generation);
     return { policy: this.name, mode: this.mode, outcome };
   }
 
-  /** Its own cosign signature; a signed index vouches for its entries (remembered as signed). */
+  /** Its own cosign signature, or bundle when the policy takes them; a signed index vouches for its entries (remembered as signed). */
   async #signedItself(
     reader: SignatureReader,
     repository: string,
-    digest: string,
+    signed: SignedManifest,
     manifest: Json,
     mediaType: string,
     generation: number,
   ): Promise<SignatureOutcome> {
-    const outcome = await cosignSignature(reader, repository, digest, this.keys());
+    let outcome = await cosignSignature(reader, repository, signed.digest, this.keys());
+    if (!outcome.signed && this.#referrers) {
+      const bundle = await referrerBundleSignature(reader, repository, signed, this.keys());
+      outcome = bundle.signed ? bundle : { signed: false, why: `${outcome.why}; referrers: ${bundle.why}` };
+    }
     if (outcome.signed && isIndex(manifest, mediaType)) {
       for (const child of childDigests(manifest)) this.#cache.set(repository, child, outcome, generation);
     }
@@ -120,7 +148,8 @@ export class SignaturePolicy {
       const parsed = manifestObject(parent.bytes);
       if (!parsed || !isIndex(parsed, parent.mediaType)) continue;
       if (!childDigests(parsed).includes(digest)) continue;
-      const outcome = await this.#signedItself(reader, repository, parentDigest, parsed, parent.mediaType, generation);
+      const signed = { digest: parentDigest, bytes: parent.bytes };
+      const outcome = await this.#signedItself(reader, repository, signed, parsed, parent.mediaType, generation);
       this.#cache.set(repository, parentDigest, outcome, generation);
       if (outcome.signed) return outcome;
     }

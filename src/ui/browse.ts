@@ -5,7 +5,7 @@
  */
 import { listVisibleRepositories } from '../access/catalog.js';
 import { DISPLAY_LIMITS } from '../lib/work-budget.js';
-import { isDigest, isTag } from '../oci/names.js';
+import { isDigest, isTag, isValidRepositoryName } from '../oci/names.js';
 import { mapLimited, descriptor, type DescriptorView } from './content.js';
 import type { UiRequest } from './context.js';
 import { html } from './html.js';
@@ -43,7 +43,15 @@ export async function showRepositories(request: UiRequest): Promise<void> {
   }
   const next = page.next;
   const cursor = after;
-  request.page(200, repositoriesPage(request.frame, { query: search, repositories: page.repositories, next, after: cursor, mayList }));
+  // A mirror's names are not listed (the mirrored registry's catalog is not ours to walk): a search
+  // for one exactly, which the caller may pull, shows it, marked.
+  const mirrorOf = services.options.mirrorOf;
+  const origin = mirrorOf && isValidRepositoryName(needle) ? mirrorOf(needle) : undefined;
+  const mirrored = origin && !after && services.decisions.mayPull(identity, needle) ? [{ name: needle, origin }] : [];
+  request.page(
+    200,
+    repositoriesPage(request.frame, { query: search, repositories: page.repositories, mirrored, next, after: cursor, mayList }),
+  );
 }
 
 export async function showRepository(request: UiRequest, repository: string): Promise<void> {
@@ -71,7 +79,8 @@ export async function showRepository(request: UiRequest, repository: string): Pr
       rows,
       after: cursor,
       next: page.more ? page.tags.at(-1) : undefined,
-      mayDelete: services.decisions.mayOfferDelete(identity, repository),
+      mirrorOf: services.options.mirrorOf?.(repository),
+      mayDelete: services.options.mirrorOf?.(repository) === undefined && services.decisions.mayOfferDelete(identity, repository),
       message,
       cutShort: reads.cutShort,
     }),
@@ -131,7 +140,8 @@ export async function showManifest(request: UiRequest, repository: string, refer
       platformSizes,
       referrers,
       referrersFailed,
-      mayDelete: services.decisions.mayOfferDelete(identity, repository),
+      mirrorOf: services.options.mirrorOf?.(repository),
+      mayDelete: services.options.mirrorOf?.(repository) === undefined && services.decisions.mayOfferDelete(identity, repository),
       cutShort: reads.cutShort,
     }),
   );

@@ -1,4 +1,5 @@
 /** What every UI handler gets: the request, who is asking, and how to answer. */
+import type { WebhookStatus } from '../events/index.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { CatalogPaging } from '../access/catalog.js';
@@ -38,6 +39,8 @@ export interface UiOptions {
     revoked(robot: { readonly id: string; readonly expires: string | null }): Promise<void>;
   };
   readonly adminGroup?: string | undefined;
+  /** Each webhook's recent tries, when `events.webhooks` names one: the admins' webhooks page. */
+  readonly webhooks?: (() => readonly WebhookStatus[]) | undefined;
   /** Personal access tokens (auth.tokens): the UI makes, lists and revokes them. */
   readonly personalTokens: PersonalTokens;
   /** Sign-in through the OpenID provider (auth.oidc), when configured. */
@@ -51,6 +54,8 @@ export interface UiOptions {
   readonly catalog: CatalogPaging;
   /** How long a form's body may take to arrive (`server.bodyTimeout`). */
   readonly bodyTimeoutMs: number;
+  /** The registry a repository is a read-only mirror of (its origin), for names a mirror serves. */
+  readonly mirrorOf?: ((repository: string) => string | undefined) | undefined;
   readonly logger: Logger;
 }
 

@@ -16,6 +16,7 @@ export type UiPage =
   | { readonly kind: 'logout' }
   | { readonly kind: 'robots' }
   | { readonly kind: 'robot-revoke' }
+  | { readonly kind: 'webhooks' }
   | { readonly kind: 'tokens' }
   | { readonly kind: 'token-revoke' }
   | { readonly kind: 'token-revoke-all' }
@@ -34,6 +35,7 @@ const FIXED: Record<string, UiPage> = {
   '/ui/logout': { kind: 'logout' },
   '/ui/robots': { kind: 'robots' },
   '/ui/robots/revoke': { kind: 'robot-revoke' },
+  '/ui/webhooks': { kind: 'webhooks' },
   '/ui/tokens': { kind: 'tokens' },
   '/ui/tokens/revoke': { kind: 'token-revoke' },
   '/ui/tokens/revoke-all': { kind: 'token-revoke-all' },

@@ -31,6 +31,7 @@ export function uiRequest(exchange: UiExchange, { identity, session }: Visitor, 
     identity,
     csrf: services.keys.csrfToken(nonce, session?.sid, identity.user),
     isAdmin: services.decisions.isAdmin(identity),
+    hasWebhooks: services.options.webhooks !== undefined,
     assets: services.assets,
     registryHost: host,
   };

@@ -15,6 +15,7 @@ import type { UiPage } from './paths.js';
 import { createRobotAccount, revokeRobotAccount, showRobots } from './robots-admin.js';
 import { createToken, revokeAllTokens, revokeToken, showTokens } from './personal-tokens.js';
 import { finishOidcLogin, oidcLogOut, startOidcLogin } from './oidc.js';
+import { showWebhooks } from './webhooks-admin.js';
 
 /** Every page the table answers, by kind. */
 type Pages = { readonly [P in UiPage as P['kind']]: P };
@@ -50,6 +51,7 @@ const ROUTES: { readonly [K in RoutedKind]: UiRoute<Pages[K]> } = {
   delete: { submit: { action: 'delete', handler: (request, page) => deleteReference(request, page.repository) } },
   robots: { show: showRobots, submit: { action: 'robot-create', handler: createRobotAccount } },
   'robot-revoke': { submit: { action: 'robot-revoke', handler: revokeRobotAccount } },
+  webhooks: { show: showWebhooks },
   tokens: { show: showTokens, submit: { action: 'token-create', handler: createToken } },
   'token-revoke': { submit: { action: 'token-revoke', handler: revokeToken } },
   'token-revoke-all': { submit: { action: 'token-revoke', handler: revokeAllTokens } },

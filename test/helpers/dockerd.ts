@@ -3,7 +3,7 @@
  * gateway: `docker login`, `push`, `pull`, as users run them. Needs root.
  *
  *   /tmp/rgd-XXXXXX/        (short on purpose: containerd's unix sockets live under exec/)
- *   ├── daemon.json         `{}`: nothing from /etc/docker/daemon.json applies
+ *   ├── daemon.json         `{}` unless given: nothing from /etc/docker/daemon.json applies
  *   ├── docker.sock         DOCKER_HOST for the CLI
  *   ├── docker.pid
  *   ├── config/             DOCKER_CONFIG: where `docker login` keeps credentials (no helpers)
@@ -83,13 +83,14 @@ async function isMountPoint(path: string): Promise<boolean> {
   return mounts.split('\n').some((line) => line.split(' ')[4] === path);
 }
 
-export async function startDockerd(options: { timeoutMs?: number } = {}): Promise<RunningDockerd> {
+/** `daemonJson`: the daemon's config (default `{}`), e.g. `{ "registry-mirrors": [URL] }`. */
+export async function startDockerd(options: { timeoutMs?: number; daemonJson?: Record<string, unknown> } = {}): Promise<RunningDockerd> {
   if (process.getuid?.() !== 0) throw new Error('startDockerd: dockerd needs root (run the integration tests as root)');
   const dir = await mkdtemp('/tmp/rgd-');
   const socket = join(dir, 'docker.sock');
   const configFile = join(dir, 'daemon.json');
   for (const sub of ['config', 'home', 'data', 'exec']) await mkdir(join(dir, sub));
-  await writeFile(configFile, '{}');
+  await writeFile(configFile, JSON.stringify(options.daemonJson ?? {}));
   await writeFile(join(dir, 'config', 'config.json'), '{"auths":{}}');
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,

@@ -11,6 +11,7 @@
  *   stall-half   the real headers and half of the body, then the rest only at `releaseHeld()` (a
  *                slow upstream, caught in the middle of a transfer)
  *   503          503 with an OCI error body, nothing forwarded
+ *   429          429 TOOMANYREQUESTS with Retry-After (a rate limit, Docker Hub's), nothing forwarded
  *   refuse       the connection is destroyed before any answer
  *
  * `stopListening()` / `listenAgain()` make the port refuse connections (ECONNREFUSED) and accept them again.
@@ -20,7 +21,7 @@ import type { Socket } from 'node:net';
 import { once } from 'node:events';
 import { request } from 'undici';
 
-export type Fault = 'wrong-bytes' | 'cut-half' | 'stall-half' | 'chunked' | 'hold' | '503' | 'refuse';
+export type Fault = 'wrong-bytes' | 'cut-half' | 'stall-half' | 'chunked' | 'hold' | '503' | '429' | 'refuse';
 
 export interface RecordedRequest {
   readonly method: string;
@@ -78,10 +79,16 @@ async function relay(
     return;
   }
   const body = await readAll(req);
-  if (fault === '503') {
-    const text = JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: 'injected by the fault proxy' }] });
-    res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
+  if (fault === '503' || fault === '429') {
+    const code = fault === '503' ? 'UNAVAILABLE' : 'TOOMANYREQUESTS';
+    const text = JSON.stringify({ errors: [{ code, message: 'injected by the fault proxy' }] });
+    const headers = {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(text),
+      ...(fault === '429' ? { 'retry-after': '60' } : {}),
+    };
+    res.writeHead(Number(fault), headers);
+    res.end(req.method === 'HEAD' ? undefined : text);
     return;
   }
   const method = req.method ?? 'GET';

@@ -61,7 +61,15 @@ test('eviction removes the least recently used first, by bytes, and never a file
   const dir = await makeTempDir('rg-cache-unit-');
   try {
     const evicted: number[] = [];
-    const observer = { hit() {}, miss() {}, fetched() {}, mismatch() {}, size() {}, evicted: (bytes: number) => void evicted.push(bytes) };
+    const observer = {
+      hit() {},
+      miss() {},
+      fetched() {},
+      mismatch() {},
+      stale() {},
+      size() {},
+      evicted: (bytes: number) => void evicted.push(bytes),
+    };
     const store = await ContentStore.open({ dir, maxBytes: 3000, logger, observer });
     const a = content(1000, 'a');
     const b = content(1000, 'b');

@@ -51,6 +51,17 @@ dataDir: ./data
 upstream: { url: "https://registry.internal:5000", timeout: 900s, connections: 64, ca: auth/upstream-ca.pem, auth: token, cache: true }
 storage: { root: ./data/registry, uploadMaxAge: 24h }
 cache: { dir: ./data/cache, maxSize: 20GiB, tagTtl: 30s }
+events:
+  webhooks:
+    - { name: ci, url: "https://ci.internal/hook", secretFile: auth/ci.secret, actions: [push, delete], repositories: ["team-a/**"], format: distribution, ca: auth/ci-ca.pem, timeout: 10s }
+  queue: { maxEvents: 100000 }
+  maxAttempts: 12
+  retryDelay: 1s
+  maxRetryDelay: 5m
+  maxDeadLetters: 10000
+  source: "registry-gate://gate-1"
+mirrors:
+  - { repository: "hub/**", url: "https://registry-1.docker.io", stripPrefix: hub/, namespace: docker.io, credentialsFile: auth/hub-login, ca: auth/hub-ca.pem, timeout: 60s, connections: 16 }
 trustedProxies: ["10.0.0.0/8", "::1"]
 redis:
   url: "rediss://redis.internal:6379/0"
@@ -127,12 +138,16 @@ groups: { pushers: [alice], release-managers: [carol] }
 access:
   - { repository: "\${group}/**", actions: [pull, push], subjects: [authenticated], protectedTags: ["v*", latest] }
 signatures:
-  - { name: production, repository: "prod/**", keys: [keys/cosign.pub], mode: enforce }
+  - { name: production, repository: "prod/**", keys: [keys/cosign.pub], mode: enforce, referrers: true }
 clients: { rejectLegacyDocker: true }
 catalog: { scanLimit: 10000 }
 ui: { enabled: true, adminGroup: admins, sessionTtl: 12h }
 metrics: { listen: "127.0.0.1:5044" }
-audit: { enabled: true, file: stdout }
+audit:
+  enabled: true
+  file: stdout
+  syslog:
+    { address: "siem.example.com:6514", transport: tls, ca: siem-ca.pem, format: structured, facility: authpriv, appName: registry-gate, hostname: gate-1, maxMessageSize: 8192, bufferSize: 8MiB }
 log: { level: info, format: json, access: true }
 server:
   shutdownGrace: 30s

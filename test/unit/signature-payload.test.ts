@@ -55,6 +55,7 @@ test('a signature tag too large to read is "not signed"; a registry that does no
     readBlob: () => Promise.resolve(undefined),
     listTags: () => Promise.resolve(undefined),
     manifestDigest: () => Promise.resolve(undefined),
+    listReferrers: () => Promise.resolve([]),
   });
   const key = generateKeyPairSync('ed25519').publicKey;
   const tooLarge = await cosignSignature(failing(new RegistryError('MANIFEST_TOO_LARGE')), 'prod/app', DIGEST, [key]);

@@ -11,6 +11,7 @@ import type { CacheObserver, CachedFile, ContentKind, ContentStore } from './con
 import type { FillFlights } from './fill-flights.js';
 import type { RepositoryReferences } from './repository-references.js';
 import type { FillOutcome } from './verified-fill.js';
+import { isFailingStatus, isFailure, servedStale } from './stale.js';
 
 /** Requests of the gateway's own to the registry the content comes from (its credentials, never the client's). */
 export interface ContentSource {
@@ -37,6 +38,7 @@ export function contentPath(kind: ContentKind, repository: string, reference: st
  * The cached content, held open, if it is cached and the source has it in `repository`: asked once
  * (a HEAD) and remembered. 'elsewhere': cached, but this repository does not have it, so the
  * request goes to the source, which answers for this repository as it would without a cache.
+ * While the source is failing, content it said before that the repository has is served stale.
  */
 export async function cachedInRepository(
   parts: CacheParts,
@@ -47,21 +49,56 @@ export async function cachedInRepository(
 ): Promise<CachedFile | 'elsewhere' | undefined> {
   const file = await parts.store.acquire(kind, digest);
   if (!file) return undefined;
+  let verdict: 'serve' | 'elsewhere' = 'elsewhere';
   try {
-    if (await parts.references.known(kind, repository, digest)) return file;
-    const askedAt = Date.now();
+    verdict = await mayServe(parts, kind, repository, digest, accept);
+  } finally {
+    if (verdict === 'elsewhere') await file.release();
+  }
+  return verdict === 'serve' ? file : 'elsewhere';
+}
+
+/** Whether the source has the digest in `repository`: known, asked now, or (the source failing) said before. */
+async function mayServe(
+  parts: CacheParts,
+  kind: ContentKind,
+  repository: string,
+  digest: Digest,
+  accept: string,
+): Promise<'serve' | 'elsewhere'> {
+  const state = await parts.references.state(kind, repository, digest);
+  if (state === 'fresh') return 'serve';
+  const askedAt = Date.now();
+  const answer = await headInRepository(parts, kind, repository, digest, accept);
+  if (answer === 200) {
+    await parts.references.remember(kind, repository, digest, askedAt);
+    return 'serve';
+  }
+  const failing = typeof answer !== 'number' || isFailingStatus(answer);
+  if (state === 'stale' && failing) {
+    servedStale(parts.logger, parts.observer, { kind, repository, reference: digest.value, cause: answer });
+    return 'serve';
+  }
+  if (typeof answer !== 'number') throw answer;
+  return 'elsewhere';
+}
+
+/** The source's status for the digest in `repository`, or the failure (a RegistryError) that kept it from answering. */
+async function headInRepository(
+  parts: CacheParts,
+  kind: ContentKind,
+  repository: string,
+  digest: Digest,
+  accept: string,
+): Promise<number | RegistryError> {
+  try {
     const response = await parts.source.fetchContent(repository, contentPath(kind, repository, digest.value), 'HEAD', accept);
     await response.body.dump();
-    if (response.statusCode === 200) {
-      await parts.references.remember(kind, repository, digest, askedAt);
-      return file;
-    }
+    return response.statusCode;
   } catch (error) {
-    await file.release();
+    if (isFailure(error)) return error as RegistryError;
     throw error;
   }
-  await file.release();
-  return 'elsewhere';
 }
 
 /** After a fill that failed: the waiting requests get an error, never unverified bytes. */

@@ -33,6 +33,8 @@ export interface CacheObserver {
   evicted(bytes: number): void;
   size(bytes: number): void;
   mismatch(): void;
+  /** Served from what the upstream said before, because it is failing now (./stale.ts). */
+  stale(kind: ContentKind | 'tags'): void;
 }
 
 /** An open cached file: read it, then release it (eviction leaves it alone until then). */

@@ -103,21 +103,52 @@ export class CachingBackend implements Backend {
   }
 }
 
-/** The upstream with the cache of `options` in front; opening it scans the folder and removes abandoned fills. */
-export async function openCachingBackend(upstream: UpstreamBackend, options: CacheOptions): Promise<CachingBackend> {
+/** The folder, its size account and the single fill per digest: one per generation, shared by the upstream's cache and every mirror's. */
+export interface SharedCache {
+  readonly store: ContentStore;
+  readonly flights: FillFlights<FlightOutcome>;
+  readonly logger: Logger;
+  readonly observer: CacheObserver | undefined;
+}
+
+/** Opens the cache folder: scans it and removes abandoned fills. */
+export async function openContentCache(options: Omit<CacheOptions, 'tagTtlMs'>): Promise<SharedCache> {
   const store = await ContentStore.open({
     dir: options.dir,
     maxBytes: options.maxBytes,
     logger: options.logger,
     observer: options.observer,
   });
-  const parts: CacheParts = {
-    source: upstream,
+  return {
     store,
-    references: new RepositoryReferences(options.dir),
     flights: new FillFlights<FlightOutcome>(options.lock),
     logger: options.logger.child({ cache: options.dir }),
     observer: options.observer,
   };
+}
+
+/**
+ * `upstream` with the shared cache in front. `scope` names where the content comes from in the
+ * repository references ('' for the upstream, a mirror's own name for a mirror), so what one
+ * registry said a repository has is never believed for a repository of the same name elsewhere.
+ */
+export function cachingBackend(
+  upstream: UpstreamBackend,
+  shared: SharedCache,
+  options: { scope: string; tagTtlMs: number },
+): CachingBackend {
+  const parts: CacheParts = {
+    source: upstream,
+    store: shared.store,
+    references: new RepositoryReferences(shared.store.dir, options.scope),
+    flights: shared.flights,
+    logger: options.scope === '' ? shared.logger : shared.logger.child({ mirror: options.scope }),
+    observer: shared.observer,
+  };
   return new CachingBackend(upstream, parts, options.tagTtlMs);
+}
+
+/** The upstream with the cache of `options` in front; opening it scans the folder and removes abandoned fills. */
+export async function openCachingBackend(upstream: UpstreamBackend, options: CacheOptions): Promise<CachingBackend> {
+  return cachingBackend(upstream, await openContentCache(options), { scope: '', tagTtlMs: options.tagTtlMs });
 }

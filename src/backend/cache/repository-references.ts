@@ -27,9 +27,17 @@ import type { ContentKind } from './content-store.js';
 export const RECHECK_AFTER_MS = 10 * 60_000;
 const TOMBSTONE = '.deleted';
 
-/** The marker's file name of a repository (the name hashed: any length, no path characters); shared with ./offline.ts. */
-export function markerName(repository: string): string {
-  return createHash('sha256').update(repository).digest('hex');
+/** What the cache knows of a repository and a digest: said recently, said once (but long ago), or never said. */
+export type ReferenceState = 'fresh' | 'stale' | 'unknown';
+
+/**
+ * The marker's file name of a repository (the name hashed: any length, no path characters); shared
+ * with ./offline.ts. `scope`: the registry's ('' for the upstream, a mirror's own for a mirror).
+ */
+export function markerName(repository: string, scope = ''): string {
+  return createHash('sha256')
+    .update(scope === '' ? repository : `${scope}\n${repository}`)
+    .digest('hex');
 }
 
 /** Whether a file in a digest's refs folder is a delete's tombstone rather than a marker. */
@@ -39,9 +47,15 @@ export function isTombstone(name: string): boolean {
 
 export class RepositoryReferences {
   readonly #root: string;
+  readonly #scope: string;
 
-  constructor(cacheDir: string) {
+  /**
+   * `scope` names the registry the answers come from ('' for the upstream): a mirror's answers
+   * about its `library/nginx` say nothing about another mirror's, nor the upstream's, of that name.
+   */
+  constructor(cacheDir: string, scope = '') {
     this.#root = join(cacheDir, 'refs');
+    this.#scope = scope;
   }
 
   #folder(kind: ContentKind, digest: Digest): string {
@@ -49,16 +63,26 @@ export class RepositoryReferences {
   }
 
   #file(kind: ContentKind, repository: string, digest: Digest): string {
-    return join(this.#folder(kind, digest), markerName(repository));
+    return join(this.#folder(kind, digest), markerName(repository, this.#scope));
   }
 
   /** Whether the upstream said recently, and since the last delete through the gateway, that `repository` has this digest. */
   async known(kind: ContentKind, repository: string, digest: Digest): Promise<boolean> {
+    return (await this.state(kind, repository, digest)) === 'fresh';
+  }
+
+  /**
+   * 'fresh': the upstream said so within RECHECK_AFTER_MS; 'stale': it said so before that, and
+   * nothing was deleted through the gateway since (what may be served while the upstream is
+   * failing); 'unknown': it never said so, or a delete came after.
+   */
+  async state(kind: ContentKind, repository: string, digest: Digest): Promise<ReferenceState> {
     const file = this.#file(kind, repository, digest);
     const askedAt = await modifiedAt(file);
-    if (askedAt === undefined || Date.now() - askedAt >= RECHECK_AFTER_MS) return false;
+    if (askedAt === undefined) return 'unknown';
     const deletedAt = await modifiedAt(`${file}${TOMBSTONE}`);
-    return deletedAt === undefined || askedAt > deletedAt;
+    if (deletedAt !== undefined && askedAt <= deletedAt) return 'unknown';
+    return Date.now() - askedAt < RECHECK_AFTER_MS ? 'fresh' : 'stale';
   }
 
   /** The upstream said `repository` has the digest, in answer to a question sent at `askedAt` (Date.now()). */

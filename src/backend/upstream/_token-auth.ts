@@ -74,9 +74,10 @@ export class UpstreamTokens {
     return header;
   }
 
-  /** After an upstream answer: a token challenge to a request sent without a token means token mode is new. */
-  observe(statusCode: number, challenge: string | string[] | undefined, sentToken: boolean): void {
+  /** After an upstream answer: a token challenge to a request sent without a token means token mode is new. Never asks for a retry. */
+  observe(statusCode: number, challenge: string | string[] | undefined, sentToken: boolean): boolean {
     if (this.#mode === 'auto' && statusCode === 401 && !sentToken && isBearerChallenge(challenge)) this.#detected = undefined;
+    return false;
   }
 
   #tokenMode(): Promise<boolean> {

@@ -18,9 +18,9 @@ import { clientResponseHeaders, upstreamRequestHeaders } from './forwarding-head
 import { upstreamFailure, upstreamFailureReason } from './_failures.js';
 import { fetchCatalogPage } from './_catalog.js';
 import { MANIFEST_TYPES, upstreamContentReader } from './_content.js';
-import { UpstreamTokens, upstreamAccessFor, type MintUpstreamToken, type UpstreamAuthMode } from './_token-auth.js';
+import { UpstreamTokens, upstreamAccessFor, type MintUpstreamToken, type UpstreamAccess, type UpstreamAuthMode } from './_token-auth.js';
 
-export type { MintUpstreamToken, UpstreamAuthMode } from './_token-auth.js';
+export type { MintUpstreamToken, UpstreamAccess, UpstreamAuthMode } from './_token-auth.js';
 
 export interface UpstreamOptions {
   readonly url: string;
@@ -37,7 +37,32 @@ export interface UpstreamOptions {
   readonly logger: Logger;
   /** Told of each upstream answer and failure, for metrics. */
   readonly observer?: UpstreamObserver | undefined;
+  /**
+   * A mirror's registry (another party's): authenticated with `authorizer` (./challenge-tokens.ts),
+   * sent none of the client's headers but what content negotiation needs, a 401 retried once with
+   * fresh credentials, and its refusals (401, 403) answered as an unknown name, never passed on
+   * with its challenge.
+   */
+  readonly mirror?: { readonly authorizer: (pool: Pool) => UpstreamAuthorizer } | undefined;
 }
+
+/** How requests to the registry behind are authenticated: the gateway's own tokens, or a mirror's credentials. */
+export interface UpstreamAuthorizer {
+  authorization(subject: string | null, access: readonly UpstreamAccess[]): Promise<string | undefined>;
+  /** After an answer; true when a 401 made it drop what it had, so that one retry may succeed. */
+  observe(statusCode: number, challenge: string | string[] | undefined, sent: boolean): boolean;
+}
+
+/** Client headers a mirror's registry gets: content negotiation and conditionals, nothing about the client. */
+const MIRROR_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  'accept',
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-match',
+  'if-modified-since',
+  'user-agent',
+]);
 
 export interface UpstreamObserver {
   /** Response headers arrived after `seconds`. */
@@ -79,13 +104,18 @@ function upstreamBody(
   return body;
 }
 
+/** Where an answer's body goes that the client does not get. */
+function discardedBody(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
+
 /**
  * A 416 from the upstream, answered by the gateway as an OCI error instead of forwarded:
  * Distribution 2.8 sends it as plain text under the blob's Content-Length, so the client got a
  * short body and a broken connection. Its body is read and dropped.
  */
 class RangeRefused {
-  readonly sink = new Writable({ write: (_chunk, _encoding, done) => done() });
+  readonly sink = discardedBody();
   constructor(private readonly contentRange: string | string[] | undefined) {}
 
   error(): RegistryError {
@@ -107,8 +137,9 @@ export class UpstreamBackend implements Backend {
   readonly #pool: Pool;
   readonly #logger: Logger;
   readonly #dropped: ReadonlySet<string>;
-  readonly #tokens: UpstreamTokens;
+  readonly #tokens: UpstreamAuthorizer;
   readonly #observer: UpstreamObserver | undefined;
+  readonly #mirror: boolean;
 
   constructor(options: UpstreamOptions) {
     this.#observer = options.observer;
@@ -123,7 +154,10 @@ export class UpstreamBackend implements Backend {
       bodyTimeout: options.timeoutMs,
       connect: { timeout: CONNECT_TIMEOUT_MS, ...(options.caFile ? { ca: readFileSync(options.caFile) } : {}) },
     });
-    this.#tokens = new UpstreamTokens(this.#pool, options.auth ?? 'none', options.mintToken);
+    this.#mirror = options.mirror !== undefined;
+    this.#tokens = options.mirror
+      ? options.mirror.authorizer(this.#pool)
+      : new UpstreamTokens(this.#pool, options.auth ?? 'none', options.mintToken);
     const content = upstreamContentReader(
       this.#pool,
       (access, accept) => this.#ownHeaders(access, accept),
@@ -140,6 +174,7 @@ export class UpstreamBackend implements Backend {
 
   /** An upstream failure as the client's error; logged and counted. */
   #failure(error: unknown, path: string): RegistryError {
+    if (error instanceof RegistryError) return error; // said already (a mirror's token service)
     this.#observer?.failed(upstreamFailureReason(error));
     return upstreamFailure(error, this.#logger, path);
   }
@@ -153,20 +188,42 @@ export class UpstreamBackend implements Backend {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, context: RequestContext): Promise<void> {
-    const { route } = context;
     const abort = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) abort.abort();
     };
     res.once('close', onClose);
+    try {
+      // A mirror's registry may refuse a token that expired early: asked once more, with a fresh one.
+      const retryable = this.#mirror && (req.method === 'GET' || req.method === 'HEAD');
+      let outcome = await this.#streamOnce(req, res, context, abort.signal);
+      if (outcome === 'retry' && retryable) outcome = await this.#streamOnce(req, res, context, abort.signal);
+      if (outcome === 'retry' || outcome === 'refused')
+        throw new RegistryError(
+          'NAME_UNKNOWN',
+          'the mirrored registry does not have this repository, or does not let this gateway read it',
+        );
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  /** The request for the client's, once; 'retry': a mirror's 401 that fresh credentials may pass; 'refused': its 403. */
+  async #streamOnce(
+    req: IncomingMessage,
+    res: ServerResponse,
+    context: RequestContext,
+    signal: AbortSignal,
+  ): Promise<'retry' | 'refused' | undefined> {
+    const { route } = context;
     const method = req.method ?? 'GET';
-    const facts = { peer: context.peer, peerTrusted: context.peerTrusted, scheme: context.scheme };
     let authorization: string | undefined;
     let asked = 0;
     let answered = false;
     let rangeRefused: RangeRefused | undefined;
+    let refused: 'retry' | 'refused' | undefined;
     try {
-      const headers = upstreamRequestHeaders(req.headers, facts, this.#dropped);
+      const headers = this.#requestHeaders(req, context);
       authorization = await this.#tokens.authorization(context.identity.user, upstreamAccessFor(route, method));
       if (authorization) headers.authorization = authorization;
       asked = performance.now();
@@ -179,13 +236,17 @@ export class UpstreamBackend implements Backend {
           method,
           headers,
           body: upstreamBody(req, context, headers),
-          signal: abort.signal,
+          signal,
           // undici closes the connection after a HEAD unless told not to; registries answer HEAD without a body.
           reset: false,
         },
         ({ statusCode, headers: upstreamHeaders }) => {
           this.#observer?.responded(method, (performance.now() - asked) / 1000);
-          this.#tokens.observe(statusCode, upstreamHeaders['www-authenticate'], authorization !== undefined);
+          const retry = this.#tokens.observe(statusCode, upstreamHeaders['www-authenticate'], authorization !== undefined);
+          if (this.#mirror && (statusCode === 401 || statusCode === 403)) {
+            refused = retry ? 'retry' : 'refused';
+            return discardedBody(); // its challenge is the mirrored registry's, not the client's
+          }
           if (statusCode === 416) return (rangeRefused = new RangeRefused(upstreamHeaders['content-range'])).sink;
           // setHeader (not writeHead's object) so the pipeline can read e.g. Docker-Content-Digest for the audit trail.
           for (const [name, value] of Object.entries(clientResponseHeaders(upstreamHeaders)))
@@ -196,7 +257,7 @@ export class UpstreamBackend implements Backend {
         },
       );
     } catch (error) {
-      if (abort.signal.aborted) return;
+      if (signal.aborted) return undefined;
       if (rangeRefused) throw rangeRefused.error();
       // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set in the response factory above
       if (!answered) throw this.#failure(error, route.path);
@@ -204,10 +265,18 @@ export class UpstreamBackend implements Backend {
       this.#observer?.failed('broken_body');
       this.#logger.warn({ err: { code: errnoCode(error) }, path: route.path }, 'upstream response broke mid-body');
       res.destroy();
-    } finally {
-      res.off('close', onClose);
     }
     if (rangeRefused) throw rangeRefused.error();
+    return refused;
+  }
+
+  /** The client's headers for the upstream; for a mirror's registry, only those content negotiation needs. */
+  #requestHeaders(req: IncomingMessage, context: RequestContext): Record<string, string | string[]> {
+    const facts = { peer: context.peer, peerTrusted: context.peerTrusted, scheme: context.scheme };
+    const headers = upstreamRequestHeaders(req.headers, facts, this.#dropped);
+    if (!this.#mirror) return headers;
+    for (const name of Object.keys(headers)) if (!MIRROR_REQUEST_HEADERS.has(name)) Reflect.deleteProperty(headers, name);
+    return headers;
   }
 
   /**
@@ -222,10 +291,16 @@ export class UpstreamBackend implements Backend {
     accept: string,
     signal?: AbortSignal,
   ): Promise<Dispatcher.ResponseData> {
-    const headers = await this.#ownHeaders([{ type: 'repository', name: repository, actions: ['pull'] }], accept);
-    return this.#pool.request({ path, method, headers, reset: false, ...(signal ? { signal } : {}) }).catch((error: unknown) => {
-      throw this.#failure(error, path);
-    });
+    const send = async () => {
+      const headers = await this.#ownHeaders([{ type: 'repository', name: repository, actions: ['pull'] }], accept);
+      return this.#pool.request({ path, method, headers, reset: false, ...(signal ? { signal } : {}) }).catch((error: unknown) => {
+        throw this.#failure(error, path);
+      });
+    };
+    const response = await send();
+    if (!this.#tokens.observe(response.statusCode, response.headers['www-authenticate'], true)) return response;
+    await response.body.dump(); // a token that expired early, or a realm that changed: once more, afresh
+    return send();
   }
 
   async listRepositories(after: string | undefined, limit: number): Promise<string[]> {

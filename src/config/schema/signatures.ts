@@ -45,6 +45,12 @@ const signaturePolicy = z.strictObject({
     .describe(
       '`enforce`: an unsigned pull is refused (403 DENIED); `audit`: it is allowed and the audit trail says it would have been refused.',
     ),
+  referrers: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Whether a sigstore bundle (cosign --new-bundle-format) attached to the manifest as an OCI 1.1 referrer counts as its signature. A bundle binds the digest, not the repository: one copied into another repository verifies there too (cosign tag signatures bind both). Keys only: no certificate, no transparency log.',
+    ),
 });
 
 export const signaturesConfigSchema = z
@@ -61,7 +67,7 @@ export const signaturesConfigSchema = z
   .meta({
     docType: 'list of policies',
     description:
-      'Signature policies: a pull of a manifest (by tag or digest) in a repository a policy covers is allowed only when a cosign signature by one of its keys covers that digest for that repository (docs/signatures.md). Every policy that covers a repository must be met.',
+      'Signature policies: a pull of a manifest (by tag or digest) in a repository a policy covers is allowed only when a cosign signature by one of its keys covers that digest for that repository, or (with `referrers`) a sigstore bundle attached to it does (docs/signatures.md). Every policy that covers a repository must be met.',
     docDefault: 'none',
   });
 

@@ -8,6 +8,8 @@ export interface Frame {
   /** The CSRF token for this page's forms. */
   readonly csrf: string;
   readonly isAdmin: boolean;
+  /** Webhooks are configured: admins get a link to their page. */
+  readonly hasWebhooks?: boolean | undefined;
   readonly assets: StaticAssets;
   /** `registry.example.com:5043`, as the browser reached this server: for pull commands. */
   readonly registryHost: string;
@@ -30,7 +32,7 @@ function account(frame: Frame): Html {
       ? html``
       : html`<form method="post" action="/ui/logout" class="inline">${csrfField(frame)}<button type="submit" class="link">Log out</button></form>`;
   const tokens = identity.via === 'htpasswd' || identity.via === 'ldap' || identity.via === 'oidc';
-  return html`${frame.isAdmin ? html`<a href="/ui/robots">Robot accounts</a>` : ''}${tokens ? html`<a href="/ui/tokens">Access tokens</a>` : ''}
+  return html`${frame.isAdmin ? html`<a href="/ui/robots">Robot accounts</a>` : ''}${frame.isAdmin && frame.hasWebhooks ? html`<a href="/ui/webhooks">Webhooks</a>` : ''}${tokens ? html`<a href="/ui/tokens">Access tokens</a>` : ''}
     <span class="who">Signed in as <strong>${identity.user}</strong></span>${logout}`;
 }
 

@@ -19,7 +19,7 @@ import {
   time,
   type Frame,
 } from './layout.js';
-import { deleteForm } from './repository.js';
+import { deleteForm, mirrorNotice } from './repository.js';
 
 export interface ManifestPageView {
   readonly repository: string;
@@ -31,6 +31,8 @@ export interface ManifestPageView {
   readonly referrers: readonly DescriptorView[];
   readonly referrersFailed: boolean;
   readonly mayDelete: boolean;
+  /** The registry the repository is a read-only mirror of, when it is one. */
+  readonly mirrorOf?: string | undefined;
   /** The page's limits kept it from reading every entry's size. */
   readonly cutShort: boolean;
 }
@@ -132,6 +134,7 @@ export function manifestPage(frame: Frame, view: ManifestPageView): Html {
   if (manifest.pushedAt) facts.push(['Pushed', time(manifest.pushedAt)]);
   if (manifest.subject) facts.push(['Refers to', digestLink(repository, manifest.subject.digest)]);
   const body = html`<h1><span class="muted">${repository}${reference.includes(':') ? '@' : ':'}</span>${label}</h1>
+${mirrorNotice(view.mirrorOf)}
 ${keyValues('Manifest', facts)}
 <section aria-labelledby="pull"><h2 id="pull">Pull</h2>${pullCommands(frame.registryHost, repository, reference)}</section>
 ${manifest.kind === 'index' ? platformsSection(view) : ''}

@@ -6,6 +6,8 @@ import { layout, notice, type Frame } from './layout.js';
 export interface RepositoryListing {
   readonly query: string;
   readonly repositories: readonly string[];
+  /** A mirror's repository the search names exactly, with the registry it mirrors. */
+  readonly mirrored?: readonly { readonly name: string; readonly origin: string }[];
   /** The cursor of the next page, when there is one. */
   readonly next: string | undefined;
   readonly after: string | undefined;
@@ -32,6 +34,11 @@ export function repositoriesPage(frame: Frame, listing: RepositoryListing): Html
         ? html`Nothing here is public. <a href="/ui/login">Log in</a> to see your repositories.`
         : 'You may not pull from any repository.',
     );
+  } else if (listing.mirrored?.length) {
+    content = html`<ul class="repositories">${listing.mirrored.map(
+      (entry) =>
+        html`<li><a href="${repositoryPath(entry.name)}">${entry.name}</a> <small>mirror of <code>${entry.origin}</code></small></li>`,
+    )}${repositories.map((name) => html`<li><a href="${repositoryPath(name)}">${name}</a></li>`)}</ul>`;
   } else if (repositories.length === 0) {
     content = notice('info', query ? html`No repository you may pull matches “${query}”.` : 'There are no repositories you may pull yet.');
   } else {

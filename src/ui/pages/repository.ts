@@ -10,10 +10,19 @@ export interface RepositoryView {
   readonly after: string | undefined;
   readonly next: string | undefined;
   readonly mayDelete: boolean;
+  /** The registry this repository is a read-only mirror of, when it is one. */
+  readonly mirrorOf?: string | undefined;
   /** What was just done or refused, shown above the tags. */
   readonly message?: Html | undefined;
   /** The page's limits kept it from reading every tag's size. */
   readonly cutShort: boolean;
+}
+
+/** The mark of a mirror's repository: where its content comes from, and that nothing here changes it. */
+export function mirrorNotice(origin: string | undefined): Html | string {
+  return origin === undefined
+    ? ''
+    : notice('info', html`Mirror of <code>${origin}</code>: read-only, pulled through this registry’s cache.`);
 }
 
 export function deleteForm(frame: Frame, repository: string, reference: string, label: string): Html {
@@ -63,6 +72,7 @@ export function repositoryPage(frame: Frame, view: RepositoryView): Html {
   const body = html`<h1>${repository}</h1>
 ${view.message ?? ''}
 <p class="lead"><code>${frame.registryHost}/${repository}</code></p>
+${mirrorNotice(view.mirrorOf)}
 ${view.cutShort ? notExpandedNotice() : ''}
 ${tags}
 ${paging}`;
