@@ -4,7 +4,9 @@
  * resolved to its digest and every covering policy's verdict on that digest is asked.
  *
  * - Signed: the backend serves the manifest by that digest (a tag is pinned to what was checked,
- *   so a tag moved in between serves nothing unchecked).
+ *   so a tag moved in between serves nothing unchecked). No manifest at the tag or digest when it
+ *   was checked: 404 from here, never a read by tag that the backend would answer with what the
+ *   tag names by then.
  * - Not signed, `enforce`: 403 DENIED naming the policy (never the keys), and an audit record
  *   (reason `unsigned`, the policy and why in `detail`).
  * - Not signed, `audit`: served, with an audit record saying it would have been refused.
@@ -60,10 +62,12 @@ export async function enforceSignatures(exchange: Identified, authorized: Author
   if (!signatures || !isManifestRead(exchange) || !signatures.covers(route.repository)) return authorized;
   const byDigest = isDigest(route.reference);
   const digest = byDigest ? route.reference : await options.backend.manifestDigest(route.repository, route.reference);
-  // No such manifest: the backend answers its 404.
-  if (digest === undefined) return authorized;
-  const verdicts = await signatures.verdicts(options.backend, route.repository, digest);
-  if (verdicts === undefined) return authorized;
+  // No such manifest, as far as the check could see: answered here. Forwarded by tag, the backend
+  // would serve whatever the tag names by then (pushed or moved since), which nothing has checked.
+  const verdicts = digest === undefined ? undefined : await signatures.verdicts(options.backend, route.repository, digest);
+  if (digest === undefined || verdicts === undefined) {
+    throw new RegistryError('MANIFEST_UNKNOWN', undefined, { detail: { reference: route.reference } });
+  }
   const unsigned = verdicts.filter((verdict) => !verdict.outcome.signed);
   const served = { ...authorized, route: pinned(authorized.route, digest) };
   if (unsigned.length === 0) return served;

@@ -12,8 +12,9 @@
  *   (another worker or replica made it, or it expired) is looked for in the signed manifests of the
  *   repository, through their signature tags: at most SIGNATURE_LIMITS.tagsListed tags listed and
  *   SIGNATURE_LIMITS.parentsRead indexes read, else it is not signed;
- * - or it is a signature itself (an image manifest whose layers are all cosign payloads or sigstore
- *   bundles): `cosign verify` must read signatures, and no runtime can run one.
+ * - or it is a signature itself (an image manifest whose layers all hold cosign payloads, sigstore
+ *   bundles or DSSE envelopes, read and checked: ./artifact.ts): `cosign verify` must read
+ *   signatures, and no runtime can run one.
  */
 import type { KeyObject } from 'node:crypto';
 import { compileRepositoryPattern, type RepositoryPattern } from '../access/pattern.js';
@@ -22,16 +23,10 @@ import { SIGNATURE_LIMITS } from '../lib/work-budget.js';
 import { cosignSignature, signatureTag, unlessTooLarge, type SignatureOutcome } from './cosign.js';
 import { entriesOf, hasDigest, manifestObject, type Json, type SignatureReader } from './content.js';
 import { VerdictCache } from './verdict-cache.js';
+import { isSignatureArtifact } from './artifact.js';
 import { BUNDLE_MEDIA_TYPES, type SignedManifest } from './bundle.js';
 import { referrerBundleSignature } from './referrers.js';
 
-/** Layers of a signature rather than of an image: cosign's simple signing payloads, sigstore bundles, DSSE attestations. */
-const SIGNATURE_LAYER_TYPES: ReadonlySet<string> = new Set([
-  'application/vnd.dev.cosign.simplesigning.v1+json',
-  'application/vnd.dev.sigstore.bundle.v0.3+json',
-  'application/vnd.dev.sigstore.bundle+json;version=0.3',
-  'application/vnd.dsse.envelope.v1+json',
-]);
 const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}\.sig$/;
 
 export type SignatureMode = 'enforce' | 'audit';
@@ -40,12 +35,6 @@ export interface SignatureVerdict {
   readonly policy: string;
   readonly mode: SignatureMode;
   readonly outcome: SignatureOutcome;
-}
-
-function isSignatureArtifact(manifest: Json): boolean {
-  if (INDEX_MANIFEST_TYPES.has(String(manifest.mediaType))) return false;
-  const { entries, more } = entriesOf(manifest, 'layers', SIGNATURE_LIMITS.signaturesPerManifest);
-  return !more && entries.length > 0 && entries.every((layer) => SIGNATURE_LAYER_TYPES.has(String(layer.mediaType)));
 }
 
 /** The referrers tag of Distribution (`sha256-<hex>`): an index listing only sigstore bundles, which a verifier must read. */
@@ -112,7 +101,9 @@ export class SignaturePolicy {
     if (!manifest || !hasDigest(manifest.bytes, digest)) return undefined;
     const parsed = manifestObject(manifest.bytes) ?? {};
     let outcome = await this.#signedItself(reader, repository, { digest, bytes: manifest.bytes }, parsed, manifest.mediaType, generation);
-    if (!outcome.signed && (isSignatureArtifact(parsed) || isBundleList(parsed))) outcome = { signed: true };
+    const isSignature = async () =>
+      isBundleList(parsed) || (!isIndex(parsed, manifest.mediaType) && (await isSignatureArtifact(reader, repository, parsed)));
+    if (!outcome.signed && (await isSignature())) outcome = { signed: true };
     if (!outcome.signed) outcome = (await this.#signedThroughIndex(reader, repository, digest, generation)) ?? outcome;
     this.#cache.set(repository, digest, outcome, generation);
     return { policy: this.name, mode: this.mode, outcome };

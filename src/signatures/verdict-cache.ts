@@ -23,6 +23,12 @@ export class VerdictCache {
   readonly #repositories = new Map<string, Map<string, Entry>>();
   /** Repository → how many times its verdicts were dropped: a verdict made across a drop is not kept. */
   readonly #generations = new Map<string, number>();
+  /**
+   * How many times every verdict was dropped (the keys changed): counted apart from the
+   * repositories', so that a verdict in the making in a repository with nothing cached yet is not
+   * kept across it either.
+   */
+  #clears = 0;
   #size = 0;
 
   constructor(
@@ -40,7 +46,8 @@ export class VerdictCache {
 
   /** A token to hand back to `set`: a verdict made while the repository's verdicts were dropped is not kept. */
   generation(repository: string): number {
-    return this.#generations.get(repository) ?? 0;
+    // Both counters only grow, so their sum changes whenever either does.
+    return this.#clears + (this.#generations.get(repository) ?? 0);
   }
 
   set(repository: string, digest: string, outcome: SignatureOutcome, generation: number): void {
@@ -57,16 +64,18 @@ export class VerdictCache {
 
   /** Signatures in `repository` may have changed. */
   dropRepository(repository: string): void {
-    this.#generations.set(repository, this.generation(repository) + 1);
+    this.#generations.set(repository, (this.#generations.get(repository) ?? 0) + 1);
     const digests = this.#repositories.get(repository);
     if (!digests) return;
     this.#size -= digests.size;
     this.#repositories.delete(repository);
   }
 
-  /** The keys changed: every verdict goes. */
+  /** The keys changed: every verdict goes, and so does every verdict being made. */
   clear(): void {
-    for (const repository of [...this.#repositories.keys()]) this.dropRepository(repository);
+    this.#clears += 1;
+    this.#repositories.clear();
+    this.#size = 0;
   }
 
   #delete(repository: string, digest: string): void {
