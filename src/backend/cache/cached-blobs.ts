@@ -111,7 +111,9 @@ async function followFill(parts: CacheParts, key: string, repository: string, di
   if (!live) return false;
   await live.begun(); // the leader's upstream answered (and it remembered its repository), or it gave up
   if (!(await parts.references.known('blobs', repository, digest))) return false;
-  return readAlong(live, res, blobHeaders(digest));
+  const result = await readAlong(live, res, blobHeaders(digest));
+  if (result === 'mismatch' || result === 'broken') throw fillFailed(result);
+  return result === 'answered';
 }
 
 export async function serveCachedBlob(

@@ -125,37 +125,50 @@ function writeWithBackpressure(res: ServerResponse, chunk: Buffer): Promise<void
   });
 }
 
+/** How a follower was answered: from the fill, not at all (answer as without it), or not before the fill failed. */
+export type FollowResult = 'answered' | 'not-followed' | 'mismatch' | 'broken';
+
 /**
- * Answers a plain GET from a fill in progress, `headers` first. False when the fill could not be
- * followed (it ended before it began, or its temp file is gone already): nothing was sent then, and
- * the caller answers as it would have without it.
+ * Answers a plain GET from a fill in progress, `headers` first. 'not-followed' when the fill could
+ * not be followed (it ended before it began, or its temp file is gone already); 'mismatch' or
+ * 'broken' when it failed before a byte was sent: nothing was sent then either, and the caller
+ * answers with an error as the requests that waited for the fill do.
  */
-export async function readAlong(fill: LiveFill, res: ServerResponse, headers: Record<string, string | number>): Promise<boolean> {
+export async function readAlong(fill: LiveFill, res: ServerResponse, headers: Record<string, string | number>): Promise<FollowResult> {
   await fill.begun();
   const path = fill.path;
-  if (path === undefined || fill.outcome === 'abandoned') return false;
+  const endedAlready = fill.outcome;
+  if (path === undefined || endedAlready === 'abandoned') return 'not-followed';
   const handle = await openTemp(path);
-  if (!handle) return false;
+  if (!handle) return 'not-followed';
   try {
-    res.writeHead(200, { ...headers, 'Content-Length': fill.size });
     let sent = 0;
-    while (sent < fill.size && !res.destroyed) {
+    while (!res.destroyed) {
       const outcome = fill.outcome;
-      if (outcome !== undefined && outcome !== 'stored') break;
+      if (outcome === 'mismatch' || outcome === 'broken') {
+        if (!res.headersSent) return outcome;
+        break;
+      }
+      if (outcome === 'abandoned') break;
+      if (outcome === 'stored' && sent === fill.size) {
+        if (!res.headersSent) res.writeHead(200, { ...headers, 'Content-Length': fill.size });
+        res.end();
+        return 'answered';
+      }
       const sendable = fill.sendable;
       if (sendable <= sent) {
         await fill.changed();
         continue;
       }
+      if (!res.headersSent) res.writeHead(200, { ...headers, 'Content-Length': fill.size });
       const length = Math.min(sendable - sent, FOLLOW_CHUNK_BYTES);
       const { bytesRead, buffer } = await handle.read(Buffer.allocUnsafe(length), 0, length, sent);
       if (bytesRead === 0) break;
       sent += bytesRead;
       await writeWithBackpressure(res, bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
     }
-    if (sent === fill.size) res.end();
-    else res.destroy(); // the content did not match or did not arrive whole: a cut, never a complete body
-    return true;
+    res.destroy(); // the content did not match or did not arrive whole: a cut, never a complete body
+    return 'answered';
   } finally {
     await handle.close();
   }
