@@ -202,7 +202,10 @@ describe('registry-gate cache show and purge, beside a running gateway', () => {
 
     const purged = await cache('purge', '--repository', 'mirror/purge/mirrored');
     assert.equal(purged.code, 0, purged.stderr);
-    assert.match(purged.stdout, /purged repository mirror\/purge\/mirrored: 1 file\(s\), 150000 bytes removed, 1 repository marker\(s\) ended/);
+    assert.match(
+      purged.stdout,
+      /purged repository mirror\/purge\/mirrored: 1 file\(s\), 150000 bytes removed, 1 repository marker\(s\) ended/,
+    );
     assert.equal(await exists(blobFile(digest)), false);
     const again = await pullBlob('mirror/purge/mirrored', digest);
     assert.ok(again.body.equals(blob));
