@@ -30,7 +30,19 @@ export interface BenchOptions {
   keepTemp: boolean;
 }
 
-export const WORKLOADS = ['get', 'head', 'pull', 'push', 'skopeo', 'replicas', 'ldap', 'pat', 'federation', 'signatures'] as const;
+export const WORKLOADS = [
+  'get',
+  'head',
+  'pull',
+  'push',
+  'skopeo',
+  'replicas',
+  'ldap',
+  'pat',
+  'federation',
+  'signatures',
+  'webhooks',
+] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 /** The workloads measured on the targets of bench/targets.ts (`replicas` starts its own, bench/replicas.ts). */
 export const TARGET_WORKLOADS: readonly WorkloadName[] = ['get', 'head', 'pull', 'push', 'skopeo'];
@@ -59,7 +71,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--only LIS
 
   --quick          short run (< 3 min): 64 MiB blobs, 2 s wrk/ab runs, bcrypt costs 5 and 10, one round
   --rounds N       round-robin rounds (default 3, quick 1); the table shows the median of the rounds
-  --only LIST      run only these workloads, comma-separated: get, head, pull, push, skopeo, replicas, ldap, pat, federation, signatures
+  --only LIST      run only these workloads, comma-separated: get, head, pull, push, skopeo, replicas, ldap, pat, federation, signatures, webhooks
                    (small = get,head; transfers = pull,push; default: all but ldap, which needs slapd)
   --targets LIST   measure only these targets, comma-separated: ${TARGET_KINDS.join(', ')}
   --blob-size SIZE blob size of the transfers, e.g. 256MiB or 1GiB (default 1 GiB, quick 64 MiB)

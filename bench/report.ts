@@ -12,6 +12,7 @@ import { ldapSection, type LdapResults } from './ldap.js';
 import { tokenSection, type TokenResults } from './personal-tokens.js';
 import { federationSection, type FederationResults } from './federation.js';
 import { signatureSection, type SignatureResults } from './signatures.js';
+import { webhookSection, type WebhookResults } from './webhooks.js';
 import type { Results, TargetRef, Workload } from './results.js';
 import type { TargetKind } from './targets.js';
 import {
@@ -57,6 +58,8 @@ export interface ReportInput {
   federation?: FederationResults | undefined;
   /** A warm HEAD of a signed image under a policy next to one no policy covers, when the `signatures` workload ran. */
   signatures?: SignatureResults | undefined;
+  /** Push throughput with two webhooks next to none, when the `webhooks` workload ran. */
+  webhooks?: WebhookResults | undefined;
   startFailures: Array<{ label: string; error: string }>;
   elapsedSeconds: number;
   /** 1-minute load average when the run ended. */
@@ -434,6 +437,7 @@ export function renderReport(input: ReportInput): string {
     input.tokens && tokenSection(input.tokens),
     input.federation && federationSection(input.federation),
     input.signatures && signatureSection(input.signatures),
+    input.webhooks && webhookSection(input.webhooks),
     problemsSection(input),
     findingsSection(),
   ]

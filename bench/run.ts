@@ -22,6 +22,7 @@ import { LdapResults, ldapRound, startLdapFleet, type LdapRun } from './ldap.js'
 import { startTokenGate, TokenResults, tokenRound, type TokenRun } from './personal-tokens.js';
 import { federationRound, startFederationRun, type FederationRun } from './federation.js';
 import { signatureRound, startSignatureRun, type SignatureRun } from './signatures.js';
+import { startWebhookRun, webhookRound, type WebhookRun } from './webhooks.js';
 import { required } from './required.js';
 import { coldPullsRound, headByDigestRound } from './cache-workloads.js';
 
@@ -80,6 +81,7 @@ async function main(): Promise<number> {
       : undefined;
     const federation: FederationRun | undefined = options.only.has('federation') ? await startFederationRun(ws, options, log) : undefined;
     const signatures: SignatureRun | undefined = options.only.has('signatures') ? await startSignatureRun(ws, options, log) : undefined;
+    const webhooks: WebhookRun | undefined = options.only.has('webhooks') ? await startWebhookRun(ws, options, log) : undefined;
 
     for (let round = 0; round < options.rounds; round++) {
       log(`round ${round + 1}/${options.rounds}`);
@@ -93,6 +95,7 @@ async function main(): Promise<number> {
       if (tokens) await tokenRound(tokens, round);
       if (federation) await federationRound(federation, round);
       if (signatures) await signatureRound(signatures, round);
+      if (webhooks) await webhookRound(webhooks, round);
     }
 
     const report = renderReport({
@@ -104,6 +107,7 @@ async function main(): Promise<number> {
       tokens: tokens?.results,
       federation: federation?.results,
       signatures: signatures?.results,
+      webhooks: webhooks?.results,
       startFailures: ctx?.fleet.failures ?? [],
       elapsedSeconds: (Date.now() - t0) / 1000,
       loadAverageAfter: loadavg()[0] ?? 0,
