@@ -7,20 +7,17 @@
  * password, both answered from the credential cache after the first request. The report shows
  * requests per second of each and token ÷ password.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import { Agent } from 'undici';
-import { freePort, runProcess, startProcess } from '../test/helpers/process.js';
+import { runProcess } from '../test/helpers/process.js';
 import { startIssuer } from '../test/helpers/oidc-issuer.js';
-import { childPid, stopWithTree } from './memory.js';
 import { NamedSamples, sequentialGetRate } from './credential-rounds.js';
 import { formatNumber, formatRatio, markdownTable, speedup } from './table.js';
 import type { BenchOptions } from './options.js';
 import type { Workspace } from './workspace.js';
+import { startWorkloadGate } from './workload-gate.js';
 
-const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const AUDIENCE = 'https://registry.bench';
 type Login = 'password' | 'federated';
 
@@ -50,34 +47,16 @@ export async function startFederationRun(ws: Workspace, options: BenchOptions, l
     timeoutMs: 60_000,
   });
   if (made.code !== 0) throw new Error(`htpasswd failed: ${made.stderr}`);
-  const port = await freePort();
-  const configFile = join(dir, 'registry-gate.yaml');
   const policy = { name: 'bench', issuer: issuer.url, audience: AUDIENCE, ca: issuer.tls.caFile, user: 'gh:${claims.repository}' };
-  await writeFile(
-    configFile,
-    stringify({
-      listen: `127.0.0.1:${port}`,
-      tls: 'off',
-      dataDir: join(dir, 'data'),
-      workers: 1,
-      log: { level: 'warn', access: false },
-      audit: { enabled: false },
-      auth: { htpasswd: 'htpasswd', federation: [policy] },
-      access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }],
-    }),
-  );
-  const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
-    cwd: dir,
-    readyUrl: `http://127.0.0.1:${port}/readyz`,
-    timeoutMs: 30_000,
+  const url = await startWorkloadGate(ws, dir, {
+    auth: { htpasswd: 'htpasswd', federation: [policy] },
+    access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }],
   });
-  const pid = childPid(proc);
-  ws.defer(() => stopWithTree(pid, () => proc.stop()));
   const dispatcher = new Agent({ connections: 1 });
   ws.defer(() => dispatcher.close());
   const token = await issuer.github('octo-org/app', AUDIENCE, {}, { expiresIn: 6 * 3600 });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     dispatcher,
     authorization: { password: basic('bench', password), federated: basic('ci', token) },
     results: new FederationResults(),

@@ -12,18 +12,13 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import { Agent, request } from 'undici';
-import { freePort, startProcess } from '../test/helpers/process.js';
 import { startSlapd, type RunningSlapd } from '../test/helpers/slapd.js';
-import { childPid, stopWithTree } from './memory.js';
 import { NamedSamples } from './credential-rounds.js';
 import { formatNumber, markdownTable, speedup, formatRatio } from './table.js';
 import type { BenchOptions } from './options.js';
 import type { Workspace } from './workspace.js';
-
-const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+import { startWorkloadGate } from './workload-gate.js';
 
 type LdapGateName = 'ldap-cached' | 'ldap-cold';
 
@@ -63,36 +58,18 @@ async function startLdapGate(ws: Workspace, name: LdapGateName, slapd: RunningSl
   const dir = join(ws.dir, name);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'htpasswd'), '', { mode: 0o600 });
-  const port = await freePort();
-  const configFile = join(dir, 'registry-gate.yaml');
-  await writeFile(
-    configFile,
-    stringify({
-      listen: `127.0.0.1:${port}`,
-      tls: 'off',
-      dataDir: join(dir, 'data'),
-      workers: 1,
-      log: { level: 'warn', access: false },
-      audit: { enabled: false },
-      auth: {
-        htpasswd: 'htpasswd',
-        providers: ['htpasswd', 'ldap'],
-        ldap: ldapSettings(slapd),
-        ...(name === 'ldap-cold' ? { cacheTtl: 0 } : {}),
-      },
-      access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }],
-    }),
-  );
-  const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
-    cwd: dir,
-    readyUrl: `http://127.0.0.1:${port}/readyz`,
-    timeoutMs: 30_000,
+  const url = await startWorkloadGate(ws, dir, {
+    auth: {
+      htpasswd: 'htpasswd',
+      providers: ['htpasswd', 'ldap'],
+      ldap: ldapSettings(slapd),
+      ...(name === 'ldap-cold' ? { cacheTtl: 0 } : {}),
+    },
+    access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }],
   });
-  const pid = childPid(proc);
-  ws.defer(() => stopWithTree(pid, () => proc.stop()));
   const dispatcher = new Agent({ connections: 1 });
   ws.defer(() => dispatcher.close());
-  return { name, url: `http://127.0.0.1:${port}`, dispatcher };
+  return { name, url, dispatcher };
 }
 
 export async function startLdapFleet(ws: Workspace, log: (line: string) => void): Promise<LdapFleet> {

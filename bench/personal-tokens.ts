@@ -10,22 +10,18 @@
  * one request at a time over one keep-alive connection. The token is made as a user makes one,
  * signed in to the UI, through its form: so it carries its owner's credential stamp.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
 import { Agent } from 'undici';
-import { freePort, startProcess } from '../test/helpers/process.js';
 import { writeHtpasswd } from '../test/helpers/gate.js';
 import { UiClient } from '../test/helpers/ui-client.js';
 import { makePersonalToken } from '../test/helpers/personal-tokens.js';
-import { childPid, stopWithTree } from './memory.js';
 import { NamedSamples, sequentialGetRate } from './credential-rounds.js';
 import { formatNumber, formatRatio, markdownTable, speedup } from './table.js';
 import type { BenchOptions } from './options.js';
 import type { Workspace } from './workspace.js';
+import { startWorkloadGate } from './workload-gate.js';
 
-const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const USER = 'bench';
 const PASSWORD = 'bench-pat-password-1';
 
@@ -47,38 +43,16 @@ export async function startTokenGate(ws: Workspace, log: (line: string) => void)
   const dir = join(ws.dir, 'pat');
   await mkdir(dir, { recursive: true });
   await writeHtpasswd(join(dir, 'htpasswd'), { [USER]: PASSWORD }, 10);
-  const port = await freePort();
-  const configFile = join(dir, 'registry-gate.yaml');
-  await writeFile(
-    configFile,
-    stringify({
-      listen: `127.0.0.1:${port}`,
-      tls: 'off',
-      dataDir: join(dir, 'data'),
-      workers: 1,
-      log: { level: 'warn', access: false },
-      audit: { enabled: false },
-      auth: { htpasswd: 'htpasswd' },
-      access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }],
-    }),
-  );
-  const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
-    cwd: dir,
-    readyUrl: `http://127.0.0.1:${port}/readyz`,
-    timeoutMs: 30_000,
-  });
-  const pid = childPid(proc);
-  ws.defer(() => stopWithTree(pid, () => proc.stop()));
+  const url = await startWorkloadGate(ws, dir, { access: [{ repository: '**', actions: ['pull'], subjects: ['authenticated'] }] });
   const dispatcher = new Agent({ connections: 1 });
   ws.defer(() => dispatcher.close());
   // Made as a user makes one (signed in, through the form), so it carries its owner's credential stamp.
-  const url = `http://127.0.0.1:${port}`;
   const ui = new UiClient(url);
   const signedIn = await ui.logIn(USER, PASSWORD);
   if (signedIn.status !== 303) throw new Error(`pat: the UI login answered ${signedIn.status}`);
   const secret = await makePersonalToken(ui, { name: 'bench', repositories: ['**'], actions: ['pull'] });
   const basic = (password: string) => `Basic ${Buffer.from(`${USER}:${password}`).toString('base64')}`;
-  return { url: `http://127.0.0.1:${port}`, dispatcher, authorization: { password: basic(PASSWORD), token: basic(secret) } };
+  return { url, dispatcher, authorization: { password: basic(PASSWORD), token: basic(secret) } };
 }
 
 /** One round: a warm-up request each (the cache, the owner lookup), then `count` requests one after the other. */

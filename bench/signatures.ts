@@ -8,22 +8,18 @@
  * difference is the tag lookup and the cache. The report shows requests per second of each and
  * signed ÷ plain (the goal of issue 26: at least 0.9×).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
-import { freePort, startProcess } from '../test/helpers/process.js';
 import { writeHtpasswd } from '../test/helpers/gate.js';
 import { RegistryClient } from '../test/helpers/registry-client.js';
 import { makeSigningKey, signImage, writePublicKey } from '../test/helpers/cosign-signer.js';
-import { childPid, stopWithTree } from './memory.js';
 import { runAbHead } from './ab.js';
 import { NamedSamples } from './credential-rounds.js';
 import { formatNumber, formatRatio, markdownTable, speedup } from './table.js';
 import type { BenchOptions } from './options.js';
 import type { Workspace } from './workspace.js';
+import { startWorkloadGate } from './workload-gate.js';
 
-const GATE_CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const USER = 'bench';
 const PASSWORD = 'bench-signatures-password';
 type Pull = 'plain' | 'signed';
@@ -48,35 +44,15 @@ export async function startSignatureRun(ws: Workspace, options: BenchOptions, lo
   await writeHtpasswd(join(dir, 'htpasswd'), { [USER]: PASSWORD }, 5);
   const key = makeSigningKey('ecdsa-p256');
   await writePublicKey(join(dir, 'cosign.pub'), key);
-  const port = await freePort();
-  const configFile = join(dir, 'registry-gate.yaml');
-  await writeFile(
-    configFile,
-    stringify({
-      listen: `127.0.0.1:${port}`,
-      tls: 'off',
-      dataDir: join(dir, 'data'),
-      workers: 1,
-      log: { level: 'warn', access: false },
-      audit: { enabled: false },
-      auth: { htpasswd: 'htpasswd' },
-      access: [{ repository: '**', actions: ['pull', 'push'], subjects: ['authenticated'] }],
-      signatures: [{ name: 'bench', repository: 'signed/**', keys: ['cosign.pub'], mode: 'enforce' }],
-    }),
-  );
-  const proc = await startProcess(process.execPath, [GATE_CLI, 'serve', '--config', configFile], {
-    cwd: dir,
-    readyUrl: `http://127.0.0.1:${port}/readyz`,
-    timeoutMs: 30_000,
+  const url = await startWorkloadGate(ws, dir, {
+    access: [{ repository: '**', actions: ['pull', 'push'], subjects: ['authenticated'] }],
+    signatures: [{ name: 'bench', repository: 'signed/**', keys: ['cosign.pub'], mode: 'enforce' }],
   });
-  const pid = childPid(proc);
-  ws.defer(() => stopWithTree(pid, () => proc.stop()));
-  const url = `http://127.0.0.1:${port}`;
   const authorization = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
   const client = new RegistryClient(() => ({ baseUrl: url, authHeader: authorization }));
   await client.pushImage(REPOSITORY.plain, 'v1');
   const signed = await client.pushImage(REPOSITORY.signed, 'v1');
-  await signImage(client, key, `127.0.0.1:${port}`, REPOSITORY.signed, signed.digest);
+  await signImage(client, key, new URL(url).host, REPOSITORY.signed, signed.digest);
   return { url, authorization, workDir: dir, results: new SignatureResults(), options, log };
 }
 
