@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { answerWithBlobFile } from '../filesystem/blob-handlers.js';
+import { answerWithBlobFile, blobHeaders } from '../filesystem/blob-handlers.js';
 import { tryParseDigest, type Digest } from '../filesystem/digest.js';
 import type { RequestContext } from '../backend.js';
 import { ContentStore, type CachedFile } from './content-store.js';
@@ -31,17 +31,6 @@ async function answerFromFile(req: IncomingMessage, res: ServerResponse, digest:
   } finally {
     await file.release();
   }
-}
-
-/** The headers of a whole blob's answer, as the built-in registry sends them (but its length). */
-function blobHeaders(digest: Digest): Record<string, string> {
-  return {
-    'Content-Type': 'application/octet-stream',
-    'Docker-Content-Digest': digest.value,
-    ETag: `"${digest.value}"`,
-    'Accept-Ranges': 'bytes',
-    'Cache-Control': 'max-age=31536000',
-  };
 }
 
 function startAnswer(res: ServerResponse, digest: Digest, declaredSize: number): ClientTap {

@@ -30,6 +30,17 @@ export async function getBlob(stores: Stores, req: IncomingMessage, res: ServerR
   }
 }
 
+/** The headers of a blob's answer but its length, as Distribution sends them; shared with the content cache. */
+export function blobHeaders(digest: Digest): Record<string, string> {
+  return {
+    'Content-Type': 'application/octet-stream',
+    'Docker-Content-Digest': digest.value,
+    ETag: `"${digest.value}"`,
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'max-age=31536000',
+  };
+}
+
 /**
  * Answers a blob GET or HEAD from an open file of its verified bytes: conditional requests, one
  * range, the headers Distribution sends. Shared by the built-in registry and the content cache.
@@ -45,13 +56,7 @@ export async function answerWithBlobFile(
 ): Promise<void> {
   const method = req.method ?? 'GET';
   const etag = `"${digest.value}"`;
-  const headers: Record<string, string | number> = {
-    'Content-Type': 'application/octet-stream',
-    'Docker-Content-Digest': digest.value,
-    ETag: etag,
-    'Accept-Ranges': 'bytes',
-    'Cache-Control': 'max-age=31536000',
-  };
+  const headers: Record<string, string | number> = blobHeaders(digest);
   if (notModified(req.headers['if-none-match'], etag)) {
     respond(res, method, 304, headers);
     return;
